@@ -1,0 +1,1 @@
+"""Checkpoint conversion between the released Tempo layout and the kit format."""

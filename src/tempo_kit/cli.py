@@ -1,0 +1,61 @@
+"""The ``tempo-kit`` command line.
+
+Each verb lives in its own module that exposes ``add_arguments(parser)`` and ``run(args) -> int``
+(``args.command`` holds the verb, so one module can serve several);
+this file only maps verbs to modules and imports a verb's module when it is used, so ``tempo-kit
+--help`` stays fast and a verb's heavy imports (torch, transformers) load only when needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from tempo_kit.errors import TempoKitError
+
+#: verb → (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "fit": ("tempo_kit.training.commands", "train with a recipe (Lightning's fit)"),
+    "validate": ("tempo_kit.training.commands", "run the validation loop of a recipe"),
+    "test": ("tempo_kit.training.commands", "run the test loop of a recipe"),
+    "infer": ("tempo_kit.inference.command", "answer a question about one video"),
+    "eval": ("tempo_kit.evaluation.command", "multiple-choice benchmark over an annotation file"),
+    "convert": ("tempo_kit.checkpoints.command", "convert between the released Tempo layout and the kit's"),
+    "make-tiny": ("tempo_kit.tiny.command", "write tiny Qwen3-VL / Qwen3 checkpoints for tests and demos"),
+    "make-synthetic": ("tempo_kit.data.synthetic_command", "write needle-in-a-haystack videos + questions"),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in COMMANDS:
+        verb = argv[0]
+        module_name, help_text = COMMANDS[verb]
+        module = importlib.import_module(module_name)
+        parser = argparse.ArgumentParser(prog=f"tempo-kit {verb}", description=help_text)
+        module.add_arguments(parser)
+        args = parser.parse_args(argv[1:])
+        args.command = verb
+        try:
+            return int(module.run(args) or 0)
+        except TempoKitError as error:
+            print(f"tempo-kit {verb}: error: {error}", file=sys.stderr)
+            return 2
+    parser = argparse.ArgumentParser(
+        prog="tempo-kit",
+        description="Tempo: query-aware compression of long videos with small VLMs.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for verb, (_, help_text) in COMMANDS.items():
+        sub.add_parser(verb, help=help_text)
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    return 0  # pragma: no cover - every verb is dispatched above
+
+
+if __name__ == "__main__":
+    sys.exit(main())

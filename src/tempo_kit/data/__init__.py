@@ -1,0 +1,1 @@
+"""Annotation datasets, collation, the DataModule and synthetic needle videos."""

@@ -1,0 +1,5 @@
+"""Decoders: the global LLM."""
+
+from tempo_kit.decoders.base import Decoder
+
+__all__ = ["Decoder"]

@@ -1,0 +1,1 @@
+"""Evaluation: the multiple-choice benchmark harness, answer extraction and metrics."""

@@ -1,0 +1,1 @@
+"""Inference: answer questions about videos with a trained Tempo model."""

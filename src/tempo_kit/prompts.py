@@ -1,0 +1,132 @@
+"""Prompt text and tokenisation shared by training collation and inference.
+
+Two prompts live here:
+
+* the **decoder prompt** (FACTS §4): ChatML with the system turn ``You are a helpful assistant.``;
+  the visual sequence goes at the start of the first user turn, followed by ``\\n`` and the text.
+  The visual sequence is marked by one :data:`~tempo_kit.types.VISUAL_PLACEHOLDER_ID` in the ids;
+  the model replaces it by time tags and memory tokens. Only assistant turns are supervised.
+* the **compressor prompts** (paper Appendix E): the standard prompt used in training and the
+  routing prompt (standard + a Yes/No instruction) used at inference.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from tempo_kit.types import IGNORE_INDEX, VISUAL_PLACEHOLDER_ID
+
+#: System turn of the global LLM (FACTS §4).
+DECODER_SYSTEM_PROMPT = "You are a helpful assistant."
+
+#: Paper Appendix E, the training-time compressor system prompt (P_std).
+STANDARD_PROMPT = (
+    "You are a query-conditioned visual compressor. Store in the provided memory tokens the minimal "
+    "visual information needed to answer the Query. Ignore irrelevant details."
+)
+
+#: Paper Appendix E, the inference-time routing prompt (P_route): P_std plus the Yes/No instruction.
+ROUTING_PROMPT = STANDARD_PROMPT + (
+    " Now, before compressing, answer exactly 'Yes' or 'No': is this segment relevant to the Query?"
+)
+
+COMPRESSOR_PROMPTS = {"standard": STANDARD_PROMPT, "routing": ROUTING_PROMPT}
+
+#: Text placed between the visual block and the query in the compressor's user turn (FACTS §2).
+QUERY_PREFIX = "\nQuery:\n"
+
+#: At most this many human turns go into a multi-turn training query (FACTS §4).
+MAX_CONTEXT_TURNS = 16
+
+#: Media placeholders that annotation files put in human turns; the visual sequence replaces them.
+MEDIA_PLACEHOLDER_PATTERN = re.compile(r"\s*<(image|video)>\s*")
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One conversation turn: ``role`` is ``"user"`` or ``"assistant"``."""
+
+    role: str
+    text: str
+
+
+def strip_media_placeholders(text: str) -> str:
+    """Remove ``<image>``/``<video>`` markers (the kit places the visual sequence itself)."""
+    return MEDIA_PLACEHOLDER_PATTERN.sub(" ", text).strip()
+
+
+def compressor_query(turns: Sequence[Turn], max_turns: int = MAX_CONTEXT_TURNS) -> str:
+    """The compressor's query for a conversation.
+
+    One user turn gives its text; several give ``Context turn 1: …\\nContext turn 2: …`` over at
+    most ``max_turns`` user turns (the released training recipe, FACTS §4).
+    """
+    questions = [strip_media_placeholders(t.text) for t in turns if t.role == "user"][:max_turns]
+    if not questions or not any(questions):
+        raise ValueError("a conversation needs at least one non-empty user turn to form the compressor query")
+    if len(questions) == 1:
+        return questions[0]
+    return "\n".join(f"Context turn {i}: {q}" for i, q in enumerate(questions, start=1))
+
+
+def encode_decoder_prompt(
+    tokenizer,
+    turns: Sequence[Turn],
+    *,
+    has_visual: bool,
+    add_generation_prompt: bool = False,
+    system_prompt: str = DECODER_SYSTEM_PROMPT,
+) -> tuple[Tensor, Tensor]:
+    """Tokenise a conversation in ChatML into ``(input_ids [L], labels [L])``.
+
+    The visual placeholder id goes right after ``<|im_start|>user\\n`` of the first user turn and is
+    followed by ``\\n``. Labels are :data:`IGNORE_INDEX` except assistant replies and their
+    ``<|im_end|>``. With ``add_generation_prompt`` the ids end with ``<|im_start|>assistant\\n``
+    (inference); the last turn must then be a user turn.
+    """
+    if not turns:
+        raise ValueError("cannot encode an empty conversation")
+    if turns[0].role != "user":
+        raise ValueError(f"a conversation must start with a user turn, got {turns[0].role!r}")
+
+    ids: list[int] = []
+    labels: list[int] = []
+
+    def add(text: str, supervised: bool = False) -> None:
+        piece = tokenizer(text, add_special_tokens=False)["input_ids"]
+        ids.extend(piece)
+        labels.extend(piece if supervised else [IGNORE_INDEX] * len(piece))
+
+    add(f"<|im_start|>system\n{system_prompt}<|im_end|>\n")
+    first_user = True
+    for turn in turns:
+        if turn.role == "user":
+            text = strip_media_placeholders(turn.text)
+            add("<|im_start|>user\n")
+            if first_user and has_visual:
+                ids.append(VISUAL_PLACEHOLDER_ID)
+                labels.append(IGNORE_INDEX)
+                text = "\n" + text
+            first_user = False
+            add(text + "<|im_end|>\n")
+        elif turn.role == "assistant":
+            add("<|im_start|>assistant\n")
+            add(turn.text + "<|im_end|>", supervised=True)
+            add("\n")
+        else:
+            raise ValueError(f"unknown turn role {turn.role!r}; expected 'user' or 'assistant'")
+    if add_generation_prompt:
+        if turns[-1].role != "user":
+            raise ValueError("add_generation_prompt needs the conversation to end with a user turn")
+        add("<|im_start|>assistant\n")
+    return torch.tensor(ids, dtype=torch.long), torch.tensor(labels, dtype=torch.long)
+
+
+def format_time_tag(seconds: float, template: str = "<{t:.1f} seconds>") -> str:
+    """A segment's time tag as the released weights expect it (FACTS §4); the paper writes ``<t=2.0s>``."""
+    return template.format(t=float(seconds))

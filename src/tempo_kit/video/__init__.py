@@ -1,0 +1,1 @@
+"""Video decoding, frame sampling, segmenting and the frames-to-patches transform."""

@@ -1,0 +1,151 @@
+"""Benchmark items: the harness's annotation fields, read and checked once, and the MC prompt.
+
+An annotation file is JSON (a list) or JSONL (one object a line), one multiple-choice question a
+row, with the kit's annotation fields: ``id``, ``video`` (relative to a media root), ``question``,
+``options`` (list of strings, letters implied A, B, …), ``answer`` (a letter), and optional
+``category`` and ``duration`` (seconds, or a label like ``"long"``). :mod:`.benchmarks` turns the
+public benchmarks' own files into this form.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tempo_kit.errors import ConfigError
+from tempo_kit.evaluation.answers import valid_letters
+
+#: Instruction before the question (lmms-eval's wording for video multiple choice).
+DEFAULT_PRE_PROMPT = (
+    "Select the best answer to the following multiple-choice question based on the video. "
+    "Respond with only the letter of the correct option."
+)
+#: Instruction after the options (lmms-eval's ``post_prompt``).
+DEFAULT_POST_PROMPT = "Answer with the option's letter from the given choices directly."
+
+_OPTION_PREFIX = re.compile(r"^\s*\(?([A-Z])[\).:]\s+")
+
+
+@dataclass
+class BenchmarkItem:
+    """One multiple-choice question about one video."""
+
+    id: str
+    video: str
+    question: str
+    options: list[str]
+    answer: str
+    category: str | None = None
+    duration: float | str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_options(self) -> int:
+        return len(self.options)
+
+
+def strip_option_prefix(option: str, letter: str) -> str:
+    """``"B. a red circle"`` → ``"a red circle"`` when the prefix is the option's own letter
+    (Video-MME and MLVU ship options with their letters)."""
+    match = _OPTION_PREFIX.match(option)
+    if match and match.group(1) == letter:
+        return option[match.end() :]
+    return option
+
+
+def format_prompt(
+    item: BenchmarkItem,
+    pre_prompt: str = DEFAULT_PRE_PROMPT,
+    post_prompt: str = DEFAULT_POST_PROMPT,
+) -> str:
+    """The text the model is asked: instruction, question, ``A. option`` lines, instruction."""
+    letters = valid_letters(item.num_options)
+    lines = [pre_prompt] if pre_prompt else []
+    lines.append(item.question.strip())
+    lines += [f"{letter}. {option}" for letter, option in zip(letters, item.options)]
+    if post_prompt:
+        lines.append(post_prompt)
+    return "\n".join(lines)
+
+
+def _read_rows(path: Path) -> list[tuple[int, Mapping]]:
+    if not path.is_file():
+        raise ConfigError(f"annotation file {path} does not exist; pass the path of a JSON or JSONL file")
+    text = path.read_text(encoding="utf-8")
+    stripped = text.lstrip()
+    if stripped.startswith("["):
+        try:
+            rows = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ConfigError(f"{path} is not valid JSON: {error}") from error
+        return list(enumerate(rows, start=1))
+    out = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            out.append((number, json.loads(line)))
+        except json.JSONDecodeError as error:
+            raise ConfigError(f"{path} line {number} is not valid JSON: {error}") from error
+    return out
+
+
+def item_from_row(row: Mapping, media_root: Path | None, where: str) -> BenchmarkItem:
+    """Check one annotation row and make it an item; errors name ``where`` and the field."""
+    if not isinstance(row, Mapping):
+        raise ConfigError(f"{where}: expected an object with id/video/question/options/answer, got {row!r}")
+    missing = [k for k in ("id", "video", "question", "options", "answer") if row.get(k) in (None, "")]
+    if missing:
+        raise ConfigError(f"{where} (id {row.get('id')!r}): missing field(s) {', '.join(missing)}")
+    options = row["options"]
+    if not isinstance(options, list) or not 2 <= len(options) <= 26:
+        raise ConfigError(f"{where} (id {row['id']!r}): 'options' must be a list of 2 to 26 strings")
+    letters = valid_letters(len(options))
+    answer = str(row["answer"]).strip().strip("().").upper()
+    if answer not in letters:
+        raise ConfigError(
+            f"{where} (id {row['id']!r}): answer {row['answer']!r} is not one of the option letters "
+            f"{', '.join(letters)}; convert the benchmark's answer to a letter (see tempo_kit.evaluation.benchmarks)"
+        )
+    video = Path(str(row["video"]))
+    if media_root is not None and not video.is_absolute():
+        video = media_root / video
+    known = {"id", "video", "question", "options", "answer", "category", "duration"}
+    return BenchmarkItem(
+        id=str(row["id"]),
+        video=str(video),
+        question=str(row["question"]),
+        options=[strip_option_prefix(str(o), letter) for o, letter in zip(options, letters)],
+        answer=answer,
+        category=None if row.get("category") in (None, "") else str(row["category"]),
+        duration=row.get("duration"),
+        extra={k: v for k, v in row.items() if k not in known},
+    )
+
+
+def load_items(
+    path: str | Path, media_root: str | Path | None = None, limit: int | None = None
+) -> list[BenchmarkItem]:
+    """Read and check an annotation file (JSON list or JSONL); ids must be unique."""
+    path = Path(path)
+    root = Path(media_root) if media_root is not None else path.parent
+    items: list[BenchmarkItem] = []
+    seen: dict[str, int] = {}
+    for number, row in _read_rows(path):
+        where = f"{path} row {number}"
+        item = item_from_row(row, root, where)
+        if item.id in seen:
+            raise ConfigError(
+                f"{where}: id {item.id!r} already used by row {seen[item.id]}; ids must be unique"
+            )
+        seen[item.id] = number
+        items.append(item)
+        if limit is not None and len(items) >= limit:
+            break
+    if not items:
+        raise ConfigError(f"annotation file {path} holds no questions")
+    return items

@@ -1,0 +1,143 @@
+"""Multiple-choice accuracy overall, per category and per duration bucket (torchmetrics).
+
+Benchmarks report two different "overall" numbers, and scores fail to reproduce when they are
+mixed up: the **per-sample mean** (every question weighs the same; Video-MME, LongVideoBench,
+LVBench) and the **per-category mean** (every task weighs the same; MLVU's M-Avg). Both are
+computed here, from the same records. An unparsed reply counts as wrong, in every number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+from torchmetrics.classification import MulticlassAccuracy
+
+from tempo_kit.evaluation.answers import OPTION_LETTERS
+
+#: Class index of "no letter could be read": never equal to a target, so it scores as wrong.
+UNPARSED_CLASS = len(OPTION_LETTERS)
+
+#: Default duration buckets in seconds, (upper edge, name): LongVideoBench's duration groups
+#: (≤15 s, ≤60 s, ≤10 min, ≤1 h) with an open bucket above an hour for LVBench.
+DEFAULT_DURATION_BUCKETS: tuple[tuple[float, str], ...] = (
+    (15.0, "0-15s"),
+    (60.0, "15-60s"),
+    (600.0, "1-10min"),
+    (3600.0, "10-60min"),
+    (float("inf"), ">60min"),
+)
+
+
+def duration_bucket(
+    duration: float | str | None,
+    buckets: Sequence[tuple[float, str]] = DEFAULT_DURATION_BUCKETS,
+) -> str | None:
+    """The bucket name of a duration: a number of seconds is bucketed by ``buckets``; a label the
+    benchmark already gives (Video-MME's ``"short"``/``"medium"``/``"long"``) is kept as is."""
+    if duration is None or duration == "":
+        return None
+    if isinstance(duration, str):
+        try:
+            duration = float(duration)
+        except ValueError:
+            return duration
+    for upper, name in buckets:
+        if float(duration) <= upper:
+            return name
+    return buckets[-1][1]
+
+
+def _letter_class(letter: str | None) -> int:
+    if letter is None:
+        return UNPARSED_CLASS
+    return OPTION_LETTERS.index(letter.upper())
+
+
+def _new_metric() -> MulticlassAccuracy:
+    # micro average over samples = the fraction of exact letter matches; float64 so the score
+    # equals a recount (correct / total) exactly, not to float32 precision
+    metric = MulticlassAccuracy(num_classes=UNPARSED_CLASS + 1, average="micro", validate_args=False)
+    return metric.set_dtype(torch.float64)
+
+
+@dataclass
+class GroupScore:
+    accuracy: float
+    count: int
+
+
+class ChoiceAccuracy:
+    """Streams (prediction, answer, category, duration) and computes every accuracy view.
+
+    Args:
+        duration_buckets: ``(upper edge in seconds, name)`` pairs for numeric durations.
+    """
+
+    def __init__(self, duration_buckets: Sequence[tuple[float, str]] = DEFAULT_DURATION_BUCKETS) -> None:
+        self.duration_buckets = tuple(duration_buckets)
+        self.overall = _new_metric()
+        self.per_category: dict[str, MulticlassAccuracy] = {}
+        self.per_duration: dict[str, MulticlassAccuracy] = {}
+        self.count = 0
+        self.unparsed = 0
+
+    def update(
+        self,
+        prediction: str | None,
+        answer: str,
+        category: str | None = None,
+        duration: float | str | None = None,
+    ) -> None:
+        pred = torch.tensor([_letter_class(prediction)])
+        target = torch.tensor([_letter_class(answer)])
+        self.overall.update(pred, target)
+        self.count += 1
+        self.unparsed += prediction is None
+        if category not in (None, ""):
+            self.per_category.setdefault(str(category), _new_metric()).update(pred, target)
+        bucket = duration_bucket(duration, self.duration_buckets)
+        if bucket is not None:
+            self.per_duration.setdefault(bucket, _new_metric()).update(pred, target)
+
+    @staticmethod
+    def _scores(metrics: Mapping[str, MulticlassAccuracy]) -> dict[str, GroupScore]:
+        return {
+            name: GroupScore(float(metric.compute()), int(metric.tp.sum() + metric.fn.sum()))
+            for name, metric in sorted(metrics.items())
+        }
+
+    def compute(self) -> dict:
+        """``{"accuracy", "category_mean", "count", "unparsed", "per_category", "per_duration"}``.
+
+        ``accuracy`` is the per-sample mean, ``category_mean`` the mean of the per-category
+        accuracies (``None`` without categories); accuracies are fractions in [0, 1].
+        """
+        per_category = self._scores(self.per_category)
+        per_duration = self._scores(self.per_duration)
+        return {
+            "accuracy": float(self.overall.compute()) if self.count else None,
+            "category_mean": (
+                sum(s.accuracy for s in per_category.values()) / len(per_category) if per_category else None
+            ),
+            "count": self.count,
+            "unparsed": self.unparsed,
+            "per_category": {k: vars(v) for k, v in per_category.items()},
+            "per_duration": {k: vars(v) for k, v in per_duration.items()},
+        }
+
+
+def token_statistics(records: Iterable[Mapping]) -> dict:
+    """Mean/min/max of the per-sample token records (the paper's "actual avg. toks/frame" rows).
+
+    ``tokens_per_frame`` here is the mean over samples of (visual tokens / sampled frames).
+    """
+    keys = ("visual_tokens", "num_frames", "tokens_per_frame", "kept_segments", "num_segments")
+    values: dict[str, list[float]] = {k: [] for k in keys}
+    for record in records:
+        tokens = record.get("tokens") or {}
+        for key in keys:
+            if tokens.get(key) is not None:
+                values[key].append(float(tokens[key]))
+    return {key: {"mean": sum(v) / len(v), "min": min(v), "max": max(v)} for key, v in values.items() if v}

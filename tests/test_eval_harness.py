@@ -1,0 +1,170 @@
+"""The resumable harness against a scripted answer function (no model needed)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tempo_kit.errors import ConfigError, MediaError
+from tempo_kit.evaluation.harness import Reply, read_results, run_benchmark, summarize
+from tempo_kit.evaluation.items import format_prompt, load_items
+
+
+def write_annotations(path, n=10):
+    rows = []
+    for i in range(n):
+        rows.append(
+            {
+                "id": f"q{i}",
+                "video": f"videos/v{i}.mp4",
+                "question": f"What shape appears at second {i}?",
+                "options": ["A. circle", "B. square", "C. star", "D. triangle"],
+                "answer": "ABCD"[i % 4],
+                "category": "shape" if i % 2 else "colour",
+                "duration": 30 + 200 * i,
+            }
+        )
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return path
+
+
+class Scripted:
+    """Replies in varied styles; right on even items, wrong on odd ones; may crash at one item."""
+
+    def __init__(self, crash_at=None):
+        self.calls = []
+        self.crash_at = crash_at
+
+    def __call__(self, item, prompt):
+        if item.id == self.crash_at:
+            raise KeyboardInterrupt("simulated kill")
+        self.calls.append(item.id)
+        index = int(item.id[1:])
+        letter = item.answer if index % 2 == 0 else "ABCD"[("ABCD".index(item.answer) + 1) % 4]
+        styles = ["({})", "The answer is {}.", "{}. something", "Answer: {}"]
+        return Reply(
+            text=styles[index % 4].format(letter),
+            tokens={"visual_tokens": 100 + index, "num_frames": 50, "tokens_per_frame": (100 + index) / 50},
+            timings={"generate": 0.01},
+        )
+
+
+def recount(records):
+    latest = {r["id"]: r for r in records}
+    return sum(r["prediction"] == r["answer"] for r in latest.values()) / len(latest)
+
+
+def test_load_items_strips_letters_and_resolves_paths(tmp_path):
+    items = load_items(write_annotations(tmp_path / "ann.jsonl", 3))
+    assert items[0].options == ["circle", "square", "star", "triangle"]
+    assert items[1].video == str(tmp_path / "videos" / "v1.mp4")
+    prompt = format_prompt(items[0])
+    assert "\nA. circle\nB. square\nC. star\nD. triangle\n" in prompt
+
+
+def test_bad_annotations_name_the_row_and_field(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(
+        json.dumps({"id": "x", "video": "v.mp4", "question": "q", "options": ["a", "b"], "answer": "C"})
+    )
+    with pytest.raises(
+        ConfigError, match=r"row 1 \(id 'x'\): answer 'C' is not one of the option letters A, B"
+    ):
+        load_items(bad)
+    bad.write_text(json.dumps({"id": "x", "video": "v.mp4", "options": ["a", "b"], "answer": "A"}))
+    with pytest.raises(ConfigError, match="missing field\\(s\\) question"):
+        load_items(bad)
+    dup = {"id": "x", "video": "v.mp4", "question": "q", "options": ["a", "b"], "answer": "A"}
+    bad.write_text(json.dumps(dup) + "\n" + json.dumps(dup) + "\n")
+    with pytest.raises(ConfigError, match="already used by row 1"):
+        load_items(bad)
+
+
+def test_run_resume_after_crash_recomputes_nothing(tmp_path):
+    items = load_items(write_annotations(tmp_path / "ann.jsonl", 10))
+    out = tmp_path / "results" / "run.jsonl"
+    first = Scripted(crash_at="q7")
+    with pytest.raises(KeyboardInterrupt):
+        run_benchmark(items, first, out, setting={"budget": 64}, progress=False)
+    assert first.calls == [f"q{i}" for i in range(7)]
+    assert len(read_results(out)) == 7
+
+    # a half-written line from a kill during the write is dropped, not a crash
+    with out.open("a") as handle:
+        handle.write('{"id": "q7", "respo')
+    second = Scripted()
+    summary = run_benchmark(items, second, out, setting={"budget": 64}, progress=False)
+    assert second.calls == ["q7", "q8", "q9"]
+    records = read_results(out)
+    assert [r["id"] for r in records] == [f"q{i}" for i in range(10)]
+    assert summary["resumed"] == 7 and summary["count"] == 10
+    assert summary["accuracy"] == recount(records) == 0.5
+    assert summary["unparsed"] == 0
+
+    # a third run has nothing to do
+    third = Scripted()
+    again = run_benchmark(items, third, out, setting={"budget": 64}, progress=False)
+    assert third.calls == [] and again["accuracy"] == summary["accuracy"]
+
+
+def test_changed_setting_refuses_to_mix(tmp_path):
+    items = load_items(write_annotations(tmp_path / "ann.jsonl", 2))
+    out = tmp_path / "run.jsonl"
+    run_benchmark(items, Scripted(), out, setting={"budget": 64}, progress=False)
+    with pytest.raises(ConfigError, match="budget: 64 → 128"):
+        run_benchmark(items, Scripted(), out, setting={"budget": 128}, progress=False)
+    summary = run_benchmark(items, Scripted(), out, setting={"budget": 128}, overwrite=True, progress=False)
+    assert summary["count"] == 2 and summary["resumed"] == 0
+
+
+def test_category_mean_differs_from_sample_mean(tmp_path):
+    records = [
+        {"id": "1", "answer": "A", "prediction": "A", "category": "x"},
+        {"id": "2", "answer": "A", "prediction": "A", "category": "x"},
+        {"id": "3", "answer": "A", "prediction": "A", "category": "x"},
+        {"id": "4", "answer": "B", "prediction": None, "category": "y"},
+    ]
+    summary = summarize(records)
+    assert summary["accuracy"] == 0.75
+    assert summary["category_mean"] == 0.5
+    assert summary["per_category"] == {"x": {"accuracy": 1.0, "count": 3}, "y": {"accuracy": 0.0, "count": 1}}
+    assert summary["unparsed"] == 1
+
+
+def test_duration_buckets_numeric_and_labels():
+    records = [
+        {"id": "1", "answer": "A", "prediction": "A", "duration": 10},
+        {"id": "2", "answer": "A", "prediction": "B", "duration": 4000},
+        {"id": "3", "answer": "A", "prediction": "A", "duration": "long"},
+    ]
+    buckets = summarize(records)["per_duration"]
+    assert buckets == {
+        "0-15s": {"accuracy": 1.0, "count": 1},
+        ">60min": {"accuracy": 0.0, "count": 1},
+        "long": {"accuracy": 1.0, "count": 1},
+    }
+
+
+def test_failed_item_is_recorded_wrong_then_retried(tmp_path):
+    items = load_items(write_annotations(tmp_path / "ann.jsonl", 3))
+    out = tmp_path / "run.jsonl"
+
+    def broken(item, prompt):
+        if item.id == "q1":
+            raise MediaError(f"cannot read video {item.video}")
+        return Reply(text=item.answer)
+
+    summary = run_benchmark(items, broken, out, progress=False)
+    assert summary["errors"] == 1 and summary["accuracy"] == pytest.approx(2 / 3)
+    assert "cannot read video" in read_results(out)[1]["error"]
+    calls = []
+
+    def fixed(item, prompt):
+        calls.append(item.id)
+        return Reply(text=item.answer)
+
+    summary = run_benchmark(items, fixed, out, progress=False)
+    assert calls == ["q1"] and summary["errors"] == 0 and summary["accuracy"] == 1.0
+    with pytest.raises(MediaError):
+        run_benchmark(items, broken, tmp_path / "other.jsonl", on_error="raise", progress=False)

@@ -1,5 +1,35 @@
-"""Allocators (how many tokens each segment keeps) and intra-segment reductions (which ones)."""
+"""Allocators (how many tokens each segment keeps) and intra-segment reductions (which ones).
 
-from tempo_kit.allocators.base import Allocator
+Importing this package registers ``ata``, ``uniform``, ``topk``, ``adversarial``, ``random`` and
+``prune`` in ``ALLOCATORS`` and ``head``, ``tail``, ``merge``, ``random`` in ``REDUCTIONS``.
+"""
 
-__all__ = ["Allocator"]
+from tempo_kit.allocators.ata import ATA_MODES, ATAAllocator, ata_exact, ata_released
+from tempo_kit.allocators.base import AllocationRequest, Allocator, check_request
+from tempo_kit.allocators.baselines import (
+    AdversarialAllocator,
+    PruneAllocator,
+    RandomDropAllocator,
+    TopKAllocator,
+    UniformAllocator,
+)
+from tempo_kit.allocators.reductions import head, merge, reduce_tokens, tail
+
+__all__ = [
+    "ATA_MODES",
+    "ATAAllocator",
+    "AdversarialAllocator",
+    "AllocationRequest",
+    "Allocator",
+    "PruneAllocator",
+    "RandomDropAllocator",
+    "TopKAllocator",
+    "UniformAllocator",
+    "ata_exact",
+    "ata_released",
+    "check_request",
+    "head",
+    "merge",
+    "reduce_tokens",
+    "tail",
+]

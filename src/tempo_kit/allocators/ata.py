@@ -1,0 +1,183 @@
+"""Adaptive Token Allocation (paper Sec. 3.4, Alg. 1), as released and budget-exact.
+
+Both modes share one picture: a segment with normalised score ŝ keeps
+``k_min + min(k_max − k_min, λ·ŝ)`` tokens for some scale λ. The released algorithm picks
+λ = k_max − k_min (Eq. 3) when that fits the budget and λ = B_res / (Σŝ + ε) (Eq. 4) otherwise,
+so it often spends less than the budget on purpose (the paper's sparsity). The ``exact`` mode
+takes the largest λ that fits, letting segments saturate at ``k_max`` (water-filling), so it
+spends ``min(B, N·k_max)`` tokens whenever the scores are not all equal.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+import torch
+from torch import Tensor
+
+from tempo_kit.allocators.base import AllocationRequest, Allocator, check_request, mask_of, rank_descending
+from tempo_kit.errors import ConfigError
+from tempo_kit.registry import ALLOCATORS
+
+ATA_MODES = ("released", "exact")
+DEFAULT_EPS = 1e-6
+"""ε of the min–max normalisation and of Eq. 4 (the paper does not print its value)."""
+
+
+def normalise(scores: Tensor, eps: float) -> Tensor:
+    """Min–max scaling of Alg. 1: ŝ = (s − min s) / (max s − min s + ε), in [0, 1)."""
+    low = scores.min()
+    return (scores - low) / (scores.max() - low + eps)
+
+
+def keep_top(scores: Tensor, count: int) -> Tensor:
+    """One token for the ``count`` highest-scoring segments, 0 for the rest (ties: earlier first)."""
+    return mask_of(rank_descending(scores)[:count], scores.numel()).long()
+
+
+def evenly_spaced(num_segments: int, count: int, device: torch.device) -> Tensor:
+    """One token for ``count`` segments spread evenly over time (centres of ``count`` equal bins)."""
+    index = ((2 * torch.arange(count, device=device) + 1) * num_segments) // (2 * count)
+    return mask_of(index, num_segments).long()
+
+
+def ata_released(request: AllocationRequest, eps: float = DEFAULT_EPS) -> Tensor:
+    """Alg. 1 as in the released Tempo code (the reference's §3 facts, step by step).
+
+    1. If ``N·k_min > B``, ``k_min`` becomes ``max(1, B // N)``.
+    2. If all scores are equal (or there are none), every segment gets ``min(k_max, B // N)``.
+    3. Only if ``B < N`` and step 1 fired: the ``B`` highest-scoring segments keep 1 token and the
+       rest 0 (the released code would give every segment 1 token here and exceed the budget).
+    4. Eq. 3 ``k = k_min + ⌊(k_max − k_min)·ŝ⌋``; kept if ``Σk ≤ B``.
+    5. Otherwise Eq. 4 ``k = k_min + ⌊B_res·ŝ/(Σŝ + ε)⌋`` with ``B_res = B − N·k_min``; the integer
+       remainder goes one token each to the highest-scoring segments; then a clamp to
+       ``[k_min, k_max]``. (Whenever step 5 runs, ``B_res·ŝᵢ/Σŝ < (k_max − k_min)·ŝᵢ``, so the
+       clamp never actually cuts tokens and Eq. 4 spends the whole budget.)
+    """
+    s, n, k_max, budget = request.scores, request.num_segments, request.k_max, request.budget
+    k_min = request.k_min
+    anchors_too_costly = n * k_min > budget
+    if anchors_too_costly:
+        k_min = max(1, budget // max(n, 1))
+    if s is None or n == 0 or bool((s == s[0]).all()):
+        return request.full(min(k_max, budget // max(n, 1)))
+    if anchors_too_costly and budget < n:
+        return keep_top(s, budget).to(request.device)
+    s_hat = normalise(s, eps)
+    k = k_min + torch.floor((k_max - k_min) * s_hat).long()
+    if int(k.sum()) <= budget:
+        return k.to(request.device)
+    residual = budget - n * k_min
+    extra = torch.floor(residual * s_hat / (s_hat.sum() + eps)).long()
+    remainder = max(0, min(residual - int(extra.sum()), n))
+    extra[rank_descending(s)[:remainder]] += 1
+    return (k_min + extra).clamp(k_min, k_max).to(request.device)
+
+
+def water_fill(s_hat: Tensor, cap: int, total: int) -> Tensor:
+    """Continuous ``x = min(cap, λ·ŝ)`` with ``Σx = total`` (``0 ≤ total ≤ N·cap``), vectorised.
+
+    If even ``λ → ∞`` cannot spend ``total`` (every segment with ŝ > 0 saturated), what is left
+    is shared equally by the ŝ = 0 segments, which all hold the minimum score.
+    """
+    positive = s_hat > 0
+    num_positive = int(positive.sum())
+    if total >= cap * num_positive:
+        leftover = (total - cap * num_positive) / max(s_hat.numel() - num_positive, 1)
+        x = torch.full_like(s_hat, leftover)
+        x[positive] = float(cap)
+        return x
+    ordered = torch.sort(s_hat, descending=True).values
+    tail_sums = torch.flip(torch.cumsum(torch.flip(ordered, [0]), 0), [0])  # Σ_{i ≥ j} ordered[i]
+    capped = torch.arange(s_hat.numel(), device=s_hat.device, dtype=torch.float64)
+    lam = (total - capped * cap) / tail_sums
+    # With j segments capped, λ_j is consistent once the (j+1)-th largest no longer exceeds cap.
+    consistent = (lam * ordered <= cap) & (capped < num_positive)
+    first = int(torch.argmax(consistent.to(torch.uint8)))
+    return torch.clamp(lam[first] * s_hat, max=float(cap))
+
+
+def round_preserving_sum(x: Tensor, scores: Tensor, cap: int, total: int) -> Tensor:
+    """Integers ``≤ cap`` summing to ``total``: floors, then +1 by largest remainder.
+
+    Ties in the remainder go to the higher score, then the earlier segment, which keeps the
+    result monotone in the score (largest-remainder rounding).
+    """
+    floors = torch.floor(x)
+    fractions = torch.where(floors < cap, x - floors, torch.full_like(x, -1.0))
+    by_score = rank_descending(scores)
+    order = by_score[torch.argsort(fractions[by_score], descending=True, stable=True)]
+    eligible = int((floors < cap).sum())
+    missing = max(0, min(total - int(floors.sum()), eligible))
+    counts = floors.long()
+    counts[order[:missing]] += 1
+    return counts
+
+
+def ata_exact(request: AllocationRequest, eps: float = DEFAULT_EPS) -> Tensor:
+    """Budget-exact ATA: spends ``min(B, N·k_max)`` tokens whenever the scores are not all equal.
+
+    Same anchor fallback as the released mode (``k_min → B // N`` when ``N·k_min > B``), then
+    ``k = k_min + min(k_max − k_min, λ·ŝ)`` with the largest λ that fits, rounded by largest
+    remainder. All-equal scores give ``min(k_max, B // N)`` each, except that when ``B < N`` the
+    ``B`` tokens go one each to segments spread evenly over time (nothing would be kept
+    otherwise); unequal scores with ``B < N·k_min`` and ``B < N`` keep the ``B`` highest-scoring
+    segments with 1 token.
+    """
+    s, n, k_max, budget = request.scores, request.num_segments, request.k_max, request.budget
+    k_min = request.k_min
+    if n == 0:
+        return request.full(0)
+    if s is None or bool((s == s[0]).all()):
+        if budget < n:
+            return evenly_spaced(n, budget, request.device)
+        return request.full(min(k_max, budget // n))
+    if n * k_min > budget:
+        if budget < n:
+            return keep_top(s, budget).to(request.device)
+        k_min = budget // n
+    cap = k_max - k_min
+    total = min(budget - n * k_min, n * cap)
+    x = water_fill(normalise(s, eps), cap, total)
+    return (k_min + round_preserving_sum(x, s, cap, total)).to(request.device)
+
+
+@ALLOCATORS.register("ata")
+class ATAAllocator(Allocator):
+    """Adaptive Token Allocation (paper Alg. 1): relevance-proportional tokens with a minimum anchor.
+
+    Args:
+        mode: ``"released"`` reproduces the released Tempo code (spends less than the budget when
+            Eq. 3 already fits, the paper's "less is more" sparsity); ``"exact"`` spends
+            ``min(B, N·k_max)`` by water-filling. See :func:`ata_released` and :func:`ata_exact`.
+        eps: ε of the min–max normalisation and of Eq. 4 (the paper leaves it unnamed; 1e-6).
+
+    Called as ``alloc(relevance [S] | None, k_max, budget, k_min=0, num_segments=None)``; the
+    model's recipes pass the paper's ``k_min = 4``. ``relevance=None`` behaves as equal scores.
+    """
+
+    def __init__(self, mode: str = "released", eps: float = DEFAULT_EPS) -> None:
+        super().__init__()
+        if mode not in ATA_MODES:
+            close = difflib.get_close_matches(str(mode), ATA_MODES, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"ata: unknown mode {mode!r}.{hint} Choose one of {', '.join(ATA_MODES)}.")
+        if not eps > 0:
+            raise ConfigError(
+                f"ata: eps={eps} must be > 0 (it keeps ŝ below 1); the default is {DEFAULT_EPS}"
+            )
+        self.mode = mode
+        self.eps = float(eps)
+
+    def extra_repr(self) -> str:
+        return f"mode={self.mode!r}, eps={self.eps}"
+
+    def forward(self, relevance, k_max, budget, k_min=0, *, num_segments=None) -> Tensor:
+        request = check_request(relevance, k_max, budget, k_min, num_segments, where=f"ata ({self.mode})")
+        return self.allocate(request)
+
+    def allocate(self, request: AllocationRequest) -> Tensor:
+        """Counts for an already validated request (used by :class:`PruneAllocator`)."""
+        if self.mode == "released":
+            return ata_released(request, self.eps)
+        return ata_exact(request, self.eps)

@@ -1,0 +1,212 @@
+"""ATA (Alg. 1): hand-worked Eq. 3 / Eq. 4, the released facts case by case, properties, errors."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tempo_kit.allocators import ATAAllocator
+from tempo_kit.errors import ConfigError
+from tempo_kit.registry import ALLOCATORS
+
+_BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_ata.py"
+_spec = importlib.util.spec_from_file_location("bench_ata", _BENCH)
+bench_ata = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench_ata)
+
+RELEASED, EXACT = ATAAllocator("released"), ATAAllocator("exact")
+
+
+def counts(alloc, scores, k_max, budget, k_min):
+    return alloc(torch.tensor(scores, dtype=torch.float64), k_max, budget, k_min).tolist()
+
+
+# --- hand-worked equations -------------------------------------------------------------------
+
+
+def test_eq3_when_ideal_allocation_fits():
+    # s = [0.1, 0.5, 0.9], k_min = 2, k_max = 10, B = 100, ε = 1e-6
+    # ŝ = (s − 0.1) / (0.8 + ε) = [0, 0.4999994, 0.9999988]
+    # Eq. 3: k = 2 + ⌊8·ŝ⌋ = [2 + ⌊0⌋, 2 + ⌊3.999995⌋, 2 + ⌊7.99999⌋] = [2, 5, 9]
+    # Σk = 16 ≤ 100, so Alg. 1 adopts Eq. 3 and leaves 84 tokens unused (the paper's sparsity).
+    # Note ε > 0 keeps ŝ < 1, so Eq. 3 tops out at k_max − 1 = 9.
+    assert counts(RELEASED, [0.1, 0.5, 0.9], 10, 100, 2) == [2, 5, 9]
+
+
+def test_eq4_when_ideal_allocation_exceeds_budget():
+    # s = [0, 0.5, 1], k_min = 2, k_max = 10, B = 12, N = 3
+    # ŝ = s / (1 + ε) = [0, 0.4999995, 0.999999]; Eq. 3 gives [2, 5, 9], Σ = 16 > 12 → Eq. 4
+    # B_base = 3·2 = 6, B_res = 6, Σŝ + ε = 1.4999995
+    # B_res·ŝ/(Σŝ + ε) = [0, 1.9999993, 3.9999987] → floors [0, 1, 3] → k = [2, 3, 5], Σ = 10
+    # remainder 12 − 10 = 2 → one token each to the two highest scores (idx 2, then 1) → [2, 4, 6]
+    assert counts(RELEASED, [0.0, 0.5, 1.0], 10, 12, 2) == [2, 4, 6]
+    # exact mode: λ = 6 / Σŝ splits B_res exactly 2 : 4 → the same counts
+    assert counts(EXACT, [0.0, 0.5, 1.0], 10, 12, 2) == [2, 4, 6]
+
+
+def test_exact_water_fills_what_eq3_leaves():
+    # Same scores as the Eq. 3 example, B = 20: released keeps Eq. 3's [2, 5, 9] (Σ = 16).
+    # exact spends B_res = 20 − 6 = 14 over cap = 8 per segment: λ = 14/Σŝ would give the top
+    # segment 9.33 > 8, so it saturates at 8; the other positive segment takes 14 − 8 = 6.
+    # k = 2 + [0, 6, 8] = [2, 8, 10], Σ = 20 = B.
+    assert counts(RELEASED, [0.1, 0.5, 0.9], 10, 20, 2) == [2, 5, 9]
+    assert counts(EXACT, [0.1, 0.5, 0.9], 10, 20, 2) == [2, 8, 10]
+    # B = 100 ≥ N·k_max: every segment saturates, even the lowest (what is left after the
+    # informative segments are full is shared by the minimum-score ones).
+    assert counts(EXACT, [0.1, 0.5, 0.9], 10, 100, 2) == [10, 10, 10]
+
+
+# --- released facts, case by case ------------------------------------------------------------
+
+
+def test_released_fallback_lowers_k_min():
+    # N·k_min = 4·4 = 16 > B = 10 → k_min = max(1, 10 // 4) = 2
+    # ŝ ≈ [0, 1/3, 2/3, 1) → Eq. 3 = 2 + ⌊6·ŝ⌋ = [2, 3, 5, 7], Σ = 17 > 10 → Eq. 4
+    # B_res = 10 − 8 = 2; 2·ŝ/Σŝ ≈ [0, 0.33, 0.67, 1.0) → floors 0 → [2, 2, 2, 2]
+    # remainder 2 → the two highest scores (idx 3, 2) → [2, 2, 3, 3]
+    assert counts(RELEASED, [0.0, 1.0, 2.0, 3.0], 8, 10, 4) == [2, 2, 3, 3]
+
+
+def test_released_equal_scores_get_b_over_n():
+    # all equal → min(k_max, B // N): 23 // 5 = 4 each, 3 tokens unused
+    assert counts(RELEASED, [0.7] * 5, 8, 23, 4) == [4] * 5
+    assert counts(RELEASED, [0.7] * 5, 8, 100, 4) == [8] * 5  # capped at k_max
+    assert RELEASED(None, 8, 23, 4, num_segments=5).tolist() == [4] * 5  # None = equal scores
+
+
+def test_released_clamp_is_inert_in_eq4():
+    # Eq. 4 runs only when Σ⌊(k_max − k_min)ŝ⌋ > B_res, which makes B_res·ŝᵢ/Σŝ < (k_max − k_min)·ŝᵢ:
+    # no segment can exceed k_max, so the final clamp cuts nothing and Eq. 4 spends all of B.
+    # Eq. 3 = [4, 5, 6, 127], Σ = 142 > 100 → Eq. 4 with B_res = 84, Σŝ + ε ≈ 1.03:
+    # 84·ŝ/1.03 = [0, 0.82, 1.63, 81.55] → floors [0, 0, 1, 81], remainder 2 → idx 3 and 2
+    # → k = 4 + [0, 0, 2, 82] = [4, 4, 6, 86]: even the dominant segment stays far below k_max.
+    k = counts(RELEASED, [0.0, 0.01, 0.02, 1.0], 128, 100, 4)
+    assert k == [4, 4, 6, 86] and sum(k) == 100
+
+
+def test_budget_below_segment_count():
+    scores = [0.2, 0.9, 0.5, 0.1, 0.7]
+    # N·k_min = 20 > B = 2 and B < N: the released code would give every segment 1 token (Σ = 5 > B).
+    # Both modes keep the B = 2 highest-scoring segments (idx 1 and 4) with 1 token each.
+    assert counts(RELEASED, scores, 128, 2, 4) == [0, 1, 0, 0, 1]
+    assert counts(EXACT, scores, 128, 2, 4) == [0, 1, 0, 0, 1]
+    # all equal: released gives min(k_max, 2 // 5) = 0 everywhere, as released;
+    # exact spreads the 2 tokens evenly over time: bins of 2.5 → centres 1 and 3.
+    assert counts(RELEASED, [0.5] * 5, 128, 2, 4) == [0] * 5
+    assert counts(EXACT, [0.5] * 5, 128, 2, 4) == [0, 1, 0, 1, 0]
+    assert EXACT(None, 128, 0, 4, num_segments=3).tolist() == [0, 0, 0]
+
+
+def test_no_segments():
+    for alloc in (RELEASED, EXACT):
+        assert alloc(torch.zeros(0), 128, 100, 4).shape == (0,)
+        assert alloc(None, 128, 100, 4, num_segments=0).dtype == torch.long
+
+
+def test_registry_builds_modes():
+    assert ALLOCATORS.build({"name": "ata", "mode": "exact"}).mode == "exact"
+    assert ALLOCATORS.build("ata").mode == "released"
+
+
+# --- properties ------------------------------------------------------------------------------
+
+
+@st.composite
+def allocation_cases(draw):
+    n = draw(st.integers(1, 48))
+    pool = draw(st.lists(st.floats(0, 1, allow_subnormal=False), min_size=1, max_size=6))
+    if draw(st.booleans()):  # few distinct values: ties and all-equal cases
+        scores = draw(st.lists(st.sampled_from(pool), min_size=n, max_size=n))
+    else:
+        scores = draw(st.lists(st.floats(-5, 5, allow_subnormal=False), min_size=n, max_size=n))
+    k_max = draw(st.integers(1, 160))
+    k_min = draw(st.integers(0, min(k_max, 8)))
+    budget = draw(st.integers(0, n * k_max + 50))
+    return scores, k_max, budget, k_min
+
+
+def check_properties(alloc, scores, k_max, budget, k_min):
+    s = torch.tensor(scores, dtype=torch.float64)
+    k = alloc(s, k_max, budget, k_min)
+    n = len(scores)
+    assert k.dtype == torch.long and k.shape == (n,)
+    assert int(k.sum()) <= budget
+    assert int(k.min()) >= 0 and int(k.max()) <= k_max
+    if n * k_min <= budget:
+        assert int(k.min()) >= k_min
+    higher_but_fewer = (s[:, None] > s[None, :]) & (k[:, None] < k[None, :])
+    assert not bool(higher_but_fewer.any()), "a higher score got fewer tokens"
+    equal = all(x == scores[0] for x in scores)
+    if equal and (alloc.mode == "released" or budget >= n):
+        assert len(set(k.tolist())) == 1
+    return k, equal
+
+
+@settings(max_examples=2500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(allocation_cases())
+def test_released_properties_and_loop(case):
+    scores, k_max, budget, k_min = case
+    k, _ = check_properties(RELEASED, scores, k_max, budget, k_min)
+    assert k.tolist() == bench_ata.released_loop(scores, k_max, budget, k_min)
+    n = len(scores)
+    eff_k_min = k_min if n * k_min <= budget else max(1, budget // n)
+    ideal = sum(eff_k_min + int((k_max - eff_k_min) * x) for x in _normalised(scores))
+    if len(set(scores)) > 1 and budget >= n and ideal > budget:
+        assert int(k.sum()) == budget  # Eq. 4 spends the whole budget: the clamp never cuts
+
+
+@settings(max_examples=2500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(allocation_cases())
+def test_exact_properties_and_loop(case):
+    scores, k_max, budget, k_min = case
+    k, equal = check_properties(EXACT, scores, k_max, budget, k_min)
+    assert k.tolist() == bench_ata.exact_loop(scores, k_max, budget, k_min)
+    n = len(scores)
+    if not equal:
+        assert int(k.sum()) == min(budget, n * k_max)
+    elif budget < n:
+        assert int(k.sum()) == budget
+
+
+def _normalised(scores, eps=1e-6):
+    low, high = min(scores), max(scores)
+    return [(x - low) / (high - low + eps) for x in scores]
+
+
+def test_output_follows_relevance_device_and_ignores_grad():
+    s = torch.rand(6, requires_grad=True)
+    k = RELEASED(s, 16, 40, 2)
+    assert k.device == s.device and not k.requires_grad
+
+
+# --- errors ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "message"),
+    [
+        ((torch.rand(3), 0, 10, 0), {}, "k_max=0 must be at least 1"),
+        ((torch.rand(3), 8, 10, 9), {}, "k_min=9 exceeds k_max=8"),
+        ((torch.rand(3), 8, 10, -1), {}, "k_min=-1 must be ≥ 0"),
+        ((torch.rand(3), 8, -5, 0), {}, "budget=-5 must be ≥ 0"),
+        ((torch.tensor([0.1, float("nan")]), 8, 10, 0), {}, r"relevance\[1\] = nan is not a finite"),
+        ((torch.rand(2, 3), 8, 10, 0), {}, r"must be 1-D \[S\].*got shape \(2, 3\)"),
+        ((None, 8, 10, 0), {}, "pass num_segments=S"),
+        ((torch.rand(3), 8, 10.5, 0), {}, "budget must be an integer, got 10.5"),
+        ((torch.rand(3), 8, 10, 0), {"num_segments": 4}, "num_segments=4 disagrees"),
+    ],
+)
+def test_bad_inputs_raise_config_error(args, kwargs, message):
+    for alloc in (RELEASED, EXACT):
+        with pytest.raises(ConfigError, match=message):
+            alloc(*args, **kwargs)
+
+
+def test_bad_mode_suggests():
+    with pytest.raises(ConfigError, match="Did you mean 'exact'"):
+        ATAAllocator(mode="exakt")
+    with pytest.raises(ConfigError, match="eps=0"):
+        ATAAllocator(eps=0)

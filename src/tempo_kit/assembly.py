@@ -1,0 +1,286 @@
+"""Sequence assembly: prompt ids + per-segment (time tag, memory tokens) → the LLM's ``inputs_embeds``.
+
+The global LLM input (FACTS §4) is the ChatML prompt with one placeholder id where VIDEO goes.
+VIDEO is, for each kept segment in time order, the LLM's own embeddings of the time-tag text
+(``<{t:.1f} seconds>``, tokenised without special tokens) followed by that segment's projected
+memory tokens. Segments given 0 tokens are dropped together with their tag. Every inserted
+position is labelled :data:`~tempo_kit.types.IGNORE_INDEX`.
+
+Context cap: text is never cut. When text + visual exceed ``max_context`` the *visual sequence is
+cut at its end*: segments are kept in time order while their tag and tokens fit; the first segment
+that does not fit keeps the head of its tokens that still fit after its tag (it is dropped with
+its tag if not even one token fits), and every later segment is dropped. This mirrors the released
+code, which cuts the visual tokens that overflow the window, while keeping the prompt intact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from tempo_kit.errors import ConfigError
+from tempo_kit.prompts import format_time_tag
+from tempo_kit.types import IGNORE_INDEX, VISUAL_PLACEHOLDER_ID
+
+#: Time-tag text the released Tempo-6B weights were trained with (the paper writes ``<t=2.0s>``).
+DEFAULT_TIME_TAG_TEMPLATE = "<{t:.1f} seconds>"
+
+#: Context cap at inference in the released code (FACTS §4).
+DEFAULT_MAX_CONTEXT = 16384
+
+#: Context cap of the released training recipes (``tokenizer_model_max_length``).
+DEFAULT_TRAIN_MAX_CONTEXT = 8192
+
+
+@dataclass
+class VisualSequence:
+    """One sample's kept memory, already projected to the LLM width.
+
+    Attributes:
+        tokens: ``[Σk, d_llm]`` kept tokens, segments concatenated in segment order.
+        counts: long ``[S]`` tokens kept per segment (``counts.sum() == len(tokens)``).
+        times: ``[S]`` segment time tags in seconds.
+        tagged: whether each segment gets a time tag (video: yes; a single image has no time).
+    """
+
+    tokens: Tensor
+    counts: Tensor
+    times: Tensor
+    tagged: bool = True
+
+    def __post_init__(self) -> None:
+        if self.counts.ndim != 1 or self.times.shape != self.counts.shape:
+            raise ValueError(
+                f"VisualSequence counts {tuple(self.counts.shape)} and times {tuple(self.times.shape)} must both be [S]"
+            )
+        if int(self.counts.sum()) != self.tokens.shape[0]:
+            raise ValueError(
+                f"VisualSequence counts sum to {int(self.counts.sum())} but tokens has {self.tokens.shape[0]} rows"
+            )
+
+
+@dataclass
+class TokenStats:
+    """Where one sample's LLM input positions went."""
+
+    text: int  #: prompt (and answer) text tokens
+    tags: int  #: time-tag tokens
+    visual: int  #: memory tokens inserted
+    cut: int = 0  #: memory tokens removed by the context cap
+
+    @property
+    def total(self) -> int:
+        return self.text + self.tags + self.visual
+
+
+@dataclass
+class AssembledInputs:
+    """A padded batch for the decoder.
+
+    Attributes:
+        inputs_embeds: ``[B, L, d_llm]``; padding positions are zeros.
+        attention_mask: long ``[B, L]``, 1 on real positions.
+        labels: long ``[B, L]`` or ``None``; ``IGNORE_INDEX`` on inserted and padding positions.
+        counts: per sample, long ``[S]`` tokens actually inserted per segment after the cap
+            (``None`` for a sample without a visual sequence).
+        stats: per sample :class:`TokenStats`.
+    """
+
+    inputs_embeds: Tensor
+    attention_mask: Tensor
+    labels: Tensor | None
+    counts: list[Tensor | None]
+    stats: list[TokenStats]
+
+
+def fit_to_context(tag_lengths: Sequence[int], counts: Sequence[int], room: int) -> list[int]:
+    """Counts after cutting the visual sequence's tail so ``Σ(tag + k) ≤ room`` over kept segments.
+
+    Segments are taken in the given (time) order; a segment with 0 tokens costs nothing (its tag is
+    dropped too). The first segment that does not fit keeps ``room_left − tag`` tokens if that is
+    positive, else 0; all later segments get 0.
+    """
+    fitted: list[int] = []
+    left = room
+    for tag, k in zip(tag_lengths, counts):
+        k = int(k)
+        if k <= 0 or left <= 0:
+            fitted.append(0)
+            continue
+        if tag + k <= left:
+            fitted.append(k)
+            left -= tag + k
+        else:
+            fitted.append(max(0, left - tag))
+            left = 0
+    return fitted
+
+
+class SequenceAssembler:
+    """Builds the LLM input from prompt ids and per-sample :class:`VisualSequence` records.
+
+    Args:
+        tokenizer: the decoder's tokenizer (tags are tokenised with it, without special tokens).
+        embed: the decoder's input-embedding function ``ids → [..., d_llm]``.
+        time_tag_template: ``str.format`` template with field ``t`` (seconds), e.g.
+            ``"<{t:.1f} seconds>"`` (released weights) or ``"<t={t:.1f}s>"`` (paper notation).
+        tag_cache: a dict to keep tag tokenisations in across assemblers (tags repeat).
+    """
+
+    def __init__(
+        self,
+        tokenizer,
+        embed: Callable[[Tensor], Tensor],
+        time_tag_template: str = DEFAULT_TIME_TAG_TEMPLATE,
+        tag_cache: dict[str, list[int]] | None = None,
+    ) -> None:
+        check_time_tag_template(time_tag_template)
+        self.tokenizer = tokenizer
+        self.embed = embed
+        self.time_tag_template = time_tag_template
+        self._tag_cache: dict[str, list[int]] = {} if tag_cache is None else tag_cache
+
+    def tag_ids(self, seconds: float) -> list[int]:
+        """Token ids of one segment's time tag (cached: tags repeat across samples)."""
+        text = format_time_tag(seconds, self.time_tag_template)
+        if text not in self._tag_cache:
+            self._tag_cache[text] = list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return self._tag_cache[text]
+
+    def __call__(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor,
+        visuals: Sequence[VisualSequence | None],
+        labels: Tensor | None = None,
+        *,
+        max_context: int = DEFAULT_MAX_CONTEXT,
+        padding_side: str = "right",
+        sample_ids: Sequence[str] | None = None,
+    ) -> AssembledInputs:
+        """Assemble a batch.
+
+        ``input_ids``/``attention_mask``/``labels`` are ``[B, L]`` (any padding side; real tokens
+        are those with mask 1). A sample whose ``visuals[b]`` is a :class:`VisualSequence` must
+        hold exactly one :data:`VISUAL_PLACEHOLDER_ID`; a sample with ``None`` must hold none.
+        ``padding_side`` is ``"right"`` for training and ``"left"`` for generation.
+        """
+        if padding_side not in ("left", "right"):
+            raise ConfigError(f"padding_side must be 'left' or 'right', got {padding_side!r}")
+        if len(visuals) != input_ids.shape[0]:
+            raise ValueError(f"{len(visuals)} visual sequences for a batch of {input_ids.shape[0]} prompts")
+
+        plans = [
+            self._plan(b, input_ids, attention_mask, labels, visual, max_context, sample_ids)
+            for b, visual in enumerate(visuals)
+        ]
+        text_ids = [piece for plan in plans for kind, piece, _ in plan.pieces if kind == "ids"]
+        device = input_ids.device
+        flat = torch.cat(text_ids).to(device) if text_ids else torch.zeros(0, dtype=torch.long, device=device)
+        embedded = iter(self.embed(flat).split([len(t) for t in text_ids]))
+
+        sequences, label_rows = [], []
+        for plan in plans:
+            parts, part_labels = [], []
+            for kind, piece, piece_labels in plan.pieces:
+                if kind == "ids":
+                    part = next(embedded)
+                else:
+                    part = piece
+                parts.append(part)
+                part_labels.append(piece_labels)
+            dtype = parts[0].dtype if parts else torch.float32
+            sequences.append(torch.cat([p.to(device=device, dtype=dtype) for p in parts]))
+            label_rows.append(torch.cat(part_labels).to(device))
+        return self._pad(sequences, label_rows if labels is not None else None, plans, padding_side)
+
+    def _plan(self, b, input_ids, attention_mask, labels, visual, max_context, sample_ids) -> _Plan:
+        name = f"sample {sample_ids[b]!r}" if sample_ids and b < len(sample_ids) else f"sample {b}"
+        keep = attention_mask[b].bool()
+        ids = input_ids[b][keep]
+        row_labels = labels[b][keep] if labels is not None else torch.full_like(ids, IGNORE_INDEX)
+        where = (ids == VISUAL_PLACEHOLDER_ID).nonzero().flatten().tolist()
+        text_len = len(ids) - len(where)
+        if text_len > max_context:
+            raise ConfigError(
+                f"{name}: the prompt text alone is {text_len} tokens, over max_context={max_context}; "
+                "text is never cut, so shorten the prompt or raise max_context"
+            )
+        if visual is None:
+            if where:
+                raise ConfigError(
+                    f"{name}: input_ids hold the visual placeholder {VISUAL_PLACEHOLDER_ID} but the sample has no "
+                    "visual sequence (a text-only sample); encode its prompt with has_visual=False"
+                )
+            return _Plan([("ids", ids, row_labels)], None, TokenStats(text=text_len, tags=0, visual=0))
+        if len(where) != 1:
+            raise ConfigError(
+                f"{name}: a visual sample needs exactly one visual placeholder id {VISUAL_PLACEHOLDER_ID} in "
+                f"input_ids, found {len(where)}; encode its prompt with has_visual=True"
+            )
+        pos = where[0]
+        order = torch.argsort(visual.times.detach().cpu(), stable=True).tolist()
+        counts = visual.counts.detach().cpu().tolist()
+        chunks = visual.tokens.split(counts)
+        tags = [self.tag_ids(float(visual.times[i])) if visual.tagged else [] for i in order]
+        fitted = fit_to_context([len(t) for t in tags], [counts[i] for i in order], max_context - text_len)
+
+        ignore = lambda n: torch.full((n,), IGNORE_INDEX, dtype=torch.long)  # noqa: E731
+        pieces: list[tuple[str, Tensor, Tensor]] = [("ids", ids[:pos], row_labels[:pos])]
+        final = [0] * len(counts)
+        tag_total = 0
+        for seg, tag, k in zip(order, tags, fitted):
+            if k == 0:
+                continue
+            final[seg] = k
+            if tag:
+                pieces.append(("ids", torch.tensor(tag, dtype=torch.long), ignore(len(tag))))
+                tag_total += len(tag)
+            pieces.append(("embeds", chunks[seg][:k], ignore(k)))
+        pieces.append(("ids", ids[pos + 1 :], row_labels[pos + 1 :]))
+        visual_total = sum(final)
+        stats = TokenStats(text=text_len, tags=tag_total, visual=visual_total, cut=sum(counts) - visual_total)
+        return _Plan(pieces, torch.tensor(final, dtype=torch.long), stats)
+
+    @staticmethod
+    def _pad(sequences, label_rows, plans, padding_side) -> AssembledInputs:
+        length = max(len(s) for s in sequences)
+        batch, dim = len(sequences), sequences[0].shape[-1]
+        ref = sequences[0]
+        embeds = ref.new_zeros(batch, length, dim)
+        mask = torch.zeros(batch, length, dtype=torch.long, device=ref.device)
+        out_labels = None
+        if label_rows is not None:
+            out_labels = torch.full((batch, length), IGNORE_INDEX, dtype=torch.long, device=ref.device)
+        for b, seq in enumerate(sequences):
+            span = slice(0, len(seq)) if padding_side == "right" else slice(length - len(seq), length)
+            embeds[b, span] = seq
+            mask[b, span] = 1
+            if out_labels is not None:
+                out_labels[b, span] = label_rows[b]
+        return AssembledInputs(embeds, mask, out_labels, [p.counts for p in plans], [p.stats for p in plans])
+
+
+@dataclass
+class _Plan:
+    pieces: list[tuple[str, Tensor, Tensor]]
+    counts: Tensor | None
+    stats: TokenStats
+
+
+def check_time_tag_template(template: str) -> None:
+    """Refuse a template that does not format a time with field ``t``."""
+    try:
+        text = template.format(t=12.5)
+    except (KeyError, IndexError, ValueError) as error:
+        raise ConfigError(
+            f"time_tag_template {template!r} must be a str.format template with one field 't', "
+            f"e.g. '<{{t:.1f}} seconds>': {error!r}"
+        ) from None
+    if text == template:
+        raise ConfigError(
+            f"time_tag_template {template!r} has no '{{t}}' field, so every tag would read the same"
+        )

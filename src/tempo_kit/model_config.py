@@ -1,0 +1,134 @@
+"""The :class:`TempoConfig` record: what ``TempoModel.from_config`` reads and ``tempo_config.json`` stores.
+
+Four component specs (registry name + keyword arguments) plus the model-level settings of
+allocation and sequence assembly, each defaulting to the released Tempo behaviour.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from tempo_kit.assembly import (
+    DEFAULT_MAX_CONTEXT,
+    DEFAULT_TIME_TAG_TEMPLATE,
+    DEFAULT_TRAIN_MAX_CONTEXT,
+    check_time_tag_template,
+)
+from tempo_kit.errors import ConfigError
+
+#: Visual-token budget B per video at inference (the paper's main 8K setting).
+DEFAULT_BUDGET = 8192
+
+#: Minimal anchor tokens per segment at inference (paper §3.3, k_min = 4).
+DEFAULT_K_MIN = 4
+
+#: Intra-segment reduction at inference: head truncation (paper Table 2C's default).
+DEFAULT_REDUCTION = "head"
+
+
+def _spec(value: Any, key: str) -> dict[str, Any]:
+    """A component spec as a plain dict with a ``name``; a bare string is ``{"name": value}``."""
+    if isinstance(value, str):
+        return {"name": value}
+    if not isinstance(value, Mapping) or "name" not in value:
+        raise ConfigError(
+            f"model config: {key} must be a registry spec {{name: ..., **kwargs}}, got {value!r}"
+        )
+    return copy.deepcopy(dict(value))
+
+
+@dataclass
+class TempoConfig:
+    """Everything needed to build a :class:`~tempo_kit.model.TempoModel`.
+
+    Attributes:
+        compressor: registry spec, e.g. ``{name: qwen3_vl, pretrained: PATH, k_max: 128}``.
+        decoder: registry spec, e.g. ``{name: hf_causal_lm, pretrained: PATH}``.
+        projector: registry spec; its widths are inferred from the compressor and decoder.
+        allocator: registry spec used by ``generate`` (and ``forward(allocate=True)``).
+        reduction: name (or spec) of the intra-segment reduction applied after allocation.
+        budget: visual-token budget B per sample at inference.
+        k_min: minimal tokens per segment at inference.
+        time_tag_template: ``str.format`` template of a segment's time tag, field ``t``.
+        max_context: LLM context cap at inference (text is never cut, visual tokens are).
+        train_max_context: LLM context cap in ``forward`` (the released recipes' 8192).
+        compressor_micro_batch: at most this many segments per compressor call (``None``:
+            all segments of the batch in one call, as the released code does per video).
+        tag_images: give an image sample's single segment a time tag too (off: an image has no
+            time; video segments are always tagged).
+    """
+
+    compressor: dict[str, Any]
+    decoder: dict[str, Any]
+    projector: dict[str, Any] = field(default_factory=lambda: {"name": "linear"})
+    allocator: dict[str, Any] = field(default_factory=lambda: {"name": "ata"})
+    reduction: str | dict[str, Any] = DEFAULT_REDUCTION
+    budget: int = DEFAULT_BUDGET
+    k_min: int = DEFAULT_K_MIN
+    time_tag_template: str = DEFAULT_TIME_TAG_TEMPLATE
+    max_context: int = DEFAULT_MAX_CONTEXT
+    train_max_context: int = DEFAULT_TRAIN_MAX_CONTEXT
+    compressor_micro_batch: int | None = None
+    tag_images: bool = False
+
+    def __post_init__(self) -> None:
+        for key in ("compressor", "decoder", "projector", "allocator"):
+            setattr(self, key, _spec(getattr(self, key), key))
+        if not isinstance(self.reduction, str):
+            self.reduction = _spec(self.reduction, "reduction")
+        for key, low in (("budget", 0), ("k_min", 0), ("max_context", 1), ("train_max_context", 1)):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ConfigError(f"model config: {key}={value!r} must be an integer ≥ {low}")
+        micro = self.compressor_micro_batch
+        if micro is not None and (isinstance(micro, bool) or not isinstance(micro, int) or micro < 1):
+            raise ConfigError(
+                f"model config: compressor_micro_batch={micro!r} must be a positive integer or null (no limit)"
+            )
+        check_time_tag_template(self.time_tag_template)
+
+    @classmethod
+    def from_mapping(cls, cfg: Mapping[str, Any]) -> TempoConfig:
+        """Validate a mapping (a dict or an omegaconf node): unknown keys fail with a did-you-mean."""
+        try:
+            from omegaconf import DictConfig, OmegaConf
+
+            if isinstance(cfg, DictConfig):
+                cfg = OmegaConf.to_container(cfg, resolve=True)
+        except ImportError:  # pragma: no cover - omegaconf is a dependency
+            pass
+        if isinstance(cfg, TempoConfig):
+            return copy.deepcopy(cfg)
+        if not isinstance(cfg, Mapping):
+            raise ConfigError(f"model config must be a mapping, got {type(cfg).__name__}")
+        known = [f.name for f in fields(cls)]
+        for key in cfg:
+            if key not in known:
+                close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ConfigError(f"model config: unknown key {key!r}{hint}. Known keys: {', '.join(known)}.")
+        for key in ("compressor", "decoder"):
+            if key not in cfg:
+                raise ConfigError(
+                    f"model config: {key!r} is required, e.g. {key}: {{name: ..., pretrained: PATH}}"
+                )
+        return cls(**copy.deepcopy(dict(cfg)))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def reduction_name(self) -> str:
+        return self.reduction if isinstance(self.reduction, str) else self.reduction["name"]
+
+    @property
+    def reduction_kwargs(self) -> dict[str, Any]:
+        return (
+            {}
+            if isinstance(self.reduction, str)
+            else {k: v for k, v in self.reduction.items() if k != "name"}
+        )

@@ -1,0 +1,302 @@
+"""TempoModel end to end on a tiny Qwen3 LLM: training forward/backward, generation under a budget,
+mixed video/image/text batches, micro-batched compression, kit-format save/load."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+from torch import nn
+
+from tempo_kit.allocators import Allocator
+from tempo_kit.compressors import Compressor
+from tempo_kit.errors import CheckpointError, ConfigError, TempoKitError
+from tempo_kit.model import TempoModel, inference_batch
+from tempo_kit.prompts import Turn, encode_decoder_prompt
+from tempo_kit.registry import ALLOCATORS, COMPRESSORS
+from tempo_kit.types import IGNORE_INDEX, CompressorOutput, Segments, TempoBatch
+
+K_MAX = 6
+
+
+@COMPRESSORS.register("test_conv_pool", override=True)
+class ConvPoolCompressor(Compressor):
+    """A small query-aware compressor: conv over the window's mean frame, pooled to ``k_max`` rows,
+    plus learnable memory tokens; relevance is a sigmoid of memory · bag-of-characters(query)."""
+
+    def __init__(self, k_max: int = K_MAX, hidden_size: int = 24) -> None:
+        super().__init__()
+        self.k_max, self.hidden_size = k_max, hidden_size
+        self.conv = nn.Conv2d(3, hidden_size, 3, padding=1)
+        self.pool = nn.AdaptiveAvgPool2d((k_max, 1))
+        self.memory_tokens = nn.Parameter(torch.randn(k_max, hidden_size) * 0.5)
+        self.query_embed = nn.EmbeddingBag(128, hidden_size)
+
+    def forward(self, segments, queries):
+        memories, relevances = [], []
+        for sample, query in zip(segments, queries):
+            x = sample.frames.float().div(255).mean(1).permute(0, 3, 1, 2)
+            tokens = self.pool(self.conv(x)).squeeze(-1).transpose(1, 2) + self.memory_tokens
+            q = self.query_embed(torch.tensor([[ord(c) % 128 for c in query]]))
+            memories.append(tokens)
+            relevances.append(torch.sigmoid((tokens.mean(1) * q).sum(-1)).float())
+        return CompressorOutput(torch.cat(memories), torch.cat(relevances), [len(s) for s in segments])
+
+
+@ALLOCATORS.register("test_overspend", override=True)
+class Overspend(Allocator):
+    """Breaks the contract on purpose: every segment keeps k_max whatever the budget."""
+
+    def forward(self, relevance, k_max, budget, k_min=0, *, num_segments=None):
+        return torch.full((len(relevance),), k_max, dtype=torch.long)
+
+
+def segments(num: int, kind: str = "video", seed: int = 0, window: int = 2) -> Segments:
+    g = torch.Generator().manual_seed(seed)
+    frames = torch.randint(0, 256, (num, window, 16, 16, 3), generator=g, dtype=torch.uint8)
+    frame_times = (torch.arange(num * window, dtype=torch.float) / 2).reshape(num, window)
+    times = (torch.arange(num, dtype=torch.float) * window + window / 2) / 2
+    return Segments(frames, frame_times, times, kind=kind)
+
+
+def train_batch(tokenizer, samples) -> TempoBatch:
+    """samples: (Segments, question, answer) → right-padded TempoBatch with assistant-only labels."""
+    encoded = [
+        encode_decoder_prompt(tokenizer, [Turn("user", q), Turn("assistant", a)], has_visual=s.kind != "text")
+        for s, q, a in samples
+    ]
+    length = max(len(ids) for ids, _ in encoded)
+    input_ids = torch.full((len(samples), length), tokenizer.pad_token_id)
+    labels = torch.full_like(input_ids, IGNORE_INDEX)
+    mask = torch.zeros_like(input_ids)
+    for b, (ids, lab) in enumerate(encoded):
+        input_ids[b, : len(ids)], labels[b, : len(ids)], mask[b, : len(ids)] = ids, lab, 1
+    return TempoBatch(
+        segments=[s for s, _, _ in samples],
+        queries=[q for _, q, _ in samples],
+        input_ids=input_ids,
+        labels=labels,
+        attention_mask=mask,
+        ids=[f"s{i}" for i in range(len(samples))],
+    )
+
+
+def config(llm_path, **overrides):
+    cfg = {
+        "compressor": {"name": "test_conv_pool", "k_max": K_MAX},
+        "projector": {"name": "linear"},
+        "decoder": {"name": "hf_causal_lm", "pretrained": str(llm_path)},
+        "allocator": {"name": "ata"},
+        "budget": 10,
+        "k_min": 1,
+    }
+    cfg.update(overrides)
+    return cfg
+
+
+@pytest.fixture()
+def model(tiny_checkpoints):
+    torch.manual_seed(0)
+    return TempoModel.from_config(config(tiny_checkpoints["llm"]))
+
+
+@pytest.fixture()
+def mixed_batch(model):
+    return train_batch(
+        model.tokenizer,
+        [
+            (segments(4, seed=1), "What colour is the circle?", "Red"),
+            (segments(1, kind="image", seed=2, window=1), "What shape is shown?", "A square"),
+            (segments(1, kind="text", seed=3, window=1), "Count to three", "one two three"),
+            (segments(2, seed=4), "When does it move?", "At 2.0 seconds"),
+        ],
+    )
+
+
+def test_from_config_wires_components_and_widths(model):
+    assert model.projector.proj.in_features == 24 and model.projector.proj.out_features == 48
+    assert type(model.allocator).__name__ == "ATAAllocator"
+    names = {n.split(".")[0] for n, _ in model.named_parameters()}
+    assert names == {"compressor", "projector", "decoder"}
+    keys = set(model.state_dict())
+    assert {
+        "decoder.model.model.embed_tokens.weight",
+        "decoder.model.lm_head.weight",
+        "projector.proj.bias",
+    } <= keys
+
+
+def test_training_forward_backward_reaches_every_trainable_part(model, mixed_batch):
+    model.train()
+    out = model(mixed_batch)
+    assert torch.isfinite(out.loss)
+    # training keeps all k_max tokens per segment; the text-only sample inserts none
+    assert out.visual_tokens == [4 * K_MAX, K_MAX, 0, 2 * K_MAX]
+    assert out.counts[2] is None and out.counts[0].tolist() == [K_MAX] * 4
+    out.loss.backward()
+    grads = {n: p.grad for n, p in model.named_parameters()}
+    for name in (
+        "compressor.memory_tokens",
+        "compressor.conv.weight",
+        "projector.proj.weight",
+        "projector.proj.bias",
+        "decoder.model.model.layers.0.mlp.up_proj.weight",
+        "decoder.model.model.embed_tokens.weight",
+    ):
+        assert grads[name] is not None and grads[name].abs().sum() > 0, name
+
+
+def test_labels_supervise_only_assistant_tokens(model, mixed_batch):
+    out = model(mixed_batch)
+    tokenizer = model.tokenizer
+    texts = []
+    for b in range(len(mixed_batch)):
+        ids = mixed_batch.input_ids[b][mixed_batch.labels[b] != IGNORE_INDEX]
+        texts.append(tokenizer.decode(ids))
+        assert int((out.labels[b] != IGNORE_INDEX).sum()) == len(ids)
+    assert texts == [
+        "Red<|im_end|>",
+        "A square<|im_end|>",
+        "one two three<|im_end|>",
+        "At 2.0 seconds<|im_end|>",
+    ]
+    lengths = out.attention_mask.sum(1).tolist()
+    for b, stats in enumerate(out.stats):
+        assert lengths[b] == stats.total
+
+
+def test_frozen_parts_get_no_gradient(model, mixed_batch):
+    model.train()
+    model.decoder.requires_grad_(False)
+    model.compressor.requires_grad_(False)
+    model(mixed_batch).loss.backward()
+    assert all(p.grad is None for p in model.decoder.parameters())
+    assert all(p.grad is None for p in model.compressor.parameters())
+    assert model.projector.proj.weight.grad.abs().sum() > 0
+
+
+def test_text_only_batch_still_touches_compressor_and_projector(model):
+    batch = train_batch(model.tokenizer, [(segments(1, kind="text", window=1), "Say hi", "hi")])
+    model.train()
+    out = model(batch)
+    out.loss.backward()
+    # gradients exist (DDP sees every parameter) and are exactly zero: the memory is not in the input
+    for p in list(model.compressor.parameters()) + list(model.projector.parameters()):
+        assert p.grad is not None and p.grad.abs().sum() == 0
+
+
+def test_generate_respects_budget_and_returns_allocations(model):
+    model.eval()
+    batch = inference_batch(
+        model.tokenizer,
+        [segments(5, seed=1), segments(1, kind="text", window=1), segments(3, seed=2)],
+        ["Where is the red circle?", "Hello?", "What happens first?"],
+    )
+    out = model.generate(batch, max_new_tokens=3)
+    assert len(out.texts) == 3 and all(isinstance(t, str) for t in out.texts)
+    assert out.token_ids.shape[0] == 3 and out.token_ids.shape[1] <= 3
+    first, text, last = out.allocations
+    assert text is None
+    for allocation, num in ((first, 5), (last, 3)):
+        assert allocation.counts.shape == (num,) and allocation.total <= 10
+        assert allocation.budget == 10 and allocation.k_min == 1 and allocation.k_max == K_MAX
+        assert allocation.relevance.shape == (num,)
+    assert out.stats[0].visual == first.total and out.stats[1].visual == 0
+    # per-call overrides: bigger budget, another allocator, another reduction
+    wide = model.generate(batch, budget=100, allocator="uniform", reduction="tail", k_min=2, max_new_tokens=1)
+    assert wide.allocations[0].counts.tolist() == [K_MAX] * 5
+    assert wide.allocations[0].k_min == 2 and wide.allocations[0].budget == 100
+
+
+def test_generate_is_greedy_and_matches_single_sample_runs(model):
+    model.eval()
+    samples = [(segments(3, seed=5), "What is red?"), (segments(1, kind="image", seed=6, window=1), "Shape?")]
+    together = model.generate(inference_batch(model.tokenizer, *zip(*samples)), max_new_tokens=4)
+    for b, (segs, question) in enumerate(samples):
+        alone = model.answer(segs, question, max_new_tokens=4)
+        n = alone.token_ids.shape[1]
+        assert together.token_ids[b, :n].tolist() == alone.token_ids[0].tolist()
+        assert torch.equal(together.allocations[b].counts, alone.allocations[0].counts)
+
+
+def test_context_cap_at_generation_cuts_visual_tokens(model):
+    model.eval()
+    batch = inference_batch(model.tokenizer, [segments(5)], ["Where?"])
+    text = int(batch.attention_mask.sum()) - 1
+    out = model.generate(batch, budget=30, max_context=text + 12, max_new_tokens=1)
+    assert out.stats[0].total <= text + 12 and out.stats[0].cut > 0
+    assert out.allocations[0].total == out.stats[0].visual
+
+
+def test_compressor_micro_batches_give_the_same_output(model, mixed_batch, tiny_checkpoints):
+    model.eval()
+    whole = model.compress(mixed_batch)
+    model.config.compressor_micro_batch = 3
+    calls = []
+    hook = model.compressor.register_forward_hook(
+        lambda m, args, out: calls.append(sum(len(s) for s in args[0]))
+    )
+    pieces = model.compress(mixed_batch)
+    hook.remove()
+    assert max(calls) <= 3 and sum(calls) == 8
+    torch.testing.assert_close(whole.memory, pieces.memory)
+    torch.testing.assert_close(whole.relevance, pieces.relevance)
+    assert pieces.num_segments == [4, 1, 1, 2]
+
+
+def test_save_and_load_round_trip_without_the_original_checkpoint(tiny_checkpoints, tmp_path, mixed_batch):
+    llm = tmp_path / "llm-copy"
+    shutil.copytree(tiny_checkpoints["llm"], llm)
+    torch.manual_seed(0)
+    model = TempoModel.from_config(config(llm, budget=7)).eval()
+    with torch.no_grad():
+        model.projector.proj.bias.add_(0.25)  # weights that exist nowhere but in this model
+    saved = model.save_pretrained(tmp_path / "kit")
+    shutil.rmtree(llm)
+
+    document = json.loads((saved / "tempo_config.json").read_text())
+    assert document["format"] == "tempo-kit" and document["decoder"]["pretrained"] == "decoder"
+    assert document["compressor"] == {"name": "test_conv_pool", "k_max": K_MAX} and document["budget"] == 7
+    assert (saved / "compressor" / "state_dict.safetensors").is_file()
+    assert (saved / "projector" / "state_dict.safetensors").is_file()
+    assert (saved / "decoder" / "config.json").is_file() and (saved / "decoder" / "tokenizer.json").is_file()
+
+    loaded = TempoModel.from_pretrained(saved).eval()
+    with torch.no_grad():
+        assert torch.equal(model(mixed_batch).loss, loaded(mixed_batch).loss)
+    batch = inference_batch(model.tokenizer, [segments(4, seed=9)], ["Where is it?"])
+    a, b = model.generate(batch, max_new_tokens=4), loaded.generate(batch, max_new_tokens=4)
+    assert torch.equal(a.token_ids, b.token_ids) and torch.equal(
+        a.allocations[0].counts, b.allocations[0].counts
+    )
+    assert TempoModel.from_pretrained(saved, budget=3).config.budget == 3
+
+
+def test_from_pretrained_refuses_a_non_kit_directory(tmp_path, tiny_checkpoints):
+    with pytest.raises(CheckpointError, match="tempo_config.json is missing"):
+        TempoModel.from_pretrained(tiny_checkpoints["llm"])
+
+
+def test_config_errors_name_the_key(tiny_checkpoints):
+    llm = tiny_checkpoints["llm"]
+    with pytest.raises(ConfigError, match="unknown key 'bugdet' \\(did you mean 'budget'\\?\\)"):
+        TempoModel.from_config({**config(llm), "bugdet": 3})
+    with pytest.raises(ConfigError, match="'compressor' is required"):
+        TempoModel.from_config({"decoder": {"name": "hf_causal_lm", "pretrained": str(llm)}})
+    with pytest.raises(ConfigError, match="projector.in_features=7 contradicts the compressor width 24"):
+        TempoModel.from_config(config(llm, projector={"name": "linear", "in_features": 7}))
+    with pytest.raises(ConfigError, match="model config: allocator: unknown allocator 'atta'"):
+        TempoModel.from_config(config(llm, allocator={"name": "atta"}))
+    with pytest.raises(ConfigError, match="time_tag_template"):
+        TempoModel.from_config(config(llm, time_tag_template="<seconds>"))
+    with pytest.raises(ConfigError, match="k_min=-1 must be an integer"):
+        TempoModel.from_config(config(llm, k_min=-1))
+
+
+def test_allocator_breaking_the_budget_is_caught(model):
+    model.eval()
+    batch = inference_batch(model.tokenizer, [segments(4)], ["Where?"])
+    with pytest.raises(TempoKitError, match="spent 24 tokens over the budget 10"):
+        model.generate(batch, allocator="test_overspend", max_new_tokens=1)

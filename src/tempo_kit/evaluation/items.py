@@ -128,14 +128,33 @@ def item_from_row(row: Mapping, media_root: Path | None, where: str) -> Benchmar
 
 
 def load_items(
-    path: str | Path, media_root: str | Path | None = None, limit: int | None = None
+    path: str | Path,
+    media_root: str | Path | None = None,
+    limit: int | None = None,
+    fmt: str = "kit",
 ) -> list[BenchmarkItem]:
-    """Read and check an annotation file (JSON list or JSONL); ids must be unique."""
+    """Read and check an annotation file; ids must be unique.
+
+    Args:
+        path: JSON list or JSONL.
+        media_root: folder the ``video`` paths are relative to (default: the file's folder).
+        limit: keep the first ``limit`` questions (a quick smoke run).
+        fmt: ``"kit"`` (the harness fields) or a benchmark's own format
+            (``videomme``, ``lvbench``, ``mlvu``, ``longvideobench``; see :mod:`.benchmarks`).
+    """
     path = Path(path)
     root = Path(media_root) if media_root is not None else path.parent
     items: list[BenchmarkItem] = []
     seen: dict[str, int] = {}
-    for number, row in _read_rows(path):
+    if fmt == "kit":
+        rows = _read_rows(path)
+    else:
+        from tempo_kit.evaluation.benchmarks import FORMATS, read_rows
+
+        if fmt not in FORMATS:
+            raise ConfigError(f"unknown annotation format {fmt!r}; use kit or one of {', '.join(FORMATS)}")
+        rows = list(enumerate(FORMATS[fmt](read_rows(path), where=str(path)), start=1))
+    for number, row in rows:
         where = f"{path} row {number}"
         item = item_from_row(row, root, where)
         if item.id in seen:

@@ -187,7 +187,7 @@ def read_rows(path: str | Path) -> list[Mapping]:
             "pandas.read_parquet(p).to_json(out, orient='records', lines=True)"
         )
     text = path.read_text(encoding="utf-8")
-    if text.lstrip().startswith(("[", "{")) and not path.suffix == ".jsonl":
+    if text.lstrip().startswith(("[", "{")) and path.suffix != ".jsonl":
         try:
             data = json.loads(text)
         except json.JSONDecodeError:

@@ -1,0 +1,286 @@
+"""Tempo's query-aware compressor: a Qwen3-VL SVLM reading [prompt | segment | query | memory].
+
+Per segment, one causal sequence (see :mod:`tempo_kit.compressors.sequence`) is followed by
+``k_max`` learnable memory tokens. The final hidden states (after the final norm) at the memory
+positions are the segment's memory; the hidden state just before the first memory token, read
+through the LM-head rows of "Yes" and "No", is its relevance — both from the same forward pass
+(paper Sec. 3.2–3.3, FACTS §2).
+
+How the forward is done: the kit builds ``inputs_embeds`` itself (token embeddings with the memory
+tokens written after each sequence's last real token), computes M-RoPE positions with the model's
+own ``get_rope_index`` (memory tokens count as text), and calls the Hugging Face ``Qwen3VLModel``
+forward with those embeddings, positions and the pixel patches. The model then runs its own vision
+tower, scatters the visual features onto the placeholder positions and adds the DeepStack features
+in its first layers, exactly as for any Qwen3-VL input; nothing of the model is re-implemented.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from tempo_kit.compressors.base import Compressor
+from tempo_kit.compressors.checkpoint import local_checkpoint, patch_configs
+from tempo_kit.compressors.sequence import TIME_TAG_TEMPLATE, SequenceBuilder
+from tempo_kit.compressors.visual import SegmentPatches, micro_batches, patch_segments
+from tempo_kit.errors import ConfigError
+from tempo_kit.prompts import COMPRESSOR_PROMPTS
+from tempo_kit.registry import COMPRESSORS
+from tempo_kit.types import CompressorOutput, Segments
+
+#: Memory tokens per segment (paper: k_max = 128).
+K_MAX = 128
+#: Segments per SVLM forward; results do not depend on it, only memory use and speed do.
+SEGMENT_BATCH_SIZE = 8
+#: Tokens whose LM-head rows define the relevance direction (paper Sec. 3.3).
+YES_TOKEN, NO_TOKEN = "Yes", "No"
+
+
+def validate_inputs(segments: Sequence[Segments], queries: Sequence[str], require_query: bool = True) -> None:
+    """One query per sample (non-empty if ``require_query``), at least one segment each, or a :class:`ConfigError`."""
+    if len(segments) != len(queries):
+        raise ConfigError(
+            f"got {len(segments)} samples of segments but {len(queries)} queries; pass one per sample"
+        )
+    for index, (sample, query) in enumerate(zip(segments, queries)):
+        name = sample.source or f"sample {index}"
+        if require_query and (not isinstance(query, str) or not query.strip()):
+            raise ConfigError(
+                f"the compressor query of {name} (sample {index}) is empty; the query-aware compressor "
+                "needs the question text"
+            )
+        if len(sample) == 0:
+            raise ConfigError(f"{name} (sample {index}) has no segments")
+
+
+def resolve_prompt(prompt: str) -> str:
+    """A prompt name from :data:`~tempo_kit.prompts.COMPRESSOR_PROMPTS` or a literal system prompt."""
+    if not isinstance(prompt, str) or not prompt:
+        raise ConfigError(
+            f"compressor prompt must be 'standard', 'routing' or a system-prompt text, got {prompt!r}"
+        )
+    return COMPRESSOR_PROMPTS.get(prompt, prompt)
+
+
+@COMPRESSORS.register("qwen3_vl")
+class Qwen3VLCompressor(Compressor):
+    """Tempo's compressor on a Hugging Face Qwen3-VL checkpoint.
+
+    Args:
+        pretrained: local folder of a Qwen3-VL checkpoint (e.g. Qwen3-VL-2B-Instruct downloaded
+            with ``huggingface-cli download``). Its LM head is read once for the relevance
+            direction and then dropped.
+        k_max: memory tokens per segment (paper: 128).
+        train_prompt: system prompt while ``self.training``: ``"standard"`` (paper Appendix E,
+            the training prompt), ``"routing"``, or any literal text.
+        eval_prompt: system prompt in eval mode: ``"routing"`` (standard + the Yes/No
+            instruction that elicits the relevance prior) by default.
+        prompt: if given, one prompt for both modes (overrides the two above).
+        segment_batch_size: segments per SVLM forward (micro-batch). Outputs do not depend on it.
+        padding_side: where the padding of a micro-batch goes (``"right"`` or ``"left"``); memory
+            tokens always follow each sequence's last real token, so outputs do not depend on it.
+        dtype: parameter dtype to load (``"auto"`` keeps the checkpoint's, e.g. bf16), or a torch
+            dtype / its name.
+        attn_implementation: ``"sdpa"``, ``"eager"``, ``"flash_attention_2"`` … (Hugging Face).
+        min_pixels, max_pixels: video pixel bounds (whole segment), default the checkpoint's
+            ``video_preprocessor_config.json``.
+        image_min_pixels, image_max_pixels: image pixel bounds, default its
+            ``preprocessor_config.json``.
+        time_tag_template: Qwen3-VL's per-temporal-patch time tag.
+    """
+
+    def __init__(
+        self,
+        pretrained: str,
+        k_max: int = K_MAX,
+        train_prompt: str = "standard",
+        eval_prompt: str = "routing",
+        prompt: str | None = None,
+        segment_batch_size: int = SEGMENT_BATCH_SIZE,
+        padding_side: str = "right",
+        dtype: str | torch.dtype = "auto",
+        attn_implementation: str | None = "sdpa",
+        min_pixels: int | None = None,
+        max_pixels: int | None = None,
+        image_min_pixels: int | None = None,
+        image_max_pixels: int | None = None,
+        time_tag_template: str = TIME_TAG_TEMPLATE,
+    ) -> None:
+        super().__init__()
+        from transformers import AutoTokenizer, Qwen3VLForConditionalGeneration
+        from transformers.models.qwen3_vl.modeling_qwen3_vl import (
+            Qwen3VLTextDecoderLayer,
+            Qwen3VLVisionBlock,
+        )
+
+        if not isinstance(k_max, int) or k_max < 1:
+            raise ConfigError(f"compressor k_max must be a positive integer, got {k_max!r}")
+        if not isinstance(segment_batch_size, int) or segment_batch_size < 1:
+            raise ConfigError(
+                f"compressor segment_batch_size must be a positive integer, got {segment_batch_size!r}"
+            )
+        if padding_side not in ("right", "left"):
+            raise ConfigError(f"compressor padding_side must be 'right' or 'left', got {padding_side!r}")
+        path = local_checkpoint(pretrained, "SVLM")
+        self.pretrained = str(pretrained)
+        self.k_max = k_max
+        self.train_prompt = resolve_prompt(prompt or train_prompt)
+        self.eval_prompt = resolve_prompt(prompt or eval_prompt)
+        self.segment_batch_size = segment_batch_size
+        self.padding_side = padding_side
+        self.video_config, self.image_config = patch_configs(
+            path,
+            min_pixels=min_pixels,
+            max_pixels=max_pixels,
+            image_min_pixels=image_min_pixels,
+            image_max_pixels=image_max_pixels,
+        )
+        self.tokenizer = AutoTokenizer.from_pretrained(str(path))
+        self.sequences = SequenceBuilder(self.tokenizer, time_tag_template)
+
+        full = Qwen3VLForConditionalGeneration.from_pretrained(
+            str(path), dtype=_dtype(dtype), attn_implementation=attn_implementation
+        )
+        yes, no = (self._single_token(word) for word in (YES_TOKEN, NO_TOKEN))
+        head = full.get_output_embeddings().weight.detach()
+        direction = head[yes].float() - head[no].float()
+        #: the Hugging Face ``Qwen3VLModel`` (vision tower + language model, no LM head)
+        self.svlm = full.model
+        del full
+        embeddings = self.svlm.get_input_embeddings().weight.detach().float()
+        if self.svlm.config.video_token_id != self.sequences.video_token_id:
+            raise ConfigError(
+                f"tokenizer and config of {str(path)!r} disagree on <|video_pad|> "
+                f"({self.sequences.video_token_id} vs {self.svlm.config.video_token_id})"
+            )
+        self.hidden_size = int(embeddings.shape[1])
+        self.register_buffer("relevance_direction", direction, persistent=True)
+        init = torch.randn(k_max, self.hidden_size) * embeddings.std(0) + embeddings.mean(0)
+        self.memory_tokens = nn.Parameter(init.to(self.svlm.dtype))
+        self.pad_token_id = int(
+            self.tokenizer.pad_token_id
+            if self.tokenizer.pad_token_id is not None
+            else self.tokenizer.eos_token_id
+        )
+        #: module classes an FSDP auto-wrap / activation-checkpointing policy should wrap
+        self.decoder_layer_classes = (Qwen3VLTextDecoderLayer, Qwen3VLVisionBlock)
+
+    def _single_token(self, word: str) -> int:
+        ids = self.tokenizer(word, add_special_tokens=False)["input_ids"]
+        if len(ids) != 1:
+            raise ConfigError(
+                f"the SVLM tokenizer splits {word!r} into {ids}; relevance needs it as one token"
+            )
+        return int(ids[0])
+
+    @property
+    def system_prompt(self) -> str:
+        """The prompt in use: ``train_prompt`` in training mode, ``eval_prompt`` in eval mode."""
+        return self.train_prompt if self.training else self.eval_prompt
+
+    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict | None = None) -> None:
+        """Activation checkpointing of the SVLM's layers (Hugging Face's implementation)."""
+        self.svlm.gradient_checkpointing_enable(
+            gradient_checkpointing_kwargs=gradient_checkpointing_kwargs or {"use_reentrant": False}
+        )
+
+    def gradient_checkpointing_disable(self) -> None:
+        self.svlm.gradient_checkpointing_disable()
+
+    def _apply(self, fn, recurse: bool = True):
+        # ``.to(bfloat16)`` / ``.half()`` must move the relevance direction but keep it float32.
+        direction = self.relevance_direction
+        super()._apply(fn, recurse)
+        if self.relevance_direction.dtype != torch.float32:
+            self.relevance_direction = direction.to(self.relevance_direction.device, torch.float32)
+        return self
+
+    def forward(self, segments: Sequence[Segments], queries: Sequence[str]) -> CompressorOutput:
+        validate_inputs(segments, queries)
+        memories, scores = [], []
+        for items in micro_batches([len(s) for s in segments], self.segment_batch_size):
+            patches = patch_segments(segments, items, self.video_config, self.image_config)
+            memory, relevance = self.compress(patches, [queries[i] for i, _ in items])
+            memories.append(memory)
+            scores.append(relevance)
+        return CompressorOutput(
+            memory=torch.cat(memories), relevance=torch.cat(scores), num_segments=[len(s) for s in segments]
+        )
+
+    def compress(self, patches: Sequence[SegmentPatches], queries: Sequence[str]) -> tuple[Tensor, Tensor]:
+        """One SVLM forward over a micro-batch: ``(memory [B, k_max, d], relevance [B] float32)``."""
+        device = self.memory_tokens.device
+        sequences = [
+            self.sequences.build(
+                self.system_prompt,
+                query,
+                slot=p.slot,
+                tokens_per_patch=p.tokens_per_patch,
+                patch_times=p.times,
+            )
+            for p, query in zip(patches, queries)
+        ]
+        batch = self._pad(sequences, device)
+        input_ids, attention_mask, memory_mask, last_real = batch
+        video = [p for p in patches if p.slot == "video"]
+        image = [p for p in patches if p.slot == "image"]
+        visual = {}
+        if video:
+            visual["pixel_values_videos"] = torch.cat([p.pixel_values for p in video]).to(device)
+            visual["video_grid_thw"] = torch.stack([p.grid_thw for p in video]).to(device)
+        if image:
+            visual["pixel_values"] = torch.cat([p.pixel_values for p in image]).to(device)
+            visual["image_grid_thw"] = torch.stack([p.grid_thw for p in image]).to(device)
+
+        token_types = torch.zeros_like(input_ids, dtype=torch.int32)
+        token_types[input_ids == self.sequences.image_token_id] = 1
+        token_types[input_ids == self.sequences.video_token_id] = 2
+        position_ids, _ = self.svlm.get_rope_index(
+            input_ids,
+            mm_token_type_ids=token_types,
+            image_grid_thw=visual.get("image_grid_thw"),
+            video_grid_thw=visual.get("video_grid_thw"),
+            attention_mask=attention_mask,
+        )
+
+        embeds = self.svlm.get_input_embeddings()(input_ids)
+        memory = self.memory_tokens.to(embeds.dtype).expand(len(patches), -1, -1)
+        embeds = embeds.masked_scatter(memory_mask.unsqueeze(-1), memory)
+        hidden = self.svlm(
+            inputs_embeds=embeds,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            use_cache=False,
+            **visual,
+        ).last_hidden_state
+        memory_states = hidden[memory_mask].view(len(patches), self.k_max, -1)
+        query_state = hidden[torch.arange(len(patches), device=device), last_real]
+        relevance = torch.sigmoid(query_state.float() @ self.relevance_direction)
+        return memory_states, relevance
+
+    def _pad(self, sequences: list[list[int]], device) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Ids ``[B, L+k]`` with memory slots right after each sequence; masks; last real index."""
+        width = max(len(s) for s in sequences) + self.k_max
+        input_ids = torch.full((len(sequences), width), self.pad_token_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(sequences), width), dtype=torch.long)
+        memory_mask = torch.zeros((len(sequences), width), dtype=torch.bool)
+        last_real = torch.empty(len(sequences), dtype=torch.long)
+        for row, ids in enumerate(sequences):
+            start = 0 if self.padding_side == "right" else width - len(ids) - self.k_max
+            end = start + len(ids)
+            input_ids[row, start:end] = torch.tensor(ids, dtype=torch.long)
+            attention_mask[row, start : end + self.k_max] = 1
+            memory_mask[row, end : end + self.k_max] = True
+            last_real[row] = end - 1
+        return input_ids.to(device), attention_mask.to(device), memory_mask.to(device), last_real.to(device)
+
+
+def _dtype(dtype: str | torch.dtype):
+    if isinstance(dtype, torch.dtype) or dtype == "auto":
+        return dtype
+    resolved = getattr(torch, str(dtype), None)
+    if not isinstance(resolved, torch.dtype):
+        raise ConfigError(f"unknown dtype {dtype!r}; use 'auto', 'float32', 'bfloat16' or 'float16'")
+    return resolved

@@ -1,0 +1,121 @@
+"""Token ids of one SVLM input sequence, in Qwen3-VL's chat format (FACTS §2).
+
+For a video segment the ids spell, exactly as ``Qwen3VLProcessor`` would after expanding the chat
+template's video slot::
+
+    <|im_start|>system\\n{system prompt}<|im_end|>\\n
+    <|im_start|>user\\n
+    <0.5 seconds><|vision_start|><|video_pad|> × (grid_h·grid_w/4)<|vision_end|>   one block per
+    <1.5 seconds><|vision_start|><|video_pad|> × (grid_h·grid_w/4)<|vision_end|>   temporal patch
+    …
+    \\nQuery:\\n{query}<|im_end|>\\n
+    <|im_start|>assistant\\n
+
+An image (or the blank image of a text sample) takes Qwen3-VL's image slot instead:
+``<|vision_start|><|image_pad|> × (grid_h·grid_w/4)<|vision_end|>``, without a time tag.
+The memory tokens are not ids; the compressor appends their embeddings after these.
+
+Text between special tokens is tokenised as one piece (so the ids equal those of tokenising the
+whole expanded string) with ``split_special_tokens=True``: a query that happens to contain
+``<|video_pad|>`` stays plain text and cannot inject placeholders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Literal
+
+from tempo_kit.prompts import QUERY_PREFIX
+
+#: Qwen3-VL's time tag before each temporal patch of a video (its processor's format).
+TIME_TAG_TEMPLATE = "<{t:.1f} seconds>"
+
+VisualSlot = Literal["video", "image"]
+
+
+class SequenceBuilder:
+    """Builds SVLM input ids for (system prompt, visual block, query) with a given tokenizer."""
+
+    def __init__(self, tokenizer, time_tag_template: str = TIME_TAG_TEMPLATE) -> None:
+        self.tokenizer = tokenizer
+        self.time_tag_template = time_tag_template
+        self.ids = {name: self._special_id(name) for name in _SPECIALS}
+        self._encode = lru_cache(maxsize=4096)(self._encode_text)
+
+    def _special_id(self, token: str) -> int:
+        token_id = self.tokenizer.convert_tokens_to_ids(token)
+        if token_id is None or token_id == self.tokenizer.unk_token_id:
+            raise ValueError(f"the SVLM tokenizer has no {token!r} token; is this a Qwen3-VL checkpoint?")
+        return int(token_id)
+
+    def _encode_text(self, text: str) -> tuple[int, ...]:
+        encoded = self.tokenizer(text, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+        return tuple(encoded)
+
+    @property
+    def video_token_id(self) -> int:
+        return self.ids["<|video_pad|>"]
+
+    @property
+    def image_token_id(self) -> int:
+        return self.ids["<|image_pad|>"]
+
+    def build(
+        self,
+        system_prompt: str,
+        query: str,
+        *,
+        slot: VisualSlot,
+        tokens_per_patch: int,
+        patch_times: Sequence[float] | None = None,
+    ) -> list[int]:
+        """Ids of one sequence; ``patch_times`` (one per temporal patch) is needed for ``slot="video"``."""
+        parts: list[str | int | tuple[int, int]] = [
+            "<|im_start|>",
+            "system\n" + system_prompt,
+            "<|im_end|>",
+            "\n",
+            "<|im_start|>",
+            "user\n",
+        ]
+        if slot == "video":
+            if not patch_times:
+                raise ValueError("a video slot needs one time per temporal patch")
+            for t in patch_times:
+                parts += [self.time_tag_template.format(t=float(t)), "<|vision_start|>"]
+                parts += [(self.video_token_id, tokens_per_patch), "<|vision_end|>"]
+        elif slot == "image":
+            parts += ["<|vision_start|>", (self.image_token_id, tokens_per_patch), "<|vision_end|>"]
+        else:
+            raise ValueError(f"unknown visual slot {slot!r}; use 'video' or 'image'")
+        parts += [QUERY_PREFIX + query, "<|im_end|>", "\n", "<|im_start|>", "assistant\n"]
+        return self._assemble(parts)
+
+    def _assemble(self, parts: list) -> list[int]:
+        ids: list[int] = []
+        text = ""
+        for part in parts:
+            if isinstance(part, str) and part not in self.ids:
+                text += part
+                continue
+            if text:
+                ids.extend(self._encode(text))
+                text = ""
+            if isinstance(part, tuple):
+                ids.extend([part[0]] * part[1])
+            else:
+                ids.append(self.ids[part])
+        if text:
+            ids.extend(self._encode(text))
+        return ids
+
+
+_SPECIALS = (
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|video_pad|>",
+    "<|image_pad|>",
+)

@@ -1,0 +1,99 @@
+"""Patchifying the segments of a micro-batch for the Qwen3-VL vision tower.
+
+A micro-batch is a list of ``(sample, segment)`` pairs that may cross sample boundaries; segments
+of one sample share a frame size and are patchified together. Video segments follow the video
+processor's rules and get one time per temporal patch; images (and the blank image of a text
+sample) follow the image processor's rules and take Qwen3-VL's image slot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import groupby
+
+import torch
+from torch import Tensor
+
+from tempo_kit.errors import ConfigError
+from tempo_kit.types import Segments
+from tempo_kit.video.patchify import PatchConfig, patchify
+
+
+@dataclass
+class SegmentPatches:
+    """One segment's vision-tower input.
+
+    Attributes:
+        slot: ``"video"`` or ``"image"`` (which Qwen3-VL placeholder the sequence uses).
+        pixel_values: ``[grid_t·grid_h·grid_w, 3·2·16·16]`` float32 patches.
+        grid_thw: long ``[3]``.
+        times: temporal-patch times in seconds (video only).
+        tokens_per_patch: merged visual tokens per temporal patch, ``grid_h·grid_w / merge²``.
+    """
+
+    slot: str
+    pixel_values: Tensor
+    grid_thw: Tensor
+    times: list[float] | None
+    tokens_per_patch: int
+
+    @property
+    def num_tokens(self) -> int:
+        return int(self.grid_thw[0]) * self.tokens_per_patch
+
+
+def slot_of(segments: Segments, index: int) -> str:
+    """The visual slot of a sample's segments; images and text samples must hold one frame."""
+    if segments.kind == "video":
+        return "video"
+    if segments.kind in ("image", "text"):
+        if segments.window != 1:
+            raise ConfigError(
+                f"sample {index} ({segments.source or segments.kind}) is kind={segments.kind!r} but its "
+                f"segments hold {segments.window} frames; an image is one segment of one frame"
+            )
+        return "image"
+    raise ConfigError(f"sample {index} has unknown kind {segments.kind!r}; use 'video', 'image' or 'text'")
+
+
+def patch_segments(
+    segments: Sequence[Segments],
+    items: Sequence[tuple[int, int]],
+    video_config: PatchConfig,
+    image_config: PatchConfig,
+) -> list[SegmentPatches]:
+    """Patches for each ``(sample, segment)`` pair of ``items``, in order."""
+    out: list[SegmentPatches] = []
+    for sample, group in groupby(items, key=lambda item: item[0]):
+        picks = [j for _, j in group]
+        source = segments[sample]
+        slot = slot_of(source, sample)
+        config = video_config if slot == "video" else image_config
+        index = torch.tensor(picks, device=source.frames.device)
+        patches = patchify(
+            source.frames.index_select(0, index),
+            source.frame_times.index_select(0, index.to(source.frame_times.device)),
+            config,
+            rule=slot,
+        )
+        rows = int(patches.grid_thw[0].prod())
+        per_patch = int(patches.grid_thw[0, 1] * patches.grid_thw[0, 2]) // config.merge_size**2
+        for k in range(len(picks)):
+            times = patches.timestamps[k].tolist() if slot == "video" else None
+            out.append(
+                SegmentPatches(
+                    slot=slot,
+                    pixel_values=patches.pixel_values[k * rows : (k + 1) * rows],
+                    grid_thw=patches.grid_thw[k],
+                    times=times,
+                    tokens_per_patch=per_patch,
+                )
+            )
+    return out
+
+
+def micro_batches(num_segments: Sequence[int], size: int) -> list[list[tuple[int, int]]]:
+    """All ``(sample, segment)`` pairs in order, cut into chunks of at most ``size``."""
+    items = [(i, j) for i, count in enumerate(num_segments) for j in range(count)]
+    return [items[k : k + size] for k in range(0, len(items), size)]

@@ -1,0 +1,262 @@
+"""The ``fit``, ``validate`` and ``test`` verbs: ``tempo-kit fit --recipe R [key=value ...]``.
+
+One recipe is one run: its resolved form is saved as ``<output_dir>/recipe.yaml`` (headed by the
+command that launched it), TensorBoard logs go to ``<output_dir>/tensorboard``, per-step metrics to
+``<output_dir>/metrics.jsonl``, Lightning checkpoints to ``<output_dir>/checkpoints`` (``last.ckpt``
+is what ``--resume`` picks up) and, at the end of fit, the merged model in the kit's format to
+``<output_dir>/final`` — the folder the next stage's ``run.init_from`` names.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from tempo_kit.errors import CheckpointError, ConfigError
+
+#: Where a run keeps its pieces, relative to ``run.output_dir``.
+RECIPE_FILE = "recipe.yaml"
+METRICS_FILE = "metrics.jsonl"
+CHECKPOINT_DIR = "checkpoints"
+FINAL_DIR = "final"
+LAST_CHECKPOINT = "last.ckpt"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--recipe", required=True, help="recipe YAML file (see recipes/)")
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="key=value",
+        help="recipe overrides in dotted form, e.g. optim.lr.decoder=2e-5 trainer.devices=2; ~key deletes a key",
+    )
+    parser.add_argument(
+        "--print", dest="print_recipe", action="store_true", help="print the resolved recipe and exit"
+    )
+    parser.add_argument(
+        "--resume",
+        nargs="?",
+        const="last",
+        default=None,
+        metavar="PATH|last",
+        help="fit: continue from a Lightning checkpoint (default: <output_dir>/checkpoints/last.ckpt)",
+    )
+    parser.add_argument(
+        "--ckpt",
+        default=None,
+        metavar="PATH|last",
+        help="validate/test: evaluate the weights of a Lightning checkpoint instead of the recipe's model",
+    )
+
+
+def resolve_checkpoint(value: str | None, output_dir: str | Path, flag: str) -> str | None:
+    """``last`` → ``<output_dir>/checkpoints/last.ckpt``; a path must exist locally."""
+    if value is None:
+        return None
+    path = (
+        Path(output_dir) / CHECKPOINT_DIR / LAST_CHECKPOINT if value == "last" else Path(value).expanduser()
+    )
+    if not path.exists():
+        hint = (
+            f"no run has saved a checkpoint in {path.parent} yet; start without {flag}, or pass {flag} PATH"
+            if value == "last"
+            else "pass a local .ckpt file (or folder, for FSDP sharded checkpoints)"
+        )
+        raise CheckpointError(f"{flag} {value}: {path} does not exist; {hint}")
+    return str(path)
+
+
+def micro_batches_per_step(global_batch: int, micro_batch: int, world_size: int) -> int:
+    """Gradient-accumulation steps that make ``micro × world × accumulation == global``."""
+    per_step = micro_batch * world_size
+    if global_batch % per_step:
+        raise ConfigError(
+            f"trainer.global_batch_size={global_batch} is not divisible by micro_batch_size × devices × nodes "
+            f"= {micro_batch} × {world_size}; change trainer.global_batch_size or trainer.micro_batch_size"
+        )
+    return global_batch // per_step
+
+
+def build_trainer(recipe: Mapping[str, Any], verb: str, module=None):
+    """A Lightning ``Trainer`` from ``trainer:``, with accumulation set for the global batch size."""
+    from lightning.pytorch import Trainer
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    from tempo_kit.training.callbacks import MetricsWriter, StepLogger
+    from tempo_kit.training.strategies import build_strategy
+
+    settings = recipe["trainer"]
+    output_dir = Path(recipe["run"]["output_dir"])
+    gradient_checkpointing = any(settings["gradient_checkpointing"].values())
+    writer = MetricsWriter(output_dir / METRICS_FILE)
+    callbacks: list = [StepLogger(writer, settings["log_every_n_steps"])]
+    if verb == "fit":
+        callbacks.append(
+            ModelCheckpoint(
+                dirpath=output_dir / CHECKPOINT_DIR,
+                filename="step{step:07d}",
+                auto_insert_metric_name=False,
+                every_n_train_steps=settings["checkpoint_every_n_steps"],
+                save_top_k=1,
+                save_last=True,
+            )
+        )
+    if module is not None:
+        module.metrics_writer = writer
+    grad_clip = recipe["optim"]["grad_clip"]
+    trainer = Trainer(
+        accelerator=settings["accelerator"],
+        devices=settings["devices"],
+        num_nodes=settings["num_nodes"],
+        strategy=build_strategy(settings["strategy"], settings["precision"], gradient_checkpointing),
+        precision=settings["precision"],
+        max_epochs=settings["max_epochs"],
+        max_steps=settings["max_steps"],
+        gradient_clip_val=grad_clip if grad_clip else None,
+        gradient_clip_algorithm="norm",
+        log_every_n_steps=settings["log_every_n_steps"],
+        val_check_interval=settings["val_check_interval"],
+        check_val_every_n_epoch=settings["check_val_every_n_epoch"],
+        limit_val_batches=settings["limit_val_batches"],
+        limit_test_batches=settings["limit_test_batches"],
+        num_sanity_val_steps=settings["num_sanity_val_steps"],
+        enable_progress_bar=settings["enable_progress_bar"],
+        deterministic=settings["deterministic"],
+        default_root_dir=str(output_dir),
+        logger=TensorBoardLogger(save_dir=str(output_dir), name="tensorboard", version=""),
+        callbacks=callbacks,
+        enable_model_summary=False,
+    )
+    trainer.accumulate_grad_batches = micro_batches_per_step(
+        settings["global_batch_size"], settings["micro_batch_size"], trainer.world_size
+    )
+    return trainer
+
+
+def build_datamodule(recipe: Mapping[str, Any]):
+    """The recipe's ``TempoDataModule`` (micro-batch size and seed come from the recipe)."""
+    from tempo_kit.data import TempoDataModule
+
+    return TempoDataModule(
+        batch_size=recipe["trainer"]["micro_batch_size"], seed=recipe["run"]["seed"], **dict(recipe["data"])
+    )
+
+
+def export_final(trainer, module, out_dir: str | Path) -> Path | None:
+    """Write the trained model, LoRA merged, in the kit's format (what ``run.init_from`` loads).
+
+    Under FSDP the full state dict is gathered to rank 0 first and loaded into a fresh
+    unsharded copy there.
+    """
+    from tempo_kit.training.strategies import is_fsdp
+    from tempo_kit.training.trainability import has_lora, lora_state_dict, merge_lora
+
+    out = Path(out_dir)
+    if is_fsdp(trainer.strategy):
+        from lightning.fabric.strategies.fsdp import _get_full_state_dict_context
+
+        with _get_full_state_dict_context(trainer.strategy.model, world_size=trainer.world_size):
+            state = trainer.strategy.model.state_dict()
+        if not trainer.is_global_zero:
+            trainer.strategy.barrier("export")
+            return None
+        from tempo_kit.training.module import TempoModule
+
+        copy = TempoModule(module.recipe)
+        copy.configure_model()
+        copy.load_state_dict({k.removeprefix("_forward_module."): v for k, v in state.items()}, strict=True)
+        model = copy.model
+    else:
+        if not trainer.is_global_zero:
+            trainer.strategy.barrier("export")
+            return None
+        model = module.model
+    if has_lora(model):
+        from safetensors.torch import save_file
+
+        out.mkdir(parents=True, exist_ok=True)
+        save_file(
+            {k: v.contiguous() for k, v in lora_state_dict(model).items()},
+            str(out.parent / "adapters.safetensors"),
+        )
+        merge_lora(model)
+    model.save_pretrained(str(out))
+    if trainer.world_size > 1:
+        trainer.strategy.barrier("export")
+    return out
+
+
+def _command_line(args: argparse.Namespace) -> str:
+    parts = ["tempo-kit", args.command, "--recipe", args.recipe, *args.overrides]
+    if getattr(args, "resume", None):
+        parts += ["--resume", args.resume]
+    return shlex.join(parts)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tempo_kit.recipes import format_recipe, load_recipe
+
+    recipe_cfg = load_recipe(args.recipe, args.overrides, check_paths=not args.print_recipe)
+    if args.print_recipe:
+        sys.stdout.write(format_recipe(recipe_cfg))
+        return 0
+    from tempo_kit.recipes import to_dict
+
+    recipe = to_dict(recipe_cfg)
+    if args.command != "fit" and args.resume:
+        raise ConfigError(
+            f"--resume is for fit; to evaluate a checkpoint use `tempo-kit {args.command} --ckpt PATH`"
+        )
+    if args.command == "fit" and args.ckpt:
+        raise ConfigError(
+            "--ckpt is for validate/test; to continue training use `tempo-kit fit --resume PATH`"
+        )
+    run_recipe(recipe, args.command, resume=args.resume, ckpt=args.ckpt, command_line=_command_line(args))
+    return 0
+
+
+def run_recipe(
+    recipe: Mapping[str, Any],
+    verb: str = "fit",
+    resume: str | None = None,
+    ckpt: str | None = None,
+    command_line: str | None = None,
+) -> dict[str, float]:
+    """Run ``verb`` (fit / validate / test) for a resolved recipe; returns the last eval metrics."""
+    from lightning.pytorch import seed_everything
+
+    from tempo_kit.recipes import save_recipe
+    from tempo_kit.training.module import TempoModule
+
+    output_dir = Path(recipe["run"]["output_dir"])
+    resume_path = resolve_checkpoint(resume, output_dir, "--resume")
+    ckpt_path = resolve_checkpoint(ckpt, output_dir, "--ckpt")
+    seed_everything(int(recipe["run"]["seed"]), workers=True, verbose=False)
+    module = TempoModule(recipe)
+    trainer = build_trainer(recipe, verb, module)
+    if trainer.is_global_zero:
+        name = RECIPE_FILE if verb == "fit" else f"recipe.{verb}.yaml"
+        save_recipe(recipe, output_dir / name, command=command_line)
+    datamodule = build_datamodule(recipe)
+    if verb == "fit":
+        trainer.fit(module, datamodule=datamodule, ckpt_path=resume_path)
+        if module.trainability is not None and trainer.is_global_zero:
+            print("trainable parameters per part:\n" + str(module.trainability))
+        if recipe["run"]["export_final"]:
+            export_final(trainer, module, output_dir / FINAL_DIR)
+    elif verb == "validate":
+        trainer.validate(module, datamodule=datamodule, ckpt_path=ckpt_path, verbose=False)
+    elif verb == "test":
+        trainer.test(module, datamodule=datamodule, ckpt_path=ckpt_path, verbose=False)
+    else:
+        raise ConfigError(f"unknown verb {verb!r}; use fit, validate or test")
+    metrics = dict(module.last_eval_metrics)
+    if trainer.is_global_zero:
+        for key, value in metrics.items():
+            print(f"{key}: {value:.4f}")
+    return metrics

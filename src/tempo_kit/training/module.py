@@ -1,0 +1,226 @@
+"""``TempoModule``: the LightningModule that trains a ``TempoModel`` from a recipe.
+
+The model is built in ``configure_model()`` (so FSDP can shard it as it is created) either from
+the recipe's ``model:`` section or from a previous stage's exported folder (``run.init_from``).
+Trainability (full / LoRA / frozen per part), named parameter groups with per-part learning
+rates, AdamW and a warm-up + cosine schedule per optimizer step all come from the recipe, so every
+stage of the paper runs through this one class. Validation reports the loss and, on batches with
+reference answers, the accuracy of the greedily generated option letter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.pytorch import LightningModule
+
+from tempo_kit.errors import CheckpointError
+from tempo_kit.types import IGNORE_INDEX, TempoBatch
+
+
+def build_model(recipe: Mapping[str, Any]):
+    """A ``TempoModel`` from ``run.init_from`` (a kit-format folder) or from ``model:``."""
+    from tempo_kit.model import TempoModel
+
+    init_from = recipe["run"].get("init_from")
+    if init_from:
+        path = Path(str(init_from)).expanduser()
+        if not path.is_dir():
+            raise CheckpointError(
+                f"run.init_from={str(init_from)!r} is not a local folder; point it at a previous stage's "
+                "exported model (<output_dir>/final) or set run.init_from=null"
+            )
+        return TempoModel.from_pretrained(str(path), **runtime_overrides(recipe["model"]))
+    return TempoModel.from_config(dict(recipe["model"]))
+
+
+#: ``model:`` keys that may change when a stage starts from the previous stage's folder.
+RUNTIME_KEYS = ("allocator", "reduction", "budget", "k_min", "time_tag_template", "max_context")
+
+
+def runtime_overrides(model_cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The runtime settings of ``model:`` a stage may change over its ``init_from`` (e.g. context 16384)."""
+    return {key: model_cfg[key] for key in RUNTIME_KEYS if key in model_cfg}
+
+
+def prompt_only(batch: TempoBatch) -> TempoBatch:
+    """The batch cut before each row's first supervised token: the prompt to generate an answer from.
+
+    Validation rows carry their reference answer (for the loss); generation must not see it.
+    """
+    rows, masks = [], []
+    for ids, labels, mask in zip(batch.input_ids, batch.labels, batch.attention_mask):
+        supervised = (labels != IGNORE_INDEX).nonzero()
+        end = int(supervised[0]) if len(supervised) else int(mask.sum())
+        rows.append(ids[:end])
+        masks.append(mask[:end])
+    length = max(len(r) for r in rows)
+    input_ids = torch.zeros(len(rows), length, dtype=batch.input_ids.dtype, device=batch.input_ids.device)
+    attention = torch.zeros_like(input_ids)
+    for index, (row, mask) in enumerate(zip(rows, masks)):
+        input_ids[index, : len(row)] = row
+        attention[index, : len(mask)] = mask
+    return replace(
+        batch, input_ids=input_ids, attention_mask=attention, labels=torch.full_like(input_ids, IGNORE_INDEX)
+    )
+
+
+def score_choices(texts: list[str], answers: list[str | None], num_options: int) -> tuple[int, int]:
+    """(correct, scored) for generated replies against reference option letters."""
+    from tempo_kit.evaluation.answers import extract_choice
+
+    correct = scored = 0
+    for text, answer in zip(texts, answers):
+        if answer is None:
+            continue
+        scored += 1
+        correct += int(extract_choice(text, num_options) == str(answer).strip().upper())
+    return correct, scored
+
+
+class TempoModule(LightningModule):
+    """Trains, validates and tests a ``TempoModel`` as a recipe says.
+
+    Args:
+        recipe: the resolved recipe (a plain mapping, saved in every checkpoint).
+    """
+
+    def __init__(self, recipe: Mapping[str, Any]) -> None:
+        super().__init__()
+        from tempo_kit.recipes import to_dict
+
+        self.recipe = to_dict(recipe)
+        self.save_hyperparameters({"recipe": self.recipe})
+        self.model = None
+        self.trainability = None
+        self._reset_step_stats()
+        self._eval_sums = torch.zeros(4, dtype=torch.float64)  # loss sum, loss count, correct, scored
+        self.last_eval_metrics: dict[str, float] = {}
+
+    # ------------------------------------------------------------------------------ model set-up
+    def configure_model(self) -> None:
+        if self.model is not None:
+            return
+        from tempo_kit.training.strategies import is_fsdp
+        from tempo_kit.training.trainability import apply_trainability
+
+        self.model = build_model(self.recipe)
+        self.trainability = apply_trainability(self.model, self.recipe["trainable"], self.recipe["lora"])
+        fsdp = self._trainer is not None and is_fsdp(self.trainer.strategy)
+        for part, enabled in self.recipe["trainer"]["gradient_checkpointing"].items():
+            component = getattr(self.model, part, None)
+            # FSDP checkpoints the wrapped blocks itself (strategies.build_strategy)
+            trains = self._part_trains(part)
+            if enabled and trains and not fsdp and hasattr(component, "gradient_checkpointing_enable"):
+                component.gradient_checkpointing_enable()
+
+    def _part_trains(self, part: str) -> bool:
+        modes = self.recipe["trainable"]
+        if part == "compressor":
+            return modes["compressor"] != "frozen" or modes["memory_tokens"] != "frozen"
+        return modes[part] != "frozen"
+
+    # ----------------------------------------------------------------------------------- training
+    def _reset_step_stats(self) -> None:
+        self.step_stats = {"loss_sum": 0.0, "batches": 0, "samples": 0, "visual_tokens": 0.0}
+
+    def forward(self, batch: TempoBatch):
+        return self.model(batch)
+
+    def training_step(self, batch: TempoBatch, batch_idx: int) -> torch.Tensor:
+        output = self.model(batch)
+        loss = output.loss
+        stats = self.step_stats
+        stats["loss_sum"] += float(loss.detach())
+        stats["batches"] += 1
+        stats["samples"] += len(batch)
+        if getattr(output, "visual_tokens", None) is not None:
+            stats["visual_tokens"] += float(torch.as_tensor(output.visual_tokens, dtype=torch.float64).sum())
+        self.log("loss", loss.detach(), prog_bar=True, logger=False, batch_size=len(batch))
+        return loss
+
+    def take_step_stats(self) -> dict[str, float]:
+        """This optimizer step's mean loss / samples / visual tokens over micro-batches and ranks.
+
+        Collective under DDP/FSDP: every rank must call it once per optimizer step.
+        """
+        stats = self.step_stats
+        values = torch.tensor(
+            [stats["loss_sum"], stats["batches"], stats["samples"], stats["visual_tokens"]],
+            dtype=torch.float64,
+            device=self.device,
+        )
+        values = self.trainer.strategy.reduce(values, reduce_op="sum")
+        self._reset_step_stats()
+        loss_sum, batches, samples, visual = values.tolist()
+        return {
+            "loss": loss_sum / max(batches, 1),
+            "samples": samples,
+            "visual_tokens_per_sample": visual / max(samples, 1),
+        }
+
+    def configure_optimizers(self):
+        from tempo_kit.training.optim import build_optimizer, build_scheduler, param_groups
+
+        optim = self.recipe["optim"]
+        groups = param_groups(self, optim["lr"], optim["weight_decay"])
+        optimizer = build_optimizer(groups, optim["betas"], optim["eps"], optim["weight_decay"])
+        total = int(self.trainer.estimated_stepping_batches)
+        scheduler = build_scheduler(
+            optimizer, total, optim["warmup_ratio"], optim["scheduler"], optim["min_lr_ratio"]
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    # ------------------------------------------------------------------------- validation / test
+    def _eval_step(self, batch: TempoBatch) -> None:
+        output = self.model(batch)
+        sums = self._eval_sums
+        if output.loss is not None and torch.isfinite(output.loss):
+            sums[0] += float(output.loss.detach())
+            sums[1] += 1
+        settings = self.recipe["validation"]
+        if settings["generate"] and batch.answers and any(a is not None for a in batch.answers):
+            generated = self.model.generate(
+                prompt_only(batch), max_new_tokens=int(settings["max_new_tokens"])
+            )
+            correct, scored = score_choices(
+                list(generated.texts), list(batch.answers), int(settings["num_options"])
+            )
+            sums[2] += correct
+            sums[3] += scored
+
+    def _eval_epoch_end(self, stage: str) -> None:
+        sums = self.trainer.strategy.reduce(self._eval_sums.to(self.device), reduce_op="sum").cpu()
+        self._eval_sums = torch.zeros(4, dtype=torch.float64)
+        metrics = {}
+        if sums[1] > 0:
+            metrics[f"{stage}/loss"] = float(sums[0] / sums[1])
+        if sums[3] > 0:
+            metrics[f"{stage}/accuracy"] = float(sums[2] / sums[3])
+            metrics[f"{stage}/scored"] = float(sums[3])
+        self.last_eval_metrics = metrics
+        for key, value in metrics.items():
+            self.log(key, value, prog_bar=key.endswith("accuracy"), rank_zero_only=True)
+        writer = getattr(self, "metrics_writer", None)
+        if writer is not None and self.trainer.is_global_zero and metrics:
+            writer.write(metrics, self.trainer.global_step)
+
+    def validation_step(self, batch: TempoBatch, batch_idx: int) -> None:
+        self._eval_step(batch)
+
+    def on_validation_epoch_end(self) -> None:
+        self._eval_epoch_end("val")
+
+    def test_step(self, batch: TempoBatch, batch_idx: int) -> None:
+        self._eval_step(batch)
+
+    def on_test_epoch_end(self) -> None:
+        self._eval_epoch_end("test")
+
+    # ------------------------------------------------------------------------------- checkpoints
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["tempo_kit_recipe"] = self.recipe

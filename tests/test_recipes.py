@@ -1,0 +1,158 @@
+"""Recipe loading: base chains, overrides, validation messages, printing and saving."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+from omegaconf import OmegaConf
+
+from tempo_kit.errors import CheckpointError, ConfigError
+from tempo_kit.recipes import DEFAULTS, apply_overrides, format_recipe, load_recipe, save_recipe
+
+
+def write(path, text):
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+@pytest.fixture()
+def base_and_stage(tmp_path):
+    write(
+        tmp_path / "base.yaml",
+        """
+        run: {name: base-run}
+        optim: {warmup_ratio: 0.03, lr: {decoder: 1.0e-5}}
+        trainer: {global_batch_size: 128}
+        """,
+    )
+    stage = write(
+        tmp_path / "stage.yaml",
+        """
+        # tempo-kit fit --recipe stage.yaml
+        base: base.yaml
+        run: {name: stage-run}
+        trainable: {compressor: frozen, decoder: frozen}
+        optim: {lr: {projector: 1.0e-3, memory_tokens: 1.0e-3}}
+        trainer: {global_batch_size: 64}
+        """,
+    )
+    return stage
+
+
+def test_base_chain_merges_key_by_key(base_and_stage):
+    cfg = load_recipe(base_and_stage, check_paths=False)
+    assert cfg.run.name == "stage-run"
+    assert cfg.run.output_dir == "outputs/stage-run"  # interpolation resolved after the merge
+    assert cfg.optim.warmup_ratio == 0.03  # from the base
+    assert cfg.optim.lr.decoder == 1.0e-5 and cfg.optim.lr.projector == 1.0e-3  # merged, not replaced
+    assert cfg.optim.lr.compressor == DEFAULTS["optim"]["lr"]["compressor"]  # from the kit defaults
+    assert cfg.trainer.global_batch_size == 64
+    assert "base" not in cfg
+
+
+def test_overrides_set_and_delete(base_and_stage):
+    cfg = load_recipe(
+        base_and_stage,
+        [
+            "optim.lr.decoder=2e-5",
+            "trainer.strategy.name=ddp",
+            "model.projector.bias=false",
+            "model.decoder.dtype=bf16",
+            "~model.decoder.dtype",
+        ],
+        check_paths=False,
+    )
+    assert cfg.optim.lr.decoder == 2e-5
+    assert cfg.trainer.strategy.name == "ddp"
+    assert cfg.model.projector.bias is False and "dtype" not in cfg.model.decoder
+    with pytest.raises(
+        ConfigError, match=r"key 'optim.grad_clip' is missing \(deleted with ~optim.grad_clip\?\)"
+    ):
+        load_recipe(base_and_stage, ["~optim.grad_clip"], check_paths=False)
+    cfg = apply_overrides(
+        OmegaConf.create({"model": {"decoder": {"name": "x", "dtype": "bf16"}}}), ["~model.decoder.dtype"]
+    )
+    assert "dtype" not in cfg.model.decoder
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("optim.warmup_rato=0.1", "unknown key 'optim.warmup_rato' (did you mean 'warmup_ratio'?)"),
+        ("trainr.devices=2", "unknown key 'trainr' (did you mean 'trainer'?)"),
+        ("trainable.projector=lora", "trainable.projector=lora is not supported"),
+        ("trainable.decoder=ful", "must be one of full, lora, frozen (did you mean 'full'?)"),
+        ("model.projector.bais=false", "unknown argument 'bais' (did you mean 'bias'?)"),
+        ("model.projector.name=linar", "Did you mean 'linear'?"),
+        ("model.max_contxt=10", "unknown key 'model.max_contxt' (did you mean 'max_context'?)"),
+        ("trainer.strategy.name=fdsp", "must be one of auto, single, ddp, fsdp (did you mean 'fsdp'?)"),
+        ("trainer.strategy.sharding=FULL_SHARD", "not an option of strategy 'auto'"),
+        ("trainer.micro_batch_size=3", "not a multiple of trainer.micro_batch_size=3"),
+        ("optim.lr.projector=0", "optim.lr.projector=0 must be a positive number"),
+        ("lora.decoder.rank=8", "unknown argument 'rank'"),
+        ("optim.scheduler=step", "must be cosine, linear or constant"),
+        ("nonsense", "must be key=value"),
+        ("~optim.nothing", "is not in the recipe"),
+    ],
+)
+def test_bad_recipes_get_clear_errors(base_and_stage, override, message):
+    overrides = [override]
+    if override.startswith("lora.decoder"):
+        overrides.append("trainable.decoder=lora")
+    with pytest.raises(ConfigError) as info:
+        load_recipe(base_and_stage, overrides, check_paths=False)
+    assert message in str(info.value)
+    assert "stage.yaml" in str(info.value) or override in str(info.value)
+
+
+def test_unknown_key_in_file_names_the_file(tmp_path):
+    recipe = write(tmp_path / "r.yaml", "optim: {weight_decy: 0.1}\n")
+    with pytest.raises(ConfigError, match=r"r\.yaml.*'optim\.weight_decy' \(did you mean 'weight_decay'\?\)"):
+        load_recipe(recipe, check_paths=False)
+
+
+def test_base_loop_and_missing_base(tmp_path):
+    write(tmp_path / "a.yaml", "base: b.yaml\n")
+    write(tmp_path / "b.yaml", "base: a.yaml\n")
+    with pytest.raises(ConfigError, match="base chain loops"):
+        load_recipe(tmp_path / "a.yaml", check_paths=False)
+    write(tmp_path / "c.yaml", "base: missing.yaml\n")
+    with pytest.raises(ConfigError, match="base 'missing.yaml' not found"):
+        load_recipe(tmp_path / "c.yaml", check_paths=False)
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_recipe(tmp_path / "nope.yaml")
+
+
+def test_hub_names_are_refused_with_download_instructions(tmp_path):
+    recipe = write(tmp_path / "r.yaml", "model: {decoder: {name: hf_causal_lm, pretrained: Qwen/Qwen3-4B}}\n")
+    with pytest.raises(CheckpointError) as info:
+        load_recipe(recipe)
+    text = str(info.value)
+    assert "model.decoder.pretrained='Qwen/Qwen3-4B' is not a local folder" in text
+    assert "huggingface-cli download Qwen/Qwen3-4B --local-dir checkpoints/Qwen3-4B" in text
+    recipe = write(tmp_path / "s.yaml", "run: {init_from: outputs/nothing/final}\n")
+    with pytest.raises(CheckpointError, match="run.init_from='outputs/nothing/final' is not a local folder"):
+        load_recipe(recipe)
+
+
+def test_print_and_save_round_trip(base_and_stage, tmp_path, capsys):
+    from tempo_kit.cli import main
+
+    cfg = load_recipe(base_and_stage, ["optim.lr.decoder=3e-5"], check_paths=False)
+    saved = save_recipe(cfg, tmp_path / "run" / "recipe.yaml", command="tempo-kit fit --recipe stage.yaml")
+    assert saved.read_text().startswith("# tempo-kit fit --recipe stage.yaml\n")
+    again = load_recipe(saved, check_paths=False)
+    assert format_recipe(again) == format_recipe(cfg)
+
+    assert main(["fit", "--recipe", str(base_and_stage), "--print", "optim.lr.decoder=3e-5"]) == 0
+    printed = OmegaConf.create(capsys.readouterr().out)
+    assert printed.optim.lr.decoder == 3e-5 and printed.trainer.global_batch_size == 64
+
+
+def test_cli_reports_config_errors_cleanly(base_and_stage, capsys):
+    from tempo_kit.cli import main
+
+    assert main(["fit", "--recipe", str(base_and_stage), "--print", "optim.lrr=1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tempo-kit fit: error: recipe") and "did you mean 'lr'" in err

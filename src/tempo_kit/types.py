@@ -38,6 +38,10 @@ class Segments:
         kind: ``"video"``, ``"image"`` or ``"text"``. A text sample carries a blank image so
             every parameter takes part in each step; its memory never reaches the LLM.
         source: where the frames came from (file path), for messages and reports.
+        lengths: optional long ``[S]``: frames of each window the SVLM should see,
+            ``frames[i, :lengths[i]]``. Only a video's last window can be shorter than ``F``; its
+            missing frames repeat its last frame so the tensor stays rectangular, and a lone last
+            frame counts 2 (FACTS §1). ``None`` means every window is full.
     """
 
     frames: Tensor
@@ -45,6 +49,7 @@ class Segments:
     times: Tensor
     kind: SampleKind = "video"
     source: str | None = None
+    lengths: Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.frames.ndim != 5 or self.frames.shape[-1] != 3:
@@ -59,6 +64,10 @@ class Segments:
             )
         if tuple(self.times.shape) != (num_segments,):
             raise ValueError(f"Segments.times must be [S] = [{num_segments}], got {tuple(self.times.shape)}")
+        if self.lengths is not None and tuple(self.lengths.shape) != (num_segments,):
+            raise ValueError(
+                f"Segments.lengths must be [S] = [{num_segments}], got {tuple(self.lengths.shape)}"
+            )
 
     def __len__(self) -> int:
         return self.frames.shape[0]
@@ -78,6 +87,7 @@ class Segments:
             frames=self.frames.to(device),
             frame_times=self.frame_times.to(device),
             times=self.times.to(device),
+            lengths=None if self.lengths is None else self.lengths.to(device),
         )
 
 

@@ -1,0 +1,243 @@
+"""Video decoding backends behind one small interface.
+
+A backend opens a file into a :class:`VideoSource` that reports the container's frame count, fps
+and frame size, and yields requested frames **in chunks**, optionally resized while decoding, so a
+caller never holds the whole full-resolution video.
+
+* ``"decord"`` (default, as in the paper): fast random access. It can resize inside the decoder
+  (FFmpeg's swscale, bicubic). Known issues (wrong frame after some seeks, leaks with huge batches)
+  are why frames are read in bounded chunks and why a reference backend exists.
+* ``"pyav"``: the reference. It decodes the stream sequentially from the start and counts frames in
+  presentation order, so frame ``i`` is exactly the ``i``-th decoded frame: slower on long videos,
+  but no seeking can pick a wrong frame. Resizing uses the same swscale bicubic filter.
+
+Register another backend (e.g. torchcodec) with :func:`register_backend`; ``load_video(...,
+backend="name")`` then uses it.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from tempo_kit.errors import MediaError
+
+#: A container fps above this is treated as corrupt metadata (real cameras top out near 1000 fps).
+MAX_PLAUSIBLE_FPS = 1000.0
+
+
+class VideoSource(ABC):
+    """An opened video: metadata plus chunked frame access. Use as a context manager."""
+
+    path: str
+    num_frames: int
+    fps: float
+    height: int
+    width: int
+
+    @abstractmethod
+    def iter_chunks(
+        self, indices: Sequence[int], size: tuple[int, int] | None, chunk_size: int
+    ) -> Iterator[np.ndarray]:
+        """Yield uint8 ``[n, H, W, 3]`` RGB chunks of the frames at sorted ``indices``, in order.
+
+        ``size=(H, W)`` resizes while decoding (bicubic); ``None`` keeps the native size.
+        Chunks hold at most ``chunk_size`` frames.
+        """
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release decoder resources."""
+
+    def __enter__(self) -> VideoSource:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+BACKENDS: dict[str, Callable[[str], VideoSource]] = {}
+
+
+def register_backend(name: str) -> Callable:
+    """Decorator registering ``factory(path) -> VideoSource`` under ``name``."""
+
+    def wrap(factory: Callable[[str], VideoSource]) -> Callable[[str], VideoSource]:
+        BACKENDS[name] = factory
+        return factory
+
+    return wrap
+
+
+def open_video(path: str | Path, backend: str = "decord") -> VideoSource:
+    """Open ``path`` with the named backend and check its metadata.
+
+    Raises:
+        MediaError: the file is missing or unreadable, has no frames, or reports an impossible fps.
+    """
+    path = str(path)
+    if backend not in BACKENDS:
+        raise MediaError(f"unknown video backend {backend!r}; available: {sorted(BACKENDS)}")
+    if not Path(path).is_file():
+        raise MediaError(f"video file not found: {path} (check the path and the media root)")
+    try:
+        source = BACKENDS[backend](path)
+    except MediaError:
+        raise
+    except Exception as error:  # decoders raise many types; all mean "cannot open this file"
+        raise MediaError(f"cannot open video {path} with {backend}: {_reason(error)}") from error
+    check_metadata(source)
+    return source
+
+
+def check_metadata(source: VideoSource) -> None:
+    """Reject 0-frame videos and missing, NaN or absurd fps, naming the file and the fix."""
+    if source.num_frames < 1:
+        source.close()
+        raise MediaError(f"video {source.path} has 0 frames; the file is empty or not a video")
+    fps = source.fps
+    if not (isinstance(fps, (int, float)) and math.isfinite(fps) and 0 < fps <= MAX_PLAUSIBLE_FPS):
+        source.close()
+        raise MediaError(
+            f"video {source.path} reports fps={fps}, which cannot give frame times; re-mux it with a "
+            f"valid frame rate (0 < fps ≤ {MAX_PLAUSIBLE_FPS:g})"
+        )
+    if source.height < 1 or source.width < 1:
+        source.close()
+        raise MediaError(f"video {source.path} reports frame size {source.height}x{source.width}")
+
+
+def _reason(error: Exception) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}"[:300]
+
+
+def _check_indices(source: VideoSource, indices: Sequence[int]) -> None:
+    if len(indices) and (min(indices) < 0 or max(indices) >= source.num_frames):
+        raise MediaError(
+            f"frame indices {min(indices)}..{max(indices)} out of range for {source.path} "
+            f"({source.num_frames} frames)"
+        )
+
+
+@register_backend("decord")
+class DecordSource(VideoSource):
+    """Decord ``VideoReader``; resizing (if asked) happens in FFmpeg's scaler while decoding."""
+
+    def __init__(self, path: str, num_threads: int = 0):
+        import decord
+
+        self.path = path
+        self._num_threads = num_threads
+        self._reader = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=num_threads)
+        self._reader_size: tuple[int, int] | None = None  # None: native
+        self.num_frames = len(self._reader)
+        self.fps = float(self._reader.get_avg_fps())
+        if self.num_frames > 0:
+            self.height, self.width = (int(x) for x in self._reader[0].shape[:2])
+            self._reader.seek(0)
+        else:
+            self.height = self.width = 0
+
+    def _reader_for(self, size: tuple[int, int] | None):
+        import decord
+
+        if size == (self.height, self.width):
+            size = None
+        if size != self._reader_size:
+            del self._reader
+            height, width = size if size is not None else (-1, -1)
+            self._reader = decord.VideoReader(
+                self.path, ctx=decord.cpu(0), width=width, height=height, num_threads=self._num_threads
+            )
+            self._reader_size = size
+        return self._reader
+
+    def iter_chunks(self, indices, size, chunk_size):
+        _check_indices(self, indices)
+        try:
+            reader = self._reader_for(size)
+            for start in range(0, len(indices), chunk_size):
+                chunk = [int(i) for i in indices[start : start + chunk_size]]
+                yield reader.get_batch(chunk).asnumpy()
+        except MediaError:
+            raise
+        except Exception as error:
+            raise MediaError(f"decord failed to decode {self.path}: {_reason(error)}") from error
+
+    def close(self) -> None:
+        self._reader = None
+
+
+@register_backend("pyav")
+class PyAVSource(VideoSource):
+    """PyAV (FFmpeg) sequential decoder: the reference for which frame index ``i`` is."""
+
+    def __init__(self, path: str):
+        import av
+
+        self.path = path
+        self._container = av.open(path)
+        if not self._container.streams.video:
+            self._container.close()
+            raise MediaError(f"{path} has no video stream")
+        stream = self._container.streams.video[0]
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        self.fps = float(rate) if rate else float("nan")
+        self.height = int(stream.codec_context.height)
+        self.width = int(stream.codec_context.width)
+        self.num_frames = int(stream.frames) or self._count_packets()
+
+    def _count_packets(self) -> int:
+        """Frame count for containers that do not store it (WebM, MKV): count video packets."""
+        count = sum(1 for packet in self._container.demux(video=0) if packet.size)
+        self._container.seek(0)
+        return count
+
+    def iter_chunks(self, indices, size, chunk_size):
+        _check_indices(self, indices)
+        wanted = sorted(set(int(i) for i in indices))
+        if list(indices) != wanted:
+            raise ValueError("PyAVSource.iter_chunks needs sorted, unique indices")
+        if not wanted:
+            return
+        stream = self._container.streams.video[0]
+        stream.thread_type = "AUTO"
+        height, width = size if size is not None else (self.height, self.width)
+        chunk: list[np.ndarray] = []
+        position, next_wanted = 0, 0
+        try:
+            self._container.seek(0)
+            for frame in self._container.decode(stream):
+                if position == wanted[next_wanted]:
+                    chunk.append(
+                        frame.reformat(
+                            width=width, height=height, format="rgb24", interpolation="BICUBIC"
+                        ).to_ndarray()
+                    )
+                    next_wanted += 1
+                    if len(chunk) == chunk_size:
+                        yield np.stack(chunk)
+                        chunk = []
+                position += 1
+                if next_wanted == len(wanted):
+                    break
+        except Exception as error:
+            raise MediaError(
+                f"PyAV failed to decode {self.path} at frame {position}: {_reason(error)}"
+            ) from error
+        if next_wanted < len(wanted):
+            raise MediaError(
+                f"video {self.path} ended after {position} decodable frames but frame {wanted[next_wanted]} "
+                f"was requested (the container claims {self.num_frames}); the file is truncated or corrupt"
+            )
+        if chunk:
+            yield np.stack(chunk)
+
+    def close(self) -> None:
+        if self._container is not None:
+            self._container.close()
+            self._container = None

@@ -1,0 +1,129 @@
+"""Decoding generated videos of several codecs, containers, odd sizes and frame rates.
+
+Every test clip shows its own frame index (``counter_frame``), so each check is against the
+file's content, not against another decoder.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import torch
+
+from tempo_kit.data.synthetic import read_counter, write_counter_video
+from tempo_kit.video import load_video, make_segments, num_sampled_frames, resized_size, sample_indices
+
+# name, writer kwargs, (H, W), fps, frames, exact decord == pyav at native size
+CASES = [
+    ("h264.mp4", {"codec": "libx264"}, (96, 128), 25, 61, True),
+    ("mpeg4_odd.mkv", {"codec": "mpeg4", "options": {}}, (67, 99), Fraction(30000, 1001), 50, False),
+    ("vp9_odd.webm", {"codec": "libvpx-vp9", "options": {}}, (67, 99), 12, 40, False),
+    ("mjpeg.avi", {"codec": "mjpeg", "pix_fmt": "yuvj444p", "options": {}}, (48, 64), 7.5, 23, True),
+    ("h264_444_odd.mp4", {"codec": "libx264", "pix_fmt": "yuv444p"}, (75, 101), 24, 30, True),
+    ("h264_wide.mov", {"codec": "libx264"}, (40, 600), 15, 17, True),
+    ("h264_one_frame.mp4", {"codec": "libx264"}, (64, 64), 30, 1, True),
+]
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    root = tmp_path_factory.mktemp("videos")
+    return {
+        name: (write_counter_video(root / name, n, fps, size, **kw), size, fps, n, exact)
+        for name, kw, size, fps, n, exact in CASES
+    }
+
+
+@pytest.mark.parametrize("backend", ["decord", "pyav"])
+@pytest.mark.parametrize("resize", ["decoder", "torch"])
+@pytest.mark.parametrize("name", [c[0] for c in CASES])
+def test_frames_indices_timestamps_exact(videos, name, backend, resize):
+    path, (h, w), fps, n, _ = videos[name]
+    clip = load_video(path, backend=backend, resize=resize)
+    expected_count = num_sampled_frames(n / float(fps))
+    expected_idx = sample_indices(n, expected_count)
+    assert clip.fps == pytest.approx(float(fps), rel=1e-9)
+    assert clip.num_source_frames == n
+    assert clip.duration == pytest.approx(n / float(fps))
+    assert clip.indices.tolist() == expected_idx.tolist()
+    assert torch.equal(clip.timestamps, torch.from_numpy(expected_idx).double() / clip.fps)
+    assert tuple(clip.frames.shape) == (expected_count, *resized_size(h, w), 3)
+    assert clip.frames.dtype == torch.uint8
+    # the content: each frame is the one its index names
+    assert [read_counter(f.numpy()) for f in clip.frames] == clip.indices.tolist()
+
+
+@pytest.mark.parametrize("name", [c[0] for c in CASES])
+def test_decord_equals_reference_backend(videos, name):
+    """Same indices, same resize path (torch): decord's frames are PyAV's frames.
+
+    Exact for H.264 (4:2:0 even sizes, 4:4:4 odd sizes) and MJPEG. For 4:2:0 streams of odd width
+    (MPEG-4 Part 2, VP9) the two libraries convert YUV→RGB through different swscale paths: the
+    same frame (checked by its counter), up to ~1 grey level apart on average.
+    """
+    path, _, _, _, exact = videos[name]
+    a = load_video(path, backend="decord", resize="torch")
+    b = load_video(path, backend="pyav", resize="torch")
+    assert torch.equal(a.indices, b.indices)
+    diff = (a.frames.int() - b.frames.int()).abs()
+    if exact:
+        assert int(diff.max()) == 0
+    else:
+        assert float(diff.float().mean()) < 3.0
+
+
+def test_decoder_resize_close_to_torch_bicubic(videos):
+    path = videos["h264_wide.mov"][0]
+    a = load_video(path, resize="decoder")
+    b = load_video(path, resize="torch")
+    assert float((a.frames.int() - b.frames.int()).abs().float().mean()) < 3.0
+
+
+def test_max_frames_subsamples_uniformly(videos):
+    path, _, fps, n, _ = videos["h264.mp4"]
+    clip = load_video(path, fps=25.0, max_frames=8)  # asks 61 frames, capped at 8
+    assert clip.indices.tolist() == sample_indices(n, 8).tolist()
+    assert [read_counter(f.numpy()) for f in clip.frames] == clip.indices.tolist()
+
+
+def test_one_frame_video_repeats_its_frame(videos):
+    clip = load_video(videos["h264_one_frame.mp4"][0])
+    assert clip.indices.tolist() == [0, 0, 0, 0]
+    assert torch.equal(clip.frames[0], clip.frames[3])
+    segments = make_segments(clip, 4)
+    assert len(segments) == 1 and segments.times.tolist() == [1.0]
+
+
+def test_custom_fps_and_size(videos):
+    path, _, _, n, _ = videos["h264.mp4"]
+    clip = load_video(path, fps=5.0, max_long_edge=64, size_multiple=32)
+    assert len(clip) == num_sampled_frames(n / 25, 5.0)
+    assert tuple(clip.frames.shape[1:3]) == (64, 64)  # 96x128 → 48x64 → sides rounded to 32
+
+
+def test_peak_memory_bounded_for_1080p(tmp_path):
+    """Decoding 60 frames of a 1080p clip grows RSS far less than the full-resolution video."""
+    path = write_counter_video(tmp_path / "hd.mp4", 60, 10, (1080, 1920))
+    code = (
+        "import resource, sys\n"
+        "from tempo_kit.video import load_video\n"
+        "peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024\n"
+        "load_video(sys.argv[1], fps=0.5)\n"  # warm-up: libraries and decoder set-up
+        "base = peak()\n"
+        "clip = load_video(sys.argv[1], fps=10.0)\n"
+        "print(len(clip), peak() - base)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
+    frames, growth = (int(x) for x in out.stdout.split())
+    full_resolution = frames * 1080 * 1920 * 3
+    assert frames == 60
+    assert growth < 0.3 * full_resolution, f"RSS grew {growth / 1e6:.0f} MB vs {full_resolution / 1e6:.0f} MB"
+
+
+def test_frames_are_real_pixels(videos):
+    clip = load_video(videos["h264.mp4"][0])
+    assert np.ptp(clip.frames.numpy()) > 200  # not blank

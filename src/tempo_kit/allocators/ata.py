@@ -74,11 +74,12 @@ def ata_released(request: AllocationRequest, eps: float = DEFAULT_EPS) -> Tensor
     return (k_min + extra).clamp(k_min, k_max).to(request.device)
 
 
-def water_fill(s_hat: Tensor, cap: int, total: int) -> Tensor:
+def water_fill(s_hat: Tensor, cap: int, total: int, order: Tensor | None = None) -> Tensor:
     """Continuous ``x = min(cap, λ·ŝ)`` with ``Σx = total`` (``0 ≤ total ≤ N·cap``), vectorised.
 
     If even ``λ → ∞`` cannot spend ``total`` (every segment with ŝ > 0 saturated), what is left
-    is shared equally by the ŝ = 0 segments, which all hold the minimum score.
+    is shared equally by the ŝ = 0 segments, which all hold the minimum score. ``order`` (indices
+    sorting ``s_hat`` from high to low) saves a sort when the caller already has it.
     """
     positive = s_hat > 0
     num_positive = int(positive.sum())
@@ -87,7 +88,7 @@ def water_fill(s_hat: Tensor, cap: int, total: int) -> Tensor:
         x = torch.full_like(s_hat, leftover)
         x[positive] = float(cap)
         return x
-    ordered = torch.sort(s_hat, descending=True).values
+    ordered = s_hat[order] if order is not None else torch.sort(s_hat, descending=True).values
     tail_sums = torch.flip(torch.cumsum(torch.flip(ordered, [0]), 0), [0])  # Σ_{i ≥ j} ordered[i]
     capped = torch.arange(s_hat.numel(), device=s_hat.device, dtype=torch.float64)
     lam = (total - capped * cap) / tail_sums
@@ -97,20 +98,21 @@ def water_fill(s_hat: Tensor, cap: int, total: int) -> Tensor:
     return torch.clamp(lam[first] * s_hat, max=float(cap))
 
 
-def round_preserving_sum(x: Tensor, scores: Tensor, cap: int, total: int) -> Tensor:
+def round_preserving_sum(x: Tensor, by_score: Tensor, cap: int, total: int) -> Tensor:
     """Integers ``≤ cap`` summing to ``total``: floors, then +1 by largest remainder.
 
     Ties in the remainder go to the higher score, then the earlier segment, which keeps the
-    result monotone in the score (largest-remainder rounding).
+    result monotone in the score (largest-remainder rounding). ``by_score`` lists the segments
+    from the highest score to the lowest (ties in time order).
     """
     floors = torch.floor(x)
-    fractions = torch.where(floors < cap, x - floors, torch.full_like(x, -1.0))
-    by_score = rank_descending(scores)
-    order = by_score[torch.argsort(fractions[by_score], descending=True, stable=True)]
-    eligible = int((floors < cap).sum())
-    missing = max(0, min(total - int(floors.sum()), eligible))
     counts = floors.long()
-    counts[order[:missing]] += 1
+    eligible = floors < cap
+    missing = min(total - int(counts.sum()), int(eligible.sum()))
+    if missing > 0:
+        fractions = torch.where(eligible, x - floors, torch.full_like(x, -1.0))
+        order = by_score[torch.argsort(fractions[by_score], descending=True, stable=True)]
+        counts[order[:missing]] += 1
     return counts
 
 
@@ -138,8 +140,9 @@ def ata_exact(request: AllocationRequest, eps: float = DEFAULT_EPS) -> Tensor:
         k_min = budget // n
     cap = k_max - k_min
     total = min(budget - n * k_min, n * cap)
-    x = water_fill(normalise(s, eps), cap, total)
-    return (k_min + round_preserving_sum(x, s, cap, total)).to(request.device)
+    by_score = rank_descending(s)
+    x = water_fill(normalise(s, eps), cap, total, by_score)
+    return (k_min + round_preserving_sum(x, by_score, cap, total)).to(request.device)
 
 
 @ALLOCATORS.register("ata")

@@ -125,6 +125,41 @@ def test_relevance_equals_plain_hf_forward(compressor, hf_model):
         torch.testing.assert_close(out.relevance[s], torch.sigmoid(logit_gap.float()), atol=1e-5, rtol=1e-5)
 
 
+def test_image_relevance_equals_plain_hf_forward(compressor, hf_model):
+    """An image takes Qwen3-VL's image slot (no time tag); positions and DeepStack as HF computes them."""
+    from tempo_kit.video.patchify import PatchConfig
+
+    segments = image_segments("image", size=(80, 48))
+    query = "What colour?"
+    with torch.no_grad():
+        out = compressor([segments], [query])
+    config = PatchConfig(
+        min_pixels=compressor.image_config.min_pixels, max_pixels=compressor.image_config.max_pixels
+    )
+    patches = patchify(segments.frames, config=config, rule="image")
+    tokenizer = compressor.tokenizer
+    messages = [
+        {"role": "system", "content": ROUTING_PROMPT},
+        {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": QUERY_PREFIX + query}]},
+    ]
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    count = int(patches.grid_thw[0].prod()) // 4
+    text = text.replace("<|image_pad|>", "<|image_pad|>" * count, 1)
+    ids = tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
+    types = (ids == hf_model.config.image_token_id).int()
+    with torch.no_grad():
+        logits = hf_model(
+            input_ids=ids,
+            pixel_values=patches.pixel_values,
+            image_grid_thw=patches.grid_thw,
+            mm_token_type_ids=types,
+        ).logits[0, -1]
+    yes, no = tokenizer.convert_tokens_to_ids(["Yes", "No"])
+    torch.testing.assert_close(
+        out.relevance[0], torch.sigmoid(logits[yes] - logits[no]), atol=1e-5, rtol=1e-5
+    )
+
+
 def test_memory_tokens_cannot_change_relevance_but_query_changes_memory(compressor):
     segments = [video_segments(2)]
     with torch.no_grad():

@@ -73,7 +73,10 @@ class PoolingCompressor(Compressor):
         segment_batch_size: segments per vision-tower forward.
         dtype: ``"auto"`` (the checkpoint's) or a torch dtype / its name.
         attn_implementation: vision attention implementation (Hugging Face name).
-        min_pixels, max_pixels, image_min_pixels, image_max_pixels: as for ``qwen3_vl``.
+        min_pixels: lower video pixel bound, as for ``qwen3_vl``.
+        max_pixels: upper video pixel bound, as for ``qwen3_vl``.
+        image_min_pixels: lower image pixel bound, as for ``qwen3_vl``.
+        image_max_pixels: upper image pixel bound, as for ``qwen3_vl``.
     """
 
     def __init__(

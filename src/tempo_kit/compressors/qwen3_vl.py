@@ -84,10 +84,11 @@ class Qwen3VLCompressor(Compressor):
         dtype: parameter dtype to load (``"auto"`` keeps the checkpoint's, e.g. bf16), or a torch
             dtype / its name.
         attn_implementation: ``"sdpa"``, ``"eager"``, ``"flash_attention_2"`` … (Hugging Face).
-        min_pixels, max_pixels: video pixel bounds (whole segment), default the checkpoint's
+        min_pixels: lower video pixel bound (whole segment); default from the checkpoint's
             ``video_preprocessor_config.json``.
-        image_min_pixels, image_max_pixels: image pixel bounds, default its
-            ``preprocessor_config.json``.
+        max_pixels: upper video pixel bound (whole segment), same default source.
+        image_min_pixels: lower image pixel bound; default from ``preprocessor_config.json``.
+        image_max_pixels: upper image pixel bound, same default source.
         time_tag_template: Qwen3-VL's per-temporal-patch time tag.
     """
 

@@ -7,6 +7,7 @@ Head truncation is the paper's default: the causal compressor front-loads what m
 from __future__ import annotations
 
 import operator
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -100,7 +101,7 @@ def merge(memory: Tensor, k: int) -> Tensor:
     return tokens.to(memory.dtype)
 
 
-def reduce_tokens(memory: Tensor, counts: Tensor, method: str = "head", **kwargs) -> list[Tensor]:
+def reduce_tokens(memory: Tensor, counts: Tensor, method: str = "head", **kwargs: Any) -> list[Tensor]:
     """Apply reduction ``method`` to every segment: ``memory[i]`` keeps ``counts[i]`` tokens.
 
     Args:

@@ -266,3 +266,25 @@ def test_bad_inputs(compressor, tmp_path):
         Qwen3VLCompressor(str(tmp_path))
     with pytest.raises(ConfigError, match="k_max"):
         Qwen3VLCompressor(str(tmp_path), k_max=0)
+
+
+def test_activation_checkpointing_keeps_gradients_and_layer_classes_exist(compressor):
+    samples, queries = [video_segments(2)], ["What moves?"]
+
+    def memory_grad():
+        compressor.zero_grad(set_to_none=True)
+        compressor(samples, queries).memory.square().mean().backward()
+        return compressor.memory_tokens.grad.clone()
+
+    compressor.train()
+    try:
+        plain = memory_grad()
+        compressor.gradient_checkpointing_enable()
+        checkpointed = memory_grad()
+    finally:
+        compressor.gradient_checkpointing_disable()
+        compressor.zero_grad(set_to_none=True)
+        compressor.eval()
+    torch.testing.assert_close(checkpointed, plain, atol=1e-7, rtol=1e-5)
+    present = {type(m) for m in compressor.svlm.modules()}
+    assert set(compressor.decoder_layer_classes) <= present

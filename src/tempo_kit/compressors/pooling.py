@@ -18,7 +18,13 @@ from torch import nn
 
 from tempo_kit.compressors.base import Compressor
 from tempo_kit.compressors.checkpoint import local_checkpoint, patch_configs
-from tempo_kit.compressors.qwen3_vl import K_MAX, SEGMENT_BATCH_SIZE, _dtype, validate_inputs
+from tempo_kit.compressors.qwen3_vl import (
+    K_MAX,
+    SEGMENT_BATCH_SIZE,
+    _dtype,
+    set_activation_checkpointing,
+    validate_inputs,
+)
 from tempo_kit.compressors.visual import micro_batches, patch_segments
 from tempo_kit.errors import CheckpointError, ConfigError
 from tempo_kit.registry import COMPRESSORS
@@ -117,9 +123,11 @@ class PoolingCompressor(Compressor):
         self.decoder_layer_classes = (Qwen3VLVisionBlock,)
 
     def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict | None = None) -> None:
-        self.visual.gradient_checkpointing_enable(
-            gradient_checkpointing_kwargs=gradient_checkpointing_kwargs or {"use_reentrant": False}
-        )
+        """Activation checkpointing of the vision blocks (Hugging Face's implementation)."""
+        set_activation_checkpointing(self.visual, True, gradient_checkpointing_kwargs)
+
+    def gradient_checkpointing_disable(self) -> None:
+        set_activation_checkpointing(self.visual, False)
 
     def forward(self, segments: Sequence[Segments], queries: Sequence[str] | None = None) -> CompressorOutput:
         """``queries`` are accepted for the interface and ignored (the baseline is query-agnostic)."""

@@ -183,12 +183,10 @@ class Qwen3VLCompressor(Compressor):
 
     def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict | None = None) -> None:
         """Activation checkpointing of the SVLM's layers (Hugging Face's implementation)."""
-        self.svlm.gradient_checkpointing_enable(
-            gradient_checkpointing_kwargs=gradient_checkpointing_kwargs or {"use_reentrant": False}
-        )
+        set_activation_checkpointing(self.svlm, True, gradient_checkpointing_kwargs)
 
     def gradient_checkpointing_disable(self) -> None:
-        self.svlm.gradient_checkpointing_disable()
+        set_activation_checkpointing(self.svlm, False)
 
     def _apply(self, fn, recurse: bool = True):
         # ``.to(bfloat16)`` / ``.half()`` must move the relevance direction but keep it float32.
@@ -276,6 +274,20 @@ class Qwen3VLCompressor(Compressor):
             memory_mask[row, end : end + self.k_max] = True
             last_real[row] = end - 1
         return input_ids.to(device), attention_mask.to(device), memory_mask.to(device), last_real.to(device)
+
+
+def set_activation_checkpointing(model, enable: bool, kwargs: dict | None = None) -> None:
+    """Turn Hugging Face activation checkpointing on/off (non-reentrant by default), old or new API."""
+    if enable:
+        kwargs = kwargs or {"use_reentrant": False}
+        if hasattr(model, "activation_checkpointing_enable"):
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+    elif hasattr(model, "activation_checkpointing_disable"):
+        model.activation_checkpointing_disable()
+    else:
+        model.gradient_checkpointing_disable()
 
 
 def _dtype(dtype: str | torch.dtype):

@@ -136,7 +136,7 @@ class PoolingCompressor(Compressor):
         dtype = next(self.visual.parameters()).dtype
         memories = []
         for items in micro_batches([len(s) for s in segments], self.segment_batch_size):
-            patches = patch_segments(segments, items, self.video_config, self.image_config)
+            patches = patch_segments(segments, items, self.video_config, self.image_config, device)
             pixels = torch.cat([p.pixel_values for p in patches]).to(device, dtype)
             grids = torch.stack([p.grid_thw for p in patches]).to(device)
             tokens = self.visual(pixels, grid_thw=grids).pooler_output

@@ -200,7 +200,9 @@ class Qwen3VLCompressor(Compressor):
         validate_inputs(segments, queries)
         memories, scores = [], []
         for items in micro_batches([len(s) for s in segments], self.segment_batch_size):
-            patches = patch_segments(segments, items, self.video_config, self.image_config)
+            patches = patch_segments(
+                segments, items, self.video_config, self.image_config, self.memory_tokens.device
+            )
             memory, relevance = self.compress(patches, [queries[i] for i, _ in items])
             memories.append(memory)
             scores.append(relevance)

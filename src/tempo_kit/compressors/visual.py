@@ -62,8 +62,13 @@ def patch_segments(
     items: Sequence[tuple[int, int]],
     video_config: PatchConfig,
     image_config: PatchConfig,
+    device: torch.device | str | None = None,
 ) -> list[SegmentPatches]:
-    """Patches for each ``(sample, segment)`` pair of ``items``, in order."""
+    """Patches for each ``(sample, segment)`` pair of ``items``, in order.
+
+    Frames move to ``device`` (the model's) as uint8 before resizing, which is both the smaller
+    transfer and, on a GPU, the faster resize.
+    """
     out: list[SegmentPatches] = []
     for sample, group in groupby(items, key=lambda item: item[0]):
         picks = [j for _, j in group]
@@ -71,8 +76,9 @@ def patch_segments(
         slot = slot_of(source, sample)
         config = video_config if slot == "video" else image_config
         index = torch.tensor(picks, device=source.frames.device)
+        frames = source.frames.index_select(0, index)
         patches = patchify(
-            source.frames.index_select(0, index),
+            frames if device is None else frames.to(device),
             source.frame_times.index_select(0, index.to(source.frame_times.device)),
             config,
             rule=slot,

@@ -176,6 +176,14 @@ def _normalised(scores, eps=1e-6):
     return [(x - low) / (high - low + eps) for x in scores]
 
 
+def test_huge_score_range_is_rescaled_not_nan():
+    # max − min overflows to inf; dividing by 1e308 first gives ŝ ≈ [0, 1/2, 1) as for [−1, 0, 1]
+    assert counts(RELEASED, [-1e308, 0.0, 1e308], 10, 100, 2) == counts(
+        RELEASED, [-1.0, 0.0, 1.0], 10, 100, 2
+    )
+    assert counts(EXACT, [-1e308, 0.0, 1e308], 10, 15, 2) == [2, 5, 8]
+
+
 def test_output_follows_relevance_device_and_ignores_grad():
     s = torch.rand(6, requires_grad=True)
     k = RELEASED(s, 16, 40, 2)

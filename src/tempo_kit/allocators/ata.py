@@ -25,9 +25,16 @@ DEFAULT_EPS = 1e-6
 
 
 def normalise(scores: Tensor, eps: float) -> Tensor:
-    """Min–max scaling of Alg. 1: ŝ = (s − min s) / (max s − min s + ε), in [0, 1)."""
-    low = scores.min()
-    return (scores - low) / (scores.max() - low + eps)
+    """Min–max scaling of Alg. 1: ŝ = (s − min s) / (max s − min s + ε), in [0, 1).
+
+    Scores whose range overflows float64 (beyond ±1e308) are first divided by their largest
+    magnitude, which keeps their order.
+    """
+    low, high = scores.min(), scores.max()
+    if not bool(torch.isfinite(high - low)):
+        scores = scores / scores.abs().max()
+        low, high = scores.min(), scores.max()
+    return (scores - low) / (high - low + eps)
 
 
 def keep_top(scores: Tensor, count: int) -> Tensor:

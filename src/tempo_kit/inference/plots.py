@@ -55,6 +55,7 @@ def plot_allocation(
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
     from matplotlib.colors import Normalize
+    from matplotlib.ticker import MaxNLocator
 
     counts = allocation.counts.detach().cpu().long()
     times = allocation.times.detach().cpu().float()
@@ -96,6 +97,7 @@ def plot_allocation(
     curve.axhline(allocation.k_min, color=LIMIT_COLOUR, linestyle=":", linewidth=1)
     curve.set_ylim(0, allocation.k_max * 1.18)
     curve.set_xlim(start, end)
+    curve.yaxis.set_major_locator(MaxNLocator(integer=True))
     curve.set_xlabel("time (seconds)")
     curve.set_ylabel("tokens")
     curve.grid(axis="y", alpha=0.25)

@@ -1,0 +1,449 @@
+"""Answer a question about a video with a saved Tempo model, and see where the tokens went.
+
+>>> pipe = TempoPipeline.from_pretrained("checkpoints/tempo-6b-kit")   # doctest: +SKIP
+>>> result = pipe.answer(video="match.mp4", query="Who scores the second goal?", budget=4096)
+>>> result.answer, result.tokens_used, result.tokens_per_frame, result.timings
+
+The pipeline decodes and samples the video (2 FPS, ≤ ``max_frames``, long edge ≤ 512), cuts it
+into windows, compresses every window with the SVLM (a progress bar per micro-batch), allocates
+the budget with the chosen allocator and reduction, and lets the LLM answer. Each phase is timed
+separately (decode, compress, allocate, generate). The relevance the allocator reads can come from
+the trained SVLM (the default, same forward pass as the memory) or from a base SVLM's prior
+(paper Table 2D), each with the routing or standard system prompt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from tempo_kit.errors import ConfigError
+from tempo_kit.types import Allocation, CompressorOutput, Segments
+
+#: Frames per segment at inference (FACTS §1).
+DEFAULT_WINDOW = 8
+#: Frames sampled per second of video (FACTS §1).
+DEFAULT_FPS = 2.0
+#: Most frames sampled from one video (FACTS §1; the paper's scaling run uses 2048).
+DEFAULT_MAX_FRAMES = 1024
+#: Greedy decoding, at most this many new tokens (FACTS §4).
+DEFAULT_MAX_NEW_TOKENS = 1024
+#: Where the allocator's relevance comes from: the trained SVLM, or a base SVLM's prior.
+RELEVANCE_SOURCES = ("trained", "base")
+#: System prompts of the relevance pass. ``qwen_default`` is Qwen-VL's own default system prompt,
+#: what the paper's "Base Model Prior (Standard prompt)" row used (Appendix E.3).
+RELEVANCE_PROMPTS = {
+    "routing": "routing",
+    "standard": "standard",
+    "qwen_default": "You are a helpful assistant.",
+}
+#: Memory tokens of the base-prior compressor: relevance is read before the first memory token
+#: (causal attention), so one is enough and the base SVLM never needs Tempo's trained tokens.
+BASE_PRIOR_K_MAX = 1
+
+
+@dataclass
+class InferenceResult:
+    """One answer and how it was reached.
+
+    Attributes:
+        answer: the LLM's reply.
+        query: the question asked.
+        video: the video's path (``None`` for frames passed in memory).
+        allocation: per-segment ``counts``, ``relevance`` and ``times`` (seconds), with the budget,
+            ``k_min`` and ``k_max`` it was computed under (counts after the context cap).
+        num_frames: frames sampled from the video.
+        duration: the video's length in seconds (``None`` when unknown).
+        window: frames per segment.
+        timings: seconds per phase: ``decode``, ``compress``, ``allocate``, ``generate``, ``total``.
+        settings: allocator, reduction, relevance source and prompt, sampling used.
+    """
+
+    answer: str
+    query: str
+    video: str | None
+    allocation: Allocation
+    num_frames: int
+    duration: float | None
+    window: int
+    timings: dict[str, float]
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tokens_used(self) -> int:
+        """Visual tokens the LLM read."""
+        return self.allocation.total
+
+    @property
+    def budget(self) -> int | None:
+        return self.allocation.budget
+
+    @property
+    def num_segments(self) -> int:
+        return int(self.allocation.counts.numel())
+
+    @property
+    def kept_segments(self) -> int:
+        return self.allocation.kept_segments
+
+    @property
+    def tokens_per_frame(self) -> float:
+        """Visual tokens per sampled frame (the paper's "actual avg. toks/frame", Table 1)."""
+        return self.tokens_used / max(self.num_frames, 1)
+
+    def token_stats(self) -> dict[str, Any]:
+        """The per-sample token record the evaluation harness stores."""
+        return {
+            "visual_tokens": self.tokens_used,
+            "budget": self.budget,
+            "num_frames": self.num_frames,
+            "tokens_per_frame": self.tokens_per_frame,
+            "num_segments": self.num_segments,
+            "kept_segments": self.kept_segments,
+            "k_min": self.allocation.k_min,
+            "k_max": self.allocation.k_max,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: the answer, token statistics, timings, and the per-segment allocation."""
+        relevance = self.allocation.relevance
+        return {
+            "answer": self.answer,
+            "query": self.query,
+            "video": self.video,
+            "duration": self.duration,
+            "window": self.window,
+            "tokens": self.token_stats(),
+            "timings": dict(self.timings),
+            "settings": dict(self.settings),
+            "segments": {
+                "time": [round(float(t), 3) for t in self.allocation.times],
+                "tokens": [int(c) for c in self.allocation.counts],
+                "relevance": None if relevance is None else [round(float(r), 6) for r in relevance],
+            },
+        }
+
+    def plot(self, path: str | Path) -> Path:
+        """Write the allocation-over-time figure (see :func:`~tempo_kit.inference.plots.plot_allocation`)."""
+        from tempo_kit.inference.plots import plot_allocation
+
+        seconds = self.window / float(self.settings.get("fps", DEFAULT_FPS))
+        return plot_allocation(
+            self.allocation, path, query=self.query, answer=self.answer, segment_seconds=seconds
+        )
+
+
+class _TimedAllocator(nn.Module):
+    """Wraps an allocator to time its calls (the allocate phase) without changing its result."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+        self.seconds = 0.0
+
+    def forward(self, *args: Any, **kwargs: Any) -> Tensor:
+        start = time.perf_counter()
+        try:
+            return self.inner(*args, **kwargs)
+        finally:
+            self.seconds += time.perf_counter() - start
+
+
+class _Precomputed(nn.Module):
+    """Stands in for the compressor during ``generate`` and returns the output computed already."""
+
+    def __init__(self, output: CompressorOutput, like: nn.Module) -> None:
+        super().__init__()
+        self.output = output
+        self.k_max, self.hidden_size = like.k_max, like.hidden_size
+
+    def forward(self, segments: Sequence[Segments], queries: Sequence[str]) -> CompressorOutput:
+        return self.output
+
+
+def slice_segments(segments: Segments, start: int, stop: int) -> Segments:
+    """Segments ``start:stop`` of one sample (every per-segment field sliced)."""
+    lengths = getattr(segments, "lengths", None)
+    extra = {} if lengths is None else {"lengths": lengths[start:stop]}
+    return replace(
+        segments,
+        frames=segments.frames[start:stop],
+        frame_times=segments.frame_times[start:stop],
+        times=segments.times[start:stop],
+        **extra,
+    )
+
+
+@contextlib.contextmanager
+def _system_prompt(compressor: nn.Module, prompt: str | None) -> Iterator[None]:
+    """Use ``prompt`` as the compressor's inference system prompt for the duration of a call."""
+    if prompt is None:
+        yield
+        return
+    if not hasattr(compressor, "eval_prompt"):
+        raise ConfigError(
+            f"relevance_prompt={prompt!r} needs a compressor with prompts (qwen3_vl); "
+            f"{type(compressor).__name__} has none"
+        )
+    from tempo_kit.compressors.qwen3_vl import resolve_prompt
+
+    previous = compressor.eval_prompt
+    compressor.eval_prompt = resolve_prompt(RELEVANCE_PROMPTS.get(prompt, prompt))
+    try:
+        yield
+    finally:
+        compressor.eval_prompt = previous
+
+
+def compress_with_progress(
+    compressor: nn.Module,
+    segments: Segments,
+    query: str,
+    chunk: int,
+    progress: bool,
+    desc: str = "compress",
+) -> CompressorOutput:
+    """The compressor over ``chunk`` segments at a time, with a progress bar.
+
+    Segments are compressed independently, so chunking changes memory use, not results.
+    """
+    memories, scores = [], []
+    total = len(segments)
+    with tqdm(total=total, desc=desc, unit="seg", disable=not progress, dynamic_ncols=True) as bar:
+        for start in range(0, total, chunk):
+            part = slice_segments(segments, start, min(start + chunk, total))
+            out = compressor([part], [query])
+            memories.append(out.memory)
+            scores.append(out.relevance)
+            bar.update(len(part))
+    relevance = None if any(s is None for s in scores) else torch.cat(scores)
+    return CompressorOutput(torch.cat(memories), relevance, [total])
+
+
+class TempoPipeline:
+    """A loaded Tempo model ready to answer questions about videos.
+
+    Args:
+        model: a :class:`~tempo_kit.model.TempoModel` (eval mode is set here).
+        base_compressor: a second compressor used only for relevance scores
+            (``relevance="base"``), e.g. built from the base Qwen3-VL-2B-Instruct.
+    """
+
+    def __init__(self, model: nn.Module, base_compressor: nn.Module | None = None) -> None:
+        self.model = model.eval()
+        self.base_compressor = None if base_compressor is None else base_compressor.eval()
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        path: str | Path,
+        *,
+        device: str | torch.device = "cpu",
+        dtype: str | None = None,
+        base_svlm: str | Path | None = None,
+        **overrides: Any,
+    ) -> TempoPipeline:
+        """Load a kit-format model folder (see ``tempo-kit convert`` for the released weights).
+
+        Args:
+            device: where to run (``"cuda"``, ``"cpu"``).
+            dtype: load both the SVLM and the LLM in this dtype (``"bfloat16"`` as released).
+            base_svlm: base Qwen3-VL folder for ``relevance="base"`` (paper Table 2D).
+            overrides: top-level config overrides passed to ``TempoModel.from_pretrained``.
+        """
+        from tempo_kit.model import TempoModel
+
+        if dtype is not None:
+            overrides.setdefault("compressor", {})["dtype"] = dtype
+            overrides.setdefault("decoder", {})["dtype"] = dtype
+        model = TempoModel.from_pretrained(path, **overrides).to(device)
+        base = None
+        if base_svlm is not None:
+            base = load_base_compressor(base_svlm, dtype=dtype or "auto").to(device)
+        return cls(model, base)
+
+    def _segments(
+        self,
+        video: str | Path | Any | None,
+        frames: Tensor | None,
+        *,
+        fps: float,
+        max_frames: int,
+        window: int,
+        frame_times: Tensor | None,
+        backend: str,
+        progress: bool,
+    ) -> tuple[Segments, int, float | None, str | None]:
+        from tempo_kit.video import VideoClip, load_video, make_segments
+
+        if (video is None) == (frames is None):
+            raise ConfigError(
+                "give exactly one of video= (a path or a VideoClip) or frames= (uint8 [T, H, W, 3])"
+            )
+        if frames is not None:
+            frames = torch.as_tensor(frames)
+            if frames.dtype != torch.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
+                raise ConfigError(
+                    f"frames must be uint8 [T, H, W, 3] RGB, got {frames.dtype} {tuple(frames.shape)}"
+                )
+            segments = make_segments(frames, window, kind="video", frame_times=frame_times, fps_sampled=fps)
+            duration = None if frame_times is None else float(frame_times[-1])
+            return segments, int(frames.shape[0]), duration, None
+        if isinstance(video, VideoClip):
+            clip = video
+        else:
+            with tqdm(total=1, desc="decode", unit="video", disable=not progress, dynamic_ncols=True) as bar:
+                clip = load_video(video, fps=fps, max_frames=max_frames, backend=backend)
+                bar.set_postfix(frames=len(clip), seconds=f"{clip.duration:.0f}")
+                bar.update(1)
+        return make_segments(clip, window), len(clip), float(clip.duration), str(clip.source or video)
+
+    @torch.no_grad()
+    def answer(
+        self,
+        video: str | Path | Any | None = None,
+        query: str = "",
+        *,
+        frames: Tensor | None = None,
+        frame_times: Tensor | None = None,
+        budget: int | None = None,
+        max_frames: int = DEFAULT_MAX_FRAMES,
+        window: int = DEFAULT_WINDOW,
+        fps: float = DEFAULT_FPS,
+        allocator: str | Mapping[str, Any] | None = None,
+        reduction: str | None = None,
+        k_min: int | None = None,
+        relevance: str = "trained",
+        relevance_prompt: str | None = None,
+        max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+        backend: str = "decord",
+        progress: bool = False,
+        **generation_kwargs: Any,
+    ) -> InferenceResult:
+        """Answer ``query`` about ``video`` (a path or a decoded clip) or ``frames``.
+
+        Args:
+            budget: visual tokens for the whole video (default: the model's, 8192 as released).
+            max_frames, window, fps: sampling (FACTS §1: ≤1024 frames, 8-frame windows, 2 FPS).
+            allocator: registry name or spec (``ata``, ``uniform``, ``topk``, …; default the model's).
+            reduction: which tokens a segment keeps (``head``, ``tail``, ``merge``, ``random``).
+            k_min: anchor tokens per segment (default the model's, 4).
+            relevance: ``"trained"`` (the model's SVLM, same pass as the memory) or ``"base"``
+                (a base SVLM's prior; needs ``base_svlm``).
+            relevance_prompt: ``"routing"`` (default at inference), ``"standard"``,
+                ``"qwen_default"`` or a literal system prompt for the relevance pass. With
+                ``relevance="trained"`` it is also the prompt the memory is compressed under
+                (one forward pass gives both).
+            progress: show progress bars for decoding and compression.
+        """
+        from tempo_kit.model import inference_batch
+
+        if not isinstance(query, str) or not query.strip():
+            raise ConfigError("query is empty; pass the question to answer")
+        if relevance not in RELEVANCE_SOURCES:
+            raise ConfigError(f"relevance must be one of {', '.join(RELEVANCE_SOURCES)}, got {relevance!r}")
+        if relevance == "base" and self.base_compressor is None:
+            raise ConfigError(
+                "relevance='base' needs the base SVLM: load with base_svlm=<Qwen3-VL-2B-Instruct folder> "
+                "(CLI: --base-svlm DIR)"
+            )
+        if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+            raise ConfigError(f"window must be a positive number of frames, got {window!r}")
+        model = self.model
+        timings: dict[str, float] = {}
+        start = time.perf_counter()
+        segments, num_frames, duration, source = self._segments(
+            video,
+            frames,
+            fps=fps,
+            max_frames=max_frames,
+            window=window,
+            frame_times=frame_times,
+            backend=backend,
+            progress=progress,
+        )
+        timings["decode"] = time.perf_counter() - start
+
+        tick = time.perf_counter()
+        chunk = int(getattr(model.compressor, "segment_batch_size", 8))
+        trained_prompt = relevance_prompt if relevance == "trained" else None
+        with _system_prompt(model.compressor, trained_prompt):
+            compressed = compress_with_progress(model.compressor, segments, query, chunk, progress)
+        if relevance == "base":
+            with _system_prompt(self.base_compressor, relevance_prompt):
+                prior = compress_with_progress(
+                    self.base_compressor, segments, query, chunk, progress, desc="relevance (base SVLM)"
+                )
+            compressed = CompressorOutput(compressed.memory, prior.relevance, compressed.num_segments)
+        timings["compress"] = time.perf_counter() - tick
+
+        config = model.config
+        spec = config.allocator if allocator is None else allocator
+        if isinstance(spec, str):
+            spec = {"name": spec}
+        from tempo_kit.registry import ALLOCATORS
+
+        timed = _TimedAllocator(ALLOCATORS.build(dict(spec)))
+        tick = time.perf_counter()
+        batch = inference_batch(model.tokenizer, [segments], [query])
+        original = model.compressor
+        try:
+            model.compressor = _Precomputed(compressed, original)
+            out = model.generate(
+                batch,
+                budget=budget,
+                k_min=k_min,
+                reduction=reduction,
+                allocator=timed,
+                max_new_tokens=max_new_tokens,
+                **generation_kwargs,
+            )
+        finally:
+            model.compressor = original
+        timings["allocate"] = timed.seconds
+        timings["generate"] = time.perf_counter() - tick - timed.seconds
+        timings["total"] = time.perf_counter() - start
+        settings = {
+            "allocator": dict(spec),
+            "reduction": config.reduction_name if reduction is None else reduction,
+            "relevance": relevance,
+            "relevance_prompt": relevance_prompt or "model default",
+            "fps": fps,
+            "max_frames": max_frames,
+            "max_new_tokens": max_new_tokens,
+        }
+        return InferenceResult(
+            answer=out.texts[0],
+            query=query,
+            video=source,
+            allocation=out.allocations[0],
+            num_frames=num_frames,
+            duration=duration,
+            window=window,
+            timings=timings,
+            settings=settings,
+        )
+
+
+def load_base_compressor(path: str | Path, dtype: str = "auto", prompt: str = "routing") -> nn.Module:
+    """A ``qwen3_vl`` compressor on a base SVLM, used only for its relevance prior (Table 2D)."""
+    import tempo_kit.compressors  # noqa: F401  (registers qwen3_vl)
+    from tempo_kit.registry import COMPRESSORS
+
+    return COMPRESSORS.build(
+        {
+            "name": "qwen3_vl",
+            "pretrained": str(path),
+            "k_max": BASE_PRIOR_K_MAX,
+            "dtype": dtype,
+            "prompt": RELEVANCE_PROMPTS.get(prompt, prompt),
+        }
+    )

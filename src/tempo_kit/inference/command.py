@@ -1,0 +1,145 @@
+"""``tempo-kit infer``: answer one question about one video and show where the tokens went.
+
+    tempo-kit infer --model DIR --video FILE --query TEXT [--budget 4096] [--json] [--plot out.png]
+
+Prints the answer, the tokens used against the budget, tokens per frame, segments kept and the
+time of each phase; ``--json`` prints the same as one JSON object on stdout (progress bars stay on
+stderr); ``--plot`` writes the allocation-over-time figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from tempo_kit.inference.api import (
+    DEFAULT_FPS,
+    DEFAULT_MAX_FRAMES,
+    DEFAULT_MAX_NEW_TOKENS,
+    DEFAULT_WINDOW,
+    RELEVANCE_SOURCES,
+)
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options shared by ``infer`` and ``eval``: the model and how it reads a video."""
+    group = parser.add_argument_group("model")
+    group.add_argument("--model", required=True, help="kit-format model folder (see `tempo-kit convert`)")
+    group.add_argument("--device", default="cpu", help="torch device, e.g. cuda or cuda:1 (default: cpu)")
+    group.add_argument("--dtype", default=None, help="load SVLM and LLM in this dtype, e.g. bfloat16")
+    group.add_argument("--base-svlm", default=None, help="base Qwen3-VL folder, for --relevance base")
+    sampling = parser.add_argument_group("sampling")
+    sampling.add_argument(
+        "--fps", type=float, default=DEFAULT_FPS, help=f"frames per second sampled ({DEFAULT_FPS})"
+    )
+    sampling.add_argument(
+        "--max-frames", type=int, default=DEFAULT_MAX_FRAMES, help=f"most frames ({DEFAULT_MAX_FRAMES})"
+    )
+    sampling.add_argument(
+        "--window", type=int, default=DEFAULT_WINDOW, help=f"frames per segment ({DEFAULT_WINDOW})"
+    )
+    sampling.add_argument("--backend", default="decord", help="video decoder backend (decord or pyav)")
+    gen = parser.add_argument_group("generation")
+    gen.add_argument(
+        "--max-new-tokens", type=int, default=DEFAULT_MAX_NEW_TOKENS, help="greedy decoding limit"
+    )
+
+
+def add_allocation_arguments(parser: argparse.ArgumentParser, sweep: bool = False) -> None:
+    """Allocation switches; with ``sweep`` each takes a comma-separated list."""
+    group = parser.add_argument_group(
+        "allocation" + (" (comma-separated lists sweep every combination)" if sweep else "")
+    )
+    kind = str if sweep else int
+    group.add_argument(
+        "--budget", type=kind, default=None, help="visual-token budget per video (model default: 8192)"
+    )
+    group.add_argument(
+        "--allocator",
+        default=None,
+        help="ata, uniform, topk, random, adversarial, prune (model default: ata)",
+    )
+    group.add_argument("--reduction", default=None, help="head, tail, merge, random (model default: head)")
+    group.add_argument(
+        "--k-min", type=kind, default=None, help="anchor tokens per segment (model default: 4)"
+    )
+    group.add_argument(
+        "--relevance",
+        default="trained",
+        help=f"relevance source: {' or '.join(RELEVANCE_SOURCES)} (needs --base-svlm)",
+    )
+    group.add_argument(
+        "--relevance-prompt",
+        default=None,
+        help="routing, standard, qwen_default or literal text (default: routing)",
+    )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--video", required=True, help="video file")
+    parser.add_argument("--query", required=True, help="the question")
+    add_model_arguments(parser)
+    add_allocation_arguments(parser)
+    out = parser.add_argument_group("output")
+    out.add_argument(
+        "--json", action="store_true", help="print one JSON object (answer, tokens, timings, segments)"
+    )
+    out.add_argument("--plot", default=None, metavar="FILE.png", help="write the allocation-over-time figure")
+    out.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def format_result(result) -> str:
+    """The human-readable report of an :class:`~tempo_kit.inference.api.InferenceResult`."""
+    stats = result.token_stats()
+    budget = stats["budget"]
+    share = f" ({100 * stats['visual_tokens'] / budget:.0f}% of the budget {budget})" if budget else ""
+    timings = " · ".join(f"{k} {v:.2f} s" for k, v in result.timings.items())
+    counts = " ".join(str(int(c)) for c in result.allocation.counts)
+    duration = f", {result.duration:.1f} s of video" if result.duration is not None else ""
+    return "\n".join(
+        [
+            f"Answer: {result.answer}",
+            f"Visual tokens: {stats['visual_tokens']}{share}, {stats['tokens_per_frame']:.2f} per frame",
+            f"Segments: {stats['kept_segments']}/{stats['num_segments']} kept, {stats['num_frames']} frames{duration}, "
+            f"k_min {stats['k_min']}, k_max {stats['k_max']}",
+            f"Tokens per segment: {counts}",
+            f"Timings: {timings}",
+        ]
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from tempo_kit.inference.api import TempoPipeline
+
+    pipeline = TempoPipeline.from_pretrained(
+        args.model, device=args.device, dtype=args.dtype, base_svlm=args.base_svlm
+    )
+    result = pipeline.answer(
+        video=args.video,
+        query=args.query,
+        budget=args.budget,
+        max_frames=args.max_frames,
+        window=args.window,
+        fps=args.fps,
+        allocator=args.allocator,
+        reduction=args.reduction,
+        k_min=args.k_min,
+        relevance=args.relevance,
+        relevance_prompt=args.relevance_prompt,
+        max_new_tokens=args.max_new_tokens,
+        backend=args.backend,
+        progress=not args.no_progress,
+    )
+    plot = result.plot(args.plot) if args.plot else None
+    if args.json:
+        document = result.to_dict()
+        if plot is not None:
+            document["plot"] = str(plot)
+        print(json.dumps(document, indent=2))
+    else:
+        print(format_result(result))
+        if plot is not None:
+            print(f"Allocation plot: {plot}")
+    sys.stdout.flush()
+    return 0

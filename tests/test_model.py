@@ -300,3 +300,128 @@ def test_allocator_breaking_the_budget_is_caught(model):
     batch = inference_batch(model.tokenizer, [segments(4)], ["Where?"])
     with pytest.raises(TempoKitError, match="spent 24 tokens over the budget 10"):
         model.generate(batch, allocator="test_overspend", max_new_tokens=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# With the kit's real compressors on the tiny Qwen3-VL checkpoint
+# ---------------------------------------------------------------------------------------------
+def video(num: int, seed: int = 0, window: int = 4) -> Segments:
+    from tempo_kit.video import make_segments
+
+    g = torch.Generator().manual_seed(seed)
+    return make_segments(
+        torch.randint(0, 256, (num * window, 64, 96, 3), generator=g, dtype=torch.uint8), window
+    )
+
+
+def image(seed: int = 0) -> Segments:
+    from tempo_kit.video import make_segments
+
+    g = torch.Generator().manual_seed(seed)
+    return make_segments(
+        torch.randint(0, 256, (1, 64, 64, 3), generator=g, dtype=torch.uint8), 1, kind="image"
+    )
+
+
+def qwen_config(ckpt, **overrides):
+    cfg = {
+        "compressor": {"name": "qwen3_vl", "pretrained": str(ckpt["svlm"]), "k_max": 8},
+        "decoder": {"name": "hf_causal_lm", "pretrained": str(ckpt["llm"])},
+        "budget": 20,
+    }
+    cfg.update(overrides)
+    return cfg
+
+
+@pytest.fixture()
+def tempo(tiny_checkpoints):
+    torch.manual_seed(0)
+    return TempoModel.from_config(qwen_config(tiny_checkpoints))
+
+
+@pytest.fixture()
+def qwen_batch(tempo):
+    from tempo_kit.video import blank_image_segments
+
+    return train_batch(
+        tempo.tokenizer,
+        [
+            (video(3, seed=1), "What colour is the circle?", "Red"),
+            (image(seed=2), "What shape is shown?", "A square"),
+            (blank_image_segments(), "Count to three", "one two three"),
+            (video(2, seed=3), "When does it move?", "At 2.0 seconds"),
+        ],
+    )
+
+
+def test_qwen3_vl_training_step_reaches_memory_tokens_svlm_projector_decoder(tempo, qwen_batch):
+    tempo.train()
+    out = tempo(qwen_batch)
+    assert torch.isfinite(out.loss) and out.visual_tokens == [24, 8, 0, 16]
+    out.loss.backward()
+    grads = dict(tempo.named_parameters())
+    for name in (
+        "compressor.memory_tokens",
+        "compressor.svlm.language_model.layers.0.mlp.up_proj.weight",
+        "compressor.svlm.visual.blocks.0.mlp.linear_fc1.weight",
+        "projector.proj.weight",
+        "decoder.model.model.layers.1.self_attn.q_proj.weight",
+    ):
+        assert grads[name].grad is not None and grads[name].grad.abs().sum() > 0, name
+
+
+def test_qwen3_vl_frozen_svlm_gets_no_gradient_but_memory_tokens_do(tempo, qwen_batch):
+    tempo.train()
+    tempo.compressor.svlm.requires_grad_(False)
+    tempo.decoder.requires_grad_(False)
+    tempo(qwen_batch).loss.backward()
+    assert all(p.grad is None for p in tempo.compressor.svlm.parameters())
+    assert all(p.grad is None for p in tempo.decoder.parameters())
+    assert tempo.compressor.memory_tokens.grad.abs().sum() > 0
+    assert tempo.projector.proj.weight.grad.abs().sum() > 0
+
+
+def test_qwen3_vl_generate_under_budget_and_round_trip(tempo, qwen_batch, tmp_path):
+    from tempo_kit.video import blank_image_segments
+
+    tempo.eval()
+    questions = ["Where is the red circle?", "What is this?", "Say hi", "What happens first?"]
+    batch = inference_batch(
+        tempo.tokenizer, [video(5, seed=4), image(5), blank_image_segments(), video(2, 6)], questions
+    )
+    calls = []
+    hook = tempo.compressor.register_forward_hook(lambda m, a, o: calls.append(sum(len(s) for s in a[0])))
+    out = tempo.generate(batch, max_new_tokens=3)
+    hook.remove()
+    assert calls == [8]  # the text-only sample's blank image is not compressed at inference
+    video_alloc, image_alloc, text_alloc, short_alloc = out.allocations
+    assert text_alloc is None
+    assert video_alloc.total <= 20 and video_alloc.counts.min() >= 1 and video_alloc.relevance.shape == (5,)
+    assert image_alloc.counts.tolist() == [8]  # one segment: min(k_max, B)
+    assert short_alloc.total <= 20 and short_alloc.counts.min() >= 4  # paper k_min
+    assert (video_alloc.relevance > 0).all() and (video_alloc.relevance < 1).all()
+
+    saved = tempo.save_pretrained(tmp_path / "kit")
+    loaded = TempoModel.from_pretrained(saved).eval()
+    again = loaded.generate(batch, max_new_tokens=3)
+    assert torch.equal(out.token_ids, again.token_ids)
+    assert torch.equal(video_alloc.counts, again.allocations[0].counts)
+    torch.testing.assert_close(video_alloc.relevance, again.allocations[0].relevance, rtol=0, atol=0)
+    with torch.no_grad():
+        assert torch.equal(tempo(qwen_batch).loss, loaded(qwen_batch).loss)
+    torch.testing.assert_close(
+        tempo.compressor.relevance_direction, loaded.compressor.relevance_direction, rtol=0, atol=0
+    )
+
+
+def test_pooling_compressor_plugs_in_without_relevance(tiny_checkpoints):
+    model = TempoModel.from_config(
+        qwen_config(
+            tiny_checkpoints,
+            compressor={"name": "pooling", "pretrained": str(tiny_checkpoints["svlm"]), "k_max": 6},
+        )
+    ).eval()
+    out = model.answer(video(4, seed=7), "What happens?", budget=16, max_new_tokens=2)
+    allocation = out.allocations[0]
+    assert allocation.relevance is None and allocation.counts.tolist() == [4, 4, 4, 4]
+    assert out.stats[0].visual == 16

@@ -10,6 +10,7 @@ names + arguments) and one subfolder per component, so loading never needs the o
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -35,6 +36,9 @@ from tempo_kit.types import IGNORE_INDEX, Allocation, CompressorOutput, Segments
 CONFIG_NAME = "tempo_config.json"
 #: File holding a component's state dict when it has no ``save_pretrained`` of its own.
 STATE_DICT_NAME = "state_dict.safetensors"
+#: Subfolder holding a copy of the base checkpoint of a component that has a ``pretrained``
+#: argument but no ``save_pretrained`` of its own (it is rebuilt from it, then its state dict is loaded).
+BASE_CHECKPOINT_DIR = "pretrained"
 #: Kit-format version written into ``tempo_config.json``.
 FORMAT_VERSION = 1
 #: Components saved in their own subfolders, in this order.
@@ -135,22 +139,52 @@ class TempoModel(nn.Module):
         return self.decoder.tokenizer
 
     # ------------------------------------------------------------------------------ compression
-    def compress(self, batch: TempoBatch) -> CompressorOutput:
-        """Run the compressor over every segment, ``compressor_micro_batch`` segments per call at most."""
+    def compress(self, batch: TempoBatch, *, skip_text: bool = False) -> CompressorOutput:
+        """Run the compressor over every segment, ``compressor_micro_batch`` segments per call at most.
+
+        With ``skip_text`` a text-only sample's blank image is not compressed (it only exists so
+        that training touches every parameter); it gets 0 segments in the output.
+        """
+        if not skip_text or all(s.kind != "text" for s in batch.segments):
+            return self._compress(batch.segments, batch.queries)
+        keep = [i for i, s in enumerate(batch.segments) if s.kind != "text"]
+        width = (self.compressor.k_max, self.compressor.hidden_size)
+        parts = iter(
+            self._compress([batch.segments[i] for i in keep], [batch.queries[i] for i in keep]).split()
+            if keep
+            else []
+        )
+        memories, relevances, counts = [], [], []
+        for segments in batch.segments:
+            if segments.kind == "text":
+                memory, relevance = torch.zeros(0, *width), torch.zeros(0)
+            else:
+                memory, relevance = next(parts)
+            memories.append(memory)
+            relevances.append(relevance)
+            counts.append(len(memory))
+        reference = next((m for m in memories if len(m)), memories[0])
+        memory = torch.cat([m.to(reference) for m in memories])
+        query_agnostic = any(r is None for r in relevances)
+        relevance = (
+            None if query_agnostic else torch.cat([r.to(reference.device, torch.float32) for r in relevances])
+        )
+        return CompressorOutput(memory, relevance, counts)
+
+    def _compress(self, samples: Sequence[Segments], queries: Sequence[str]) -> CompressorOutput:
         limit = self.config.compressor_micro_batch
-        total = sum(len(s) for s in batch.segments)
+        total = sum(len(s) for s in samples)
         if limit is None or total <= limit:
-            return self._checked(self.compressor(batch.segments, batch.queries), batch.segments)
+            return self._checked(self.compressor(samples, queries), samples)
         pieces: list[tuple[Segments, str]] = []
-        for segments, query in zip(batch.segments, batch.queries):
+        for segments, query in zip(samples, queries):
             for start in range(0, len(segments), limit):
                 pieces.append((_slice_segments(segments, start, start + limit), query))
         memories, relevances, call, size = [], [], [], 0
         for piece in [*pieces, None]:
             if piece is None or (call and size + len(piece[0]) > limit):
-                out = self._checked(
-                    self.compressor([p[0] for p in call], [p[1] for p in call]), [p[0] for p in call]
-                )
+                chunk = [p[0] for p in call]
+                out = self._checked(self.compressor(chunk, [p[1] for p in call]), chunk)
                 memories.append(out.memory)
                 relevances.append(out.relevance)
                 call, size = [], 0
@@ -158,7 +192,7 @@ class TempoModel(nn.Module):
                 call.append(piece)
                 size += len(piece[0])
         relevance = None if any(r is None for r in relevances) else torch.cat(relevances)
-        return CompressorOutput(torch.cat(memories), relevance, [len(s) for s in batch.segments])
+        return CompressorOutput(torch.cat(memories), relevance, [len(s) for s in samples])
 
     def _checked(self, out: CompressorOutput, segments: Sequence[Segments]) -> CompressorOutput:
         expected = [len(s) for s in segments]
@@ -305,7 +339,7 @@ class TempoModel(nn.Module):
         ``max_context`` override the config for this call. ``batch.input_ids`` must end with the
         generation prompt (``<|im_start|>assistant\\n``); see :func:`inference_batch`.
         """
-        compressed = self.compress(batch)
+        compressed = self.compress(batch, skip_text=True)
         args = self._allocation_args(budget, k_min, reduction, allocator)
         visuals, _, _ = self._visuals(batch, compressed, allocate=True, **args)
         assembled = self.assembler(
@@ -375,9 +409,11 @@ class TempoModel(nn.Module):
     def save_pretrained(self, out_dir: str | Path) -> Path:
         """Write the kit format: ``tempo_config.json`` + ``compressor/``, ``projector/``, ``decoder/``.
 
-        A component with its own ``save_pretrained`` (the Qwen3-VL compressor, the HF decoder)
-        writes its folder itself and is rebuilt from it with ``pretrained=<folder>``; any other
-        component is rebuilt from its spec and gets its weights back from ``state_dict.safetensors``.
+        A component with its own ``save_pretrained`` (e.g. the HF decoder) writes its folder itself
+        and is rebuilt from it with ``pretrained=<folder>``. Any other component is rebuilt from its
+        spec and gets its weights back from ``<folder>/state_dict.safetensors``; if its spec names a
+        local ``pretrained`` checkpoint, a copy of that checkpoint goes to ``<folder>/pretrained/``
+        and the saved spec points there, so loading never needs the original path.
         """
         from safetensors.torch import save_model
 
@@ -388,11 +424,17 @@ class TempoModel(nn.Module):
             module = getattr(self, name)
             folder = out / name
             folder.mkdir(exist_ok=True)
+            source = _local_pretrained(saved[name])
             if callable(getattr(module, "save_pretrained", None)):
                 module.save_pretrained(folder)
                 saved[name] = {**saved[name], "pretrained": name}
-            else:
-                save_model(module, str(folder / STATE_DICT_NAME))
+                continue
+            if source is not None:  # rebuilt from a copy of its base checkpoint, then its weights
+                copy = folder / BASE_CHECKPOINT_DIR
+                if copy.resolve() != source.resolve():
+                    shutil.copytree(source, copy, dirs_exist_ok=True)
+                saved[name] = {**saved[name], "pretrained": f"{name}/{BASE_CHECKPOINT_DIR}"}
+            save_model(module, str(folder / STATE_DICT_NAME))
         document = {
             "format": "tempo-kit",
             "format_version": FORMAT_VERSION,
@@ -404,8 +446,13 @@ class TempoModel(nn.Module):
 
     @classmethod
     def from_pretrained(cls, path: str | Path, **overrides: Any) -> TempoModel:
-        """Load a kit-format directory. ``overrides`` replace top-level config keys (e.g. ``budget``),
-        or component arguments when given as a mapping (e.g. ``decoder={"dtype": "bfloat16"}``)."""
+        """Load a kit-format directory.
+
+        ``overrides`` replace top-level config keys (``budget=4096``). A mapping for a component
+        merges into its saved arguments when it names the same component or no name
+        (``decoder={"dtype": "bfloat16"}``) and replaces the spec when it names another one
+        (``allocator={"name": "uniform"}``).
+        """
         from safetensors.torch import load_model
 
         root = Path(path).expanduser()
@@ -429,8 +476,13 @@ class TempoModel(nn.Module):
             if isinstance(spec, dict) and "pretrained" in spec and not Path(spec["pretrained"]).is_absolute():
                 spec["pretrained"] = str(root / spec["pretrained"])
         for key, value in overrides.items():
-            if key in document and isinstance(document[key], dict) and isinstance(value, Mapping):
-                document[key] = {**document[key], **value}
+            saved = document.get(key)
+            if (
+                isinstance(value, Mapping)
+                and isinstance(saved, dict)
+                and value.get("name", saved.get("name")) == saved.get("name")
+            ):
+                document[key] = {**saved, **value}  # e.g. decoder={"dtype": "bfloat16"}
             else:
                 document[key] = value
         model = cls.from_config(document)
@@ -504,6 +556,13 @@ def _build_projector(spec: Mapping[str, Any], compressor: nn.Module, decoder: nn
         return build_projector(name, widths["in_features"], widths["out_features"], **kwargs)
     except RegistryError as error:
         raise ConfigError(f"model config: projector: {error}") from None
+
+
+def _local_pretrained(spec: Mapping[str, Any]) -> Path | None:
+    value = spec.get("pretrained") if isinstance(spec, Mapping) else None
+    if value is None or not Path(value).expanduser().is_dir():
+        return None
+    return Path(value).expanduser()
 
 
 def _slice_segments(segments: Segments, start: int, stop: int) -> Segments:

@@ -18,6 +18,7 @@ backend="name")`` then uses it.
 from __future__ import annotations
 
 import math
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -110,9 +111,14 @@ def check_metadata(source: VideoSource) -> None:
         raise MediaError(f"video {source.path} reports frame size {source.height}x{source.width}")
 
 
+_LOG_PREFIX = re.compile(r"\[\d\d:\d\d:\d\d\] \S+:\d+: ")
+
+
 def _reason(error: Exception) -> str:
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0] if text else ''}"[:300]
+    """One readable line: the exception type and message without decord's log-location prefixes."""
+    lines = str(error).strip().splitlines()
+    text = _LOG_PREFIX.sub("", lines[0] if lines else "")
+    return f"{type(error).__name__}: {text}"[:300]
 
 
 def _check_indices(source: VideoSource, indices: Sequence[int]) -> None:

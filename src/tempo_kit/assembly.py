@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -132,7 +133,7 @@ class SequenceAssembler:
 
     def __init__(
         self,
-        tokenizer,
+        tokenizer: Any,
         embed: Callable[[Tensor], Tensor],
         time_tag_template: str = DEFAULT_TIME_TAG_TEMPLATE,
         tag_cache: dict[str, list[int]] | None = None,

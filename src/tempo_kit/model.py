@@ -93,7 +93,9 @@ class TempoModel(nn.Module):
     """Tempo's four components and the glue between them.
 
     Args:
-        compressor, projector, decoder: built components (see :meth:`from_config`).
+        compressor: a built :class:`~tempo_kit.compressors.Compressor` (see :meth:`from_config`).
+        projector: maps ``compressor.hidden_size`` to ``decoder.hidden_size``.
+        decoder: a built :class:`~tempo_kit.decoders.Decoder` (holds the tokenizer).
         allocator: an :class:`~tempo_kit.allocators.Allocator` used by ``generate``.
         config: the :class:`~tempo_kit.model_config.TempoConfig` they were built from; it holds
             the allocation and assembly settings and is what ``save_pretrained`` writes.

@@ -274,6 +274,31 @@ def test_save_and_load_round_trip_without_the_original_checkpoint(tiny_checkpoin
     assert TempoModel.from_pretrained(saved, budget=3).config.budget == 3
 
 
+def test_from_pretrained_overrides_merge_or_replace_component_specs(model, tmp_path):
+    saved = model.save_pretrained(tmp_path / "kit")
+    loaded = TempoModel.from_pretrained(
+        saved, allocator={"name": "uniform"}, decoder={"dtype": "bfloat16"}, k_min=2, max_context=4096
+    )
+    assert type(loaded.allocator).__name__ == "UniformAllocator"
+    assert loaded.config.decoder == {
+        "name": "hf_causal_lm",
+        "pretrained": str(saved / "decoder"),
+        "dtype": "bfloat16",
+    }
+    assert loaded.decoder.model.dtype == torch.bfloat16
+    assert (loaded.config.k_min, loaded.config.max_context, loaded.config.budget) == (2, 4096, 10)
+
+
+def test_forward_with_allocation_uses_the_budget(model, mixed_batch):
+    model.eval()
+    with torch.no_grad():
+        full = model(mixed_batch)
+        budgeted = model(mixed_batch, allocate=True, budget=5, k_min=1)
+    assert budgeted.visual_tokens[0] <= 5 < full.visual_tokens[0]
+    assert budgeted.allocations[2] is None and budgeted.allocations[0].total == budgeted.visual_tokens[0]
+    assert full.allocations is None and torch.isfinite(budgeted.loss)
+
+
 def test_from_pretrained_refuses_a_non_kit_directory(tmp_path, tiny_checkpoints):
     with pytest.raises(CheckpointError, match="tempo_config.json is missing"):
         TempoModel.from_pretrained(tiny_checkpoints["llm"])

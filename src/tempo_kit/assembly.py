@@ -179,23 +179,16 @@ class SequenceAssembler:
             for b, visual in enumerate(visuals)
         ]
         text_ids = [piece for plan in plans for kind, piece, _ in plan.pieces if kind == "ids"]
-        device = input_ids.device
-        flat = torch.cat(text_ids).to(device) if text_ids else torch.zeros(0, dtype=torch.long, device=device)
-        embedded = iter(self.embed(flat).split([len(t) for t in text_ids]))
+        flat = torch.cat(text_ids) if text_ids else torch.zeros(0, dtype=torch.long)
+        text_embeds = self.embed(flat.to(input_ids.device))
+        device, dtype = text_embeds.device, text_embeds.dtype  # the LLM's embedding device and dtype
+        embedded = iter(text_embeds.split([len(t) for t in text_ids]))
 
         sequences, label_rows = [], []
         for plan in plans:
-            parts, part_labels = [], []
-            for kind, piece, piece_labels in plan.pieces:
-                if kind == "ids":
-                    part = next(embedded)
-                else:
-                    part = piece
-                parts.append(part)
-                part_labels.append(piece_labels)
-            dtype = parts[0].dtype if parts else torch.float32
+            parts = [next(embedded) if kind == "ids" else piece for kind, piece, _ in plan.pieces]
             sequences.append(torch.cat([p.to(device=device, dtype=dtype) for p in parts]))
-            label_rows.append(torch.cat(part_labels).to(device))
+            label_rows.append(torch.cat([piece_labels for _, _, piece_labels in plan.pieces]).to(device))
         return self._pad(sequences, label_rows if labels is not None else None, plans, padding_side)
 
     def _plan(self, b, input_ids, attention_mask, labels, visual, max_context, sample_ids) -> _Plan:

@@ -323,6 +323,7 @@ class TempoPipeline:
         k_min: int | None = None,
         relevance: str = "trained",
         relevance_prompt: str | None = None,
+        compressor_query: str | None = None,
         max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
         backend: str = "decord",
         progress: bool = False,
@@ -342,6 +343,8 @@ class TempoPipeline:
                 ``"qwen_default"`` or a literal system prompt for the relevance pass. With
                 ``relevance="trained"`` it is also the prompt the memory is compressed under
                 (one forward pass gives both).
+            compressor_query: the text the SVLM is conditioned on, if not ``query`` (e.g. the bare
+                question without the multiple-choice options and instructions).
             progress: show progress bars for decoding and compression.
         """
         from tempo_kit.model import inference_batch
@@ -372,15 +375,16 @@ class TempoPipeline:
         )
         timings["decode"] = time.perf_counter() - start
 
+        svlm_query = query if compressor_query is None else compressor_query
         tick = time.perf_counter()
         chunk = int(getattr(model.compressor, "segment_batch_size", 8))
         trained_prompt = relevance_prompt if relevance == "trained" else None
         with _system_prompt(model.compressor, trained_prompt):
-            compressed = compress_with_progress(model.compressor, segments, query, chunk, progress)
+            compressed = compress_with_progress(model.compressor, segments, svlm_query, chunk, progress)
         if relevance == "base":
             with _system_prompt(self.base_compressor, relevance_prompt):
                 prior = compress_with_progress(
-                    self.base_compressor, segments, query, chunk, progress, desc="relevance (base SVLM)"
+                    self.base_compressor, segments, svlm_query, chunk, progress, desc="relevance (base SVLM)"
                 )
             compressed = CompressorOutput(compressed.memory, prior.relevance, compressed.num_segments)
         timings["compress"] = time.perf_counter() - tick
@@ -394,6 +398,7 @@ class TempoPipeline:
         timed = _TimedAllocator(ALLOCATORS.build(dict(spec)))
         tick = time.perf_counter()
         batch = inference_batch(model.tokenizer, [segments], [query])
+        batch.queries = [svlm_query]
         original = model.compressor
         try:
             model.compressor = _Precomputed(compressed, original)

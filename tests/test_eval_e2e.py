@@ -1,0 +1,161 @@
+"""`tempo-kit eval` end to end on a tiny model and synthetic needle videos (CPU).
+
+The tiny LLM here answers with option letters: its LM head is untied and zero except the rows
+of "A"–"D", so greedy decoding picks a letter that depends on the input. Predictions then vary
+across questions and the accuracy is neither 0 nor 1 by construction, which makes the recount
+from the JSONL a real check.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from tempo_kit.cli import main
+from tempo_kit.evaluation.harness import read_results
+
+
+@pytest.fixture(scope="module")
+def letter_model(tiny_checkpoints, tmp_path_factory):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from tempo_kit.model import TempoModel
+
+    root = tmp_path_factory.mktemp("letter_model")
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_checkpoints["llm"]))
+    llm = AutoModelForCausalLM.from_pretrained(str(tiny_checkpoints["llm"]))
+    llm.config.tie_word_embeddings = False
+    head = torch.zeros_like(llm.get_input_embeddings().weight)
+    generator = torch.Generator().manual_seed(3)
+    for letter in "ABCD":
+        (token,) = tokenizer(letter, add_special_tokens=False)["input_ids"]
+        head[token] = torch.randn(head.shape[1], generator=generator) * 4
+    llm.lm_head.weight = torch.nn.Parameter(head)
+    llm.save_pretrained(str(root / "llm"))
+    tokenizer.save_pretrained(str(root / "llm"))
+    model = TempoModel.from_config(
+        {
+            "compressor": {"name": "qwen3_vl", "pretrained": str(tiny_checkpoints["svlm"]), "k_max": 16},
+            "decoder": {"name": "hf_causal_lm", "pretrained": str(root / "llm")},
+            "budget": 64,
+        }
+    )
+    return model.save_pretrained(root / "tempo")
+
+
+@pytest.fixture(scope="module")
+def benchmark(tmp_path_factory):
+    from tempo_kit.data.synthetic import make_needle_dataset
+
+    return make_needle_dataset(
+        tmp_path_factory.mktemp("bench"),
+        num_videos=6,
+        split="test",
+        duration=8.0,
+        question_types=("mc",),
+        seed=1,
+    )
+
+
+def recount(path):
+    records = read_results(path)
+    return sum(r["prediction"] == r["answer"] for r in records) / len(records), records
+
+
+def eval_args(model, benchmark, out, *extra):
+    return [
+        "eval",
+        "--model",
+        str(model),
+        "--annotations",
+        str(benchmark),
+        "--output",
+        str(out),
+        "--max-new-tokens",
+        "1",
+        "--no-progress",
+        *extra,
+    ]
+
+
+def test_eval_sweep_end_to_end(letter_model, benchmark, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(eval_args(letter_model, benchmark, out, "--budget", "20,48", "--json")) == 0
+    summaries = json.loads(capsys.readouterr().out)
+    assert sorted(summaries) == ["b20_ata_head_kmin4_trained-default", "b48_ata_head_kmin4_trained-default"]
+    for name, summary in summaries.items():
+        accuracy, records = recount(out / f"{name}.jsonl")
+        assert summary["count"] == len(records) == 6 and summary["unparsed"] == 0
+        assert summary["accuracy"] == accuracy
+        assert 0 < accuracy < 1
+        budget = records[0]["setting"]["budget"]
+        assert all(r["tokens"]["visual_tokens"] <= budget for r in records)
+        tpf = [r["tokens"]["visual_tokens"] / r["tokens"]["num_frames"] for r in records]
+        assert summary["tokens"]["tokens_per_frame"]["mean"] == pytest.approx(sum(tpf) / len(tpf))
+        categories = {r["category"] for r in records}
+        assert set(summary["per_category"]) == categories
+        per_category = [
+            sum(r["correct"] for r in records if r["category"] == c)
+            / sum(r["category"] == c for r in records)
+            for c in categories
+        ]
+        assert summary["category_mean"] == pytest.approx(sum(per_category) / len(per_category))
+    stored = json.loads((out / "summary.json").read_text())["settings"]
+    assert stored.keys() == summaries.keys()
+
+
+def test_killed_run_resumes_without_recomputing(letter_model, benchmark, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "run"
+    command = [
+        sys.executable,
+        "-m",
+        "tempo_kit.cli",
+        *eval_args(letter_model, benchmark, out, "--budget", "32"),
+    ]
+    results = out / "b32_ata_head_kmin4_trained-default.jsonl"
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    deadline = time.monotonic() + 240
+    try:
+        while time.monotonic() < deadline and process.poll() is None:
+            if results.exists() and results.read_bytes().count(b"\n") >= 2:
+                break
+            time.sleep(0.02)
+        assert process.poll() is None, "the run finished before it could be killed"
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+    before = results.read_bytes()
+    finished = [r["id"] for r in read_results(results)]
+    assert 2 <= len(finished) < 6
+
+    from tempo_kit.inference.api import TempoPipeline
+
+    asked = []
+    original = TempoPipeline.answer
+
+    def counting(self, *args, **kwargs):
+        asked.append(kwargs["video"])
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(TempoPipeline, "answer", counting)
+    assert main(eval_args(letter_model, benchmark, out, "--budget", "32", "--json")) == 0
+    summary = json.loads(capsys.readouterr().out)["b32_ata_head_kmin4_trained-default"]
+    after = results.read_bytes()
+    complete = before[: before.rfind(b"\n") + 1]
+    assert after.startswith(complete)  # finished records untouched
+    records = read_results(results)
+    assert [r["id"] for r in records][: len(finished)] == finished
+    assert len(asked) == 6 - len(finished) and summary["resumed"] == len(finished)
+    assert sorted(r["id"] for r in records) == sorted({r["id"] for r in records})
+    assert summary["count"] == 6 and summary["accuracy"] == recount(results)[0]

@@ -299,6 +299,18 @@ def test_forward_with_allocation_uses_the_budget(model, mixed_batch):
     assert full.allocations is None and torch.isfinite(budgeted.loss)
 
 
+def test_components_built_by_hand_run_with_default_settings_but_cannot_be_saved(model, tmp_path):
+    from tempo_kit.allocators import UniformAllocator
+
+    by_hand = TempoModel(model.compressor, model.projector, model.decoder, UniformAllocator()).eval()
+    assert (by_hand.config.budget, by_hand.config.k_min, by_hand.config.max_context) == (8192, 4, 16384)
+    by_hand.config.budget = 8
+    out = by_hand.answer(segments(3), "Where?", k_min=1, max_new_tokens=1)
+    assert out.allocations[0].total <= 8
+    with pytest.raises(ConfigError, match="build it with TempoModel.from_config"):
+        by_hand.save_pretrained(tmp_path / "kit")
+
+
 def test_from_pretrained_refuses_a_non_kit_directory(tmp_path, tiny_checkpoints):
     with pytest.raises(CheckpointError, match="tempo_config.json is missing"):
         TempoModel.from_pretrained(tiny_checkpoints["llm"])

@@ -98,7 +98,10 @@ class TempoModel(nn.Module):
         decoder: a built :class:`~tempo_kit.decoders.Decoder` (holds the tokenizer).
         allocator: an :class:`~tempo_kit.allocators.Allocator` used by ``generate``.
         config: the :class:`~tempo_kit.model_config.TempoConfig` they were built from; it holds
-            the allocation and assembly settings and is what ``save_pretrained`` writes.
+            the allocation and assembly settings and is what ``save_pretrained`` writes. Without
+            one (components built by hand) the settings take their defaults — change them on
+            ``model.config`` — and ``save_pretrained`` is unavailable, since nothing says how to
+            rebuild the parts; build with :meth:`from_config` to save.
     """
 
     def __init__(
@@ -107,13 +110,23 @@ class TempoModel(nn.Module):
         projector: nn.Module,
         decoder: nn.Module,
         allocator: nn.Module,
-        config: TempoConfig,
+        config: TempoConfig | None = None,
     ) -> None:
         super().__init__()
         self.compressor = compressor
         self.projector = projector
         self.decoder = decoder
         self.allocator = allocator
+        #: whether ``config`` names registry specs these components can be rebuilt from
+        self.buildable = config is not None
+        if config is None:
+            parts = {
+                "compressor": compressor,
+                "projector": projector,
+                "decoder": decoder,
+                "allocator": allocator,
+            }
+            config = TempoConfig(**{key: {"name": type(part).__name__} for key, part in parts.items()})
         self.config = config
         self._tag_cache: dict[str, list[int]] = {}
 
@@ -419,6 +432,11 @@ class TempoModel(nn.Module):
         """
         from safetensors.torch import save_model
 
+        if not self.buildable:
+            raise ConfigError(
+                "this TempoModel was assembled from component instances, so there is no registry spec to "
+                "rebuild it from; build it with TempoModel.from_config({...}) to use save_pretrained"
+            )
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         saved = self.config.to_dict()

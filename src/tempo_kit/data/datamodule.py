@@ -1,0 +1,235 @@
+"""``TempoDataModule``: annotation files → decoded, segmented, collated batches for Lightning.
+
+Recipe example (the ``data:`` block; ``batch_size``, ``seed`` and the tokenizer come from the
+recipe's trainer, run and decoder)::
+
+    data:
+      train_files:
+        - {path: data/llava_video.jsonl, media_root: data/videos, weight: 2.0}
+        - {path: data/llava_image.json, media_root: data/images, weight: 1.0}
+        - data/text.jsonl
+      val_files: data/needle/val.jsonl
+      media_root: data/needle        # default root for entries that do not give one
+      max_frames: 128                # Table A, stage 2
+      window: 4
+      num_workers: 4
+
+Several training files form a :class:`~tempo_kit.data.mixture.MixtureDataset` weighted by
+``weight`` (default: each file's size). In multi-GPU runs Lightning swaps in its distributed
+sampler. Bad samples follow ``on_error``; skipped ones are summarised at the end of each stage.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from torch.utils.data import ConcatDataset, DataLoader, Dataset
+
+from tempo_kit.data.annotations import load_annotations
+from tempo_kit.data.collate import TempoCollator
+from tempo_kit.data.dataset import TempoDataset
+from tempo_kit.data.mixture import MixtureDataset
+from tempo_kit.data.skips import SkipLog, check_on_error
+from tempo_kit.errors import ConfigError
+from tempo_kit.video.sampling import DEFAULT_MAX_FRAMES, DEFAULT_MAX_LONG_EDGE, DEFAULT_SAMPLE_FPS
+from tempo_kit.video.segments import TRAIN_WINDOW
+
+logger = logging.getLogger("tempo_kit.data")
+
+FileSpec = str | Path | Mapping[str, Any]
+
+
+def _file_entries(files: FileSpec | Sequence[FileSpec] | None, media_root, where: str) -> list[dict]:
+    """Normalise ``files`` to ``[{path, media_root, weight}]``."""
+    if files is None:
+        return []
+    if isinstance(files, (str, Path, Mapping)):
+        files = [files]
+    entries = []
+    for entry in files:
+        if isinstance(entry, (str, Path)):
+            entry = {"path": entry}
+        elif isinstance(entry, Mapping):
+            entry = dict(entry)
+            unknown = set(entry) - {"path", "media_root", "weight"}
+            if "path" not in entry or unknown:
+                raise ConfigError(
+                    f"data.{where}: an entry needs 'path' and may have 'media_root' and 'weight'; got keys {sorted(entry)}"
+                )
+        else:
+            raise ConfigError(
+                f"data.{where}: entries are paths or {{path, media_root, weight}}, got {entry!r}"
+            )
+        entry.setdefault("media_root", media_root)
+        entry.setdefault("weight", None)
+        if not Path(entry["path"]).is_file():
+            raise ConfigError(f"data.{where}: annotation file not found: {entry['path']}")
+        entries.append(entry)
+    return entries
+
+
+class TempoDataModule(L.LightningDataModule):
+    """Train / val / test data for Tempo.
+
+    Args:
+        train_files, val_files, test_files: annotation files (paths or
+            ``{path, media_root, weight}`` entries); several training files are mixed by weight.
+        media_root: default root for the files' ``video``/``image`` paths (default: each
+            annotation file's folder).
+        tokenizer: the decoder's tokenizer, or a path to one; ``None`` takes the tokenizer of the
+            model being trained (``trainer.lightning_module.model.decoder.tokenizer``) in ``setup``.
+        batch_size: samples per device per step. num_workers: DataLoader processes.
+        window: frames per segment (4 in training). eval_window: for val/test (default ``window``).
+        max_frames, fps, max_long_edge: video sampling (per-stage cap on frames; 2 FPS; 512 px).
+        backend: video backend. on_error: ``"skip"`` or ``"raise"`` for bad samples.
+        seed: seeds the mixture and the training shuffle.
+        max_samples: training items per epoch (default: all rows of all files).
+        max_eval_samples: cap on val/test rows (first rows kept).
+        val_mode, test_mode: collation mode (``"train"`` gives labels for a loss and keeps
+            answers, what the training module's validation needs).
+        max_length: cut decoder prompts longer than this many tokens.
+    """
+
+    def __init__(
+        self,
+        train_files: FileSpec | Sequence[FileSpec] | None = None,
+        val_files: FileSpec | Sequence[FileSpec] | None = None,
+        test_files: FileSpec | Sequence[FileSpec] | None = None,
+        media_root: str | None = None,
+        tokenizer: Any = None,
+        batch_size: int = 1,
+        num_workers: int = 0,
+        window: int = TRAIN_WINDOW,
+        eval_window: int | None = None,
+        max_frames: int = DEFAULT_MAX_FRAMES,
+        fps: float = DEFAULT_SAMPLE_FPS,
+        max_long_edge: int | None = DEFAULT_MAX_LONG_EDGE,
+        backend: str = "decord",
+        on_error: str = "skip",
+        seed: int = 0,
+        max_samples: int | None = None,
+        max_eval_samples: int | None = None,
+        val_mode: str = "train",
+        test_mode: str = "train",
+        max_length: int | None = None,
+    ):
+        super().__init__()
+        check_on_error(on_error)
+        if batch_size < 1 or num_workers < 0:
+            raise ConfigError(f"need batch_size ≥ 1 and num_workers ≥ 0, got {batch_size}, {num_workers}")
+        self.train_entries = _file_entries(train_files, media_root, "train_files")
+        self.val_entries = _file_entries(val_files, media_root, "val_files")
+        self.test_entries = _file_entries(test_files, media_root, "test_files")
+        self.tokenizer = tokenizer
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.window = window
+        self.eval_window = eval_window or window
+        self.max_frames = max_frames
+        self.fps = fps
+        self.max_long_edge = max_long_edge
+        self.backend = backend
+        self.on_error = on_error
+        self.seed = seed
+        self.max_samples = max_samples
+        self.max_eval_samples = max_eval_samples
+        self.modes = {"val": val_mode, "test": test_mode}
+        self.max_length = max_length
+        handle, skip_path = tempfile.mkstemp(prefix="tempo-kit-skips-", suffix=".jsonl")
+        os.close(handle)
+        self.skip_log = SkipLog(skip_path)
+        self.datasets: dict[str, Dataset] = {}
+
+    # ------------------------------------------------------------------ building
+    def _dataset(self, entry: dict, window: int, require_answer: bool) -> TempoDataset:
+        root = entry["media_root"] if entry["media_root"] is not None else Path(entry["path"]).parent
+        records = load_annotations(entry["path"], self.on_error, self.skip_log)
+        return TempoDataset(
+            records,
+            root,
+            window=window,
+            max_frames=self.max_frames,
+            fps=self.fps,
+            max_long_edge=self.max_long_edge,
+            backend=self.backend,
+            on_error=self.on_error,
+            skip_log=self.skip_log,
+            require_answer=require_answer,
+        )
+
+    def _eval_dataset(self, entries: list[dict], split: str) -> Dataset | None:
+        if not entries:
+            return None
+        parts = [self._dataset(e, self.eval_window, self.modes[split] == "train") for e in entries]
+        if self.max_eval_samples is not None:
+            for part in parts:
+                part.records = part.records[: self.max_eval_samples]
+        return parts[0] if len(parts) == 1 else ConcatDataset(parts)
+
+    def _resolve_tokenizer(self):
+        if self.tokenizer is None:
+            model = getattr(getattr(self, "trainer", None), "lightning_module", None)
+            try:
+                self.tokenizer = model.model.decoder.tokenizer
+            except AttributeError:
+                raise ConfigError(
+                    "TempoDataModule needs a tokenizer: pass tokenizer= (a path or object) or attach it to "
+                    "a Trainer whose module has model.decoder.tokenizer"
+                ) from None
+        elif isinstance(self.tokenizer, (str, Path)):
+            from transformers import AutoTokenizer
+
+            self.tokenizer = AutoTokenizer.from_pretrained(str(self.tokenizer))
+        return self.tokenizer
+
+    def setup(self, stage: str | None = None) -> None:
+        self._resolve_tokenizer()
+        if stage in (None, "fit") and self.train_entries and "train" not in self.datasets:
+            parts = [self._dataset(e, self.window, True) for e in self.train_entries]
+            weights = [
+                e["weight"] if e["weight"] is not None else len(p) for e, p in zip(self.train_entries, parts)
+            ]
+            self.datasets["train"] = MixtureDataset(parts, weights, self.max_samples, self.seed)
+        for split, stages in (("val", (None, "fit", "validate")), ("test", (None, "test"))):
+            if stage in stages and split not in self.datasets:
+                entries = self.val_entries if split == "val" else self.test_entries
+                if (dataset := self._eval_dataset(entries, split)) is not None:
+                    self.datasets[split] = dataset
+
+    def teardown(self, stage: str | None = None) -> None:
+        summary = self.skip_log.summary()
+        (logger.warning if len(self.skip_log) else logger.info)("data (%s): %s", stage or "all", summary)
+        self.last_summary = summary
+
+    # ------------------------------------------------------------------ loaders
+    def _loader(self, split: str, mode: str, shuffle: bool) -> DataLoader:
+        if split not in self.datasets:
+            raise ConfigError(f"no {split} data: set data.{split}_files in the recipe")
+        generator = torch.Generator().manual_seed(self.seed) if shuffle else None
+        return DataLoader(
+            self.datasets[split],
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            collate_fn=TempoCollator(self.tokenizer, mode=mode, max_length=self.max_length),
+            generator=generator,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", "train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader | list:
+        if "val" not in self.datasets:
+            return []  # no validation files: Lightning skips the validation loop
+        return self._loader("val", self.modes["val"], shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", self.modes["test"], shuffle=False)

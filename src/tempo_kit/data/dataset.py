@@ -1,0 +1,145 @@
+"""A map-style dataset of annotation rows → decoded, segmented samples.
+
+Each item is a :class:`Sample`: the media as :class:`~tempo_kit.types.Segments` (video windows,
+one image segment, or the blank image of a text-only sample), the conversation, and the row's
+answer and metadata. A sample whose media cannot be used follows the ``on_error`` policy: ``raise``
+stops with the file and reason; ``skip`` records it and serves the next row instead, trying at most
+``max_replacements`` rows before giving up (never an endless retry).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from torch.utils.data import Dataset
+
+from tempo_kit.data.annotations import AnnotationError, Record
+from tempo_kit.data.skips import SkipLog, check_on_error
+from tempo_kit.errors import MediaError, TempoKitError
+from tempo_kit.prompts import Turn
+from tempo_kit.types import Segments
+from tempo_kit.video import blank_image_segments, load_image, load_video, make_segments
+from tempo_kit.video.sampling import DEFAULT_MAX_FRAMES, DEFAULT_MAX_LONG_EDGE, DEFAULT_SAMPLE_FPS
+from tempo_kit.video.segments import TRAIN_WINDOW
+
+#: Consecutive bad rows tolerated before a skip-mode dataset gives up.
+DEFAULT_MAX_REPLACEMENTS = 16
+
+
+@dataclass
+class Sample:
+    """One dataset item, ready for :class:`~tempo_kit.data.collate.TempoCollator`."""
+
+    id: str
+    segments: Segments
+    turns: list[Turn]
+    answer: str | None = None
+    options: list[str] | None = None
+    question: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        return self.segments.kind
+
+
+class TempoDataset(Dataset):
+    """Annotation records + a media root → :class:`Sample` items.
+
+    Args:
+        records: checked annotation rows (:func:`~tempo_kit.data.annotations.load_annotations`).
+        media_root: folder the rows' ``video``/``image`` paths are relative to.
+        window: frames per segment (4 in training, 8 at inference).
+        max_frames: cap on frames per video (per stage: 8 / 128 / 384 in training, Table A).
+        fps: sampling rate (2.0).
+        max_long_edge: frame resize (512 px).
+        image_max_long_edge: image resize (``None``: native resolution, as the paper).
+        backend: video backend (``"decord"`` or ``"pyav"``).
+        on_error: ``"skip"`` or ``"raise"``.
+        skip_log: where skipped samples are recorded.
+        require_answer: rows must end with an assistant turn (training); else a bad row.
+    """
+
+    def __init__(
+        self,
+        records: Sequence[Record],
+        media_root: str | Path | None = None,
+        *,
+        window: int = TRAIN_WINDOW,
+        max_frames: int = DEFAULT_MAX_FRAMES,
+        fps: float = DEFAULT_SAMPLE_FPS,
+        max_long_edge: int | None = DEFAULT_MAX_LONG_EDGE,
+        image_max_long_edge: int | None = None,
+        backend: str = "decord",
+        on_error: str = "skip",
+        skip_log: SkipLog | None = None,
+        require_answer: bool = True,
+        max_replacements: int = DEFAULT_MAX_REPLACEMENTS,
+    ):
+        check_on_error(on_error)
+        self.records = list(records)
+        self.media_root = Path(media_root) if media_root is not None else None
+        self.window = window
+        self.max_frames = max_frames
+        self.fps = fps
+        self.max_long_edge = max_long_edge
+        self.image_max_long_edge = image_max_long_edge
+        self.backend = backend
+        self.on_error = on_error
+        self.skip_log = skip_log if skip_log is not None else SkipLog()
+        self.require_answer = require_answer
+        self.max_replacements = max_replacements
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def media_path(self, record: Record) -> Path:
+        path = Path(record.media)
+        return path if path.is_absolute() or self.media_root is None else self.media_root / path
+
+    def load(self, record: Record) -> Sample:
+        """Build one sample; raises :class:`TempoKitError` naming the row and file on bad input."""
+        if self.require_answer and record.turns[-1].role != "assistant":
+            raise AnnotationError("the conversation must end with a gpt turn to be trained on")
+        if record.kind == "text":
+            segments = blank_image_segments()
+        else:
+            path = self.media_path(record)
+            if record.kind == "video":
+                clip = load_video(
+                    path,
+                    fps=self.fps,
+                    max_frames=self.max_frames,
+                    max_long_edge=self.max_long_edge,
+                    backend=self.backend,
+                )
+            else:
+                clip = load_image(path, max_long_edge=self.image_max_long_edge)
+            segments = make_segments(clip, self.window)
+        return Sample(
+            id=record.id,
+            segments=segments,
+            turns=list(record.turns),
+            answer=record.answer,
+            options=record.options,
+            question=record.question,
+            meta=dict(record.meta),
+        )
+
+    def __getitem__(self, index: int) -> Sample:
+        for attempt in range(self.max_replacements + 1):
+            record = self.records[(index + attempt) % len(self.records)]
+            try:
+                return self.load(record)
+            except TempoKitError as error:
+                if self.on_error == "raise":
+                    raise type(error)(f"{record.where} (id {record.id}): {error}") from error
+                path = str(self.media_path(record)) if record.media else None
+                self.skip_log.add(record.where, path, f"{type(error).__name__}: {error}")
+        raise MediaError(
+            f"{self.max_replacements + 1} consecutive samples from row {index} failed to load "
+            f"(see the warnings above; {self.skip_log.summary()}); check the media root and the files"
+        )

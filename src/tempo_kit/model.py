@@ -230,8 +230,8 @@ class TempoModel(nn.Module):
         k_min: int,
         reduction: str,
         reduction_kwargs: Mapping[str, Any],
-    ) -> tuple[list[VisualSequence | None], list[Tensor | None], Tensor | None]:
-        """Per sample: kept + projected tokens (``None`` for text-only), relevance, DDP anchor.
+    ) -> tuple[list[VisualSequence | None], Tensor | None]:
+        """Per sample kept + projected tokens (``None`` for text-only), and the DDP anchor.
 
         Training keeps all ``k_max`` tokens; with ``allocate`` the allocator picks counts and the
         reduction picks which tokens. All kept tokens of the batch go through the projector in
@@ -241,9 +241,7 @@ class TempoModel(nn.Module):
         k_max = compressed.memory.shape[1]
         flat: list[Tensor] = []
         plans: list[tuple[str, Tensor | None]] = []
-        relevances: list[Tensor | None] = []
         for index, ((memory, relevance), segments) in enumerate(zip(compressed.split(), batch.segments)):
-            relevances.append(relevance)
             if segments.kind == "text":
                 flat.append(memory.reshape(-1, memory.shape[-1]))
                 plans.append(("text", None))
@@ -280,7 +278,7 @@ class TempoModel(nn.Module):
             # be in the graph for DDP
             zero = 0 * compressed.relevance.sum()
             anchor = zero if anchor is None else anchor + zero
-        return visuals, relevances, anchor
+        return visuals, anchor
 
     # ------------------------------------------------------------------------------ training
     def forward(
@@ -300,7 +298,7 @@ class TempoModel(nn.Module):
         inference allocation instead (e.g. to measure a loss under a budget).
         """
         compressed = self.compress(batch)
-        visuals, _, anchor = self._visuals(
+        visuals, anchor = self._visuals(
             batch, compressed, allocate=allocate, **self._allocation_args(budget, k_min, reduction, None)
         )
         assembled = self.assembler(
@@ -356,7 +354,7 @@ class TempoModel(nn.Module):
         """
         compressed = self.compress(batch, skip_text=True)
         args = self._allocation_args(budget, k_min, reduction, allocator)
-        visuals, _, _ = self._visuals(batch, compressed, allocate=True, **args)
+        visuals, _ = self._visuals(batch, compressed, allocate=True, **args)
         assembled = self.assembler(
             batch.input_ids,
             batch.attention_mask,

@@ -1,0 +1,193 @@
+"""Qwen3-VL-2B-Instruct / Qwen3-4B at their real shapes (FACTS §5), randomly initialised.
+
+Benchmarks need the real widths, depths and vocabulary to measure speed and memory, but not the
+real weights. :func:`real_shape_configs` gives the Hugging Face configs; :func:`write_real_shape_checkpoints`
+writes random-weight checkpoints in the same on-disk layout as a downloaded model (config,
+safetensors, tokenizer, processor configs), so the compressor and the decoder load them through
+the same ``from_pretrained`` path as user checkpoints and nothing in the measured code is special.
+
+The tokenizer is the kit's tiny one (Qwen's special tokens and chat template): ids beyond its
+length are valid embedding rows of the 151936-row vocabulary that are simply never produced.
+It splits text into more pieces than Qwen's real tokenizer, so prompts are somewhat longer than
+with the real model; benchmarks count FLOPs from the lengths actually run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tempo_kit.tiny.qwen3_vl import PREPROCESSOR_CONFIG, VIDEO_PREPROCESSOR_CONFIG, _write_json
+
+#: Vocabulary of Qwen3-VL-2B-Instruct and Qwen3-4B.
+REAL_VOCAB_SIZE = 151936
+
+#: Qwen3-VL-2B-Instruct language model (FACTS §5).
+SVLM_TEXT = {
+    "hidden_size": 2048,
+    "intermediate_size": 6144,
+    "num_hidden_layers": 28,
+    "num_attention_heads": 16,
+    "num_key_value_heads": 8,
+    "head_dim": 128,
+    "hidden_act": "silu",
+    "max_position_embeddings": 262144,
+    "rms_norm_eps": 1e-6,
+    "attention_bias": False,
+    "attention_dropout": 0.0,
+    "initializer_range": 0.02,
+    "rope_parameters": {
+        "rope_type": "default",
+        "rope_theta": 5000000.0,
+        "mrope_section": [24, 20, 20],
+        "mrope_interleaved": True,
+    },
+}
+
+#: Qwen3-VL-2B-Instruct vision tower (FACTS §5).
+SVLM_VISION = {
+    "depth": 24,
+    "hidden_size": 1024,
+    "intermediate_size": 4096,
+    "num_heads": 16,
+    "out_hidden_size": 2048,
+    "hidden_act": "gelu_pytorch_tanh",
+    "in_channels": 3,
+    "patch_size": 16,
+    "temporal_patch_size": 2,
+    "spatial_merge_size": 2,
+    "num_position_embeddings": 2304,
+    "deepstack_visual_indexes": [5, 11, 17],
+    "initializer_range": 0.02,
+}
+
+#: Qwen3-4B (FACTS §5).
+LLM = {
+    "hidden_size": 2560,
+    "intermediate_size": 9728,
+    "num_hidden_layers": 36,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 8,
+    "head_dim": 128,
+    "hidden_act": "silu",
+    "max_position_embeddings": 40960,
+    "rms_norm_eps": 1e-6,
+    "attention_bias": False,
+    "initializer_range": 0.02,
+    "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0},
+    "tie_word_embeddings": True,
+}
+
+
+def _token_ids(tokenizer) -> dict[str, int]:
+    names = (
+        "<|im_end|>",
+        "<|endoftext|>",
+        "<|image_pad|>",
+        "<|video_pad|>",
+        "<|vision_start|>",
+        "<|vision_end|>",
+    )
+    ids = {name: tokenizer.convert_tokens_to_ids(name) for name in names}
+    missing = [name for name, value in ids.items() if value is None or value == tokenizer.unk_token_id]
+    if missing:
+        raise ValueError(f"tokenizer lacks Qwen special tokens {missing}")
+    return {name: int(value) for name, value in ids.items()}
+
+
+def real_shape_configs(tokenizer=None) -> dict[str, Any]:
+    """``{"svlm": Qwen3VLConfig, "llm": Qwen3Config}`` at FACTS §5 shapes, special ids from ``tokenizer``.
+
+    Without a tokenizer the kit's tiny one is used (the one :func:`write_real_shape_checkpoints` saves).
+    """
+    from transformers import Qwen3Config, Qwen3VLConfig
+
+    from tempo_kit.tiny.tokenizer import build_tokenizer
+
+    tokenizer = tokenizer or build_tokenizer()
+    ids = _token_ids(tokenizer)
+    if len(tokenizer) > REAL_VOCAB_SIZE:
+        raise ValueError(f"tokenizer has {len(tokenizer)} tokens, more than the vocabulary {REAL_VOCAB_SIZE}")
+    eos, bos = ids["<|im_end|>"], ids["<|endoftext|>"]
+    text = {**SVLM_TEXT, "vocab_size": REAL_VOCAB_SIZE, "bos_token_id": bos, "eos_token_id": eos}
+    svlm = Qwen3VLConfig(
+        text_config={**text, "tie_word_embeddings": True},
+        vision_config=dict(SVLM_VISION),
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+        tie_word_embeddings=True,
+    )
+    llm = Qwen3Config(
+        **LLM,
+        vocab_size=REAL_VOCAB_SIZE,
+        bos_token_id=bos,
+        eos_token_id=eos,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    return {"svlm": svlm, "llm": llm}
+
+
+def build_real_shape_models(device: str = "meta", tokenizer=None) -> dict[str, Any]:
+    """The two Hugging Face models at real shapes, built on ``device`` (``"meta"``: no memory, for counting)."""
+    import torch
+    from transformers import Qwen3ForCausalLM, Qwen3VLForConditionalGeneration
+
+    configs = real_shape_configs(tokenizer)
+    with torch.device(device):
+        return {
+            "svlm": Qwen3VLForConditionalGeneration(configs["svlm"]),
+            "llm": Qwen3ForCausalLM(configs["llm"]),
+        }
+
+
+def write_real_shape_checkpoints(
+    out_dir: str | Path,
+    *,
+    device: str = "cpu",
+    dtype: str = "bfloat16",
+    seed: int = 0,
+    overwrite: bool = False,
+) -> dict[str, Path]:
+    """Write random-weight ``out_dir/svlm`` (Qwen3-VL-2B shapes) and ``out_dir/llm`` (Qwen3-4B shapes).
+
+    About 4.3 GB + 8.0 GB in bf16. The weights are initialised on ``device`` (``"cuda"`` takes
+    seconds, a CPU minutes) with Hugging Face's own initialisation. An existing complete pair is
+    reused unless ``overwrite``. Returns ``{"svlm": Path, "llm": Path}`` like :func:`tempo_kit.tiny.make_tiny`.
+    """
+    import torch
+    from transformers import GenerationConfig, Qwen3ForCausalLM, Qwen3VLForConditionalGeneration
+
+    from tempo_kit.tiny.tokenizer import build_tokenizer
+
+    out = Path(out_dir)
+    paths = {"svlm": out / "svlm", "llm": out / "llm"}
+    done = all(
+        (p / "config.json").is_file() and (p / "tokenizer_config.json").is_file() for p in paths.values()
+    )
+    if done and not overwrite:
+        return paths
+    tokenizer = build_tokenizer()
+    configs = real_shape_configs(tokenizer)
+    torch_dtype = getattr(torch, dtype)
+    classes = {"svlm": Qwen3VLForConditionalGeneration, "llm": Qwen3ForCausalLM}
+    for offset, (name, cls) in enumerate(classes.items()):
+        torch.manual_seed(seed + offset)
+        with torch.device(device):
+            model = cls(configs[name]).to(torch_dtype).eval()
+        text = configs[name].get_text_config()
+        model.generation_config = GenerationConfig(
+            bos_token_id=text.bos_token_id,
+            eos_token_id=[text.eos_token_id, text.bos_token_id],
+            pad_token_id=tokenizer.pad_token_id,
+            do_sample=False,
+        )
+        paths[name].mkdir(parents=True, exist_ok=True)
+        model.save_pretrained(str(paths[name]))
+        del model
+        tokenizer.save_pretrained(str(paths[name]))
+    _write_json(paths["svlm"] / "preprocessor_config.json", PREPROCESSOR_CONFIG)
+    _write_json(paths["svlm"] / "video_preprocessor_config.json", VIDEO_PREPROCESSOR_CONFIG)
+    _write_json(paths["svlm"] / "chat_template.json", {"chat_template": tokenizer.chat_template})
+    return paths

@@ -131,3 +131,173 @@ def test_sharded_files_round_trip(tmp_path, tiny_checkpoints):
     assert (tmp_path / "released" / "model.safetensors.index.json").is_file()
     loaded = load_state_dict(tmp_path / "released", progress=False)
     assert set(loaded) == set(state) and all(torch.equal(loaded[k], state[k]) for k in state)
+
+
+# --- full conversions through TempoModel --------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def released_dir(tiny_checkpoints, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("released")
+    state, config = write_released(folder, tiny_checkpoints)
+    return folder, state, config
+
+
+@pytest.fixture(scope="module")
+def converted(released_dir, tiny_checkpoints, tmp_path_factory):
+    from tempo_kit.checkpoints.convert import convert_released_to_kit
+
+    folder, _, _ = released_dir
+    out = tmp_path_factory.mktemp("kit") / "tempo"
+    report = convert_released_to_kit(folder, tiny_checkpoints["svlm"], out, progress=False)
+    return out, report
+
+
+def test_released_to_kit_maps_every_tensor_and_bakes_the_relevance_direction(
+    released_dir, converted, tiny_checkpoints
+):
+    from transformers import AutoTokenizer
+
+    from tempo_kit.checkpoints.files import read_tensor
+    from tempo_kit.model import TempoModel
+
+    _, state, config = released_dir
+    out, report = converted
+    assert sum(report.groups.values()) == len(state) + 1  # + the relevance direction
+    assert report.shapes_checked == len(state) + 1
+    model = TempoModel.from_pretrained(out)
+    kit_state = model.state_dict()
+    expected, _ = layout.released_to_kit(state)
+    for key, value in expected.items():
+        assert torch.equal(kit_state[key], value), key
+    head = read_tensor(tiny_checkpoints["svlm"], "lm_head.weight", "model.language_model.embed_tokens.weight")
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_checkpoints["svlm"]))
+    assert torch.equal(model.compressor.relevance_direction, layout.relevance_direction(head, tokenizer))
+    assert model.config.budget == config["visual_token_budget"]
+    assert model.config.max_context == config["tokenizer_model_max_length"]
+    assert model.compressor.k_max == K_MAX
+
+
+def test_round_trip_released_kit_released_is_key_and_value_exact(released_dir, converted, tmp_path):
+    from tempo_kit.checkpoints.convert import convert_kit_to_released, equal_state_dicts
+
+    _, state, config = released_dir
+    out, _ = converted
+    back = tmp_path / "back"
+    report = convert_kit_to_released(out, back, progress=False)
+    assert sum(report.groups.values()) == len(state)
+    assert equal_state_dicts(state, load_state_dict(back, progress=False)) == []
+    assert json.loads((back / "config.json").read_text()) == config
+
+
+def test_outputs_equal_before_and_after_conversion(
+    tiny_tempo_dir, tiny_needle_benchmark, tiny_checkpoints, tmp_path
+):
+    """A kit model → released layout → kit model answers and allocates exactly as before."""
+    from tempo_kit.checkpoints.convert import convert_kit_to_released, convert_released_to_kit
+    from tempo_kit.inference.api import TempoPipeline
+
+    released = tmp_path / "released"
+    convert_kit_to_released(tiny_tempo_dir, released, progress=False)
+    config = json.loads((released / "config.json").read_text())
+    assert config["model_type"] == "tempo_qwen" and config["mm_vision_tower_aux_list"] == [
+        "Qwen/Qwen3-VL-2B-Instruct"
+    ]
+    convert_released_to_kit(released, tiny_checkpoints["svlm"], tmp_path / "kit", progress=False)
+    row = json.loads(tiny_needle_benchmark.read_text().splitlines()[0])
+    video = str(tiny_needle_benchmark.parent / row["video"])
+    before = TempoPipeline.from_pretrained(tiny_tempo_dir).answer(
+        video=video, query=row["question"], max_new_tokens=6
+    )
+    after = TempoPipeline.from_pretrained(tmp_path / "kit").answer(
+        video=video, query=row["question"], max_new_tokens=6
+    )
+    assert after.answer == before.answer
+    assert torch.equal(after.allocation.counts, before.allocation.counts)
+    assert torch.equal(after.allocation.relevance, before.allocation.relevance)
+
+
+def test_conversion_errors_name_the_problem(released_dir, tiny_checkpoints, tmp_path):
+    from tempo_kit.checkpoints.convert import convert_released_to_kit
+
+    folder, state, config = released_dir
+    bad = tmp_path / "bad"
+    shutil.copytree(folder, bad)
+    (bad / "config.json").write_text(json.dumps({**config, "mm_hidden_size": 2048}))
+    with pytest.raises(CheckpointError, match="mm_hidden_size=2048 but the base SVLM .* has hidden size 64"):
+        convert_released_to_kit(bad, tiny_checkpoints["svlm"], tmp_path / "out1", progress=False)
+    (bad / "config.json").write_text(json.dumps(config))
+    wrong = dict(state)
+    key = "model.vision_tower_aux_list.0.vlm.model.language_model.norm.weight"
+    wrong[key] = torch.ones(65)
+    for file in bad.glob("*.safetensors"):
+        file.unlink()
+    (bad / "model.safetensors.index.json").unlink()
+    save_state_dict(wrong, bad, progress=False)
+    with pytest.raises(
+        CheckpointError,
+        match=r"compressor.svlm.language_model.norm.weight: checkpoint \[65\] vs model \[64\]",
+    ):
+        convert_released_to_kit(bad, tiny_checkpoints["svlm"], tmp_path / "out2", progress=False)
+
+
+def test_convert_cli(released_dir, tiny_checkpoints, tmp_path, capsys):
+    from tempo_kit.cli import main
+
+    folder, state, _ = released_dir
+    assert (
+        main(
+            [
+                "convert",
+                "to-kit",
+                str(folder),
+                str(tmp_path / "kit"),
+                "--svlm",
+                str(tiny_checkpoints["svlm"]),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    text = capsys.readouterr().out
+    assert "none left over" in text and f"shapes checked against the model: {len(state) + 1}" in text
+    assert (
+        main(
+            [
+                "convert",
+                "to-released",
+                str(tmp_path / "kit"),
+                str(tmp_path / "back"),
+                "--json",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert sum(report["groups"].values()) == len(state)
+    assert main(["convert", "to-kit", str(folder), str(tmp_path / "x")]) == 2
+    assert "needs --svlm" in capsys.readouterr().err
+
+
+def test_tied_head_saved_once_round_trips(tiny_checkpoints, tmp_path):
+    """Hugging Face saves a tied LM head once (as embed_tokens); such a checkpoint converts back as it was."""
+    from tempo_kit.checkpoints.convert import (
+        convert_kit_to_released,
+        convert_released_to_kit,
+        equal_state_dicts,
+    )
+    from tempo_kit.model import TempoModel
+
+    folder = tmp_path / "released"
+    state, _ = write_released(folder, tiny_checkpoints)
+    del state["lm_head.weight"]
+    for file in folder.glob("model*.safetensors*"):
+        file.unlink()
+    save_state_dict(state, folder, progress=False)
+    report = convert_released_to_kit(folder, tiny_checkpoints["svlm"], tmp_path / "kit", progress=False)
+    assert any("tie_word_embeddings=true" in note for note in report.notes)
+    model = TempoModel.from_pretrained(tmp_path / "kit")
+    assert torch.equal(model.decoder.model.lm_head.weight, state["model.embed_tokens.weight"])
+    convert_kit_to_released(tmp_path / "kit", tmp_path / "back", progress=False)
+    assert equal_state_dicts(state, load_state_dict(tmp_path / "back", progress=False)) == []

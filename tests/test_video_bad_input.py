@@ -105,7 +105,7 @@ def test_unknown_backend(tmp_path):
 
 
 @pytest.mark.parametrize("backend", BACKEND_NAMES)
-@pytest.mark.parametrize("resize", ["decoder", "torch"])
+@pytest.mark.parametrize("resize", ["decoder", "pil"])
 def test_huge_resolution_is_resized_in_bounded_chunks(tmp_path_factory, backend, resize):
     root = tmp_path_factory.getbasetemp() / "uhd"
     path = root / "uhd.mp4"

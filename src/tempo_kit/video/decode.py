@@ -5,15 +5,16 @@
 returns a :class:`VideoClip`. At no point are full-resolution frames of the whole video held: the
 peak is the resized clip plus one chunk.
 
-Two resize paths, both bicubic:
+Three resize paths, all bicubic:
 
 * ``resize="decoder"`` (default): FFmpeg's swscale bicubic scaler inside the decoder (decord's
   ``VideoReader(width=, height=)``; PyAV's ``reformat``). Fastest: full-resolution RGB frames are
-  never made. It differs from PIL/torch antialiased bicubic by under one grey level on average
-  (up to tens of levels on hard synthetic edges; see the data docs).
-* ``resize="torch"``: decode at native size in chunks of at most ``chunk_bytes`` and resize each
-  chunk with ``torch.nn.functional.interpolate(mode="bicubic", antialias=True)`` (matches PIL's
-  bicubic within one level). Slower; exact and identical across backends.
+  never made. It differs from PIL's antialiased bicubic by under one grey level on average (up to
+  tens of levels on hard synthetic edges; see the data docs).
+* ``resize="pil"``: decode at native size in chunks of at most ``chunk_bytes`` and resize each
+  frame with PIL's bicubic — the released implementation's resize, bit for bit, with bounded memory.
+* ``resize="torch"``: as ``"pil"`` but ``torch.nn.functional.interpolate(mode="bicubic",
+  antialias=True)`` (within one grey level of PIL; about 4× slower than PIL on CPU).
 """
 
 from __future__ import annotations
@@ -41,12 +42,12 @@ from tempo_kit.video.sampling import (
 
 #: Frames decoded per backend call when resizing in the decoder (bounds decord's batch buffers).
 DEFAULT_CHUNK_FRAMES = 64
-#: With ``resize="torch"``, native-size frames decoded at once are limited to this many bytes.
+#: With ``resize="pil"``/``"torch"``, native-size frames decoded at once are limited to this many bytes.
 DEFAULT_CHUNK_BYTES = 64 * 2**20
 #: Frames resized per ``interpolate`` call (its float32 buffers are ~4× the uint8 frames).
 RESIZE_GROUP = 4
 
-ResizeMode = Literal["decoder", "torch"]
+ResizeMode = Literal["decoder", "pil", "torch"]
 
 
 @dataclass
@@ -79,10 +80,22 @@ class VideoClip:
         return self.frames.shape[0]
 
 
-def resize_frames(frames: Tensor, size: tuple[int, int]) -> Tensor:
-    """Bicubic, antialiased resize of uint8 ``[N, H, W, 3]`` frames to ``size=(H', W')``."""
+def resize_frames(frames: Tensor, size: tuple[int, int], method: str = "pil") -> Tensor:
+    """Bicubic, antialiased resize of uint8 ``[N, H, W, 3]`` frames to ``size=(H', W')``.
+
+    ``method="pil"`` (PIL ``Image.resize(BICUBIC)``, what the released code does per frame) or
+    ``"torch"`` (``interpolate(mode="bicubic", antialias=True)``).
+    """
     if tuple(frames.shape[1:3]) == tuple(size):
         return frames
+    if method == "pil":
+        from PIL import Image
+
+        height, width = size
+        resized = [Image.fromarray(f).resize((width, height), Image.BICUBIC) for f in frames.numpy()]
+        return torch.from_numpy(np.stack([np.asarray(r) for r in resized]))
+    if method != "torch":
+        raise ValueError(f"resize method must be 'pil' or 'torch', got {method!r}")
     out = torch.empty((frames.shape[0], *size, 3), dtype=torch.uint8)
     for start in range(0, frames.shape[0], RESIZE_GROUP):
         x = frames[start : start + RESIZE_GROUP].permute(0, 3, 1, 2).float()
@@ -114,8 +127,8 @@ def load_video(
         MediaError: missing, unreadable, truncated or 0-frame file, or an impossible fps; the
             message names the file and the reason.
     """
-    if resize not in ("decoder", "torch"):
-        raise ValueError(f"resize must be 'decoder' or 'torch', got {resize!r}")
+    if resize not in ("decoder", "pil", "torch"):
+        raise ValueError(f"resize must be 'decoder', 'pil' or 'torch', got {resize!r}")
     with open_video(path, backend) as source:
         duration = source.num_frames / source.fps
         count = num_sampled_frames(duration, fps, min_frames, max_frames)
@@ -130,7 +143,8 @@ def load_video(
             chunks = source.iter_chunks(unique, None, per_chunk)
         filled = 0
         for chunk in chunks:
-            chunk = resize_frames(torch.from_numpy(chunk), size)  # no-op when already at size
+            method = "pil" if resize == "decoder" else resize  # decoder output is already at size
+            chunk = resize_frames(torch.from_numpy(chunk), size, method)
             frames[filled : filled + len(chunk)] = chunk
             filled += len(chunk)
             del chunk

@@ -16,7 +16,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 
@@ -40,7 +40,7 @@ class TempoCollator:
 
     def __init__(
         self,
-        tokenizer,
+        tokenizer: Any,
         mode: CollateMode = "train",
         max_length: int | None = None,
         pad_token_id: int | None = None,

@@ -79,21 +79,29 @@ class TempoDataModule(L.LightningDataModule):
     """Train / val / test data for Tempo.
 
     Args:
-        train_files, val_files, test_files: annotation files (paths or
-            ``{path, media_root, weight}`` entries); several training files are mixed by weight.
+        train_files: training annotation files (paths or ``{path, media_root, weight}``
+            entries); several are mixed by weight.
+        val_files: validation annotation files (concatenated).
+        test_files: test annotation files (concatenated).
         media_root: default root for the files' ``video``/``image`` paths (default: each
             annotation file's folder).
         tokenizer: the decoder's tokenizer, or a path to one; ``None`` takes the tokenizer of the
             model being trained (``trainer.lightning_module.model.decoder.tokenizer``) in ``setup``.
-        batch_size: samples per device per step. num_workers: DataLoader processes.
-        window: frames per segment (4 in training). eval_window: for val/test (default ``window``).
-        max_frames, fps, max_long_edge: video sampling (per-stage cap on frames; 2 FPS; 512 px).
-        backend: video backend. on_error: ``"skip"`` or ``"raise"`` for bad samples.
+        batch_size: samples per device per step.
+        num_workers: DataLoader worker processes.
+        window: frames per segment (4 in training).
+        eval_window: frames per segment for val/test (default ``window``).
+        max_frames: cap on frames per video (Table A: 8 / 128 / 384 by stage; 1024 at inference).
+        fps: sampling rate (2.0).
+        max_long_edge: frame resize (512 px).
+        backend: video backend (``"decord"`` or ``"pyav"``).
+        on_error: ``"skip"`` or ``"raise"`` for bad samples.
         seed: seeds the mixture and the training shuffle.
         max_samples: training items per epoch (default: all rows of all files).
-        max_eval_samples: cap on val/test rows (first rows kept).
-        val_mode, test_mode: collation mode (``"train"`` gives labels for a loss and keeps
-            answers, what the training module's validation needs).
+        max_eval_samples: cap on val/test rows per file (first rows kept).
+        val_mode: collation mode of validation batches (``"train"`` gives labels for a loss and
+            keeps answers, what the training module's validation needs; or ``"eval"``).
+        test_mode: collation mode of test batches.
         max_length: cut decoder prompts longer than this many tokens.
     """
 

@@ -39,6 +39,30 @@ def test_missing_or_hub_path_gives_checkpoint_error(tmp_path):
         HFCausalLM(tmp_path)
 
 
+def test_checkpoint_without_tokenizer_gives_checkpoint_error(tiny_checkpoints, tmp_path):
+    import shutil
+
+    broken = tmp_path / "llm"
+    shutil.copytree(tiny_checkpoints["llm"], broken)
+    (broken / "tokenizer.json").unlink()
+    with pytest.raises(CheckpointError, match=r"llm holds no tokenizer \(tokenizer.json"):
+        HFCausalLM(broken)
+
+
+def test_tokenizer_of_another_model_gives_checkpoint_error(tiny_checkpoints, tmp_path):
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    other = tmp_path / "llm"
+    shutil.copytree(tiny_checkpoints["llm"], other)
+    tokenizer = AutoTokenizer.from_pretrained(str(other))
+    tokenizer.add_tokens(["<extra_1>", "<extra_2>"])
+    tokenizer.save_pretrained(str(other))
+    with pytest.raises(CheckpointError, match="has 642 tokens but the model's embedding table has 640 rows"):
+        HFCausalLM(other)
+
+
 def test_unknown_dtype_is_a_config_error(tiny_checkpoints):
     with pytest.raises(ConfigError, match="unknown dtype 'float8'"):
         HFCausalLM(tiny_checkpoints["llm"], dtype="float8")

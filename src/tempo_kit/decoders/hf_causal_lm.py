@@ -34,6 +34,11 @@ DTYPES = {
 }
 
 
+#: Files of which at least one must be present for a checkpoint folder to carry a tokenizer
+#: (transformers otherwise builds an empty tokenizer without complaint).
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")
+
+
 def resolve_dtype(dtype: str | torch.dtype, where: str) -> str | torch.dtype:
     """Map a recipe's dtype name to a torch dtype (or ``"auto"``), with a clear error otherwise."""
     if isinstance(dtype, torch.dtype):
@@ -56,6 +61,11 @@ def local_checkpoint_dir(pretrained: str | Path, where: str) -> Path:
         raise CheckpointError(
             f"{where}: {path} has no config.json, so it is not a Hugging Face checkpoint directory "
             "(expected config.json, *.safetensors and the tokenizer files)"
+        )
+    if not any((path / name).is_file() for name in TOKENIZER_FILES):
+        raise CheckpointError(
+            f"{where}: {path} holds no tokenizer ({', '.join(TOKENIZER_FILES)}); save the model's tokenizer "
+            "beside its weights, e.g. AutoTokenizer.from_pretrained(BASE).save_pretrained(PATH)"
         )
     return path
 
@@ -95,6 +105,12 @@ class HFCausalLM(Decoder):
             raise CheckpointError(
                 f"{where}: cannot load a causal LM and tokenizer from {path}: {error}"
             ) from error
+        rows = int(self.model.get_input_embeddings().num_embeddings)
+        if len(self.tokenizer) > rows:
+            raise CheckpointError(
+                f"{where}: the tokenizer in {path} has {len(self.tokenizer)} tokens but the model's embedding "
+                f"table has {rows} rows; the tokenizer belongs to another model — save the LLM's own tokenizer there"
+            )
         self.pretrained = str(path)
         self.hidden_size = int(self.model.get_input_embeddings().embedding_dim)
         if gradient_checkpointing:

@@ -19,7 +19,7 @@ from torch.utils.data import Dataset
 from tempo_kit.data.annotations import AnnotationError, Record
 from tempo_kit.data.skips import SkipLog, check_on_error
 from tempo_kit.errors import MediaError, TempoKitError
-from tempo_kit.prompts import Turn
+from tempo_kit.prompts import Turn, compressor_query
 from tempo_kit.types import Segments
 from tempo_kit.video import blank_image_segments, load_image, load_video, make_segments
 from tempo_kit.video.sampling import DEFAULT_MAX_FRAMES, DEFAULT_MAX_LONG_EDGE, DEFAULT_SAMPLE_FPS
@@ -44,6 +44,11 @@ class Sample:
     @property
     def kind(self) -> str:
         return self.segments.kind
+
+    @property
+    def query(self) -> str:
+        """The training-time compressor query: the human turns, ``Context turn i: …`` (FACTS §4)."""
+        return compressor_query(self.turns)
 
 
 class TempoDataset(Dataset):

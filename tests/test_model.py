@@ -311,6 +311,17 @@ def test_components_built_by_hand_run_with_default_settings_but_cannot_be_saved(
         by_hand.save_pretrained(tmp_path / "kit")
 
 
+def test_from_pretrained_refuses_weights_that_do_not_fit(model, tmp_path):
+    from safetensors.torch import save_model
+
+    saved = model.save_pretrained(tmp_path / "kit")
+    save_model(nn.Linear(24, 7), str(saved / "projector" / "state_dict.safetensors"))
+    with pytest.raises(
+        CheckpointError, match="projector/state_dict.safetensors does not (fit|match) the projector"
+    ):
+        TempoModel.from_pretrained(saved)
+
+
 def test_from_pretrained_refuses_a_non_kit_directory(tmp_path, tiny_checkpoints):
     with pytest.raises(CheckpointError, match="tempo_config.json is missing"):
         TempoModel.from_pretrained(tiny_checkpoints["llm"])

@@ -507,11 +507,16 @@ class TempoModel(nn.Module):
         for name in COMPONENTS:
             state = root / name / STATE_DICT_NAME
             if state.is_file():
-                missing, unexpected = load_model(getattr(model, name), str(state), strict=False)
+                try:
+                    missing, unexpected = load_model(getattr(model, name), str(state), strict=False)
+                except RuntimeError as error:  # shape mismatches
+                    raise CheckpointError(
+                        f"{state} does not fit the {name} built from {config_file}: {error}"
+                    ) from None
                 if missing or unexpected:
                     raise CheckpointError(
-                        f"{state} does not match the {name} built from {config_file}: missing keys {missing[:5]}, "
-                        f"unexpected keys {unexpected[:5]}"
+                        f"{state} does not match the {name} built from {config_file}: missing keys {sorted(missing)[:5]}, "
+                        f"unexpected keys {sorted(unexpected)[:5]}"
                     )
         return model
 

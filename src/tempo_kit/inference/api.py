@@ -131,13 +131,14 @@ class InferenceResult:
             },
         }
 
-    def plot(self, path: str | Path) -> Path:
-        """Write the allocation-over-time figure (see :func:`~tempo_kit.inference.plots.plot_allocation`)."""
+    def plot(self, path: str | Path, **kwargs: Any) -> Path:
+        """Write the allocation-over-time figure; ``kwargs`` go to
+        :func:`~tempo_kit.inference.plots.plot_allocation` (e.g. ``highlight=(start, end)``)."""
         from tempo_kit.inference.plots import plot_allocation
 
         seconds = self.window / float(self.settings.get("fps", DEFAULT_FPS))
         return plot_allocation(
-            self.allocation, path, query=self.query, answer=self.answer, segment_seconds=seconds
+            self.allocation, path, query=self.query, answer=self.answer, segment_seconds=seconds, **kwargs
         )
 
 

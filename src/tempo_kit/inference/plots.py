@@ -20,6 +20,7 @@ TOKENS_COLOUR = "#1f5fa8"
 RELEVANCE_COLOUR = "#d9822b"
 LIMIT_COLOUR = "#6b6b6b"
 HEAT_CMAP = "magma_r"
+HIGHLIGHT_COLOUR = "#2a9d3c"
 
 
 def _segment_edges(times: torch.Tensor, segment_seconds: float | None) -> tuple[list[float], list[float]]:
@@ -39,6 +40,8 @@ def plot_allocation(
     query: str | None = None,
     answer: str | None = None,
     segment_seconds: float | None = None,
+    highlight: tuple[float, float] | None = None,
+    highlight_label: str = "event",
     dpi: int = 150,
 ) -> Path:
     """Draw the allocation of one answer into a PNG at ``path`` and return the path.
@@ -49,6 +52,8 @@ def plot_allocation(
         answer: the model's answer, shown under the title.
         segment_seconds: length of one segment in seconds (window / sampling fps); inferred from
             the spacing of the segment times when not given.
+        highlight: a ``(start, end)`` span in seconds to shade in both panels, e.g. where a
+            benchmark annotates the answer's evidence (``highlight_label`` names it).
     """
     import matplotlib
 
@@ -95,7 +100,7 @@ def plot_allocation(
     curve.plot(xs, ys, color=TOKENS_COLOUR, linewidth=1.6, label="tokens per segment")
     curve.axhline(allocation.k_max, color=LIMIT_COLOUR, linestyle="--", linewidth=1)
     curve.axhline(allocation.k_min, color=LIMIT_COLOUR, linestyle=":", linewidth=1)
-    curve.set_ylim(0, allocation.k_max * 1.18)
+    curve.set_ylim(0, allocation.k_max * 1.32)
     curve.set_xlim(start, end)
     curve.yaxis.set_major_locator(MaxNLocator(integer=True))
     curve.set_xlabel("time (seconds)")
@@ -104,6 +109,10 @@ def plot_allocation(
     for side in ("top",):
         curve.spines[side].set_visible(False)
 
+    if highlight is not None:
+        lo, hi = (float(v) for v in highlight)
+        strip.axvspan(lo, hi, ymin=0, ymax=1, fill=False, edgecolor=HIGHLIGHT_COLOUR, linewidth=1.6)
+        curve.axvspan(lo, hi, color=HIGHLIGHT_COLOUR, alpha=0.12, linewidth=0, label=highlight_label)
     handles, labels = curve.get_legend_handles_labels()
     if allocation.relevance is not None:
         relevance = allocation.relevance.detach().cpu().float()
@@ -117,7 +126,8 @@ def plot_allocation(
             markersize=2.5,
             label="relevance",
         )
-        twin.set_ylim(0, 1.18)
+        twin.set_ylim(0, 1.32)
+        twin.set_yticks([0.0, 0.2, 0.4, 0.6, 0.8, 1.0])
         twin.set_ylabel("relevance", color=RELEVANCE_COLOUR)
         twin.tick_params(axis="y", colors=RELEVANCE_COLOUR)
         twin.spines["top"].set_visible(False)
@@ -140,7 +150,7 @@ def plot_allocation(
             zorder=5,
         )
     curve.legend(
-        handles, labels, loc="upper left", fontsize=8, frameon=False, ncol=2, bbox_to_anchor=(0, 1.0)
+        handles, labels, loc="upper left", fontsize=8, frameon=False, ncol=3, bbox_to_anchor=(0, 1.0)
     )
 
     used = int(counts.sum())
@@ -148,7 +158,11 @@ def plot_allocation(
     kept = int((counts > 0).sum())
     summary = f"{used} tokens of {budget} · {kept}/{counts.numel()} segments kept"
     title = textwrap.shorten(query, 110, placeholder="…") if query else "token allocation"
-    subtitle = summary + (f" · answer: {textwrap.shorten(answer, 60, placeholder='…')}" if answer else "")
+    if answer is not None:
+        summary += " · answer: " + (
+            textwrap.shorten(answer, 60, placeholder="…") if answer.strip() else "(empty)"
+        )
+    subtitle = summary
     fig.suptitle(title, fontsize=11, x=0.06, ha="left", y=0.995)
     strip.set_title(subtitle, fontsize=9, loc="left", color="#444444")
 

@@ -208,6 +208,9 @@ def test_generate_respects_budget_and_returns_allocations(model):
     wide = model.generate(batch, budget=100, allocator="uniform", reduction="tail", k_min=2, max_new_tokens=1)
     assert wide.allocations[0].counts.tolist() == [K_MAX] * 5
     assert wide.allocations[0].k_min == 2 and wide.allocations[0].budget == 100
+    # a zero budget drops every segment with its tag: the prompt alone reaches the LLM
+    empty = model.generate(batch, budget=0, max_new_tokens=1)
+    assert empty.allocations[0].total == 0 and empty.stats[0].visual == empty.stats[0].tags == 0
 
 
 def test_generate_is_greedy_and_matches_single_sample_runs(model):

@@ -9,8 +9,9 @@ position is labelled :data:`~tempo_kit.types.IGNORE_INDEX`.
 Context cap: text is never cut. When text + visual exceed ``max_context`` the *visual sequence is
 cut at its end*: segments are kept in time order while their tag and tokens fit; the first segment
 that does not fit keeps the head of its tokens that still fit after its tag (it is dropped with
-its tag if not even one token fits), and every later segment is dropped. This mirrors the released
-code, which cuts the visual tokens that overflow the window, while keeping the prompt intact.
+its tag if not even one token fits), and every later segment is dropped. The released code, too,
+cuts visual tokens (not text) when the sequence overflows the cap (FACTS §4); cutting at the end
+of the visual sequence keeps the prompt and the question intact and the kept tags consistent.
 """
 
 from __future__ import annotations

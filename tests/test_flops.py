@@ -240,8 +240,22 @@ def test_mfu_and_peaks():
     assert peak_flops_for("cpu") is None
     with pytest.raises(ConfigError, match="positive step time"):
         mfu(1.0, 0.0, peak)
-    with pytest.raises(ConfigError, match="unknown parts"):
+    with pytest.raises(ConfigError, match="unknown part"):
         StepFlops().training({"vit": True})
+    with pytest.raises(ConfigError, match="input_grad"):
+        StepFlops().training({"llm": "lora"})
+
+
+def test_training_modes():
+    step = StepFlops(vision_patch_embed=1, vision=10, svlm=100, projector=1000, llm=10000)
+    assert step.training() == 2 * 1 + 3 * 11110
+    frozen = dict.fromkeys(("vision", "svlm", "projector", "llm"), False)
+    assert step.training(frozen) == step.forward
+    # memory tokens learn inside a frozen SVLM: gradients pass through it and everything after
+    through = {**frozen, "svlm": "input_grad"}
+    assert step.training(through) == 1 + 10 + 2 * 100 + 2 * 1000 + 2 * 10000
+    # only the LLM learns
+    assert step.training({**frozen, "llm": True}) == 1 + 10 + 100 + 1000 + 3 * 10000
     with pytest.raises(ConfigError, match="causal"):
         decoder_flops({"hidden_size": 8, "intermediate_size": 8, "num_hidden_layers": 1,
                        "num_attention_heads": 1, "num_key_value_heads": 1, "vocab_size": 8},

@@ -186,30 +186,32 @@ class StepFlops:
     def forward(self) -> float:
         return self.vision_patch_embed + self.vision + self.svlm + self.projector + self.llm
 
-    def training(self, trainable: Mapping[str, bool] | None = None) -> float:
-        """Forward + backward FLOPs when the parts in ``trainable`` learn (default: all of them).
+    def training(self, trainable: Mapping[str, bool | str] | None = None) -> float:
+        """Forward + backward FLOPs of a step in which the parts in ``trainable`` learn (default: all).
 
-        Keys: ``vision``, ``svlm`` (language model and memory tokens), ``projector``, ``llm``.
-        A trainable part costs 3× its forward; a frozen part 2× if something upstream learns
-        (gradients pass through it), else 1×; the patch embedding's backward has no input grad.
+        Keys: ``vision``, ``svlm`` (the SVLM language model), ``projector``, ``llm``. Values:
+        ``True`` / ``"full"`` (weights learn: 3× the forward), ``"input_grad"`` (weights frozen,
+        gradients pass through to something upstream, e.g. memory tokens or LoRA adapters: 2×;
+        adapters' own small products are not counted), ``False`` / ``"frozen"`` (2× if something
+        upstream learns, else 1×). The patch embedding's backward has no input gradient.
         """
-        learns = {"vision": True, "svlm": True, "projector": True, "llm": True}
-        if trainable is not None:
-            unknown = set(trainable) - set(learns)
-            if unknown:
+        modes: dict[str, str] = dict.fromkeys(("vision", "svlm", "projector", "llm"), "full")
+        for part, value in (trainable or {}).items():
+            if part not in modes:
+                raise ConfigError(f"StepFlops.training: unknown part {part!r}; use one of {sorted(modes)}")
+            mode = {True: "full", False: "frozen"}.get(value, value) if isinstance(value, bool) else value
+            if mode not in ("full", "input_grad", "frozen"):
                 raise ConfigError(
-                    f"StepFlops.training: unknown parts {sorted(unknown)}; use {sorted(learns)}"
+                    f"StepFlops.training: {part}={value!r}; use True/'full', 'input_grad' or False/'frozen'"
                 )
-            learns.update({k: bool(v) for k, v in trainable.items()})
-        total = self.vision_patch_embed * (2 if learns["vision"] else 1)
-        upstream = learns["vision"]
+            modes[part] = mode
+        total = self.vision_patch_embed * (2 if modes["vision"] == "full" else 1)
+        upstream = False  # does anything before this part need gradients?
         for part in ("vision", "svlm", "projector", "llm"):
-            forward = getattr(self, part)
-            if learns[part]:
-                total += 3 * forward
-            else:
-                total += (2 if upstream else 1) * forward
-            upstream = upstream or learns[part]
+            mode = modes[part]
+            factor = {"full": 3, "input_grad": 2, "frozen": 2 if upstream else 1}[mode]
+            total += factor * getattr(self, part)
+            upstream = upstream or mode != "frozen"
         return total
 
     def __add__(self, other: StepFlops) -> StepFlops:

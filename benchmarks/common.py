@@ -1,0 +1,112 @@
+"""Helpers shared by the benchmark scripts: checkpoints, synthetic videos, timing, memory, reports."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+#: Frame size of a 16:9 video after the kit's resize (long edge 512, sides multiples of 16).
+REAL_FRAME = (288, 512)
+#: Frame size in ``--tiny`` mode.
+TINY_FRAME = (64, 96)
+
+
+def checkpoints(args: Any) -> dict[str, Path]:
+    """``--svlm/--llm`` as given, the tiny pair for ``--tiny``, else random real-shape ones in ``--checkpoints``."""
+    if args.svlm or args.llm:
+        if not (args.svlm and args.llm):
+            raise SystemExit("give both --svlm and --llm, or neither")
+        return {"svlm": Path(args.svlm), "llm": Path(args.llm)}
+    if args.tiny:
+        from tempo_kit.tiny import make_tiny
+
+        out = Path(args.checkpoints) / "tiny"
+        if (out / "svlm" / "config.json").is_file() and (out / "llm" / "config.json").is_file():
+            return {"svlm": out / "svlm", "llm": out / "llm"}
+        return make_tiny(out)
+    from tempo_kit.tiny.real_shapes import write_real_shape_checkpoints
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    start = time.perf_counter()
+    paths = write_real_shape_checkpoints(Path(args.checkpoints) / "real_shapes", device=device)
+    print(f"real-shape checkpoints ready in {time.perf_counter() - start:.0f} s: {paths['svlm'].parent}")
+    return paths
+
+
+def add_checkpoint_arguments(parser) -> None:
+    parser.add_argument("--tiny", action="store_true", help="tiny checkpoints and shapes: a CPU smoke run")
+    parser.add_argument("--svlm", help="a Qwen3-VL checkpoint folder (default: random real-shape weights)")
+    parser.add_argument("--llm", help="a Qwen3 checkpoint folder (default: random real-shape weights)")
+    parser.add_argument(
+        "--checkpoints",
+        default="outputs/bench",
+        help="where random checkpoints are written once and reused (real shapes: about 12.5 GB)",
+    )
+    parser.add_argument("--json", help="also write the results as JSON to this file")
+
+
+def random_video(num_frames: int, height: int, width: int, seed: int = 0) -> torch.Tensor:
+    """Uniform-noise uint8 frames ``[T, H, W, 3]`` (content does not change the work done)."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (num_frames, height, width, 3), dtype=torch.uint8, generator=generator)
+
+
+def synchronize() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def reset_peak_memory() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+
+
+def peak_memory_gib() -> dict[str, float]:
+    """Peak GPU memory (allocated / reserved by PyTorch) since the last reset, or the process's peak RSS on CPU."""
+    if torch.cuda.is_available():
+        return {
+            "peak_allocated_gib": torch.cuda.max_memory_allocated() / 2**30,
+            "peak_reserved_gib": torch.cuda.max_memory_reserved() / 2**30,
+        }
+    return {"peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
+
+
+def machine() -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "cpu_threads": torch.get_num_threads(),
+        "cpus": os.cpu_count(),
+    }
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name()
+        info["gpus"] = torch.cuda.device_count()
+    else:
+        info["gpu"] = None
+        info["load_average"] = [round(x, 2) for x in os.getloadavg()]
+    return info
+
+
+def peak_flops(override_tflops: float | None) -> float | None:
+    """The device's peak bf16 dense FLOP/s: ``--peak-tflops`` if given, else looked up by GPU name."""
+    from tempo_kit.flops import peak_flops_for
+
+    if override_tflops:
+        return override_tflops * 1e12
+    if torch.cuda.is_available():
+        return peak_flops_for(torch.cuda.get_device_name())
+    return None
+
+
+def write_json(path: str | None, results: dict[str, Any]) -> None:
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(results, indent=2) + "\n")
+        print(f"wrote {path}")

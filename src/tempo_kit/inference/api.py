@@ -334,7 +334,9 @@ class TempoPipeline:
 
         Args:
             budget: visual tokens for the whole video (default: the model's, 8192 as released).
-            max_frames, window, fps: sampling (FACTS §1: ≤1024 frames, 8-frame windows, 2 FPS).
+            max_frames: most frames sampled (FACTS §1: 1024).
+            window: frames per segment (FACTS §1: 8 at inference).
+            fps: frames sampled per second of video (FACTS §1: 2).
             allocator: registry name or spec (``ata``, ``uniform``, ``topk``, …; default the model's).
             reduction: which tokens a segment keeps (``head``, ``tail``, ``merge``, ``random``).
             k_min: anchor tokens per segment (default the model's, 4).

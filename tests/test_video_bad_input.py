@@ -90,7 +90,7 @@ class FakeMetadataSource(VideoSource):
 def test_bad_metadata(tmp_path, num_frames, fps, match):
     path = write_counter_video(tmp_path / "v.mp4", 4, 25, (64, 64))
     name = f"fake_{num_frames}_{fps}"
-    register_backend(name)(lambda p: FakeMetadataSource(p, num_frames, fps))
+    register_backend(name)(lambda p, output_size=None: FakeMetadataSource(p, num_frames, fps))
     try:
         with pytest.raises(MediaError, match=match) as info:
             load_video(path, backend=name)

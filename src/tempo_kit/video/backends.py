@@ -60,11 +60,15 @@ class VideoSource(ABC):
         self.close()
 
 
-BACKENDS: dict[str, Callable[[str], VideoSource]] = {}
+#: ``(height, width) -> (height', width')``: the size frames will be asked for, known at open time
+#: so a backend that resizes inside its decoder can set that up once.
+SizeRule = Callable[[int, int], tuple[int, int]]
+
+BACKENDS: dict[str, Callable[..., VideoSource]] = {}
 
 
 def register_backend(name: str) -> Callable:
-    """Decorator registering ``factory(path) -> VideoSource`` under ``name``."""
+    """Decorator registering ``factory(path, output_size: SizeRule | None = None) -> VideoSource``."""
 
     def wrap(factory: Callable[[str], VideoSource]) -> Callable[[str], VideoSource]:
         BACKENDS[name] = factory
@@ -73,8 +77,10 @@ def register_backend(name: str) -> Callable:
     return wrap
 
 
-def open_video(path: str | Path, backend: str = "decord") -> VideoSource:
+def open_video(path: str | Path, backend: str = "decord", output_size: SizeRule | None = None) -> VideoSource:
     """Open ``path`` with the named backend and check its metadata.
+
+    ``output_size`` tells the backend the size rule frames will be read at (optional).
 
     Raises:
         MediaError: the file is missing or unreadable, has no frames, or reports an impossible fps.
@@ -85,7 +91,7 @@ def open_video(path: str | Path, backend: str = "decord") -> VideoSource:
     if not Path(path).is_file():
         raise MediaError(f"video file not found: {path} (check the path and the media root)")
     try:
-        source = BACKENDS[backend](path)
+        source = BACKENDS[backend](path) if output_size is None else BACKENDS[backend](path, output_size)
     except MediaError:
         raise
     except Exception as error:  # decoders raise many types; all mean "cannot open this file"
@@ -131,22 +137,33 @@ def _check_indices(source: VideoSource, indices: Sequence[int]) -> None:
 
 @register_backend("decord")
 class DecordSource(VideoSource):
-    """Decord ``VideoReader``; resizing (if asked) happens in FFmpeg's scaler while decoding."""
+    """Decord ``VideoReader``; resizing (if asked) happens in FFmpeg's scaler while decoding.
 
-    def __init__(self, path: str, num_threads: int = 0):
+    The native frame size is read from the container header (PyAV) so that, given
+    ``output_size``, the reader is opened once, already resizing (opening builds a frame index
+    over the whole file, which costs about a second for a long 1080p video).
+    """
+
+    def __init__(self, path: str, output_size: SizeRule | None = None, num_threads: int = 0):
         import decord
 
         self.path = path
         self._num_threads = num_threads
-        self._reader = decord.VideoReader(path, ctx=decord.cpu(0), num_threads=num_threads)
-        self._reader_size: tuple[int, int] | None = None  # None: native
+        native = _probe_size(path)
+        target = tuple(output_size(*native)) if (output_size and native) else None
+        if target == native:
+            target = None
+        height, width = target if target is not None else (-1, -1)
+        self._reader = decord.VideoReader(
+            path, ctx=decord.cpu(0), width=width, height=height, num_threads=num_threads
+        )
+        self._reader_size: tuple[int, int] | None = target  # None: native
         self.num_frames = len(self._reader)
         self.fps = float(self._reader.get_avg_fps())
-        if self.num_frames > 0:
-            self.height, self.width = (int(x) for x in self._reader[0].shape[:2])
+        if native is None and self.num_frames > 0:  # no header size: decode the first frame
+            native = tuple(int(x) for x in self._reader[0].shape[:2])
             self._reader.seek(0)
-        else:
-            self.height = self.width = 0
+        self.height, self.width = native or (0, 0)
 
     def _reader_for(self, size: tuple[int, int] | None):
         import decord
@@ -178,11 +195,23 @@ class DecordSource(VideoSource):
         self._reader = None
 
 
+def _probe_size(path: str) -> tuple[int, int] | None:
+    """(height, width) of the first video stream from the container header, or ``None``."""
+    try:
+        import av
+
+        with av.open(path) as container:
+            context = container.streams.video[0].codec_context
+            return (int(context.height), int(context.width)) if context.height and context.width else None
+    except Exception:  # the decoder that opens the file next reports the real problem
+        return None
+
+
 @register_backend("pyav")
 class PyAVSource(VideoSource):
     """PyAV (FFmpeg) sequential decoder: the reference for which frame index ``i`` is."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, output_size: SizeRule | None = None):  # resizes per frame anyway
         import av
 
         self.path = path

@@ -129,11 +129,15 @@ def load_video(
     """
     if resize not in ("decoder", "pil", "torch"):
         raise ValueError(f"resize must be 'decoder', 'pil' or 'torch', got {resize!r}")
-    with open_video(path, backend) as source:
+
+    def size_rule(height: int, width: int) -> tuple[int, int]:
+        return resized_size(height, width, max_long_edge, size_multiple)
+
+    with open_video(path, backend, size_rule if resize == "decoder" else None) as source:
         duration = source.num_frames / source.fps
         count = num_sampled_frames(duration, fps, min_frames, max_frames)
         indices = sample_indices(source.num_frames, count)
-        size = resized_size(source.height, source.width, max_long_edge, size_multiple)
+        size = size_rule(source.height, source.width)
         unique, inverse = np.unique(indices, return_inverse=True)
         frames = torch.empty((len(unique), *size, 3), dtype=torch.uint8)
         if resize == "decoder":

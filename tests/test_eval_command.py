@@ -1,0 +1,56 @@
+"""`tempo-kit eval` argument handling: sweeps, budgets, setting names (no model needed)."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from tempo_kit.errors import ConfigError
+from tempo_kit.evaluation.command import _budget, add_arguments, setting_name, settings_from_args
+from tempo_kit.model_config import TempoConfig
+
+
+def parse(*argv):
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return parser.parse_args(["--model", "m", "--annotations", "a.jsonl", "--output", "o", *argv])
+
+
+MODEL_CONFIG = TempoConfig.from_mapping(
+    {"compressor": {"name": "qwen3_vl"}, "decoder": {"name": "hf_causal_lm"}}
+)
+
+
+def test_budget_accepts_k_suffix():
+    assert _budget("4096") == 4096 and _budget("4k") == 4096 and _budget("8K") == 8192
+    with pytest.raises(ValueError, match="not an integer"):
+        _budget("4.5k")
+
+
+def test_defaults_come_from_the_model_config():
+    (setting,) = settings_from_args(parse(), MODEL_CONFIG)
+    assert (setting["budget"], setting["allocator"], setting["reduction"], setting["k_min"]) == (
+        8192,
+        "ata",
+        "head",
+        4,
+    )
+    assert setting_name(setting) == "b8192_ata_head_kmin4_trained-default"
+
+
+def test_sweep_is_every_combination():
+    args = parse(
+        "--budget", "4k,8192", "--allocator", "ata,uniform", "--relevance-prompt", "routing,qwen_default"
+    )
+    settings = settings_from_args(args, MODEL_CONFIG)
+    assert len(settings) == 8
+    names = {setting_name(s) for s in settings}
+    assert len(names) == 8 and "b4096_uniform_head_kmin4_trained-qwen_default" in names
+    with pytest.raises(ConfigError, match="comma-separated"):
+        settings_from_args(parse("--k-min", "4,x"), MODEL_CONFIG)
+
+
+def test_literal_prompt_gives_a_safe_file_name():
+    (setting,) = settings_from_args(parse("--relevance-prompt", "Is this/that relevant?"), MODEL_CONFIG)
+    assert "/" not in setting_name(setting) and " " not in setting_name(setting)

@@ -93,6 +93,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for key, value in defaults.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
+    if args.strategy == "fsdp" and not torch.cuda.is_available():
+        parser.error(
+            "--strategy fsdp needs a GPU (Lightning's FSDP is CUDA only); use --strategy single on CPU"
+        )
     return args
 
 

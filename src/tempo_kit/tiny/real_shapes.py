@@ -163,9 +163,9 @@ def write_real_shape_checkpoints(
 
     out = Path(out_dir)
     paths = {"svlm": out / "svlm", "llm": out / "llm"}
-    done = all(
-        (p / "config.json").is_file() and (p / "tokenizer_config.json").is_file() for p in paths.values()
-    )
+    # the processor config is written last, so its presence marks a complete pair
+    done = all((p / "config.json").is_file() for p in paths.values())
+    done = done and (paths["svlm"] / "video_preprocessor_config.json").is_file()
     if done and not overwrite:
         return paths
     tokenizer = build_tokenizer()

@@ -318,10 +318,17 @@ def test_from_pretrained_refuses_weights_that_do_not_fit(model, tmp_path):
     from safetensors.torch import save_model
 
     saved = model.save_pretrained(tmp_path / "kit")
-    save_model(nn.Linear(24, 7), str(saved / "projector" / "state_dict.safetensors"))
-    with pytest.raises(
-        CheckpointError, match="projector/state_dict.safetensors does not (fit|match) the projector"
-    ):
+    projector_file = saved / "projector" / "state_dict.safetensors"
+    save_model(nn.Linear(24, 7), str(projector_file))
+    with pytest.raises(CheckpointError, match=r"does not fit the projector built from .*Missing key\(s\)"):
+        TempoModel.from_pretrained(saved)
+    wrapper = nn.Module()
+    wrapper.proj = nn.Linear(24, 7)
+    save_model(wrapper, str(projector_file))
+    with pytest.raises(CheckpointError, match="does not fit the projector .*size mismatch for proj.weight"):
+        TempoModel.from_pretrained(saved)
+    (saved / "tempo_config.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="tempo_config.json is not valid JSON"):
         TempoModel.from_pretrained(saved)
 
 
@@ -452,8 +459,24 @@ def test_qwen3_vl_generate_under_budget_and_round_trip(tempo, qwen_batch, tmp_pa
     assert short_alloc.total <= 20 and short_alloc.counts.min() >= 4  # paper k_min
     assert (video_alloc.relevance > 0).all() and (video_alloc.relevance < 1).all()
 
+    with torch.no_grad():  # as if fine-tuned: one SVLM tensor differs from the base checkpoint
+        tempo.compressor.svlm.language_model.norm.weight.add_(0.5)
+    out = tempo.generate(batch, max_new_tokens=3)
+    video_alloc = out.allocations[0]
     saved = tempo.save_pretrained(tmp_path / "kit")
+    from safetensors.torch import load_file
+
+    stored = load_file(str(saved / "compressor" / "state_dict.safetensors"))
+    assert set(stored) == {"memory_tokens", "relevance_direction", "svlm.language_model.norm.weight"}
+    shared = json.loads((saved / "compressor" / "base_tensors.json").read_text())
+    assert shared["svlm.visual.patch_embed.proj.weight"] == [
+        "model.safetensors",
+        "model.visual.patch_embed.proj.weight",
+    ]
+    assert len(shared) + len(stored) == len(tempo.compressor.state_dict())
     loaded = TempoModel.from_pretrained(saved).eval()
+    for key, value in tempo.compressor.state_dict().items():
+        assert torch.equal(value, loaded.compressor.state_dict()[key]), key
     again = loaded.generate(batch, max_new_tokens=3)
     assert torch.equal(out.token_ids, again.token_ids)
     assert torch.equal(video_alloc.counts, again.allocations[0].counts)

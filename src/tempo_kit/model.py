@@ -3,14 +3,12 @@
 A plain ``nn.Module`` (no Lightning inside) so other projects can use it in their own loops:
 ``forward`` for training (every segment keeps all ``k_max`` tokens, as in the paper) and
 ``generate`` for inference (the allocator spends a per-sample budget). ``save_pretrained`` /
-``from_pretrained`` use the kit format: one directory holding ``tempo_config.json`` (registry
-names + arguments) and one subfolder per component, so loading never needs the original paths.
+``from_pretrained`` use the kit format (:mod:`tempo_kit.kit_format`): one folder holding
+``tempo_config.json`` (registry names + arguments) and one subfolder per component.
 """
 
 from __future__ import annotations
 
-import json
-import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,25 +20,16 @@ from torch import Tensor, nn
 import tempo_kit.allocators  # noqa: F401  (registers the built-in allocators and reductions)
 import tempo_kit.compressors  # noqa: F401  (registers the built-in compressors)
 import tempo_kit.decoders  # noqa: F401  (registers hf_causal_lm)
-from tempo_kit import __version__
+from tempo_kit import __version__, kit_format
 from tempo_kit.allocators import reduce_tokens
 from tempo_kit.assembly import AssembledInputs, SequenceAssembler, TokenStats, VisualSequence
-from tempo_kit.errors import CheckpointError, ConfigError, TempoKitError
+from tempo_kit.errors import ConfigError, TempoKitError
 from tempo_kit.model_config import TempoConfig
 from tempo_kit.projectors import build_projector
 from tempo_kit.prompts import Turn, encode_decoder_prompt
 from tempo_kit.registry import ALLOCATORS, COMPRESSORS, DECODERS, RegistryError
 from tempo_kit.types import IGNORE_INDEX, Allocation, CompressorOutput, Segments, TempoBatch
 
-#: Name of the kit-format config file inside a saved model directory.
-CONFIG_NAME = "tempo_config.json"
-#: File holding a component's state dict when it has no ``save_pretrained`` of its own.
-STATE_DICT_NAME = "state_dict.safetensors"
-#: Subfolder holding a copy of the base checkpoint of a component that has a ``pretrained``
-#: argument but no ``save_pretrained`` of its own (it is rebuilt from it, then its state dict is loaded).
-BASE_CHECKPOINT_DIR = "pretrained"
-#: Kit-format version written into ``tempo_config.json``.
-FORMAT_VERSION = 1
 #: Components saved in their own subfolders, in this order.
 COMPONENTS = ("compressor", "projector", "decoder")
 
@@ -420,16 +409,12 @@ class TempoModel(nn.Module):
 
     # ------------------------------------------------------------------------------ persistence
     def save_pretrained(self, out_dir: str | Path) -> Path:
-        """Write the kit format: ``tempo_config.json`` + ``compressor/``, ``projector/``, ``decoder/``.
+        """Write the kit format (:mod:`tempo_kit.kit_format`): ``tempo_config.json`` + one folder per part.
 
-        A component with its own ``save_pretrained`` (e.g. the HF decoder) writes its folder itself
-        and is rebuilt from it with ``pretrained=<folder>``. Any other component is rebuilt from its
-        spec and gets its weights back from ``<folder>/state_dict.safetensors``; if its spec names a
-        local ``pretrained`` checkpoint, a copy of that checkpoint goes to ``<folder>/pretrained/``
-        and the saved spec points there, so loading never needs the original path.
+        A component with its own ``save_pretrained`` (the HF decoder) writes its folder itself; one
+        built from a local ``pretrained`` checkpoint gets a copy of it plus the tensors that differ;
+        any other gets its state dict. Loading never needs the original paths.
         """
-        from safetensors.torch import save_model
-
         if not self.buildable:
             raise ConfigError(
                 "this TempoModel was assembled from component instances, so there is no registry spec to "
@@ -439,60 +424,21 @@ class TempoModel(nn.Module):
         out.mkdir(parents=True, exist_ok=True)
         saved = self.config.to_dict()
         for name in COMPONENTS:
-            module = getattr(self, name)
-            folder = out / name
-            folder.mkdir(exist_ok=True)
-            source = _local_pretrained(saved[name])
-            if callable(getattr(module, "save_pretrained", None)):
-                module.save_pretrained(folder)
-                saved[name] = {**saved[name], "pretrained": name}
-                continue
-            if source is not None:  # rebuilt from a copy of its base checkpoint, then its weights
-                copy = folder / BASE_CHECKPOINT_DIR
-                if copy.resolve() != source.resolve():
-                    shutil.copytree(source, copy, dirs_exist_ok=True)
-                saved[name] = {**saved[name], "pretrained": f"{name}/{BASE_CHECKPOINT_DIR}"}
-            save_model(module, str(folder / STATE_DICT_NAME))
-        document = {
-            "format": "tempo-kit",
-            "format_version": FORMAT_VERSION,
-            "kit_version": __version__,
-            **saved,
-        }
-        (out / CONFIG_NAME).write_text(json.dumps(document, indent=2) + "\n")
+            saved[name] = kit_format.save_component(getattr(self, name), saved[name], out / name, name)
+        kit_format.write_config(out, saved, __version__)
         return out
 
     @classmethod
     def from_pretrained(cls, path: str | Path, **overrides: Any) -> TempoModel:
-        """Load a kit-format directory.
+        """Load a kit-format folder.
 
         ``overrides`` replace top-level config keys (``budget=4096``). A mapping for a component
         merges into its saved arguments when it names the same component or no name
         (``decoder={"dtype": "bfloat16"}``) and replaces the spec when it names another one
         (``allocator={"name": "uniform"}``).
         """
-        from safetensors.torch import load_model
-
         root = Path(path).expanduser()
-        config_file = root / CONFIG_NAME
-        if not config_file.is_file():
-            raise CheckpointError(
-                f"{root} is not a tempo-kit model directory: {CONFIG_NAME} is missing. Save one with "
-                "TempoModel.save_pretrained, or convert released weights with `tempo-kit convert`."
-            )
-        document = json.loads(config_file.read_text())
-        if document.pop("format", None) != "tempo-kit":
-            raise CheckpointError(f'{config_file} is not a tempo-kit config (no "format": "tempo-kit")')
-        version = document.pop("format_version", None)
-        if version != FORMAT_VERSION:
-            raise CheckpointError(
-                f"{config_file} has format_version {version!r}; this kit reads {FORMAT_VERSION}"
-            )
-        document.pop("kit_version", None)
-        for name in COMPONENTS:
-            spec = document.get(name)
-            if isinstance(spec, dict) and "pretrained" in spec and not Path(spec["pretrained"]).is_absolute():
-                spec["pretrained"] = str(root / spec["pretrained"])
+        document = kit_format.read_config(root, COMPONENTS)
         for key, value in overrides.items():
             saved = document.get(key)
             if (
@@ -505,19 +451,7 @@ class TempoModel(nn.Module):
                 document[key] = value
         model = cls.from_config(document)
         for name in COMPONENTS:
-            state = root / name / STATE_DICT_NAME
-            if state.is_file():
-                try:
-                    missing, unexpected = load_model(getattr(model, name), str(state), strict=False)
-                except RuntimeError as error:  # shape mismatches
-                    raise CheckpointError(
-                        f"{state} does not fit the {name} built from {config_file}: {error}"
-                    ) from None
-                if missing or unexpected:
-                    raise CheckpointError(
-                        f"{state} does not match the {name} built from {config_file}: missing keys {sorted(missing)[:5]}, "
-                        f"unexpected keys {sorted(unexpected)[:5]}"
-                    )
+            kit_format.load_component_state(getattr(model, name), root / name, f"{name} built from {root}")
         return model
 
 
@@ -579,13 +513,6 @@ def _build_projector(spec: Mapping[str, Any], compressor: nn.Module, decoder: nn
         return build_projector(name, widths["in_features"], widths["out_features"], **kwargs)
     except RegistryError as error:
         raise ConfigError(f"model config: projector: {error}") from None
-
-
-def _local_pretrained(spec: Mapping[str, Any]) -> Path | None:
-    value = spec.get("pretrained") if isinstance(spec, Mapping) else None
-    if value is None or not Path(value).expanduser().is_dir():
-        return None
-    return Path(value).expanduser()
 
 
 def _slice_segments(segments: Segments, start: int, stop: int) -> Segments:

@@ -301,3 +301,26 @@ def test_tied_head_saved_once_round_trips(tiny_checkpoints, tmp_path):
     assert torch.equal(model.decoder.model.lm_head.weight, state["model.embed_tokens.weight"])
     convert_kit_to_released(tmp_path / "kit", tmp_path / "back", progress=False)
     assert equal_state_dicts(state, load_state_dict(tmp_path / "back", progress=False)) == []
+
+
+def test_stage_checkpoint_without_llm_weights_takes_the_base_llm(tiny_checkpoints, tmp_path):
+    from tempo_kit.checkpoints.convert import convert_released_to_kit
+    from tempo_kit.model import TempoModel
+
+    folder = tmp_path / "stage0"
+    state, _ = write_released(folder, tiny_checkpoints)
+    partial = {
+        k: v for k, v in state.items() if k.startswith(("model.mm_projector", "model.vision_tower_aux_list"))
+    }
+    for file in folder.glob("model*.safetensors*"):
+        file.unlink()
+    save_state_dict(partial, folder, progress=False)
+    with pytest.raises(CheckpointError, match="holds no LLM weights .* pass the base LLM folder \\(--llm\\)"):
+        convert_released_to_kit(folder, tiny_checkpoints["svlm"], tmp_path / "x", progress=False)
+    report = convert_released_to_kit(
+        folder, tiny_checkpoints["svlm"], tmp_path / "kit", llm_dir=tiny_checkpoints["llm"], progress=False
+    )
+    assert any("LLM weights taken from the base LLM" in note for note in report.notes)
+    model = TempoModel.from_pretrained(tmp_path / "kit")
+    assert torch.equal(model.projector.proj.weight, state["model.mm_projector.weight"])
+    assert torch.equal(model.decoder.model.model.norm.weight, state["model.norm.weight"])

@@ -39,6 +39,16 @@ from tempo_kit.errors import CheckpointError
 #: released config's own fields (architectures, SVLM name) exactly.
 CONVERSION_RECORD = "conversion.json"
 
+#: LLM config fields that fix its tensor shapes; equal ones mean "the same LLM" as the source.
+LLM_SHAPE_FIELDS = (
+    "hidden_size",
+    "intermediate_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "vocab_size",
+)
+
 LLM_HEAD_KEY = "decoder.model.lm_head.weight"
 LLM_EMBED_KEY = "decoder.model.model.embed_tokens.weight"
 
@@ -343,8 +353,13 @@ def convert_kit_to_released(
         max_context=_config_value(model, "max_context"),
         architectures=original.get("architectures"),
     )
-    for key, value in original.items():  # fields only the released config knows, kept as they were
-        config.setdefault(key, value)
+    if original and all(original.get(k) == llm_config.get(k) for k in LLM_SHAPE_FIELDS):
+        # same LLM as the source checkpoint: its config comes back as it was (field names of the
+        # transformers version that wrote it included); only the multimodal fields are the model's
+        config = {**original, **{k: config[k] for k in layout.RELEASED_MM_FIELDS}}
+        report.notes.append(
+            "config: the source checkpoint's, recorded at conversion, with this model's mm fields"
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(out_dir / "config.json", config)
     kwargs = {} if max_shard_bytes is None else {"max_shard_bytes": max_shard_bytes}

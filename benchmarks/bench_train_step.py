@@ -326,10 +326,19 @@ def main(argv: list[str] | None = None) -> int:
         enable_model_summary=False,
         num_sanity_val_steps=0,
         limit_val_batches=0,
+        use_distributed_sampler=False,  # every rank gets its own synthetic batches as they are
         callbacks=[timer],
     )
     module = TempoModule(recipe)
-    trainer.fit(module, train_dataloaders=loader)
+    try:
+        trainer.fit(module, train_dataloaders=loader)
+    except torch.cuda.OutOfMemoryError:
+        memory = peak_memory_gib()
+        raise SystemExit(
+            f"out of GPU memory (peak {memory}); full stage-2 training keeps ~16 bytes per parameter "
+            "(98 GB for 6.16B): use more --devices, --override trainer.strategy.fsdp.cpu_offload=true, "
+            "a smaller --micro-batch-size / --frames, or a LoRA recipe"
+        ) from None
     if not trainer.is_global_zero:
         return 0
     results = summarise(args, recipe, timer, trainer.world_size)

@@ -50,6 +50,7 @@ REPLIES = [
     # a lone standalone letter in a sentence
     ("I think B", "B"),
     ("It is D", "D"),
+    ("A is correct.", "A"),
     ("From the frames around 12 seconds, B matches.", "B"),
     # no single choice: None, never a guess
     ("", None),
@@ -58,6 +59,8 @@ REPLIES = [
     ("A man walks into the room.", None),
     ("The video shows a red circle at the top.", None),
     ("I think B or C", None),
+    ("Both A and C are plausible.", None),
+    ("A is wrong and so is C", None),
     ("E", None),
     ("(E) the purple star", None),
     ("The answer is F", None),

@@ -40,8 +40,14 @@ _EXPLICIT = [
 ]
 _LEADING = re.compile(r"^(?:[\(\[]([A-Za-z])[\)\]]|([A-Z])[.:)](?=\s|$))")
 _STANDALONE = re.compile(r"(?<![A-Za-z'’\-])([A-Z])(?![A-Za-z'’\-])")
-#: "A" or "I" followed by a lower-case word is an article or pronoun, not a choice.
-_WORD_FOLLOWS = re.compile(r"\s+[a-z]")
+#: "I" followed by a lower-case word is the pronoun ("I think", "I would"), not a choice.
+_PRONOUN = re.compile(r"\s+[a-z]")
+#: "A" followed by a lower-case word is the article ("A man"), not a choice — unless the word
+#: is one that follows a named option ("A and C", "A is wrong").
+_ARTICLE = re.compile(
+    r"\s+(?!(?:and|or|nor|is|was|are|were|vs|versus|then|but|seems|looks|would|could|might|should|must"
+    r"|will|can|because|since|as|if)\b)[a-z]"
+)
 
 
 def valid_letters(num_options: int) -> str:
@@ -58,7 +64,9 @@ def _clean(text: str) -> str:
 
 def _is_word(letter: str, text: str, end: int) -> bool:
     """True when ``letter`` is the article "A" / pronoun "I" of a sentence, not a choice."""
-    return letter in ("A", "I") and _WORD_FOLLOWS.match(text, end) is not None
+    if letter == "I":
+        return _PRONOUN.match(text, end) is not None
+    return letter == "A" and _ARTICLE.match(text, end) is not None
 
 
 def _normalise(text: str) -> str:

@@ -123,7 +123,7 @@ def setting_name(setting: dict[str, Any]) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", name)
 
 
-def make_answer_fn(pipeline, setting: dict[str, Any], progress: bool):
+def make_answer_fn(pipeline, setting: dict[str, Any]):
     """The harness's ``(item, prompt) -> Reply`` for one setting of a loaded pipeline."""
     from tempo_kit.evaluation.harness import Reply
 
@@ -201,7 +201,7 @@ def run(args: argparse.Namespace) -> int:
         name = setting_name(setting)
         summary = run_benchmark(
             items,
-            make_answer_fn(pipeline, setting, progress=not args.no_progress),
+            make_answer_fn(pipeline, setting),
             output / f"{name}.jsonl",
             setting=setting,
             prompt_fn=prompt_fn,

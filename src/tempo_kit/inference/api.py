@@ -26,6 +26,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from tempo_kit.errors import ConfigError
+from tempo_kit.registry import ALLOCATORS
 from tempo_kit.types import Allocation, CompressorOutput, Segments
 
 #: Frames per segment at inference (FACTS §1).
@@ -36,6 +37,8 @@ DEFAULT_FPS = 2.0
 DEFAULT_MAX_FRAMES = 1024
 #: Greedy decoding, at most this many new tokens (FACTS §4).
 DEFAULT_MAX_NEW_TOKENS = 1024
+#: Segments per compressor call when the compressor does not say (``segment_batch_size``).
+DEFAULT_COMPRESS_CHUNK = 8
 #: Where the allocator's relevance comes from: the trained SVLM, or a base SVLM's prior.
 RELEVANCE_SOURCES = ("trained", "base")
 #: System prompts of the relevance pass. ``qwen_default`` is Qwen-VL's own default system prompt,
@@ -168,6 +171,13 @@ class _Precomputed(nn.Module):
 
     def forward(self, segments: Sequence[Segments], queries: Sequence[str]) -> CompressorOutput:
         return self.output
+
+
+def _synchronize(model: nn.Module) -> None:
+    """Wait for queued GPU work, so each phase's time is its own and not the next phase's."""
+    parameter = next(model.parameters(), None)
+    if parameter is not None and parameter.device.type == "cuda":
+        torch.cuda.synchronize(parameter.device)
 
 
 def slice_segments(segments: Segments, start: int, stop: int) -> Segments:
@@ -307,6 +317,22 @@ class TempoPipeline:
                 bar.update(1)
         return make_segments(clip, window), len(clip), float(clip.duration), str(clip.source or video)
 
+    def _compress(
+        self, segments: Segments, query: str, relevance: str, relevance_prompt: str | None, progress: bool
+    ) -> CompressorOutput:
+        """Memory from the model's SVLM; relevance from it or from the base SVLM's prior."""
+        compressor = self.model.compressor
+        chunk = int(getattr(compressor, "segment_batch_size", DEFAULT_COMPRESS_CHUNK))
+        with _system_prompt(compressor, relevance_prompt if relevance == "trained" else None):
+            compressed = compress_with_progress(compressor, segments, query, chunk, progress)
+        if relevance == "trained":
+            return compressed
+        with _system_prompt(self.base_compressor, relevance_prompt):
+            prior = compress_with_progress(
+                self.base_compressor, segments, query, chunk, progress, desc="relevance (base SVLM)"
+            )
+        return CompressorOutput(compressed.memory, prior.relevance, compressed.num_segments)
+
     @torch.no_grad()
     def answer(
         self,
@@ -380,30 +406,19 @@ class TempoPipeline:
 
         svlm_query = query if compressor_query is None else compressor_query
         tick = time.perf_counter()
-        chunk = int(getattr(model.compressor, "segment_batch_size", 8))
-        trained_prompt = relevance_prompt if relevance == "trained" else None
-        with _system_prompt(model.compressor, trained_prompt):
-            compressed = compress_with_progress(model.compressor, segments, svlm_query, chunk, progress)
-        if relevance == "base":
-            with _system_prompt(self.base_compressor, relevance_prompt):
-                prior = compress_with_progress(
-                    self.base_compressor, segments, svlm_query, chunk, progress, desc="relevance (base SVLM)"
-                )
-            compressed = CompressorOutput(compressed.memory, prior.relevance, compressed.num_segments)
+        compressed = self._compress(segments, svlm_query, relevance, relevance_prompt, progress)
+        _synchronize(model)
         timings["compress"] = time.perf_counter() - tick
 
         config = model.config
         spec = config.allocator if allocator is None else allocator
-        if isinstance(spec, str):
-            spec = {"name": spec}
-        from tempo_kit.registry import ALLOCATORS
-
+        spec = {"name": spec} if isinstance(spec, str) else dict(spec)
         timed = _TimedAllocator(ALLOCATORS.build(dict(spec)))
         tick = time.perf_counter()
         batch = inference_batch(model.tokenizer, [segments], [query])
         batch.queries = [svlm_query]
         original = model.compressor
-        try:
+        try:  # generate() runs allocation, reduction, assembly and the LLM on the memory computed above
             model.compressor = _Precomputed(compressed, original)
             out = model.generate(
                 batch,
@@ -416,6 +431,7 @@ class TempoPipeline:
             )
         finally:
             model.compressor = original
+        _synchronize(model)
         timings["allocate"] = timed.seconds
         timings["generate"] = time.perf_counter() - tick - timed.seconds
         timings["total"] = time.perf_counter() - start

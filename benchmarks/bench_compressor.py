@@ -163,34 +163,53 @@ def sweep(model, segments, args: argparse.Namespace, peak: float | None) -> list
 
 
 def end_to_end(model, frames, args: argparse.Namespace) -> dict[str, Any]:
-    """Median phase timings of ``TempoPipeline.answer`` over ``repeats`` runs (after one warm-up)."""
+    """Median phase timings of ``TempoPipeline.answer`` over ``repeats`` runs (after one warm-up).
+
+    A hook synchronises the GPU after every compressor call, so the ``compress`` phase holds all
+    of its GPU work instead of leaking it into the next phase. The same answer with one new token
+    gives the prefill time; the difference gives the time per decoded token.
+    """
     from tempo_kit.inference.api import TempoPipeline
 
     model.compressor.segment_batch_size = args.e2e_batch_size
     pipeline = TempoPipeline(model)
-    runs = []
-    for index in range(args.repeats + 1):
+    handle = model.compressor.register_forward_hook(lambda *_: synchronize())
+
+    def timed(new_tokens: int) -> list:
+        runs = []
+        for index in range(args.repeats + 1):
+            synchronize()
+            result = pipeline.answer(
+                frames=frames,
+                query=QUESTION,
+                window=args.window,
+                budget=args.budget,
+                max_new_tokens=new_tokens,
+                min_new_tokens=new_tokens,
+            )
+            synchronize()
+            if index:
+                runs.append(result)
+        return runs
+
+    try:
         reset_peak_memory()
-        synchronize()
-        result = pipeline.answer(
-            frames=frames,
-            query=QUESTION,
-            window=args.window,
-            budget=args.budget,
-            max_new_tokens=args.new_tokens,
-            min_new_tokens=args.new_tokens,
-        )
-        synchronize()
-        if index:
-            runs.append(result)
-    phases = runs[0].timings.keys()
+        runs = timed(args.new_tokens)
+        memory = peak_memory_gib()
+        prefill = statistics.median(r.timings["generate"] for r in timed(1))
+    finally:
+        handle.remove()
+    seconds = {phase: statistics.median(r.timings[phase] for r in runs) for phase in runs[0].timings}
+    decode = (seconds["generate"] - prefill) / max(args.new_tokens - 1, 1)
     return {
         "segment_batch_size": args.e2e_batch_size,
         "segments": runs[0].num_segments,
         "visual_tokens": runs[0].tokens_used,
         "new_tokens": args.new_tokens,
-        "seconds": {phase: statistics.median(r.timings[phase] for r in runs) for phase in phases},
-        **peak_memory_gib(),
+        "seconds": seconds,
+        "prefill_seconds": prefill,
+        "ms_per_new_token": 1000 * decode,
+        **memory,
     }
 
 
@@ -213,6 +232,10 @@ def report(results: dict[str, Any]) -> str:
     if e2e:
         lines += ["", f"end to end ({e2e['visual_tokens']} visual tokens, {e2e['new_tokens']} new tokens):"]
         lines += [f"  {phase}: {seconds:.3f} s" for phase, seconds in e2e["seconds"].items()]
+        lines += [
+            f"  (generate = prefill {e2e['prefill_seconds']:.3f} s + "
+            f"{e2e['ms_per_new_token']:.1f} ms per further token)"
+        ]
     return "\n".join(lines)
 
 

@@ -84,3 +84,4 @@ def test_compressor_benchmark(results):
     e2e = data["end_to_end"]
     assert set(e2e["seconds"]) >= {"compress", "allocate", "generate", "total"}
     assert 0 < e2e["visual_tokens"] <= 64  # the tiny budget
+    assert e2e["prefill_seconds"] > 0 and "ms_per_new_token" in e2e

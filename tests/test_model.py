@@ -8,6 +8,8 @@ import shutil
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 from tempo_kit.allocators import Allocator
@@ -211,6 +213,30 @@ def test_generate_respects_budget_and_returns_allocations(model):
     # a zero budget drops every segment with its tag: the prompt alone reaches the LLM
     empty = model.generate(batch, budget=0, max_new_tokens=1)
     assert empty.allocations[0].total == 0 and empty.stats[0].visual == empty.stats[0].tags == 0
+
+
+@pytest.fixture(scope="module")
+def shared_model(tiny_checkpoints):
+    torch.manual_seed(0)
+    return TempoModel.from_config(config(tiny_checkpoints["llm"])).eval()
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    num=st.lists(st.integers(1, 6), min_size=1, max_size=3),
+    budget=st.integers(0, 40),
+    k_min=st.integers(0, K_MAX),
+    allocator=st.sampled_from(["ata", "uniform"]),
+)
+def test_generate_never_exceeds_budget_or_context(shared_model, num, budget, k_min, allocator):
+    batch = inference_batch(shared_model.tokenizer, [segments(n, seed=n) for n in num], ["Where?"] * len(num))
+    out = shared_model.generate(batch, budget=budget, k_min=k_min, allocator=allocator, max_new_tokens=1)
+    for allocation, stats, n in zip(out.allocations, out.stats, num):
+        assert allocation.counts.shape == (n,) and allocation.total <= budget
+        assert stats.visual == allocation.total and stats.cut == 0
+        kept = [float(t) for t, k in zip(allocation.times, allocation.counts) if k > 0]
+        tags = sum(len(shared_model.assembler.tag_ids(t)) for t in kept)
+        assert stats.tags == tags and stats.total == stats.text + tags + allocation.total
 
 
 def test_generate_is_greedy_and_matches_single_sample_runs(model):

@@ -260,3 +260,24 @@ def test_training_modes():
         decoder_flops({"hidden_size": 8, "intermediate_size": 8, "num_hidden_layers": 1,
                        "num_attention_heads": 1, "num_key_value_heads": 1, "vocab_size": 8},
                       [3], lm_head=False, causal="quarter")  # fmt: skip
+
+
+def test_real_shape_configs_follow_facts(real_models):
+    svlm, llm = real_models["svlm"].config, real_models["llm"].config
+    text, vision = svlm.text_config, svlm.vision_config
+    assert (text.hidden_size, text.num_hidden_layers, text.intermediate_size) == (2048, 28, 6144)
+    assert (text.num_attention_heads, text.num_key_value_heads, text.head_dim) == (16, 8, 128)
+    assert text.rope_parameters["mrope_section"] == [24, 20, 20] and text.rope_parameters["rope_theta"] == 5e6
+    assert (vision.depth, vision.hidden_size, vision.intermediate_size, vision.num_heads) == (
+        24,
+        1024,
+        4096,
+        16,
+    )
+    assert (vision.out_hidden_size, vision.num_position_embeddings) == (2048, 2304)
+    assert vision.deepstack_visual_indexes == [5, 11, 17] and vision.hidden_act == "gelu_pytorch_tanh"
+    assert (llm.hidden_size, llm.num_hidden_layers, llm.intermediate_size) == (2560, 36, 9728)
+    assert (llm.num_attention_heads, llm.num_key_value_heads, llm.head_dim) == (32, 8, 128)
+    assert llm.rope_parameters["rope_theta"] == 1e6
+    assert text.vocab_size == llm.vocab_size == 151936
+    assert svlm.tie_word_embeddings and llm.tie_word_embeddings

@@ -107,6 +107,10 @@ def test_eval_sweep_end_to_end(letter_model, benchmark, tmp_path, capsys):
             for c in categories
         ]
         assert summary["category_mean"] == pytest.approx(sum(per_category) / len(per_category))
+    # item-major sweep: the second budget reuses each video's decoding and compression
+    first, second = (read_results(out / f"{name}.jsonl") for name in sorted(summaries))
+    assert all(r["info"]["reused"] == [] for r in first)
+    assert all(r["info"]["reused"] == ["decode", "compress"] for r in second)
     stored = json.loads((out / "summary.json").read_text())["settings"]
     assert stored.keys() == summaries.keys()
 

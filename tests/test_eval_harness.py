@@ -168,3 +168,40 @@ def test_failed_item_is_recorded_wrong_then_retried(tmp_path):
     assert calls == ["q1"] and summary["errors"] == 0 and summary["accuracy"] == 1.0
     with pytest.raises(MediaError):
         run_benchmark(items, broken, tmp_path / "other.jsonl", on_error="raise", progress=False)
+
+
+def test_sweep_is_item_major_and_resumes_each_run(tmp_path):
+    from tempo_kit.evaluation.harness import Run, run_sweep
+
+    items = load_items(write_annotations(tmp_path / "ann.jsonl", 4))
+    calls = []
+
+    def fn(tag):
+        def answer(item, prompt):
+            calls.append((item.id, tag))
+            return Reply(text=item.answer if tag == "right" else "Z")
+
+        return answer
+
+    run_benchmark(items[:2], fn("right"), tmp_path / "right.jsonl", setting={"k": "right"}, progress=False)
+    calls.clear()
+    runs = [
+        Run(fn("right"), tmp_path / "right.jsonl", {"k": "right"}),
+        Run(fn("wrong"), tmp_path / "wrong.jsonl", {"k": "wrong"}),
+    ]
+    right, wrong = run_sweep(items, runs, progress=False)
+    # the first run had q0, q1 already; every item is visited once, all its pending runs together
+    assert calls == [
+        ("q0", "wrong"),
+        ("q1", "wrong"),
+        ("q2", "right"),
+        ("q2", "wrong"),
+        ("q3", "right"),
+        ("q3", "wrong"),
+    ]
+    assert (right["accuracy"], right["resumed"]) == (1.0, 2) and (wrong["accuracy"], wrong["unparsed"]) == (
+        0.0,
+        4,
+    )
+    with pytest.raises(ConfigError, match="same results file"):
+        run_sweep(items, [runs[0], Run(fn("x"), tmp_path / "right.jsonl", {"k": "right"})], progress=False)

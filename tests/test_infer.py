@@ -184,3 +184,18 @@ def test_plot_without_relevance_or_budget(tmp_path):
         plot_allocation(
             Allocation(torch.zeros(0, dtype=torch.long), None, torch.zeros(0), 8, 4, 16), tmp_path / "e.png"
         )
+
+
+def test_reuse_last_video_skips_decode_and_compression(tiny_tempo_dir, video):
+    path, row = video
+    pipe = TempoPipeline.from_pretrained(tiny_tempo_dir, reuse_last_video=True)
+    first = pipe.answer(video=path, query=row["question"], budget=48, max_new_tokens=1)
+    second = pipe.answer(video=path, query=row["question"], budget=24, allocator="uniform", max_new_tokens=1)
+    other = pipe.answer(video=path, query="Is there a digit?", budget=24, max_new_tokens=1)
+    assert first.reused == () and second.reused == ("decode", "compress") and other.reused == ("decode",)
+    assert torch.equal(second.allocation.relevance, first.allocation.relevance)
+    assert second.tokens_used <= 24 < first.tokens_used
+    fresh = TempoPipeline.from_pretrained(tiny_tempo_dir).answer(
+        video=path, query=row["question"], budget=24, allocator="uniform", max_new_tokens=1
+    )
+    assert torch.equal(fresh.allocation.counts, second.allocation.counts) and fresh.answer == second.answer

@@ -145,7 +145,12 @@ def make_answer_fn(pipeline, setting: dict[str, Any]):
             fps=setting["fps"],
             max_new_tokens=setting["max_new_tokens"],
         )
-        return Reply(text=result.answer, tokens=result.token_stats(), timings=result.timings)
+        return Reply(
+            text=result.answer,
+            tokens=result.token_stats(),
+            timings=result.timings,
+            info={"reused": list(result.reused)},
+        )
 
     return answer
 
@@ -176,43 +181,64 @@ def format_summaries(named: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def check_settings(settings: list[dict[str, Any]], pipeline) -> None:
+    """Refuse a bad switch before the first question, not as an error on every record."""
+    from tempo_kit.inference.api import RELEVANCE_SOURCES
+    from tempo_kit.registry import ALLOCATORS, REDUCTIONS
+
+    for setting in settings:
+        if setting["allocator"] not in ALLOCATORS:
+            raise ConfigError(
+                f"--allocator {setting['allocator']!r}: unknown; known: {', '.join(ALLOCATORS.list())}"
+            )
+        if setting["reduction"] not in REDUCTIONS:
+            raise ConfigError(
+                f"--reduction {setting['reduction']!r}: unknown; known: {', '.join(REDUCTIONS.list())}"
+            )
+        if setting["relevance"] not in RELEVANCE_SOURCES:
+            raise ConfigError(f"--relevance {setting['relevance']!r}: use {' or '.join(RELEVANCE_SOURCES)}")
+        if setting["relevance"] == "base" and pipeline.base_compressor is None:
+            raise ConfigError("--relevance base needs --base-svlm DIR (the base Qwen3-VL-2B-Instruct folder)")
+        if setting["budget"] < 0 or setting["k_min"] < 0:
+            raise ConfigError(f"budget and k_min must be ≥ 0, got {setting['budget']} and {setting['k_min']}")
+
+
 def run(args: argparse.Namespace) -> int:
-    from tempo_kit.evaluation.harness import run_benchmark
+    from tempo_kit.evaluation.harness import Run, run_sweep
     from tempo_kit.evaluation.items import format_prompt, load_items
     from tempo_kit.inference.api import TempoPipeline
 
     items = load_items(args.annotations, media_root=args.media_root, limit=args.limit, fmt=args.format)
     pipeline = TempoPipeline.from_pretrained(
-        args.model, device=args.device, dtype=args.dtype, base_svlm=args.base_svlm
+        args.model, device=args.device, dtype=args.dtype, base_svlm=args.base_svlm, reuse_last_video=True
     )
     settings = settings_from_args(args, pipeline.model.config)
+    check_settings(settings, pipeline)
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
 
     def prompt_fn(item):
         return format_prompt(item, pre_prompt=args.pre_prompt, post_prompt=args.post_prompt)
 
+    names = [setting_name(s) for s in settings]
+    runs = [Run(make_answer_fn(pipeline, s), output / f"{n}.jsonl", s, n) for s, n in zip(settings, names)]
+    summaries = run_sweep(
+        items,
+        runs,
+        prompt_fn=prompt_fn,
+        on_error=args.on_error,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+        description=names[0] if len(names) == 1 else f"eval × {len(names)} settings",
+    )
+    named = dict(zip(names, summaries))
     summary_path = output / "summary.json"
     everything: dict[str, Any] = {}
     if summary_path.is_file() and not args.overwrite:  # keep the settings of earlier sweeps
         everything = json.loads(summary_path.read_text()).get("settings", {})
-    named: dict[str, dict[str, Any]] = {}
-    for setting in settings:
-        name = setting_name(setting)
-        summary = run_benchmark(
-            items,
-            make_answer_fn(pipeline, setting),
-            output / f"{name}.jsonl",
-            setting=setting,
-            prompt_fn=prompt_fn,
-            on_error=args.on_error,
-            overwrite=args.overwrite,
-            progress=not args.no_progress,
-            description=name,
-        )
-        named[name] = everything[name] = summary
-        document = {"annotations": str(args.annotations), "format": args.format, "settings": everything}
-        summary_path.write_text(json.dumps(document, indent=2) + "\n")
+    everything.update(named)
+    document = {"annotations": str(args.annotations), "format": args.format, "settings": everything}
+    summary_path.write_text(json.dumps(document, indent=2) + "\n")
     if args.json:
         print(json.dumps(named, indent=2))
     else:

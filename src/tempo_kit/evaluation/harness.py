@@ -38,11 +38,13 @@ class Reply:
         tokens: token statistics — ``visual_tokens``, ``budget``, ``num_frames``,
             ``tokens_per_frame``, ``num_segments``, ``kept_segments`` (any subset).
         timings: seconds per phase (``decode``, ``compress``, ``allocate``, ``generate``).
+        info: anything else worth keeping with the record (e.g. which phases were reused).
     """
 
     text: str
     tokens: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
 
 
 class AnswerFn(Protocol):
@@ -114,12 +116,87 @@ def _check_setting(path: Path, records: Sequence[Mapping], setting: Mapping[str,
             )
 
 
-def run_benchmark(
+@dataclass
+class Run:
+    """One setting of a sweep: its answer function, its results file and what it is."""
+
+    answer_fn: AnswerFn
+    results_path: str | Path
+    setting: Mapping[str, Any] = field(default_factory=dict)
+    name: str = "eval"
+
+
+class _RunState:
+    """A run's open results file, what it still has to answer, and its running accuracy."""
+
+    def __init__(
+        self,
+        run: Run,
+        items: Sequence[BenchmarkItem],
+        retry_errors: bool,
+        overwrite: bool,
+        duration_buckets: Sequence[tuple[float, str]],
+    ) -> None:
+        self.run = run
+        self.setting = dict(run.setting)
+        self.path = Path(run.results_path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if overwrite and self.path.exists():
+            self.path.unlink()
+        previous = read_results(self.path, repair=True)
+        _check_setting(self.path, previous, self.setting)
+        done = latest_by_id(previous)
+        self.todo = {i.id for i in items if i.id not in done or (retry_errors and done[i.id].get("error"))}
+        self.finished = len(items) - len(self.todo)
+        self.metric = ChoiceAccuracy(duration_buckets)
+        wanted = {i.id for i in items}
+        for record in done.values():
+            if record["id"] in wanted and record["id"] not in self.todo:
+                self.metric.update(
+                    record.get("prediction"), record["answer"], record.get("category"), record.get("duration")
+                )
+        self.handle = self.path.open("a", encoding="utf-8")
+
+    def write(self, record: Mapping[str, Any]) -> None:
+        self.handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self.handle.flush()
+        os.fsync(self.handle.fileno())  # on disk before the next item starts: a kill loses nothing
+
+
+def _answer(item: BenchmarkItem, prompt: str, state: _RunState, on_error: str) -> dict[str, Any]:
+    start = time.perf_counter()
+    error = None
+    try:
+        reply = state.run.answer_fn(item, prompt)
+    except TempoKitError as exc:
+        if on_error == "raise":
+            raise
+        reply, error = Reply(text=""), f"{type(exc).__name__}: {exc}"
+    prediction = extract_choice(reply.text, item.num_options, item.options) if not error else None
+    return {
+        "id": item.id,
+        "video": item.video,
+        "question": item.question,
+        "options": item.options,
+        "answer": item.answer,
+        "category": item.category,
+        "duration": item.duration,
+        "response": reply.text,
+        "prediction": prediction,
+        "correct": prediction == item.answer,
+        "tokens": reply.tokens,
+        "timings": {**reply.timings, "total": time.perf_counter() - start},
+        "info": reply.info,
+        "setting": state.setting,
+        "error": error,
+        "version": RECORD_VERSION,
+    }
+
+
+def run_sweep(
     items: Sequence[BenchmarkItem],
-    answer_fn: AnswerFn,
-    results_path: str | Path,
+    runs: Sequence[Run],
     *,
-    setting: Mapping[str, Any] | None = None,
     prompt_fn: Callable[[BenchmarkItem], str] = format_prompt,
     retry_errors: bool = True,
     on_error: str = "record",
@@ -127,92 +204,88 @@ def run_benchmark(
     duration_buckets: Sequence[tuple[float, str]] = DEFAULT_DURATION_BUCKETS,
     progress: bool = True,
     description: str = "eval",
-) -> dict:
-    """Answer every item not yet in ``results_path`` and return the summary over all of them.
+) -> list[dict]:
+    """Answer every item of every run that its results file does not hold yet; one summary per run.
+
+    Items are the outer loop and runs the inner one, so an answer function that keeps the last
+    video's decoded frames and compressed memory (``TempoPipeline(reuse_last_video=True)``)
+    decodes and compresses each video once for all the settings that share them.
 
     Args:
         items: the questions (see :func:`~tempo_kit.evaluation.items.load_items`).
-        answer_fn: ``(item, prompt) -> Reply``.
-        results_path: JSONL file, appended to; created with its folder if missing.
-        setting: what the run is (budget, allocator, …); stored in every record, and a rerun
-            with another setting refuses to resume the same file.
+        runs: the settings, each with its ``(item, prompt) -> Reply`` and its JSONL results file
+            (appended to; created with its folder). A results file written under another setting
+            is refused rather than mixed.
         prompt_fn: builds the question text from an item.
         retry_errors: rerun items whose previous record holds an error (e.g. a video that was
             missing and has since been restored).
         on_error: ``"record"`` writes a failed item (a ``TempoKitError`` such as an unreadable
             video) as wrong with its error and goes on; ``"raise"`` stops.
-        overwrite: delete an existing results file first.
+        overwrite: delete existing results files first.
     """
     if on_error not in ("record", "raise"):
         raise ConfigError(f"on_error must be 'record' or 'raise', got {on_error!r}")
-    setting = dict(setting or {})
-    path = Path(results_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if overwrite and path.exists():
-        path.unlink()
-    previous = read_results(path, repair=True)
-    _check_setting(path, previous, setting)
-    done = latest_by_id(previous)
-    wanted = {item.id for item in items}
-    todo = [item for item in items if item.id not in done or (retry_errors and done[item.id].get("error"))]
-    finished = len(items) - len(todo)
-
-    metric = ChoiceAccuracy(duration_buckets)
-    for record in done.values():
-        if record["id"] in wanted and not (retry_errors and record.get("error")):
-            metric.update(
-                record.get("prediction"), record["answer"], record.get("category"), record.get("duration")
-            )
-
-    with (
-        path.open("a", encoding="utf-8") as handle,
-        tqdm(
-            total=len(items),
+    paths = [str(Path(r.results_path).resolve()) for r in runs]
+    if len(set(paths)) != len(paths):
+        raise ConfigError(f"two runs of a sweep write the same results file: {paths}")
+    states: list[_RunState] = []
+    try:
+        for run in runs:
+            states.append(_RunState(run, items, retry_errors, overwrite, duration_buckets))
+        total = len(items) * len(states)
+        finished = sum(s.finished for s in states)
+        with tqdm(
+            total=total,
             initial=finished,
             desc=description,
             unit="q",
             disable=not progress,
             dynamic_ncols=True,
-        ) as bar,
-    ):
-        for item in todo:
-            prompt = prompt_fn(item)
-            start = time.perf_counter()
-            error = None
-            try:
-                reply = answer_fn(item, prompt)
-            except TempoKitError as exc:
-                if on_error == "raise":
-                    raise
-                reply, error = Reply(text=""), f"{type(exc).__name__}: {exc}"
-            prediction = extract_choice(reply.text, item.num_options, item.options) if not error else None
-            record = {
-                "id": item.id,
-                "video": item.video,
-                "question": item.question,
-                "options": item.options,
-                "answer": item.answer,
-                "category": item.category,
-                "duration": item.duration,
-                "response": reply.text,
-                "prediction": prediction,
-                "correct": prediction == item.answer,
-                "tokens": reply.tokens,
-                "timings": {**reply.timings, "total": time.perf_counter() - start},
-                "setting": setting,
-                "error": error,
-                "version": RECORD_VERSION,
-            }
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-            metric.update(prediction, item.answer, item.category, item.duration)
-            bar.update(1)
-            bar.set_postfix(acc=f"{float(metric.overall.compute()):.3f}")
+        ) as bar:
+            for item in items:
+                pending = [s for s in states if item.id in s.todo]
+                if not pending:
+                    continue
+                prompt = prompt_fn(item)
+                for state in pending:
+                    record = _answer(item, prompt, state, on_error)
+                    state.write(record)
+                    state.metric.update(record["prediction"], item.answer, item.category, item.duration)
+                    bar.update(1)
+                    if len(states) == 1:
+                        bar.set_postfix(acc=f"{float(state.metric.overall.compute()):.3f}")
+    finally:
+        for state in states:
+            state.handle.close()
 
-    records = [r for r in read_results(path) if str(r["id"]) in wanted]
-    summary = summarize(records, duration_buckets)
-    summary["setting"] = setting
-    summary["results"] = str(path)
-    summary["resumed"] = finished
+    wanted = {item.id for item in items}
+    summaries = []
+    for state in states:
+        records = [r for r in read_results(state.path) if str(r["id"]) in wanted]
+        summary = summarize(records, duration_buckets)
+        summary.update(setting=state.setting, results=str(state.path), resumed=state.finished)
+        summaries.append(summary)
+    return summaries
+
+
+def run_benchmark(
+    items: Sequence[BenchmarkItem],
+    answer_fn: AnswerFn,
+    results_path: str | Path,
+    *,
+    setting: Mapping[str, Any] | None = None,
+    description: str = "eval",
+    **kwargs: Any,
+) -> dict:
+    """One setting: answer every item not yet in ``results_path``; the summary over all of them.
+
+    Keyword arguments are those of :func:`run_sweep`. A rerun resumes the file: items already
+    answered are skipped, a last line cut short by a crash is dropped.
+    """
+    (summary,) = run_sweep(
+        items,
+        [Run(answer_fn, results_path, dict(setting or {}), description)],
+        description=description,
+        **kwargs,
+    )
     return summary

@@ -87,7 +87,7 @@ def test_overrides_set_and_delete(base_and_stage):
         ("model.projector.name=linar", "Did you mean 'linear'?"),
         ("model.max_contxt=10", "unknown key 'model.max_contxt' (did you mean 'max_context'?)"),
         ("trainer.strategy.name=fdsp", "must be one of auto, single, ddp, fsdp (did you mean 'fsdp'?)"),
-        ("trainer.strategy.sharding=FULL_SHARD", "not an option of strategy 'auto'"),
+        ("trainer.strategy.fsdp.sharding=FULL_SHARD", "(did you mean 'sharding_strategy'?)"),
         ("trainer.micro_batch_size=3", "not a multiple of trainer.micro_batch_size=3"),
         ("optim.lr.projector=0", "optim.lr.projector=0 must be a positive number"),
         ("lora.decoder.rank=8", "unknown argument 'rank'"),

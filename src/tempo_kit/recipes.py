@@ -108,7 +108,19 @@ DEFAULTS: dict[str, Any] = {
         "accelerator": "auto",
         "devices": "auto",
         "num_nodes": 1,
-        "strategy": {"name": "auto"},
+        # strategy name plus each strategy's options; only the named strategy's options are used,
+        # so ``trainer.strategy.name=ddp`` on the command line switches cleanly
+        "strategy": {
+            "name": "auto",  # auto | single | ddp | fsdp
+            "process_group_backend": None,  # nccl on GPUs, gloo on CPUs when null
+            "ddp": {"find_unused_parameters": False, "static_graph": False},
+            "fsdp": {
+                "sharding_strategy": "FULL_SHARD",
+                "state_dict_type": "sharded",  # sharded checkpoints: each rank saves its shard
+                "cpu_offload": False,
+                "limit_all_gathers": True,
+            },
+        },
         # gradient (activation) checkpointing per component (Appendix C.1)
         "gradient_checkpointing": {"compressor": True, "decoder": True},
         "log_every_n_steps": 10,
@@ -124,36 +136,16 @@ DEFAULTS: dict[str, Any] = {
 }
 
 #: Sections whose keys are not fixed by :data:`DEFAULTS` but checked against a signature.
-OPEN_SECTIONS = ("model", "data", "lora.compressor", "lora.decoder", "trainer.strategy")
+OPEN_SECTIONS = ("model", "data", "lora.compressor", "lora.decoder")
 
-#: Keys under ``trainer.strategy`` per strategy name (besides ``name``).
-STRATEGY_KEYS: dict[str, tuple[str, ...]] = {
-    "auto": (),
-    "single": (),
-    "ddp": ("find_unused_parameters", "process_group_backend", "static_graph"),
-    "fsdp": (
-        "sharding_strategy",
-        "state_dict_type",
-        "cpu_offload",
-        "activation_checkpointing",
-        "limit_all_gathers",
-        "process_group_backend",
-    ),
-}
 
-#: Model-level keys (beside the four components) that TempoModel.from_config reads.
-MODEL_KEYS: tuple[str, ...] = (
-    "compressor",
-    "projector",
-    "decoder",
-    "allocator",
-    "reduction",
-    "budget",
-    "k_min",
-    "time_tag_template",
-    "max_context",
-    "compressor_micro_batch",
-)
+def model_keys() -> list[str]:
+    """Keys ``TempoModel.from_config`` reads (the fields of ``TempoConfig``)."""
+    from dataclasses import fields
+
+    from tempo_kit.model_config import TempoConfig
+
+    return [f.name for f in fields(TempoConfig)]
 
 
 def _did_you_mean(key: str, choices: Iterable[str]) -> str:
@@ -436,11 +428,12 @@ def validate_recipe(cfg: DictConfig, source: str = "<recipe>", *, check_paths: b
         raise ConfigError(
             f"recipe {source!r}: optim.scheduler={cfg.optim.scheduler!r} must be cosine, linear or constant"
         )
+    known_model_keys = model_keys()
     for key in cfg.model:
-        if key not in MODEL_KEYS:
+        if key not in known_model_keys:
             raise ConfigError(
-                f"recipe {source!r}: unknown key 'model.{key}'{_did_you_mean(str(key), MODEL_KEYS)}. "
-                f"Known keys under 'model': {', '.join(MODEL_KEYS)}."
+                f"recipe {source!r}: unknown key 'model.{key}'{_did_you_mean(str(key), known_model_keys)}. "
+                f"Known keys under 'model': {', '.join(known_model_keys)}."
             )
     for part, registry_name in (
         ("compressor", "COMPRESSORS"),
@@ -450,10 +443,12 @@ def validate_recipe(cfg: DictConfig, source: str = "<recipe>", *, check_paths: b
     ):
         if cfg.run.init_from is None or part in cfg.model:
             _check_component(cfg, part, registry_name, source)
-    if "reduction" in cfg.model and cfg.model.reduction is not None:
+    reduction = cfg.model.get("reduction")
+    if reduction is not None:
         from tempo_kit.registry import REDUCTIONS
 
-        _check_registry_name(REDUCTIONS, str(cfg.model.reduction), "model.reduction", source)
+        name = reduction if isinstance(reduction, str) else reduction.get("name")
+        _check_registry_name(REDUCTIONS, str(name), "model.reduction", source)
     _check_data(cfg, source)
     _check_trainer(cfg, source)
     if check_paths:
@@ -493,24 +488,16 @@ def _check_trainer(cfg: DictConfig, source: str) -> None:
             f"of trainer.micro_batch_size={trainer.micro_batch_size}"
         )
     strategy = trainer.strategy
-    if isinstance(strategy, str):
+    if not isinstance(strategy, DictConfig):
         raise ConfigError(
-            f"recipe {source!r}: trainer.strategy must be a mapping such as {{name: {strategy}}}, "
-            f"got {strategy!r} (on the command line: trainer.strategy.name={strategy})"
+            f"recipe {source!r}: trainer.strategy must be a mapping with a name, got {strategy!r} "
+            f"(on the command line: trainer.strategy.name={strategy})"
         )
-    name = strategy.get("name", "auto")
-    if name not in STRATEGIES:
+    if strategy.name not in STRATEGIES:
         raise ConfigError(
-            f"recipe {source!r}: trainer.strategy.name={name!r} must be one of {', '.join(STRATEGIES)}"
-            f"{_did_you_mean(str(name), STRATEGIES)}"
+            f"recipe {source!r}: trainer.strategy.name={strategy.name!r} must be one of {', '.join(STRATEGIES)}"
+            f"{_did_you_mean(str(strategy.name), STRATEGIES)}"
         )
-    allowed = STRATEGY_KEYS[name]
-    for key in strategy:
-        if key != "name" and key not in allowed:
-            raise ConfigError(
-                f"recipe {source!r}: trainer.strategy.{key} is not an option of strategy {name!r}"
-                f"{_did_you_mean(str(key), allowed)}. Options: {', '.join(allowed) or '(none)'}."
-            )
     for part in trainer.gradient_checkpointing:
         if part not in ("compressor", "decoder"):
             raise ConfigError(

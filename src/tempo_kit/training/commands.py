@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -81,20 +81,20 @@ def micro_batches_per_step(global_batch: int, micro_batch: int, world_size: int)
     return global_batch // per_step
 
 
-def build_trainer(recipe: Mapping[str, Any], verb: str, module=None):
-    """A Lightning ``Trainer`` from ``trainer:``, with accumulation set for the global batch size."""
-    from lightning.pytorch import Trainer
+def build_trainer(recipe: Mapping[str, Any], verb: str, module=None, callbacks: Sequence = ()):
+    """A Lightning ``Trainer`` from ``trainer:``, with accumulation set for the global batch size.
+
+    ``callbacks`` are added to the kit's own (step logger, checkpointing).
+    """
     from lightning.pytorch.callbacks import ModelCheckpoint
-    from lightning.pytorch.loggers import TensorBoardLogger
 
     from tempo_kit.training.callbacks import MetricsWriter, StepLogger
-    from tempo_kit.training.strategies import build_strategy
 
     settings = recipe["trainer"]
     output_dir = Path(recipe["run"]["output_dir"])
     gradient_checkpointing = any(settings["gradient_checkpointing"].values())
     writer = MetricsWriter(output_dir / METRICS_FILE)
-    callbacks: list = [StepLogger(writer, settings["log_every_n_steps"])]
+    callbacks = [StepLogger(writer, settings["log_every_n_steps"]), *callbacks]
     if verb == "fit":
         callbacks.append(
             ModelCheckpoint(
@@ -109,7 +109,28 @@ def build_trainer(recipe: Mapping[str, Any], verb: str, module=None):
     if module is not None:
         module.metrics_writer = writer
     grad_clip = recipe["optim"]["grad_clip"]
-    trainer = Trainer(
+    try:
+        trainer = _lightning_trainer(settings, gradient_checkpointing, grad_clip, output_dir, callbacks)
+    except ValueError as error:
+        if "requires a GPU" in str(error):
+            raise ConfigError(
+                f"trainer.strategy.name=fsdp needs GPUs ({error}); on CPUs use trainer.strategy.name=ddp "
+                "(several processes) or trainer.strategy.name=auto (one)"
+            ) from error
+        raise
+    trainer.accumulate_grad_batches = micro_batches_per_step(
+        settings["global_batch_size"], settings["micro_batch_size"], trainer.world_size
+    )
+    return trainer
+
+
+def _lightning_trainer(settings, gradient_checkpointing, grad_clip, output_dir, callbacks):
+    from lightning.pytorch import Trainer
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    from tempo_kit.training.strategies import build_strategy
+
+    return Trainer(
         accelerator=settings["accelerator"],
         devices=settings["devices"],
         num_nodes=settings["num_nodes"],
@@ -132,18 +153,29 @@ def build_trainer(recipe: Mapping[str, Any], verb: str, module=None):
         callbacks=callbacks,
         enable_model_summary=False,
     )
-    trainer.accumulate_grad_batches = micro_batches_per_step(
-        settings["global_batch_size"], settings["micro_batch_size"], trainer.world_size
-    )
-    return trainer
+
+
+def tokenizer_source(recipe: Mapping[str, Any]) -> str | None:
+    """Where the decoder's tokenizer lives: the exported model's ``decoder/`` or ``model.decoder.pretrained``.
+
+    The data module needs it before Lightning builds the model in ``configure_model()``.
+    """
+    init_from = recipe["run"].get("init_from")
+    if init_from:
+        return str(Path(str(init_from)).expanduser() / "decoder")
+    decoder = recipe["model"].get("decoder")
+    return decoder.get("pretrained") if isinstance(decoder, Mapping) else None
 
 
 def build_datamodule(recipe: Mapping[str, Any]):
-    """The recipe's ``TempoDataModule`` (micro-batch size and seed come from the recipe)."""
+    """The recipe's ``TempoDataModule`` (micro-batch size, seed and tokenizer come from the recipe)."""
     from tempo_kit.data import TempoDataModule
 
     return TempoDataModule(
-        batch_size=recipe["trainer"]["micro_batch_size"], seed=recipe["run"]["seed"], **dict(recipe["data"])
+        tokenizer=tokenizer_source(recipe),
+        batch_size=recipe["trainer"]["micro_batch_size"],
+        seed=recipe["run"]["seed"],
+        **dict(recipe["data"]),
     )
 
 
@@ -226,6 +258,7 @@ def run_recipe(
     resume: str | None = None,
     ckpt: str | None = None,
     command_line: str | None = None,
+    callbacks: Sequence = (),
 ) -> dict[str, float]:
     """Run ``verb`` (fit / validate / test) for a resolved recipe; returns the last eval metrics."""
     from lightning.pytorch import seed_everything
@@ -238,7 +271,7 @@ def run_recipe(
     ckpt_path = resolve_checkpoint(ckpt, output_dir, "--ckpt")
     seed_everything(int(recipe["run"]["seed"]), workers=True, verbose=False)
     module = TempoModule(recipe)
-    trainer = build_trainer(recipe, verb, module)
+    trainer = build_trainer(recipe, verb, module, callbacks)
     if trainer.is_global_zero:
         name = RECIPE_FILE if verb == "fit" else f"recipe.{verb}.yaml"
         save_recipe(recipe, output_dir / name, command=command_line)

@@ -39,7 +39,15 @@ def build_model(recipe: Mapping[str, Any]):
 
 
 #: ``model:`` keys that may change when a stage starts from the previous stage's folder.
-RUNTIME_KEYS = ("allocator", "reduction", "budget", "k_min", "time_tag_template", "max_context")
+RUNTIME_KEYS = (
+    "allocator",
+    "reduction",
+    "budget",
+    "k_min",
+    "max_context",
+    "train_max_context",
+    "compressor_micro_batch",
+)
 
 
 def runtime_overrides(model_cfg: Mapping[str, Any]) -> dict[str, Any]:
@@ -70,15 +78,21 @@ def prompt_only(batch: TempoBatch) -> TempoBatch:
 
 
 def score_choices(texts: list[str], answers: list[str | None], num_options: int) -> tuple[int, int]:
-    """(correct, scored) for generated replies against reference option letters."""
-    from tempo_kit.evaluation.answers import extract_choice
+    """(correct, scored) of generated replies against reference option letters.
 
+    Only multiple-choice rows count: those whose reference is one of the first ``num_options``
+    letters; open-ended references are left to the evaluation harness.
+    """
+    from tempo_kit.evaluation.answers import extract_choice, valid_letters
+
+    letters = valid_letters(num_options)
     correct = scored = 0
     for text, answer in zip(texts, answers):
-        if answer is None:
+        reference = None if answer is None else str(answer).strip().upper()
+        if reference is None or len(reference) != 1 or reference not in letters:
             continue
         scored += 1
-        correct += int(extract_choice(text, num_options) == str(answer).strip().upper())
+        correct += int(extract_choice(text, num_options) == reference)
     return correct, scored
 
 
@@ -110,6 +124,7 @@ class TempoModule(LightningModule):
 
         self.model = build_model(self.recipe)
         self.trainability = apply_trainability(self.model, self.recipe["trainable"], self.recipe["lora"])
+        self.model.train()  # pretrained HF models load in eval mode; LoRA dropout needs train mode
         fsdp = self._trainer is not None and is_fsdp(self.trainer.strategy)
         for part, enabled in self.recipe["trainer"]["gradient_checkpointing"].items():
             component = getattr(self.model, part, None)
@@ -167,7 +182,7 @@ class TempoModule(LightningModule):
         from tempo_kit.training.optim import build_optimizer, build_scheduler, param_groups
 
         optim = self.recipe["optim"]
-        groups = param_groups(self, optim["lr"], optim["weight_decay"])
+        groups = param_groups(self.model, optim["lr"], optim["weight_decay"])
         optimizer = build_optimizer(groups, optim["betas"], optim["eps"], optim["weight_decay"])
         total = int(self.trainer.estimated_stepping_batches)
         scheduler = build_scheduler(

@@ -25,11 +25,9 @@ def layer_classes(root: nn.Module) -> set[type[nn.Module]]:
     classes: set[type[nn.Module]] = set()
     names: set[str] = set()
     for module in root.modules():
-        declared = getattr(type(module), "decoder_layer_classes", None)
-        if declared is not None:
-            value = getattr(module, "decoder_layer_classes", None)
-            if value:
-                classes.update(value)
+        declared = getattr(module, "decoder_layer_classes", None)
+        if isinstance(declared, (set, tuple, list, frozenset)):
+            classes.update(c for c in declared if isinstance(c, type))
         no_split = getattr(module, "_no_split_modules", None)
         if isinstance(no_split, (list, tuple, set)):
             names.update(no_split)
@@ -78,12 +76,14 @@ def build_strategy(spec: Mapping[str, Any], precision: str, gradient_checkpointi
     """A Lightning strategy (object or name) from ``trainer.strategy``.
 
     Args:
-        spec: ``{name: auto | single | ddp | fsdp, ...options}`` (see ``recipes.STRATEGY_KEYS``).
+        spec: ``{name: auto | single | ddp | fsdp, process_group_backend, ddp: {...}, fsdp: {...}}``;
+            only the named strategy's options are used.
         precision: the trainer precision (FSDP mixed precision follows it).
         gradient_checkpointing: FSDP applies activation checkpointing to the wrapped blocks.
     """
-    options = dict(spec)
-    name = options.pop("name", "auto")
+    name = spec.get("name", "auto")
+    backend = spec.get("process_group_backend")
+    common = {} if backend is None else {"process_group_backend": backend}
     if name == "auto":
         return "auto"
     if name == "single":
@@ -91,20 +91,20 @@ def build_strategy(spec: Mapping[str, Any], precision: str, gradient_checkpointi
     if name == "ddp":
         from lightning.pytorch.strategies import DDPStrategy
 
-        options.setdefault("find_unused_parameters", False)
-        return DDPStrategy(**options)
+        return DDPStrategy(**common, **dict(spec.get("ddp") or {}))
     if name == "fsdp":
         from lightning.pytorch.strategies import FSDPStrategy
 
-        checkpointing = bool(options.pop("activation_checkpointing", gradient_checkpointing))
+        options = dict(spec.get("fsdp") or {})
         return FSDPStrategy(
             auto_wrap_policy=LayerPolicy(),
-            activation_checkpointing_policy=LayerPolicy() if checkpointing else None,
+            activation_checkpointing_policy=LayerPolicy() if gradient_checkpointing else None,
             mixed_precision=_mixed_precision(precision),
             use_orig_params=True,  # named parameter groups and frozen/trainable mixes per unit
             sharding_strategy=options.pop("sharding_strategy", "FULL_SHARD"),
             state_dict_type=options.pop("state_dict_type", "sharded"),
             cpu_offload=bool(options.pop("cpu_offload", False)),
+            **common,
             **options,
         )
     raise ConfigError(f"trainer.strategy.name={name!r} must be auto, single, ddp or fsdp")

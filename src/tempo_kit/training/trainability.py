@@ -25,8 +25,17 @@ MEMORY_TOKENS = "compressor.memory_tokens"
 LORA_MARKER = "lora_"
 
 
+#: Name segments FSDP and activation checkpointing insert into parameter names.
+WRAPPER_SEGMENTS: tuple[str, ...] = ("_fsdp_wrapped_module.", "_checkpoint_wrapped_module.", "_orig_mod.")
+
+
 def part_of(name: str) -> str | None:
-    """The part a ``TempoModel`` parameter belongs to (``None`` for anything else)."""
+    """The part a ``TempoModel`` parameter belongs to (``None`` for anything else).
+
+    Wrapper segments added by FSDP, activation checkpointing or ``torch.compile`` are ignored.
+    """
+    for segment in WRAPPER_SEGMENTS:
+        name = name.replace(segment, "")
     if name == MEMORY_TOKENS or name.startswith(MEMORY_TOKENS + "."):
         return "memory_tokens"
     head = name.split(".", 1)[0]

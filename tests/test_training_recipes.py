@@ -1,0 +1,197 @@
+"""Every shipped recipe trains 2 optimizer steps on CPU, and each changes exactly its parameters.
+
+The stage recipes run as shipped except for what a CPU test machine cannot have: the tiny
+checkpoints and synthetic needle videos replace the downloaded models and datasets, FSDP (GPU
+only in Lightning) becomes a single process, batches shrink to 2 samples. The four stages are
+chained the way the paper runs them: each starts from the previous stage's exported ``final/``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from lightning.pytorch import Callback
+from omegaconf import OmegaConf
+
+from tempo_kit.recipes import load_recipe, to_dict
+from tempo_kit.training.commands import FINAL_DIR, run_recipe
+from tempo_kit.training.trainability import part_of
+
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+SHIPPED = sorted(p.name for p in RECIPES.glob("*.yaml") if p.name != "base.yaml")
+
+#: Table A: which parts each stage trains (LoRA variants train only adapters in "lora" parts).
+EXPECTED = {
+    "stage0.yaml": {
+        "compressor": "frozen",
+        "memory_tokens": "full",
+        "projector": "full",
+        "decoder": "frozen",
+    },
+    "stage1.yaml": {"compressor": "full", "memory_tokens": "full", "projector": "full", "decoder": "full"},
+    "stage2.yaml": {"compressor": "full", "memory_tokens": "full", "projector": "full", "decoder": "full"},
+    "stage3.yaml": {
+        "compressor": "frozen",
+        "memory_tokens": "frozen",
+        "projector": "frozen",
+        "decoder": "full",
+    },
+    "stage2_lora.yaml": {
+        "compressor": "lora",
+        "memory_tokens": "full",
+        "projector": "full",
+        "decoder": "lora",
+    },
+    "stage3_lora.yaml": {
+        "compressor": "frozen",
+        "memory_tokens": "frozen",
+        "projector": "frozen",
+        "decoder": "lora",
+    },
+    "demo.yaml": {"compressor": "full", "memory_tokens": "full", "projector": "full", "decoder": "full"},
+}
+
+
+class Snapshot(Callback):
+    """Parameters when training starts (after trainability) and when it ends."""
+
+    def on_train_start(self, trainer, pl_module):
+        self.before = {n: p.detach().clone() for n, p in pl_module.model.named_parameters()}
+        self.requires_grad = {n for n, p in pl_module.model.named_parameters() if p.requires_grad}
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer):
+        self.live = getattr(self, "live", set()) | {
+            n for n, p in pl_module.model.named_parameters() if p.grad is not None and bool(p.grad.any())
+        }
+
+    def on_train_end(self, trainer, pl_module):
+        self.after = {n: p.detach().clone() for n, p in pl_module.model.named_parameters()}
+        self.steps = trainer.global_step
+
+
+def ci_overrides(tiny_checkpoints, data: Path, out: Path, init_from: Path | None) -> list[str]:
+    """The CPU stand-ins for a shipped recipe: tiny models, synthetic videos, 2 steps of 2 samples."""
+    return [
+        f"model.compressor.pretrained={tiny_checkpoints['svlm']}",
+        f"model.decoder.pretrained={tiny_checkpoints['llm']}",
+        "model.compressor.k_max=8",
+        f"run.init_from={init_from if init_from else 'null'}",
+        f"run.output_dir={out}",
+        f"data.train_files={data}",
+        "data.val_files=null",
+        "data.max_frames=8",
+        "data.max_long_edge=64",
+        "data.num_workers=0",
+        "trainer.strategy.name=auto",
+        "trainer.accelerator=cpu",
+        "trainer.devices=1",
+        "trainer.global_batch_size=2",
+        "trainer.micro_batch_size=1",
+        "trainer.max_steps=2",
+        "trainer.enable_progress_bar=false",
+    ]
+
+
+def check_changes(snapshot: Snapshot, modes: dict[str, str], steps: int = 2) -> None:
+    """Exactly the parameters a stage trains have moved; every other one is bit-identical.
+
+    A trained tensor whose gradient was exactly zero cannot move under AdamW; the tiny SVLM has one
+    such (the deepstack merger feeding its last layer, whose output no memory position reads).
+    LoRA's ``lora_A`` has a zero gradient until ``lora_B`` (zero at init) has moved, and warm-up
+    makes step 1's learning rate 0, so LoRA runs take 3 steps.
+    """
+    assert snapshot.steps == steps
+    intended_names = set()
+    for name, before in snapshot.before.items():
+        mode = modes[part_of(name)]
+        intended = mode == "full" or (mode == "lora" and "lora_" in name)
+        intended_names |= {name} if intended else set()
+        assert (name in snapshot.requires_grad) == intended, name
+        assert intended or name not in snapshot.live, name
+        moved = not torch.equal(before, snapshot.after[name])
+        assert moved == (name in snapshot.live), f"{name} ({mode}) moved={moved}"
+    dead = intended_names - snapshot.live
+    assert all(".deepstack_merger_list." in n for n in dead), sorted(dead)
+    for part, mode in modes.items():
+        trained = [n for n in intended_names if part_of(n) == part]
+        assert (mode != "frozen") == bool(trained), part
+        assert mode == "frozen" or set(trained) & snapshot.live, part
+
+
+def fit(recipe: str, overrides: list[str]) -> tuple[Snapshot, dict]:
+    cfg = to_dict(load_recipe(RECIPES / recipe, overrides))
+    snapshot = Snapshot()
+    run_recipe(cfg, "fit", callbacks=[snapshot])
+    return snapshot, cfg
+
+
+def test_stages_chain_and_train_exactly_their_parts(tiny_checkpoints, tiny_needle_benchmark, tmp_path):
+    previous = None
+    for stage in ("stage0.yaml", "stage1.yaml", "stage2.yaml", "stage3.yaml"):
+        out = tmp_path / stage.removesuffix(".yaml")
+        snapshot, cfg = fit(stage, ci_overrides(tiny_checkpoints, tiny_needle_benchmark, out, previous))
+        assert cfg["trainable"] == EXPECTED[stage]
+        check_changes(snapshot, EXPECTED[stage])
+        if previous is not None:  # started from the previous stage's weights, not the base checkpoints
+            from tempo_kit.model import TempoModel
+
+            start = TempoModel.from_pretrained(previous)
+            for name, value in start.state_dict().items():
+                if name in snapshot.before:
+                    assert torch.equal(value, snapshot.before[name]), name
+        assert (out / FINAL_DIR / "tempo_config.json").is_file()
+        assert (
+            OmegaConf.to_container(OmegaConf.load(out / "recipe.yaml")) == cfg
+        )  # the resolved recipe is kept
+        assert (out / "checkpoints" / "last.ckpt").is_file()
+        previous = out / FINAL_DIR
+
+
+@pytest.mark.parametrize("recipe", ["stage2_lora.yaml", "stage3_lora.yaml"])
+def test_lora_recipes_train_adapters_and_export_merged(
+    recipe, tiny_checkpoints, tiny_needle_benchmark, tmp_path
+):
+    from tempo_kit.model import TempoModel
+
+    overrides = ci_overrides(tiny_checkpoints, tiny_needle_benchmark, tmp_path, None)
+    overrides += [
+        "lora.decoder.r=4",
+        "lora.decoder.lora_alpha=8",
+        "lora.compressor.r=4",
+        "lora.compressor.lora_dropout=0",
+    ]
+    overrides += ["lora.decoder.lora_dropout=0", "trainer.max_steps=3", "trainer.max_epochs=2"]
+    snapshot, _ = fit(recipe, overrides)
+    check_changes(snapshot, EXPECTED[recipe], steps=3)
+    exported = TempoModel.from_pretrained(tmp_path / FINAL_DIR)
+    names = dict(exported.named_parameters())
+    assert not any("lora_" in n for n in names)
+    assert (tmp_path / "adapters.safetensors").is_file()
+    # the merged decoder differs from its base only through the adapters' product
+    moved = []
+    for name, value in names.items():
+        base = snapshot.before.get(
+            name, snapshot.before.get(name.replace("_proj.weight", "_proj.base_layer.weight"))
+        )
+        assert base is not None, name
+        if part_of(name) == "decoder" and not torch.equal(value, base):
+            moved.append(name)
+    assert moved and all(n.endswith("_proj.weight") for n in moved)
+
+
+def test_demo_recipe_runs_two_steps(tiny_checkpoints, tiny_needle_benchmark, tmp_path):
+    overrides = ci_overrides(tiny_checkpoints, tiny_needle_benchmark, tmp_path, None)
+    overrides += [f"data.val_files={tiny_needle_benchmark}", "trainer.check_val_every_n_epoch=1"]
+    snapshot, cfg = fit("demo.yaml", overrides)
+    check_changes(snapshot, EXPECTED["demo.yaml"])
+    metrics = [line for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert any('"train/loss"' in m and '"lr/decoder"' in m and '"train/grad_norm"' in m for m in metrics)
+
+
+def test_every_shipped_recipe_is_covered():
+    assert set(SHIPPED) == set(EXPECTED), "add the new recipe to EXPECTED and run it above"
+    for name in SHIPPED:
+        first = (RECIPES / name).read_text().splitlines()[0]
+        assert first == f"# tempo-kit fit --recipe recipes/{name}", name

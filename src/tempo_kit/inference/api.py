@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,15 +26,19 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from tempo_kit.errors import ConfigError
+from tempo_kit.inference.result import InferenceResult
 from tempo_kit.registry import ALLOCATORS
-from tempo_kit.types import Allocation, CompressorOutput, Segments
+from tempo_kit.types import CompressorOutput, Segments
+from tempo_kit.video.sampling import DEFAULT_MAX_FRAMES as VIDEO_MAX_FRAMES
+from tempo_kit.video.sampling import DEFAULT_SAMPLE_FPS
+from tempo_kit.video.segments import INFERENCE_WINDOW
 
 #: Frames per segment at inference (FACTS §1).
-DEFAULT_WINDOW = 8
+DEFAULT_WINDOW = INFERENCE_WINDOW
 #: Frames sampled per second of video (FACTS §1).
-DEFAULT_FPS = 2.0
+DEFAULT_FPS = DEFAULT_SAMPLE_FPS
 #: Most frames sampled from one video (FACTS §1; the paper's scaling run uses 2048).
-DEFAULT_MAX_FRAMES = 1024
+DEFAULT_MAX_FRAMES = VIDEO_MAX_FRAMES
 #: Greedy decoding, at most this many new tokens (FACTS §4).
 DEFAULT_MAX_NEW_TOKENS = 1024
 #: Segments per compressor call when the compressor does not say (``segment_batch_size``).
@@ -51,102 +55,6 @@ RELEVANCE_PROMPTS = {
 #: Memory tokens of the base-prior compressor: relevance is read before the first memory token
 #: (causal attention), so one is enough and the base SVLM never needs Tempo's trained tokens.
 BASE_PRIOR_K_MAX = 1
-
-
-@dataclass
-class InferenceResult:
-    """One answer and how it was reached.
-
-    Attributes:
-        answer: the LLM's reply.
-        query: the question asked.
-        video: the video's path (``None`` for frames passed in memory).
-        allocation: per-segment ``counts``, ``relevance`` and ``times`` (seconds), with the budget,
-            ``k_min`` and ``k_max`` it was computed under (counts after the context cap).
-        num_frames: frames sampled from the video.
-        duration: the video's length in seconds (``None`` when unknown).
-        window: frames per segment.
-        timings: seconds per phase: ``decode``, ``compress``, ``allocate``, ``generate``, ``total``.
-        settings: allocator, reduction, relevance source and prompt, sampling used.
-        reused: phases taken from the previous call on the same video (``"decode"``,
-            ``"compress"``) when the pipeline reuses the last video; their timings are then ~0.
-    """
-
-    answer: str
-    query: str
-    video: str | None
-    allocation: Allocation
-    num_frames: int
-    duration: float | None
-    window: int
-    timings: dict[str, float]
-    settings: dict[str, Any] = field(default_factory=dict)
-    reused: tuple[str, ...] = ()
-
-    @property
-    def tokens_used(self) -> int:
-        """Visual tokens the LLM read."""
-        return self.allocation.total
-
-    @property
-    def budget(self) -> int | None:
-        return self.allocation.budget
-
-    @property
-    def num_segments(self) -> int:
-        return int(self.allocation.counts.numel())
-
-    @property
-    def kept_segments(self) -> int:
-        return self.allocation.kept_segments
-
-    @property
-    def tokens_per_frame(self) -> float:
-        """Visual tokens per sampled frame (the paper's "actual avg. toks/frame", Table 1)."""
-        return self.tokens_used / max(self.num_frames, 1)
-
-    def token_stats(self) -> dict[str, Any]:
-        """The per-sample token record the evaluation harness stores."""
-        return {
-            "visual_tokens": self.tokens_used,
-            "budget": self.budget,
-            "num_frames": self.num_frames,
-            "tokens_per_frame": self.tokens_per_frame,
-            "num_segments": self.num_segments,
-            "kept_segments": self.kept_segments,
-            "k_min": self.allocation.k_min,
-            "k_max": self.allocation.k_max,
-        }
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: the answer, token statistics, timings, and the per-segment allocation."""
-        relevance = self.allocation.relevance
-        return {
-            "answer": self.answer,
-            "query": self.query,
-            "video": self.video,
-            "duration": self.duration,
-            "window": self.window,
-            "tokens": self.token_stats(),
-            "timings": dict(self.timings),
-            "settings": dict(self.settings),
-            "reused": list(self.reused),
-            "segments": {
-                "time": [round(float(t), 3) for t in self.allocation.times],
-                "tokens": [int(c) for c in self.allocation.counts],
-                "relevance": None if relevance is None else [round(float(r), 6) for r in relevance],
-            },
-        }
-
-    def plot(self, path: str | Path, **kwargs: Any) -> Path:
-        """Write the allocation-over-time figure; ``kwargs`` go to
-        :func:`~tempo_kit.inference.plots.plot_allocation` (e.g. ``highlight=(start, end)``)."""
-        from tempo_kit.inference.plots import plot_allocation
-
-        seconds = self.window / float(self.settings.get("fps", DEFAULT_FPS))
-        return plot_allocation(
-            self.allocation, path, query=self.query, answer=self.answer, segment_seconds=seconds, **kwargs
-        )
 
 
 class _TimedAllocator(nn.Module):

@@ -1,0 +1,106 @@
+"""What one answer returns: the reply, the per-segment allocation, token counts and timings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tempo_kit.types import Allocation
+from tempo_kit.video.sampling import DEFAULT_SAMPLE_FPS
+
+
+@dataclass
+class InferenceResult:
+    """One answer and how it was reached.
+
+    Attributes:
+        answer: the LLM's reply.
+        query: the question asked.
+        video: the video's path (``None`` for frames passed in memory).
+        allocation: per-segment ``counts``, ``relevance`` and ``times`` (seconds), with the budget,
+            ``k_min`` and ``k_max`` it was computed under (counts after the context cap).
+        num_frames: frames sampled from the video.
+        duration: the video's length in seconds (``None`` when unknown).
+        window: frames per segment.
+        timings: seconds per phase: ``decode``, ``compress``, ``allocate``, ``generate``, ``total``.
+        settings: allocator, reduction, relevance source and prompt, sampling used.
+        reused: phases taken from the previous call on the same video (``"decode"``,
+            ``"compress"``) when the pipeline reuses the last video; their timings are then ~0.
+    """
+
+    answer: str
+    query: str
+    video: str | None
+    allocation: Allocation
+    num_frames: int
+    duration: float | None
+    window: int
+    timings: dict[str, float]
+    settings: dict[str, Any] = field(default_factory=dict)
+    reused: tuple[str, ...] = ()
+
+    @property
+    def tokens_used(self) -> int:
+        """Visual tokens the LLM read."""
+        return self.allocation.total
+
+    @property
+    def budget(self) -> int | None:
+        return self.allocation.budget
+
+    @property
+    def num_segments(self) -> int:
+        return int(self.allocation.counts.numel())
+
+    @property
+    def kept_segments(self) -> int:
+        return self.allocation.kept_segments
+
+    @property
+    def tokens_per_frame(self) -> float:
+        """Visual tokens per sampled frame (the paper's "actual avg. toks/frame", Table 1)."""
+        return self.tokens_used / max(self.num_frames, 1)
+
+    def token_stats(self) -> dict[str, Any]:
+        """The per-sample token record the evaluation harness stores."""
+        return {
+            "visual_tokens": self.tokens_used,
+            "budget": self.budget,
+            "num_frames": self.num_frames,
+            "tokens_per_frame": self.tokens_per_frame,
+            "num_segments": self.num_segments,
+            "kept_segments": self.kept_segments,
+            "k_min": self.allocation.k_min,
+            "k_max": self.allocation.k_max,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: the answer, token statistics, timings, and the per-segment allocation."""
+        relevance = self.allocation.relevance
+        return {
+            "answer": self.answer,
+            "query": self.query,
+            "video": self.video,
+            "duration": self.duration,
+            "window": self.window,
+            "tokens": self.token_stats(),
+            "timings": dict(self.timings),
+            "settings": dict(self.settings),
+            "reused": list(self.reused),
+            "segments": {
+                "time": [round(float(t), 3) for t in self.allocation.times],
+                "tokens": [int(c) for c in self.allocation.counts],
+                "relevance": None if relevance is None else [round(float(r), 6) for r in relevance],
+            },
+        }
+
+    def plot(self, path: str | Path, **kwargs: Any) -> Path:
+        """Write the allocation-over-time figure; ``kwargs`` go to
+        :func:`~tempo_kit.inference.plots.plot_allocation` (e.g. ``highlight=(start, end)``)."""
+        from tempo_kit.inference.plots import plot_allocation
+
+        seconds = self.window / float(self.settings.get("fps", DEFAULT_SAMPLE_FPS))
+        return plot_allocation(
+            self.allocation, path, query=self.query, answer=self.answer, segment_seconds=seconds, **kwargs
+        )

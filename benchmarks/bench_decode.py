@@ -98,7 +98,12 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=1024, help="max_frames")
     parser.add_argument("--threads", type=int, default=2, help="decoder / torch threads")
     parser.add_argument("--repeats", type=int, default=1, help="runs per method (best time, max RSS)")
-    parser.add_argument("--cache", type=Path, default=Path(".cache/bench_decode"))
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=Path.home() / ".cache" / "tempo-kit" / "bench_decode",
+        help="source video cache",
+    )
     parser.add_argument("--skip-released", action="store_true", help="skip the full-resolution baseline")
     parser.add_argument("--out", type=Path, help="write a markdown report here")
     args = parser.parse_args()

@@ -288,3 +288,20 @@ def test_activation_checkpointing_keeps_gradients_and_layer_classes_exist(compre
     torch.testing.assert_close(checkpointed, plain, atol=1e-7, rtol=1e-5)
     present = {type(m) for m in compressor.svlm.modules()}
     assert set(compressor.decoder_layer_classes) <= present
+
+
+def test_short_last_window_sees_only_its_real_frames(compressor):
+    from tempo_kit.video import make_segments
+
+    generator = torch.Generator().manual_seed(5)
+    frames = torch.randint(0, 256, (11, 64, 64, 3), dtype=torch.uint8, generator=generator)
+    times = torch.arange(11, dtype=torch.float64) / 2.0
+    windowed = make_segments(frames, window=8, frame_times=times)
+    assert windowed.lengths.tolist() == [8, 3]  # the last window holds 3 real frames, padded to 8
+    tail = make_segments(frames[8:], window=3, frame_times=times[8:])
+    with torch.no_grad():
+        full = compressor([windowed], ["what?"])
+        alone = compressor([tail], ["what?"])
+    # 3 real frames are 2 temporal patches (the third frame repeated), not the 4 of a padded window
+    torch.testing.assert_close(full.memory[1], alone.memory[0], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(full.relevance[1], alone.relevance[0], atol=1e-6, rtol=1e-5)

@@ -75,28 +75,39 @@ def patch_segments(
         source = segments[sample]
         slot = slot_of(source, sample)
         config = video_config if slot == "video" else image_config
-        index = torch.tensor(picks, device=source.frames.device)
-        frames = source.frames.index_select(0, index)
-        patches = patchify(
-            frames if device is None else frames.to(device),
-            source.frame_times.index_select(0, index.to(source.frame_times.device)),
-            config,
-            rule=slot,
-        )
-        rows = int(patches.grid_thw[0].prod())
-        per_patch = int(patches.grid_thw[0, 1] * patches.grid_thw[0, 2]) // config.merge_size**2
-        for k in range(len(picks)):
-            times = patches.timestamps[k].tolist() if slot == "video" else None
-            out.append(
-                SegmentPatches(
+        by_segment: dict[int, SegmentPatches] = {}
+        for length, same_length in _by_length(source, picks).items():
+            index = torch.tensor(same_length, device=source.frames.device)
+            frames = source.frames.index_select(0, index)[:, :length]
+            frame_times = source.frame_times.index_select(0, index.to(source.frame_times.device))[:, :length]
+            patches = patchify(
+                frames if device is None else frames.to(device), frame_times, config, rule=slot
+            )
+            rows = int(patches.grid_thw[0].prod())
+            per_patch = int(patches.grid_thw[0, 1] * patches.grid_thw[0, 2]) // config.merge_size**2
+            for k, j in enumerate(same_length):
+                by_segment[j] = SegmentPatches(
                     slot=slot,
                     pixel_values=patches.pixel_values[k * rows : (k + 1) * rows],
                     grid_thw=patches.grid_thw[k],
-                    times=times,
+                    times=patches.timestamps[k].tolist() if slot == "video" else None,
                     tokens_per_patch=per_patch,
                 )
-            )
+        out.extend(by_segment[j] for j in picks)
     return out
+
+
+def _by_length(segments: Segments, picks: Sequence[int]) -> dict[int, list[int]]:
+    """Group segment indices by how many of their frames the SVLM sees (``Segments.lengths``).
+
+    Only a video's last window can be short; the SVLM sees its real frames (padded to the
+    temporal patch by :func:`patchify`), not the window padding, as the released processor does.
+    """
+    groups: dict[int, list[int]] = {}
+    for j in picks:
+        length = segments.window if segments.lengths is None else int(segments.lengths[j])
+        groups.setdefault(length, []).append(j)
+    return groups
 
 
 def micro_batches(num_segments: Sequence[int], size: int) -> list[list[tuple[int, int]]]:

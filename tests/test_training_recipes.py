@@ -8,6 +8,7 @@ chained the way the paper runs them: each starts from the previous stage's expor
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -183,11 +184,22 @@ def test_lora_recipes_train_adapters_and_export_merged(
 
 def test_demo_recipe_runs_two_steps(tiny_checkpoints, tiny_needle_benchmark, tmp_path):
     overrides = ci_overrides(tiny_checkpoints, tiny_needle_benchmark, tmp_path, None)
-    overrides += [f"data.val_files={tiny_needle_benchmark}", "trainer.check_val_every_n_epoch=1"]
+    overrides += [f"data.val_files={tiny_needle_benchmark}", f"data.test_files={tiny_needle_benchmark}"]
     snapshot, cfg = fit("demo.yaml", overrides)
     check_changes(snapshot, EXPECTED["demo.yaml"])
-    metrics = [line for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
-    assert any('"train/loss"' in m and '"lr/decoder"' in m and '"train/grad_norm"' in m for m in metrics)
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    keys = {
+        "train/loss",
+        "train/grad_norm",
+        "train/samples_per_s",
+        "train/visual_tokens_per_sample",
+        "lr/decoder",
+    }
+    assert keys <= set(rows[0]) and rows[0]["train/visual_tokens_per_sample"] > 0
+    for verb, stage in (("validate", "val"), ("test", "test")):  # weights read back from the last checkpoint
+        metrics = run_recipe(cfg, verb, ckpt="last")
+        assert metrics[f"{stage}/scored"] == 4 and 0 <= metrics[f"{stage}/accuracy"] <= 1
+        assert metrics[f"{stage}/loss"] > 0
 
 
 def test_every_shipped_recipe_is_covered():

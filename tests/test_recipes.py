@@ -156,3 +156,46 @@ def test_cli_reports_config_errors_cleanly(base_and_stage, capsys):
     assert main(["fit", "--recipe", str(base_and_stage), "--print", "optim.lrr=1"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("tempo-kit fit: error: recipe") and "did you mean 'lr'" in err
+
+
+def test_docs_recipe_table_matches_the_yaml_files():
+    from pathlib import Path
+
+    from tempo_kit.recipes import recipe_table
+
+    root = Path(__file__).resolve().parents[1]
+    names = ["stage0", "stage1", "stage2", "stage3", "stage2_lora", "stage3_lora", "demo"]
+    assert {p.stem for p in (root / "recipes").glob("*.yaml")} == {*names, "base"}
+    page = (root / "docs" / "training" / "recipes.md").read_text()
+    documented = page.split("<!-- recipe-table:start -->\n")[1].split("\n<!-- recipe-table:end -->")[0]
+    generated = recipe_table([root / "recipes" / f"{name}.yaml" for name in names])
+    assert documented == generated, "docs/training/recipes.md is stale; paste recipe_table(...) output"
+
+
+def test_shipped_stage_recipes_carry_table_a():
+    from pathlib import Path
+
+    recipes = Path(__file__).resolve().parents[1] / "recipes"
+    table_a = {  # frames, global batch, context, SVLM lr (None: frozen), LLM/projector/memory lr
+        "stage0": (1, 128, 8192, None, 1e-3),
+        "stage1": (8, 256, 8192, 2e-6, 1e-5),
+        "stage2": (128, 128, 8192, 2e-6, 1e-5),
+        "stage3": (384, 64, 16384, None, 1e-5),
+    }
+    for stage, (frames, batch, context, svlm_lr, lr) in table_a.items():
+        cfg = load_recipe(recipes / f"{stage}.yaml", check_paths=False)
+        assert (cfg.data.max_frames, cfg.trainer.global_batch_size, cfg.model.train_max_context) == (
+            frames,
+            batch,
+            context,
+        )
+        assert (cfg.data.window, cfg.model.compressor.k_max, cfg.trainer.max_epochs) == (4, 128, 1)
+        assert (cfg.optim.weight_decay, cfg.optim.scheduler, cfg.optim.warmup_ratio) == (0.0, "cosine", 0.03)
+        assert cfg.trainer.precision == "bf16-mixed" and cfg.trainer.strategy.name == "fsdp"
+        assert (cfg.trainable.compressor == "full") == (svlm_lr is not None)
+        if svlm_lr is not None:
+            assert cfg.optim.lr.compressor == svlm_lr
+        trained = [p for p in ("decoder", "projector", "memory_tokens") if cfg.trainable[p] == "full"]
+        assert trained and all(cfg.optim.lr[p] == lr for p in trained)
+        expected_init = None if stage == "stage0" else f"outputs/stage{int(stage[-1]) - 1}/final"
+        assert cfg.run.init_from == expected_init

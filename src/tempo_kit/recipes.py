@@ -504,3 +504,44 @@ def _check_trainer(cfg: DictConfig, source: str) -> None:
                 f"recipe {source!r}: trainer.gradient_checkpointing.{part}: only compressor and decoder "
                 "have checkpointable layers"
             )
+
+
+# ------------------------------------------------------------------------------------ docs table
+def _lr_text(cfg: DictConfig, parts: Sequence[str]) -> str:
+    values = sorted({float(cfg.optim.lr[p]) for p in parts if cfg.trainable[p] != "frozen"})
+    return " / ".join(f"{v:.0e}" for v in values) or "—"
+
+
+def recipe_table(paths: Sequence[str | Path]) -> str:
+    """A Markdown table of the recipes' key settings (the docs' recipes page embeds it, tested)."""
+    header = (
+        "| recipe | starts from | SVLM | memory tokens | projector | LLM | lr SVLM | lr LLM, projector, memory "
+        "| global batch | max frames | window | k_max | context | epochs |"
+    )
+    rows = [header, "|" + "---|" * header.count(" | ") + "---|"]
+    for path in paths:
+        cfg = load_recipe(path, check_paths=False)
+        trainable = cfg.trainable
+        rows.append(
+            "| "
+            + " | ".join(
+                [
+                    f"`{Path(path).name}`",
+                    f"`{cfg.run.init_from}`" if cfg.run.init_from else "pretrained SVLM + LLM",
+                    trainable.compressor,
+                    trainable.memory_tokens,
+                    trainable.projector,
+                    trainable.decoder,
+                    _lr_text(cfg, ["compressor"]),
+                    _lr_text(cfg, ["decoder", "projector", "memory_tokens"]),
+                    str(cfg.trainer.global_batch_size),
+                    str(cfg.data.get("max_frames", "—")),
+                    str(cfg.data.get("window", "—")),
+                    str(cfg.model.compressor.get("k_max", "—")),
+                    str(cfg.model.get("train_max_context", "—")),
+                    str(cfg.trainer.max_epochs),
+                ]
+            )
+            + " |"
+        )
+    return "\n".join(rows)

@@ -110,7 +110,10 @@ def build_trainer(recipe: Mapping[str, Any], verb: str, module=None, callbacks: 
         module.metrics_writer = writer
     grad_clip = recipe["optim"]["grad_clip"]
     try:
-        trainer = _lightning_trainer(settings, gradient_checkpointing, grad_clip, output_dir, callbacks)
+        has_val = bool(recipe["data"].get("val_files"))  # no validation loop without validation data
+        trainer = _lightning_trainer(
+            settings, gradient_checkpointing, grad_clip, output_dir, callbacks, has_val
+        )
     except ValueError as error:
         if "requires a GPU" in str(error):
             raise ConfigError(
@@ -124,7 +127,7 @@ def build_trainer(recipe: Mapping[str, Any], verb: str, module=None, callbacks: 
     return trainer
 
 
-def _lightning_trainer(settings, gradient_checkpointing, grad_clip, output_dir, callbacks):
+def _lightning_trainer(settings, gradient_checkpointing, grad_clip, output_dir, callbacks, has_val=True):
     from lightning.pytorch import Trainer
     from lightning.pytorch.loggers import TensorBoardLogger
 
@@ -143,7 +146,7 @@ def _lightning_trainer(settings, gradient_checkpointing, grad_clip, output_dir, 
         log_every_n_steps=settings["log_every_n_steps"],
         val_check_interval=settings["val_check_interval"],
         check_val_every_n_epoch=settings["check_val_every_n_epoch"],
-        limit_val_batches=settings["limit_val_batches"],
+        limit_val_batches=settings["limit_val_batches"] if has_val else 0,
         limit_test_batches=settings["limit_test_batches"],
         num_sanity_val_steps=settings["num_sanity_val_steps"],
         enable_progress_bar=settings["enable_progress_bar"],

@@ -1,0 +1,122 @@
+"""Strategies from recipe settings: FSDP wrap policy on the real model's blocks, DDP options, batch maths.
+
+FSDP itself needs GPUs in Lightning, so here its configuration is checked on the tiny model;
+DDP runs for real in ``test_training_distributed.py``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from tempo_kit.errors import CheckpointError, ConfigError
+from tempo_kit.training.commands import micro_batches_per_step, resolve_checkpoint
+from tempo_kit.training.module import prompt_only, score_choices
+from tempo_kit.training.strategies import LayerPolicy, build_strategy, layer_classes
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tiny_tempo_dir):
+    from tempo_kit.model import TempoModel
+
+    return TempoModel.from_pretrained(tiny_tempo_dir)
+
+
+def test_layer_policy_wraps_every_transformer_block(tiny_model):
+    names = {c.__name__ for c in layer_classes(tiny_model)}
+    assert {"Qwen3DecoderLayer", "Qwen3VLTextDecoderLayer", "Qwen3VLVisionBlock"} <= names
+    policy = LayerPolicy()
+    assert policy(module=tiny_model, recurse=True, nonwrapped_numel=0)  # first call reads the root
+    wrapped = [
+        n for n, m in tiny_model.named_modules() if policy(module=m, recurse=False, nonwrapped_numel=0)
+    ]
+    config = tiny_model.decoder.model.config
+    svlm = tiny_model.compressor.svlm.config
+    expected = config.num_hidden_layers + svlm.text_config.num_hidden_layers + svlm.vision_config.depth
+    assert len(wrapped) == expected
+    assert all(".layers." in n or ".blocks." in n for n in wrapped)
+    with pytest.raises(ConfigError, match="found no transformer-block classes"):
+        LayerPolicy()(module=torch.nn.Linear(2, 2), recurse=True, nonwrapped_numel=0)
+
+
+def test_build_strategy_from_settings():
+    from lightning.pytorch.strategies import DDPStrategy, FSDPStrategy
+
+    spec = {
+        "name": "fsdp",
+        "process_group_backend": None,
+        "fsdp": {"state_dict_type": "sharded", "cpu_offload": False},
+    }
+    fsdp = build_strategy(spec, "bf16-mixed", gradient_checkpointing=True)
+    assert isinstance(fsdp, FSDPStrategy)
+    assert isinstance(fsdp.kwargs["auto_wrap_policy"], LayerPolicy)
+    assert fsdp.kwargs["use_orig_params"] is True and fsdp._state_dict_type == "sharded"
+    assert fsdp.mixed_precision.param_dtype == torch.bfloat16
+    assert fsdp.mixed_precision.buffer_dtype == torch.float32  # the relevance direction stays fp32
+    assert build_strategy(spec, "32-true", gradient_checkpointing=False).mixed_precision is None
+    ddp = build_strategy(
+        {"name": "ddp", "process_group_backend": "gloo", "ddp": {"find_unused_parameters": True}},
+        "32-true",
+        False,
+    )
+    assert isinstance(ddp, DDPStrategy) and ddp._process_group_backend == "gloo"
+    assert ddp._ddp_kwargs["find_unused_parameters"] is True
+    assert build_strategy({"name": "single"}, "32-true", False) == "single_device"
+
+
+def test_fsdp_on_cpu_is_refused_with_a_way_out(tiny_checkpoints, tmp_path):
+    from tempo_kit.recipes import load_recipe, to_dict
+    from tempo_kit.training.commands import build_trainer
+
+    recipe = to_dict(
+        load_recipe(
+            Path(__file__).resolve().parents[1] / "recipes" / "stage2.yaml",
+            ["trainer.accelerator=cpu", "trainer.devices=1", f"run.output_dir={tmp_path}"],
+            check_paths=False,
+        )
+    )
+    with pytest.raises(ConfigError, match="fsdp needs GPUs.*trainer.strategy.name=ddp"):
+        build_trainer(recipe, "fit")
+
+
+@pytest.mark.parametrize(("world", "expected"), [(1, 128), (8, 16), (64, 2), (128, 1)])
+def test_accumulation_reaches_the_global_batch(world, expected):
+    assert micro_batches_per_step(128, 1, world) == expected
+    assert micro_batches_per_step(256, 2, world) == expected
+
+
+def test_accumulation_that_cannot_divide_is_an_error():
+    with pytest.raises(ConfigError, match="global_batch_size=128 is not divisible by .* = 1 × 3"):
+        micro_batches_per_step(128, 1, 3)
+
+
+def test_resolve_checkpoint(tmp_path):
+    with pytest.raises(CheckpointError, match="--resume last: .*last.ckpt does not exist"):
+        resolve_checkpoint("last", tmp_path, "--resume")
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"")
+    assert resolve_checkpoint("last", tmp_path, "--resume").endswith("checkpoints/last.ckpt")
+    assert resolve_checkpoint(None, tmp_path, "--resume") is None
+
+
+def test_prompt_only_cuts_before_the_answer():
+    from tempo_kit.types import IGNORE_INDEX, TempoBatch
+
+    ids = torch.tensor([[1, 2, 3, 4, 5, 0], [6, 7, 8, 9, 10, 11]])
+    labels = torch.full_like(ids, IGNORE_INDEX)
+    labels[0, 3:5] = ids[0, 3:5]
+    labels[1, 4:6] = ids[1, 4:6]
+    mask = torch.tensor([[1, 1, 1, 1, 1, 0], [1, 1, 1, 1, 1, 1]])
+    batch = TempoBatch([], ["q", "q"], ids, labels, mask)
+    cut = prompt_only(batch)
+    assert cut.input_ids.tolist() == [[1, 2, 3, 0], [6, 7, 8, 9]]
+    assert cut.attention_mask.tolist() == [[1, 1, 1, 0], [1, 1, 1, 1]]
+    assert (cut.labels == IGNORE_INDEX).all()
+
+
+def test_score_choices_counts_multiple_choice_rows_only():
+    texts = ["B", "The answer is (C).", "A", "blue", "D"]
+    answers = ["B", "C", "D", "blue", None]
+    assert score_choices(texts, answers, 4) == (2, 3)

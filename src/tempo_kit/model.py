@@ -10,7 +10,7 @@ A plain ``nn.Module`` (no Lightning inside) so other projects can use it in thei
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -183,7 +183,7 @@ class TempoModel(nn.Module):
         pieces: list[tuple[Segments, str]] = []
         for segments, query in zip(samples, queries):
             for start in range(0, len(segments), limit):
-                pieces.append((_slice_segments(segments, start, start + limit), query))
+                pieces.append((segments.slice(start, start + limit), query))
         memories, relevances, call, size = [], [], [], 0
         for piece in [*pieces, None]:
             if piece is None or (call and size + len(piece[0]) > limit):
@@ -333,6 +333,7 @@ class TempoModel(nn.Module):
         max_context: int | None = None,
         max_new_tokens: int = 1024,
         do_sample: bool = False,
+        compressed: CompressorOutput | None = None,
         **generation_kwargs: Any,
     ) -> GenerationOutput:
         """Answer every sample: allocation under ``budget`` per sample, then greedy decoding.
@@ -340,8 +341,11 @@ class TempoModel(nn.Module):
         ``budget``, ``k_min``, ``reduction``, ``allocator`` (name, spec or instance) and
         ``max_context`` override the config for this call. ``batch.input_ids`` must end with the
         generation prompt (``<|im_start|>assistant\\n``); see :func:`inference_batch`.
+        ``compressed`` reuses a compressor output computed earlier for the same batch (e.g. one
+        video asked several questions, or a budget sweep), skipping the compressor.
         """
-        compressed = self.compress(batch, skip_text=True)
+        if compressed is None:
+            compressed = self.compress(batch, skip_text=True)
         args = self._allocation_args(budget, k_min, reduction, allocator)
         visuals, _ = self._visuals(batch, compressed, allocate=True, **args)
         assembled = self.assembler(
@@ -513,18 +517,6 @@ def _build_projector(spec: Mapping[str, Any], compressor: nn.Module, decoder: nn
         return build_projector(name, widths["in_features"], widths["out_features"], **kwargs)
     except RegistryError as error:
         raise ConfigError(f"model config: projector: {error}") from None
-
-
-def _slice_segments(segments: Segments, start: int, stop: int) -> Segments:
-    lengths = getattr(segments, "lengths", None)
-    extra = {} if lengths is None else {"lengths": lengths[start:stop]}
-    return replace(
-        segments,
-        frames=segments.frames[start:stop],
-        frame_times=segments.frame_times[start:stop],
-        times=segments.times[start:stop],
-        **extra,
-    )
 
 
 def _check_counts(

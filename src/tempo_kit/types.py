@@ -81,6 +81,16 @@ class Segments:
         """(height, width) of every frame."""
         return self.frames.shape[2], self.frames.shape[3]
 
+    def slice(self, start: int, stop: int) -> Segments:
+        """Segments ``start:stop`` of this sample, every per-segment field sliced."""
+        return replace(
+            self,
+            frames=self.frames[start:stop],
+            frame_times=self.frame_times[start:stop],
+            times=self.times[start:stop],
+            lengths=None if self.lengths is None else self.lengths[start:stop],
+        )
+
     def to(self, device: torch.device | str) -> Segments:
         return replace(
             self,

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -73,36 +72,11 @@ class _TimedAllocator(nn.Module):
             self.seconds += time.perf_counter() - start
 
 
-class _Precomputed(nn.Module):
-    """Stands in for the compressor during ``generate`` and returns the output computed already."""
-
-    def __init__(self, output: CompressorOutput, like: nn.Module) -> None:
-        super().__init__()
-        self.output = output
-        self.k_max, self.hidden_size = like.k_max, like.hidden_size
-
-    def forward(self, segments: Sequence[Segments], queries: Sequence[str]) -> CompressorOutput:
-        return self.output
-
-
 def _synchronize(model: nn.Module) -> None:
     """Wait for queued GPU work, so each phase's time is its own and not the next phase's."""
     parameter = next(model.parameters(), None)
     if parameter is not None and parameter.device.type == "cuda":
         torch.cuda.synchronize(parameter.device)
-
-
-def slice_segments(segments: Segments, start: int, stop: int) -> Segments:
-    """Segments ``start:stop`` of one sample (every per-segment field sliced)."""
-    lengths = getattr(segments, "lengths", None)
-    extra = {} if lengths is None else {"lengths": lengths[start:stop]}
-    return replace(
-        segments,
-        frames=segments.frames[start:stop],
-        frame_times=segments.frame_times[start:stop],
-        times=segments.times[start:stop],
-        **extra,
-    )
 
 
 @contextlib.contextmanager
@@ -142,7 +116,7 @@ def compress_with_progress(
     total = len(segments)
     with tqdm(total=total, desc=desc, unit="seg", disable=not progress, dynamic_ncols=True) as bar:
         for start in range(0, total, chunk):
-            part = slice_segments(segments, start, min(start + chunk, total))
+            part = segments.slice(start, min(start + chunk, total))
             out = compressor([part], [query])
             memories.append(out.memory)
             scores.append(out.relevance)
@@ -360,20 +334,17 @@ class TempoPipeline:
         tick = time.perf_counter()
         batch = inference_batch(model.tokenizer, [segments], [query])
         batch.queries = [svlm_query]
-        original = model.compressor
-        try:  # generate() runs allocation, reduction, assembly and the LLM on the memory computed above
-            model.compressor = _Precomputed(compressed, original)
-            out = model.generate(
-                batch,
-                budget=budget,
-                k_min=k_min,
-                reduction=reduction,
-                allocator=timed,
-                max_new_tokens=max_new_tokens,
-                **generation_kwargs,
-            )
-        finally:
-            model.compressor = original
+        # generate() runs allocation, reduction, assembly and the LLM on the memory computed above
+        out = model.generate(
+            batch,
+            budget=budget,
+            k_min=k_min,
+            reduction=reduction,
+            allocator=timed,
+            max_new_tokens=max_new_tokens,
+            compressed=compressed,
+            **generation_kwargs,
+        )
         _synchronize(model)
         timings["allocate"] = timed.seconds
         timings["generate"] = time.perf_counter() - tick - timed.seconds

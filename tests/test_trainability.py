@@ -87,6 +87,14 @@ def test_part_of():
     assert part_of("projector.proj.bias") == "projector"
     assert part_of("decoder.model.lm_head.weight") == "decoder"
     assert part_of("allocator.scale") is None
+    # names inside FSDP / activation-checkpointing wrappers
+    assert (
+        part_of(
+            "decoder.model.model.layers.0._fsdp_wrapped_module._checkpoint_wrapped_module.mlp.up_proj.weight"
+        )
+        == "decoder"
+    )
+    assert part_of("_fsdp_wrapped_module.compressor.memory_tokens") == "memory_tokens"
 
 
 def _train(model, steps=2):

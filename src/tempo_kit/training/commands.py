@@ -281,8 +281,6 @@ def run_recipe(
     datamodule = build_datamodule(recipe)
     if verb == "fit":
         trainer.fit(module, datamodule=datamodule, ckpt_path=resume_path)
-        if module.trainability is not None and trainer.is_global_zero:
-            print("trainable parameters per part:\n" + str(module.trainability))
         if recipe["run"]["export_final"]:
             export_final(trainer, module, output_dir / FINAL_DIR)
     elif verb == "validate":

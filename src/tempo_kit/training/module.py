@@ -133,6 +133,10 @@ class TempoModule(LightningModule):
             if enabled and trains and not fsdp and hasattr(component, "gradient_checkpointing_enable"):
                 component.gradient_checkpointing_enable()
 
+    def on_fit_start(self) -> None:
+        if self.trainability is not None and self.trainer.is_global_zero:
+            print("trainable parameters per part:\n" + str(self.trainability), flush=True)
+
     def _part_trains(self, part: str) -> bool:
         modes = self.recipe["trainable"]
         if part == "compressor":

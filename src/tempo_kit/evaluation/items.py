@@ -9,13 +9,14 @@ public benchmarks' own files into this form.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tempo_kit.data.annotations import AnnotationError
+from tempo_kit.data.annotations import read_rows as read_annotation_rows
 from tempo_kit.errors import ConfigError
 from tempo_kit.evaluation.answers import valid_letters
 
@@ -73,25 +74,16 @@ def format_prompt(
 
 
 def _read_rows(path: Path) -> list[tuple[int, Mapping]]:
-    if not path.is_file():
-        raise ConfigError(f"annotation file {path} does not exist; pass the path of a JSON or JSONL file")
-    text = path.read_text(encoding="utf-8")
-    stripped = text.lstrip()
-    if stripped.startswith("["):
-        try:
-            rows = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise ConfigError(f"{path} is not valid JSON: {error}") from error
-        return list(enumerate(rows, start=1))
-    out = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            out.append((number, json.loads(line)))
-        except json.JSONDecodeError as error:
-            raise ConfigError(f"{path} line {number} is not valid JSON: {error}") from error
-    return out
+    """The kit's one annotation reader (:func:`tempo_kit.data.annotations.read_rows`), stopping at
+    the first bad line and raising :class:`ConfigError` as the rest of the harness does."""
+    try:
+        rows = read_annotation_rows(path)
+    except AnnotationError as error:
+        raise ConfigError(str(error)) from error
+    for _, row in rows:
+        if isinstance(row, AnnotationError):
+            raise ConfigError(str(row)) from row
+    return rows
 
 
 def item_from_row(row: Mapping, media_root: Path | None, where: str) -> BenchmarkItem:

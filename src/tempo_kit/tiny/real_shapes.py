@@ -17,7 +17,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tempo_kit.tiny.qwen3_vl import PREPROCESSOR_CONFIG, VIDEO_PREPROCESSOR_CONFIG, _write_json
+from tempo_kit.tiny.checkpoint import save_checkpoint
+from tempo_kit.tiny.qwen3 import QWEN3_SWITCHES, qwen3_config
+from tempo_kit.tiny.qwen3_vl import (
+    QWEN3_VL_TEXT_SWITCHES,
+    QWEN3_VL_VISION_SWITCHES,
+    qwen3_vl_config,
+    write_processor_files,
+)
 
 #: Vocabulary of Qwen3-VL-2B-Instruct and Qwen3-4B.
 REAL_VOCAB_SIZE = 151936
@@ -30,12 +37,7 @@ SVLM_TEXT = {
     "num_attention_heads": 16,
     "num_key_value_heads": 8,
     "head_dim": 128,
-    "hidden_act": "silu",
-    "max_position_embeddings": 262144,
-    "rms_norm_eps": 1e-6,
-    "attention_bias": False,
-    "attention_dropout": 0.0,
-    "initializer_range": 0.02,
+    **QWEN3_VL_TEXT_SWITCHES,
     "rope_parameters": {
         "rope_type": "default",
         "rope_theta": 5000000.0,
@@ -51,14 +53,9 @@ SVLM_VISION = {
     "intermediate_size": 4096,
     "num_heads": 16,
     "out_hidden_size": 2048,
-    "hidden_act": "gelu_pytorch_tanh",
-    "in_channels": 3,
-    "patch_size": 16,
-    "temporal_patch_size": 2,
-    "spatial_merge_size": 2,
+    **QWEN3_VL_VISION_SWITCHES,
     "num_position_embeddings": 2304,
     "deepstack_visual_indexes": [5, 11, 17],
-    "initializer_range": 0.02,
 }
 
 #: Qwen3-4B (FACTS §5).
@@ -69,30 +66,8 @@ LLM = {
     "num_attention_heads": 32,
     "num_key_value_heads": 8,
     "head_dim": 128,
-    "hidden_act": "silu",
-    "max_position_embeddings": 40960,
-    "rms_norm_eps": 1e-6,
-    "attention_bias": False,
-    "initializer_range": 0.02,
-    "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0},
-    "tie_word_embeddings": True,
+    **QWEN3_SWITCHES,
 }
-
-
-def _token_ids(tokenizer) -> dict[str, int]:
-    names = (
-        "<|im_end|>",
-        "<|endoftext|>",
-        "<|image_pad|>",
-        "<|video_pad|>",
-        "<|vision_start|>",
-        "<|vision_end|>",
-    )
-    ids = {name: tokenizer.convert_tokens_to_ids(name) for name in names}
-    missing = [name for name, value in ids.items() if value is None or value == tokenizer.unk_token_id]
-    if missing:
-        raise ValueError(f"tokenizer lacks Qwen special tokens {missing}")
-    return {name: int(value) for name, value in ids.items()}
 
 
 def real_shape_configs(tokenizer=None) -> dict[str, Any]:
@@ -100,32 +75,13 @@ def real_shape_configs(tokenizer=None) -> dict[str, Any]:
 
     Without a tokenizer the kit's tiny one is used (the one :func:`write_real_shape_checkpoints` saves).
     """
-    from transformers import Qwen3Config, Qwen3VLConfig
-
     from tempo_kit.tiny.tokenizer import build_tokenizer
 
     tokenizer = tokenizer or build_tokenizer()
-    ids = _token_ids(tokenizer)
     if len(tokenizer) > REAL_VOCAB_SIZE:
         raise ValueError(f"tokenizer has {len(tokenizer)} tokens, more than the vocabulary {REAL_VOCAB_SIZE}")
-    eos, bos = ids["<|im_end|>"], ids["<|endoftext|>"]
-    text = {**SVLM_TEXT, "vocab_size": REAL_VOCAB_SIZE, "bos_token_id": bos, "eos_token_id": eos}
-    svlm = Qwen3VLConfig(
-        text_config={**text, "tie_word_embeddings": True},
-        vision_config=dict(SVLM_VISION),
-        image_token_id=ids["<|image_pad|>"],
-        video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"],
-        vision_end_token_id=ids["<|vision_end|>"],
-        tie_word_embeddings=True,
-    )
-    llm = Qwen3Config(
-        **LLM,
-        vocab_size=REAL_VOCAB_SIZE,
-        bos_token_id=bos,
-        eos_token_id=eos,
-        pad_token_id=tokenizer.pad_token_id,
-    )
+    svlm = qwen3_vl_config(SVLM_TEXT, SVLM_VISION, tokenizer, REAL_VOCAB_SIZE)
+    llm = qwen3_config(LLM, tokenizer, REAL_VOCAB_SIZE)
     return {"svlm": svlm, "llm": llm}
 
 
@@ -157,7 +113,7 @@ def write_real_shape_checkpoints(
     reused unless ``overwrite``. Returns ``{"svlm": Path, "llm": Path}`` like :func:`tempo_kit.tiny.make_tiny`.
     """
     import torch
-    from transformers import GenerationConfig, Qwen3ForCausalLM, Qwen3VLForConditionalGeneration
+    from transformers import Qwen3ForCausalLM, Qwen3VLForConditionalGeneration
 
     from tempo_kit.tiny.tokenizer import build_tokenizer
 
@@ -176,18 +132,7 @@ def write_real_shape_checkpoints(
         torch.manual_seed(seed + offset)
         with torch.device(device):
             model = cls(configs[name]).to(torch_dtype).eval()
-        text = configs[name].get_text_config()
-        model.generation_config = GenerationConfig(
-            bos_token_id=text.bos_token_id,
-            eos_token_id=[text.eos_token_id, text.bos_token_id],
-            pad_token_id=tokenizer.pad_token_id,
-            do_sample=False,
-        )
-        paths[name].mkdir(parents=True, exist_ok=True)
-        model.save_pretrained(str(paths[name]))
+        save_checkpoint(model, tokenizer, paths[name])
         del model
-        tokenizer.save_pretrained(str(paths[name]))
-    _write_json(paths["svlm"] / "preprocessor_config.json", PREPROCESSOR_CONFIG)
-    _write_json(paths["svlm"] / "video_preprocessor_config.json", VIDEO_PREPROCESSOR_CONFIG)
-    _write_json(paths["svlm"] / "chat_template.json", {"chat_template": tokenizer.chat_template})
+    write_processor_files(paths["svlm"], tokenizer)
     return paths

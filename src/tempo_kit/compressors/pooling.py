@@ -22,11 +22,12 @@ from tempo_kit.compressors.qwen3_vl import (
     K_MAX,
     SEGMENT_BATCH_SIZE,
     _dtype,
+    check_sizes,
     set_activation_checkpointing,
     validate_inputs,
 )
 from tempo_kit.compressors.visual import micro_batches, patch_segments
-from tempo_kit.errors import CheckpointError, ConfigError
+from tempo_kit.errors import CheckpointError
 from tempo_kit.registry import COMPRESSORS
 from tempo_kit.types import CompressorOutput, Segments
 
@@ -100,12 +101,7 @@ class PoolingCompressor(Compressor):
         super().__init__()
         from transformers.models.qwen3_vl.modeling_qwen3_vl import Qwen3VLVisionBlock
 
-        if not isinstance(k_max, int) or k_max < 1:
-            raise ConfigError(f"compressor k_max must be a positive integer, got {k_max!r}")
-        if not isinstance(segment_batch_size, int) or segment_batch_size < 1:
-            raise ConfigError(
-                f"compressor segment_batch_size must be a positive integer, got {segment_batch_size!r}"
-            )
+        check_sizes(k_max, segment_batch_size)
         path = local_checkpoint(pretrained, "SVLM")
         self.pretrained = str(pretrained)
         self.k_max = k_max

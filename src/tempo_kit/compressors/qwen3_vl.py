@@ -55,6 +55,16 @@ def validate_inputs(segments: Sequence[Segments], queries: Sequence[str], requir
             raise ConfigError(f"{name} (sample {index}) has no segments")
 
 
+def check_sizes(k_max: int, segment_batch_size: int) -> None:
+    """Both are positive integers (:class:`ConfigError` naming the key otherwise)."""
+    if not isinstance(k_max, int) or k_max < 1:
+        raise ConfigError(f"compressor k_max must be a positive integer, got {k_max!r}")
+    if not isinstance(segment_batch_size, int) or segment_batch_size < 1:
+        raise ConfigError(
+            f"compressor segment_batch_size must be a positive integer, got {segment_batch_size!r}"
+        )
+
+
 def resolve_prompt(prompt: str) -> str:
     """A prompt name from :data:`~tempo_kit.prompts.COMPRESSOR_PROMPTS` or a literal system prompt."""
     if not isinstance(prompt, str) or not prompt:
@@ -116,12 +126,7 @@ class Qwen3VLCompressor(Compressor):
             Qwen3VLVisionBlock,
         )
 
-        if not isinstance(k_max, int) or k_max < 1:
-            raise ConfigError(f"compressor k_max must be a positive integer, got {k_max!r}")
-        if not isinstance(segment_batch_size, int) or segment_batch_size < 1:
-            raise ConfigError(
-                f"compressor segment_batch_size must be a positive integer, got {segment_batch_size!r}"
-            )
+        check_sizes(k_max, segment_batch_size)
         if padding_side not in ("right", "left"):
             raise ConfigError(f"compressor padding_side must be 'right' or 'left', got {padding_side!r}")
         path = local_checkpoint(pretrained, "SVLM")

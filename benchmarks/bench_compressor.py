@@ -29,10 +29,10 @@ from typing import Any
 
 import torch
 from common import (
-    REAL_FRAME,
-    TINY_FRAME,
     add_checkpoint_arguments,
+    add_frame_size_arguments,
     checkpoints,
+    fill_defaults,
     machine,
     peak_flops,
     peak_memory_gib,
@@ -53,8 +53,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_checkpoint_arguments(parser)
     parser.add_argument("--frames", type=int, help="frames of the video (default 1024; tiny 32)")
     parser.add_argument("--window", type=int, default=8, help="frames per segment (inference: 8)")
-    parser.add_argument("--height", type=int, help=f"frame height (default {REAL_FRAME[0]})")
-    parser.add_argument("--width", type=int, help=f"frame width (default {REAL_FRAME[1]})")
+    add_frame_size_arguments(parser)
     parser.add_argument(
         "--batch-sizes",
         type=int,
@@ -81,17 +80,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     tiny = args.tiny
     defaults = {
         "frames": 32 if tiny else 1024,
-        "height": (TINY_FRAME if tiny else REAL_FRAME)[0],
-        "width": (TINY_FRAME if tiny else REAL_FRAME)[1],
         "batch_sizes": [1, 2, 4] if tiny else [1, 2, 4, 8, 16, 32],
         "k_max": 16 if tiny else 128,
         "budget": 64 if tiny else 8192,
         "new_tokens": 4 if tiny else 64,
         "dtype": "bfloat16" if torch.cuda.is_available() else "float32",
     }
-    for key, value in defaults.items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
+    fill_defaults(args, defaults)
     return args
 
 

@@ -28,10 +28,10 @@ from typing import Any
 
 import torch
 from common import (
-    REAL_FRAME,
-    TINY_FRAME,
     add_checkpoint_arguments,
+    add_frame_size_arguments,
     checkpoints,
+    fill_defaults,
     machine,
     peak_flops,
     peak_memory_gib,
@@ -74,8 +74,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--micro-batch-size", type=int, help="samples per device per step (default: recipe)")
     parser.add_argument("--frames", type=int, help="frames per video (default: the recipe's max_frames, 128)")
     parser.add_argument("--window", type=int, help="frames per segment (default: the recipe's, 4)")
-    parser.add_argument("--height", type=int, help=f"frame height (default {REAL_FRAME[0]})")
-    parser.add_argument("--width", type=int, help=f"frame width (default {REAL_FRAME[1]})")
+    add_frame_size_arguments(parser)
     parser.add_argument("--answer-words", type=int, help="words in each answer (default 64; tiny 8)")
     parser.add_argument("--steps", type=int, help="measured steps (default 5; tiny 2)")
     parser.add_argument("--warmup", type=int, help="unmeasured first steps (default 2; tiny 1)")
@@ -86,13 +85,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "answer_words": 8 if tiny else 64,
         "steps": 2 if tiny else 5,
         "warmup": 1 if tiny else 2,
-        "height": (TINY_FRAME if tiny else REAL_FRAME)[0],
-        "width": (TINY_FRAME if tiny else REAL_FRAME)[1],
         "strategy": "fsdp" if torch.cuda.is_available() and not tiny else "single",
     }
-    for key, value in defaults.items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
+    fill_defaults(args, defaults)
     if args.strategy == "fsdp" and not torch.cuda.is_available():
         parser.error(
             "--strategy fsdp needs a GPU (Lightning's FSDP is CUDA only); use --strategy single on CPU"

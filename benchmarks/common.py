@@ -52,6 +52,20 @@ def add_checkpoint_arguments(parser) -> None:
     parser.add_argument("--json", help="also write the results as JSON to this file")
 
 
+def add_frame_size_arguments(parser) -> None:
+    parser.add_argument("--height", type=int, help=f"frame height (default {REAL_FRAME[0]})")
+    parser.add_argument("--width", type=int, help=f"frame width (default {REAL_FRAME[1]})")
+
+
+def fill_defaults(args: Any, defaults: dict[str, Any]) -> None:
+    """Set each argument left ``None`` to its default (they depend on ``--tiny``, known only after
+    parsing); ``--height/--width`` default to :data:`TINY_FRAME` or :data:`REAL_FRAME`."""
+    frame = TINY_FRAME if args.tiny else REAL_FRAME
+    for key, value in {"height": frame[0], "width": frame[1], **defaults}.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+
+
 def random_video(num_frames: int, height: int, width: int, seed: int = 0) -> torch.Tensor:
     """Uniform-noise uint8 frames ``[T, H, W, 3]`` (content does not change the work done)."""
     generator = torch.Generator().manual_seed(seed)

@@ -88,13 +88,21 @@ def counted(fn) -> int:
     return counter.get_total_flops()
 
 
-def test_forward_matches_flop_counter(model, batch):
+def recorded(model, fn):
+    """``fn()``'s FLOPs by ``FlopCounterMode``, the padded recorder's step FLOPs, and the recorder
+    (removed; gradients cleared)."""
     recorder = FlopRecorder(model, padded=True)
     try:
-        total = counted(lambda: model(batch))
+        total = counted(fn)
         step = recorder.flops()
     finally:
         recorder.remove()
+        model.zero_grad(set_to_none=True)
+    return total, step, recorder
+
+
+def test_forward_matches_flop_counter(model, batch):
+    total, step, recorder = recorded(model, lambda: model(batch))
     assert recorder.grid_thw == [(2, 4, 6)] * 3 + [(2, 4, 4)] * 2
     assert len(recorder.svlm_lengths) == 5 and len(recorder.llm_lengths) == 2
     assert recorder.projected_tokens == 5 * 8
@@ -103,13 +111,7 @@ def test_forward_matches_flop_counter(model, batch):
 
 
 def test_training_step_matches_flop_counter(model, batch):
-    recorder = FlopRecorder(model, padded=True)
-    try:
-        total = counted(lambda: model(batch).loss.backward())
-        step = recorder.flops()
-    finally:
-        recorder.remove()
-        model.zero_grad(set_to_none=True)
+    total, step, _ = recorded(model, lambda: model(batch).loss.backward())
     assert step.training() == pytest.approx(total, rel=REL)
     assert step.training() < 3 * step.forward  # the patch embedding has no input gradient
 
@@ -119,15 +121,11 @@ def test_frozen_upstream_parts_cost_one_forward(model, batch):
     frozen = [p for name, p in model.named_parameters() if not name.startswith("decoder.")]
     for parameter in frozen:
         parameter.requires_grad_(False)
-    recorder = FlopRecorder(model, padded=True)
     try:
-        total = counted(lambda: model(batch).loss.backward())
-        step = recorder.flops()
+        total, step, _ = recorded(model, lambda: model(batch).loss.backward())
     finally:
-        recorder.remove()
         for parameter in frozen:
             parameter.requires_grad_(True)
-        model.zero_grad(set_to_none=True)
     expected = step.training({"vision": False, "svlm": False, "projector": False, "llm": True})
     assert expected == pytest.approx(total, rel=REL)
     assert expected == pytest.approx(step.forward + 2 * step.llm, rel=REL)

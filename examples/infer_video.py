@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import tempfile
 from pathlib import Path
 
@@ -24,15 +23,10 @@ from tempo_kit.inference.api import TempoPipeline
 def tiny_model(folder: Path) -> Path:
     """A kit-format Tempo model on tiny random checkpoints (k_max 16, budget 128)."""
     from tempo_kit.model import TempoModel
+    from tempo_kit.tiny import prepared_or_make_tiny
 
-    prepared = os.environ.get("TEMPO_KIT_TINY_DIR")
-    if prepared:
-        svlm, llm = Path(prepared) / "svlm", Path(prepared) / "llm"
-    else:
-        from tempo_kit.tiny import make_tiny
-
-        tiny = make_tiny(folder / "tiny")
-        svlm, llm = tiny["svlm"], tiny["llm"]
+    tiny = prepared_or_make_tiny(folder / "tiny")
+    svlm, llm = tiny["svlm"], tiny["llm"]
     model = TempoModel.from_config(
         {
             "compressor": {"name": "qwen3_vl", "pretrained": str(svlm), "k_max": 16},

@@ -13,7 +13,6 @@ Extra ``key=value`` arguments are recipe overrides, as on the ``tempo-kit fit`` 
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 from pathlib import Path
 
@@ -27,15 +26,10 @@ RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "stage3.yaml"
 def tiny_setup(work: Path) -> list[str]:
     """Overrides that swap the downloaded models and data for tiny checkpoints and synthetic videos."""
     from tempo_kit.data.synthetic import make_needle_dataset
+    from tempo_kit.tiny import prepared_or_make_tiny
 
-    prepared = os.environ.get("TEMPO_KIT_TINY_DIR")
-    if prepared:
-        svlm, llm = Path(prepared) / "svlm", Path(prepared) / "llm"
-    else:
-        from tempo_kit.tiny import make_tiny
-
-        tiny = make_tiny(work / "tiny")
-        svlm, llm = tiny["svlm"], tiny["llm"]
+    tiny = prepared_or_make_tiny(work / "tiny")
+    svlm, llm = tiny["svlm"], tiny["llm"]
     train = make_needle_dataset(work / "needle", 4, duration=12.0, question_types=("mc",), seed=0)
     return [
         f"model.compressor.pretrained={svlm}",

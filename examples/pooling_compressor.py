@@ -14,8 +14,6 @@ with a stage-1 recipe first; this script shows the wiring.)
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 from pathlib import Path
 
 import torch
@@ -28,12 +26,9 @@ def checkpoints(args: argparse.Namespace) -> tuple[Path, Path]:
     """The SVLM and LLM folders: given on the command line, prepared, or built tiny now."""
     if args.svlm and args.llm:
         return Path(args.svlm), Path(args.llm)
-    prepared = os.environ.get("TEMPO_KIT_TINY_DIR")
-    if prepared:
-        return Path(prepared) / "svlm", Path(prepared) / "llm"
-    from tempo_kit.tiny import make_tiny
+    from tempo_kit.tiny import prepared_or_make_tiny
 
-    tiny = make_tiny(tempfile.mkdtemp(prefix="tempo-tiny-"))
+    tiny = prepared_or_make_tiny()
     return tiny["svlm"], tiny["llm"]
 
 

@@ -105,6 +105,20 @@ def _unmapped_error(keys: list[str], direction: str, known: str) -> CheckpointEr
     )
 
 
+def _rename(
+    key: str, value: Tensor, rules: tuple[PrefixRule, ...], source: str, out: dict, report: MappingReport
+) -> bool:
+    """Put ``value`` into ``out`` under ``key`` with the ``source`` prefix (``"released"`` or
+    ``"kit"``) of the first matching rule swapped for the other side's; False if no rule matches."""
+    target = "kit" if source == "released" else "released"
+    rule = next((r for r in rules if key.startswith(getattr(r, source))), None)
+    if rule is None:
+        return False
+    out[getattr(rule, target) + key[len(getattr(rule, source)) :]] = value
+    report.count(rule.what)
+    return True
+
+
 def released_to_kit(
     state_dict: Mapping[str, Tensor], projector: str = "linear"
 ) -> tuple[dict[str, Tensor], MappingReport]:
@@ -124,12 +138,8 @@ def released_to_kit(
             out[KIT_MEMORY_TOKENS_KEY] = value[0]
             report.count("memory tokens")
             continue
-        rule = next((r for r in rules if key.startswith(r.released)), None)
-        if rule is None:
+        if not _rename(key, value, rules, "released", out, report):
             unmapped.append(key)
-            continue
-        out[rule.kit + key[len(rule.released) :]] = value
-        report.count(rule.what)
     if unmapped:
         raise _unmapped_error(unmapped, "released → kit", ", ".join(r.released for r in rules))
     if KIT_MEMORY_TOKENS_KEY not in out:
@@ -160,12 +170,8 @@ def kit_to_released(
             out[MEMORY_TOKENS_KEY] = value.unsqueeze(0)
             report.count("memory tokens")
             continue
-        rule = next((r for r in rules if key.startswith(r.kit)), None)
-        if rule is None:
+        if not _rename(key, value, rules, "kit", out, report):
             unmapped.append(key)
-            continue
-        out[rule.released + key[len(rule.kit) :]] = value
-        report.count(rule.what)
     if unmapped:
         raise _unmapped_error(unmapped, "kit → released", ", ".join(r.kit for r in rules))
     return out, report

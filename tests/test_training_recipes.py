@@ -51,7 +51,7 @@ EXPECTED = {
         "projector": "frozen",
         "decoder": "lora",
     },
-    "demo.yaml": {"compressor": "full", "memory_tokens": "full", "projector": "full", "decoder": "full"},
+    "demo.yaml": {"compressor": "frozen", "memory_tokens": "full", "projector": "full", "decoder": "full"},
 }
 
 

@@ -13,7 +13,7 @@ import torch
 
 from tempo_kit.errors import CheckpointError, ConfigError
 from tempo_kit.training.commands import micro_batches_per_step, resolve_checkpoint
-from tempo_kit.training.module import prompt_only, score_choices
+from tempo_kit.training.module import prompt_only, score_answers
 from tempo_kit.training.strategies import LayerPolicy, build_strategy, layer_classes
 
 
@@ -116,7 +116,7 @@ def test_prompt_only_cuts_before_the_answer():
     assert (cut.labels == IGNORE_INDEX).all()
 
 
-def test_score_choices_counts_multiple_choice_rows_only():
-    texts = ["B", "The answer is (C).", "A", "blue", "D"]
-    answers = ["B", "C", "D", "blue", None]
-    assert score_choices(texts, answers, 4) == (2, 3)
+def test_score_answers_separates_multiple_choice_and_open_rows():
+    texts = ["B", "The answer is (C).", "A", " Blue.", "red", "D"]
+    answers = ["B", "C", "D", "blue", "green", None]
+    assert score_answers(texts, answers, 4) == (2, 3, 1, 2)

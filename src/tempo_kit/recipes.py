@@ -527,7 +527,7 @@ def recipe_table(paths: Sequence[str | Path]) -> str:
             + " | ".join(
                 [
                     f"`{Path(path).name}`",
-                    f"`{cfg.run.init_from}`" if cfg.run.init_from else "pretrained SVLM + LLM",
+                    f"`{cfg.run.init_from}`" if cfg.run.init_from else "base checkpoints",
                     trainable.compressor,
                     trainable.memory_tokens,
                     trainable.projector,

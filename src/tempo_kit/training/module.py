@@ -77,23 +77,33 @@ def prompt_only(batch: TempoBatch) -> TempoBatch:
     )
 
 
-def score_choices(texts: list[str], answers: list[str | None], num_options: int) -> tuple[int, int]:
-    """(correct, scored) of generated replies against reference option letters.
+def normalise_answer(text: str) -> str:
+    """Lower case, surrounding punctuation and spaces removed: ``" Yellow."`` → ``"yellow"``."""
+    return text.strip().strip(".,;:!?\"'()[]").strip().lower()
 
-    Only multiple-choice rows count: those whose reference is one of the first ``num_options``
-    letters; open-ended references are left to the evaluation harness.
+
+def score_answers(texts: list[str], answers: list[str | None], num_options: int) -> tuple[int, int, int, int]:
+    """(mc correct, mc scored, open correct, open scored) of generated replies.
+
+    A reference that is one of the first ``num_options`` letters marks a multiple-choice row,
+    scored by the option letter read from the reply (``extract_choice``); any other reference is
+    an open-ended row, scored by normalised exact match.
     """
     from tempo_kit.evaluation.answers import extract_choice, valid_letters
 
     letters = valid_letters(num_options)
-    correct = scored = 0
+    mc_correct = mc_scored = open_correct = open_scored = 0
     for text, answer in zip(texts, answers):
-        reference = None if answer is None else str(answer).strip().upper()
-        if reference is None or len(reference) != 1 or reference not in letters:
+        if answer is None:
             continue
-        scored += 1
-        correct += int(extract_choice(text, num_options) == reference)
-    return correct, scored
+        reference = str(answer).strip()
+        if len(reference) == 1 and reference.upper() in letters:
+            mc_scored += 1
+            mc_correct += int(extract_choice(text, num_options) == reference.upper())
+        else:
+            open_scored += 1
+            open_correct += int(normalise_answer(text) == normalise_answer(reference))
+    return mc_correct, mc_scored, open_correct, open_scored
 
 
 class TempoModule(LightningModule):
@@ -112,7 +122,8 @@ class TempoModule(LightningModule):
         self.model = None
         self.trainability = None
         self._reset_step_stats()
-        self._eval_sums = torch.zeros(4, dtype=torch.float64)  # loss sum, loss count, correct, scored
+        # loss sum, loss count, mc correct, mc scored, open correct, open scored
+        self._eval_sums = torch.zeros(6, dtype=torch.float64)
         self.last_eval_metrics: dict[str, float] = {}
 
     # ------------------------------------------------------------------------------ model set-up
@@ -206,21 +217,21 @@ class TempoModule(LightningModule):
             generated = self.model.generate(
                 prompt_only(batch), max_new_tokens=int(settings["max_new_tokens"])
             )
-            correct, scored = score_choices(
-                list(generated.texts), list(batch.answers), int(settings["num_options"])
-            )
-            sums[2] += correct
-            sums[3] += scored
+            scores = score_answers(list(generated.texts), list(batch.answers), int(settings["num_options"]))
+            sums[2:] += torch.tensor(scores, dtype=torch.float64)
 
     def _eval_epoch_end(self, stage: str) -> None:
         sums = self.trainer.strategy.reduce(self._eval_sums.to(self.device), reduce_op="sum").cpu()
-        self._eval_sums = torch.zeros(4, dtype=torch.float64)
+        self._eval_sums = torch.zeros(6, dtype=torch.float64)
         metrics = {}
         if sums[1] > 0:
             metrics[f"{stage}/loss"] = float(sums[0] / sums[1])
-        if sums[3] > 0:
+        if sums[3] > 0:  # multiple choice: the option letter
             metrics[f"{stage}/accuracy"] = float(sums[2] / sums[3])
             metrics[f"{stage}/scored"] = float(sums[3])
+        if sums[5] > 0:  # open-ended: normalised exact match
+            metrics[f"{stage}/open_accuracy"] = float(sums[4] / sums[5])
+            metrics[f"{stage}/open_scored"] = float(sums[5])
         self.last_eval_metrics = metrics
         for key, value in metrics.items():
             self.log(key, value, prog_bar=key.endswith("accuracy"), rank_zero_only=True)

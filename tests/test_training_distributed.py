@@ -140,3 +140,11 @@ def test_resume_without_checkpoint_says_what_to_do(tiny_checkpoints, tiny_needle
     recipe = to_dict(load_recipe(DEMO, tiny_overrides(tiny_checkpoints, tiny_needle_benchmark, tmp_path)))
     with pytest.raises(CheckpointError, match="no run has saved a checkpoint .* start without --resume"):
         run_recipe(recipe, "fit", resume="last")
+
+    from tempo_kit.cli import main
+
+    overrides = tiny_overrides(tiny_checkpoints, tiny_needle_benchmark, tmp_path)
+    assert (
+        main(["fit", "--recipe", str(DEMO), "--resume", *overrides]) == 2
+    )  # overrides after a bare --resume
+    assert main(["validate", "--recipe", str(DEMO), "--resume", "last", *overrides]) == 2

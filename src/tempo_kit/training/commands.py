@@ -236,6 +236,11 @@ def _command_line(args: argparse.Namespace) -> str:
 def run(args: argparse.Namespace) -> int:
     from tempo_kit.recipes import format_recipe, load_recipe
 
+    for flag in ("resume", "ckpt"):  # `--resume key=value`: argparse took an override for the path
+        value = getattr(args, flag, None)
+        if value and "=" in value and not Path(value).exists():
+            args.overrides.append(value)
+            setattr(args, flag, "last")
     recipe_cfg = load_recipe(args.recipe, args.overrides, check_paths=not args.print_recipe)
     if args.print_recipe:
         sys.stdout.write(format_recipe(recipe_cfg))

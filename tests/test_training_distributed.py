@@ -67,8 +67,10 @@ def test_ddp_two_processes_match_one(tiny_checkpoints, tiny_needle_benchmark, tm
             "trainer.devices=2",
             "trainer.strategy.name=ddp",
             "trainer.strategy.process_group_backend=gloo",
+            "run.export_final=true",  # rank 0 writes, the other rank waits
         ]
     )
+    assert (two / "final" / "tempo_config.json").is_file()
     single, ddp = losses(one), losses(two)
     assert sorted(single) == sorted(ddp) == [1, 2, 3]
     for step in single:  # step 1: same initial weights; steps 2-3: same gradients were applied

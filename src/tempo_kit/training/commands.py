@@ -182,48 +182,52 @@ def build_datamodule(recipe: Mapping[str, Any]):
     )
 
 
+def _unsharded_copy(trainer, module):
+    """Under FSDP: gather the full state dict (collective) and, on rank 0, load it into a fresh copy."""
+    from lightning.fabric.strategies.fsdp import _get_full_state_dict_context
+
+    from tempo_kit.training.module import TempoModule
+    from tempo_kit.training.trainability import WRAPPER_SEGMENTS
+
+    with _get_full_state_dict_context(trainer.strategy.model, world_size=trainer.world_size):
+        state = trainer.strategy.model.state_dict()
+    if not trainer.is_global_zero:
+        return None
+
+    def clean(key: str) -> str:
+        for segment in WRAPPER_SEGMENTS:
+            key = key.replace(segment, "")
+        return key
+
+    copy = TempoModule(module.recipe)
+    copy.configure_model()
+    copy.load_state_dict({clean(k): v for k, v in state.items()}, strict=True)
+    return copy.model
+
+
 def export_final(trainer, module, out_dir: str | Path) -> Path | None:
     """Write the trained model, LoRA merged, in the kit's format (what ``run.init_from`` loads).
 
-    Under FSDP the full state dict is gathered to rank 0 first and loaded into a fresh
-    unsharded copy there.
+    Rank 0 writes; under FSDP the full state dict is gathered to it first. A LoRA run also keeps
+    its adapters alone in ``adapters.safetensors`` beside the folder.
     """
     from tempo_kit.training.strategies import is_fsdp
     from tempo_kit.training.trainability import has_lora, lora_state_dict, merge_lora
 
     out = Path(out_dir)
-    if is_fsdp(trainer.strategy):
-        from lightning.fabric.strategies.fsdp import _get_full_state_dict_context
+    model = _unsharded_copy(trainer, module) if is_fsdp(trainer.strategy) else module.model
+    if trainer.is_global_zero:
+        if has_lora(model):
+            from safetensors.torch import save_file
 
-        with _get_full_state_dict_context(trainer.strategy.model, world_size=trainer.world_size):
-            state = trainer.strategy.model.state_dict()
-        if not trainer.is_global_zero:
-            trainer.strategy.barrier("export")
-            return None
-        from tempo_kit.training.module import TempoModule
-
-        copy = TempoModule(module.recipe)
-        copy.configure_model()
-        copy.load_state_dict({k.removeprefix("_forward_module."): v for k, v in state.items()}, strict=True)
-        model = copy.model
-    else:
-        if not trainer.is_global_zero:
-            trainer.strategy.barrier("export")
-            return None
-        model = module.model
-    if has_lora(model):
-        from safetensors.torch import save_file
-
-        out.mkdir(parents=True, exist_ok=True)
-        save_file(
-            {k: v.contiguous() for k, v in lora_state_dict(model).items()},
-            str(out.parent / "adapters.safetensors"),
-        )
-        merge_lora(model)
-    model.save_pretrained(str(out))
+            adapters = {k: v.contiguous() for k, v in lora_state_dict(model).items()}
+            out.mkdir(parents=True, exist_ok=True)
+            save_file(adapters, str(out.parent / "adapters.safetensors"))
+            merge_lora(model)
+        model.save_pretrained(str(out))
     if trainer.world_size > 1:
         trainer.strategy.barrier("export")
-    return out
+    return out if trainer.is_global_zero else None
 
 
 def _command_line(args: argparse.Namespace) -> str:

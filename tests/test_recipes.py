@@ -131,8 +131,17 @@ def test_hub_names_are_refused_with_download_instructions(tmp_path):
     text = str(info.value)
     assert "model.decoder.pretrained='Qwen/Qwen3-4B' is not a local folder" in text
     assert "huggingface-cli download Qwen/Qwen3-4B --local-dir checkpoints/Qwen3-4B" in text
+    recipe = write(
+        tmp_path / "c.yaml", "model: {decoder: {name: hf_causal_lm, pretrained: checkpoints/Qwen3-4B}}\n"
+    )
+    with pytest.raises(
+        CheckpointError, match="'checkpoints/Qwen3-4B' is not a local folder. Download the checkpoint"
+    ):
+        load_recipe(recipe)
     recipe = write(tmp_path / "s.yaml", "run: {init_from: outputs/nothing/final}\n")
-    with pytest.raises(CheckpointError, match="run.init_from='outputs/nothing/final' is not a local folder"):
+    with pytest.raises(
+        CheckpointError, match="init_from='outputs/nothing/final' is not a local folder. It is the prev"
+    ):
         load_recipe(recipe)
 
 

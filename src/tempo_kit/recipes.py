@@ -373,6 +373,10 @@ def _import_components() -> None:
             continue
 
 
+#: First path parts that mark a local folder, never a hub organisation.
+LOCAL_ROOTS = ("checkpoints", "outputs", "data", "models", "runs")
+
+
 def check_local_path(value: Any, key: str, source: str) -> None:
     """A checkpoint path must be a local folder; a hub name needs a download the user does."""
     if value is None:
@@ -381,7 +385,13 @@ def check_local_path(value: Any, key: str, source: str) -> None:
     if path.is_dir():
         return
     text = str(value)
-    looks_like_hub = text.count("/") == 1 and not text.startswith((".", "/", "~")) and not path.exists()
+    first = text.split("/", 1)[0]
+    looks_like_hub = (
+        text.count("/") == 1
+        and not text.startswith((".", "/", "~"))
+        and first not in LOCAL_ROOTS
+        and not Path(first).is_dir()
+    )
     if looks_like_hub:
         local = f"checkpoints/{text.split('/')[-1]}"
         raise CheckpointError(
@@ -390,8 +400,10 @@ def check_local_path(value: Any, key: str, source: str) -> None:
             f"`huggingface-cli download {text} --local-dir {local}`, then pass {key}={local}."
         )
     raise CheckpointError(
-        f"recipe {source!r}: {key}={text!r} is not a local folder. Point it at a checkpoint directory "
-        "(for tests and the demo, build tiny ones with `tempo-kit make-tiny outputs/tiny`)."
+        f"recipe {source!r}: {key}={text!r} is not a local folder. Download the checkpoint into it first "
+        "(e.g. `huggingface-cli download Qwen/Qwen3-4B --local-dir checkpoints/Qwen3-4B`; the stage recipes "
+        "expect checkpoints/Qwen3-VL-2B-Instruct and checkpoints/Qwen3-4B), point the key at another folder, "
+        "or build tiny test checkpoints with `tempo-kit make-tiny outputs/tiny`."
     )
 
 
@@ -452,7 +464,13 @@ def validate_recipe(cfg: DictConfig, source: str = "<recipe>", *, check_paths: b
     _check_data(cfg, source)
     _check_trainer(cfg, source)
     if check_paths:
-        check_local_path(cfg.run.init_from, "run.init_from", source)
+        init_from = cfg.run.init_from
+        if init_from is not None and not Path(str(init_from)).expanduser().is_dir():
+            raise CheckpointError(
+                f"recipe {source!r}: run.init_from={str(init_from)!r} is not a local folder. It is the previous "
+                "stage's export (<output_dir>/final of its fit run): run that stage first, point run.init_from at "
+                "its final/ folder, or set run.init_from=null to start from the model: checkpoints."
+            )
         if cfg.run.init_from is None:
             for part in ("compressor", "decoder"):
                 spec = cfg.model.get(part)

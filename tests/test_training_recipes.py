@@ -98,9 +98,8 @@ def ci_overrides(tiny_checkpoints, data: Path, out: Path, init_from: Path | None
 def check_changes(snapshot: Snapshot, modes: dict[str, str], steps: int = 2) -> None:
     """Exactly the parameters a stage trains have moved; every other one is bit-identical.
 
-    A trained tensor whose gradient was exactly zero cannot move under AdamW; the tiny SVLM has one
-    such (the deepstack merger feeding its last layer, whose output no memory position reads).
-    LoRA's ``lora_A`` has a zero gradient until ``lora_B`` (zero at init) has moved, and warm-up
+    Every intended tensor must move (the tiny SVLM has more text layers than DeepStack injections,
+    so every merger reaches the memory positions). LoRA's ``lora_A`` has a zero gradient until ``lora_B`` (zero at init) has moved, and warm-up
     makes step 1's learning rate 0, so LoRA runs take 3 steps.
     """
     assert snapshot.steps == steps
@@ -114,7 +113,7 @@ def check_changes(snapshot: Snapshot, modes: dict[str, str], steps: int = 2) -> 
         moved = not torch.equal(before, snapshot.after[name])
         assert moved == (name in snapshot.live), f"{name} ({mode}) moved={moved}"
     dead = intended_names - snapshot.live
-    assert all(".deepstack_merger_list." in n for n in dead), sorted(dead)
+    assert not dead, sorted(dead)
     for part, mode in modes.items():
         trained = [n for n in intended_names if part_of(n) == part]
         assert (mode != "frozen") == bool(trained), part

@@ -37,7 +37,7 @@ QWEN3_VL_VISION_SWITCHES = {
 TINY_SVLM_TEXT = {
     "hidden_size": 64,  # 2048
     "intermediate_size": 128,  # 6144
-    "num_hidden_layers": 2,  # 28
+    "num_hidden_layers": 3,  # 28 (3 > the 2 DeepStack injections, so every merger reaches the output)
     "num_attention_heads": 4,  # 16
     "num_key_value_heads": 2,  # 8
     "head_dim": 16,  # 128

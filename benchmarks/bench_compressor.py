@@ -10,7 +10,7 @@ see ``tempo_kit.flops``). Part 2 answers one question about the same video throu
 plus ``--new-tokens`` greedy tokens; ``min_new_tokens`` forces the length since random weights
 would stop at random).
 
-Defaults follow FACTS §1 at inference: 1024 frames at 2 FPS (8.5 minutes), 8-frame segments
+Defaults follow compatibility §1 at inference: 1024 frames at 2 FPS (8.5 minutes), 8-frame segments
 (128 segments), 512×288 frames, budget 8192, bf16.
 
     # on a GPU machine (writes ~12.5 GB of random real-shape checkpoints once, to outputs/bench)

@@ -1,7 +1,7 @@
-"""Released Tempo layout (FACTS §6) ↔ kit: key mapping, files, and full conversions on tiny models.
+"""Released Tempo layout (compatibility §6) ↔ kit: key mapping, files, and full conversions on tiny models.
 
 The released-layout checkpoint is built here independently of the converter, straight from the
-FACTS §6 description: the tiny Qwen3's keys as they are, the tiny Qwen3-VL's keys (LM head
+compatibility §6 description: the tiny Qwen3's keys as they are, the tiny Qwen3-VL's keys (LM head
 removed) under ``model.vision_tower_aux_list.0.vlm.``, ``model.mm_projector.*`` and the memory
 tokens ``[1, k, d]`` as ``model.vision_tower_aux_list.0.compression_tokens``.
 """

@@ -197,7 +197,7 @@ def linear_weights(module: nn.Module) -> int:
 
 
 def test_real_shape_parameter_counts(real_models):
-    """FACTS §5: Qwen3-VL-2B ≈ 2B, Qwen3-4B ≈ 4B, Tempo ≈ 6B (+ projector and memory tokens)."""
+    """compatibility §5: Qwen3-VL-2B ≈ 2B, Qwen3-4B ≈ 4B, Tempo ≈ 6B (+ projector and memory tokens)."""
     svlm, llm = numel(real_models["svlm"]), numel(real_models["llm"])
     assert svlm == 2_127_532_032  # vision 406,957,056 + language model 1,720,574,976 (LM head tied)
     assert llm == 4_022_468_096

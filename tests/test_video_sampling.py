@@ -1,4 +1,4 @@
-"""FACTS §1 sampling rules as pure functions: frame count, indices and resized size."""
+"""compatibility §1 sampling rules as pure functions: frame count, indices and resized size."""
 
 from __future__ import annotations
 

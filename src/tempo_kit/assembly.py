@@ -1,6 +1,6 @@
 """Sequence assembly: prompt ids + per-segment (time tag, memory tokens) → the LLM's ``inputs_embeds``.
 
-The global LLM input (FACTS §4) is the ChatML prompt with one placeholder id where VIDEO goes.
+The global LLM input (compatibility §4) is the ChatML prompt with one placeholder id where VIDEO goes.
 VIDEO is, for each kept segment in time order, the LLM's own embeddings of the time-tag text
 (``<{t:.1f} seconds>``, tokenised without special tokens) followed by that segment's projected
 memory tokens. Segments given 0 tokens are dropped together with their tag. Every inserted
@@ -10,7 +10,7 @@ Context cap: text is never cut. When text + visual exceed ``max_context`` the *v
 cut at its end*: segments are kept in time order while their tag and tokens fit; the first segment
 that does not fit keeps the head of its tokens that still fit after its tag (it is dropped with
 its tag if not even one token fits), and every later segment is dropped. The released code, too,
-cuts visual tokens (not text) when the sequence overflows the cap (FACTS §4); cutting at the end
+cuts visual tokens (not text) when the sequence overflows the cap (compatibility §4); cutting at the end
 of the visual sequence keeps the prompt and the question intact and the kept tags consistent.
 """
 
@@ -30,7 +30,7 @@ from tempo_kit.types import IGNORE_INDEX, VISUAL_PLACEHOLDER_ID
 #: Time-tag text the released Tempo-6B weights were trained with (the paper writes ``<t=2.0s>``).
 DEFAULT_TIME_TAG_TEMPLATE = "<{t:.1f} seconds>"
 
-#: Context cap at inference in the released code (FACTS §4).
+#: Context cap at inference in the released code (compatibility §4).
 DEFAULT_MAX_CONTEXT = 16384
 
 #: Context cap of the released training recipes (``tokenizer_model_max_length``).

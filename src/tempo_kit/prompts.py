@@ -2,7 +2,7 @@
 
 Two prompts live here:
 
-* the **decoder prompt** (FACTS §4): ChatML with the system turn ``You are a helpful assistant.``;
+* the **decoder prompt** (compatibility §4): ChatML with the system turn ``You are a helpful assistant.``;
   the visual sequence goes at the start of the first user turn, followed by ``\\n`` and the text.
   The visual sequence is marked by one :data:`~tempo_kit.types.VISUAL_PLACEHOLDER_ID` in the ids;
   the model replaces it by time tags and memory tokens. Only assistant turns are supervised.
@@ -21,7 +21,7 @@ from torch import Tensor
 
 from tempo_kit.types import IGNORE_INDEX, VISUAL_PLACEHOLDER_ID
 
-#: System turn of the global LLM (FACTS §4).
+#: System turn of the global LLM (compatibility §4).
 DECODER_SYSTEM_PROMPT = "You are a helpful assistant."
 
 #: Paper Appendix E, the training-time compressor system prompt (P_std).
@@ -37,10 +37,10 @@ ROUTING_PROMPT = STANDARD_PROMPT + (
 
 COMPRESSOR_PROMPTS = {"standard": STANDARD_PROMPT, "routing": ROUTING_PROMPT}
 
-#: Text placed between the visual block and the query in the compressor's user turn (FACTS §2).
+#: Text placed between the visual block and the query in the compressor's user turn (compatibility §2).
 QUERY_PREFIX = "\nQuery:\n"
 
-#: At most this many human turns go into a multi-turn training query (FACTS §4).
+#: At most this many human turns go into a multi-turn training query (compatibility §4).
 MAX_CONTEXT_TURNS = 16
 
 #: Media placeholders that annotation files put in human turns; the visual sequence replaces them.
@@ -64,7 +64,7 @@ def compressor_query(turns: Sequence[Turn], max_turns: int = MAX_CONTEXT_TURNS) 
     """The compressor's query for a conversation.
 
     One user turn gives its text; several give ``Context turn 1: …\\nContext turn 2: …`` over at
-    most ``max_turns`` user turns (the released training recipe, FACTS §4).
+    most ``max_turns`` user turns (the released training recipe, compatibility §4).
     """
     questions = [strip_media_placeholders(t.text) for t in turns if t.role == "user"][:max_turns]
     if not questions or not any(questions):
@@ -128,5 +128,5 @@ def encode_decoder_prompt(
 
 
 def format_time_tag(seconds: float, template: str = "<{t:.1f} seconds>") -> str:
-    """A segment's time tag as the released weights expect it (FACTS §4); the paper writes ``<t=2.0s>``."""
+    """A segment's time tag as the released weights expect it (compatibility §4); the paper writes ``<t=2.0s>``."""
     return template.format(t=float(seconds))

@@ -41,7 +41,7 @@ class Segments:
         lengths: optional long ``[S]``: frames of each window the SVLM should see,
             ``frames[i, :lengths[i]]``. Only a video's last window can be shorter than ``F``; its
             missing frames repeat its last frame so the tensor stays rectangular, and a lone last
-            frame counts 2 (FACTS §1). ``None`` means every window is full.
+            frame counts 2 (compatibility §1). ``None`` means every window is full.
     """
 
     frames: Tensor

@@ -205,7 +205,7 @@ def convert_released_to_kit(
     Args:
         released_dir: the released checkpoint (Tempo-6B, or a Stage 0–2 checkpoint).
         svlm_dir: the base Qwen3-VL-2B-Instruct folder: SVLM config, processor and tokenizer,
-            and the LM head the relevance direction is rebuilt from (FACTS §6).
+            and the LM head the relevance direction is rebuilt from (compatibility §6).
         out_dir: the kit folder to write.
         llm_dir: base LLM folder, used only when the checkpoint holds no LLM weights.
         compressor_kwargs: extra ``qwen3_vl`` compressor settings to store (e.g. ``dtype``).

@@ -1,4 +1,4 @@
-"""The released Tempo checkpoint layout (FACTS §6) and its mapping onto the kit's parameter names.
+"""The released Tempo checkpoint layout (compatibility §6) and its mapping onto the kit's parameter names.
 
 The released Tempo-6B (and its Stage 0–2 checkpoints) is one Qwen3 causal-LM checkpoint whose
 ``config.json`` says ``model_type: "tempo_qwen"`` and adds the multimodal fields below, and whose
@@ -25,7 +25,7 @@ RELEASED_MODEL_TYPE = "tempo_qwen"
 #: The SVLM the released weights were trained from (the value in ``mm_vision_tower_aux_list``).
 DEFAULT_SVLM_NAME = "Qwen/Qwen3-VL-2B-Instruct"
 
-#: Multimodal fields the released config adds to a Qwen3 config (FACTS §6).
+#: Multimodal fields the released config adds to a Qwen3 config (compatibility §6).
 RELEASED_MM_FIELDS = (
     "mm_vision_tower_aux_list",
     "num_compression_tokens",
@@ -101,7 +101,7 @@ def _unmapped_error(keys: list[str], direction: str, known: str) -> CheckpointEr
     shown = ", ".join(keys[:8]) + (f" … ({len(keys)} in all)" if len(keys) > 8 else "")
     return CheckpointError(
         f"{direction}: {len(keys)} key(s) match no rule of the released Tempo layout: {shown}. "
-        f"Known prefixes: {known}. Is this a Tempo checkpoint of the FACTS §6 layout?"
+        f"Known prefixes: {known}. Is this a Tempo checkpoint of the compatibility §6 layout?"
     )
 
 
@@ -256,7 +256,7 @@ def released_config_from_llm(
 
 
 def relevance_direction(lm_head_weight: Tensor, tokenizer, yes: str = "Yes", no: str = "No") -> Tensor:
-    """``w_Yes − w_No`` in float32 from an SVLM LM head ``[V, d]`` (FACTS §2).
+    """``w_Yes − w_No`` in float32 from an SVLM LM head ``[V, d]`` (compatibility §2).
 
     Raises if either word is not exactly one token of ``tokenizer``.
     """

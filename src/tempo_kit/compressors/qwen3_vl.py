@@ -4,7 +4,7 @@ Per segment, one causal sequence (see :mod:`tempo_kit.compressors.sequence`) is 
 ``k_max`` learnable memory tokens. The final hidden states (after the final norm) at the memory
 positions are the segment's memory; the hidden state just before the first memory token, read
 through the LM-head rows of "Yes" and "No", is its relevance — both from the same forward pass
-(paper Sec. 3.2–3.3, FACTS §2).
+(paper Sec. 3.2–3.3, compatibility §2).
 
 How the forward is done: the kit builds ``inputs_embeds`` itself (token embeddings with the memory
 tokens written after each sequence's last real token), computes M-RoPE positions with the model's

@@ -1,4 +1,4 @@
-"""Token ids of one SVLM input sequence, in Qwen3-VL's chat format (FACTS §2).
+"""Token ids of one SVLM input sequence, in Qwen3-VL's chat format (compatibility §2).
 
 For a video segment the ids spell, exactly as ``Qwen3VLProcessor`` would after expanding the chat
 template's video slot::

@@ -4,7 +4,7 @@
   segment count, and the model flattens them for the compressor. (Samples keep their own frame size,
   so they are not stacked into one tensor.)
 * ``queries``: the compressor's query. ``mode="train"``: the human turns, joined as
-  ``Context turn 1: …`` when there are several (FACTS §4). ``mode="eval"``: the last human turn,
+  ``Context turn 1: …`` when there are several (compatibility §4). ``mode="eval"``: the last human turn,
   the question being asked.
 * ``input_ids`` / ``labels`` / ``attention_mask``: the decoder's ChatML prompt
   (:func:`~tempo_kit.prompts.encode_decoder_prompt`), right-padded. ``train``: the whole

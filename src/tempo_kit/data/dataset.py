@@ -47,7 +47,7 @@ class Sample:
 
     @property
     def query(self) -> str:
-        """The training-time compressor query: the human turns, ``Context turn i: …`` (FACTS §4)."""
+        """The training-time compressor query: the human turns, ``Context turn i: …`` (compatibility §4)."""
         return compressor_query(self.turns)
 
 

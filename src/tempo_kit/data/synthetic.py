@@ -197,7 +197,7 @@ def needle_segment_index(
     sample_fps: float = DEFAULT_SAMPLE_FPS,
     max_frames: int = DEFAULT_MAX_FRAMES,
 ) -> int:
-    """Index of the segment whose sampled frame is nearest ``needle_time`` (FACTS §1 sampling)."""
+    """Index of the segment whose sampled frame is nearest ``needle_time`` (compatibility §1 sampling)."""
     count = num_sampled_frames(num_frames / fps, sample_fps, max_frames=max_frames)
     times = sample_indices(num_frames, count) / fps
     return int(np.argmin(np.abs(times - needle_time))) // window

@@ -2,7 +2,7 @@
 
 A thin wrapper in the open_clip ``hf_model`` spirit: it loads ``AutoModelForCausalLM`` and
 ``AutoTokenizer`` from a local directory, exposes the input embeddings for sequence assembly, the
-HF loss for training and greedy generation (FACTS §4) for inference. ``.model`` stays the plain HF
+HF loss for training and greedy generation (compatibility §4) for inference. ``.model`` stays the plain HF
 model, so its parameter keys are ``decoder.model.model.*`` / ``decoder.model.lm_head.*`` inside a
 :class:`~tempo_kit.model.TempoModel`.
 """
@@ -19,7 +19,7 @@ from tempo_kit.decoders.base import Decoder
 from tempo_kit.errors import CheckpointError, ConfigError
 from tempo_kit.registry import DECODERS
 
-#: Released inference setting (FACTS §4): greedy decoding, at most 1024 new tokens.
+#: Released inference setting (compatibility §4): greedy decoding, at most 1024 new tokens.
 DEFAULT_MAX_NEW_TOKENS = 1024
 
 #: Names accepted by ``dtype``; ``"auto"`` keeps the checkpoint's own dtype.
@@ -139,7 +139,7 @@ class HFCausalLM(Decoder):
     ) -> Tensor:
         """New token ids ``[B, N]`` only (the prompt is embeddings, so HF returns no prompt ids).
 
-        Greedy by default (FACTS §4); prompts must be left-padded. Finished rows are filled with
+        Greedy by default (compatibility §4); prompts must be left-padded. Finished rows are filled with
         the pad id. Extra keyword arguments go to ``transformers`` ``generate``.
         """
         generation_config = self.model.generation_config

@@ -32,13 +32,13 @@ from tempo_kit.video.sampling import DEFAULT_MAX_FRAMES as VIDEO_MAX_FRAMES
 from tempo_kit.video.sampling import DEFAULT_SAMPLE_FPS
 from tempo_kit.video.segments import INFERENCE_WINDOW
 
-#: Frames per segment at inference (FACTS §1).
+#: Frames per segment at inference (compatibility §1).
 DEFAULT_WINDOW = INFERENCE_WINDOW
-#: Frames sampled per second of video (FACTS §1).
+#: Frames sampled per second of video (compatibility §1).
 DEFAULT_FPS = DEFAULT_SAMPLE_FPS
-#: Most frames sampled from one video (FACTS §1; the paper's scaling run uses 2048).
+#: Most frames sampled from one video (compatibility §1; the paper's scaling run uses 2048).
 DEFAULT_MAX_FRAMES = VIDEO_MAX_FRAMES
-#: Greedy decoding, at most this many new tokens (FACTS §4).
+#: Greedy decoding, at most this many new tokens (compatibility §4).
 DEFAULT_MAX_NEW_TOKENS = 1024
 #: Segments per compressor call when the compressor does not say (``segment_batch_size``).
 DEFAULT_COMPRESS_CHUNK = 8
@@ -259,9 +259,9 @@ class TempoPipeline:
 
         Args:
             budget: visual tokens for the whole video (default: the model's, 8192 as released).
-            max_frames: most frames sampled (FACTS §1: 1024).
-            window: frames per segment (FACTS §1: 8 at inference).
-            fps: frames sampled per second of video (FACTS §1: 2).
+            max_frames: most frames sampled (compatibility §1: 1024).
+            window: frames per segment (compatibility §1: 8 at inference).
+            fps: frames sampled per second of video (compatibility §1: 2).
             allocator: registry name or spec (``ata``, ``uniform``, ``topk``, …; default the model's).
             reduction: which tokens a segment keeps (``head``, ``tail``, ``merge``, ``random``).
             k_min: anchor tokens per segment (default the model's, 4).

@@ -1,4 +1,4 @@
-"""Qwen3-VL-2B-Instruct / Qwen3-4B at their real shapes (FACTS §5), randomly initialised.
+"""Qwen3-VL-2B-Instruct / Qwen3-4B at their real shapes (compatibility §5), randomly initialised.
 
 Benchmarks need the real widths, depths and vocabulary to measure speed and memory, but not the
 real weights. :func:`real_shape_configs` gives the Hugging Face configs; :func:`write_real_shape_checkpoints`
@@ -29,7 +29,7 @@ from tempo_kit.tiny.qwen3_vl import (
 #: Vocabulary of Qwen3-VL-2B-Instruct and Qwen3-4B.
 REAL_VOCAB_SIZE = 151936
 
-#: Qwen3-VL-2B-Instruct language model (FACTS §5).
+#: Qwen3-VL-2B-Instruct language model (compatibility §5).
 SVLM_TEXT = {
     "hidden_size": 2048,
     "intermediate_size": 6144,
@@ -46,7 +46,7 @@ SVLM_TEXT = {
     },
 }
 
-#: Qwen3-VL-2B-Instruct vision tower (FACTS §5).
+#: Qwen3-VL-2B-Instruct vision tower (compatibility §5).
 SVLM_VISION = {
     "depth": 24,
     "hidden_size": 1024,
@@ -58,7 +58,7 @@ SVLM_VISION = {
     "deepstack_visual_indexes": [5, 11, 17],
 }
 
-#: Qwen3-4B (FACTS §5).
+#: Qwen3-4B (compatibility §5).
 LLM = {
     "hidden_size": 2560,
     "intermediate_size": 9728,
@@ -71,7 +71,7 @@ LLM = {
 
 
 def real_shape_configs(tokenizer=None) -> dict[str, Any]:
-    """``{"svlm": Qwen3VLConfig, "llm": Qwen3Config}`` at FACTS §5 shapes, special ids from ``tokenizer``.
+    """``{"svlm": Qwen3VLConfig, "llm": Qwen3Config}`` at compatibility §5 shapes, special ids from ``tokenizer``.
 
     Without a tokenizer the kit's tiny one is used (the one :func:`write_real_shape_checkpoints` saves).
     """

@@ -1,4 +1,4 @@
-"""Decode a video into sampled, resized frames with their real timestamps (FACTS §1).
+"""Decode a video into sampled, resized frames with their real timestamps (compatibility §1).
 
 :func:`load_video` is the one entry point: it opens the file with a backend, picks the frame indices
 (:mod:`~tempo_kit.video.sampling`), decodes them in bounded chunks resized to the target size, and
@@ -61,7 +61,7 @@ class VideoClip:
         fps: the container's average frame rate (``nan`` for an image).
         duration: ``num_source_frames / fps`` seconds (0 for an image).
         source: the file path.
-        sample_fps: the sampling rate asked for (2.0); segment centre times use it (FACTS §1).
+        sample_fps: the sampling rate asked for (2.0); segment centre times use it (compatibility §1).
         num_source_frames: frames in the container.
         kind: ``"video"`` or ``"image"``.
     """

@@ -12,7 +12,7 @@ through the kit:
    processor's order (time, then 2×2 merge windows in raster order, then the patches inside a
    window), which is the order the vision tower's patch merger expects.
 
-It also gives each temporal patch its time: the mean time of its first and last frame (FACTS §2).
+It also gives each temporal patch its time: the mean time of its first and last frame (compatibility §2).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Which frames to take from a video and what size to make them (FACTS §1).
+"""Which frames to take from a video and what size to make them (compatibility §1).
 
 These are pure functions of the video's metadata, so they are exact and testable without decoding:
 
@@ -68,7 +68,7 @@ def resized_size(
     max_long_edge: int | None = DEFAULT_MAX_LONG_EDGE,
     size_multiple: int = DEFAULT_SIZE_MULTIPLE,
 ) -> tuple[int, int]:
-    """``(height, width)`` after the FACTS §1 resize.
+    """``(height, width)`` after the compatibility §1 resize.
 
     The frame is scaled (never enlarged) so its long edge is at most ``max_long_edge`` (``None``:
     keep the native size), then each side is rounded to the nearest multiple of ``size_multiple``

@@ -1,10 +1,10 @@
-"""Cut sampled frames into fixed windows, the compressor's unit of work (FACTS §1).
+"""Cut sampled frames into fixed windows, the compressor's unit of work (compatibility §1).
 
 Windows of ``window`` frames start every ``stride`` frames (``stride = window``: non-overlapping,
 the paper's setting; 4 frames in training, 8 at inference) until one reaches the last frame. A
 video's last window may be short: its missing frames repeat its last frame so the tensor stays
 ``[S, F, H, W, 3]``, and :attr:`Segments.lengths` says how many the SVLM should see: the real
-count, except that a lone last frame counts twice (the SVLM's temporal patch is 2 frames; FACTS §1).
+count, except that a lone last frame counts twice (the SVLM's temporal patch is 2 frames; compatibility §1).
 
 A segment's time tag is its centre, ``t_i = (i × stride + window / 2) / fps_sampled`` with
 ``fps_sampled`` the sampling rate (2.0) — the released formula. When ``max_frames`` caps a long
@@ -26,7 +26,7 @@ from tempo_kit.video.sampling import DEFAULT_SAMPLE_FPS
 #: Frames per segment (paper §4.1): 4 in training, 8 at inference.
 TRAIN_WINDOW = 4
 INFERENCE_WINDOW = 8
-#: Side of the blank white image a text-only sample carries (released training recipe, FACTS §4).
+#: Side of the blank white image a text-only sample carries (released training recipe, compatibility §4).
 BLANK_IMAGE_SIZE = 336
 #: The SVLM's temporal patch: a lone last frame is repeated to fill one.
 TEMPORAL_PATCH = 2
@@ -112,7 +112,7 @@ def blank_image_segments(size: int = BLANK_IMAGE_SIZE) -> Segments:
     """The white ``size × size`` image a text-only sample carries (``kind="text"``).
 
     Its memory never reaches the LLM; it makes every compressor parameter take part in each
-    training step so DDP needs no ``find_unused_parameters`` (FACTS §4).
+    training step so DDP needs no ``find_unused_parameters`` (compatibility §4).
     """
     frames = torch.full((1, 1, size, size, 3), 255, dtype=torch.uint8)
     zeros = torch.zeros(1, dtype=torch.float64)

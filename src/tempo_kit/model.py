@@ -9,73 +9,32 @@ A plain ``nn.Module`` (no Lightning inside) so other projects can use it in thei
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 import tempo_kit.allocators  # noqa: F401  (registers the built-in allocators and reductions)
 import tempo_kit.compressors  # noqa: F401  (registers the built-in compressors)
 import tempo_kit.decoders  # noqa: F401  (registers hf_causal_lm)
 from tempo_kit import __version__, kit_format
-from tempo_kit.allocators import reduce_tokens
-from tempo_kit.assembly import AssembledInputs, SequenceAssembler, TokenStats, VisualSequence
-from tempo_kit.errors import ConfigError, TempoKitError
+from tempo_kit.assembly import SequenceAssembler
+from tempo_kit.build_components import build_component, build_projector_between
+from tempo_kit.compression import compress_batch
+from tempo_kit.errors import ConfigError
+from tempo_kit.inference_batch import inference_batch
 from tempo_kit.model_config import TempoConfig
-from tempo_kit.projectors import build_projector
-from tempo_kit.prompts import Turn, encode_decoder_prompt
-from tempo_kit.registry import ALLOCATORS, COMPRESSORS, DECODERS, RegistryError
-from tempo_kit.types import IGNORE_INDEX, Allocation, CompressorOutput, Segments, TempoBatch
+from tempo_kit.model_outputs import GenerationOutput, TempoOutput
+from tempo_kit.registry import ALLOCATORS, COMPRESSORS, DECODERS
+from tempo_kit.types import CompressorOutput, Segments, TempoBatch
+from tempo_kit.visual_selection import allocation_records, select_visuals
+
+__all__ = ["COMPONENTS", "GenerationOutput", "TempoModel", "TempoOutput", "inference_batch"]
 
 #: Components saved in their own subfolders, in this order.
 COMPONENTS = ("compressor", "projector", "decoder")
-
-
-@dataclass
-class TempoOutput:
-    """What :meth:`TempoModel.forward` returns.
-
-    Attributes:
-        loss: mean cross-entropy over supervised (assistant) tokens, or ``None`` without labels.
-        logits: ``[B, L, V]`` over the assembled sequence.
-        visual_tokens: memory tokens inserted per sample (0 for text-only samples).
-        counts: per sample, tokens inserted per segment (``None`` for text-only samples).
-        relevance: ``[S_total]`` compressor relevance (``None`` if query-agnostic).
-        stats: per-sample :class:`~tempo_kit.assembly.TokenStats`.
-        labels, attention_mask: ``[B, L]`` of the assembled sequence.
-        allocations: per sample, only with ``forward(allocate=True)``.
-    """
-
-    loss: Tensor | None
-    logits: Tensor
-    visual_tokens: list[int]
-    counts: list[Tensor | None]
-    relevance: Tensor | None
-    stats: list[TokenStats]
-    labels: Tensor | None
-    attention_mask: Tensor
-    allocations: list[Allocation | None] | None = None
-
-
-@dataclass
-class GenerationOutput:
-    """What :meth:`TempoModel.generate` returns.
-
-    Attributes:
-        texts: decoded answers, special tokens removed.
-        token_ids: ``[B, N]`` generated ids (no prompt), pad id after the end.
-        allocations: per sample, the :class:`~tempo_kit.types.Allocation` that was fed to the LLM
-            (counts after the context cap); ``None`` for a text-only sample.
-        stats: per-sample :class:`~tempo_kit.assembly.TokenStats` of the LLM input.
-    """
-
-    texts: list[str]
-    token_ids: Tensor
-    allocations: list[Allocation | None]
-    stats: list[TokenStats]
 
 
 class TempoModel(nn.Module):
@@ -124,10 +83,10 @@ class TempoModel(nn.Module):
     def from_config(cls, cfg: Mapping[str, Any] | TempoConfig) -> TempoModel:
         """Build every component from registry specs; projector widths come from the other two."""
         config = TempoConfig.from_mapping(cfg)
-        compressor = _build(COMPRESSORS, config.compressor, "compressor")
-        decoder = _build(DECODERS, config.decoder, "decoder")
-        projector = _build_projector(config.projector, compressor, decoder)
-        allocator = _build(ALLOCATORS, config.allocator, "allocator")
+        compressor = build_component(COMPRESSORS, config.compressor, "compressor")
+        decoder = build_component(DECODERS, config.decoder, "decoder")
+        projector = build_projector_between(config.projector, compressor, decoder)
+        allocator = build_component(ALLOCATORS, config.allocator, "allocator")
         return cls(compressor, projector, decoder, allocator, config)
 
     @property
@@ -147,127 +106,12 @@ class TempoModel(nn.Module):
         """Run the compressor over every segment, ``compressor_micro_batch`` segments per call at most.
 
         With ``skip_text`` a text-only sample's blank image is not compressed (it only exists so
-        that training touches every parameter); it gets 0 segments in the output.
+        that training touches every parameter); it gets 0 segments in the output. See
+        :func:`~tempo_kit.compression.compress_batch`.
         """
-        if not skip_text or all(s.kind != "text" for s in batch.segments):
-            return self._compress(batch.segments, batch.queries)
-        keep = [i for i, s in enumerate(batch.segments) if s.kind != "text"]
-        width = (self.compressor.k_max, self.compressor.hidden_size)
-        parts = iter(
-            self._compress([batch.segments[i] for i in keep], [batch.queries[i] for i in keep]).split()
-            if keep
-            else []
+        return compress_batch(
+            self.compressor, batch, micro_batch=self.config.compressor_micro_batch, skip_text=skip_text
         )
-        memories, relevances, counts = [], [], []
-        for segments in batch.segments:
-            if segments.kind == "text":
-                memory, relevance = torch.zeros(0, *width), torch.zeros(0)
-            else:
-                memory, relevance = next(parts)
-            memories.append(memory)
-            relevances.append(relevance)
-            counts.append(len(memory))
-        reference = next((m for m in memories if len(m)), memories[0])
-        memory = torch.cat([m.to(reference) for m in memories])
-        query_agnostic = any(r is None for r in relevances)
-        relevance = (
-            None if query_agnostic else torch.cat([r.to(reference.device, torch.float32) for r in relevances])
-        )
-        return CompressorOutput(memory, relevance, counts)
-
-    def _compress(self, samples: Sequence[Segments], queries: Sequence[str]) -> CompressorOutput:
-        limit = self.config.compressor_micro_batch
-        total = sum(len(s) for s in samples)
-        if limit is None or total <= limit:
-            return self._checked(self.compressor(samples, queries), samples)
-        pieces: list[tuple[Segments, str]] = []
-        for segments, query in zip(samples, queries):
-            for start in range(0, len(segments), limit):
-                pieces.append((segments.slice(start, start + limit), query))
-        memories, relevances, call, size = [], [], [], 0
-        for piece in [*pieces, None]:
-            if piece is None or (call and size + len(piece[0]) > limit):
-                chunk = [p[0] for p in call]
-                out = self._checked(self.compressor(chunk, [p[1] for p in call]), chunk)
-                memories.append(out.memory)
-                relevances.append(out.relevance)
-                call, size = [], 0
-            if piece is not None:
-                call.append(piece)
-                size += len(piece[0])
-        relevance = None if any(r is None for r in relevances) else torch.cat(relevances)
-        return CompressorOutput(torch.cat(memories), relevance, [len(s) for s in samples])
-
-    def _checked(self, out: CompressorOutput, segments: Sequence[Segments]) -> CompressorOutput:
-        expected = [len(s) for s in segments]
-        if list(out.num_segments) != expected:
-            raise TempoKitError(
-                f"compressor {type(self.compressor).__name__} returned {out.num_segments} segments per sample "
-                f"for inputs with {expected}; a compressor must keep one memory per input segment"
-            )
-        return out
-
-    # ------------------------------------------------------------------------------ selection
-    def _visuals(
-        self,
-        batch: TempoBatch,
-        compressed: CompressorOutput,
-        *,
-        allocate: bool,
-        allocator: nn.Module,
-        budget: int,
-        k_min: int,
-        reduction: str,
-        reduction_kwargs: Mapping[str, Any],
-    ) -> tuple[list[VisualSequence | None], Tensor | None]:
-        """Per sample kept + projected tokens (``None`` for text-only), and the DDP anchor.
-
-        Training keeps all ``k_max`` tokens; with ``allocate`` the allocator picks counts and the
-        reduction picks which tokens. All kept tokens of the batch go through the projector in
-        one call. A text-only sample's memory is projected too and enters the graph as
-        ``0 * sum`` (so does the relevance) so every parameter takes part in each step (DDP).
-        """
-        k_max = compressed.memory.shape[1]
-        flat: list[Tensor] = []
-        plans: list[tuple[str, Tensor | None]] = []
-        for index, ((memory, relevance), segments) in enumerate(zip(compressed.split(), batch.segments)):
-            if segments.kind == "text":
-                flat.append(memory.reshape(-1, memory.shape[-1]))
-                plans.append(("text", None))
-                continue
-            if allocate:
-                counts = allocator(relevance, k_max, budget, k_min, num_segments=len(segments))
-                _check_counts(counts, len(segments), k_max, budget, allocator, batch, index)
-                kept = reduce_tokens(memory, counts, reduction, **reduction_kwargs)
-                counts = torch.tensor([len(t) for t in kept], dtype=torch.long)
-                flat.append(torch.cat(kept) if kept else memory[:0].reshape(0, memory.shape[-1]))
-            else:
-                counts = torch.full((len(segments),), k_max, dtype=torch.long)
-                flat.append(memory.reshape(-1, memory.shape[-1]))
-            plans.append(("visual", counts))
-
-        weight = next(self.projector.parameters(), None)
-        stacked = torch.cat(flat)
-        if weight is not None:
-            stacked = stacked.to(dtype=weight.dtype, device=weight.device)
-        projected = self.projector(stacked).split([len(f) for f in flat])
-
-        visuals: list[VisualSequence | None] = []
-        anchor: Tensor | None = None
-        for (kind, counts), tokens, segments in zip(plans, projected, batch.segments):
-            if kind == "text":
-                zero = 0 * tokens.sum()
-                anchor = zero if anchor is None else anchor + zero
-                visuals.append(None)
-            else:
-                tagged = segments.kind == "video" or self.config.tag_images
-                visuals.append(VisualSequence(tokens, counts, segments.times.detach().cpu(), tagged=tagged))
-        if compressed.relevance is not None and compressed.relevance.requires_grad:
-            # relevance takes no part in the loss; a relevance head with its own weights must still
-            # be in the graph for DDP
-            zero = 0 * compressed.relevance.sum()
-            anchor = zero if anchor is None else anchor + zero
-        return visuals, anchor
 
     # ------------------------------------------------------------------------------ training
     def forward(
@@ -287,8 +131,9 @@ class TempoModel(nn.Module):
         inference allocation instead (e.g. to measure a loss under a budget).
         """
         compressed = self.compress(batch)
-        visuals, anchor = self._visuals(
-            batch, compressed, allocate=allocate, **self._allocation_args(budget, k_min, reduction, None)
+        args = self._allocation_args(budget, k_min, reduction, None)
+        visuals, anchor = select_visuals(
+            batch, compressed, self.projector, allocate=allocate, tag_images=self.config.tag_images, **args
         )
         assembled = self.assembler(
             batch.input_ids,
@@ -307,7 +152,9 @@ class TempoModel(nn.Module):
         out = self.decoder(embeds, assembled.attention_mask, assembled.labels)
         allocations = None
         if allocate:
-            allocations = self._allocations(batch, compressed, assembled, budget, k_min)
+            allocations = allocation_records(
+                batch, compressed, assembled.counts, args["budget"], args["k_min"]
+            )
         return TempoOutput(
             loss=getattr(out, "loss", None),
             logits=out.logits,
@@ -347,7 +194,9 @@ class TempoModel(nn.Module):
         if compressed is None:
             compressed = self.compress(batch, skip_text=True)
         args = self._allocation_args(budget, k_min, reduction, allocator)
-        visuals, _ = self._visuals(batch, compressed, allocate=True, **args)
+        visuals, _ = select_visuals(
+            batch, compressed, self.projector, allocate=True, tag_images=self.config.tag_images, **args
+        )
         assembled = self.assembler(
             batch.input_ids,
             batch.attention_mask,
@@ -365,7 +214,7 @@ class TempoModel(nn.Module):
             **generation_kwargs,
         )
         texts = [t.strip() for t in self.tokenizer.batch_decode(new_ids, skip_special_tokens=True)]
-        allocations = self._allocations(batch, compressed, assembled, args["budget"], args["k_min"])
+        allocations = allocation_records(batch, compressed, assembled.counts, args["budget"], args["k_min"])
         return GenerationOutput(texts, new_ids, allocations, assembled.stats)
 
     def answer(self, segments: Segments, question: str, **kwargs: Any) -> GenerationOutput:
@@ -373,11 +222,12 @@ class TempoModel(nn.Module):
         return self.generate(inference_batch(self.tokenizer, [segments], [question]), **kwargs)
 
     def _allocation_args(self, budget, k_min, reduction, allocator) -> dict[str, Any]:
+        """This call's allocation settings: the arguments given, the config's for the rest."""
         config = self.config
         if allocator is None:
             allocator = self.allocator
         elif not isinstance(allocator, nn.Module):
-            allocator = _build(
+            allocator = build_component(
                 ALLOCATORS, {"name": allocator} if isinstance(allocator, str) else allocator, "allocator"
             )
         return {
@@ -387,29 +237,6 @@ class TempoModel(nn.Module):
             "reduction": config.reduction_name if reduction is None else reduction,
             "reduction_kwargs": config.reduction_kwargs if reduction is None else {},
         }
-
-    def _allocations(
-        self, batch: TempoBatch, compressed: CompressorOutput, assembled: AssembledInputs, budget, k_min
-    ) -> list[Allocation | None]:
-        config = self.config
-        budget = config.budget if budget is None else budget
-        k_min = config.k_min if k_min is None else k_min
-        allocations: list[Allocation | None] = []
-        for (_, relevance), segments, counts in zip(compressed.split(), batch.segments, assembled.counts):
-            if counts is None:
-                allocations.append(None)
-                continue
-            allocations.append(
-                Allocation(
-                    counts=counts,
-                    relevance=None if relevance is None else relevance.detach().float().cpu(),
-                    times=segments.times.detach().cpu(),
-                    budget=budget,
-                    k_min=k_min,
-                    k_max=compressed.memory.shape[1],
-                )
-            )
-        return allocations
 
     # ------------------------------------------------------------------------------ persistence
     def save_pretrained(self, out_dir: str | Path) -> Path:
@@ -457,80 +284,3 @@ class TempoModel(nn.Module):
         for name in COMPONENTS:
             kit_format.load_component_state(getattr(model, name), root / name, f"{name} built from {root}")
         return model
-
-
-def inference_batch(
-    tokenizer, segments: Sequence[Segments], questions: Sequence[str], ids: Sequence[str] | None = None
-) -> TempoBatch:
-    """A :class:`TempoBatch` of generation prompts, one question per sample (the compressor query too).
-
-    A sample whose segments have ``kind="text"`` gets a prompt without the visual placeholder.
-    """
-    if len(segments) != len(questions):
-        raise ConfigError(
-            f"{len(segments)} samples but {len(questions)} questions; give one question per sample"
-        )
-    encoded = [
-        encode_decoder_prompt(
-            tokenizer, [Turn("user", q)], has_visual=s.kind != "text", add_generation_prompt=True
-        )[0]
-        for s, q in zip(segments, questions)
-    ]
-    length = max(len(e) for e in encoded)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    input_ids = torch.full((len(encoded), length), pad, dtype=torch.long)
-    mask = torch.zeros_like(input_ids)
-    for row, e in enumerate(encoded):
-        input_ids[row, : len(e)] = e
-        mask[row, : len(e)] = 1
-    labels = torch.full_like(input_ids, IGNORE_INDEX)
-    return TempoBatch(
-        segments=list(segments),
-        queries=list(questions),
-        input_ids=input_ids,
-        labels=labels,
-        attention_mask=mask,
-        ids=list(ids) if ids is not None else [str(i) for i in range(len(segments))],
-    )
-
-
-# ---------------------------------------------------------------------------------- helpers
-def _build(registry, spec: Mapping[str, Any], key: str):
-    try:
-        return registry.build(spec)
-    except RegistryError as error:
-        raise ConfigError(f"model config: {key}: {error}") from None
-
-
-def _build_projector(spec: Mapping[str, Any], compressor: nn.Module, decoder: nn.Module) -> nn.Module:
-    kwargs = dict(spec)
-    name = kwargs.pop("name")
-    widths = {"in_features": int(compressor.hidden_size), "out_features": int(decoder.hidden_size)}
-    for key, inferred in widths.items():
-        given = kwargs.pop(key, None)
-        if given is not None and int(given) != inferred:
-            raise ConfigError(
-                f"model config: projector.{key}={given} contradicts the {'compressor' if key == 'in_features' else 'decoder'} "
-                f"width {inferred}; drop the key (it is inferred) or fix the component"
-            )
-    try:
-        return build_projector(name, widths["in_features"], widths["out_features"], **kwargs)
-    except RegistryError as error:
-        raise ConfigError(f"model config: projector: {error}") from None
-
-
-def _check_counts(
-    counts, num_segments: int, k_max: int, budget: int, allocator, batch: TempoBatch, index: int
-) -> None:
-    """Hold every allocator (including plugins) to the contract: ``[S]`` longs in [0, k_max], Σk ≤ B."""
-    name = type(allocator).__name__
-    where = f"allocator {name} on sample {batch.ids[index] if index < len(batch.ids) else index!r}"
-    if not isinstance(counts, Tensor) or counts.shape != (num_segments,) or counts.is_floating_point():
-        shape = tuple(counts.shape) if isinstance(counts, Tensor) else type(counts).__name__
-        raise TempoKitError(
-            f"{where} returned {shape}; it must return an integer tensor [S] = [{num_segments}]"
-        )
-    if num_segments and (int(counts.min()) < 0 or int(counts.max()) > k_max):
-        raise TempoKitError(f"{where} returned counts outside [0, k_max={k_max}]: {counts.tolist()}")
-    if int(counts.sum()) > budget:
-        raise TempoKitError(f"{where} spent {int(counts.sum())} tokens over the budget {budget}")

@@ -1,0 +1,66 @@
+"""Loading a recipe: YAML file, ``base:`` chain, defaults, overrides, interpolation, validation."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from tempo_kit.errors import ConfigError
+from tempo_kit.recipes.keys import check_keys, check_present
+from tempo_kit.recipes.overrides import apply_overrides
+from tempo_kit.recipes.schema import DEFAULTS
+from tempo_kit.recipes.validate import validate_recipe
+
+
+def load_recipe(path: str | Path, overrides: Sequence[str] = (), *, check_paths: bool = True) -> DictConfig:
+    """Load, merge (defaults ← base chain ← recipe ← overrides), resolve and validate a recipe.
+
+    Args:
+        path: the recipe YAML file.
+        overrides: ``key=value`` / ``~key`` strings, applied in order.
+        check_paths: also require ``pretrained``/``init_from`` paths to be local directories.
+    """
+    path = Path(path)
+    user = _load_with_bases(path)
+    check_keys(OmegaConf.to_container(user), source=str(path))
+    cfg = apply_overrides(OmegaConf.merge(OmegaConf.create(copy.deepcopy(DEFAULTS)), user), overrides)
+    check_keys(OmegaConf.to_container(cfg), source=str(path))
+    check_present(OmegaConf.to_container(cfg), str(path))
+    try:
+        OmegaConf.resolve(cfg)
+    except OmegaConfBaseException as error:
+        raise ConfigError(f"recipe {str(path)!r}: cannot resolve an interpolation: {error}") from error
+    validate_recipe(cfg, source=str(path), check_paths=check_paths)
+    return cfg
+
+
+def _load_with_bases(path: Path, seen: tuple[Path, ...] = ()) -> DictConfig:
+    """The recipe at ``path`` merged over its ``base:`` chain (bases are relative to the file)."""
+    path = path.resolve()
+    if path in seen:
+        chain = " -> ".join(str(p) for p in (*seen, path))
+        raise ConfigError(f"recipe base chain loops: {chain}")
+    cfg = _read_yaml(path)
+    base = cfg.pop("base", None)
+    if base is None:
+        return cfg
+    base_path = (path.parent / str(base)).resolve()
+    if not base_path.is_file():
+        raise ConfigError(f"recipe {str(path)!r}: base {str(base)!r} not found (looked for {base_path})")
+    return OmegaConf.merge(_load_with_bases(base_path, (*seen, path)), cfg)
+
+
+def _read_yaml(path: Path) -> DictConfig:
+    if not path.is_file():
+        raise ConfigError(f"recipe {str(path)!r} does not exist; pass a YAML file (see recipes/)")
+    try:
+        cfg = OmegaConf.load(path)
+    except (OmegaConfBaseException, OSError, ValueError) as error:
+        raise ConfigError(f"recipe {str(path)!r} is not valid YAML: {error}") from error
+    if not isinstance(cfg, DictConfig):
+        raise ConfigError(f"recipe {str(path)!r} must be a mapping of sections, got a list")
+    return cfg

@@ -1,0 +1,59 @@
+"""Checkpoint paths in a recipe must be local folders: the kit never downloads weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from tempo_kit.errors import CheckpointError
+
+#: First path parts that mark a local folder, never a hub organisation.
+LOCAL_ROOTS = ("checkpoints", "outputs", "data", "models", "runs")
+
+
+def check_checkpoint_paths(cfg: DictConfig, source: str) -> None:
+    """``run.init_from``, or else the compressor's and decoder's ``pretrained``, are local folders."""
+    init_from = cfg.run.init_from
+    if init_from is not None and not Path(str(init_from)).expanduser().is_dir():
+        raise CheckpointError(
+            f"recipe {source!r}: run.init_from={str(init_from)!r} is not a local folder. It is the previous "
+            "stage's export (<output_dir>/final of its fit run): run that stage first, point run.init_from at "
+            "its final/ folder, or set run.init_from=null to start from the model: checkpoints."
+        )
+    if cfg.run.init_from is None:
+        for part in ("compressor", "decoder"):
+            spec = cfg.model.get(part)
+            if isinstance(spec, DictConfig) and spec.get("pretrained") is not None:
+                check_local_path(spec.pretrained, f"model.{part}.pretrained", source)
+
+
+def check_local_path(value: Any, key: str, source: str) -> None:
+    """A checkpoint path must be a local folder; a hub name needs a download the user does."""
+    if value is None:
+        return
+    path = Path(str(value)).expanduser()
+    if path.is_dir():
+        return
+    text = str(value)
+    first = text.split("/", 1)[0]
+    looks_like_hub = (
+        text.count("/") == 1
+        and not text.startswith((".", "/", "~"))
+        and first not in LOCAL_ROOTS
+        and not Path(first).is_dir()
+    )
+    if looks_like_hub:
+        local = f"checkpoints/{text.split('/')[-1]}"
+        raise CheckpointError(
+            f"recipe {source!r}: {key}={text!r} is not a local folder; it looks like a model-hub name. "
+            f"tempo-kit never downloads weights: fetch them first, e.g. "
+            f"`huggingface-cli download {text} --local-dir {local}`, then pass {key}={local}."
+        )
+    raise CheckpointError(
+        f"recipe {source!r}: {key}={text!r} is not a local folder. Download the checkpoint into it first "
+        "(e.g. `huggingface-cli download Qwen/Qwen3-4B --local-dir checkpoints/Qwen3-4B`; the stage recipes "
+        "expect checkpoints/Qwen3-VL-2B-Instruct and checkpoints/Qwen3-4B), point the key at another folder, "
+        "or build tiny test checkpoints with `tempo-kit make-tiny outputs/tiny`."
+    )

@@ -1,0 +1,131 @@
+"""Checks on a merged recipe, run before anything is built; the first problem found is raised."""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig
+
+from tempo_kit.errors import ConfigError
+from tempo_kit.recipes.components import check_arguments, check_component, check_registry_name
+from tempo_kit.recipes.keys import did_you_mean
+from tempo_kit.recipes.paths import check_checkpoint_paths
+from tempo_kit.recipes.schema import FULL_OR_FROZEN_ONLY, MODES, PARTS, STRATEGIES, model_keys
+
+
+def validate_recipe(cfg: DictConfig, source: str = "<recipe>", *, check_paths: bool = True) -> None:
+    """Check a merged recipe: modes, LoRA settings, learning rates, components, data, strategy."""
+    _check_trainable(cfg, source)
+    _check_optim(cfg, source)
+    _check_model(cfg, source)
+    _check_data(cfg, source)
+    _check_trainer(cfg, source)
+    if check_paths:
+        check_checkpoint_paths(cfg, source)
+
+
+def _check_trainable(cfg: DictConfig, source: str) -> None:
+    """Each part's mode exists and suits the part; a LoRA part's settings are LoraConfig arguments."""
+    for part in cfg.trainable:
+        mode = cfg.trainable[part]
+        if mode not in MODES:
+            raise ConfigError(
+                f"recipe {source!r}: trainable.{part}={mode!r} must be one of {', '.join(MODES)}"
+                f"{did_you_mean(str(mode), MODES)}"
+            )
+        if mode == "lora" and part in FULL_OR_FROZEN_ONLY:
+            raise ConfigError(
+                f"recipe {source!r}: trainable.{part}=lora is not supported: {part} is trained fully "
+                "or frozen (set it to full or frozen)"
+            )
+    for part in ("compressor", "decoder"):
+        if cfg.trainable[part] == "lora":
+            from peft import LoraConfig
+
+            lora = {k: v for k, v in cfg.lora[part].items() if k != "module"}
+            check_arguments(LoraConfig, lora, f"lora.{part} (peft LoraConfig)", source)
+
+
+def _check_optim(cfg: DictConfig, source: str) -> None:
+    for part in PARTS:
+        lr = cfg.optim.lr.get(part)
+        if cfg.trainable[part] != "frozen" and (not isinstance(lr, (int, float)) or lr <= 0):
+            raise ConfigError(
+                f"recipe {source!r}: optim.lr.{part}={lr!r} must be a positive number when "
+                f"trainable.{part}={cfg.trainable[part]}"
+            )
+    if not 0.0 <= float(cfg.optim.warmup_ratio) < 1.0:
+        raise ConfigError(f"recipe {source!r}: optim.warmup_ratio={cfg.optim.warmup_ratio} must be in [0, 1)")
+    if cfg.optim.scheduler not in ("cosine", "linear", "constant"):
+        raise ConfigError(
+            f"recipe {source!r}: optim.scheduler={cfg.optim.scheduler!r} must be cosine, linear or constant"
+        )
+
+
+def _check_model(cfg: DictConfig, source: str) -> None:
+    """Known ``model`` keys; registered components (all, or those given over ``run.init_from``)."""
+    known_model_keys = model_keys()
+    for key in cfg.model:
+        if key not in known_model_keys:
+            raise ConfigError(
+                f"recipe {source!r}: unknown key 'model.{key}'{did_you_mean(str(key), known_model_keys)}. "
+                f"Known keys under 'model': {', '.join(known_model_keys)}."
+            )
+    for part, registry_name in (
+        ("compressor", "COMPRESSORS"),
+        ("projector", "PROJECTORS"),
+        ("decoder", "DECODERS"),
+        ("allocator", "ALLOCATORS"),
+    ):
+        if cfg.run.init_from is None or part in cfg.model:
+            check_component(cfg, part, registry_name, source)
+    reduction = cfg.model.get("reduction")
+    if reduction is not None:
+        from tempo_kit.registry import REDUCTIONS
+
+        name = reduction if isinstance(reduction, str) else reduction.get("name")
+        check_registry_name(REDUCTIONS, str(name), "model.reduction", source)
+
+
+def _check_data(cfg: DictConfig, source: str) -> None:
+    try:
+        from tempo_kit.data import TempoDataModule
+    except ImportError:
+        return
+    managed = {"tokenizer", "batch_size", "seed"}
+    kwargs = {k: v for k, v in cfg.data.items() if k not in managed}
+    for key in managed & set(cfg.data):
+        raise ConfigError(
+            f"recipe {source!r}: data.{key} is set by the recipe itself "
+            f"({'trainer.micro_batch_size' if key == 'batch_size' else 'run.seed' if key == 'seed' else 'the decoder'}); "
+            f"remove data.{key}"
+        )
+    check_arguments(TempoDataModule, kwargs, "data (TempoDataModule)", source)
+
+
+def _check_trainer(cfg: DictConfig, source: str) -> None:
+    trainer = cfg.trainer
+    for key in ("global_batch_size", "micro_batch_size"):
+        value = trainer[key]
+        if not isinstance(value, int) or value < 1:
+            raise ConfigError(f"recipe {source!r}: trainer.{key}={value!r} must be a positive integer")
+    if trainer.global_batch_size % trainer.micro_batch_size:
+        raise ConfigError(
+            f"recipe {source!r}: trainer.global_batch_size={trainer.global_batch_size} is not a multiple "
+            f"of trainer.micro_batch_size={trainer.micro_batch_size}"
+        )
+    strategy = trainer.strategy
+    if not isinstance(strategy, DictConfig):
+        raise ConfigError(
+            f"recipe {source!r}: trainer.strategy must be a mapping with a name, got {strategy!r} "
+            f"(on the command line: trainer.strategy.name={strategy})"
+        )
+    if strategy.name not in STRATEGIES:
+        raise ConfigError(
+            f"recipe {source!r}: trainer.strategy.name={strategy.name!r} must be one of {', '.join(STRATEGIES)}"
+            f"{did_you_mean(str(strategy.name), STRATEGIES)}"
+        )
+    for part in trainer.gradient_checkpointing:
+        if part not in ("compressor", "decoder"):
+            raise ConfigError(
+                f"recipe {source!r}: trainer.gradient_checkpointing.{part}: only compressor and decoder "
+                "have checkpointable layers"
+            )

@@ -5,6 +5,9 @@ The CLI prints these without a traceback; anything else is a bug and keeps its t
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 
 class TempoKitError(Exception):
     """Base of the kit's user-facing errors."""
@@ -20,3 +23,9 @@ class MediaError(TempoKitError, ValueError):
 
 class CheckpointError(TempoKitError, FileNotFoundError):
     """A checkpoint is missing, not local, or does not have the expected layout."""
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``choices`` to a misspelt ``word``, else ``""``."""
+    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""

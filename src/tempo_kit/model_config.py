@@ -7,7 +7,6 @@ allocation and sequence assembly, each defaulting to the released Tempo behaviou
 from __future__ import annotations
 
 import copy
-import difflib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -18,7 +17,7 @@ from tempo_kit.assembly import (
     DEFAULT_TRAIN_MAX_CONTEXT,
     check_time_tag_template,
 )
-from tempo_kit.errors import ConfigError
+from tempo_kit.errors import ConfigError, did_you_mean
 
 #: Visual-token budget B per video at inference (the paper's main 8K setting).
 DEFAULT_BUDGET = 8192
@@ -108,9 +107,9 @@ class TempoConfig:
         known = [f.name for f in fields(cls)]
         for key in cfg:
             if key not in known:
-                close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise ConfigError(f"model config: unknown key {key!r}{hint}. Known keys: {', '.join(known)}.")
+                raise ConfigError(
+                    f"model config: unknown key {key!r}{did_you_mean(key, known)}. Known keys: {', '.join(known)}."
+                )
         for key in ("compressor", "decoder"):
             if key not in cfg:
                 raise ConfigError(

@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterator, Mapping
 from importlib import metadata
 from typing import Any, Generic, TypeVar
 
+from tempo_kit.errors import did_you_mean
+
 T = TypeVar("T")
 
 ENTRY_POINT_PREFIX = "tempo_kit."
@@ -130,10 +132,7 @@ def check_kwargs(builder: Callable, kwargs: Mapping[str, Any], where: str) -> No
     accepted = [n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
     unknown = [k for k in kwargs if k not in accepted]
     if unknown:
-        hints = []
-        for key in unknown:
-            close = difflib.get_close_matches(key, accepted, n=1, cutoff=0.6)
-            hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        hints = [f"{key!r}{did_you_mean(key, accepted)}" for key in unknown]
         raise RegistryError(
             f"{where} got unknown argument(s) {', '.join(hints)}. Accepted: {', '.join(accepted) or '(none)'}."
         )

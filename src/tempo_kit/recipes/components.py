@@ -14,8 +14,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from tempo_kit import registry as registries
-from tempo_kit.errors import ConfigError
-from tempo_kit.recipes.keys import did_you_mean
+from tempo_kit.errors import ConfigError, did_you_mean
 from tempo_kit.registry import Registry, RegistryError
 
 #: The kit's modules whose import registers its components.

@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
-from tempo_kit.errors import ConfigError
+from tempo_kit.errors import ConfigError, did_you_mean
 from tempo_kit.recipes.schema import DEFAULTS, OPEN_SECTIONS
-
-
-def did_you_mean(key: str, choices: Iterable[str]) -> str:
-    """`` (did you mean 'x'?)`` for the closest of ``choices``, or ``""`` when none is close."""
-    close = difflib.get_close_matches(key, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def check_keys(user: Mapping, source: str) -> None:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from tempo_kit.errors import ConfigError
+from tempo_kit.errors import ConfigError, did_you_mean
 from tempo_kit.recipes.components import check_arguments, check_component, check_registry_name
-from tempo_kit.recipes.keys import did_you_mean
 from tempo_kit.recipes.paths import check_checkpoint_paths
 from tempo_kit.recipes.schema import FULL_OR_FROZEN_ONLY, MODES, PARTS, STRATEGIES, model_keys
 

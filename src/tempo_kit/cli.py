@@ -27,6 +27,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "make-synthetic": ("tempo_kit.data.synthetic_command", "write needle-in-a-haystack videos + questions"),
 }
 
+#: exit status of a command stopped with Ctrl-C (128 + SIGINT, as shells report it)
+INTERRUPTED = 130
+
+#: what a rerun does after Ctrl-C, for the verbs that can pick up where they stopped
+INTERRUPT_HINTS: dict[str, str] = {
+    "eval": "Finished questions are saved; rerun the same command to resume.",
+}
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -43,6 +51,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         except TempoKitError as error:
             print(f"tempo-kit {verb}: error: {error}", file=sys.stderr)
             return 2
+        except KeyboardInterrupt:  # Ctrl-C is a user's choice, not a crash: no traceback
+            print(
+                f"\ntempo-kit {verb}: interrupted. {INTERRUPT_HINTS.get(verb, '')}".rstrip(), file=sys.stderr
+            )
+            return INTERRUPTED
     parser = argparse.ArgumentParser(
         prog="tempo-kit",
         description="Tempo: query-aware compression of long videos with small VLMs.",

@@ -16,15 +16,19 @@ from collections.abc import Callable, Iterator, Mapping
 from importlib import metadata
 from typing import Any, Generic, TypeVar
 
-from tempo_kit.errors import did_you_mean
+from tempo_kit.errors import ConfigError, did_you_mean
 
 T = TypeVar("T")
 
 ENTRY_POINT_PREFIX = "tempo_kit."
 
 
-class RegistryError(KeyError):
-    """An unknown name or bad keyword arguments for a registered builder."""
+class RegistryError(ConfigError, KeyError):
+    """An unknown name or bad keyword arguments for a registered builder.
+
+    A ``ConfigError`` because the name comes from user input (a recipe, a CLI switch), so the CLI
+    prints it as a one-line error; still a ``KeyError`` for callers that look names up.
+    """
 
     def __str__(self) -> str:  # KeyError would repr() the message and add quotes
         return str(self.args[0]) if self.args else ""

@@ -114,6 +114,16 @@ def write_config(out: Path, config: Mapping[str, Any], kit_version: str) -> None
 def read_config(root: Path, components: tuple[str, ...]) -> dict[str, Any]:
     """The stored config with component ``pretrained`` paths resolved against ``root``."""
     config_file = root / CONFIG_NAME
+    if not root.exists():
+        hub = str(root).count("/") == 1 and not str(root).startswith((".", "~"))
+        hint = (
+            f" '{root}' looks like a hub id: tempo-kit never downloads; fetch it into a local folder "
+            f"(huggingface-cli download {root} --local-dir checkpoints/{root.name}), convert released Tempo "
+            f"weights with `tempo-kit convert to-kit`, and pass that folder."
+            if hub
+            else " Pass the folder a training run wrote (outputs/<run>/final) or one `tempo-kit convert to-kit` wrote."
+        )
+        raise CheckpointError(f"model folder {root} does not exist.{hint}")
     if not config_file.is_file():
         raise CheckpointError(
             f"{root} is not a tempo-kit model folder: {CONFIG_NAME} is missing. Save one with "

@@ -184,6 +184,7 @@ def format_summaries(named: dict[str, dict[str, Any]]) -> str:
 def check_settings(settings: list[dict[str, Any]], pipeline) -> None:
     """Refuse a bad switch before the first question, not as an error on every record."""
     from tempo_kit.inference.api import RELEVANCE_SOURCES
+    from tempo_kit.inference.command import check_budget
     from tempo_kit.registry import ALLOCATORS, REDUCTIONS
 
     for setting in settings:
@@ -199,8 +200,7 @@ def check_settings(settings: list[dict[str, Any]], pipeline) -> None:
             raise ConfigError(f"--relevance {setting['relevance']!r}: use {' or '.join(RELEVANCE_SOURCES)}")
         if setting["relevance"] == "base" and pipeline.base_compressor is None:
             raise ConfigError("--relevance base needs --base-svlm DIR (the base Qwen3-VL-2B-Instruct folder)")
-        if setting["budget"] < 0 or setting["k_min"] < 0:
-            raise ConfigError(f"budget and k_min must be ≥ 0, got {setting['budget']} and {setting['k_min']}")
+        check_budget(setting["budget"], setting["k_min"])
 
 
 def run(args: argparse.Namespace) -> int:

@@ -12,7 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
+from tempo_kit.errors import ConfigError, MediaError
 from tempo_kit.inference.api import (
     DEFAULT_FPS,
     DEFAULT_MAX_FRAMES,
@@ -20,6 +22,9 @@ from tempo_kit.inference.api import (
     DEFAULT_WINDOW,
     RELEVANCE_SOURCES,
 )
+
+#: figure formats ``--plot`` writes (matplotlib picks the format from the file ending)
+PLOT_SUFFIXES = frozenset({".png", ".pdf", ".svg", ".jpg"})
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -109,9 +114,46 @@ def format_result(result) -> str:
     )
 
 
+def check_budget(budget: int | None, k_min: int | None = None) -> None:
+    """Refuse a budget that leaves the LLM no visual tokens, or a negative ``k_min``."""
+    if budget is not None and budget < 1:
+        raise ConfigError(
+            f"--budget {budget}: the budget is the number of visual tokens for the whole video and must "
+            "be ≥ 1; pass a positive number such as 4096 or 8192 (the paper's budgets)"
+        )
+    if k_min is not None and k_min < 0:
+        raise ConfigError(f"--k-min {k_min}: anchor tokens per segment must be ≥ 0 (the paper uses 4)")
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """Catch typos before the model loads (which takes minutes for Tempo-6B on a cold disk)."""
+    import tempo_kit.allocators  # noqa: F401 - registers the allocators and reductions
+    from tempo_kit.registry import ALLOCATORS, REDUCTIONS, RegistryError
+
+    if not args.query.strip():
+        raise ConfigError(
+            '--query is empty; pass the question to answer, e.g. --query "What happens at the end?"'
+        )
+    if not Path(args.video).is_file():
+        raise MediaError(f"--video {args.video}: file not found; check the path")
+    check_budget(args.budget, args.k_min)
+    switches = (("--allocator", ALLOCATORS, args.allocator), ("--reduction", REDUCTIONS, args.reduction))
+    for flag, registry, value in switches:
+        if value is not None and value not in registry:
+            try:
+                registry.get(value)
+            except RegistryError as error:  # carries "did you mean" and the known names
+                raise ConfigError(f"{flag} {value}: {error}") from None
+    if args.plot is not None and Path(args.plot).suffix.lower() not in PLOT_SUFFIXES:
+        raise ConfigError(
+            f"--plot {args.plot}: name an image file ending in {', '.join(sorted(PLOT_SUFFIXES))}"
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     from tempo_kit.inference.api import TempoPipeline
 
+    check_arguments(args)
     pipeline = TempoPipeline.from_pretrained(
         args.model, device=args.device, dtype=args.dtype, base_svlm=args.base_svlm
     )

@@ -95,7 +95,9 @@ def open_video(path: str | Path, backend: str = "decord", output_size: SizeRule 
     except MediaError:
         raise
     except Exception as error:  # decoders raise many types; all mean "cannot open this file"
-        raise MediaError(f"cannot open video {path} with {backend}: {_reason(error)}") from error
+        raise MediaError(
+            f"cannot open video {path} with {backend}: {_reason(error)}; {_open_fix(path, backend)}"
+        ) from error
     check_metadata(source)
     return source
 
@@ -115,6 +117,21 @@ def check_metadata(source: VideoSource) -> None:
     if source.height < 1 or source.width < 1:
         source.close()
         raise MediaError(f"video {source.path} reports frame size {source.height}x{source.width}")
+
+
+#: file endings that are images, not videos (a common mix-up when passing media by hand)
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
+
+
+def _open_fix(path: str, backend: str) -> str:
+    """What to do about a file the decoder cannot open: an image, or a corrupt/truncated video."""
+    if Path(path).suffix.lower() in IMAGE_SUFFIXES:
+        return "it looks like an image: give images as an annotation row's 'image' field (load_image), not as a video"
+    other = "pyav" if backend == "decord" else "decord"
+    return (
+        "the file is corrupt, truncated or not a video; re-encode it "
+        f"(ffmpeg -i {path} -c:v libx264 fixed.mp4) or try --backend {other}"
+    )
 
 
 _LOG_PREFIX = re.compile(r"\[\d\d:\d\d:\d\d\] \S+:\d+: ")
@@ -147,6 +164,8 @@ class DecordSource(VideoSource):
     def __init__(self, path: str, output_size: SizeRule | None = None, num_threads: int = 0):
         import decord
 
+        # FFmpeg's own log lines ("moov atom not found") duplicate the MediaError raised below
+        decord.logging.set_level(decord.logging.FATAL)
         self.path = path
         self._num_threads = num_threads
         native = _probe_size(path)

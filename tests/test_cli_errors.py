@@ -1,0 +1,124 @@
+"""Bad input through ``tempo-kit``: exit status 2 and one readable line naming the value and the fix.
+
+Each case runs ``tempo_kit.cli.main`` as a user would and checks that no traceback escapes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+from pathlib import Path
+
+import pytest
+
+from tempo_kit.cli import INTERRUPTED, main
+
+
+@pytest.fixture(scope="module")
+def video(tiny_needle_benchmark):
+    row = json.loads(tiny_needle_benchmark.read_text().splitlines()[0])
+    return str(tiny_needle_benchmark.parent / row["video"])
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    return code, captured.err
+
+
+def infer(model, video, *extra: str) -> list[str]:
+    return ["infer", "--model", str(model), "--video", str(video), "--query", "q", "--no-progress", *extra]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (("--allocator", "atta"), r"--allocator atta: unknown allocator 'atta'\. Did you mean 'ata'\?"),
+        (("--reduction", "hed"), r"--reduction hed: unknown reduction 'hed'\. Did you mean 'head'\?"),
+        (("--budget", "-1"), r"--budget -1: .* must be ≥ 1"),
+        (("--budget", "0"), r"--budget 0: .* must be ≥ 1"),
+        (("--k-min", "-2"), r"--k-min -2: .* ≥ 0"),
+        (("--plot", "figure.txt"), r"--plot figure\.txt: name an image file"),
+    ],
+)
+def test_infer_refuses_bad_switches_before_loading_the_model(capsys, tmp_path, video, extra, message):
+    # the model folder does not exist: the switch is refused first, without a slow model load
+    code, err = run_cli(capsys, *infer(tmp_path / "no-model", video, *extra))
+    assert code == 2
+    assert err.count("\n") == 1 and re.search(message, err), err
+
+
+def test_infer_empty_query_and_missing_video(capsys, tmp_path, video):
+    code, err = run_cli(capsys, "infer", "--model", str(tmp_path), "--video", video, "--query", " ")
+    assert code == 2 and "--query is empty" in err
+    code, err = run_cli(capsys, *infer(tmp_path, tmp_path / "missing.mp4"))
+    assert code == 2 and "missing.mp4: file not found" in err
+
+
+def test_missing_model_folder_and_hub_id(capsys, tmp_path, video, monkeypatch):
+    code, err = run_cli(capsys, *infer(tmp_path / "absent", video))
+    assert code == 2 and f"model folder {tmp_path / 'absent'} does not exist" in err
+    monkeypatch.chdir(tmp_path)
+    code, err = run_cli(capsys, *infer("Qwen/Qwen3-4B", video))
+    assert code == 2 and "looks like a hub id" in err
+    assert "huggingface-cli download Qwen/Qwen3-4B --local-dir checkpoints/Qwen3-4B" in err
+
+
+def test_corrupt_video_and_image_given_as_video(capsys, tmp_path, tiny_tempo_dir, video):
+    truncated = tmp_path / "truncated.mp4"
+    truncated.write_bytes(Path(video).read_bytes()[:4000])
+    code, err = run_cli(capsys, *infer(tiny_tempo_dir, truncated, "--max-new-tokens", "1"))
+    assert code == 2 and f"cannot open video {truncated}" in err
+    assert "corrupt, truncated or not a video; re-encode it" in err and "--backend pyav" in err
+    image = tmp_path / "frame.png"
+    image.write_bytes(b"not a png")
+    code, err = run_cli(capsys, *infer(tiny_tempo_dir, image, "--max-new-tokens", "1"))
+    assert code == 2 and "it looks like an image" in err
+
+
+def test_unknown_recipe_key_and_misspelt_component(capsys, tmp_path):
+    recipe = "recipes/demo.yaml"
+    code, err = run_cli(capsys, "fit", "--recipe", recipe, "optim.lrr=1", "--print")
+    assert code == 2 and "unknown key 'optim.lrr' (did you mean 'lr'?)" in err
+    code, err = run_cli(capsys, "fit", "--recipe", recipe, "model.projector.name=linaer", "--print")
+    assert code == 2 and "unknown projector 'linaer'. Did you mean 'linear'?" in err
+
+
+def test_eval_bad_budget_and_malformed_row(capsys, tmp_path, tiny_tempo_dir, tiny_needle_benchmark):
+    args = ["eval", "--model", str(tiny_tempo_dir), "--output", str(tmp_path / "out"), "--no-progress"]
+    code, err = run_cli(capsys, *args, "--annotations", str(tiny_needle_benchmark), "--budget", "0,32")
+    assert code == 2 and "--budget 0:" in err
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(
+        json.dumps({"id": "x", "video": "v.mp4", "question": "q", "options": "AB", "answer": "A"}) + "\n"
+    )
+    code, err = run_cli(capsys, *args, "--annotations", str(bad))
+    assert code == 2 and f"{bad} row 1 (id 'x'): 'options' must be a list" in err
+
+
+def test_ctrl_c_ends_with_a_hint_not_a_traceback(capsys, monkeypatch):
+    import tempo_kit.data.synthetic_command as verb
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(verb, "run", interrupted)
+    code, err = run_cli(capsys, "make-synthetic", "unused")
+    assert code == INTERRUPTED == 128 + signal.SIGINT
+    assert err.strip() == "tempo-kit make-synthetic: interrupted."
+
+
+def test_eval_interrupt_hint_says_rerun_resumes(capsys, monkeypatch):
+    import tempo_kit.evaluation.command as verb
+
+    monkeypatch.setattr(verb, "run", lambda args: (_ for _ in ()).throw(KeyboardInterrupt))
+    code, err = run_cli(capsys, "eval", "--model", "m", "--annotations", "a.jsonl", "--output", "o")
+    assert code == INTERRUPTED and "rerun the same command to resume" in err
+
+
+def test_fit_print_needs_no_checkpoints(capsys, tmp_path):
+    # the resolved recipe prints without the checkpoint folders it names existing
+    assert main(["fit", "--recipe", "recipes/demo.yaml", "--print"]) == 0
+    assert "name: demo" in capsys.readouterr().out

@@ -122,3 +122,12 @@ def test_fit_print_needs_no_checkpoints(capsys, tmp_path):
     # the resolved recipe prints without the checkpoint folders it names existing
     assert main(["fit", "--recipe", "recipes/demo.yaml", "--print"]) == 0
     assert "name: demo" in capsys.readouterr().out
+
+
+def test_convert_refuses_hub_ids_and_missing_folders(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, err = run_cli(capsys, "convert", "to-kit", "Vision-CAIR/Tempo-6B", "out", "--svlm", "svlm")
+    assert code == 2 and "source Vision-CAIR/Tempo-6B: no such folder" in err
+    assert "huggingface-cli download Vision-CAIR/Tempo-6B --local-dir checkpoints/Tempo-6B" in err
+    code, err = run_cli(capsys, "convert", "to-released", str(tmp_path / "nope"), "out")
+    assert code == 2 and "no such folder; pass an existing local checkpoint folder" in err

@@ -45,11 +45,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
+def check_local_folder(what: str, value: str | None) -> None:
+    """A checkpoint argument must be a local folder; a hub id gets the command that fetches it."""
+    from pathlib import Path
+
+    from tempo_kit.errors import CheckpointError
+
+    if value is None or Path(value).is_dir():
+        return
+    looks_like_hub_id = value.count("/") == 1 and not value.startswith((".", "/", "~"))
+    fix = (
+        f"'{value}' looks like a hub id and the kit never downloads: fetch it first "
+        f"(huggingface-cli download {value} --local-dir checkpoints/{Path(value).name}) and pass that folder"
+        if looks_like_hub_id
+        else "pass an existing local checkpoint folder"
+    )
+    raise CheckpointError(f"{what} {value}: no such folder; {fix}")
+
+
 def run(args: argparse.Namespace) -> int:
     from tempo_kit.checkpoints.convert import convert_kit_to_released, convert_released_to_kit
     from tempo_kit.errors import ConfigError
 
     progress = not args.no_progress
+    for what, value in (("source", args.source), ("--svlm", args.svlm), ("--llm", args.llm)):
+        check_local_folder(what, value)
     if args.direction == "to-kit":
         if args.svlm is None:
             raise ConfigError(

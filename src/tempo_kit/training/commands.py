@@ -260,7 +260,10 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(
             "--ckpt is for validate/test; to continue training use `tempo-kit fit --resume PATH`"
         )
-    run_recipe(recipe, args.command, resume=args.resume, ckpt=args.ckpt, command_line=_command_line(args))
+    from tempo_kit.quiet import quiet_library_messages
+
+    with quiet_library_messages():
+        run_recipe(recipe, args.command, resume=args.resume, ckpt=args.ckpt, command_line=_command_line(args))
     return 0
 
 

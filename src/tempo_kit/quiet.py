@@ -51,3 +51,10 @@ def quiet_library_messages() -> Iterator[None]:
     finally:
         for logger in loggers:
             logger.removeFilter(tip_filter)
+
+
+def hide_library_progress() -> None:
+    """``--no-progress``: also hide transformers' "Loading weights" / "Writing model shards" bars."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()

@@ -68,6 +68,10 @@ def run(args: argparse.Namespace) -> int:
     from tempo_kit.errors import ConfigError
 
     progress = not args.no_progress
+    if not progress:
+        from tempo_kit.quiet import hide_library_progress
+
+        hide_library_progress()
     for what, value in (("source", args.source), ("--svlm", args.svlm), ("--llm", args.llm)):
         check_local_folder(what, value)
     if args.direction == "to-kit":

@@ -208,6 +208,10 @@ def run(args: argparse.Namespace) -> int:
     from tempo_kit.evaluation.items import format_prompt, load_items
     from tempo_kit.inference.api import TempoPipeline
 
+    if args.no_progress:
+        from tempo_kit.quiet import hide_library_progress
+
+        hide_library_progress()
     items = load_items(args.annotations, media_root=args.media_root, limit=args.limit, fmt=args.format)
     pipeline = TempoPipeline.from_pretrained(
         args.model, device=args.device, dtype=args.dtype, base_svlm=args.base_svlm, reuse_last_video=True

@@ -154,6 +154,10 @@ def run(args: argparse.Namespace) -> int:
     from tempo_kit.inference.api import TempoPipeline
 
     check_arguments(args)
+    if args.no_progress:
+        from tempo_kit.quiet import hide_library_progress
+
+        hide_library_progress()
     pipeline = TempoPipeline.from_pretrained(
         args.model, device=args.device, dtype=args.dtype, base_svlm=args.base_svlm
     )

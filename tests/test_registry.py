@@ -114,3 +114,16 @@ def test_real_entry_point_api_is_used():
 
 def test_kit_projectors_are_registered():
     assert {"linear", "identity", "mlp2x_gelu"} <= set(PROJECTORS.list())
+
+
+def test_kit_registries_fill_themselves_on_first_lookup():
+    """``from tempo_kit import PROJECTORS; PROJECTORS.list()`` (the docs' first snippet) needs no other import."""
+    import subprocess
+    import sys
+
+    code = (
+        "from tempo_kit import ALLOCATORS, PROJECTORS, REDUCTIONS; "
+        "print(PROJECTORS.list('lin*'), 'ata' in ALLOCATORS, REDUCTIONS.list('he*'))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "['linear'] True ['head']"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import importlib
 import inspect
 from collections.abc import Callable, Iterator, Mapping
 from importlib import metadata
@@ -39,10 +40,13 @@ class Registry(Generic[T]):
 
     Args:
         kind: plural noun used in messages and in the entry-point group ``tempo_kit.<kind>``.
+        builtin: module holding the kit's own entries, imported on the first lookup so that
+            ``PROJECTORS.list()`` works without importing ``tempo_kit.projectors`` first.
     """
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, builtin: str | None = None) -> None:
         self.kind = kind
+        self.builtin = builtin
         self._builders: dict[str, Callable[..., T]] = {}
         self._plugins_loaded = False
 
@@ -71,6 +75,8 @@ class Registry(Generic[T]):
         if self._plugins_loaded:
             return
         self._plugins_loaded = True
+        if self.builtin:
+            importlib.import_module(self.builtin)
         for entry_point in metadata.entry_points(group=self.entry_point_group):
             if entry_point.name in self._builders:
                 continue
@@ -152,8 +158,8 @@ def check_kwargs(builder: Callable, kwargs: Mapping[str, Any], where: str) -> No
         raise RegistryError(f"{where} is missing required argument(s) {', '.join(map(repr, missing))}.")
 
 
-COMPRESSORS: Registry = Registry("compressors")
-PROJECTORS: Registry = Registry("projectors")
-DECODERS: Registry = Registry("decoders")
-ALLOCATORS: Registry = Registry("allocators")
-REDUCTIONS: Registry = Registry("reductions")
+COMPRESSORS: Registry = Registry("compressors", builtin="tempo_kit.compressors")
+PROJECTORS: Registry = Registry("projectors", builtin="tempo_kit.projectors")
+DECODERS: Registry = Registry("decoders", builtin="tempo_kit.decoders")
+ALLOCATORS: Registry = Registry("allocators", builtin="tempo_kit.allocators")
+REDUCTIONS: Registry = Registry("reductions", builtin="tempo_kit.allocators")

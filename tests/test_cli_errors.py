@@ -131,3 +131,21 @@ def test_convert_refuses_hub_ids_and_missing_folders(capsys, tmp_path, monkeypat
     assert "huggingface-cli download Vision-CAIR/Tempo-6B --local-dir checkpoints/Tempo-6B" in err
     code, err = run_cli(capsys, "convert", "to-released", str(tmp_path / "nope"), "out")
     assert code == 2 and "no such folder; pass an existing local checkpoint folder" in err
+
+
+def test_error_from_a_dataloader_worker_prints_its_message_only(capsys, monkeypatch):
+    from torch._utils import ExceptionWrapper
+
+    import tempo_kit.data.synthetic_command as verb
+    from tempo_kit.errors import MediaError
+
+    def fails_in_a_worker(args):
+        try:
+            raise MediaError("cannot read image broken.png; check the media root")
+        except MediaError:
+            ExceptionWrapper(where="in DataLoader worker process 0").reraise()
+
+    monkeypatch.setattr(verb, "run", fails_in_a_worker)
+    code, err = run_cli(capsys, "make-synthetic", "unused")
+    assert code == 2
+    assert err == "tempo-kit make-synthetic: error: cannot read image broken.png; check the media root\n"

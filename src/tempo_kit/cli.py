@@ -36,6 +36,20 @@ INTERRUPT_HINTS: dict[str, str] = {
 }
 
 
+def user_message(error: BaseException) -> str:
+    """The error's own message, without the worker traceback a DataLoader worker wraps it in.
+
+    torch re-raises an error from a worker process as ``Caught X in DataLoader worker process N.
+    Original Traceback ...`` whose last line is ``module.X: message``: keep only that message.
+    """
+    text = str(error)
+    if "\nOriginal Traceback" not in text:
+        return text
+    last = text.rstrip().splitlines()[-1]
+    prefix = f"{type(error).__module__}.{type(error).__qualname__}: "
+    return last[len(prefix) :] if last.startswith(prefix) else last
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in COMMANDS:
@@ -49,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             return int(module.run(args) or 0)
         except TempoKitError as error:
-            print(f"tempo-kit {verb}: error: {error}", file=sys.stderr)
+            print(f"tempo-kit {verb}: error: {user_message(error)}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:  # Ctrl-C is a user's choice, not a crash: no traceback
             print(

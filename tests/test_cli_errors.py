@@ -149,3 +149,17 @@ def test_error_from_a_dataloader_worker_prints_its_message_only(capsys, monkeypa
     code, err = run_cli(capsys, "make-synthetic", "unused")
     assert code == 2
     assert err == "tempo-kit make-synthetic: error: cannot read image broken.png; check the media root\n"
+
+
+def test_a_bad_row_met_again_warns_once(caplog):
+    import logging
+
+    from tempo_kit.data.skips import SkipLog
+
+    log = SkipLog()
+    with caplog.at_level(logging.WARNING, logger="tempo_kit.data"):
+        for _ in range(3):
+            log.add("val.jsonl:1", "broken.png", "MediaError: cannot read image broken.png")
+        log.add("val.jsonl:2", "other.png", "MediaError: cannot read image other.png")
+    assert caplog.text.count("skipping sample val.jsonl:1") == 1 and "val.jsonl:2" in caplog.text
+    assert log.summary() == "2 samples skipped (2× MediaError); 4 skip events"

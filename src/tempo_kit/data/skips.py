@@ -38,11 +38,14 @@ class SkipLog:
     def __init__(self, path: str | Path | None = None):
         self.path = Path(path) if path is not None else None
         self.records: list[SkipRecord] = []
+        self._warned: set[str] = set()
 
     def add(self, sample: str, path: str | None, reason: str) -> None:
         record = SkipRecord(sample, path, reason)
         self.records.append(record)
-        logger.warning("skipping sample %s (%s): %s", sample, path or "no media", reason)
+        if sample not in self._warned:  # a bad row met again (next epoch, a replacement) warns once
+            self._warned.add(sample)
+            logger.warning("skipping sample %s (%s): %s", sample, path or "no media", reason)
         if self.path is not None:
             line = json.dumps(record.__dict__) + "\n"
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)

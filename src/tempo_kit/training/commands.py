@@ -10,9 +10,10 @@ is what ``--resume`` picks up) and, at the end of fit, the merged model in the k
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shlex
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +97,9 @@ def build_trainer(recipe: Mapping[str, Any], verb: str, module=None, callbacks: 
     writer = MetricsWriter(output_dir / METRICS_FILE)
     callbacks = [StepLogger(writer, settings["log_every_n_steps"]), *callbacks]
     if verb == "fit":
+        from tempo_kit.training.interrupt import SaveOnInterrupt
+
+        callbacks.append(SaveOnInterrupt(output_dir / CHECKPOINT_DIR / LAST_CHECKPOINT))
         callbacks.append(
             ModelCheckpoint(
                 dirpath=output_dir / CHECKPOINT_DIR,
@@ -267,6 +271,25 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def lightning_config_errors(verb: str, checkpoint: str | None) -> Iterator[None]:
+    """Lightning's ``MisconfigurationException`` is about the user's settings: report it as a ConfigError."""
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+
+    try:
+        yield
+    except MisconfigurationException as error:
+        message = " ".join(str(error).split())
+        if checkpoint and "restored a checkpoint" in message:
+            fix = (
+                f"the checkpoint {checkpoint} is already past that point: raise trainer.max_epochs / "
+                "trainer.max_steps, or start over without --resume (another run.output_dir)"
+            )
+        else:
+            fix = f"change the recipe's trainer settings (`tempo-kit {verb} --recipe R --print` shows them)"
+        raise ConfigError(f"{message} — {fix}") from None
+
+
 def run_recipe(
     recipe: Mapping[str, Any],
     verb: str = "fit",
@@ -291,16 +314,17 @@ def run_recipe(
         name = RECIPE_FILE if verb == "fit" else f"recipe.{verb}.yaml"
         save_recipe(recipe, output_dir / name, command=command_line)
     datamodule = build_datamodule(recipe)
-    if verb == "fit":
-        trainer.fit(module, datamodule=datamodule, ckpt_path=resume_path)
-        if recipe["run"]["export_final"]:
-            export_final(trainer, module, output_dir / FINAL_DIR)
-    elif verb == "validate":
-        trainer.validate(module, datamodule=datamodule, ckpt_path=ckpt_path, verbose=False)
-    elif verb == "test":
-        trainer.test(module, datamodule=datamodule, ckpt_path=ckpt_path, verbose=False)
-    else:
-        raise ConfigError(f"unknown verb {verb!r}; use fit, validate or test")
+    with lightning_config_errors(verb, resume_path or ckpt_path):
+        if verb == "fit":
+            trainer.fit(module, datamodule=datamodule, ckpt_path=resume_path)
+            if recipe["run"]["export_final"]:
+                export_final(trainer, module, output_dir / FINAL_DIR)
+        elif verb == "validate":
+            trainer.validate(module, datamodule=datamodule, ckpt_path=ckpt_path, verbose=False)
+        elif verb == "test":
+            trainer.test(module, datamodule=datamodule, ckpt_path=ckpt_path, verbose=False)
+        else:
+            raise ConfigError(f"unknown verb {verb!r}; use fit, validate or test")
     metrics = dict(module.last_eval_metrics)
     if trainer.is_global_zero:
         for key, value in metrics.items():

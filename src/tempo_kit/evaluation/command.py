@@ -207,7 +207,9 @@ def run(args: argparse.Namespace) -> int:
     from tempo_kit.evaluation.harness import Run, run_sweep
     from tempo_kit.evaluation.items import format_prompt, load_items
     from tempo_kit.inference.api import TempoPipeline
+    from tempo_kit.inference.command import check_model_arguments
 
+    check_model_arguments(args)
     if args.no_progress:
         from tempo_kit.quiet import hide_library_progress
 

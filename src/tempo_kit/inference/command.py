@@ -125,6 +125,31 @@ def check_budget(budget: int | None, k_min: int | None = None) -> None:
         raise ConfigError(f"--k-min {k_min}: anchor tokens per segment must be ≥ 0 (the paper uses 4)")
 
 
+def check_model_arguments(args: argparse.Namespace) -> None:
+    """Sampling, generation and device switches shared by ``infer`` and ``eval``."""
+    import math
+
+    import torch
+
+    from tempo_kit.video.sampling import DEFAULT_MIN_FRAMES
+
+    if not (math.isfinite(args.fps) and args.fps > 0):
+        raise ConfigError(f"--fps {args.fps}: frames sampled per second must be > 0 (the paper uses 2)")
+    if args.max_frames < DEFAULT_MIN_FRAMES:
+        raise ConfigError(
+            f"--max-frames {args.max_frames}: at least {DEFAULT_MIN_FRAMES} frames are sampled from every "
+            "video; pass a larger value (1024 by default)"
+        )
+    if args.max_new_tokens < 1:
+        raise ConfigError(f"--max-new-tokens {args.max_new_tokens}: the answer needs at least 1 token")
+    device = str(args.device)
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(
+            f"--device {device}: no CUDA GPU is usable here (torch.cuda.is_available() is False); "
+            "use --device cpu, or install a CUDA build of torch on a GPU machine"
+        )
+
+
 def check_arguments(args: argparse.Namespace) -> None:
     """Catch typos before the model loads (which takes minutes for Tempo-6B on a cold disk)."""
     import tempo_kit.allocators  # noqa: F401 - registers the allocators and reductions
@@ -137,6 +162,7 @@ def check_arguments(args: argparse.Namespace) -> None:
     if not Path(args.video).is_file():
         raise MediaError(f"--video {args.video}: file not found; check the path")
     check_budget(args.budget, args.k_min)
+    check_model_arguments(args)
     switches = (("--allocator", ALLOCATORS, args.allocator), ("--reduction", REDUCTIONS, args.reduction))
     for flag, registry, value in switches:
         if value is not None and value not in registry:

@@ -208,3 +208,22 @@ def test_shipped_stage_recipes_carry_table_a():
         assert trained and all(cfg.optim.lr[p] == lr for p in trained)
         expected_init = None if stage == "stage0" else f"outputs/stage{int(stage[-1]) - 1}/final"
         assert cfg.run.init_from == expected_init
+
+
+def test_cpu_threads_is_applied_and_checked():
+    import torch
+
+    from tempo_kit.errors import ConfigError
+    from tempo_kit.training.commands import set_cpu_threads
+
+    before = torch.get_num_threads()
+    try:
+        set_cpu_threads(1)
+        assert torch.get_num_threads() == 1
+        set_cpu_threads(None)  # keeps what is set
+        assert torch.get_num_threads() == 1
+        for bad in (0, -2, 1.5, True, "2"):
+            with pytest.raises(ConfigError, match="trainer.cpu_threads must be a positive integer"):
+                set_cpu_threads(bad)
+    finally:
+        torch.set_num_threads(before)

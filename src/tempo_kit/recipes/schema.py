@@ -117,6 +117,9 @@ DEFAULTS: dict[str, Any] = {
         "checkpoint_every_n_steps": 500,
         "enable_progress_bar": True,
         "deterministic": False,
+        # torch intra-op CPU threads per process (null: torch's default, one per core). On a
+        # small CPU machine whose data workers decode at the same time, 1 avoids oversubscription
+        "cpu_threads": None,
     },
 }
 

@@ -290,6 +290,17 @@ def lightning_config_errors(verb: str, checkpoint: str | None) -> Iterator[None]
         raise ConfigError(f"{message} — {fix}") from None
 
 
+def set_cpu_threads(threads: int | None) -> None:
+    """Pin torch's intra-op thread count (``trainer.cpu_threads``); ``None`` keeps torch's default."""
+    if threads is None:
+        return
+    import torch
+
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ConfigError(f"trainer.cpu_threads must be a positive integer or null, got {threads!r}")
+    torch.set_num_threads(threads)
+
+
 def run_recipe(
     recipe: Mapping[str, Any],
     verb: str = "fit",
@@ -308,6 +319,7 @@ def run_recipe(
     resume_path = resolve_checkpoint(resume, output_dir, "--resume")
     ckpt_path = resolve_checkpoint(ckpt, output_dir, "--ckpt")
     seed_everything(int(recipe["run"]["seed"]), workers=True, verbose=False)
+    set_cpu_threads(recipe["trainer"].get("cpu_threads"))
     module = TempoModule(recipe)
     trainer = build_trainer(recipe, verb, module, callbacks)
     if trainer.is_global_zero:

@@ -138,6 +138,16 @@ def test_hub_names_are_refused_with_download_instructions(tmp_path):
         CheckpointError, match="'checkpoints/Qwen3-4B' is not a local folder. Download the checkpoint"
     ):
         load_recipe(recipe)
+    recipe = write(
+        tmp_path / "v.yaml",
+        "model: {compressor: {name: qwen3_vl, pretrained: checkpoints/Qwen3-VL-2B-Instruct}}\n",
+    )
+    with pytest.raises(CheckpointError) as info:
+        load_recipe(recipe)
+    assert (
+        "huggingface-cli download Qwen/Qwen3-VL-2B-Instruct --local-dir checkpoints/Qwen3-VL-2B-Instruct"
+        in str(info.value)
+    )
     recipe = write(tmp_path / "s.yaml", "run: {init_from: outputs/nothing/final}\n")
     with pytest.raises(
         CheckpointError, match="init_from='outputs/nothing/final' is not a local folder. It is the prev"

@@ -12,6 +12,12 @@ from tempo_kit.errors import CheckpointError
 #: First path parts that mark a local folder, never a hub organisation.
 LOCAL_ROOTS = ("checkpoints", "outputs", "data", "models", "runs")
 
+#: The hub checkpoint each recipe key stands for, named in download instructions.
+HUB_NAMES = {
+    "model.compressor.pretrained": "Qwen/Qwen3-VL-2B-Instruct",
+    "model.decoder.pretrained": "Qwen/Qwen3-4B",
+}
+
 
 def check_checkpoint_paths(cfg: DictConfig, source: str) -> None:
     """``run.init_from``, or else the compressor's and decoder's ``pretrained``, are local folders."""
@@ -51,9 +57,10 @@ def check_local_path(value: Any, key: str, source: str) -> None:
             f"tempo-kit never downloads weights: fetch them first, e.g. "
             f"`huggingface-cli download {text} --local-dir {local}`, then pass {key}={local}."
         )
+    hub = HUB_NAMES.get(key, "Qwen/Qwen3-4B")
     raise CheckpointError(
         f"recipe {source!r}: {key}={text!r} is not a local folder. Download the checkpoint into it first "
-        "(e.g. `huggingface-cli download Qwen/Qwen3-4B --local-dir checkpoints/Qwen3-4B`; the stage recipes "
-        "expect checkpoints/Qwen3-VL-2B-Instruct and checkpoints/Qwen3-4B), point the key at another folder, "
-        "or build tiny test checkpoints with `tempo-kit make-tiny outputs/tiny`."
+        f"(e.g. `huggingface-cli download {hub} --local-dir checkpoints/{hub.split('/')[-1]}`; the stage "
+        "recipes expect checkpoints/Qwen3-VL-2B-Instruct and checkpoints/Qwen3-4B), point the key at another "
+        "folder, or build tiny test checkpoints with `tempo-kit make-tiny outputs/tiny`."
     )

@@ -6,7 +6,7 @@ Segments are compressed independently, so splitting a batch into calls of at mos
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -52,16 +52,24 @@ def compress_batch(
 
 
 def compress_samples(
-    compressor: nn.Module, samples: Sequence[Segments], queries: Sequence[str], micro_batch: int | None
+    compressor: nn.Module,
+    samples: Sequence[Segments],
+    queries: Sequence[str],
+    micro_batch: int | None,
+    on_chunk: Callable[[int], object] | None = None,
 ) -> CompressorOutput:
     """One compressor call for all samples, or calls of at most ``micro_batch`` segments (``None``: no limit).
 
     A sample longer than the limit is cut into slices; slices of consecutive samples share a call
-    while they fit.
+    while they fit. ``on_chunk(n)`` is told after each call how many segments it compressed (a
+    progress bar's ``update``).
     """
+    report = on_chunk or (lambda n: None)
     total = sum(len(s) for s in samples)
     if micro_batch is None or total <= micro_batch:
-        return _checked(compressor, compressor(samples, queries), samples)
+        out = _checked(compressor, compressor(samples, queries), samples)
+        report(total)
+        return out
     pieces: list[tuple[Segments, str]] = []
     for segments, query in zip(samples, queries):
         for start in range(0, len(segments), micro_batch):
@@ -73,6 +81,7 @@ def compress_samples(
             out = _checked(compressor, compressor(chunk, [p[1] for p in call]), chunk)
             memories.append(out.memory)
             relevances.append(out.relevance)
+            report(size)
             call, size = [], 0
         if piece is not None:
             call.append(piece)

@@ -24,6 +24,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from tempo_kit.compression import compress_samples
 from tempo_kit.errors import ConfigError
 from tempo_kit.inference.result import InferenceResult
 from tempo_kit.registry import ALLOCATORS
@@ -112,17 +113,8 @@ def compress_with_progress(
 
     Segments are compressed independently, so chunking changes memory use, not results.
     """
-    memories, scores = [], []
-    total = len(segments)
-    with tqdm(total=total, desc=desc, unit="seg", disable=not progress, dynamic_ncols=True) as bar:
-        for start in range(0, total, chunk):
-            part = segments.slice(start, min(start + chunk, total))
-            out = compressor([part], [query])
-            memories.append(out.memory)
-            scores.append(out.relevance)
-            bar.update(len(part))
-    relevance = None if any(s is None for s in scores) else torch.cat(scores)
-    return CompressorOutput(torch.cat(memories), relevance, [total])
+    with tqdm(total=len(segments), desc=desc, unit="seg", disable=not progress, dynamic_ncols=True) as bar:
+        return compress_samples(compressor, [segments], [query], chunk, on_chunk=bar.update)
 
 
 class TempoPipeline:

@@ -14,10 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
 from torch import Tensor
 
-from tempo_kit.errors import CheckpointError
+from tempo_kit.compressors.qwen3_vl import relevance_direction as compressor_direction
+from tempo_kit.errors import CheckpointError, ConfigError
 
 #: ``model_type`` of the released config.
 RELEASED_MODEL_TYPE = "tempo_qwen"
@@ -256,18 +256,10 @@ def released_config_from_llm(
 
 
 def relevance_direction(lm_head_weight: Tensor, tokenizer, yes: str = "Yes", no: str = "No") -> Tensor:
-    """``w_Yes − w_No`` in float32 from an SVLM LM head ``[V, d]`` (compatibility §2).
-
-    Raises if either word is not exactly one token of ``tokenizer``.
+    """``w_Yes − w_No`` in float32 from an SVLM LM head ``[V, d]``: the compressor's own rule
+    (:func:`tempo_kit.compressors.qwen3_vl.relevance_direction`), its error raised as a checkpoint error.
     """
-    ids = []
-    for word in (yes, no):
-        token_ids = tokenizer(word, add_special_tokens=False)["input_ids"]
-        if len(token_ids) != 1:
-            raise CheckpointError(
-                f"the SVLM tokenizer encodes {word!r} as {len(token_ids)} tokens {token_ids}; the relevance "
-                "direction needs it to be one token (Qwen tokenizers do this)"
-            )
-        ids.append(token_ids[0])
-    weight = lm_head_weight.detach().to(torch.float32)
-    return weight[ids[0]] - weight[ids[1]]
+    try:
+        return compressor_direction(lm_head_weight, tokenizer, yes, no)
+    except ConfigError as error:
+        raise CheckpointError(str(error)) from error

@@ -65,6 +65,26 @@ def check_sizes(k_max: int, segment_batch_size: int) -> None:
         )
 
 
+def relevance_direction(
+    lm_head_weight: Tensor, tokenizer, yes: str = YES_TOKEN, no: str = NO_TOKEN
+) -> Tensor:
+    """``w_Yes − w_No`` in float32 from an SVLM LM head ``[V, d]`` (compatibility §2).
+
+    Raises :class:`ConfigError` if either word is not exactly one token of ``tokenizer``.
+    """
+    ids = []
+    for word in (yes, no):
+        token_ids = tokenizer(word, add_special_tokens=False)["input_ids"]
+        if len(token_ids) != 1:
+            raise ConfigError(
+                f"the SVLM tokenizer splits {word!r} into {token_ids}; relevance needs it as one token "
+                "(Qwen tokenizers do this)"
+            )
+        ids.append(int(token_ids[0]))
+    weight = lm_head_weight.detach()
+    return weight[ids[0]].float() - weight[ids[1]].float()
+
+
 def resolve_prompt(prompt: str) -> str:
     """A prompt name from :data:`~tempo_kit.prompts.COMPRESSOR_PROMPTS` or a literal system prompt."""
     if not isinstance(prompt, str) or not prompt:
@@ -149,9 +169,7 @@ class Qwen3VLCompressor(Compressor):
         full = Qwen3VLForConditionalGeneration.from_pretrained(
             str(path), dtype=_dtype(dtype), attn_implementation=attn_implementation
         )
-        yes, no = (self._single_token(word) for word in (YES_TOKEN, NO_TOKEN))
-        head = full.get_output_embeddings().weight.detach()
-        direction = head[yes].float() - head[no].float()
+        direction = relevance_direction(full.get_output_embeddings().weight, self.tokenizer)
         #: the Hugging Face ``Qwen3VLModel`` (vision tower + language model, no LM head)
         self.svlm = full.model
         del full
@@ -172,14 +190,6 @@ class Qwen3VLCompressor(Compressor):
         )
         #: module classes an FSDP auto-wrap / activation-checkpointing policy should wrap
         self.decoder_layer_classes = (Qwen3VLTextDecoderLayer, Qwen3VLVisionBlock)
-
-    def _single_token(self, word: str) -> int:
-        ids = self.tokenizer(word, add_special_tokens=False)["input_ids"]
-        if len(ids) != 1:
-            raise ConfigError(
-                f"the SVLM tokenizer splits {word!r} into {ids}; relevance needs it as one token"
-            )
-        return int(ids[0])
 
     @property
     def system_prompt(self) -> str:

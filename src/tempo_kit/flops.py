@@ -82,12 +82,15 @@ def _get(config: Any, key: str) -> Any:
     return value
 
 
-def _attention_pairs(length: int, causal: Causal) -> float:
-    """Query-key pairs of one sequence: ``s²`` or the causal triangle ``s(s+1)/2``."""
+def _attention_pairs(length: int, causal: Causal, past: int = 0) -> float:
+    """Query-key pairs of one sequence: ``s²`` or the causal triangle ``s(s+1)/2``.
+
+    ``past`` cached tokens before it (a key/value cache) add ``s·past`` pairs in both conventions.
+    """
     if causal == "full":
-        return float(length) * length
+        return float(length) * (length + past)
     if causal == "half":
-        return length * (length + 1) / 2
+        return length * (length + 1) / 2 + float(length) * past
     raise ConfigError(f"causal must be 'full' or 'half', got {causal!r}")
 
 
@@ -132,11 +135,14 @@ def decoder_flops(
     *,
     lm_head: bool,
     causal: Causal = "full",
+    past_lengths: Iterable[int] | None = None,
 ) -> dict[str, float]:
     """Forward FLOPs of a Qwen3-style decoder (GQA attention, SwiGLU MLP) over sequences of ``lengths``.
 
     Works for ``Qwen3Config`` and Qwen3-VL's ``text_config``. ``lm_head`` adds the vocabulary
-    projection at every position (training logits). Returns ``{"layers": …, "lm_head": …}``.
+    projection at every position (training logits). ``past_lengths`` (one per sequence) are
+    tokens already in a key/value cache: attended to, not recomputed. Returns
+    ``{"layers": …, "lm_head": …}``.
     """
     d = int(_get(text_config, "hidden_size"))
     ffn = int(_get(text_config, "intermediate_size"))
@@ -148,11 +154,12 @@ def decoder_flops(
 
     q, kv = heads * head_dim, kv_heads * head_dim
     per_token = 2 * (d * q + 2 * d * kv + q * d + 3 * d * ffn)  # q, k, v, o; gate, up, down
-    tokens = 0
-    pairs = 0.0
-    for length in lengths:
-        tokens += int(length)
-        pairs += _attention_pairs(int(length), causal)
+    lengths = [int(n) for n in lengths]
+    past = [0] * len(lengths) if past_lengths is None else [int(n) for n in past_lengths]
+    if len(past) != len(lengths):
+        raise ConfigError(f"decoder_flops: {len(past)} past_lengths for {len(lengths)} sequences; give one each")
+    tokens = sum(lengths)
+    pairs = sum(_attention_pairs(n, causal, p) for n, p in zip(lengths, past))
     body = layers * (tokens * per_token + 4 * pairs * q)
     return {"layers": float(body), "lm_head": 2.0 * tokens * d * vocab if lm_head else 0.0}
 
@@ -226,14 +233,19 @@ def compressor_flops(
     sequence_lengths: Iterable[int],
     grid_thw: Iterable[Sequence[int]],
     causal: Causal = "full",
+    past_lengths: Iterable[int] | None = None,
 ) -> StepFlops:
     """The ``qwen3_vl`` compressor: vision tower on ``grid_thw`` + SVLM text model on the sequences.
 
     ``sequence_lengths`` are whole SVLM inputs (prompt, visual placeholders, query and the
-    ``k_max`` memory tokens); pass padded widths to count what a padded batch executes.
+    ``k_max`` memory tokens); pass padded widths to count what a padded batch executes. A
+    question answered from cached prefixes passes only its own tokens there and the prefix
+    lengths as ``past_lengths`` (and no ``grid_thw``: the vision tower does not run).
     """
     vision = vision_tower_flops(_get(svlm_config, "vision_config"), grid_thw)
-    text = decoder_flops(_get(svlm_config, "text_config"), sequence_lengths, lm_head=False, causal=causal)
+    text = decoder_flops(
+        _get(svlm_config, "text_config"), sequence_lengths, lm_head=False, causal=causal, past_lengths=past_lengths
+    )
     return StepFlops(
         vision_patch_embed=vision["patch_embed"],
         vision=vision["blocks"] + vision["mergers"],
@@ -306,6 +318,7 @@ class FlopRecorder:
 
     def reset(self) -> None:
         self.svlm_lengths: list[int] = []
+        self.svlm_past: list[int] = []
         self.grid_thw: list[tuple[int, int, int]] = []
         self.projected_tokens = 0
         self.llm_lengths: list[int] = []
@@ -322,8 +335,11 @@ class FlopRecorder:
 
     def _on_svlm(self, module, args, kwargs) -> None:
         mask = kwargs.get("attention_mask")
-        if mask is not None:
-            self.svlm_lengths += self._lengths(mask)
+        cache = kwargs.get("cache", kwargs.get("past_key_values"))
+        past = 0 if cache is None else int(cache.get_seq_length())
+        if mask is not None:  # with a cache, the mask covers the cached columns first
+            self.svlm_lengths += self._lengths(mask[:, past:])
+            self.svlm_past += self._lengths(mask[:, :past]) if past else [0] * int(mask.shape[0])
         for key in ("video_grid_thw", "image_grid_thw"):
             grid = kwargs.get(key)
             if grid is not None:
@@ -340,7 +356,9 @@ class FlopRecorder:
 
     def flops(self) -> StepFlops:
         """The recorded forward FLOPs since the last :meth:`reset`."""
-        step = compressor_flops(self.svlm_config, self.svlm_lengths, self.grid_thw, self.causal)
+        step = compressor_flops(
+            self.svlm_config, self.svlm_lengths, self.grid_thw, self.causal, past_lengths=self.svlm_past
+        )
         step.projector = 2.0 * self.projected_tokens * self.projector_weights
         if self.decoder_config is not None and self.llm_lengths:
             llm = decoder_flops(self.decoder_config, self.llm_lengths, lm_head=True, causal=self.causal)

@@ -16,6 +16,7 @@ in its first layers, exactly as for any Qwen3-VL input; nothing of the model is 
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 
 import torch
@@ -23,6 +24,7 @@ from torch import Tensor, nn
 
 from tempo_kit.compressors.base import Compressor
 from tempo_kit.compressors.checkpoint import local_checkpoint, patch_configs
+from tempo_kit.compressors.prefix_cache import PrefixCompression, SegmentPrefix, stack_left_padded
 from tempo_kit.compressors.sequence import TIME_TAG_TEMPLATE, SequenceBuilder
 from tempo_kit.compressors.visual import SegmentPatches, micro_batches, patch_segments
 from tempo_kit.errors import ConfigError
@@ -228,28 +230,92 @@ class Qwen3VLCompressor(Compressor):
     def compress(self, patches: Sequence[SegmentPatches], queries: Sequence[str]) -> tuple[Tensor, Tensor]:
         """One SVLM forward over a micro-batch: ``(memory [B, k_max, d], relevance [B] float32)``."""
         device = self.memory_tokens.device
-        sequences = [
-            self.sequences.build(
-                self.system_prompt,
-                query,
-                slot=p.slot,
-                tokens_per_patch=p.tokens_per_patch,
-                patch_times=p.times,
-            )
-            for p, query in zip(patches, queries)
-        ]
-        batch = self._pad(sequences, device)
-        input_ids, attention_mask, memory_mask, last_real = batch
-        video = [p for p in patches if p.slot == "video"]
-        image = [p for p in patches if p.slot == "image"]
-        visual = {}
-        if video:
-            visual["pixel_values_videos"] = torch.cat([p.pixel_values for p in video]).to(device)
-            visual["video_grid_thw"] = torch.stack([p.grid_thw for p in video]).to(device)
-        if image:
-            visual["pixel_values"] = torch.cat([p.pixel_values for p in image]).to(device)
-            visual["image_grid_thw"] = torch.stack([p.grid_thw for p in image]).to(device)
+        sequences = [self._prefix_ids(p) + self.sequences.suffix(query) for p, query in zip(patches, queries)]
+        input_ids, attention_mask, memory_mask, last_real = self._pad(sequences, device)
+        visual = _visual_inputs(patches, device)
+        position_ids = self._positions(input_ids, attention_mask, visual)
+        embeds = self._with_memory(self.svlm.get_input_embeddings()(input_ids), memory_mask)
+        hidden = self.svlm(
+            inputs_embeds=embeds,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            use_cache=False,
+            **visual,
+        ).last_hidden_state
+        return self._read_out(hidden, memory_mask, last_real)
 
+    # ------------------------------------------------------------------ prefix cache (one video, many questions)
+    def encode_prefixes(self, segments: Segments, indices: Sequence[int]) -> list[SegmentPrefix]:
+        """Keys and values of each segment's question-independent prefix (vision tower included).
+
+        See :mod:`tempo_kit.compressors.prefix_cache`. The prefix is built under the current
+        system prompt (``eval_prompt`` in eval mode), so a cache is only valid for that prompt.
+        """
+        validate_inputs([segments], ["prefix"])
+        device = self.memory_tokens.device
+        patches = patch_segments(
+            [segments], [(0, j) for j in indices], self.video_config, self.image_config, device
+        )
+        sequences = [self._prefix_ids(p) for p in patches]
+        width = max(len(s) for s in sequences)
+        input_ids = torch.full((len(sequences), width), self.pad_token_id, dtype=torch.long, device=device)
+        attention_mask = torch.zeros_like(input_ids)
+        for row, ids in enumerate(sequences):
+            input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long, device=device)
+            attention_mask[row, : len(ids)] = 1
+        visual = _visual_inputs(patches, device)
+        position_ids = self._positions(input_ids, attention_mask, visual)
+        out = self.svlm(
+            inputs_embeds=self.svlm.get_input_embeddings()(input_ids),
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            use_cache=True,
+            **visual,
+        )
+        cache = out.cache if hasattr(out, "cache") else out.past_key_values
+        prefixes = []
+        for row, ids in enumerate(sequences):
+            length = len(ids)
+            keys = tuple(layer.keys[row, :, :length].clone() for layer in cache.layers)
+            values = tuple(layer.values[row, :, :length].clone() for layer in cache.layers)
+            next_position = int(position_ids[:, row, :length].max()) + 1
+            prefixes.append(SegmentPrefix(keys, values, next_position))
+        return prefixes
+
+    def compress_with_prefixes(
+        self, prefixes: Sequence[SegmentPrefix], queries: Sequence[str]
+    ) -> PrefixCompression:
+        """Memory and relevance from cached prefixes: only question + generation prompt + memory run."""
+        from transformers import DynamicCache
+
+        if len(prefixes) != len(queries):
+            raise ConfigError(f"got {len(prefixes)} cached prefixes but {len(queries)} queries; pass one each")
+        device = self.memory_tokens.device
+        layers, prefix_mask = stack_left_padded(prefixes, device)
+        suffixes = [self.sequences.suffix(query) for query in queries]
+        input_ids, suffix_mask, memory_mask, last_real = self._pad(suffixes, device)
+        start = torch.tensor([p.next_position for p in prefixes], device=device)
+        columns = torch.arange(input_ids.shape[1], device=device)
+        position_ids = (start[:, None] + columns[None, :]).unsqueeze(0).expand(3, -1, -1)
+        embeds = self._with_memory(self.svlm.get_input_embeddings()(input_ids), memory_mask)
+        hidden = self.svlm(
+            inputs_embeds=embeds,
+            attention_mask=torch.cat([prefix_mask, suffix_mask], dim=1),
+            position_ids=position_ids,
+            use_cache=True,
+            **{_cache_argument(self.svlm): DynamicCache(ddp_cache_data=layers)},
+        ).last_hidden_state
+        memory, relevance = self._read_out(hidden, memory_mask, last_real)
+        return PrefixCompression(memory, relevance, tokens=int(suffix_mask.sum()))
+
+    # ------------------------------------------------------------------ shared pieces of both paths
+    def _prefix_ids(self, patches: SegmentPatches) -> list[int]:
+        return self.sequences.prefix(
+            self.system_prompt, slot=patches.slot, tokens_per_patch=patches.tokens_per_patch, patch_times=patches.times
+        )
+
+    def _positions(self, input_ids: Tensor, attention_mask: Tensor, visual: dict[str, Tensor]) -> Tensor:
+        """Qwen3-VL's own M-RoPE positions ``[3, B, L]`` (memory tokens count as text)."""
         token_types = torch.zeros_like(input_ids, dtype=torch.int32)
         token_types[input_ids == self.sequences.image_token_id] = 1
         token_types[input_ids == self.sequences.video_token_id] = 2
@@ -260,19 +326,18 @@ class Qwen3VLCompressor(Compressor):
             video_grid_thw=visual.get("video_grid_thw"),
             attention_mask=attention_mask,
         )
+        return position_ids
 
-        embeds = self.svlm.get_input_embeddings()(input_ids)
-        memory = self.memory_tokens.to(embeds.dtype).expand(len(patches), -1, -1)
-        embeds = embeds.masked_scatter(memory_mask.unsqueeze(-1), memory)
-        hidden = self.svlm(
-            inputs_embeds=embeds,
-            attention_mask=attention_mask,
-            position_ids=position_ids,
-            use_cache=False,
-            **visual,
-        ).last_hidden_state
-        memory_states = hidden[memory_mask].view(len(patches), self.k_max, -1)
-        query_state = hidden[torch.arange(len(patches), device=device), last_real]
+    def _with_memory(self, embeds: Tensor, memory_mask: Tensor) -> Tensor:
+        """Write the learnable memory tokens into their slots of ``embeds``."""
+        memory = self.memory_tokens.to(embeds.dtype).expand(embeds.shape[0], -1, -1)
+        return embeds.masked_scatter(memory_mask.unsqueeze(-1), memory)
+
+    def _read_out(self, hidden: Tensor, memory_mask: Tensor, last_real: Tensor) -> tuple[Tensor, Tensor]:
+        """Memory = final states at the memory slots; relevance = sigmoid((w_Yes − w_No)·h_last) in fp32."""
+        rows = hidden.shape[0]
+        memory_states = hidden[memory_mask].view(rows, self.k_max, -1)
+        query_state = hidden[torch.arange(rows, device=hidden.device), last_real]
         relevance = torch.sigmoid(query_state.float() @ self.relevance_direction)
         return memory_states, relevance
 
@@ -291,6 +356,25 @@ class Qwen3VLCompressor(Compressor):
             memory_mask[row, end : end + self.k_max] = True
             last_real[row] = end - 1
         return input_ids.to(device), attention_mask.to(device), memory_mask.to(device), last_real.to(device)
+
+
+def _cache_argument(model: nn.Module) -> str:
+    """The key/value-cache argument of a Hugging Face forward (``past_key_values`` before transformers 5.x)."""
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
+def _visual_inputs(patches: Sequence[SegmentPatches], device) -> dict[str, Tensor]:
+    """The pixel and grid arguments of a Qwen3-VL forward for a micro-batch of segments."""
+    visual = {}
+    video = [p for p in patches if p.slot == "video"]
+    image = [p for p in patches if p.slot == "image"]
+    if video:
+        visual["pixel_values_videos"] = torch.cat([p.pixel_values for p in video]).to(device)
+        visual["video_grid_thw"] = torch.stack([p.grid_thw for p in video]).to(device)
+    if image:
+        visual["pixel_values"] = torch.cat([p.pixel_values for p in image]).to(device)
+        visual["image_grid_thw"] = torch.stack([p.grid_thw for p in image]).to(device)
+    return visual
 
 
 def set_activation_checkpointing(model, enable: bool, kwargs: dict | None = None) -> None:

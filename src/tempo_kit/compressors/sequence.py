@@ -71,6 +71,22 @@ class SequenceBuilder:
         patch_times: Sequence[float] | None = None,
     ) -> list[int]:
         """Ids of one sequence; ``patch_times`` (one per temporal patch) is needed for ``slot="video"``."""
+        prefix = self.prefix(system_prompt, slot=slot, tokens_per_patch=tokens_per_patch, patch_times=patch_times)
+        return prefix + self.suffix(query)
+
+    def prefix(
+        self,
+        system_prompt: str,
+        *,
+        slot: VisualSlot,
+        tokens_per_patch: int,
+        patch_times: Sequence[float] | None = None,
+    ) -> list[int]:
+        """The question-independent head of a sequence: system turn, user turn up to ``<|vision_end|>``.
+
+        It ends on a special token, so ``prefix + suffix(query)`` equals the ids of the whole
+        sequence tokenised at once: a prefix computed once serves every question.
+        """
         parts: list[str | int | tuple[int, int]] = [
             "<|im_start|>",
             "system\n" + system_prompt,
@@ -89,8 +105,11 @@ class SequenceBuilder:
             parts += ["<|vision_start|>", (self.image_token_id, tokens_per_patch), "<|vision_end|>"]
         else:
             raise ValueError(f"unknown visual slot {slot!r}; use 'video' or 'image'")
-        parts += [QUERY_PREFIX + query, "<|im_end|>", "\n", "<|im_start|>", "assistant\n"]
         return self._assemble(parts)
+
+    def suffix(self, query: str) -> list[int]:
+        """The question part: ``\\nQuery:\\n{query}<|im_end|>\\n<|im_start|>assistant\\n``."""
+        return self._assemble([QUERY_PREFIX + query, "<|im_end|>", "\n", "<|im_start|>", "assistant\n"])
 
     def _assemble(self, parts: list) -> list[int]:
         ids: list[int] = []

@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 from tempo_kit.compression import compress_samples
 from tempo_kit.errors import ConfigError
 from tempo_kit.inference.result import InferenceResult
+from tempo_kit.inference.session import DEFAULT_MAX_CACHE_BYTES, VideoSession
 from tempo_kit.registry import ALLOCATORS
 from tempo_kit.types import CompressorOutput, Segments
 from tempo_kit.video.sampling import DEFAULT_MAX_FRAMES as VIDEO_MAX_FRAMES
@@ -172,6 +173,34 @@ class TempoPipeline:
             base = load_base_compressor(base_svlm, dtype=dtype or "auto").to(device)
         return cls(model, base, reuse_last_video=reuse_last_video)
 
+    def open(
+        self,
+        video: str | Path | Any | None = None,
+        *,
+        frames: Tensor | None = None,
+        frame_times: Tensor | None = None,
+        cache_device: str | torch.device | None = None,
+        max_cache_bytes: int | None = None,
+        progress: bool = False,
+        **sampling: Any,
+    ) -> VideoSession:
+        """Decode ``video`` once and return a session that answers many questions about it.
+
+        Follow-up questions reuse each segment's question-independent SVLM prefix (see
+        :class:`~tempo_kit.inference.session.VideoSession`; ``sampling`` takes ``fps``,
+        ``max_frames``, ``window``, ``backend``). Use it as a context manager or ``close()`` it.
+        """
+        return VideoSession(
+            self,
+            video,
+            frames=frames,
+            frame_times=frame_times,
+            cache_device=cache_device,
+            max_cache_bytes=DEFAULT_MAX_CACHE_BYTES if max_cache_bytes is None else max_cache_bytes,
+            progress=progress,
+            **sampling,
+        )
+
     def _segments(
         self,
         video: str | Path | Any | None,
@@ -245,6 +274,7 @@ class TempoPipeline:
         max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
         backend: str = "decord",
         progress: bool = False,
+        compressed: CompressorOutput | None = None,
         **generation_kwargs: Any,
     ) -> InferenceResult:
         """Answer ``query`` about ``video`` (a path or a decoded clip) or ``frames``.
@@ -266,6 +296,9 @@ class TempoPipeline:
             compressor_query: the text the SVLM is conditioned on, if not ``query`` (e.g. the bare
                 question without the multiple-choice options and instructions).
             progress: show progress bars for decoding and compression.
+            compressed: memory and relevance already computed for this video and
+                ``compressor_query`` (what a :class:`~tempo_kit.inference.session.VideoSession`
+                passes); the compressor is then skipped.
         """
         from tempo_kit.model import inference_batch
 
@@ -309,7 +342,13 @@ class TempoPipeline:
         svlm_query = query if compressor_query is None else compressor_query
         tick = time.perf_counter()
         compress_key = (svlm_query, relevance, relevance_prompt)
-        if video_key is not None and compress_key in self._compressed:
+        if compressed is not None:
+            if list(compressed.num_segments) != [len(segments)]:
+                raise ConfigError(
+                    f"compressed= holds {compressed.num_segments} segments but the video has {len(segments)}; "
+                    "pass the compressor output of this video with the same sampling"
+                )
+        elif video_key is not None and compress_key in self._compressed:
             compressed = self._compressed[compress_key]
             reused.append("compress")
         else:

@@ -27,6 +27,9 @@ class InferenceResult:
         settings: allocator, reduction, relevance source and prompt, sampling used.
         reused: phases taken from the previous call on the same video (``"decode"``,
             ``"compress"``) when the pipeline reuses the last video; their timings are then ~0.
+            A session's follow-up questions list ``"decode"`` and ``"prefix"`` (cached SVLM prefixes).
+        svlm_tokens: tokens the SVLM computed for this answer (a session's follow-up question runs
+            only its own and the memory tokens); ``None`` where not counted.
     """
 
     answer: str
@@ -39,6 +42,7 @@ class InferenceResult:
     timings: dict[str, float]
     settings: dict[str, Any] = field(default_factory=dict)
     reused: tuple[str, ...] = ()
+    svlm_tokens: int | None = None
 
     @property
     def tokens_used(self) -> int:
@@ -88,6 +92,7 @@ class InferenceResult:
             "timings": dict(self.timings),
             "settings": dict(self.settings),
             "reused": list(self.reused),
+            "svlm_tokens": self.svlm_tokens,
             "segments": {
                 "time": [round(float(t), 3) for t in self.allocation.times],
                 "tokens": [int(c) for c in self.allocation.counts],

@@ -1,0 +1,259 @@
+"""Ask one video many questions: decode once, compress each segment's question-independent prefix once.
+
+>>> session = pipe.open("match.mp4")                          # doctest: +SKIP
+>>> session.ask("Who scores first?").answer                  # doctest: +SKIP
+>>> follow_up = session.ask("And the second goal?")          # doctest: +SKIP
+>>> follow_up.svlm_tokens, follow_up.timings["compress"]     # doctest: +SKIP
+
+A session keeps the decoded segments and, per segment, the SVLM's keys and values over the part of
+its sequence that does not depend on the question (system prompt and video tokens, the vision
+tower and its DeepStack features included; :mod:`tempo_kit.compressors.prefix_cache`). The first
+question computes them; every later one runs only its own tokens and the memory tokens against
+them, and gets the same memory, relevance, allocation and answer as :meth:`TempoPipeline.answer`.
+A compressor without a prefix cache makes the session recompress the whole video per question.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from tempo_kit.compressors.prefix_cache import PrefixCaching, SegmentPrefix
+from tempo_kit.errors import ConfigError
+from tempo_kit.inference.result import InferenceResult
+from tempo_kit.types import CompressorOutput
+
+logger = logging.getLogger("tempo_kit.inference")
+
+#: Most bytes the cached prefixes of one session may take. At real shapes a segment of 8 frames
+#: of 512×256 has a prefix of ~620 tokens: 28 layers × 2 × 8 heads × 128 × 2 bytes (bf16) ≈ 57 KiB
+#: per token, ≈ 35 MiB per segment, ≈ 4.4 GiB for a 1024-frame video (128 segments).
+DEFAULT_MAX_CACHE_BYTES = 16 * 2**30
+
+#: Compressor classes already told that they have no prefix cache (said once per process).
+_TOLD_NO_CACHE: set[str] = set()
+
+
+class VideoSession:
+    """One decoded video and its compressor prefix cache, answering questions with :meth:`ask`.
+
+    Open one with :meth:`TempoPipeline.open <tempo_kit.inference.api.TempoPipeline.open>`.
+
+    Args:
+        pipeline: the :class:`~tempo_kit.inference.api.TempoPipeline` whose model answers.
+        video: a path or a decoded :class:`~tempo_kit.video.VideoClip`; or ``frames``
+            (uint8 ``[T, H, W, 3]``) with optional ``frame_times``, as for ``answer``.
+        cache_device: where cached prefixes live (``"cpu"`` keeps accelerator memory free; they
+            move to the model's device one micro-batch at a time). Default: the model's device.
+        max_cache_bytes: cap on the cached prefixes. Segments past the cap are recompressed in
+            full for every question (said once); a cap below one segment's prefix is an error.
+        sampling: ``fps``, ``max_frames``, ``window``, ``backend`` (and any other sampling
+            argument of ``answer``), fixed for the session's life.
+    """
+
+    def __init__(
+        self,
+        pipeline: Any,
+        video: str | Path | Any | None = None,
+        *,
+        frames: Tensor | None = None,
+        frame_times: Tensor | None = None,
+        cache_device: str | torch.device | None = None,
+        max_cache_bytes: int = DEFAULT_MAX_CACHE_BYTES,
+        progress: bool = False,
+        **sampling: Any,
+    ) -> None:
+        from tempo_kit.video import load_video
+
+        if isinstance(max_cache_bytes, bool) or not isinstance(max_cache_bytes, int) or max_cache_bytes < 1:
+            raise ConfigError(
+                f"max_cache_bytes must be a positive number of bytes, got {max_cache_bytes!r} "
+                f"(default {DEFAULT_MAX_CACHE_BYTES}); to recompute everything per question use answer()"
+            )
+        self.pipeline = pipeline
+        self.cache_device = None if cache_device is None else torch.device(cache_device)
+        self.max_cache_bytes = max_cache_bytes
+        self.sampling = {**_sampling_defaults(), **{k: v for k, v in sampling.items() if v is not None}}
+        start = time.perf_counter()
+        if frames is not None:
+            #: what :meth:`TempoPipeline.answer` reads this video from (decoded once, here)
+            self.source: dict[str, Any] = {"frames": frames, "frame_times": frame_times}
+        elif isinstance(video, (str, Path)):
+            clip = load_video(video, fps=self.sampling["fps"], max_frames=self.sampling["max_frames"], backend=self.sampling["backend"])
+            self.source = {"video": clip}
+        else:
+            self.source = {"video": video}
+        self.segments, self.num_frames, self.duration, self.video = pipeline._segments(
+            self.source.get("video"),
+            self.source.get("frames"),
+            frame_times=frame_times,
+            progress=progress,
+            **self.sampling,
+        )
+        self.decode_seconds = time.perf_counter() - start
+        self._prefixes: list[SegmentPrefix | None] = [None] * len(self.segments)
+        self._prompt: str | None = None
+        self._told_cap = False
+        self._closed = False
+        self.questions = 0
+
+    # ------------------------------------------------------------------------------ state
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def cached_segments(self) -> int:
+        """Segments whose prefix is cached."""
+        return sum(p is not None for p in self._prefixes)
+
+    @property
+    def cache_bytes(self) -> int:
+        """Memory the cached prefixes take now."""
+        return sum(p.nbytes for p in self._prefixes if p is not None)
+
+    def close(self) -> None:
+        """Free the cache and the frames; further questions raise :class:`ConfigError`."""
+        self._prefixes = []
+        self.segments = None
+        self.source = {}
+        self._closed = True
+
+    def __enter__(self) -> VideoSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------------------ asking
+    @torch.no_grad()
+    def ask(
+        self,
+        question: str,
+        *,
+        relevance_prompt: str | None = None,
+        compressor_query: str | None = None,
+        progress: bool = False,
+        **answer_kwargs: Any,
+    ) -> InferenceResult:
+        """Answer ``question``; same arguments as :meth:`TempoPipeline.answer` (``budget``,
+        ``allocator``, ``reduction``, ``k_min``, ``max_new_tokens``, …) except the video's.
+
+        The result's ``svlm_tokens`` counts the SVLM tokens computed for this question (prefixes
+        included the first time), ``timings["compress"]`` their time, and ``reused`` names what
+        came from the session (``decode``, ``prefix``).
+        """
+        if self._closed:
+            raise ConfigError("this video session is closed; open a new one with pipeline.open(video)")
+        if not isinstance(question, str) or not question.strip():
+            raise ConfigError("question is empty; pass the question to answer")
+        for key in ("video", "frames", "frame_times", "relevance", "compressed", *self.sampling):
+            if key in answer_kwargs:
+                raise ConfigError(
+                    f"ask() got {key}=…, which is fixed when the session is opened; open a new session "
+                    "for another video or sampling"
+                )
+        first = self.questions == 0
+        svlm_query = question if compressor_query is None else compressor_query
+        tick = time.perf_counter()
+        compressed, svlm_tokens, prefix_reused = self._compress(svlm_query, relevance_prompt, progress)
+        compress_seconds = time.perf_counter() - tick
+        result = self.pipeline.answer(
+            **self.source,
+            query=question,
+            relevance_prompt=relevance_prompt,
+            compressor_query=compressor_query,
+            compressed=compressed,
+            **self.sampling,
+            **answer_kwargs,
+        )
+        self.questions += 1
+        timings = dict(result.timings)
+        timings["decode"] = self.decode_seconds if first else 0.0
+        timings["compress"] = compress_seconds
+        timings["total"] = sum(timings[k] for k in ("decode", "compress", "allocate", "generate"))
+        reused = (() if first else ("decode",)) + (("prefix",) if prefix_reused else ())
+        return dataclasses.replace(result, timings=timings, reused=reused, svlm_tokens=svlm_tokens)
+
+    def _compress(
+        self, query: str, relevance_prompt: str | None, progress: bool
+    ) -> tuple[CompressorOutput, int | None, bool]:
+        """Memory and relevance of every segment, from the cache where it holds them."""
+        from tempo_kit.inference.api import DEFAULT_COMPRESS_CHUNK, _system_prompt, compress_with_progress
+
+        compressor = self.pipeline.model.compressor
+        chunk = int(getattr(compressor, "segment_batch_size", DEFAULT_COMPRESS_CHUNK))
+        with _system_prompt(compressor, relevance_prompt):
+            if not isinstance(compressor, PrefixCaching):
+                self._say_no_cache(compressor)
+                out = compress_with_progress(compressor, self.segments, query, chunk, progress)
+                return out, None, False
+            if compressor.system_prompt != self._prompt:  # the prefix holds the system prompt
+                self._prefixes = [None] * len(self.segments)
+                self._prompt = compressor.system_prompt
+            reused = self.cached_segments > 0
+            memories, relevances, tokens = [], [], 0
+            total = len(self.segments)
+            with tqdm(total=total, desc="compress", unit="seg", disable=not progress, dynamic_ncols=True) as bar:
+                for start in range(0, total, chunk):
+                    indices = list(range(start, min(start + chunk, total)))
+                    missing = [j for j in indices if self._prefixes[j] is None]
+                    fresh = dict(zip(missing, compressor.encode_prefixes(self.segments, missing))) if missing else {}
+                    tokens += sum(p.length for p in fresh.values())
+                    self._keep(fresh)
+                    prefixes = [fresh[j] if j in fresh else self._prefixes[j] for j in indices]
+                    out = compressor.compress_with_prefixes(prefixes, [query] * len(indices))
+                    memories.append(out.memory)
+                    relevances.append(out.relevance)
+                    tokens += out.tokens
+                    bar.update(len(indices))
+        relevance = None if any(r is None for r in relevances) else torch.cat(relevances)
+        return CompressorOutput(torch.cat(memories), relevance, [total]), tokens, reused
+
+    def _keep(self, fresh: dict[int, SegmentPrefix]) -> None:
+        """Cache new prefixes in segment order while they fit under ``max_cache_bytes``."""
+        used = self.cache_bytes
+        for index, prefix in sorted(fresh.items()):
+            if prefix.nbytes > self.max_cache_bytes:
+                raise ConfigError(
+                    f"max_cache_bytes={self.max_cache_bytes} is smaller than the prefix cache of one segment "
+                    f"({prefix.nbytes} bytes, segment {index} of {self.video or 'the video'}); raise it to at "
+                    f"least {prefix.nbytes}, or use pipeline.answer() to recompute every question"
+                )
+            if used + prefix.nbytes > self.max_cache_bytes:
+                if not self._told_cap:
+                    self._told_cap = True
+                    logger.warning(
+                        "prefix cache full at max_cache_bytes=%d: segment %d and later (of %d) are recompressed "
+                        "for every question; raise max_cache_bytes or pass cache_device='cpu'",
+                        self.max_cache_bytes,
+                        index,
+                        len(self.segments),
+                    )
+                continue
+            self._prefixes[index] = prefix if self.cache_device is None else prefix.to(self.cache_device)
+            used += prefix.nbytes
+
+    @staticmethod
+    def _say_no_cache(compressor: Any) -> None:
+        name = type(compressor).__name__
+        if name not in _TOLD_NO_CACHE:
+            _TOLD_NO_CACHE.add(name)
+            logger.warning(
+                "compressor %s has no prefix cache: every question recompresses the whole video", name
+            )
+
+
+def _sampling_defaults() -> dict[str, Any]:
+    """Sampling defaults of ``answer``, for the arguments a session is opened without."""
+    from tempo_kit.inference.api import DEFAULT_FPS, DEFAULT_MAX_FRAMES, DEFAULT_WINDOW
+
+    return {"fps": DEFAULT_FPS, "max_frames": DEFAULT_MAX_FRAMES, "window": DEFAULT_WINDOW, "backend": "decord"}
+

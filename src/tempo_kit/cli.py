@@ -21,6 +21,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("tempo_kit.training.commands", "run the validation loop of a recipe"),
     "test": ("tempo_kit.training.commands", "run the test loop of a recipe"),
     "infer": ("tempo_kit.inference.command", "answer a question about one video"),
+    "chat": ("tempo_kit.inference.chat", "a conversation about one video (follow-ups reuse the SVLM prefix cache)"),
+    "demo": ("tempo_kit.inference.demo", "a Gradio web app to ask videos questions (needs the demo extra)"),
     "eval": ("tempo_kit.evaluation.command", "multiple-choice benchmark over an annotation file"),
     "convert": ("tempo_kit.checkpoints.command", "convert between the released Tempo layout and the kit's"),
     "make-tiny": ("tempo_kit.tiny.command", "write tiny Qwen3-VL / Qwen3 checkpoints for tests and demos"),

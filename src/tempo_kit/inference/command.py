@@ -152,9 +152,6 @@ def check_model_arguments(args: argparse.Namespace) -> None:
 
 def check_arguments(args: argparse.Namespace) -> None:
     """Catch typos before the model loads (which takes minutes for Tempo-6B on a cold disk)."""
-    import tempo_kit.allocators  # noqa: F401 - registers the allocators and reductions
-    from tempo_kit.registry import ALLOCATORS, REDUCTIONS, RegistryError
-
     if not args.query.strip():
         raise ConfigError(
             '--query is empty; pass the question to answer, e.g. --query "What happens at the end?"'
@@ -163,6 +160,18 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise MediaError(f"--video {args.video}: file not found; check the path")
     check_budget(args.budget, args.k_min)
     check_model_arguments(args)
+    check_allocation_names(args)
+    if args.plot is not None and Path(args.plot).suffix.lower() not in PLOT_SUFFIXES:
+        raise ConfigError(
+            f"--plot {args.plot}: name an image file ending in {', '.join(sorted(PLOT_SUFFIXES))}"
+        )
+
+
+def check_allocation_names(args: argparse.Namespace) -> None:
+    """``--allocator`` / ``--reduction`` name registered components (with a "did you mean")."""
+    import tempo_kit.allocators  # noqa: F401 - registers the allocators and reductions
+    from tempo_kit.registry import ALLOCATORS, REDUCTIONS, RegistryError
+
     switches = (("--allocator", ALLOCATORS, args.allocator), ("--reduction", REDUCTIONS, args.reduction))
     for flag, registry, value in switches:
         if value is not None and value not in registry:
@@ -170,10 +179,6 @@ def check_arguments(args: argparse.Namespace) -> None:
                 registry.get(value)
             except RegistryError as error:  # carries "did you mean" and the known names
                 raise ConfigError(f"{flag} {value}: {error}") from None
-    if args.plot is not None and Path(args.plot).suffix.lower() not in PLOT_SUFFIXES:
-        raise ConfigError(
-            f"--plot {args.plot}: name an image file ending in {', '.join(sorted(PLOT_SUFFIXES))}"
-        )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,0 +1,141 @@
+"""``tempo-kit chat``: a terminal conversation about one video.
+
+    tempo-kit chat --model DIR --video FILE [--budget 4096] [--cache-device cpu]
+
+The video is decoded once; each question typed (one per line; ``exit``, ``quit`` or end of input
+stops) is answered through a :class:`~tempo_kit.inference.session.VideoSession`, so follow-ups
+reuse every segment's cached SVLM prefix. After each answer come its tokens, the SVLM tokens
+computed for it and the time of each phase. A question that fails (an impossible budget, say)
+prints its error and the conversation goes on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from tempo_kit.errors import ConfigError, MediaError, TempoKitError
+from tempo_kit.inference.command import (
+    add_allocation_arguments,
+    add_model_arguments,
+    check_allocation_names,
+    check_budget,
+    check_model_arguments,
+    format_result,
+)
+
+#: Words that end the conversation.
+EXIT_WORDS = frozenset({"exit", "quit"})
+#: Prompt shown before each question on a terminal (nothing is shown when input is piped).
+PROMPT = "question> "
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--video", required=True, help="video file")
+    add_model_arguments(parser)
+    add_allocation_arguments(parser)
+    add_cache_arguments(parser)
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def add_cache_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where a session keeps its prefix cache and how large it may grow (shared with ``demo``)."""
+    from tempo_kit.inference.session import DEFAULT_MAX_CACHE_BYTES
+
+    group = parser.add_argument_group("prefix cache")
+    group.add_argument(
+        "--cache-device", default=None, help="keep cached prefixes here, e.g. cpu (default: the model's device)"
+    )
+    group.add_argument(
+        "--max-cache-gb",
+        type=float,
+        default=DEFAULT_MAX_CACHE_BYTES / 2**30,
+        help=f"cap on the cached prefixes in GiB (default {DEFAULT_MAX_CACHE_BYTES / 2**30:g})",
+    )
+
+
+def cache_bytes(args: argparse.Namespace) -> int:
+    """``--max-cache-gb`` in bytes, refused when not positive."""
+    if not args.max_cache_gb > 0:
+        raise ConfigError(f"--max-cache-gb {args.max_cache_gb}: the prefix cache cap must be > 0 GiB")
+    return int(args.max_cache_gb * 2**30)
+
+
+def questions(stream, interactive: bool) -> Iterator[str]:
+    """Stripped non-empty lines of ``stream`` until end of input or an exit word."""
+    while True:
+        if interactive:
+            print(PROMPT, end="", flush=True)
+        line = stream.readline()
+        if not line:
+            return
+        text = line.strip()
+        if text.lower() in EXIT_WORDS:
+            return
+        if text:
+            yield text
+
+
+def format_turn(result) -> str:
+    """An answer's report plus what the session saved (SVLM tokens, cached prefixes)."""
+    reused = ", ".join(result.reused) if result.reused else "nothing (first question)"
+    return f"{format_result(result)}\nSVLM tokens: {result.svlm_tokens} · reused: {reused}"
+
+
+def run(args: argparse.Namespace) -> int:
+    from tempo_kit.inference.api import TempoPipeline
+
+    if not Path(args.video).is_file():
+        raise MediaError(f"--video {args.video}: file not found; check the path")
+    check_budget(args.budget, args.k_min)
+    check_model_arguments(args)
+    check_allocation_names(args)
+    if args.relevance != "trained":
+        raise ConfigError(
+            f"--relevance {args.relevance}: a chat reads relevance from the model's own SVLM (the cached "
+            "pass); use `tempo-kit infer --relevance base` for the base SVLM's prior"
+        )
+    max_cache = cache_bytes(args)
+    if args.no_progress:
+        from tempo_kit.quiet import hide_library_progress
+
+        hide_library_progress()
+    pipeline = TempoPipeline.from_pretrained(args.model, device=args.device, dtype=args.dtype)
+    session = pipeline.open(
+        args.video,
+        cache_device=args.cache_device,
+        max_cache_bytes=max_cache,
+        fps=args.fps,
+        max_frames=args.max_frames,
+        window=args.window,
+        backend=args.backend,
+        progress=not args.no_progress,
+    )
+    interactive = sys.stdin.isatty()
+    print(
+        f"{session.video}: {session.num_frames} frames, {len(session.segments)} segments. "
+        + ("Ask away; 'exit' ends." if interactive else ""),
+        flush=True,
+    )
+    with session:
+        for question in questions(sys.stdin, interactive):
+            try:
+                result = session.ask(
+                    question,
+                    budget=args.budget,
+                    allocator=args.allocator,
+                    reduction=args.reduction,
+                    k_min=args.k_min,
+                    relevance_prompt=args.relevance_prompt,
+                    max_new_tokens=args.max_new_tokens,
+                    progress=not args.no_progress,
+                )
+            except TempoKitError as error:
+                print(f"error: {error}", file=sys.stderr, flush=True)
+                continue
+            print(f"Q: {question}\n{format_turn(result)}\n", flush=True)
+        cached = f"{session.cached_segments}/{len(session.segments)} segments, {session.cache_bytes / 2**20:.1f} MiB"
+        print(f"{session.questions} questions answered; prefix cache held {cached}.", flush=True)
+    return 0

@@ -78,7 +78,7 @@ def format_stats(result) -> str:
         ("reused", reused),
         *((f"{phase} (s)", f"{seconds:.3f}") for phase, seconds in result.timings.items()),
     ]
-    return "| | |\n|---|---|\n" + "\n".join(f"| {name} | {value} |" for name, value in rows)
+    return "| this answer | |\n|---|---|\n" + "\n".join(f"| {name} | {value} |" for name, value in rows)
 
 
 class DemoState:
@@ -145,18 +145,18 @@ def build_app(
         state = gr.State(None)
         with gr.Row():
             with gr.Column(scale=1):
-                video = gr.Video(label="Video", sources=["upload"], format=None, include_audio=True)
+                video = gr.Video(label="Video", sources=["upload"], format=None, include_audio=True, height=300)
                 if examples:
                     gr.Examples(examples=[[v] for v in examples], inputs=[video], label="Example videos")
                 budget_slider = gr.Slider(
                     *BUDGET_RANGE, value=initial_budget, step=1, label="Visual-token budget", elem_id="budget"
                 )
+                timeline = gr.Image(label="Relevance and tokens per segment", type="filepath", elem_id="timeline")
             with gr.Column(scale=1):
-                chat = gr.Chatbot(label="Conversation", elem_id="conversation", height=260)
+                chat = gr.Chatbot(label="Conversation", elem_id="conversation", height=300)
                 question = gr.Textbox(label="Question", placeholder="Ask about the video", elem_id="question")
                 ask = gr.Button("Ask", variant="primary", elem_id="ask")
                 stats = gr.Markdown(elem_id="stats")
-        timeline = gr.Image(label="Relevance and tokens per segment", type="filepath", elem_id="timeline")
         inputs = [video, question, budget_slider, chat, state]
         outputs = [chat, stats, timeline, state, question]
         ask.click(respond, inputs, outputs)

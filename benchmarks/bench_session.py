@@ -22,7 +22,6 @@ import statistics
 import time
 from typing import Any
 
-import torch
 from common import add_checkpoint_arguments, checkpoints, machine, random_video, write_json
 
 from tempo_kit.flops import FlopRecorder, compressor_flops

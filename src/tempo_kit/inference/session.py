@@ -33,8 +33,8 @@ from tempo_kit.types import CompressorOutput
 logger = logging.getLogger("tempo_kit.inference")
 
 #: Most bytes the cached prefixes of one session may take. At real shapes a segment of 8 frames
-#: of 512×256 has a prefix of ~620 tokens: 28 layers × 2 × 8 heads × 128 × 2 bytes (bf16) ≈ 57 KiB
-#: per token, ≈ 35 MiB per segment, ≈ 4.4 GiB for a 1024-frame video (128 segments).
+#: of 512×256 has a prefix of ~613 tokens: keys and values of 28 layers × 8 heads × 128 dims in bf16
+#: are 112 KiB per token, ≈ 67 MiB per segment, ≈ 8.4 GiB for a 1024-frame video (128 segments).
 DEFAULT_MAX_CACHE_BYTES = 16 * 2**30
 
 #: Compressor classes already told that they have no prefix cache (said once per process).

@@ -116,6 +116,7 @@ def test_demo_answers_two_questions_in_chromium(tiny_tempo_dir, tiny_needle_benc
         first, second = answers
         assert first["reused"] == "nothing (first question)" and second["reused"] == "decode, prefix"
         assert int(second["SVLM tokens"]) < int(first["SVLM tokens"])
+        assert re.fullmatch(r"3 segments, \d+\.\d\d MiB", second["prefix cache"])
         assert re.fullmatch(r"\d+ of 40 \(\d+\.\d\d per frame\)", second["visual tokens"])
         assert FIRST in driver.find_element("css selector", "#conversation").text
         timeline = driver.find_element("css selector", "#timeline img")

@@ -29,7 +29,7 @@ def compressor(tiny_checkpoints):
 def segments():
     """21 frames in windows of 8: 8, 8 and a short last window of 5 (3 temporal patches)."""
     frames = torch.randint(0, 256, (21, 64, 96, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
-    return make_segments(frames, 8, kind="video", fps_sampled=2.0)
+    return make_segments(frames, 8, kind="video", real_fps=2.0)
 
 
 def encode(tokenizer, text):

@@ -225,7 +225,7 @@ class TempoPipeline:
                 raise ConfigError(
                     f"frames must be uint8 [T, H, W, 3] RGB, got {frames.dtype} {tuple(frames.shape)}"
                 )
-            segments = make_segments(frames, window, kind="video", frame_times=frame_times, fps_sampled=fps)
+            segments = make_segments(frames, window, kind="video", frame_times=frame_times, real_fps=fps)
             duration = None if frame_times is None else float(frame_times[-1])
             return segments, int(frames.shape[0]), duration, None
         if isinstance(video, VideoClip):

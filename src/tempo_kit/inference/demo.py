@@ -66,8 +66,8 @@ def example_videos(folder: str | Path | None) -> list[str]:
     return videos
 
 
-def format_stats(result) -> str:
-    """Markdown table of an answer's tokens and phase timings."""
+def format_stats(result, session=None) -> str:
+    """Markdown table of an answer's tokens and phase timings (and the session's cache size)."""
     stats = result.token_stats()
     budget = f" of {stats['budget']}" if stats["budget"] else ""
     reused = ", ".join(result.reused) or "nothing (first question)"
@@ -76,6 +76,11 @@ def format_stats(result) -> str:
         ("segments kept", f"{stats['kept_segments']} / {stats['num_segments']}"),
         ("SVLM tokens", f"{result.svlm_tokens}"),
         ("reused", reused),
+        *(
+            [("prefix cache", f"{session.cached_segments} segments, {session.cache_bytes / 2**20:.2f} MiB")]
+            if session is not None
+            else []
+        ),
         *((f"{phase} (s)", f"{seconds:.3f}") for phase, seconds in result.timings.items()),
     ]
     return "| this answer | |\n|---|---|\n" + "\n".join(f"| {name} | {value} |" for name, value in rows)
@@ -135,7 +140,7 @@ def build_app(
             {"role": "user", "content": question},
             {"role": "assistant", "content": result.answer or "(empty answer)"},
         ]
-        return history, format_stats(result), str(plot), state, ""
+        return history, format_stats(result, state.session), str(plot), state, ""
 
     with gr.Blocks(title="Tempo: ask a video", analytics_enabled=False) as app:
         gr.Markdown(

@@ -63,14 +63,21 @@ def wait_until_serving(url: str, server: subprocess.Popen, seconds: float = 240)
     raise AssertionError(f"tempo-kit demo did not serve {url} within {seconds} s")
 
 
+def busy(driver) -> bool:
+    """Gradio shows "processing | …" on its outputs while an event runs."""
+    return "processing |" in driver.execute_script("return document.body.innerText")
+
+
 def bot_messages(driver) -> int:
     return len(driver.find_elements("css selector", "#conversation .bot"))
 
 
 def stats_of(driver) -> dict[str, str]:
-    """The stats table under the conversation: {row name: value}."""
-    rows = driver.find_elements("css selector", "#stats tr")
-    cells = [[c.text for c in row.find_elements("css selector", "td")] for row in rows]
+    """The stats table under the conversation: {row name: value}, read in one script (no stale nodes)."""
+    cells = driver.execute_script(
+        "return [...document.querySelectorAll('#stats tr')]"
+        ".map(row => [...row.querySelectorAll('td')].map(cell => cell.innerText.trim()))"
+    )
     return {c[0]: c[1] for c in cells if len(c) == 2}
 
 
@@ -108,8 +115,9 @@ def test_demo_answers_two_questions_in_chromium(tiny_tempo_dir, tiny_needle_benc
         for asked, question in enumerate((FIRST, SECOND), start=1):
             driver.find_element("css selector", "#question textarea").send_keys(question)
             driver.find_element("css selector", "#ask").click()
-            # the conversation, stats and timeline come back together, in one response
-            wait.until(lambda d, n=asked: bot_messages(d) == n and "SVLM tokens" in stats_of(d))
+            # the conversation (with the question), stats and timeline come back in one response
+            wait.until(lambda d, q=question: q in d.find_element("css selector", "#conversation").text)
+            wait.until(lambda d, n=asked: not busy(d) and bot_messages(d) == n and "SVLM tokens" in stats_of(d))
             answers.append(stats_of(driver))
         driver.save_screenshot(str(tmp_path / "demo.png"))
 

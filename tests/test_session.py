@@ -108,6 +108,8 @@ def test_bad_input_gets_clear_errors(pipeline, frames, video_file, tmp_path):
         pipeline.open(frames=frames, max_cache_bytes=100).ask(FIRST, max_new_tokens=1)
     with pytest.raises(ConfigError, match="max_cache_bytes must be a positive number of bytes"):
         pipeline.open(frames=frames, max_cache_bytes=0)
+    with pytest.raises(ConfigError, match="open\\(\\) needs exactly one of a video"):
+        pipeline.open()
     session = pipeline.open(frames=frames)
     with pytest.raises(ConfigError, match="window=…, which is fixed when the session is opened"):
         session.ask(FIRST, window=4)

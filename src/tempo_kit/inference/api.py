@@ -213,7 +213,7 @@ class TempoPipeline:
         backend: str,
         progress: bool,
     ) -> tuple[Segments, int, float | None, str | None]:
-        from tempo_kit.video import VideoClip, load_video, make_segments
+        from tempo_kit.video import make_segments
 
         if (video is None) == (frames is None):
             raise ConfigError(
@@ -228,14 +228,21 @@ class TempoPipeline:
             segments = make_segments(frames, window, kind="video", frame_times=frame_times, real_fps=fps)
             duration = None if frame_times is None else float(frame_times[-1])
             return segments, int(frames.shape[0]), duration, None
-        if isinstance(video, VideoClip):
-            clip = video
-        else:
-            with tqdm(total=1, desc="decode", unit="video", disable=not progress, dynamic_ncols=True) as bar:
-                clip = load_video(video, fps=fps, max_frames=max_frames, backend=backend)
-                bar.set_postfix(frames=len(clip), seconds=f"{clip.duration:.0f}")
-                bar.update(1)
+        clip = self._load(video, fps=fps, max_frames=max_frames, backend=backend, progress=progress)
         return make_segments(clip, window), len(clip), float(clip.duration), str(clip.source or video)
+
+    def _load(self, video: str | Path | Any, *, fps: float, max_frames: int, backend: str, progress: bool) -> Any:
+        """The decoded :class:`~tempo_kit.video.VideoClip` of a path (a clip passes through):
+        the one decoding step of :meth:`answer` and of sessions."""
+        from tempo_kit.video import VideoClip, load_video
+
+        if isinstance(video, VideoClip):
+            return video
+        with tqdm(total=1, desc="decode", unit="video", disable=not progress, dynamic_ncols=True) as bar:
+            clip = load_video(video, fps=fps, max_frames=max_frames, backend=backend)
+            bar.set_postfix(frames=len(clip), seconds=f"{clip.duration:.0f}")
+            bar.update(1)
+        return clip
 
     def _compress(
         self, segments: Segments, query: str, relevance: str, relevance_prompt: str | None, progress: bool

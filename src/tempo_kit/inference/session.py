@@ -70,13 +70,13 @@ class VideoSession:
         progress: bool = False,
         **sampling: Any,
     ) -> None:
-        from tempo_kit.video import load_video
-
         if isinstance(max_cache_bytes, bool) or not isinstance(max_cache_bytes, int) or max_cache_bytes < 1:
             raise ConfigError(
                 f"max_cache_bytes must be a positive number of bytes, got {max_cache_bytes!r} "
                 f"(default {DEFAULT_MAX_CACHE_BYTES}); to recompute everything per question use answer()"
             )
+        if (video is None) == (frames is None):
+            raise ConfigError("open() needs exactly one of a video (a path or a VideoClip) or frames= (uint8 [T, H, W, 3])")
         self.pipeline = pipeline
         self.cache_device = None if cache_device is None else torch.device(cache_device)
         self.max_cache_bytes = max_cache_bytes
@@ -85,11 +85,9 @@ class VideoSession:
         if frames is not None:
             #: what :meth:`TempoPipeline.answer` reads this video from (decoded once, here)
             self.source: dict[str, Any] = {"frames": frames, "frame_times": frame_times}
-        elif isinstance(video, (str, Path)):
-            clip = load_video(video, fps=self.sampling["fps"], max_frames=self.sampling["max_frames"], backend=self.sampling["backend"])
-            self.source = {"video": clip}
         else:
-            self.source = {"video": video}
+            decoding = {k: v for k, v in self.sampling.items() if k != "window"}
+            self.source = {"video": pipeline._load(video, progress=progress, **decoding)}
         self.segments, self.num_frames, self.duration, self.video = pipeline._segments(
             self.source.get("video"),
             self.source.get("frames"),

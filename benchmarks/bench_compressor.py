@@ -242,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     paths = checkpoints(args)
     model = build_model(args, paths)
     frames = random_video(args.frames, args.height, args.width)
-    segments = make_segments(frames, args.window, kind="video", fps_sampled=2.0)
+    segments = make_segments(frames, args.window, kind="video", real_fps=2.0)
     peak = peak_flops(args.peak_tflops)
     results: dict[str, Any] = {
         "mode": "tiny (CPU smoke test, not a performance claim)" if args.tiny else "real shapes",

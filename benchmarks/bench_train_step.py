@@ -174,7 +174,7 @@ class SyntheticBatches(torch.utils.data.Dataset):
         rows, segments = [], []
         for sample in range(args.micro_batch_size):
             video = random_video(args.frames, args.height, args.width, seed=index * 1000 + sample)
-            segments.append(make_segments(video, args.window, kind="video", fps_sampled=2.0))
+            segments.append(make_segments(video, args.window, kind="video", real_fps=2.0))
             rows.append(encode_decoder_prompt(self.tokenizer, turns, has_visual=True))
         width = max(len(ids) for ids, _ in rows)
         input_ids = torch.full((len(rows), width), int(self.tokenizer.pad_token_id))

@@ -35,6 +35,7 @@ from tempo_kit.errors import MediaError
 from tempo_kit.video.backends import open_video
 from tempo_kit.video.preprocessing import (
     DEFAULT_PREPROCESSING,
+    MAX_RATIO,
     Preprocessing,
     ReleasedGeometry,
     check_preprocessing,
@@ -146,6 +147,11 @@ class FramePlan:
         """The size the SVLM sees (``qwen3_vl``: before its processor's own rule)."""
         if self.preprocessing == "released":
             return self.geometry(height, width).final
+        if max(height, width) / min(height, width) > MAX_RATIO:
+            raise MediaError(
+                f"a {width}x{height} video has an aspect ratio over {MAX_RATIO}, which the SVLM refuses; "
+                "crop or pad it"
+            )
         return resized_size(height, width, self.max_long_edge, self.size_multiple)
 
     def first_size(self, height: int, width: int) -> tuple[int, int]:

@@ -11,7 +11,7 @@ plus ``--new-tokens`` greedy tokens; ``min_new_tokens`` forces the length since 
 would stop at random).
 
 Defaults follow compatibility §1 at inference: 1024 frames at 2 FPS (8.5 minutes), 8-frame segments
-(128 segments), 512×288 frames, budget 8192, bf16.
+(128 segments), 512×256 frames (the released geometry of 16:9 video), budget 8192, bf16.
 
     # on a GPU machine (writes ~12.5 GB of random real-shape checkpoints once, to outputs/bench)
     python benchmarks/bench_compressor.py --json benchmarks/results/compressor_h200.json

@@ -5,7 +5,7 @@ resolved with the kit's loader, the model is built by ``TempoModule.configure_mo
 by a Lightning ``Trainer`` with the kit's strategy (FSDP wrapping every transformer block, bf16
 mixed precision, activation checkpointing as the recipe says), AdamW and the recipe's schedule.
 Only the data is synthetic: every sample is a video at the recipe's maximum frame count
-(128 frames, 4-frame segments, 512×288) with one question and a fixed-length answer — the
+(128 frames, 4-frame segments, 512×256) with one question and a fixed-length answer — the
 largest stage-2 sample, so the numbers are a worst-case step.
 
 FLOPs are counted from the shapes each step really runs (hooks on the SVLM, projector and LLM,

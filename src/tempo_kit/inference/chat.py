@@ -56,6 +56,12 @@ def add_cache_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def reading_of(args: argparse.Namespace) -> dict:
+    """How to read the video, from the sampling options (``TempoPipeline.open``'s arguments)."""
+    keys = ("fps", "min_frames", "max_frames", "window", "backend", "preprocessing", "resize", "time_base")
+    return {key: getattr(args, key) for key in keys}
+
+
 def cache_bytes(args: argparse.Namespace) -> int:
     """``--max-cache-gb`` in bytes, refused when not positive."""
     if not args.max_cache_gb > 0:
@@ -107,11 +113,8 @@ def run(args: argparse.Namespace) -> int:
         args.video,
         cache_device=args.cache_device,
         max_cache_bytes=max_cache,
-        fps=args.fps,
-        max_frames=args.max_frames,
-        window=args.window,
-        backend=args.backend,
         progress=not args.no_progress,
+        **reading_of(args),
     )
     interactive = sys.stdin.isatty()
     print(
@@ -129,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
                     reduction=args.reduction,
                     k_min=args.k_min,
                     relevance_prompt=args.relevance_prompt,
+                    max_context=args.max_context,
                     max_new_tokens=args.max_new_tokens,
                     progress=not args.no_progress,
                 )

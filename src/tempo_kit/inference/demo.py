@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tempo_kit.errors import ConfigError, TempoKitError
-from tempo_kit.inference.chat import add_cache_arguments, cache_bytes
+from tempo_kit.inference.chat import add_cache_arguments, cache_bytes, reading_of
 from tempo_kit.inference.command import add_model_arguments, check_budget, check_model_arguments
 
 #: Video file endings offered from ``--examples``.
@@ -104,6 +104,7 @@ def build_app(
     cache_device: str | None = None,
     max_cache_bytes: int | None = None,
     sampling: dict[str, Any] | None = None,
+    max_context: int | None = None,
 ):
     """The Gradio ``Blocks`` app answering questions with ``pipeline`` (not launched)."""
     gr = import_gradio()
@@ -112,6 +113,8 @@ def build_app(
     initial_budget = int(budget if budget is not None else pipeline.model.config.budget or BUDGET_RANGE[1])
     sampling = dict(sampling or {})
     generation = {} if max_new_tokens is None else {"max_new_tokens": max_new_tokens}
+    if max_context is not None:
+        generation["max_context"] = max_context
 
     def respond(video: str | None, question: str, budget_value: float, history: list, state: DemoState | None):
         state = state or DemoState()
@@ -187,7 +190,8 @@ def run(args: argparse.Namespace) -> int:
         max_new_tokens=args.max_new_tokens,
         cache_device=args.cache_device,
         max_cache_bytes=max_cache,
-        sampling={"fps": args.fps, "max_frames": args.max_frames, "window": args.window, "backend": args.backend},
+        sampling=reading_of(args),
+        max_context=args.max_context,
     )
     app.queue().launch(
         server_name=args.host,

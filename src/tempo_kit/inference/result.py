@@ -28,6 +28,9 @@ class InferenceResult:
         reused: phases taken from the previous call on the same video (``"decode"``,
             ``"compress"``) when the pipeline reuses the last video; their timings are then ~0.
             A session's follow-up questions list ``"decode"`` and ``"prefix"`` (cached SVLM prefixes).
+        svlm_inputs: per segment, what the SVLM saw — ``svlm_grid`` [t, h, w] in patches and
+            ``frame_times``, its per-temporal-patch time tags in seconds (``None`` when the
+            compressor does not say).
         svlm_tokens: tokens the SVLM computed for this answer (a session's follow-up question runs
             only its own and the memory tokens); ``None`` where not counted.
     """
@@ -42,6 +45,7 @@ class InferenceResult:
     timings: dict[str, float]
     settings: dict[str, Any] = field(default_factory=dict)
     reused: tuple[str, ...] = ()
+    svlm_inputs: list[dict[str, Any]] | None = None
     svlm_tokens: int | None = None
 
     @property
@@ -81,7 +85,6 @@ class InferenceResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: the answer, token statistics, timings, and the per-segment allocation."""
-        relevance = self.allocation.relevance
         return {
             "answer": self.answer,
             "query": self.query,
@@ -93,19 +96,32 @@ class InferenceResult:
             "settings": dict(self.settings),
             "reused": list(self.reused),
             "svlm_tokens": self.svlm_tokens,
-            "segments": {
-                "time": [round(float(t), 3) for t in self.allocation.times],
-                "tokens": [int(c) for c in self.allocation.counts],
-                "relevance": None if relevance is None else [round(float(r), 6) for r in relevance],
-            },
+            "segments": self.segment_records(),
         }
+
+    def segment_records(self) -> list[dict[str, Any]]:
+        """One record per segment: its LLM ``time`` tag, ``relevance``, ``tokens`` kept, and what
+        the SVLM saw (``svlm_grid``, per-patch ``frame_times``) — the things to check when a
+        pipeline's inputs are in doubt."""
+        relevance = self.allocation.relevance
+        records = []
+        for i, (time_s, count) in enumerate(zip(self.allocation.times, self.allocation.counts)):
+            record: dict[str, Any] = {
+                "time": round(float(time_s), 3),
+                "relevance": None if relevance is None else round(float(relevance[i]), 6),
+                "tokens": int(count),
+            }
+            if self.svlm_inputs is not None:
+                record.update(self.svlm_inputs[i])
+            records.append(record)
+        return records
 
     def plot(self, path: str | Path, **kwargs: Any) -> Path:
         """Write the allocation-over-time figure; ``kwargs`` go to
         :func:`~tempo_kit.inference.plots.plot_allocation` (e.g. ``highlight=(start, end)``)."""
         from tempo_kit.inference.plots import plot_allocation
 
-        seconds = self.window / float(self.settings.get("fps", DEFAULT_SAMPLE_FPS))
+        seconds = self.window / float(self.settings.get("real_fps", DEFAULT_SAMPLE_FPS))
         return plot_allocation(
             self.allocation, path, query=self.query, answer=self.answer, segment_seconds=seconds, **kwargs
         )

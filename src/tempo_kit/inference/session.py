@@ -26,7 +26,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from tempo_kit.compressors.prefix_cache import PrefixCaching, SegmentPrefix
-from tempo_kit.errors import ConfigError
+from tempo_kit.errors import ConfigError, did_you_mean
 from tempo_kit.inference.result import InferenceResult
 from tempo_kit.types import CompressorOutput
 
@@ -36,6 +36,11 @@ logger = logging.getLogger("tempo_kit.inference")
 #: of 512×256 has a prefix of ~613 tokens: keys and values of 28 layers × 8 heads × 128 dims in bf16
 #: are 112 KiB per token, ≈ 67 MiB per segment, ≈ 8.4 GiB for a 1024-frame video (128 segments).
 DEFAULT_MAX_CACHE_BYTES = 16 * 2**30
+
+#: Arguments of ``answer`` that say how a video is read: set once, when a session is opened.
+READING_KEYS = ("fps", "min_frames", "max_frames", "preprocessing", "resize", "time_base", "window", "backend")
+#: Video decoder of ``answer`` unless told otherwise.
+DEFAULT_BACKEND = "decord"
 
 #: Compressor classes already told that they have no prefix cache (said once per process).
 _TOLD_NO_CACHE: set[str] = set()
@@ -54,8 +59,8 @@ class VideoSession:
             move to the model's device one micro-batch at a time). Default: the model's device.
         max_cache_bytes: cap on the cached prefixes. Segments past the cap are recompressed in
             full for every question (said once); a cap below one segment's prefix is an error.
-        sampling: ``fps``, ``max_frames``, ``window``, ``backend`` (and any other sampling
-            argument of ``answer``), fixed for the session's life.
+        reading: how the video is read, the arguments of ``answer`` of these names (see
+            :data:`READING_KEYS`), fixed for the session's life.
     """
 
     def __init__(
@@ -68,7 +73,7 @@ class VideoSession:
         cache_device: str | torch.device | None = None,
         max_cache_bytes: int = DEFAULT_MAX_CACHE_BYTES,
         progress: bool = False,
-        **sampling: Any,
+        **reading: Any,
     ) -> None:
         if isinstance(max_cache_bytes, bool) or not isinstance(max_cache_bytes, int) or max_cache_bytes < 1:
             raise ConfigError(
@@ -77,23 +82,36 @@ class VideoSession:
             )
         if (video is None) == (frames is None):
             raise ConfigError("open() needs exactly one of a video (a path or a VideoClip) or frames= (uint8 [T, H, W, 3])")
+        unknown = sorted(set(reading) - set(READING_KEYS))
+        if unknown:
+            raise ConfigError(
+                f"open() got unknown argument {unknown[0]!r}{did_you_mean(unknown[0], READING_KEYS)}; "
+                f"how a video is read is set by {', '.join(READING_KEYS)}"
+            )
         self.pipeline = pipeline
         self.cache_device = None if cache_device is None else torch.device(cache_device)
         self.max_cache_bytes = max_cache_bytes
-        self.sampling = {**_sampling_defaults(), **{k: v for k, v in sampling.items() if v is not None}}
+        #: how the video is read, as given (``answer`` gets the same for every question)
+        self.reading = {k: v for k, v in reading.items() if v is not None}
+        from tempo_kit.inference.api import DEFAULT_WINDOW
+
+        sampling = pipeline.sampling(**{k: v for k, v in self.reading.items() if k not in ("window", "backend")})
+        window = self.reading.get("window", DEFAULT_WINDOW)
+        backend = self.reading.get("backend", DEFAULT_BACKEND)
         start = time.perf_counter()
         if frames is not None:
             #: what :meth:`TempoPipeline.answer` reads this video from (decoded once, here)
             self.source: dict[str, Any] = {"frames": frames, "frame_times": frame_times}
         else:
-            decoding = {k: v for k, v in self.sampling.items() if k != "window"}
-            self.source = {"video": pipeline._load(video, progress=progress, **decoding)}
-        self.segments, self.num_frames, self.duration, self.video = pipeline._segments(
+            self.source = {"video": pipeline._load(video, sampling=sampling, backend=backend, progress=progress)}
+        self.segments, self.num_frames, self.duration, self.video, self.real_fps = pipeline._segments(
             self.source.get("video"),
             self.source.get("frames"),
+            sampling=sampling,
+            window=window,
             frame_times=frame_times,
+            backend=backend,
             progress=progress,
-            **self.sampling,
         )
         self.decode_seconds = time.perf_counter() - start
         self._prefixes: list[SegmentPrefix | None] = [None] * len(self.segments)
@@ -152,7 +170,7 @@ class VideoSession:
             raise ConfigError("this video session is closed; open a new one with pipeline.open(video)")
         if not isinstance(question, str) or not question.strip():
             raise ConfigError("question is empty; pass the question to answer")
-        for key in ("video", "frames", "frame_times", "relevance", "compressed", *self.sampling):
+        for key in ("video", "frames", "frame_times", "relevance", "compressed", *READING_KEYS):
             if key in answer_kwargs:
                 raise ConfigError(
                     f"ask() got {key}=…, which is fixed when the session is opened; open a new session "
@@ -169,7 +187,7 @@ class VideoSession:
             relevance_prompt=relevance_prompt,
             compressor_query=compressor_query,
             compressed=compressed,
-            **self.sampling,
+            **self.reading,
             **answer_kwargs,
         )
         self.questions += 1
@@ -247,11 +265,3 @@ class VideoSession:
             logger.warning(
                 "compressor %s has no prefix cache: every question recompresses the whole video", name
             )
-
-
-def _sampling_defaults() -> dict[str, Any]:
-    """Sampling defaults of ``answer``, for the arguments a session is opened without."""
-    from tempo_kit.inference.api import DEFAULT_FPS, DEFAULT_MAX_FRAMES, DEFAULT_WINDOW
-
-    return {"fps": DEFAULT_FPS, "max_frames": DEFAULT_MAX_FRAMES, "window": DEFAULT_WINDOW, "backend": "decord"}
-

@@ -12,9 +12,10 @@ Three resize paths, all bicubic:
   resize each frame with PIL's bicubic — with ``preprocessing="released"`` the released chain,
   bit for bit (first resize, per-frame factor-64 resize, clip resize), with bounded memory.
 * ``resize="decoder"``: FFmpeg's swscale bicubic scaler inside the decoder (decord's
-  ``VideoReader(width=, height=)``; PyAV's ``reformat``) scales straight to the final size.
-  Fastest: full-resolution RGB frames are never made, and one resize replaces three. Its pixels
-  differ from the exact path (measured in ``benchmarks/bench_decode.py``).
+  ``VideoReader(width=, height=)``; PyAV's ``reformat``) does the first (long-edge) resize, from
+  YUV, so full-resolution RGB frames are never made; the later steps run exactly as on the exact
+  path. Faster; its pixels differ from the exact path by the first resize alone (measured in
+  ``benchmarks/bench_decode.py``).
 * ``resize="torch"``: as ``"pil"`` but the first resize is
   ``torch.nn.functional.interpolate(mode="bicubic", antialias=True)`` (within one grey level of PIL).
 """
@@ -34,6 +35,7 @@ from tempo_kit.errors import MediaError
 from tempo_kit.video.backends import open_video
 from tempo_kit.video.preprocessing import (
     DEFAULT_PREPROCESSING,
+    MAX_RATIO,
     Preprocessing,
     ReleasedGeometry,
     check_preprocessing,
@@ -126,6 +128,61 @@ def resize_frames(frames: Tensor, size: tuple[int, int], method: str = "pil") ->
     return out
 
 
+@dataclass(frozen=True)
+class FramePlan:
+    """The sizes one preprocessing mode brings a frame to, and the resizes that get it there."""
+
+    preprocessing: Preprocessing
+    max_long_edge: int | None
+    size_multiple: int
+
+    @classmethod
+    def for_mode(cls, preprocessing: str, max_long_edge: int | None, size_multiple: int) -> FramePlan:
+        return cls(check_preprocessing(preprocessing), max_long_edge, size_multiple)
+
+    def geometry(self, height: int, width: int) -> ReleasedGeometry:
+        return ReleasedGeometry.of(height, width, long_edge=self.max_long_edge or max(height, width))
+
+    def final_size(self, height: int, width: int) -> tuple[int, int]:
+        """The size the SVLM sees (``qwen3_vl``: before its processor's own rule)."""
+        if self.preprocessing == "released":
+            return self.geometry(height, width).final
+        if max(height, width) / min(height, width) > MAX_RATIO:
+            raise MediaError(
+                f"a {width}x{height} video has an aspect ratio over {MAX_RATIO}, which the SVLM refuses; "
+                "crop or pad it"
+            )
+        return resized_size(height, width, self.max_long_edge, self.size_multiple)
+
+    def first_size(self, height: int, width: int) -> tuple[int, int]:
+        """The size of the first (long-edge) resize, the one a decoder can do for the fast path."""
+        if self.preprocessing == "released":
+            return self.geometry(height, width).first
+        return self.final_size(height, width)
+
+    def apply(self, frames: Tensor, method: str = "pil", source: tuple[int, int] | None = None) -> Tensor:
+        """uint8 ``[N, H, W, 3]`` frames → the final size. ``method`` does the first resize; frames
+        a decoder already brought to the first size pass ``source``, the video's own size."""
+        height, width = source or frames.shape[1:3]
+        if self.preprocessing == "qwen3_vl":
+            return resize_frames(frames, self.final_size(height, width), method)
+        geometry = self.geometry(height, width)
+        return released_frames(resize_frames(frames, geometry.first, method), geometry)
+
+
+def prepare_frames(
+    frames: Tensor,
+    preprocessing: str = DEFAULT_PREPROCESSING,
+    *,
+    resize: str = DEFAULT_RESIZE,
+    max_long_edge: int | None = DEFAULT_MAX_LONG_EDGE,
+    size_multiple: int = DEFAULT_SIZE_MULTIPLE,
+) -> Tensor:
+    """In-memory uint8 ``[T, H, W, 3]`` frames brought to the SVLM's size as :func:`load_video` does."""
+    method = "pil" if resize == "decoder" else resize  # no decoder here: the exact path
+    return FramePlan.for_mode(preprocessing, max_long_edge, size_multiple).apply(frames, method)
+
+
 def load_video(
     path: str | Path,
     *,
@@ -156,43 +213,25 @@ def load_video(
     """
     if resize not in RESIZE_MODES:
         raise ValueError(f"resize must be one of {', '.join(RESIZE_MODES)}, got {resize!r}")
-    check_preprocessing(preprocessing)
-
-    def first_size(height: int, width: int) -> tuple[int, int]:
-        if preprocessing == "released":
-            return ReleasedGeometry.of(height, width, long_edge=max_long_edge or max(height, width)).first
-        return resized_size(height, width, max_long_edge, size_multiple)
-
-    def final_size(height: int, width: int) -> tuple[int, int]:
-        if preprocessing == "released":
-            return ReleasedGeometry.of(height, width, long_edge=max_long_edge or max(height, width)).final
-        return first_size(height, width)
-
-    with open_video(path, backend, final_size if resize == "decoder" else None) as source:
+    plan = FramePlan.for_mode(preprocessing, max_long_edge, size_multiple)
+    with open_video(path, backend, plan.first_size if resize == "decoder" else None) as source:
         duration = source.num_frames / source.fps
         if not duration > 0:
             raise MediaError(f"{path} has zero duration ({source.num_frames} frames at {source.fps} fps); re-encode it")
         count = 1 if source.num_frames == 1 else num_sampled_frames(duration, fps, min_frames, max_frames)
         indices = sample_indices(source.num_frames, count)
-        first, final = first_size(source.height, source.width), final_size(source.height, source.width)
-        geometry = None
-        if preprocessing == "released":
-            long_edge = max_long_edge or max(source.height, source.width)
-            geometry = ReleasedGeometry.of(source.height, source.width, long_edge=long_edge)
+        final = plan.final_size(source.height, source.width)
         unique, inverse = np.unique(indices, return_inverse=True)
         frames = torch.empty((len(unique), *final, 3), dtype=torch.uint8)
+        native = (source.height, source.width)
         if resize == "decoder":
-            chunks = source.iter_chunks(unique, final, chunk_frames)
+            chunks = source.iter_chunks(unique, plan.first_size(*native), chunk_frames)
         else:
             per_chunk = max(1, min(chunk_frames, chunk_bytes // (source.height * source.width * 3)))
             chunks = source.iter_chunks(unique, None, per_chunk)
         filled = 0
         for chunk in chunks:
-            chunk = torch.from_numpy(chunk)
-            if resize != "decoder":
-                chunk = resize_frames(chunk, first, resize)
-                if geometry is not None:
-                    chunk = released_frames(chunk, geometry)
+            chunk = plan.apply(torch.from_numpy(chunk), "pil" if resize == "decoder" else resize, native)
             frames[filled : filled + len(chunk)] = chunk
             filled += len(chunk)
             del chunk

@@ -110,6 +110,8 @@ def test_bad_input_gets_clear_errors(pipeline, frames, video_file, tmp_path):
         pipeline.open(frames=frames, max_cache_bytes=0)
     with pytest.raises(ConfigError, match="open\\(\\) needs exactly one of a video"):
         pipeline.open()
+    with pytest.raises(ConfigError, match=r"unknown argument 'windw' \(did you mean 'window'\?\)"):
+        pipeline.open(frames=frames, windw=4)
     session = pipeline.open(frames=frames)
     with pytest.raises(ConfigError, match="window=…, which is fixed when the session is opened"):
         session.ask(FIRST, window=4)

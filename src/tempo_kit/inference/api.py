@@ -219,13 +219,15 @@ class TempoPipeline:
         cache_device: str | torch.device | None = None,
         max_cache_bytes: int | None = None,
         progress: bool = False,
-        **sampling: Any,
+        **reading: Any,
     ) -> VideoSession:
         """Decode ``video`` once and return a session that answers many questions about it.
 
         Follow-up questions reuse each segment's question-independent SVLM prefix (see
-        :class:`~tempo_kit.inference.session.VideoSession`; ``sampling`` takes ``fps``,
-        ``max_frames``, ``window``, ``backend``). Use it as a context manager or ``close()`` it.
+        :class:`~tempo_kit.inference.session.VideoSession`). ``reading`` takes the arguments of
+        :meth:`answer` that say how the video is read (``fps``, ``min_frames``, ``max_frames``,
+        ``preprocessing``, ``resize``, ``time_base``, ``window``, ``backend``). Use it as a
+        context manager or ``close()`` it.
         """
         return VideoSession(
             self,
@@ -235,7 +237,7 @@ class TempoPipeline:
             cache_device=cache_device,
             max_cache_bytes=DEFAULT_MAX_CACHE_BYTES if max_cache_bytes is None else max_cache_bytes,
             progress=progress,
-            **sampling,
+            **reading,
         )
 
     def _segments(

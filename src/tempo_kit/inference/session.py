@@ -29,6 +29,7 @@ from tempo_kit.compressors.prefix_cache import PrefixCaching, SegmentPrefix
 from tempo_kit.errors import ConfigError, did_you_mean
 from tempo_kit.inference.result import InferenceResult
 from tempo_kit.types import CompressorOutput
+from tempo_kit.video.segments import INFERENCE_WINDOW
 
 logger = logging.getLogger("tempo_kit.inference")
 
@@ -93,10 +94,8 @@ class VideoSession:
         self.max_cache_bytes = max_cache_bytes
         #: how the video is read, as given (``answer`` gets the same for every question)
         self.reading = {k: v for k, v in reading.items() if v is not None}
-        from tempo_kit.inference.api import DEFAULT_WINDOW
-
         sampling = pipeline.sampling(**{k: v for k, v in self.reading.items() if k not in ("window", "backend")})
-        window = self.reading.get("window", DEFAULT_WINDOW)
+        window = self.reading.get("window", INFERENCE_WINDOW)
         backend = self.reading.get("backend", DEFAULT_BACKEND)
         start = time.perf_counter()
         if frames is not None:

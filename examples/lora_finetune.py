@@ -39,6 +39,7 @@ def tiny_setup(work: Path) -> list[str]:
         f"data.train_files={train}",
         "data.max_frames=8",
         "data.max_long_edge=64",
+        "data.preprocessing=qwen3_vl",  # tiny from-scratch models: no 131072-px upscale
         "data.num_workers=0",
         "trainer.strategy.name=auto",  # FSDP needs GPUs
         "trainer.accelerator=cpu",

@@ -84,6 +84,7 @@ def ci_overrides(tiny_checkpoints, data: Path, out: Path, init_from: Path | None
         "data.val_files=null",
         "data.max_frames=8",
         "data.max_long_edge=64",
+        "data.preprocessing=qwen3_vl",  # tiny from-scratch models: no 131072-px upscale
         "data.num_workers=0",
         "trainer.strategy.name=auto",
         "trainer.accelerator=cpu",

@@ -174,13 +174,17 @@ def resize_frames(frames: Tensor, height: int, width: int) -> Tensor:
 def temporal_patch_times(frame_times: Tensor, temporal_patch_size: int = TEMPORAL_PATCH_SIZE) -> Tensor:
     """``[N, F]`` frame times → ``[N, ceil(F / T)]``: mean of each temporal patch's first and last frame.
 
-    The frame axis is padded by repeating the last time, as the pixels are (Qwen3-VL's processor).
+    A padding frame repeats the last frame's pixels but takes the *next position* in time (the
+    released processor numbers a padded frame list 0..len−1, compatibility §1): its time is the last
+    time plus the last step. A lone frame has no step and keeps its time.
     """
     if frame_times.ndim != 2 or frame_times.shape[1] == 0:
         raise ValueError(f"frame_times must be [N, F] with F ≥ 1, got {tuple(frame_times.shape)}")
     frame_times = frame_times.to(torch.float64)
     if pad := -frame_times.shape[1] % temporal_patch_size:
-        frame_times = torch.cat([frame_times, frame_times[:, -1:].expand(-1, pad)], dim=1)
+        step = frame_times[:, -1:] - frame_times[:, -2:-1] if frame_times.shape[1] > 1 else 0.0
+        ahead = frame_times[:, -1:] + step * torch.arange(1, pad + 1, dtype=torch.float64)
+        frame_times = torch.cat([frame_times, ahead], dim=1)
     grouped = frame_times.view(frame_times.shape[0], -1, temporal_patch_size)
     return (grouped[..., 0] + grouped[..., -1]) / 2
 

@@ -8,7 +8,7 @@ import pytest
 
 from tempo_kit.errors import ConfigError, MediaError
 from tempo_kit.evaluation.harness import Reply, read_results, run_benchmark, summarize
-from tempo_kit.evaluation.items import format_prompt, load_items
+from tempo_kit.evaluation.items import format_prompt, load_benchmark, load_items
 
 
 def write_annotations(path, n=10):
@@ -63,22 +63,28 @@ def test_load_items_strips_letters_and_resolves_paths(tmp_path):
     assert "\nA. circle\nB. square\nC. star\nD. triangle\n" in prompt
 
 
-def test_bad_annotations_name_the_row_and_field(tmp_path):
-    bad = tmp_path / "bad.jsonl"
-    bad.write_text(
-        json.dumps({"id": "x", "video": "v.mp4", "question": "q", "options": ["a", "b"], "answer": "C"})
-    )
-    with pytest.raises(
-        ConfigError, match=r"row 1 \(id 'x'\): answer 'C' is not one of the option letters A, B"
-    ):
-        load_items(bad)
-    bad.write_text(json.dumps({"id": "x", "video": "v.mp4", "options": ["a", "b"], "answer": "A"}))
-    with pytest.raises(ConfigError, match="missing field\\(s\\) question"):
-        load_items(bad)
-    dup = {"id": "x", "video": "v.mp4", "question": "q", "options": ["a", "b"], "answer": "A"}
-    bad.write_text(json.dumps(dup) + "\n" + json.dumps(dup) + "\n")
-    with pytest.raises(ConfigError, match="already used by row 1"):
-        load_items(bad)
+def test_bad_rows_are_counted_skips_naming_file_and_row(tmp_path):
+    path = tmp_path / "ann.jsonl"
+    good = {"id": "x", "video": "v.mp4", "question": "q", "options": ["a", "b"], "answer": "A"}
+    rows = [
+        good,
+        {**good, "id": "y", "answer": "C"},
+        {**good, "id": "z", "question": ""},
+        good,
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows) + "{not json\n")
+    benchmark = load_benchmark(path)
+    assert [item.id for item in benchmark.items] == ["x"]
+    assert [str(s) for s in benchmark.skipped] == [
+        f"{path} row 2 (id 'y'): answer 'C' is not one of the option letters A, B; convert the benchmark's "
+        "answer to a letter (see tempo_kit.evaluation.benchmarks)",
+        f"{path} row 3 (id 'z'): missing field(s) question",
+        f"{path} row 4: id 'x' already used by {path} row 1; ids must be unique",
+        f"{path} row 5: not valid JSON (Expecting property name enclosed in double quotes)",
+    ]
+    path.write_text(json.dumps(rows[1]) + "\n")
+    with pytest.raises(ConfigError, match=r"holds no usable question \(.*row 1 \(id 'y'\): answer 'C'"):
+        load_benchmark(path)
 
 
 def test_run_resume_after_crash_recomputes_nothing(tmp_path):

@@ -27,10 +27,12 @@ from tempo_kit.inference.api import (
 PLOT_SUFFIXES = frozenset({".png", ".pdf", ".svg", ".jpg"})
 
 
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+def add_model_arguments(parser: argparse.ArgumentParser, model_required: bool = True) -> None:
     """Options shared by ``infer`` and ``eval``: the model and how it reads a video."""
     group = parser.add_argument_group("model")
-    group.add_argument("--model", required=True, help="kit-format model folder (see `tempo-kit convert`)")
+    group.add_argument(
+        "--model", required=model_required, help="kit-format model folder (see `tempo-kit convert`)"
+    )
     group.add_argument("--device", default="cpu", help="torch device, e.g. cuda or cuda:1 (default: cpu)")
     group.add_argument("--dtype", default=None, help="load SVLM and LLM in this dtype, e.g. bfloat16")
     group.add_argument("--base-svlm", default=None, help="base Qwen3-VL folder, for --relevance base")

@@ -92,9 +92,9 @@ def split_inline_options(text: str) -> tuple[str, list[str]]:
         match = _INLINE_OPTION.match(line)
         if match and match.group(1) == OPTION_LETTERS[len(options)]:
             options.append(match.group(2).strip())
-        elif options:
+        elif options and line.strip():
             options[-1] += " " + line.strip()
-        else:
+        elif not options:
             question_lines.append(line)
     if len(options) < 2:
         raise _Skip(f"found {len(options)} '(A) …' option lines in the question {text[:80]!r}")

@@ -61,7 +61,9 @@ def lvbench_prompt(item: BenchmarkItem) -> str:
 
 
 def mlvu_prompt(item: BenchmarkItem) -> str:
-    return _parenthesised(item) + MLVU_POST_PROMPT
+    if item.extra.get(QUESTION_WITH_OPTIONS):  # sy1998/MLVU_dev's question ends with its own newline
+        return _parenthesised(item) + MLVU_POST_PROMPT
+    return _parenthesised(item) + "\n" + MLVU_POST_PROMPT
 
 
 def videomme_prompt(item: BenchmarkItem) -> str:

@@ -26,7 +26,7 @@ from typing import Any
 
 from tempo_kit.errors import ConfigError, MediaError
 from tempo_kit.evaluation.items import DEFAULT_POST_PROMPT, DEFAULT_PRE_PROMPT
-from tempo_kit.evaluation.protocol import EVAL_MAX_CONTEXT, EVAL_MIN_FRAMES, eval_answer_kwargs
+from tempo_kit.evaluation.protocol import EVAL_MAX_CONTEXT, EVAL_MIN_FRAMES
 from tempo_kit.inference.command import add_allocation_arguments, add_model_arguments
 
 #: What the SVLM is conditioned on: the whole multiple-choice prompt (as the LLM sees it) or the
@@ -81,18 +81,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="prompt",
         help="what the SVLM is conditioned on: the full prompt (default) or the bare question",
     )
-    add_model_arguments(parser, model_required=False)
+    add_model_arguments(parser, min_frames=EVAL_MIN_FRAMES, max_context=EVAL_MAX_CONTEXT, model_required=False)
     parser.set_defaults(max_new_tokens=None)  # the prompt preset's (lmms-eval's task limit)
-    evaluation = parser.add_argument_group("evaluation protocol (compatibility §7)")
-    evaluation.add_argument(
-        "--min-frames", type=int, default=EVAL_MIN_FRAMES, help=f"fewest frames sampled ({EVAL_MIN_FRAMES})"
-    )
-    evaluation.add_argument(
-        "--max-context",
-        type=int,
-        default=EVAL_MAX_CONTEXT,
-        help=f"LLM context cap in tokens ({EVAL_MAX_CONTEXT})",
-    )
     add_allocation_arguments(parser, sweep=True)
     out = parser.add_argument_group("results")
     out.add_argument("--output", default=None, help="folder for the results JSONL files and summary.json")
@@ -146,9 +136,12 @@ def settings_from_args(args: argparse.Namespace, model_config) -> list[dict[str,
                 "relevance": relevance or "trained",
                 "relevance_prompt": prompt or "default",
                 "max_frames": args.max_frames,
+                "min_frames": args.min_frames,
                 "window": args.window,
                 "fps": args.fps,
-                "min_frames": args.min_frames,
+                "preprocessing": args.preprocessing,
+                "resize": args.resize,
+                "time_base": args.time_base,
                 "max_context": args.max_context,
                 "compressor_query": args.compressor_query,
                 "prompt": args.prompt,
@@ -188,10 +181,14 @@ def make_answer_fn(pipeline, setting: dict[str, Any]):
             relevance=setting["relevance"],
             relevance_prompt=prompt_name,
             max_frames=setting["max_frames"],
+            min_frames=setting["min_frames"],
             window=setting["window"],
             fps=setting["fps"],
+            preprocessing=setting["preprocessing"],
+            resize=setting["resize"],
+            time_base=setting["time_base"],
+            max_context=setting["max_context"],
             max_new_tokens=setting["max_new_tokens"],
-            **eval_answer_kwargs(setting["min_frames"], setting["max_context"]),
         )
         return Reply(
             text=result.answer,
@@ -330,9 +327,6 @@ def run(args: argparse.Namespace) -> int:
         if value is None:
             raise ConfigError(f"{flag} is required (only --print-prompts runs without a model)")
     check_model_arguments(args)
-    for flag, value in (("--min-frames", args.min_frames), ("--max-context", args.max_context)):
-        if value < 1:
-            raise ConfigError(f"{flag} {value}: must be ≥ 1 (the released evaluation uses {EVAL_MIN_FRAMES} and {EVAL_MAX_CONTEXT})")
     if args.no_progress:
         from tempo_kit.quiet import hide_library_progress
 

@@ -2,13 +2,11 @@
 
 The released evaluation scripts differ from the inference script in two places: they sample at
 least 8 frames (inference: 4) and cap the LLM context at 32768 tokens (inference: 16384). Both the
-kit's harness (``tempo-kit eval``) and the lmms-eval model (``--model tempo_kit``) read them from
-here, so the two routes ask the model the same way.
+kit's harness (``tempo-kit eval``, as its switches' defaults) and the lmms-eval model
+(``--model tempo_kit``) read them from here, so the two routes ask the model the same way.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 #: Fewest frames sampled from a video in the released evaluation scripts (compatibility §1).
 EVAL_MIN_FRAMES = 8
@@ -17,11 +15,3 @@ EVAL_MAX_CONTEXT = 32768
 #: The frame preprocessing the released weights were evaluated with (compatibility §1).
 EVAL_PREPROCESSING = "released"
 
-
-def eval_answer_kwargs(
-    min_frames: int = EVAL_MIN_FRAMES,
-    max_context: int | None = EVAL_MAX_CONTEXT,
-    preprocessing: str = EVAL_PREPROCESSING,
-) -> dict[str, Any]:
-    """The keyword arguments of ``TempoPipeline.answer`` that make a call an evaluation call."""
-    return {"min_frames": min_frames, "max_context": max_context, "preprocessing": preprocessing}

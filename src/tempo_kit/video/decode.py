@@ -126,6 +126,49 @@ def resize_frames(frames: Tensor, size: tuple[int, int], method: str = "pil") ->
     return out
 
 
+@dataclass(frozen=True)
+class FramePlan:
+    """The sizes one preprocessing mode brings a frame to, and the resizes that get it there."""
+
+    preprocessing: Preprocessing
+    max_long_edge: int | None
+    size_multiple: int
+
+    @classmethod
+    def for_mode(cls, preprocessing: str, max_long_edge: int | None, size_multiple: int) -> FramePlan:
+        return cls(check_preprocessing(preprocessing), max_long_edge, size_multiple)
+
+    def geometry(self, height: int, width: int) -> ReleasedGeometry:
+        return ReleasedGeometry.of(height, width, long_edge=self.max_long_edge or max(height, width))
+
+    def final_size(self, height: int, width: int) -> tuple[int, int]:
+        """The size the SVLM sees (``qwen3_vl``: before its processor's own rule)."""
+        if self.preprocessing == "released":
+            return self.geometry(height, width).final
+        return resized_size(height, width, self.max_long_edge, self.size_multiple)
+
+    def apply(self, frames: Tensor, method: str = "pil") -> Tensor:
+        """uint8 ``[N, H, W, 3]`` native frames → the final size; ``method`` does the first resize."""
+        height, width = frames.shape[1:3]
+        if self.preprocessing == "qwen3_vl":
+            return resize_frames(frames, self.final_size(height, width), method)
+        geometry = self.geometry(height, width)
+        return released_frames(resize_frames(frames, geometry.first, method), geometry)
+
+
+def prepare_frames(
+    frames: Tensor,
+    preprocessing: str = DEFAULT_PREPROCESSING,
+    *,
+    resize: str = DEFAULT_RESIZE,
+    max_long_edge: int | None = DEFAULT_MAX_LONG_EDGE,
+    size_multiple: int = DEFAULT_SIZE_MULTIPLE,
+) -> Tensor:
+    """In-memory uint8 ``[T, H, W, 3]`` frames brought to the SVLM's size as :func:`load_video` does."""
+    method = "pil" if resize == "decoder" else resize  # no decoder here: the exact path
+    return FramePlan.for_mode(preprocessing, max_long_edge, size_multiple).apply(frames, method)
+
+
 def load_video(
     path: str | Path,
     *,
@@ -156,29 +199,14 @@ def load_video(
     """
     if resize not in RESIZE_MODES:
         raise ValueError(f"resize must be one of {', '.join(RESIZE_MODES)}, got {resize!r}")
-    check_preprocessing(preprocessing)
-
-    def first_size(height: int, width: int) -> tuple[int, int]:
-        if preprocessing == "released":
-            return ReleasedGeometry.of(height, width, long_edge=max_long_edge or max(height, width)).first
-        return resized_size(height, width, max_long_edge, size_multiple)
-
-    def final_size(height: int, width: int) -> tuple[int, int]:
-        if preprocessing == "released":
-            return ReleasedGeometry.of(height, width, long_edge=max_long_edge or max(height, width)).final
-        return first_size(height, width)
-
-    with open_video(path, backend, final_size if resize == "decoder" else None) as source:
+    plan = FramePlan.for_mode(preprocessing, max_long_edge, size_multiple)
+    with open_video(path, backend, plan.final_size if resize == "decoder" else None) as source:
         duration = source.num_frames / source.fps
         if not duration > 0:
             raise MediaError(f"{path} has zero duration ({source.num_frames} frames at {source.fps} fps); re-encode it")
         count = 1 if source.num_frames == 1 else num_sampled_frames(duration, fps, min_frames, max_frames)
         indices = sample_indices(source.num_frames, count)
-        first, final = first_size(source.height, source.width), final_size(source.height, source.width)
-        geometry = None
-        if preprocessing == "released":
-            long_edge = max_long_edge or max(source.height, source.width)
-            geometry = ReleasedGeometry.of(source.height, source.width, long_edge=long_edge)
+        final = plan.final_size(source.height, source.width)
         unique, inverse = np.unique(indices, return_inverse=True)
         frames = torch.empty((len(unique), *final, 3), dtype=torch.uint8)
         if resize == "decoder":
@@ -190,9 +218,7 @@ def load_video(
         for chunk in chunks:
             chunk = torch.from_numpy(chunk)
             if resize != "decoder":
-                chunk = resize_frames(chunk, first, resize)
-                if geometry is not None:
-                    chunk = released_frames(chunk, geometry)
+                chunk = plan.apply(chunk, resize)
             frames[filled : filled + len(chunk)] = chunk
             filled += len(chunk)
             del chunk

@@ -189,6 +189,29 @@ def temporal_patch_times(frame_times: Tensor, temporal_patch_size: int = TEMPORA
     return (grouped[..., 0] + grouped[..., -1]) / 2
 
 
+def processor_size(height: int, width: int, num_frames: int, config: PatchConfig, rule: ResizeRule) -> tuple[int, int]:
+    """``(height, width)`` the processor resizes ``num_frames`` frames of a segment to, by ``rule``.
+
+    The identity for frames that already conform (sides multiples of 32, pixels within bounds),
+    which is what the released preprocessing hands over.
+    """
+    if rule == "video":
+        return smart_resize(
+            height,
+            width,
+            factor=config.factor,
+            min_pixels=config.min_pixels,
+            max_pixels=config.max_pixels,
+            num_frames=num_frames,
+            temporal_factor=config.temporal_patch_size,
+        )
+    if rule == "image":
+        return smart_resize(
+            height, width, factor=config.factor, min_pixels=config.min_pixels, max_pixels=config.max_pixels
+        )
+    raise ValueError(f"unknown resize rule {rule!r}; use 'video' or 'image'")
+
+
 def patchify(
     frames: Tensor,
     frame_times: Tensor | None = None,
@@ -211,22 +234,7 @@ def patchify(
     if num_frames == 0 or count == 0:
         raise ValueError(f"frames must hold at least one frame, got shape {tuple(frames.shape)}")
 
-    if rule == "video":
-        new_h, new_w = smart_resize(
-            height,
-            width,
-            factor=config.factor,
-            min_pixels=config.min_pixels,
-            max_pixels=config.max_pixels,
-            num_frames=num_frames,
-            temporal_factor=config.temporal_patch_size,
-        )
-    elif rule == "image":
-        new_h, new_w = smart_resize(
-            height, width, factor=config.factor, min_pixels=config.min_pixels, max_pixels=config.max_pixels
-        )
-    else:
-        raise ValueError(f"unknown resize rule {rule!r}; use 'video' or 'image'")
+    new_h, new_w = processor_size(height, width, num_frames, config, rule)
 
     flat = segments.reshape(count * num_frames, height, width, 3).permute(0, 3, 1, 2).to(torch.float32)
     flat = resize_frames(flat, new_h, new_w)

@@ -132,3 +132,18 @@ def test_killed_run_resumes_without_recomputing(letter_model, benchmark, tmp_pat
     assert len(asked) == 6 - len(finished) and summary["resumed"] == len(finished)
     assert sorted(r["id"] for r in records) == sorted({r["id"] for r in records})
     assert summary["count"] == 6 and summary["accuracy"] == recount(results)[0]
+
+
+def test_a_run_where_every_question_failed_exits_non_zero(letter_model, tmp_path, capsys):
+    rows = [
+        {"id": f"q{i}", "video": f"gone{i}.mp4", "question": "q", "options": ["a", "b"], "answer": "A"}
+        for i in range(2)
+    ]
+    path = tmp_path / "ann.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "run"
+    assert main(eval_args(letter_model, path, out, "--missing-video", "count")) == 1
+    assert "every question failed" in capsys.readouterr().out
+    (results,) = out.glob("*.jsonl")
+    records = read_results(results)
+    assert len(records) == 2 and all(r["error"] and r["correct"] is False for r in records)

@@ -335,8 +335,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"skipped {skip}")
     items = check_videos(benchmark, args.missing_video)
     shard = current_shard()
+    device = args.device
+    if shard[1] > 1 and device == "cuda":  # one whole model per GPU under torchrun
+        import os
+
+        device = f"cuda:{os.environ.get('LOCAL_RANK', 0)}"
     pipeline = TempoPipeline.from_pretrained(
-        args.model, device=args.device, dtype=args.dtype, base_svlm=args.base_svlm, reuse_last_video=True
+        args.model, device=device, dtype=args.dtype, base_svlm=args.base_svlm, reuse_last_video=True
     )
     settings = settings_from_args(args, pipeline.model.config)
     check_settings(settings, pipeline)

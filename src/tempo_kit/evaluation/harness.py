@@ -155,12 +155,15 @@ class _RunState:
         self.setting = dict(run.setting)
         self.path = Path(run.results_path)
         self.handle = open_journal(shard_path(self.path, shard))
-        if overwrite:
+        previous: list[dict] = []
+        if overwrite:  # each rank empties its own file; rank 0 removes files no rank of this run owns
             self.handle.truncate(0)
+            owned = {shard_path(self.path, (rank, shard[1])) for rank in range(shard[1])}
             for other in results_files(self.path):
-                if other != shard_path(self.path, shard) and shard[0] == 0:
+                if shard[0] == 0 and other not in owned:
                     other.unlink()
-        previous = read_setting_results(self.path)
+        else:
+            previous = read_setting_results(self.path)
         _check_setting(self.path, previous, self.setting)
         done = latest_by_id(previous)
         self.todo: set[str] = set()

@@ -59,7 +59,11 @@ def _letter_class(letter: str | None) -> int:
 def _new_metric() -> MulticlassAccuracy:
     # micro average over samples = the fraction of exact letter matches; float64 so the score
     # equals a recount (correct / total) exactly, not to float32 precision
-    metric = MulticlassAccuracy(num_classes=UNPARSED_CLASS + 1, average="micro", validate_args=False)
+    # no collective sync: under torchrun each rank scores its own records and rank 0 merges the
+    # ranks' files, so a sync here would wait on ranks that never call compute()
+    metric = MulticlassAccuracy(
+        num_classes=UNPARSED_CLASS + 1, average="micro", validate_args=False, sync_on_compute=False
+    )
     return metric.set_dtype(torch.float64)
 
 

@@ -36,14 +36,18 @@ def add_model_arguments(
     parser: argparse.ArgumentParser,
     min_frames: int = DEFAULT_INFER_MIN_FRAMES,
     max_context: int = DEFAULT_INFER_MAX_CONTEXT,
+    model_required: bool = True,
 ) -> None:
     """Options shared by ``infer`` and ``eval``: the model and how it reads a video.
 
     ``min_frames`` and ``max_context`` are the defaults of the released script the verb mirrors
-    (inference: 4 and 16384; evaluation: 8 and 32768; compatibility §1, §4).
+    (inference: 4 and 16384; evaluation: 8 and 32768; compatibility §1, §4). ``eval`` makes
+    ``--model`` optional because ``--print-prompts`` runs without one.
     """
     group = parser.add_argument_group("model")
-    group.add_argument("--model", required=True, help="kit-format model folder (see `tempo-kit convert`)")
+    group.add_argument(
+        "--model", required=model_required, help="kit-format model folder (see `tempo-kit convert`)"
+    )
     group.add_argument("--device", default="cpu", help="torch device, e.g. cuda or cuda:1 (default: cpu)")
     group.add_argument("--dtype", default=None, help="load SVLM and LLM in this dtype, e.g. bfloat16")
     group.add_argument("--base-svlm", default=None, help="base Qwen3-VL folder, for --relevance base")

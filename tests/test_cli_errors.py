@@ -66,7 +66,7 @@ def test_missing_model_folder_and_hub_id(capsys, tmp_path, video, monkeypatch):
     monkeypatch.chdir(tmp_path)
     code, err = run_cli(capsys, *infer("Qwen/Qwen3-4B", video))
     assert code == 2 and "looks like a hub id" in err
-    assert "huggingface-cli download Qwen/Qwen3-4B --local-dir checkpoints/Qwen3-4B" in err
+    assert "hf download Qwen/Qwen3-4B --local-dir checkpoints/Qwen3-4B" in err
 
 
 def test_corrupt_video_and_image_given_as_video(capsys, tmp_path, tiny_tempo_dir, video):
@@ -131,7 +131,7 @@ def test_convert_refuses_hub_ids_and_missing_folders(capsys, tmp_path, monkeypat
     monkeypatch.chdir(tmp_path)
     code, err = run_cli(capsys, "convert", "to-kit", "Vision-CAIR/Tempo-6B", "out", "--svlm", "svlm")
     assert code == 2 and "source Vision-CAIR/Tempo-6B: no such folder" in err
-    assert "huggingface-cli download Vision-CAIR/Tempo-6B --local-dir checkpoints/Tempo-6B" in err
+    assert "hf download Vision-CAIR/Tempo-6B --local-dir checkpoints/Tempo-6B" in err
     code, err = run_cli(capsys, "convert", "to-released", str(tmp_path / "nope"), "out")
     assert code == 2 and "no such folder; pass an existing local checkpoint folder" in err
 

@@ -37,6 +37,7 @@ import torch
 from torch import Tensor, nn
 
 from tempo_kit.errors import CheckpointError
+from tempo_kit.hub import download_command, looks_like_hub_name
 
 #: Name of the kit-format config file inside a saved model folder.
 CONFIG_NAME = "tempo_config.json"
@@ -115,10 +116,10 @@ def read_config(root: Path, components: tuple[str, ...]) -> dict[str, Any]:
     """The stored config with component ``pretrained`` paths resolved against ``root``."""
     config_file = root / CONFIG_NAME
     if not root.exists():
-        hub = str(root).count("/") == 1 and not str(root).startswith((".", "~"))
+        hub = looks_like_hub_name(str(root))
         hint = (
             f" '{root}' looks like a hub id: tempo-kit never downloads; fetch it into a local folder "
-            f"(huggingface-cli download {root} --local-dir checkpoints/{root.name}), convert released Tempo "
+            f"({download_command(str(root))}), convert released Tempo "
             f"weights with `tempo-kit convert to-kit`, and pass that folder."
             if hub
             else " Pass the folder a training run wrote (outputs/<run>/final) or one `tempo-kit convert to-kit` wrote."

@@ -100,7 +100,7 @@ class Qwen3VLCompressor(Compressor):
 
     Args:
         pretrained: local folder of a Qwen3-VL checkpoint (e.g. Qwen3-VL-2B-Instruct downloaded
-            with ``huggingface-cli download``). Its LM head is read once for the relevance
+            with ``hf download``). Its LM head is read once for the relevance
             direction and then dropped.
         k_max: memory tokens per segment (paper: 128).
         train_prompt: system prompt while ``self.training``: ``"standard"`` (paper Appendix E,

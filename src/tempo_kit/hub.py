@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+#: The hub checkpoints Tempo is built from: the SVLM (compressor) and the global LLM (decoder).
+SVLM_HUB_NAME = "Qwen/Qwen3-VL-2B-Instruct"
+LLM_HUB_NAME = "Qwen/Qwen3-4B"
+
 #: The download command of ``huggingface_hub``'s command line.
 DOWNLOAD_COMMAND = "hf download"
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from tempo_kit.checkpoints.released import DEFAULT_SVLM_NAME
+from tempo_kit.hub import SVLM_HUB_NAME as DEFAULT_SVLM_NAME
 from tempo_kit.hub import download_command, looks_like_hub_name
 
 

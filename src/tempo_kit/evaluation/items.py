@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tempo_kit.data.annotations import AnnotationError
-from tempo_kit.data.annotations import read_rows as read_annotation_rows
 from tempo_kit.errors import ConfigError
 from tempo_kit.evaluation.answers import valid_letters
 
@@ -76,6 +74,9 @@ def format_prompt(
 def _read_rows(path: Path) -> list[tuple[int, Mapping]]:
     """The kit's one annotation reader (:func:`tempo_kit.data.annotations.read_rows`), stopping at
     the first bad line and raising :class:`ConfigError` as the rest of the harness does."""
+    from tempo_kit.data.annotations import AnnotationError  # torch-free parsers keep `eval --help` fast
+    from tempo_kit.data.annotations import read_rows as read_annotation_rows
+
     try:
         rows = read_annotation_rows(path)
     except AnnotationError as error:

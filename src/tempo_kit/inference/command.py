@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from tempo_kit.errors import ConfigError, MediaError
-from tempo_kit.inference.api import (
+from tempo_kit.inference.defaults import (
     DEFAULT_FPS,
     DEFAULT_MAX_FRAMES,
     DEFAULT_MAX_NEW_TOKENS,

@@ -21,11 +21,9 @@ from torch import Tensor
 
 from tempo_kit.types import SampleKind, Segments
 from tempo_kit.video.decode import VideoClip
-from tempo_kit.video.sampling import DEFAULT_SAMPLE_FPS
+from tempo_kit.video.sampling import DEFAULT_SAMPLE_FPS, INFERENCE_WINDOW, TRAIN_WINDOW
 
-#: Frames per segment (paper §4.1): 4 in training, 8 at inference.
-TRAIN_WINDOW = 4
-INFERENCE_WINDOW = 8
+__all__ = ["INFERENCE_WINDOW", "TRAIN_WINDOW"]  # defined beside the sampling rate (no torch import)
 #: Side of the blank white image a text-only sample carries (released training recipe, compatibility §4).
 BLANK_IMAGE_SIZE = 336
 #: The SVLM's temporal patch: a lone last frame is repeated to fill one.

@@ -24,6 +24,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "infer": ("tempo_kit.inference.command", "answer a question about one video"),
     "eval": ("tempo_kit.evaluation.command", "multiple-choice benchmark over an annotation file"),
     "convert": ("tempo_kit.checkpoints.command", "convert between the released Tempo layout and the kit's"),
+    "recipes": ("tempo_kit.recipes.command", "list, show or copy the shipped recipes"),
+    "components": ("tempo_kit.components_command", "list the registered components and where each comes from"),
     "make-tiny": ("tempo_kit.tiny.command", "write tiny Qwen3-VL / Qwen3 checkpoints for tests and demos"),
     "make-synthetic": ("tempo_kit.data.synthetic_command", "write needle-in-a-haystack videos + questions"),
 }

@@ -47,6 +47,8 @@ STATE_DICT_NAME = "state_dict.safetensors"
 BASE_TENSORS_NAME = "base_tensors.json"
 #: Subfolder holding the copy of a component's base checkpoint.
 BASE_CHECKPOINT_DIR = "pretrained"
+#: ``tempo_config.json`` key: ``{part: distribution}`` of the parts that come from plugin packages.
+PACKAGES_KEY = "packages"
 #: Kit-format version written into ``tempo_config.json``.
 FORMAT_VERSION = 1
 
@@ -142,6 +144,9 @@ def read_config(root: Path, components: tuple[str, ...]) -> dict[str, Any]:
             f"{config_file} has format_version {version!r}; this kit reads {FORMAT_VERSION}"
         )
     document.pop("kit_version", None)
+    from tempo_kit.registry import check_packages_installed
+
+    check_packages_installed(document, document.pop(PACKAGES_KEY, None) or {}, str(root))
     for name in components:
         spec = document.get(name)
         if isinstance(spec, dict) and "pretrained" in spec and not Path(spec["pretrained"]).is_absolute():

@@ -133,9 +133,14 @@ def computed_eval_metrics(metrics, stage: str) -> dict[str, float]:
 
     Collective across devices (torchmetrics syncs in ``compute``): every rank calls it.
     """
+    import warnings
+
     out: dict[str, float] = {}
+    with warnings.catch_warnings():  # a count nobody updated (no open-ended rows) is simply 0
+        warnings.filterwarnings("ignore", message=r".*was called before the ``update`` method")
+        counts = {name: float(metrics[name].compute()) for name in ("loss_samples", "scored", "open_scored")}
     for mean, count in (("loss", "loss_samples"), ("accuracy", "scored"), ("open_accuracy", "open_scored")):
-        total = float(metrics[count].compute())
+        total = counts[count]
         if total > 0:
             out[f"{stage}/{mean}"] = float(metrics[mean].compute())
             if mean != "loss":

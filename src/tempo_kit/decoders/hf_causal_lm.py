@@ -113,6 +113,7 @@ class HFCausalLM(Decoder):
                 f"table has {rows} rows; the tokenizer belongs to another model — save the LLM's own tokenizer there"
             )
         self.pretrained = str(path)
+        self.hf_module_paths = {"model": ""}  # ``model`` is the checkpoint's whole HF model (peft adapters)
         self.hidden_size = int(self.model.get_input_embeddings().embedding_dim)
         if gradient_checkpointing:
             self.gradient_checkpointing_enable()

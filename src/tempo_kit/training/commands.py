@@ -236,20 +236,18 @@ def export_final(trainer, module, out_dir: str | Path) -> Path | None:
     """Write the trained model, LoRA merged, in the kit's format (what ``run.init_from`` loads).
 
     Rank 0 writes; under FSDP the full state dict is gathered to it first. A LoRA run also keeps
-    its adapters alone in ``adapters.safetensors`` beside the folder.
+    each part's adapter in peft's format in ``adapters/<part>/`` beside the folder.
     """
+    from tempo_kit.training.adapters import ADAPTERS_DIR, save_adapters
     from tempo_kit.training.strategies import is_fsdp
-    from tempo_kit.training.trainability import has_lora, lora_state_dict, merge_lora
+    from tempo_kit.training.trainability import has_lora, merge_lora
 
     out = Path(out_dir)
     model = _unsharded_copy(trainer, module) if is_fsdp(trainer.strategy) else module.model
     if trainer.is_global_zero:
         if has_lora(model):
-            from safetensors.torch import save_file
-
-            adapters = {k: v.contiguous() for k, v in lora_state_dict(model).items()}
-            out.mkdir(parents=True, exist_ok=True)
-            save_file(adapters, str(out.parent / "adapters.safetensors"))
+            recipe = module.recipe
+            save_adapters(model, recipe["trainable"], recipe["lora"], out.parent / ADAPTERS_DIR)
             merge_lora(model)
         model.save_pretrained(str(out))
     if trainer.world_size > 1:
@@ -259,15 +257,12 @@ def export_final(trainer, module, out_dir: str | Path) -> Path | None:
 
 def fit_summary(trainer, output_dir: Path, final: Path | None) -> str:
     """Where a finished fit left the model, the checkpoints, each logger's files and the skips."""
-    from tempo_kit.training.loggers import JsonlLogger
+    from tempo_kit.training.loggers import describe
     from tempo_kit.training.progress import run_summary
 
     logs = []
     for logger in trainer.loggers:
-        where = getattr(logger, "log_dir", None) or logger.save_dir  # mlflow: its local file store
-        if isinstance(logger, JsonlLogger):
-            where = logger.path
-        logs.append((type(logger).__name__.removesuffix("Logger").lower(), str(where)))
+        logs.append((type(logger).__name__.removesuffix("Logger").lower(), describe(logger)))
     skips = output_dir / SKIPS_FILE
     if skips.is_file():
         logs.append(("skipped samples", str(skips)))

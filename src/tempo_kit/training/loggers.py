@@ -11,7 +11,7 @@ metrics go to all of them.
 | ``csv`` | ``csv/metrics.csv`` | ``CSVLogger`` |
 | ``jsonl`` | ``metrics.jsonl`` | :class:`JsonlLogger` (the kit's) |
 | ``wandb`` | ``wandb/`` (offline runs: ``wandb sync`` uploads them later) | ``WandbLogger`` |
-| ``mlflow`` | ``mlruns/`` (a local file store unless ``tracking_uri`` says otherwise) | ``MLFlowLogger`` |
+| ``mlflow`` | ``mlflow.db`` + ``mlruns/`` (a local store unless ``tracking_uri`` says otherwise) | ``MLFlowLogger`` |
 """
 
 from __future__ import annotations
@@ -29,6 +29,9 @@ from tempo_kit.errors import ConfigError, did_you_mean
 
 #: The per-step metrics file of a run, relative to ``run.output_dir``.
 METRICS_FILE = "metrics.jsonl"
+
+#: MLflow's local store in the run folder (a SQLite file; artifacts under ``mlruns/``).
+MLFLOW_DB = "mlflow.db"
 
 #: What a recipe logs to when it does not say.
 DEFAULT_LOGGERS: tuple[str, ...] = ("tensorboard", "jsonl")
@@ -95,8 +98,25 @@ def _wandb(out: Path, run_name: str, **kwargs: Any) -> Logger:
 def _mlflow(out: Path, run_name: str, **kwargs: Any) -> Logger:
     from lightning.pytorch.loggers import MLFlowLogger
 
-    store = (out / "mlruns").resolve().as_uri()
-    return MLFlowLogger(**{"tracking_uri": store, "experiment_name": run_name, **kwargs})
+    out = out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    defaults = {  # a local SQLite store (MLflow 3 retired plain folders) and artifacts beside it
+        "tracking_uri": f"sqlite:///{out / MLFLOW_DB}",
+        "artifact_location": (out / "mlruns").as_uri(),
+        "experiment_name": run_name,
+    }
+    return MLFlowLogger(**{**defaults, **kwargs})
+
+
+def describe(logger: Logger) -> str:
+    """Where a logger keeps its records, for the end-of-fit summary."""
+    if isinstance(logger, JsonlLogger):
+        return str(logger.path)
+    if type(logger).__name__ == "MLFlowLogger":
+        import mlflow
+
+        return f"{mlflow.get_tracking_uri()} (experiment {logger.name}, run {logger.run_id}; `mlflow ui --backend-store-uri` it)"
+    return str(getattr(logger, "log_dir", None) or logger.save_dir)
 
 
 #: name → (builder, the distribution that provides the tracker, or None when always installed)

@@ -264,6 +264,7 @@ def check_spec(registry: Registry, spec: Mapping[str, Any], where: str) -> None:
     """The spec's name is registered and its arguments fit the builder, before anything is built."""
     kwargs = {k: v for k, v in spec.items() if k != "name"}
     try:
-        check_kwargs(registry.get(spec["name"]), kwargs, where=f"{where} {spec['name']!r}")
+        builder = registry.get(spec["name"])
+        check_kwargs(builder, kwargs, where=f"{registry.kind.removesuffix('s')} {spec['name']!r}")
     except RegistryError as error:
         raise RegistryError(f"{where}: {error}") from None

@@ -189,7 +189,8 @@ def check_settings(settings: list[dict[str, Any]], pipeline) -> None:
     from tempo_kit.registry import ALLOCATORS, REDUCTIONS, check_spec
 
     for setting in settings:
-        check_spec(ALLOCATORS, parse_spec(setting["allocator"], "--allocator"), "--allocator")
+        allocator = setting["allocator"]
+        check_spec(ALLOCATORS, parse_spec(allocator, "--allocator"), f"--allocator {allocator}")
         if setting["reduction"] not in REDUCTIONS:
             raise ConfigError(
                 f"--reduction {setting['reduction']!r}: unknown; known: {', '.join(REDUCTIONS.list())}"

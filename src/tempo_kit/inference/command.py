@@ -166,7 +166,7 @@ def check_arguments(args: argparse.Namespace) -> None:
     check_budget(args.budget, args.k_min)
     check_model_arguments(args)
     if args.allocator is not None:
-        check_spec(ALLOCATORS, parse_spec(args.allocator, "--allocator"), "--allocator")
+        check_spec(ALLOCATORS, parse_spec(args.allocator, "--allocator"), f"--allocator {args.allocator}")
     switches = (("--reduction", REDUCTIONS, args.reduction),)
     for flag, registry, value in switches:
         if value is not None and value not in registry:

@@ -37,6 +37,11 @@ def infer(model, video, *extra: str) -> list[str]:
     [
         (("--allocator", "atta"), r"--allocator atta: unknown allocator 'atta'\. Did you mean 'ata'\?"),
         (("--reduction", "hed"), r"--reduction hed: unknown reduction 'hed'\. Did you mean 'head'\?"),
+        (
+            ("--allocator", "ata:mod=exact"),
+            r"--allocator ata:mod=exact: allocator 'ata' got unknown argument\(s\) 'mod' \(did you mean 'mode'\?\)",
+        ),
+        (("--allocator", "ata:exact"), r"--allocator ata:exact: 'exact' is not key=value; write e\.g\. ata:mode=exact"),
         (("--budget", "-1"), r"--budget -1: .* must be ≥ 1"),
         (("--budget", "0"), r"--budget 0: .* must be ≥ 1"),
         (("--k-min", "-2"), r"--k-min -2: .* ≥ 0"),

@@ -31,6 +31,8 @@ def shipped_recipes() -> dict[str, Path]:
 def describe(path: Path) -> str:
     """A recipe's one-line summary: its first comment line that is not the launch command."""
     for line in path.read_text().splitlines():
+        if not line.strip():
+            continue
         if not line.startswith("#"):
             break
         text = line.lstrip("#").strip()

@@ -18,9 +18,6 @@ import math
 
 import numpy as np
 
-#: Frames per segment (paper §4.1): 4 in training, 8 at inference.
-TRAIN_WINDOW = 4
-INFERENCE_WINDOW = 8
 #: Frames sampled per second of video (paper §4.1: "We extract frames at 2 FPS via Decord").
 DEFAULT_SAMPLE_FPS = 2.0
 #: Cap on sampled frames per video at inference (paper Tab. 1; 2048 in the scaling run). Training

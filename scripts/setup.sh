@@ -8,5 +8,5 @@ PYTHON="${PYTHON:-python3}"
 source .venv/bin/activate
 python -m pip install --quiet --upgrade pip
 python -c "import torch" 2>/dev/null || python -m pip install --quiet "torch==${TORCH_VERSION:-2.13.0}"
-python -m pip install --quiet -e ".[dev]"
+python -m pip install --quiet -e ".[dev,trackers]"
 python -c "import tempo_kit, torch, transformers, lightning; print('tempo-kit', tempo_kit.__version__, '| torch', torch.__version__, '| transformers', transformers.__version__, '| lightning', lightning.__version__)"

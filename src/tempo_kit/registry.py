@@ -92,7 +92,8 @@ class Registry(Generic[T]):
         for entry_point in metadata.entry_points(group=self.entry_point_group):
             if entry_point.name in self._builders:
                 continue
-            package = entry_point.dist.name if entry_point.dist is not None else entry_point.module
+            dist = getattr(entry_point, "dist", None)
+            package = dist.name if dist is not None else entry_point.value.split(":")[0].split(".")[0]
             try:
                 builder = entry_point.load()
             except Exception as error:  # a broken plugin must not break the kit or the other plugins

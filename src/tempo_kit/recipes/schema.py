@@ -118,7 +118,7 @@ DEFAULTS: dict[str, Any] = {
         # extra Lightning callbacks: [{name: LearningRateMonitor}, {name: EarlyStopping, monitor:
         # val/loss}] or package.module:Class for your own, with their arguments
         "callbacks": [],
-        # Lightning's profiler: null, simple, advanced or pytorch (the report lands in the run folder)
+        # Lightning's profiler: null, simple, advanced or pytorch (its summary prints when the run ends)
         "profiler": None,
         # Lightning's limits for smoke runs: a fraction or a number of training batches per epoch,
         # and fast_dev_run (true or n: n batches of each loop, no checkpoints, no loggers)

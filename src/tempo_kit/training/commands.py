@@ -45,22 +45,25 @@ def add_arguments(parser: argparse.ArgumentParser, verb: str = "fit") -> None:
     parser.add_argument(
         "--print", dest="print_recipe", action="store_true", help="print the resolved recipe and exit"
     )
-    if verb == "fit":
-        parser.add_argument(
-            "--resume",
-            nargs="?",
-            const="last",
-            default=None,
-            metavar="PATH|last",
-            help="continue from a Lightning checkpoint (default: <output_dir>/checkpoints/last.ckpt)",
-        )
-    else:
-        parser.add_argument(
-            "--ckpt",
-            default=None,
-            metavar="PATH|last",
-            help="evaluate the weights of a Lightning checkpoint instead of the recipe's model",
-        )
+    # each verb lists its own switch; the other verb's is still parsed (hidden) so that using it
+    # gets an error naming the right command instead of argparse's "unrecognized arguments"
+    fit = verb == "fit"
+    parser.add_argument(
+        "--resume",
+        nargs="?",
+        const="last",
+        default=None,
+        metavar="PATH|last",
+        help="continue from a Lightning checkpoint (default: <output_dir>/checkpoints/last.ckpt)"
+        if fit
+        else argparse.SUPPRESS,
+    )
+    parser.add_argument(
+        "--ckpt",
+        default=None,
+        metavar="PATH|last",
+        help=argparse.SUPPRESS if fit else "evaluate the weights of a Lightning checkpoint instead of the recipe's model",
+    )
 
 
 def resolve_checkpoint(value: str | None, output_dir: str | Path, flag: str) -> str | None:
@@ -279,8 +282,6 @@ def _command_line(args: argparse.Namespace) -> str:
 def run(args: argparse.Namespace) -> int:
     from tempo_kit.recipes import format_recipe, load_recipe
 
-    args.resume = getattr(args, "resume", None)
-    args.ckpt = getattr(args, "ckpt", None)
     for flag in ("resume", "ckpt"):  # `--resume key=value`: argparse took an override for the path
         value = getattr(args, flag, None)
         if value and "=" in value and not Path(value).exists():

@@ -39,7 +39,7 @@ from tempo_kit.inference.result import InferenceResult
 from tempo_kit.registry import ALLOCATORS
 from tempo_kit.types import CompressorOutput, Segments
 from tempo_kit.video.decode import DEFAULT_RESIZE, RESIZE_MODES
-from tempo_kit.video.preprocessing import DEFAULT_PREPROCESSING, check_preprocessing
+from tempo_kit.video.preprocessing import check_preprocessing
 from tempo_kit.video.segments import TIME_BASES
 
 __all__ = [
@@ -261,7 +261,7 @@ class TempoPipeline:
         min_frames: int = DEFAULT_INFER_MIN_FRAMES,
         window: int = DEFAULT_WINDOW,
         fps: float = DEFAULT_FPS,
-        preprocessing: str = DEFAULT_PREPROCESSING,
+        preprocessing: str | None = None,
         resize: str = DEFAULT_RESIZE,
         time_base: str = "released",
         max_context: int | None = DEFAULT_INFER_MAX_CONTEXT,
@@ -287,7 +287,8 @@ class TempoPipeline:
             fps: frames sampled per second of video (compatibility §1: 2); for ``frames=``, the
                 rate they were sampled at (the time base of their tags).
             preprocessing: ``"released"`` (the released frame geometry, compatibility §1) or
-                ``"qwen3_vl"`` (Hugging Face's Qwen3-VL geometry).
+                ``"qwen3_vl"`` (Hugging Face's Qwen3-VL geometry); default: the geometry the
+                model was trained with (its config's ``preprocessing``).
             resize: ``"pil"`` (exact, default), ``"decoder"`` (fast, in the decoder) or ``"torch"``.
             time_base: ``"released"`` (the real sampling rate) or ``"container"`` (container
                 timestamps) for both kinds of time tag.
@@ -319,7 +320,7 @@ class TempoPipeline:
             )
         if isinstance(window, bool) or not isinstance(window, int) or window < 1:
             raise ConfigError(f"window must be a positive number of frames, got {window!r}")
-        check_preprocessing(preprocessing)
+        preprocessing = check_preprocessing(preprocessing or self.model.config.preprocessing)
         if resize not in RESIZE_MODES:
             raise ConfigError(f"resize={resize!r}: use one of {', '.join(RESIZE_MODES)}")
         if time_base not in TIME_BASES:

@@ -67,9 +67,10 @@ def add_model_arguments(
     )
     sampling.add_argument(
         "--preprocessing",
-        default=DEFAULT_PREPROCESSING,
+        default=None,
         choices=PREPROCESSING_MODES,
-        help="frame geometry: the released pipeline's or Qwen3-VL's own (default: released)",
+        help="frame geometry: the released pipeline's or Qwen3-VL's own (default: the model's, "
+        f"{DEFAULT_PREPROCESSING} unless it was trained otherwise)",
     )
     sampling.add_argument(
         "--resize",

@@ -81,7 +81,7 @@ def main() -> None:
     model = TempoModel.from_pretrained(final)  # adapters merged: plain Hugging Face keys
     assert not any("lora_" in name for name, _ in model.named_parameters())
     print(f"merged model: {final}")
-    print(f"adapters only: {work / 'run' / 'adapters.safetensors'}")
+    print(f"adapters only: {work / 'run' / 'adapters'}")
 
 
 if __name__ == "__main__":

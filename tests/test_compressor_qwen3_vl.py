@@ -261,7 +261,7 @@ def test_bad_inputs(compressor, tmp_path):
     with pytest.raises(ConfigError, match="one frame"):
         bad = video_segments(1)
         compressor([Segments(bad.frames, bad.frame_times, bad.times, kind="image")], ["q"])
-    with pytest.raises(CheckpointError, match="huggingface-cli download Qwen/Qwen3-VL-2B-Instruct"):
+    with pytest.raises(CheckpointError, match="hf download Qwen/Qwen3-VL-2B-Instruct"):
         Qwen3VLCompressor("Qwen/Qwen3-VL-2B-Instruct")
     with pytest.raises(CheckpointError, match="config.json"):
         Qwen3VLCompressor(str(tmp_path))

@@ -28,6 +28,7 @@ from tempo_kit.errors import ConfigError, MediaError, did_you_mean
 from tempo_kit.evaluation.items import DEFAULT_POST_PROMPT, DEFAULT_PRE_PROMPT
 from tempo_kit.evaluation.protocol import EVAL_MAX_CONTEXT, EVAL_MIN_FRAMES
 from tempo_kit.inference.command import add_allocation_arguments, add_model_arguments
+from tempo_kit.registry import parse_spec
 
 #: What the SVLM is conditioned on: the whole multiple-choice prompt (as the LLM sees it) or the
 #: bare question.
@@ -175,7 +176,7 @@ def make_answer_fn(pipeline, setting: dict[str, Any]):
             query=prompt,
             compressor_query=item.question if setting["compressor_query"] == "question" else None,
             budget=setting["budget"],
-            allocator=setting["allocator"],
+            allocator=parse_spec(setting["allocator"], "--allocator"),
             reduction=setting["reduction"],
             k_min=setting["k_min"],
             relevance=setting["relevance"],
@@ -243,13 +244,11 @@ def check_settings(settings: list[dict[str, Any]], pipeline) -> None:
     """Refuse a bad switch before the first question, not as an error on every record."""
     from tempo_kit.inference.api import RELEVANCE_SOURCES
     from tempo_kit.inference.command import check_budget
-    from tempo_kit.registry import ALLOCATORS, REDUCTIONS
+    from tempo_kit.registry import ALLOCATORS, REDUCTIONS, check_spec
 
     for setting in settings:
-        if setting["allocator"] not in ALLOCATORS:
-            raise ConfigError(
-                f"--allocator {setting['allocator']!r}: unknown; known: {', '.join(ALLOCATORS.list())}"
-            )
+        allocator = setting["allocator"]
+        check_spec(ALLOCATORS, parse_spec(allocator, "--allocator"), f"--allocator {allocator}")
         if setting["reduction"] not in REDUCTIONS:
             raise ConfigError(
                 f"--reduction {setting['reduction']!r}: unknown; known: {', '.join(REDUCTIONS.list())}"

@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tempo_kit.data.annotations import AnnotationError
-from tempo_kit.data.annotations import read_rows as read_annotation_rows
 from tempo_kit.errors import ConfigError, did_you_mean
 from tempo_kit.evaluation.answers import valid_letters
 from tempo_kit.evaluation.benchmarks import SkippedRow
@@ -132,6 +130,8 @@ def load_benchmark(
         fmt: ``"kit"`` (the harness fields) or a benchmark's own format
             (``videomme``, ``lvbench``, ``mlvu``, ``longvideobench``; see :mod:`.benchmarks`).
     """
+    from tempo_kit.data.annotations import AnnotationError  # imports torch: not at `eval --help`
+    from tempo_kit.data.annotations import read_rows as read_annotation_rows
     from tempo_kit.evaluation.benchmarks import FORMATS, convert_rows
 
     path = Path(path)

@@ -1,8 +1,13 @@
 """Inference: answer questions about videos with a trained Tempo model."""
 
-from tempo_kit.inference.api import TempoPipeline
-from tempo_kit.inference.plots import plot_allocation
-from tempo_kit.inference.result import InferenceResult
-from tempo_kit.inference.session import VideoSession
+from tempo_kit.lazy import lazy_exports
 
-__all__ = ["InferenceResult", "TempoPipeline", "VideoSession", "plot_allocation"]
+#: name → the module that defines it, imported on first use
+_EXPORTS = {
+    "InferenceResult": "tempo_kit.inference.result",
+    "TempoPipeline": "tempo_kit.inference.api",
+    "VideoSession": "tempo_kit.inference.session",
+    "plot_allocation": "tempo_kit.inference.plots",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -24,6 +24,7 @@ from tempo_kit.inference.command import (
     check_budget,
     check_model_arguments,
     format_result,
+    parse_spec,
 )
 
 #: Words that end the conversation.
@@ -128,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
                 result = session.ask(
                     question,
                     budget=args.budget,
-                    allocator=args.allocator,
+                    allocator=None if args.allocator is None else parse_spec(args.allocator, "--allocator"),
                     reduction=args.reduction,
                     k_min=args.k_min,
                     relevance_prompt=args.relevance_prompt,

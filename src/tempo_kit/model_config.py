@@ -21,7 +21,8 @@ from tempo_kit.assembly import (
     check_time_tag_template,
 )
 from tempo_kit.errors import ConfigError, did_you_mean
-from tempo_kit.video.preprocessing import DEFAULT_PREPROCESSING, check_preprocessing
+from tempo_kit.video.options import DEFAULT_PREPROCESSING
+from tempo_kit.video.preprocessing import check_preprocessing
 
 #: Visual-token budget B per video at inference (the paper's main 8K setting).
 DEFAULT_BUDGET = 8192

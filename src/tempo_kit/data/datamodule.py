@@ -40,7 +40,8 @@ from tempo_kit.data.mixture import MixtureDataset
 from tempo_kit.data.skips import SkipLog, check_on_error
 from tempo_kit.errors import ConfigError, check_choice
 from tempo_kit.video.decode import DEFAULT_RESIZE, RESIZE_MODES
-from tempo_kit.video.preprocessing import DEFAULT_PREPROCESSING, check_preprocessing
+from tempo_kit.video.options import DEFAULT_PREPROCESSING
+from tempo_kit.video.preprocessing import check_preprocessing
 from tempo_kit.video.sampling import (
     DEFAULT_MAX_FRAMES,
     DEFAULT_MAX_LONG_EDGE,

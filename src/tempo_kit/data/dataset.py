@@ -23,7 +23,7 @@ from tempo_kit.prompts import Turn, compressor_query
 from tempo_kit.types import Segments
 from tempo_kit.video import blank_image_segments, load_image, load_video, make_segments
 from tempo_kit.video.decode import DEFAULT_RESIZE
-from tempo_kit.video.preprocessing import DEFAULT_PREPROCESSING
+from tempo_kit.video.options import DEFAULT_PREPROCESSING
 from tempo_kit.video.sampling import (
     DEFAULT_MAX_FRAMES,
     DEFAULT_MAX_LONG_EDGE,

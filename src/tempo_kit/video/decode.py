@@ -32,11 +32,15 @@ from torch import Tensor
 
 from tempo_kit.errors import MediaError
 from tempo_kit.video.backends import open_video
-from tempo_kit.video.options import DEFAULT_RESIZE, RESIZE_MODES, ResizeMode
-from tempo_kit.video.preprocessing import (
+from tempo_kit.video.options import (
     DEFAULT_PREPROCESSING,
-    MAX_RATIO,
+    DEFAULT_RESIZE,
+    RESIZE_MODES,
     Preprocessing,
+    ResizeMode,
+)
+from tempo_kit.video.preprocessing import (
+    MAX_RATIO,
     ReleasedGeometry,
     check_preprocessing,
     released_frames,

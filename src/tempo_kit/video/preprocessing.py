@@ -38,9 +38,7 @@ from PIL import Image
 from torch import Tensor
 
 from tempo_kit.errors import ConfigError, MediaError
-from tempo_kit.video.options import DEFAULT_PREPROCESSING, PREPROCESSING_MODES, Preprocessing
-
-__all__ = ["DEFAULT_PREPROCESSING", "PREPROCESSING_MODES", "Preprocessing"]  # named in video/options.py
+from tempo_kit.video.options import PREPROCESSING_MODES, Preprocessing
 
 #: Step 1: long edge of a sampled frame (paper Table A) and the multiple its sides round to.
 FIRST_RESIZE_LONG_EDGE = 512

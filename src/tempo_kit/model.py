@@ -244,32 +244,44 @@ class TempoModel(nn.Module):
 
         A component with its own ``save_pretrained`` (the HF decoder) writes its folder itself; one
         built from a local ``pretrained`` checkpoint gets a copy of it plus the tensors that differ;
-        any other gets its state dict. Loading never needs the original paths.
+        any other gets its state dict. Loading never needs the original paths. The folder is
+        written beside ``out_dir`` and renamed into place at the end (a crash leaves the previous
+        one whole), with ``manifest.json`` listing every file's size and checksum.
         """
         if not self.buildable:
             raise ConfigError(
                 "this TempoModel was assembled from component instances, so there is no registry spec to "
                 "rebuild it from; build it with TempoModel.from_config({...}) to use save_pretrained"
             )
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        saved = self.config.to_dict()
-        for name in COMPONENTS:
-            saved[name] = kit_format.save_component(getattr(self, name), saved[name], out / name, name)
-        kit_format.write_config(out, saved, __version__)
+        from tempo_kit.atomic import atomic_folder, check_output_path
+        from tempo_kit.manifest import write_manifest
+
+        out = check_output_path(out_dir, what="model folder")
+        with atomic_folder(out, replace=True) as partial:
+            saved = self.config.to_dict()
+            for name in COMPONENTS:
+                saved[name] = kit_format.save_component(getattr(self, name), saved[name], partial / name, name)
+            kit_format.write_config(partial, saved, __version__)
+            write_manifest(partial)
         return out
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, **overrides: Any) -> TempoModel:
+    def from_pretrained(cls, path: str | Path, *, verify: bool = True, **overrides: Any) -> TempoModel:
         """Load a kit-format folder.
+
+        Every file listed in its ``manifest.json`` must be present with its saved size and, with
+        ``verify`` (the default), its saved checksum; see :mod:`tempo_kit.manifest`.
 
         ``overrides`` replace top-level config keys (``budget=4096``). A mapping for a component
         merges into its saved arguments when it names the same component or no name
         (``decoder={"dtype": "bfloat16"}``) and replaces the spec when it names another one
         (``allocator={"name": "uniform"}``).
         """
+        from tempo_kit.manifest import verify_folder
+
         root = Path(path).expanduser()
         document = kit_format.read_config(root, COMPONENTS)
+        verify_folder(root, checksums=verify)
         for key, value in overrides.items():
             saved = document.get(key)
             if (

@@ -47,6 +47,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="fit: continue from a Lightning checkpoint (default: <output_dir>/checkpoints/last.ckpt)",
     )
     parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="fit: start over in a run.output_dir that holds an earlier run (its checkpoints, final/ and logs are removed)",
+    )
+    parser.add_argument(
         "--ckpt",
         default=None,
         metavar="PATH|last",
@@ -68,7 +73,42 @@ def resolve_checkpoint(value: str | None, output_dir: str | Path, flag: str) -> 
             else "pass a local .ckpt file (or folder, for FSDP sharded checkpoints)"
         )
         raise CheckpointError(f"{flag} {value}: {path} does not exist; {hint}")
-    return str(path)
+    from tempo_kit.training.resume import readable_checkpoint
+
+    return str(readable_checkpoint(path, flag))
+
+
+#: What an earlier fit leaves in its run folder; ``--overwrite`` removes them.
+RUN_PIECES = (CHECKPOINT_DIR, FINAL_DIR, METRICS_FILE, "tensorboard", "adapters.safetensors")
+
+
+def check_fresh_output(output_dir: Path, resume: str | None, overwrite: bool) -> None:
+    """A fit without ``--resume`` must not mix with an earlier run in the same folder.
+
+    With ``--overwrite`` the earlier run's pieces are removed first; with ``--resume`` the
+    folder is the one being continued.
+    """
+    import shutil
+
+    from tempo_kit.run_lock import is_launch_process
+
+    if resume is not None or not is_launch_process():
+        return
+    used = [
+        name
+        for name in RUN_PIECES
+        if (output_dir / name).is_file() or ((output_dir / name).is_dir() and any((output_dir / name).iterdir()))
+    ]
+    if not used:
+        return
+    if not overwrite:
+        raise ConfigError(
+            f"run.output_dir {output_dir} already holds a run ({', '.join(used)}); continue it with --resume, "
+            "start over with --overwrite, or choose another run.output_dir (or run.name)"
+        )
+    for name in used:
+        path = output_dir / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
 def micro_batches_per_step(global_batch: int, micro_batch: int, world_size: int) -> int:
@@ -90,6 +130,7 @@ def build_trainer(recipe: Mapping[str, Any], verb: str, module=None, callbacks: 
     from lightning.pytorch.callbacks import ModelCheckpoint
 
     from tempo_kit.training.callbacks import MetricsWriter, StepLogger
+    from tempo_kit.training.resume import RandomState
 
     settings = recipe["trainer"]
     output_dir = Path(recipe["run"]["output_dir"])
@@ -100,6 +141,7 @@ def build_trainer(recipe: Mapping[str, Any], verb: str, module=None, callbacks: 
         from tempo_kit.training.interrupt import SaveOnInterrupt
 
         callbacks.append(SaveOnInterrupt(output_dir / CHECKPOINT_DIR / LAST_CHECKPOINT))
+        callbacks.append(RandomState())
         callbacks.append(
             ModelCheckpoint(
                 dirpath=output_dir / CHECKPOINT_DIR,
@@ -135,6 +177,7 @@ def _lightning_trainer(settings, gradient_checkpointing, grad_clip, output_dir, 
     from lightning.pytorch import Trainer
     from lightning.pytorch.loggers import TensorBoardLogger
 
+    from tempo_kit.training.resume import AtomicCheckpointIO
     from tempo_kit.training.strategies import build_strategy
 
     return Trainer(
@@ -159,6 +202,8 @@ def _lightning_trainer(settings, gradient_checkpointing, grad_clip, output_dir, 
         logger=TensorBoardLogger(save_dir=str(output_dir), name="tensorboard", version=""),
         callbacks=callbacks,
         enable_model_summary=False,
+        plugins=[AtomicCheckpointIO()],
+        use_distributed_sampler=False,  # the data module's sampler shards and resumes itself
     )
 
 
@@ -224,9 +269,11 @@ def export_final(trainer, module, out_dir: str | Path) -> Path | None:
         if has_lora(model):
             from safetensors.torch import save_file
 
+            from tempo_kit.atomic import atomic_path
+
             adapters = {k: v.contiguous() for k, v in lora_state_dict(model).items()}
-            out.mkdir(parents=True, exist_ok=True)
-            save_file(adapters, str(out.parent / "adapters.safetensors"))
+            with atomic_path(out.parent / "adapters.safetensors") as partial:
+                save_file(adapters, str(partial))
             merge_lora(model)
         model.save_pretrained(str(out))
     if trainer.world_size > 1:
@@ -266,7 +313,20 @@ def run(args: argparse.Namespace) -> int:
         )
     from tempo_kit.quiet import quiet_library_messages
 
-    with quiet_library_messages():
+    if args.command != "fit" and args.overwrite:
+        raise ConfigError("--overwrite is for fit (it starts a run over in its run.output_dir)")
+    if args.resume and args.overwrite:
+        raise ConfigError("--resume continues the run in run.output_dir and --overwrite deletes it: pass one")
+    from tempo_kit.atomic import check_output_path, remove_partials
+    from tempo_kit.run_lock import is_launch_process, run_lock
+
+    output_dir = check_output_path(recipe["run"]["output_dir"], what="run.output_dir")
+    lock = run_lock(output_dir, args.command) if args.command == "fit" else contextlib.nullcontext()
+    with lock, quiet_library_messages():
+        if args.command == "fit":
+            check_fresh_output(output_dir, args.resume, args.overwrite)
+            if is_launch_process():  # the lock says no other fit writes here
+                remove_partials(output_dir)
         run_recipe(recipe, args.command, resume=args.resume, ckpt=args.ckpt, command_line=_command_line(args))
     return 0
 
@@ -329,6 +389,8 @@ def run_recipe(
     with lightning_config_errors(verb, resume_path or ckpt_path):
         if verb == "fit":
             trainer.fit(module, datamodule=datamodule, ckpt_path=resume_path)
+            if trainer.state.status == "finished":  # last.ckpt is the final step, not the last periodic one
+                trainer.save_checkpoint(output_dir / CHECKPOINT_DIR / LAST_CHECKPOINT, weights_only=False)
             if recipe["run"]["export_final"]:
                 export_final(trainer, module, output_dir / FINAL_DIR)
         elif verb == "validate":

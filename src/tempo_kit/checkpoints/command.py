@@ -63,6 +63,23 @@ def check_local_folder(what: str, value: str | None) -> None:
     raise CheckpointError(f"{what} {value}: no such folder; {fix}")
 
 
+def check_output_folder(source: str, output: str) -> None:
+    """The output must be a new folder, not the source or a folder inside or around it."""
+    from pathlib import Path
+
+    from tempo_kit.atomic import check_output_path
+    from tempo_kit.errors import OutputError
+
+    out = check_output_path(output, what="output")
+    if out.exists():
+        raise OutputError(
+            f"output {out} already exists; convert into a new folder (remove the old one first to replace it)"
+        )
+    src, dst = Path(source).resolve(), out.resolve()
+    if dst == src or src in dst.parents or dst in src.parents:
+        raise OutputError(f"output {out} overlaps the source {source}; convert into a folder outside it")
+
+
 def run(args: argparse.Namespace) -> int:
     from tempo_kit.checkpoints.convert import convert_kit_to_released, convert_released_to_kit
     from tempo_kit.errors import ConfigError
@@ -74,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
         hide_library_progress()
     for what, value in (("source", args.source), ("--svlm", args.svlm), ("--llm", args.llm)):
         check_local_folder(what, value)
+    check_output_folder(args.source, args.output)
     if args.direction == "to-kit":
         if args.svlm is None:
             raise ConfigError(

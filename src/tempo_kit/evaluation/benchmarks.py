@@ -186,7 +186,9 @@ def read_rows(path: str | Path) -> list[Mapping]:
             f"{path}: parquet is not read directly; export it once to JSONL, e.g. with pandas: "
             "pandas.read_parquet(p).to_json(out, orient='records', lines=True)"
         )
-    text = path.read_text(encoding="utf-8")
+    from tempo_kit.data.annotations import read_text
+
+    text = read_text(path)
     if text.lstrip().startswith(("[", "{")) and path.suffix != ".jsonl":
         try:
             data = json.loads(text)
@@ -210,9 +212,10 @@ def convert_annotations(fmt: str, sources: Iterable[str | Path], out: str | Path
     """Convert one or more benchmark files (e.g. all MLVU task files) into one harness JSONL."""
     if fmt not in FORMATS:
         raise ConfigError(f"unknown benchmark format {fmt!r}; use one of {', '.join(FORMATS)}")
+    from tempo_kit.atomic import atomic_file
+
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", encoding="utf-8") as handle:
+    with atomic_file(out) as handle:
         for source in sources:
             for row in FORMATS[fmt](read_rows(source), where=str(source)):
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")

@@ -16,9 +16,11 @@ import argparse
 import itertools
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
+from tempo_kit.atomic import write_json
 from tempo_kit.errors import ConfigError
 from tempo_kit.evaluation.items import DEFAULT_POST_PROMPT, DEFAULT_PRE_PROMPT
 from tempo_kit.inference.command import add_allocation_arguments, add_model_arguments
@@ -204,24 +206,34 @@ def check_settings(settings: list[dict[str, Any]], pipeline) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tempo_kit.evaluation.harness import Run, run_sweep
-    from tempo_kit.evaluation.items import format_prompt, load_items
+    from tempo_kit.atomic import check_output_path
+    from tempo_kit.evaluation.items import load_items
     from tempo_kit.inference.api import TempoPipeline
     from tempo_kit.inference.command import check_model_arguments
+    from tempo_kit.run_lock import run_lock
 
     check_model_arguments(args)
     if args.no_progress:
         from tempo_kit.quiet import hide_library_progress
 
         hide_library_progress()
+    output = check_output_path(args.output, what="--output")
     items = load_items(args.annotations, media_root=args.media_root, limit=args.limit, fmt=args.format)
-    pipeline = TempoPipeline.from_pretrained(
-        args.model, device=args.device, dtype=args.dtype, base_svlm=args.base_svlm, reuse_last_video=True
-    )
-    settings = settings_from_args(args, pipeline.model.config)
-    check_settings(settings, pipeline)
+    with run_lock(output, "eval"):  # a second eval into the same --output is refused, not interleaved
+        pipeline = TempoPipeline.from_pretrained(
+            args.model, device=args.device, dtype=args.dtype, base_svlm=args.base_svlm, reuse_last_video=True
+        )
+        settings = settings_from_args(args, pipeline.model.config)
+        check_settings(settings, pipeline)
+        return _evaluate(args, items, pipeline, settings)
+
+
+def _evaluate(args: argparse.Namespace, items, pipeline, settings: list[dict[str, Any]]) -> int:
+    """Answer every question of every setting into ``--output`` (held locked by the caller)."""
+    from tempo_kit.evaluation.harness import Run, run_sweep
+    from tempo_kit.evaluation.items import format_prompt
+
     output = Path(args.output)
-    output.mkdir(parents=True, exist_ok=True)
 
     def prompt_fn(item):
         return format_prompt(item, pre_prompt=args.pre_prompt, post_prompt=args.post_prompt)
@@ -244,10 +256,18 @@ def run(args: argparse.Namespace) -> int:
         everything = json.loads(summary_path.read_text()).get("settings", {})
     everything.update(named)
     document = {"annotations": str(args.annotations), "format": args.format, "settings": everything}
-    summary_path.write_text(json.dumps(document, indent=2) + "\n")
+    write_json(summary_path, document)
     if args.json:
         print(json.dumps(named, indent=2))
     else:
         print(format_summaries(named))
         print(f"results: {output}/<setting>.jsonl, summary: {summary_path}")
+    total, failed = sum(s["count"] for s in named.values()), sum(s["errors"] for s in named.values())
+    if total and failed == total:  # nothing was answered: a script must not read this as success
+        print(
+            f"tempo-kit eval: error: all {total} answers failed; the 'error' field of each record in "
+            f"{output}/<setting>.jsonl says why",
+            file=sys.stderr,
+        )
+        return 1
     return 0

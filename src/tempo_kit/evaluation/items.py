@@ -134,6 +134,8 @@ def load_items(
         fmt: ``"kit"`` (the harness fields) or a benchmark's own format
             (``videomme``, ``lvbench``, ``mlvu``, ``longvideobench``; see :mod:`.benchmarks`).
     """
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ConfigError(f"limit={limit!r}: give a positive number of questions, or no limit for all")
     path = Path(path)
     root = Path(media_root) if media_root is not None else path.parent
     items: list[BenchmarkItem] = []

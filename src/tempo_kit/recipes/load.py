@@ -57,10 +57,13 @@ def _load_with_bases(path: Path, seen: tuple[Path, ...] = ()) -> DictConfig:
 def _read_yaml(path: Path) -> DictConfig:
     if not path.is_file():
         raise ConfigError(f"recipe {str(path)!r} does not exist; pass a YAML file (see recipes/)")
+    import yaml
+
     try:
         cfg = OmegaConf.load(path)
-    except (OmegaConfBaseException, OSError, ValueError) as error:
-        raise ConfigError(f"recipe {str(path)!r} is not valid YAML: {error}") from error
+    except (OmegaConfBaseException, OSError, ValueError, yaml.YAMLError) as error:
+        reason = " ".join(str(error).split())  # YAML's message spans lines, with a caret drawing
+        raise ConfigError(f"recipe {str(path)!r} is not valid YAML: {reason}") from None
     if not isinstance(cfg, DictConfig):
         raise ConfigError(f"recipe {str(path)!r} must be a mapping of sections, got a list")
     return cfg

@@ -25,7 +25,7 @@ from tempo_kit.build_components import build_component, build_projector_between
 from tempo_kit.compression import compress_batch
 from tempo_kit.errors import ConfigError
 from tempo_kit.inference_batch import inference_batch
-from tempo_kit.model_config import TempoConfig
+from tempo_kit.model_config import TempoConfig, check_model_settings
 from tempo_kit.model_outputs import GenerationOutput, TempoOutput
 from tempo_kit.registry import ALLOCATORS, COMPRESSORS, DECODERS
 from tempo_kit.types import CompressorOutput, Segments, TempoBatch
@@ -230,10 +230,13 @@ class TempoModel(nn.Module):
             allocator = build_component(
                 ALLOCATORS, {"name": allocator} if isinstance(allocator, str) else allocator, "allocator"
             )
+        budget = config.budget if budget is None else budget
+        k_min = config.k_min if k_min is None else k_min
+        check_model_settings({"budget": budget, "k_min": k_min}, "")  # True, 0 or 2.5 are not budgets
         return {
             "allocator": allocator,
-            "budget": config.budget if budget is None else budget,
-            "k_min": config.k_min if k_min is None else k_min,
+            "budget": budget,
+            "k_min": k_min,
             "reduction": config.reduction_name if reduction is None else reduction,
             "reduction_kwargs": config.reduction_kwargs if reduction is None else {},
         }

@@ -96,6 +96,11 @@ def item_from_row(row: Mapping, media_root: Path | None, where: str) -> Benchmar
     options = row["options"]
     if not isinstance(options, list) or not 2 <= len(options) <= 26:
         raise ConfigError(f"{where} (id {row['id']!r}): 'options' must be a list of 2 to 26 strings")
+    for number, option in enumerate(options, start=1):
+        if isinstance(option, bool) or not isinstance(option, (str, int, float)):
+            raise ConfigError(
+                f"{where} (id {row['id']!r}): option {number} is {option!r}; options are plain strings"
+            )
     letters = valid_letters(len(options))
     answer = str(row["answer"]).strip().strip("().").upper()
     if answer not in letters:

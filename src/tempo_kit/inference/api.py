@@ -117,6 +117,15 @@ def compress_with_progress(
         return compress_samples(compressor, [segments], [query], chunk, on_chunk=bar.update)
 
 
+def file_identity(path: str | Path) -> tuple[int, int] | tuple[None, None]:
+    """(size, modification time in ns) of a file: a file replaced under the same name is a new video."""
+    try:
+        stat = Path(path).stat()
+    except OSError:
+        return None, None
+    return stat.st_size, stat.st_mtime_ns
+
+
 class TempoPipeline:
     """A loaded Tempo model ready to answer questions about videos.
 
@@ -286,7 +295,7 @@ class TempoPipeline:
         start = time.perf_counter()
         video_key = None
         if self.reuse_last_video and frames is None and isinstance(video, (str, Path)):
-            video_key = (str(video), fps, max_frames, window, backend)
+            video_key = (str(video), *file_identity(video), fps, max_frames, window, backend)
         if video_key is not None and video_key == self._video_key:
             segments, num_frames, duration, source = self._decoded
             reused.append("decode")

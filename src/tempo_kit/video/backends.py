@@ -13,10 +13,15 @@ caller never holds the whole full-resolution video.
 
 Register another backend (e.g. torchcodec) with :func:`register_backend`; ``load_video(...,
 backend="name")`` then uses it.
+
+Where decord is not installed (it has no wheels for ARM: Apple Silicon, GH200) or cannot open a
+file PyAV can (clips of 16 px or less), ``"decord"`` falls back to ``"pyav"``, saying so once.
+A file with audio but no video stream is reported as such, not as a corrupt video.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from abc import ABC, abstractmethod
@@ -26,6 +31,11 @@ from pathlib import Path
 import numpy as np
 
 from tempo_kit.errors import MediaError
+
+logger = logging.getLogger("tempo_kit.video")
+
+#: decord fails to copy frames whose height or width is this many pixels or fewer; PyAV reads them.
+DECORD_FAILING_SIDE = 16
 
 #: A container fps above this is treated as corrupt metadata (real cameras top out near 1000 fps).
 MAX_PLAUSIBLE_FPS = 1000.0
@@ -90,16 +100,62 @@ def open_video(path: str | Path, backend: str = "decord", output_size: SizeRule 
         raise MediaError(f"unknown video backend {backend!r}; available: {sorted(BACKENDS)}")
     if not Path(path).is_file():
         raise MediaError(f"video file not found: {path} (check the path and the media root)")
+    check_has_video(path)
+    if backend == "decord" and not decord_available():
+        _note_once("decord is not installed (it has no build for this platform): decoding with PyAV")
+        backend = "pyav"
+    native = _probe_size(path) if backend == "decord" else None
+    if native is not None and min(native) <= DECORD_FAILING_SIDE:
+        logger.info("%s is %dx%d px, too small for decord: decoding it with PyAV", path, native[1], native[0])
+        backend = "pyav"
     try:
         source = BACKENDS[backend](path) if output_size is None else BACKENDS[backend](path, output_size)
     except MediaError:
         raise
     except Exception as error:  # decoders raise many types; all mean "cannot open this file"
+        if backend == "decord":  # e.g. clips of 16 px or less: FFmpeg through PyAV still reads them
+            try:
+                source = PyAVSource(path)
+            except Exception:
+                pass
+            else:
+                logger.info("decord cannot open %s (%s); decoding it with PyAV", path, _reason(error))
+                check_metadata(source)
+                return source
         raise MediaError(
             f"cannot open video {path} with {backend}: {_reason(error)}; {_open_fix(path, backend)}"
         ) from error
     check_metadata(source)
     return source
+
+
+_NOTED: set[str] = set()
+
+
+def _note_once(message: str) -> None:
+    if message not in _NOTED:
+        _NOTED.add(message)
+        logger.warning(message)
+
+
+def decord_available() -> bool:
+    """Whether decord can be imported here."""
+    import importlib.util
+
+    return importlib.util.find_spec("decord") is not None
+
+
+def check_has_video(path: str) -> None:
+    """An audio-only file is refused as such (no re-encoding advice can make it a video)."""
+    try:
+        import av
+
+        with av.open(path) as container:
+            has_video, has_audio = bool(container.streams.video), bool(container.streams.audio)
+    except Exception:  # not a container PyAV reads: the decoder that opens it reports why
+        return
+    if not has_video and has_audio:
+        raise MediaError(f"{path} holds audio only, no video stream; pass a video file")
 
 
 def check_metadata(source: VideoSource) -> None:

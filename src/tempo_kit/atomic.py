@@ -16,6 +16,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Iterator, Mapping
@@ -41,13 +42,26 @@ DISK_FIXES: dict[int, str] = {
 }
 
 
-def disk_error(error: OSError, path: str | Path | None = None, action: str = "write") -> OutputError | None:
-    """The one-line :class:`OutputError` for an OS failure the user can fix, else ``None``."""
-    fix = DISK_FIXES.get(error.errno or -1)
+#: How libraries written in Rust (safetensors, tokenizers) report an OS error inside their own type.
+_RUST_OS_ERROR = re.compile(r"(?:I/O error: )?([^:]*?) \(os error (\d+)\)")
+
+
+def disk_error(error: BaseException, path: str | Path | None = None, action: str = "write") -> OutputError | None:
+    """The one-line :class:`OutputError` for an OS failure the user can fix, else ``None``.
+
+    Takes an ``OSError`` or a library error that carries one in its message (safetensors).
+    """
+    if isinstance(error, OSError):
+        code, reason, where = error.errno, error.strerror or str(error), error.filename
+    elif match := _RUST_OS_ERROR.search(str(error)):
+        code, reason, where = int(match.group(2)), match.group(1).strip(), None
+    else:
+        return None
+    fix = DISK_FIXES.get(code or -1)
     if fix is None:
         return None
-    where = path if path is not None else error.filename
-    return OutputError(f"cannot {action} {where}: {error.strerror or error}; {fix}")
+    where = path if path is not None else where
+    return OutputError(f"cannot {action} {where}: {reason}; {fix}")
 
 
 @contextlib.contextmanager
@@ -55,7 +69,7 @@ def translated_disk_errors(path: str | Path) -> Iterator[None]:
     """Re-raise a fixable OS write failure under ``path`` as a one-line :class:`OutputError`."""
     try:
         yield
-    except OSError as error:
+    except Exception as error:
         translated = disk_error(error, path)
         if translated is None:
             raise

@@ -65,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except TempoKitError as error:
             print(f"tempo-kit {verb}: error: {user_message(error)}", file=sys.stderr)
             return 2
-        except OSError as error:  # a full or read-only disk met by a library's own write
+        except Exception as error:  # a full or read-only disk met by a library's own write
             from tempo_kit.atomic import disk_error
 
             translated = disk_error(error, action="use")

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import io
 import random
 import zipfile
 from pathlib import Path
@@ -21,7 +22,7 @@ import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch import Callback
 
-from tempo_kit.atomic import atomic_path
+from tempo_kit.atomic import atomic_file
 from tempo_kit.errors import CheckpointError
 
 
@@ -29,8 +30,10 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     """Lightning's torch checkpoint writer, made atomic (write beside, sync, rename)."""
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
-        with atomic_path(path) as partial:
-            torch.save(checkpoint, partial)
+        buffer = io.BytesIO()  # serialised first (as Lightning does), so a full disk fails in Python's
+        torch.save(checkpoint, buffer)  # own write with its errno, not inside torch's zip writer
+        with atomic_file(path, "wb") as handle:
+            handle.write(buffer.getbuffer())
 
 
 class RandomState(Callback):

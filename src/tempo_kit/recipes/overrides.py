@@ -35,7 +35,7 @@ def apply_overrides(cfg: DictConfig, overrides: Sequence[str]) -> DictConfig:
             raise ConfigError(f"override {item!r}: {key!r} is not a dotted key")
         try:
             cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist([item]))
-        except (OmegaConfBaseException, yaml.YAMLError) as error:
+        except (OmegaConfBaseException, yaml.YAMLError, TypeError, ValueError) as error:
             reason = " ".join(str(error).split())
             raise ConfigError(f"override {item!r} cannot be applied: {reason}") from None
     return cfg

@@ -36,7 +36,8 @@ def _devices(value: Any) -> bool:
     if _int(value):
         return value >= 1 or value == -1
     if isinstance(value, str):
-        return value == "auto" or all(part.strip().isdigit() for part in value.split(",") if part.strip())
+        parts = [part.strip() for part in value.split(",") if part.strip()]
+        return value == "auto" or (bool(parts) and all(part.isdigit() for part in parts))
     return isinstance(value, list) and bool(value) and all(_int(v) and v >= 0 for v in value)
 
 

@@ -160,13 +160,17 @@ def build_trainer(recipe: Mapping[str, Any], verb: str, module=None, callbacks: 
         trainer = _lightning_trainer(
             settings, gradient_checkpointing, grad_clip, output_dir, callbacks, has_val
         )
-    except ValueError as error:
+    except (ValueError, TypeError) as error:  # Lightning's MisconfigurationException is a ValueError
         if "requires a GPU" in str(error):
             raise ConfigError(
                 f"trainer.strategy.name=fsdp needs GPUs ({error}); on CPUs use trainer.strategy.name=ddp "
                 "(several processes) or trainer.strategy.name=auto (one)"
             ) from error
-        raise
+        reason = " ".join(str(error).split())
+        raise ConfigError(
+            f"Lightning refuses the recipe's trainer settings: {reason} (change them under trainer:, "
+            "e.g. trainer.devices / trainer.accelerator)"
+        ) from None
     trainer.accumulate_grad_batches = micro_batches_per_step(
         settings["global_batch_size"], settings["micro_batch_size"], trainer.world_size
     )

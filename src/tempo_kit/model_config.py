@@ -12,12 +12,16 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from tempo_kit.assembly import (
+    CONTEXT_CUTS,
+    DEFAULT_ANSWER_ROOM,
+    DEFAULT_CONTEXT_CUT,
     DEFAULT_MAX_CONTEXT,
     DEFAULT_TIME_TAG_TEMPLATE,
     DEFAULT_TRAIN_MAX_CONTEXT,
     check_time_tag_template,
 )
 from tempo_kit.errors import ConfigError, did_you_mean
+from tempo_kit.video.preprocessing import DEFAULT_PREPROCESSING, check_preprocessing
 
 #: Visual-token budget B per video at inference (the paper's main 8K setting).
 DEFAULT_BUDGET = 8192
@@ -30,7 +34,7 @@ DEFAULT_REDUCTION = "head"
 
 
 #: Lowest value of each integer model setting (a budget of 0 tokens cannot answer anything).
-INTEGER_MINIMUMS = {"budget": 1, "k_min": 0, "max_context": 1, "train_max_context": 1}
+INTEGER_MINIMUMS = {"budget": 1, "k_min": 0, "max_context": 1, "train_max_context": 1, "answer_room": 0}
 
 
 def check_model_settings(values: Mapping[str, Any], prefix: str) -> None:
@@ -70,8 +74,14 @@ class TempoConfig:
         budget: visual-token budget B per sample at inference.
         k_min: minimal tokens per segment at inference.
         time_tag_template: ``str.format`` template of a segment's time tag, field ``t``.
-        max_context: LLM context cap at inference (text is never cut, visual tokens are).
+        max_context: LLM context cap at inference (text is never cut, visual rows are); the
+            released scripts pass 16384 (infer, demo app) or 32768 (evaluation).
         train_max_context: LLM context cap in ``forward`` (the released recipes' 8192).
+        answer_room: tokens the cap keeps free for the answer at inference (released: 16).
+        context_cut: ``"released"`` (raw visual rows, even inside a segment) or ``"segments"``
+            (whole tags, a segment's head of tokens); see :mod:`~tempo_kit.assembly`.
+        preprocessing: the frame geometry the model was trained with (``"released"`` or
+            ``"qwen3_vl"``); inference reads videos the same way unless told otherwise.
         compressor_micro_batch: at most this many segments per compressor call (``None``:
             all segments of the batch in one call, as the released code does per video).
         tag_images: give an image sample's single segment a time tag too (off: an image has no
@@ -88,6 +98,9 @@ class TempoConfig:
     time_tag_template: str = DEFAULT_TIME_TAG_TEMPLATE
     max_context: int = DEFAULT_MAX_CONTEXT
     train_max_context: int = DEFAULT_TRAIN_MAX_CONTEXT
+    answer_room: int = DEFAULT_ANSWER_ROOM
+    context_cut: str = DEFAULT_CONTEXT_CUT
+    preprocessing: str = DEFAULT_PREPROCESSING
     compressor_micro_batch: int | None = None
     tag_images: bool = False
 
@@ -96,6 +109,11 @@ class TempoConfig:
             setattr(self, key, _spec(getattr(self, key), key))
         if not isinstance(self.reduction, str):
             self.reduction = _spec(self.reduction, "reduction")
+        check_preprocessing(self.preprocessing, "model config: preprocessing")
+        if self.context_cut not in CONTEXT_CUTS:
+            raise ConfigError(
+                f"model config: context_cut={self.context_cut!r} must be one of {', '.join(CONTEXT_CUTS)}"
+            )
         check_model_settings({f.name: getattr(self, f.name) for f in fields(self)}, "model config: ")
         check_time_tag_template(self.time_tag_template)
 

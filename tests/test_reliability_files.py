@@ -154,3 +154,53 @@ def test_a_second_command_on_a_locked_output_is_refused(tmp_path):
         assert f"{tmp_path} is in use by `tempo-kit eval` (pid {os.getpid()})" in done.stderr
     with run_lock(tmp_path, "eval"):  # released when its holder ends
         pass
+
+
+def _kill_when(command, ready, timeout=600):
+    """Start ``command``, SIGKILL it once ``ready()`` holds (or it ended), return its exit status."""
+    import signal
+    import time
+
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + timeout
+    while not ready() and process.poll() is None:
+        assert time.time() < deadline
+        time.sleep(0.02)
+    os.kill(process.pid, signal.SIGKILL)
+    return process.wait()
+
+
+CLI = [sys.executable, "-m", "tempo_kit.cli"]
+
+
+@pytest.mark.slow
+def test_kill_9_during_convert_leaves_no_folder_and_a_rerun_converts(tiny_tempo_dir, tmp_path):
+    out = tmp_path / "released"
+    command = [*CLI, "convert", "to-released", str(tiny_tempo_dir), str(out), "--no-progress"]
+    _kill_when(command, lambda: bool(partials(tmp_path)))
+    assert not out.exists()  # never a half-written folder under the real name
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert (out / "config.json").is_file() and (out / "model.safetensors").is_file() and partials(tmp_path) == []
+
+
+@pytest.mark.slow
+def test_kill_9_during_eval_then_rerun_finishes_and_all_failed_exits_1(tiny_tempo_dir, tiny_needle_benchmark, tmp_path):
+    import json
+
+    out = tmp_path / "eval"
+    command = [*CLI, "eval", "--model", str(tiny_tempo_dir), "--annotations", str(tiny_needle_benchmark),
+               "--output", str(out), "--max-new-tokens", "1", "--no-progress"]  # fmt: skip
+    _kill_when(command, lambda: any(p.stat().st_size for p in out.glob("*.jsonl")))
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    (results,) = out.glob("*.jsonl")
+    ids = {json.loads(line)["id"] for line in results.read_text().splitlines()}
+    assert len(ids) == 4 and json.loads((out / "summary.json").read_text())["settings"]
+
+    missing = tmp_path / "missing.jsonl"
+    rows = [json.loads(line) for line in tiny_needle_benchmark.read_text().splitlines()]
+    missing.write_text("".join(json.dumps({**row, "video": "gone.mp4"}) + "\n" for row in rows[:2]))
+    failed = subprocess.run([*command[:7], str(missing), "--output", str(tmp_path / "failed"), *command[10:]],
+                            capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert failed.returncode == 1 and "error: all 2 answers failed" in failed.stderr

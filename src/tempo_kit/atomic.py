@@ -99,10 +99,12 @@ def check_output_path(path: str | Path, *, what: str = "output") -> Path:
     return path
 
 
-def remove_partials(folder: str | Path) -> None:
-    """Delete what an interrupted atomic write left under ``folder`` (``.*.partial-*``, ``.*.old-*``)."""
-    for pattern in (".*.partial-*", ".*.old-*"):
-        for path in Path(folder).rglob(pattern):
+def remove_partials(folder: str | Path, name: str = "*", recursive: bool = True) -> None:
+    """Delete what interrupted atomic writes of ``name`` left in ``folder`` (``.NAME.partial-*``,
+    ``.NAME.old-*``); only while holding the folder's run lock, so no live write is touched."""
+    for pattern in (f".{name}.partial-*", f".{name}.old-*"):
+        found = Path(folder).rglob(pattern) if recursive else Path(folder).glob(pattern)
+        for path in found:
             shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
 
 

@@ -28,8 +28,11 @@ def is_launch_process() -> bool:
 
 
 @contextlib.contextmanager
-def run_lock(folder: str | Path, verb: str) -> Iterator[None]:
-    """Hold ``folder``'s lock for the duration of ``tempo-kit verb``; refuse when another holds it."""
+def run_lock(folder: str | Path, verb: str, lock_name: str = LOCK_NAME) -> Iterator[None]:
+    """Hold ``folder``'s lock for the duration of ``tempo-kit verb``; refuse when another holds it.
+
+    ``lock_name`` names the lock file (``convert`` locks its output's name inside the parent).
+    """
     if not is_launch_process():
         yield
         return
@@ -38,7 +41,7 @@ def run_lock(folder: str | Path, verb: str) -> Iterator[None]:
     from tempo_kit.atomic import translated_disk_errors
 
     folder = Path(folder)
-    path = folder / LOCK_NAME
+    path = folder / lock_name
     with translated_disk_errors(path):
         folder.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)

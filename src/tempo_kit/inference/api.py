@@ -340,6 +340,10 @@ class TempoPipeline:
         if max_context is not None and (isinstance(max_context, bool) or not isinstance(max_context, int)
                                         or max_context < 1):
             raise ConfigError(f"max_context must be a positive number of tokens or None, got {max_context!r}")
+        from tempo_kit.model_config import check_model_settings
+
+        given = {key: value for key, value in (("budget", budget), ("k_min", k_min)) if value is not None}
+        check_model_settings(given, "")  # before decoding: budget=True or 0 is refused, not coerced
         sampling = {
             "fps": fps,
             "min_frames": min_frames,

@@ -201,3 +201,12 @@ def test_a_phone_video_is_decoded_upright_whatever_the_backend(tmp_path):
             marked = np.argwhere(frame[..., 0] > 128)
             assert frame.shape == (48, 32, 3) and marked.min(0).tolist() == [0, 24]  # now top-right
             assert next(source.iter_chunks([1, 3], (24, 16), 4)).shape == (2, 24, 16, 3)
+
+
+def test_a_long_relevance_prompt_still_names_a_legal_results_file():
+    from tempo_kit.evaluation.command import setting_name
+
+    base = {"budget": 4096, "allocator": "ata", "reduction": "head", "k_min": 4, "relevance": "trained"}
+    long_a, long_b = (setting_name({**base, "relevance_prompt": "Is it here? " * 40 + end}) for end in "ab")
+    assert len(long_a) == 120 and long_a != long_b  # distinct prompts keep distinct files
+    assert setting_name({**base, "relevance_prompt": "routing"}) == "b4096_ata_head_kmin4_trained-routing"

@@ -30,6 +30,10 @@ from tempo_kit.inference.command import add_allocation_arguments, add_model_argu
 EVAL_MIN_FRAMES = 8
 EVAL_MAX_CONTEXT = 32768
 
+#: Longest results-file stem; longer setting names end in a hash of the full name (file systems
+#: refuse names over 255 bytes).
+MAX_SETTING_NAME = 120
+
 #: What the SVLM is conditioned on: the whole multiple-choice prompt (as the LLM sees it) or the
 #: bare question.
 COMPRESSOR_QUERIES = ("prompt", "question")
@@ -132,7 +136,12 @@ def setting_name(setting: dict[str, Any]) -> str:
         f"b{setting['budget']}_{setting['allocator']}_{setting['reduction']}_kmin{setting['k_min']}_"
         f"{setting['relevance']}-{setting['relevance_prompt']}"
     )
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name)
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", name)
+    if len(name) > MAX_SETTING_NAME:  # a long --relevance-prompt: keep the name a legal file name
+        import hashlib
+
+        name = f"{name[: MAX_SETTING_NAME - 11]}-{hashlib.sha1(name.encode()).hexdigest()[:10]}"
+    return name
 
 
 def make_answer_fn(pipeline, setting: dict[str, Any]):

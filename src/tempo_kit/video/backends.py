@@ -101,6 +101,8 @@ def open_video(path: str | Path, backend: str = "decord", output_size: SizeRule 
         raise MediaError(f"unknown video backend {backend!r}; available: {sorted(BACKENDS)}")
     if not Path(path).is_file():
         raise MediaError(f"video file not found: {path} (check the path and the media root)")
+    if Path(path).suffix.lower() in IMAGE_SUFFIXES:  # PyAV would open it as a one-frame "video"
+        raise MediaError(f"cannot open video {path}: {_open_fix(path, backend)}")
     probe = probe_file(path)
     if probe.has_audio and not probe.has_video:  # no re-encoding advice can make it a video
         raise MediaError(f"{path} holds audio only, no video stream; pass a video file")

@@ -39,6 +39,7 @@ def tiny_setup(work: Path) -> list[str]:
         f"data.train_files={train}",
         "data.max_frames=8",
         "data.max_long_edge=64",
+        "data.preprocessing=qwen3_vl",  # tiny from-scratch models: no 131072-px upscale
         "data.num_workers=0",
         "trainer.strategy.name=auto",  # FSDP needs GPUs
         "trainer.accelerator=cpu",
@@ -80,7 +81,7 @@ def main() -> None:
     model = TempoModel.from_pretrained(final)  # adapters merged: plain Hugging Face keys
     assert not any("lora_" in name for name, _ in model.named_parameters())
     print(f"merged model: {final}")
-    print(f"adapters only: {work / 'run' / 'adapters.safetensors'}")
+    print(f"adapters only: {work / 'run' / 'adapters'}")
 
 
 if __name__ == "__main__":

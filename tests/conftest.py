@@ -53,3 +53,35 @@ def tiny_needle_benchmark(tmp_path_factory):
         tmp_path_factory.mktemp("needle_bench"), num_videos=4, split="test", duration=12.0,
         question_types=("mc",), seed=0,
     )
+
+
+@pytest.fixture(scope="session")
+def letter_model(tiny_checkpoints, tmp_path_factory):
+    """A tiny TempoModel whose LLM answers with option letters: its LM head is untied and zero
+    except the rows of "A"–"D", so greedy decoding picks a letter that depends on the input."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from tempo_kit.model import TempoModel
+
+    root = tmp_path_factory.mktemp("letter_model")
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_checkpoints["llm"]))
+    llm = AutoModelForCausalLM.from_pretrained(str(tiny_checkpoints["llm"]))
+    llm.config.tie_word_embeddings = False
+    head = torch.zeros_like(llm.get_input_embeddings().weight)
+    generator = torch.Generator().manual_seed(3)
+    for letter in "ABCD":
+        (token,) = tokenizer(letter, add_special_tokens=False)["input_ids"]
+        head[token] = torch.randn(head.shape[1], generator=generator) * 4
+    llm.lm_head.weight = torch.nn.Parameter(head)
+    llm.save_pretrained(str(root / "llm"))
+    tokenizer.save_pretrained(str(root / "llm"))
+    torch.manual_seed(0)  # the memory tokens' random init, so predictions do not depend on test order
+    model = TempoModel.from_config(
+        {
+            "compressor": {"name": "qwen3_vl", "pretrained": str(tiny_checkpoints["svlm"]), "k_max": 16},
+            "decoder": {"name": "hf_causal_lm", "pretrained": str(root / "llm")},
+            "budget": 64,
+        }
+    )
+    return model.save_pretrained(root / "tempo")

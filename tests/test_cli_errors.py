@@ -37,6 +37,11 @@ def infer(model, video, *extra: str) -> list[str]:
     [
         (("--allocator", "atta"), r"--allocator atta: unknown allocator 'atta'\. Did you mean 'ata'\?"),
         (("--reduction", "hed"), r"--reduction hed: unknown reduction 'hed'\. Did you mean 'head'\?"),
+        (
+            ("--allocator", "ata:mod=exact"),
+            r"--allocator ata:mod=exact: allocator 'ata' got unknown argument\(s\) 'mod' \(did you mean 'mode'\?\)",
+        ),
+        (("--allocator", "ata:exact"), r"--allocator ata:exact: 'exact' is not key=value; write e\.g\. ata:mode=exact"),
         (("--budget", "-1"), r"--budget -1: .* must be ≥ 1"),
         (("--budget", "0"), r"--budget 0: .* must be ≥ 1"),
         (("--k-min", "-2"), r"--k-min -2: .* ≥ 0"),
@@ -66,7 +71,7 @@ def test_missing_model_folder_and_hub_id(capsys, tmp_path, video, monkeypatch):
     monkeypatch.chdir(tmp_path)
     code, err = run_cli(capsys, *infer("Qwen/Qwen3-4B", video))
     assert code == 2 and "looks like a hub id" in err
-    assert "huggingface-cli download Qwen/Qwen3-4B --local-dir checkpoints/Qwen3-4B" in err
+    assert "hf download Qwen/Qwen3-4B --local-dir checkpoints/Qwen3-4B" in err
 
 
 def test_corrupt_video_and_image_given_as_video(capsys, tmp_path, tiny_tempo_dir, video):
@@ -131,7 +136,7 @@ def test_convert_refuses_hub_ids_and_missing_folders(capsys, tmp_path, monkeypat
     monkeypatch.chdir(tmp_path)
     code, err = run_cli(capsys, "convert", "to-kit", "Vision-CAIR/Tempo-6B", "out", "--svlm", "svlm")
     assert code == 2 and "source Vision-CAIR/Tempo-6B: no such folder" in err
-    assert "huggingface-cli download Vision-CAIR/Tempo-6B --local-dir checkpoints/Tempo-6B" in err
+    assert "hf download Vision-CAIR/Tempo-6B --local-dir checkpoints/Tempo-6B" in err
     code, err = run_cli(capsys, "convert", "to-released", str(tmp_path / "nope"), "out")
     assert code == 2 and "no such folder; pass an existing local checkpoint folder" in err
 

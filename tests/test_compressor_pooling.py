@@ -75,7 +75,7 @@ def test_upsamples_when_fewer_tokens_than_k_max(tiny_checkpoints):
 
 
 def test_bad_inputs(tmp_path, pooling):
-    with pytest.raises(CheckpointError, match="huggingface-cli download"):
+    with pytest.raises(CheckpointError, match="hf download"):
         PoolingCompressor("Qwen/Qwen3-VL-2B-Instruct")
     with pytest.raises(ConfigError, match="k_max"):
         PoolingCompressor(str(tmp_path), k_max=-1)

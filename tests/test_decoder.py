@@ -33,7 +33,7 @@ def test_embed_is_the_llm_input_embedding(decoder):
 
 
 def test_missing_or_hub_path_gives_checkpoint_error(tmp_path):
-    with pytest.raises(CheckpointError, match=r"huggingface-cli download Qwen/Qwen3-4B"):
+    with pytest.raises(CheckpointError, match=r"hf download Qwen/Qwen3-4B"):
         HFCausalLM("Qwen/Qwen3-4B")
     with pytest.raises(CheckpointError, match="no config.json"):
         HFCausalLM(tmp_path)

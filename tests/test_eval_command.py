@@ -54,3 +54,45 @@ def test_sweep_is_every_combination():
 def test_literal_prompt_gives_a_safe_file_name():
     (setting,) = settings_from_args(parse("--relevance-prompt", "Is this/that relevant?"), MODEL_CONFIG)
     assert "/" not in setting_name(setting) and " " not in setting_name(setting)
+
+
+def test_print_prompts_needs_no_model(tmp_path, capsys):
+    import json
+
+    from tempo_kit.cli import main
+
+    question = "What is the score?\n(A) 1-0\n(B) 0-0"
+    row = {"uid": "7", "key": "k", "question": question, "answer": "B", "question_type": ["counting"]}
+    path = tmp_path / "lvbench.jsonl"
+    path.write_text(json.dumps(row) + "\n")
+    assert main(["eval", "--format", "lvbench", "--annotations", str(path), "--print-prompts"]) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    assert json.loads(line) == {
+        "id": "7",
+        "prompt": question + "\nAnswer the question with the option letter",
+        "options": ["1-0", "0-0"],
+        "answer": "B",
+        "max_new_tokens": 16,
+    }
+    assert main(["eval", "--format", "lvbnch", "--annotations", str(path), "--print-prompts"]) == 2
+    assert "--format 'lvbnch': unknown (did you mean 'lvbench'?)" in capsys.readouterr().err
+
+
+def test_missing_videos_stop_the_run_before_the_model_loads_and_list_them(tmp_path, capsys):
+    import json
+
+    from tempo_kit.cli import main
+
+    rows = [
+        {"id": f"q{i}", "video": f"v{i}.mp4", "question": "q", "options": ["a", "b"], "answer": "A"}
+        for i in range(3)
+    ]
+    (tmp_path / "v1.mp4").write_bytes(b"")
+    path = tmp_path / "ann.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    argv = ["eval", "--model", str(tmp_path / "no-model"), "--annotations", str(path), "--output", str(tmp_path / "o")]
+    assert main(argv) == 2
+    error = capsys.readouterr().err
+    assert "2 of 3 questions have no video file" in error
+    assert f"{tmp_path / 'v0.mp4'}" in error and f"{tmp_path / 'v2.mp4'}" in error
+    assert "--missing-video skip" in error and not (tmp_path / "o").exists()

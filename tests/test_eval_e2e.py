@@ -1,9 +1,7 @@
 """`tempo-kit eval` end to end on a tiny model and synthetic needle videos (CPU).
 
-The tiny LLM here answers with option letters: its LM head is untied and zero except the rows
-of "A"–"D", so greedy decoding picks a letter that depends on the input. Predictions then vary
-across questions and the accuracy is neither 0 nor 1 by construction, which makes the recount
-from the JSONL a real check.
+The tiny model answers with option letters (``letter_model`` in conftest), so the accuracy is
+neither 0 nor 1 by construction, which makes the recount from the JSONL a real check.
 """
 
 from __future__ import annotations
@@ -16,39 +14,9 @@ import sys
 import time
 
 import pytest
-import torch
 
 from tempo_kit.cli import main
 from tempo_kit.evaluation.harness import read_results
-
-
-@pytest.fixture(scope="module")
-def letter_model(tiny_checkpoints, tmp_path_factory):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from tempo_kit.model import TempoModel
-
-    root = tmp_path_factory.mktemp("letter_model")
-    tokenizer = AutoTokenizer.from_pretrained(str(tiny_checkpoints["llm"]))
-    llm = AutoModelForCausalLM.from_pretrained(str(tiny_checkpoints["llm"]))
-    llm.config.tie_word_embeddings = False
-    head = torch.zeros_like(llm.get_input_embeddings().weight)
-    generator = torch.Generator().manual_seed(3)
-    for letter in "ABCD":
-        (token,) = tokenizer(letter, add_special_tokens=False)["input_ids"]
-        head[token] = torch.randn(head.shape[1], generator=generator) * 4
-    llm.lm_head.weight = torch.nn.Parameter(head)
-    llm.save_pretrained(str(root / "llm"))
-    tokenizer.save_pretrained(str(root / "llm"))
-    torch.manual_seed(0)  # the memory tokens' random init, so predictions do not depend on test order
-    model = TempoModel.from_config(
-        {
-            "compressor": {"name": "qwen3_vl", "pretrained": str(tiny_checkpoints["svlm"]), "k_max": 16},
-            "decoder": {"name": "hf_causal_lm", "pretrained": str(root / "llm")},
-            "budget": 64,
-        }
-    )
-    return model.save_pretrained(root / "tempo")
 
 
 @pytest.fixture(scope="module")
@@ -164,3 +132,18 @@ def test_killed_run_resumes_without_recomputing(letter_model, benchmark, tmp_pat
     assert len(asked) == 6 - len(finished) and summary["resumed"] == len(finished)
     assert sorted(r["id"] for r in records) == sorted({r["id"] for r in records})
     assert summary["count"] == 6 and summary["accuracy"] == recount(results)[0]
+
+
+def test_a_run_where_every_question_failed_exits_non_zero(letter_model, tmp_path, capsys):
+    rows = [
+        {"id": f"q{i}", "video": f"gone{i}.mp4", "question": "q", "options": ["a", "b"], "answer": "A"}
+        for i in range(2)
+    ]
+    path = tmp_path / "ann.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "run"
+    assert main(eval_args(letter_model, path, out, "--missing-video", "count")) == 1
+    assert "every question failed" in capsys.readouterr().out
+    (results,) = out.glob("*.jsonl")
+    records = read_results(results)
+    assert len(records) == 2 and all(r["error"] and r["correct"] is False for r in records)

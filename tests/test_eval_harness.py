@@ -8,7 +8,7 @@ import pytest
 
 from tempo_kit.errors import ConfigError, MediaError
 from tempo_kit.evaluation.harness import Reply, read_results, run_benchmark, summarize
-from tempo_kit.evaluation.items import format_prompt, load_items
+from tempo_kit.evaluation.items import format_prompt, load_benchmark, load_items
 
 
 def write_annotations(path, n=10):
@@ -63,22 +63,28 @@ def test_load_items_strips_letters_and_resolves_paths(tmp_path):
     assert "\nA. circle\nB. square\nC. star\nD. triangle\n" in prompt
 
 
-def test_bad_annotations_name_the_row_and_field(tmp_path):
-    bad = tmp_path / "bad.jsonl"
-    bad.write_text(
-        json.dumps({"id": "x", "video": "v.mp4", "question": "q", "options": ["a", "b"], "answer": "C"})
-    )
-    with pytest.raises(
-        ConfigError, match=r"row 1 \(id 'x'\): answer 'C' is not one of the option letters A, B"
-    ):
-        load_items(bad)
-    bad.write_text(json.dumps({"id": "x", "video": "v.mp4", "options": ["a", "b"], "answer": "A"}))
-    with pytest.raises(ConfigError, match="missing field\\(s\\) question"):
-        load_items(bad)
-    dup = {"id": "x", "video": "v.mp4", "question": "q", "options": ["a", "b"], "answer": "A"}
-    bad.write_text(json.dumps(dup) + "\n" + json.dumps(dup) + "\n")
-    with pytest.raises(ConfigError, match="already used by row 1"):
-        load_items(bad)
+def test_bad_rows_are_counted_skips_naming_file_and_row(tmp_path):
+    path = tmp_path / "ann.jsonl"
+    good = {"id": "x", "video": "v.mp4", "question": "q", "options": ["a", "b"], "answer": "A"}
+    rows = [
+        good,
+        {**good, "id": "y", "answer": "C"},
+        {**good, "id": "z", "question": ""},
+        good,
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows) + "{not json\n")
+    benchmark = load_benchmark(path)
+    assert [item.id for item in benchmark.items] == ["x"]
+    assert [str(s) for s in benchmark.skipped] == [
+        f"{path} row 2 (id 'y'): answer 'C' is not one of the option letters A, B; convert the benchmark's "
+        "answer to a letter (see tempo_kit.evaluation.benchmarks)",
+        f"{path} row 3 (id 'z'): missing field(s) question",
+        f"{path} row 4: id 'x' already used by {path} row 1; ids must be unique",
+        f"{path} row 5: not valid JSON (Expecting property name enclosed in double quotes)",
+    ]
+    path.write_text(json.dumps(rows[1]) + "\n")
+    with pytest.raises(ConfigError, match=r"holds no usable question \(.*row 1 \(id 'y'\): answer 'C'"):
+        load_benchmark(path)
 
 
 def test_run_resume_after_crash_recomputes_nothing(tmp_path):
@@ -205,3 +211,62 @@ def test_sweep_is_item_major_and_resumes_each_run(tmp_path):
     )
     with pytest.raises(ConfigError, match="same results file"):
         run_sweep(items, [runs[0], Run(fn("x"), tmp_path / "right.jsonl", {"k": "right"})], progress=False)
+
+
+def test_corrected_answer_is_rescored_and_changed_options_are_asked_again(tmp_path):
+    path = write_annotations(tmp_path / "ann.jsonl", 4)
+    out = tmp_path / "run.jsonl"
+    first = run_benchmark(load_items(path), Scripted(), out, progress=False)
+    assert first["accuracy"] == 0.5  # q0, q2 right; q1, q3 wrong
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    previous = read_results(out)[1]
+    rows[1]["answer"] = previous["prediction"]  # the annotation's answer for q1 is corrected
+    rows[3]["options"] = ["A. disc", "B. box", "C. star", "D. wedge"]  # q3 now asks something else
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    again = Scripted()
+    summary = run_benchmark(load_items(path), again, out, progress=False)
+    assert again.calls == ["q3"]  # q1 is rescored from its stored reply, not asked again
+    latest = {r["id"]: r for r in read_results(out)}
+    assert latest["q1"]["correct"] and latest["q1"]["response"] == previous["response"]
+    assert latest["q1"]["info"]["rescored_from_answer"] == "B"
+    assert summary["accuracy"] == 0.75 and summary["count"] == 4
+
+
+def test_a_second_writer_of_the_same_results_file_is_refused(tmp_path):
+    import subprocess
+    import sys
+
+    items = load_items(write_annotations(tmp_path / "ann.jsonl", 2))
+    out = tmp_path / "run.jsonl"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom tempo_kit.evaluation.journal import open_journal\n"
+         f"h = open_journal({str(out)!r}); print('locked', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(ConfigError, match="is being written by another run"):
+            run_benchmark(items, Scripted(), out, progress=False)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert run_benchmark(items, Scripted(), out, progress=False)["count"] == 2  # free once it ended
+
+
+def test_shards_answer_disjoint_items_and_merge_into_one_summary(tmp_path):
+    from tempo_kit.evaluation.harness import Run, run_sweep, summarize_runs
+
+    items = load_items(write_annotations(tmp_path / "ann.jsonl", 5))
+    out = tmp_path / "run.jsonl"
+    asked = {}
+    for rank in (0, 1):
+        scripted = Scripted()
+        run_sweep(items, [Run(scripted, out, {"b": 1})], progress=False, shard=(rank, 2))
+        asked[rank] = scripted.calls
+    assert asked == {0: ["q0", "q2", "q4"], 1: ["q1", "q3"]}
+    assert sorted(p.name for p in tmp_path.glob("run*.jsonl")) == ["run.rank0.jsonl", "run.rank1.jsonl"]
+    (merged,) = summarize_runs(items, [Run(Scripted(), out, {"b": 1})])
+    assert merged["count"] == 5 and merged["accuracy"] == pytest.approx(3 / 5) and merged["missing"] == 0
+    single = Scripted()  # a rerun on one process finds every answer in the ranks' files
+    (summary,) = run_sweep(items, [Run(single, out, {"b": 1})], progress=False)
+    assert single.calls == [] and summary["resumed"] == 5 and summary["accuracy"] == merged["accuracy"]

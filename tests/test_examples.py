@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
-GALLERY = ROOT / "docs" / "examples" / "index.md"
+GALLERY = ROOT / "docs" / "examples"
 
 #: Examples read prepared tiny checkpoints (``svlm/`` and ``llm/``) from here instead of building them.
 TINY_DIR_ENV = "TEMPO_KIT_TINY_DIR"
@@ -28,5 +28,6 @@ def test_example_runs_in_tiny_mode(script, tiny_checkpoints, tmp_path):
 
 
 def test_gallery_includes_every_example():
-    included = set(re.findall(r'--8<-- "examples/([^"]+\.py)"', GALLERY.read_text()))
+    pages = "".join(page.read_text() for page in GALLERY.glob("*.md"))
+    included = set(re.findall(r'--8<-- "examples/([^"/]+\.py)"', pages))
     assert included == {p.name for p in EXAMPLES}

@@ -130,7 +130,7 @@ def test_hub_names_are_refused_with_download_instructions(tmp_path):
         load_recipe(recipe)
     text = str(info.value)
     assert "model.decoder.pretrained='Qwen/Qwen3-4B' is not a local folder" in text
-    assert "huggingface-cli download Qwen/Qwen3-4B --local-dir checkpoints/Qwen3-4B" in text
+    assert "hf download Qwen/Qwen3-4B --local-dir checkpoints/Qwen3-4B" in text
     recipe = write(
         tmp_path / "c.yaml", "model: {decoder: {name: hf_causal_lm, pretrained: checkpoints/Qwen3-4B}}\n"
     )
@@ -145,7 +145,7 @@ def test_hub_names_are_refused_with_download_instructions(tmp_path):
     with pytest.raises(CheckpointError) as info:
         load_recipe(recipe)
     assert (
-        "huggingface-cli download Qwen/Qwen3-VL-2B-Instruct --local-dir checkpoints/Qwen3-VL-2B-Instruct"
+        "hf download Qwen/Qwen3-VL-2B-Instruct --local-dir checkpoints/Qwen3-VL-2B-Instruct"
         in str(info.value)
     )
     recipe = write(tmp_path / "s.yaml", "run: {init_from: outputs/nothing/final}\n")

@@ -17,7 +17,7 @@ from torch import nn
 
 from tempo_kit.errors import ConfigError
 from tempo_kit.recipes import DEFAULTS
-from tempo_kit.training.optim import build_optimizer, build_scheduler, lr_factor, param_groups, warmup_steps
+from tempo_kit.training.optim import build_optimizer, build_scheduler, param_groups, warmup_steps
 from tempo_kit.training.trainability import apply_trainability, has_lora, lora_state_dict, merge_lora, part_of
 
 
@@ -227,6 +227,12 @@ def test_cosine_schedule_matches_hugging_face():
     assert warmup_steps(total, 0.03) == 3
 
 
+def lr_factor(step, total, ratio, kind, floor):
+    """The multiplier of a group's peak learning rate at ``step``, read from the kit's scheduler."""
+    scheduler = build_scheduler(torch.optim.AdamW([nn.Parameter(torch.zeros(1))], lr=1.0), total, ratio, kind, floor)
+    return scheduler.lr_lambdas[0](step)
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     total=st.integers(1, 5000),
@@ -236,14 +242,26 @@ def test_cosine_schedule_matches_hugging_face():
     data=st.data(),
 )
 def test_schedule_shape(total, ratio, floor, kind, data):
+    floor = floor if kind == "cosine" else 0.0  # only cosine has a floor
     warmup = warmup_steps(total, ratio)
     step = data.draw(st.integers(0, total))
-    factor = lr_factor(step, total, warmup, kind, floor)
+    factor = lr_factor(step, total, ratio, kind, floor)
     if step < warmup:
         assert factor == pytest.approx(step / warmup)
     else:
         assert floor - 1e-12 <= factor <= 1.0 + 1e-12
-        later = lr_factor(min(step + 1, total), total, warmup, kind, floor)
+        later = lr_factor(min(step + 1, total), total, ratio, kind, floor)
         assert later <= factor + 1e-12  # never rises after warm-up
     if kind != "constant" and total > warmup:
-        assert lr_factor(total, total, warmup, kind, floor) == pytest.approx(floor)
+        assert lr_factor(total, total, ratio, kind, floor) == pytest.approx(floor)
+
+
+def test_schedule_floor_needs_cosine():
+    with pytest.raises(ValueError, match="needs the cosine schedule"):
+        lr_factor(0, 10, 0.1, "linear", 0.1)
+    # hand-worked: 10 steps, ceil(0.1 × 10) = 1 warm-up step, floor 0.2: step 0 is 0, step 1 the
+    # peak, step 10 the floor; half-way through the decay (progress 4.5 / 9) 0.2 + 0.8 × 0.5 = 0.6
+    assert lr_factor(1, 10, 0.1, "cosine", 0.2) == pytest.approx(1.0)
+    assert lr_factor(10, 10, 0.1, "cosine", 0.2) == pytest.approx(0.2)
+    assert lr_factor(0, 10, 0.1, "cosine", 0.2) == 0.0
+    assert lr_factor(5.5, 10, 0.1, "cosine", 0.2) == pytest.approx(0.6)

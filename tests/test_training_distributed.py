@@ -34,6 +34,7 @@ def tiny_overrides(tiny_checkpoints, data: Path, out: Path) -> list[str]:
         "data.val_files=null",
         "data.max_frames=8",
         "data.max_long_edge=64",
+        "data.preprocessing=qwen3_vl",  # tiny from-scratch models: no 131072-px upscale
         "trainer.global_batch_size=4",
         "trainer.micro_batch_size=1",
         "trainer.enable_progress_bar=false",

@@ -84,6 +84,7 @@ def ci_overrides(tiny_checkpoints, data: Path, out: Path, init_from: Path | None
         "data.val_files=null",
         "data.max_frames=8",
         "data.max_long_edge=64",
+        "data.preprocessing=qwen3_vl",  # tiny from-scratch models: no 131072-px upscale
         "data.num_workers=0",
         "trainer.strategy.name=auto",
         "trainer.accelerator=cpu",
@@ -168,7 +169,10 @@ def test_lora_recipes_train_adapters_and_export_merged(
     exported = TempoModel.from_pretrained(tmp_path / FINAL_DIR)
     names = dict(exported.named_parameters())
     assert not any("lora_" in n for n in names)
-    assert (tmp_path / "adapters.safetensors").is_file()
+    lora_parts = [part for part in ("compressor", "decoder") if EXPECTED[recipe][part] == "lora"]
+    assert sorted(p.name for p in (tmp_path / "adapters").iterdir()) == lora_parts
+    for part in lora_parts:  # peft's own layout, one folder per part
+        assert (tmp_path / "adapters" / part / "adapter_model.safetensors").is_file()
     # the merged decoder differs from its base only through the adapters' product
     moved = []
     for name, value in names.items():

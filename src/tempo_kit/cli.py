@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import sys
 from collections.abc import Sequence
 
@@ -23,6 +24,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "infer": ("tempo_kit.inference.command", "answer a question about one video"),
     "eval": ("tempo_kit.evaluation.command", "multiple-choice benchmark over an annotation file"),
     "convert": ("tempo_kit.checkpoints.command", "convert between the released Tempo layout and the kit's"),
+    "recipes": ("tempo_kit.recipes.command", "list, show or copy the shipped recipes"),
+    "components": ("tempo_kit.components_command", "list the registered components and where each comes from"),
     "make-tiny": ("tempo_kit.tiny.command", "write tiny Qwen3-VL / Qwen3 checkpoints for tests and demos"),
     "make-synthetic": ("tempo_kit.data.synthetic_command", "write needle-in-a-haystack videos + questions"),
 }
@@ -50,6 +53,18 @@ def user_message(error: BaseException) -> str:
     return last[len(prefix) :] if last.startswith(prefix) else last
 
 
+def version() -> str:
+    """The installed distribution's version (the source tree's when run from a checkout)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("tempo-kit")
+    except metadata.PackageNotFoundError:
+        from tempo_kit import __version__
+
+        return __version__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in COMMANDS:
@@ -57,7 +72,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         module_name, help_text = COMMANDS[verb]
         module = importlib.import_module(module_name)
         parser = argparse.ArgumentParser(prog=f"tempo-kit {verb}", description=help_text)
-        module.add_arguments(parser)
+        if "verb" in inspect.signature(module.add_arguments).parameters:  # one module, several verbs
+            module.add_arguments(parser, verb=verb)
+        else:
+            module.add_arguments(parser)
         args = parser.parse_args(argv[1:])
         args.command = verb
         try:
@@ -82,6 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="tempo-kit",
         description="Tempo: query-aware compression of long videos with small VLMs.",
     )
+    parser.add_argument("--version", action="version", version=f"tempo-kit {version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for verb, (_, help_text) in COMMANDS.items():
         sub.add_parser(verb, help=help_text)

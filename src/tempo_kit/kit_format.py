@@ -38,6 +38,7 @@ from torch import Tensor, nn
 
 from tempo_kit.atomic import atomic_path, write_json
 from tempo_kit.errors import CheckpointError
+from tempo_kit.hub import download_command, looks_like_hub_name
 
 #: Name of the kit-format config file inside a saved model folder.
 CONFIG_NAME = "tempo_config.json"
@@ -47,6 +48,8 @@ STATE_DICT_NAME = "state_dict.safetensors"
 BASE_TENSORS_NAME = "base_tensors.json"
 #: Subfolder holding the copy of a component's base checkpoint.
 BASE_CHECKPOINT_DIR = "pretrained"
+#: ``tempo_config.json`` key: ``{part: distribution}`` of the parts that come from plugin packages.
+PACKAGES_KEY = "packages"
 #: Kit-format version written into ``tempo_config.json``.
 FORMAT_VERSION = 1
 
@@ -121,10 +124,10 @@ def read_config(root: Path, components: tuple[str, ...]) -> dict[str, Any]:
     """The stored config with component ``pretrained`` paths resolved against ``root``."""
     config_file = root / CONFIG_NAME
     if not root.exists():
-        hub = str(root).count("/") == 1 and not str(root).startswith((".", "~"))
+        hub = looks_like_hub_name(str(root))
         hint = (
             f" '{root}' looks like a hub id: tempo-kit never downloads; fetch it into a local folder "
-            f"(huggingface-cli download {root} --local-dir checkpoints/{root.name}), convert released Tempo "
+            f"({download_command(str(root))}), convert released Tempo "
             f"weights with `tempo-kit convert to-kit`, and pass that folder."
             if hub
             else " Pass the folder a training run wrote (outputs/<run>/final) or one `tempo-kit convert to-kit` wrote."
@@ -147,6 +150,9 @@ def read_config(root: Path, components: tuple[str, ...]) -> dict[str, Any]:
             f"{config_file} has format_version {version!r}; this kit reads {FORMAT_VERSION}"
         )
     document.pop("kit_version", None)
+    from tempo_kit.registry import check_packages_installed
+
+    check_packages_installed(document, document.pop(PACKAGES_KEY, None) or {}, str(root))
     for name in components:
         spec = document.get(name)
         if isinstance(spec, dict) and "pretrained" in spec and not Path(spec["pretrained"]).is_absolute():

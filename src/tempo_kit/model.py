@@ -27,7 +27,7 @@ from tempo_kit.errors import ConfigError
 from tempo_kit.inference_batch import inference_batch
 from tempo_kit.model_config import TempoConfig, check_model_settings
 from tempo_kit.model_outputs import GenerationOutput, TempoOutput
-from tempo_kit.registry import ALLOCATORS, COMPRESSORS, DECODERS
+from tempo_kit.registry import ALLOCATORS, COMPRESSORS, DECODERS, component_packages
 from tempo_kit.types import CompressorOutput, Segments, TempoBatch
 from tempo_kit.visual_selection import allocation_records, select_visuals
 
@@ -267,6 +267,8 @@ class TempoModel(nn.Module):
             saved = self.config.to_dict()
             for name in COMPONENTS:
                 saved[name] = kit_format.save_component(getattr(self, name), saved[name], partial / name, name)
+            # plugin parts: which package to install to load this folder again
+            saved[kit_format.PACKAGES_KEY] = component_packages(saved)
             kit_format.write_config(partial, saved, __version__)
             write_manifest(partial)
         return out

@@ -5,6 +5,10 @@ one from a recipe mapping ``{"name": ..., **kwargs}``, ``list`` filters names wi
 Third-party packages add components without touching the kit, either by importing and using the
 decorator or through the Python entry-point group ``tempo_kit.<kind>`` (e.g.
 ``tempo_kit.allocators``), which is read lazily the first time a name is looked up or listed.
+A plugin that fails to import is reported once and set aside: the kit's own components and the
+other plugins keep working, and only asking for the broken name raises its error.
+:meth:`Registry.origin` says which installed distribution provides a name, so an exported
+model can record what to install to load it again.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import difflib
 import fnmatch
 import importlib
 import inspect
+import logging
 from collections.abc import Callable, Iterator, Mapping
 from importlib import metadata
 from typing import Any, Generic, TypeVar
@@ -22,6 +27,11 @@ from tempo_kit.errors import ConfigError, did_you_mean
 T = TypeVar("T")
 
 ENTRY_POINT_PREFIX = "tempo_kit."
+
+#: The distribution the kit's own components come from.
+KIT_DISTRIBUTION = "tempo-kit"
+
+logger = logging.getLogger("tempo_kit.registry")
 
 
 class RegistryError(ConfigError, KeyError):
@@ -48,6 +58,8 @@ class Registry(Generic[T]):
         self.kind = kind
         self.builtin = builtin
         self._builders: dict[str, Callable[..., T]] = {}
+        self._origins: dict[str, str] = {}  # name → distribution of an entry-point plugin
+        self._broken: dict[str, str] = {}  # name → why its plugin failed to import
         self._plugins_loaded = False
 
     @property
@@ -80,19 +92,28 @@ class Registry(Generic[T]):
         for entry_point in metadata.entry_points(group=self.entry_point_group):
             if entry_point.name in self._builders:
                 continue
+            dist = getattr(entry_point, "dist", None)
+            package = dist.name if dist is not None else entry_point.value.split(":")[0].split(".")[0]
             try:
                 builder = entry_point.load()
-            except Exception as error:  # a broken plugin must not break the kit
-                raise RegistryError(
-                    f"plugin {entry_point.name!r} in entry-point group {self.entry_point_group!r} "
-                    f"({entry_point.value}) failed to import: {error}"
-                ) from error
+            except Exception as error:  # a broken plugin must not break the kit or the other plugins
+                message = (
+                    f"plugin {entry_point.name!r} ({entry_point.value}, package {package!r}) in entry-point "
+                    f"group {self.entry_point_group!r} failed to import: {type(error).__name__}: {error}; "
+                    f"fix or reinstall {package!r} (pip uninstall {package} removes it)"
+                )
+                self._broken[entry_point.name] = message
+                logger.warning("%s", message)
+                continue
             self._builders.setdefault(entry_point.name, builder)
+            self._origins.setdefault(entry_point.name, package)
 
     def get(self, name: str) -> Callable[..., T]:
         """Return the builder registered under ``name``, with a did-you-mean error if unknown."""
         if name not in self._builders:
             self._load_plugins()
+        if name not in self._builders and name in self._broken:
+            raise RegistryError(self._broken[name])
         if name not in self._builders:
             close = difflib.get_close_matches(name, self._builders, n=3, cutoff=0.5)
             hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
@@ -106,6 +127,26 @@ class Registry(Generic[T]):
         """Sorted registered names matching a glob ``pattern`` (e.g. ``"mlp*"``)."""
         self._load_plugins()
         return sorted(n for n in self._builders if fnmatch.fnmatchcase(n, pattern))
+
+    def broken(self) -> dict[str, str]:
+        """Plugins that failed to import: name → the error, with the package to fix."""
+        self._load_plugins()
+        return dict(self._broken)
+
+    def origin(self, name: str) -> str:
+        """The installed distribution that provides ``name`` (``tempo-kit`` for the kit's own).
+
+        Entry-point plugins name their distribution; a builder registered with the decorator is
+        traced from its module's top-level package (the module name itself if no installed
+        distribution holds it, e.g. a script).
+        """
+        builder = self.get(name)
+        if name in self._origins:
+            return self._origins[name]
+        top = str(getattr(builder, "__module__", "") or "").split(".")[0]
+        if top == "tempo_kit":
+            return KIT_DISTRIBUTION
+        return (metadata.packages_distributions().get(top) or [top])[0]
 
     def __contains__(self, name: object) -> bool:
         self._load_plugins()
@@ -163,3 +204,68 @@ PROJECTORS: Registry = Registry("projectors", builtin="tempo_kit.projectors")
 DECODERS: Registry = Registry("decoders", builtin="tempo_kit.decoders")
 ALLOCATORS: Registry = Registry("allocators", builtin="tempo_kit.allocators")
 REDUCTIONS: Registry = Registry("reductions", builtin="tempo_kit.allocators")
+
+#: The model config key of each registered part → its registry.
+PART_REGISTRIES: dict[str, Registry] = {
+    "compressor": COMPRESSORS,
+    "projector": PROJECTORS,
+    "decoder": DECODERS,
+    "allocator": ALLOCATORS,
+    "reduction": REDUCTIONS,
+}
+
+
+def _spec_name(spec: Any) -> str | None:
+    return spec if isinstance(spec, str) else spec.get("name") if isinstance(spec, Mapping) else None
+
+
+def component_packages(config: Mapping[str, Any]) -> dict[str, str]:
+    """``{part: distribution}`` for the parts of a model config that come from outside the kit."""
+    packages = {}
+    for part, registry in PART_REGISTRIES.items():
+        name = _spec_name(config.get(part))
+        if name is not None and name in registry and (origin := registry.origin(name)) != KIT_DISTRIBUTION:
+            packages[part] = origin
+    return packages
+
+
+def check_packages_installed(config: Mapping[str, Any], packages: Mapping[str, str], where: str) -> None:
+    """Every part recorded as coming from a plugin package is registered here, or say what to install."""
+    for part, package in packages.items():
+        registry = PART_REGISTRIES.get(part)
+        name = _spec_name(config.get(part))
+        if registry is None or name is None or name in registry:
+            continue
+        problem = registry.broken().get(name)
+        raise RegistryError(
+            f"{where}: its {part} {name!r} comes from the package {package!r}, "
+            + (f"which is installed but broken: {problem}" if problem else f"which is not installed here: pip install {package}")
+        )
+
+
+def parse_spec(text: str, where: str) -> dict[str, Any]:
+    """``NAME[:key=value[:key=value ...]]`` (a command-line switch) → ``{"name": NAME, key: value}``.
+
+    Values are read as YAML scalars (``2`` is an int, ``true`` a bool, ``exact`` a string):
+    ``ata:mode=exact`` → ``{"name": "ata", "mode": "exact"}``.
+    """
+    import yaml
+
+    name, *pairs = str(text).split(":")
+    spec: dict[str, Any] = {"name": name.strip()}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise RegistryError(f"{where} {text}: {pair!r} is not key=value; write e.g. ata:mode=exact")
+        spec[key.strip()] = yaml.safe_load(value) if value.strip() else None
+    return spec
+
+
+def check_spec(registry: Registry, spec: Mapping[str, Any], where: str) -> None:
+    """The spec's name is registered and its arguments fit the builder, before anything is built."""
+    kwargs = {k: v for k, v in spec.items() if k != "name"}
+    try:
+        builder = registry.get(spec["name"])
+        check_kwargs(builder, kwargs, where=f"{registry.kind.removesuffix('s')} {spec['name']!r}")
+    except RegistryError as error:
+        raise RegistryError(f"{where}: {error}") from None

@@ -14,7 +14,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from tempo_kit.checkpoints.released import DEFAULT_SVLM_NAME
+from tempo_kit.hub import SVLM_HUB_NAME as DEFAULT_SVLM_NAME
+from tempo_kit.hub import download_command, looks_like_hub_name
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,10 +54,10 @@ def check_local_folder(what: str, value: str | None) -> None:
 
     if value is None or Path(value).is_dir():
         return
-    looks_like_hub_id = value.count("/") == 1 and not value.startswith((".", "/", "~"))
+    looks_like_hub_id = looks_like_hub_name(value)
     fix = (
         f"'{value}' looks like a hub id and the kit never downloads: fetch it first "
-        f"(huggingface-cli download {value} --local-dir checkpoints/{Path(value).name}) and pass that folder"
+        f"({download_command(value)}) and pass that folder"
         if looks_like_hub_id
         else "pass an existing local checkpoint folder"
     )

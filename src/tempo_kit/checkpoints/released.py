@@ -18,12 +18,13 @@ from torch import Tensor
 
 from tempo_kit.compressors.qwen3_vl import relevance_direction as compressor_direction
 from tempo_kit.errors import CheckpointError, ConfigError
+from tempo_kit.hub import SVLM_HUB_NAME
 
 #: ``model_type`` of the released config.
 RELEASED_MODEL_TYPE = "tempo_qwen"
 
 #: The SVLM the released weights were trained from (the value in ``mm_vision_tower_aux_list``).
-DEFAULT_SVLM_NAME = "Qwen/Qwen3-VL-2B-Instruct"
+DEFAULT_SVLM_NAME = SVLM_HUB_NAME
 
 #: Multimodal fields the released config adds to a Qwen3 config (compatibility §6).
 RELEASED_MM_FIELDS = (

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 from tempo_kit.errors import CheckpointError
+from tempo_kit.hub import download_command, looks_like_hub_name
 from tempo_kit.video.patchify import (
     IMAGE_MAX_PIXELS,
     IMAGE_MIN_PIXELS,
@@ -32,10 +33,10 @@ def local_checkpoint(
     path = Path(pretrained).expanduser()
     if not path.is_dir():
         hint = ""
-        if "/" in str(pretrained) and not str(pretrained).startswith((".", "/", "~")):
+        if looks_like_hub_name(str(pretrained)):
             hint = (
                 f" It looks like a hub name: download it first, e.g. "
-                f"`huggingface-cli download {pretrained} --local-dir checkpoints/{Path(str(pretrained)).name}`, "
+                f"`{download_command(str(pretrained))}`, "
                 f"and pass that folder."
             )
         raise CheckpointError(

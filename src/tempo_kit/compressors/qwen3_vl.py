@@ -100,7 +100,7 @@ class Qwen3VLCompressor(Compressor):
 
     Args:
         pretrained: local folder of a Qwen3-VL checkpoint (e.g. Qwen3-VL-2B-Instruct downloaded
-            with ``huggingface-cli download``). Its LM head is read once for the relevance
+            with ``hf download``). Its LM head is read once for the relevance
             direction and then dropped.
         k_max: memory tokens per segment (paper: 128).
         train_prompt: system prompt while ``self.training``: ``"standard"`` (paper Appendix E,
@@ -151,6 +151,9 @@ class Qwen3VLCompressor(Compressor):
             raise ConfigError(f"compressor padding_side must be 'right' or 'left', got {padding_side!r}")
         path = local_checkpoint(pretrained, "SVLM")
         self.pretrained = str(pretrained)
+        # where this component's modules sit in the checkpoint's own Hugging Face model
+        # (Qwen3VLForConditionalGeneration.model is ``svlm``): peft adapters are saved against it
+        self.hf_module_paths = {"svlm": "model"}
         self.k_max = k_max
         self.train_prompt = resolve_prompt(prompt or train_prompt)
         self.eval_prompt = resolve_prompt(prompt or eval_prompt)

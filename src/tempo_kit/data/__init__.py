@@ -5,25 +5,23 @@ Annotation rows (LLaVA style) → :class:`TempoDataset` items (:class:`Sample`) 
 for Lightning. :mod:`tempo_kit.data.synthetic` writes needle-in-a-haystack videos.
 """
 
-from tempo_kit.data.annotations import AnnotationError, Record, load_annotations, parse_row, read_rows
-from tempo_kit.data.collate import TempoCollator
-from tempo_kit.data.datamodule import TempoDataModule
-from tempo_kit.data.dataset import Sample, TempoDataset
-from tempo_kit.data.mixture import MixtureDataset, mixture_counts
-from tempo_kit.data.skips import SkipLog, SkipRecord
+from tempo_kit.lazy import lazy_exports
 
-__all__ = [
-    "AnnotationError",
-    "MixtureDataset",
-    "Record",
-    "Sample",
-    "SkipLog",
-    "SkipRecord",
-    "TempoCollator",
-    "TempoDataModule",
-    "TempoDataset",
-    "load_annotations",
-    "mixture_counts",
-    "parse_row",
-    "read_rows",
-]
+#: name → the module that defines it, imported on first use
+_EXPORTS = {
+    "AnnotationError": "tempo_kit.data.annotations",
+    "MixtureDataset": "tempo_kit.data.mixture",
+    "Record": "tempo_kit.data.annotations",
+    "Sample": "tempo_kit.data.dataset",
+    "SkipLog": "tempo_kit.data.skips",
+    "SkipRecord": "tempo_kit.data.skips",
+    "TempoCollator": "tempo_kit.data.collate",
+    "TempoDataModule": "tempo_kit.data.datamodule",
+    "TempoDataset": "tempo_kit.data.dataset",
+    "load_annotations": "tempo_kit.data.annotations",
+    "mixture_counts": "tempo_kit.data.mixture",
+    "parse_row": "tempo_kit.data.annotations",
+    "read_rows": "tempo_kit.data.annotations",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

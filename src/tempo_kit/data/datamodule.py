@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,19 @@ from tempo_kit.video.segments import TIME_BASES, TRAIN_WINDOW
 logger = logging.getLogger("tempo_kit.data")
 
 FileSpec = str | Path | Mapping[str, Any]
+
+
+def _fresh_skips_file(owner: object, path: str | Path | None) -> Path:
+    """An empty skips file: ``path`` (emptied, its folder made) or a temporary one tied to ``owner``."""
+    if path is not None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.unlink(missing_ok=True)  # this run's skips only; SkipLog creates it on the first skip
+        return path
+    handle, name = tempfile.mkstemp(prefix="tempo-kit-skips-", suffix=".jsonl")
+    os.close(handle)
+    weakref.finalize(owner, Path(name).unlink, missing_ok=True)  # also runs at exit; workers leave without running it
+    return Path(name)
 
 
 def _file_entries(files: FileSpec | Sequence[FileSpec] | None, media_root, where: str) -> list[dict]:
@@ -120,6 +134,10 @@ class TempoDataModule(L.LightningDataModule):
             keeps answers, what the training module's validation needs; or ``"eval"``).
         test_mode: collation mode of test batches.
         max_length: cut decoder prompts longer than this many tokens.
+        skips_file: where skipped samples are recorded (JSON lines; DataLoader workers append to
+            it). ``tempo-kit fit`` puts it in the run folder (``skips.jsonl``); ``None`` uses a
+            temporary file that is removed when the data module is garbage-collected or the
+            process exits.
     """
 
     def __init__(
@@ -148,6 +166,7 @@ class TempoDataModule(L.LightningDataModule):
         val_mode: str = "train",
         test_mode: str = "train",
         max_length: int | None = None,
+        skips_file: str | Path | None = None,
     ):
         super().__init__()
         check_on_error(on_error)
@@ -177,9 +196,7 @@ class TempoDataModule(L.LightningDataModule):
         self.max_eval_samples = max_eval_samples
         self.modes = {"val": val_mode, "test": test_mode}
         self.max_length = max_length
-        handle, skip_path = tempfile.mkstemp(prefix="tempo-kit-skips-", suffix=".jsonl")
-        os.close(handle)
-        self.skip_log = SkipLog(skip_path)
+        self.skip_log = SkipLog(_fresh_skips_file(self, skips_file))
         self.datasets: dict[str, Dataset] = {}
         self._resume_at: tuple[int, int] = (0, 0)  # (epoch, batches trained in it) from a checkpoint
 

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from tempo_kit.decoders.base import Decoder
 from tempo_kit.errors import CheckpointError, ConfigError
+from tempo_kit.hub import download_command
 from tempo_kit.registry import DECODERS
 
 #: Released inference setting (compatibility §4): greedy decoding, at most 1024 new tokens.
@@ -54,8 +55,8 @@ def local_checkpoint_dir(pretrained: str | Path, where: str) -> Path:
     if not path.is_dir():
         raise CheckpointError(
             f"{where}: pretrained={str(pretrained)!r} is not a local directory. The kit never downloads "
-            "weights: fetch hub checkpoints first, e.g. `huggingface-cli download Qwen/Qwen3-4B "
-            "--local-dir checkpoints/Qwen3-4B`, and pass that directory as the path."
+            f"weights: fetch hub checkpoints first, e.g. `{download_command('Qwen/Qwen3-4B')}`, "
+            "and pass that directory as the path."
         )
     if not (path / "config.json").is_file():
         raise CheckpointError(
@@ -112,6 +113,7 @@ class HFCausalLM(Decoder):
                 f"table has {rows} rows; the tokenizer belongs to another model — save the LLM's own tokenizer there"
             )
         self.pretrained = str(path)
+        self.hf_module_paths = {"model": ""}  # ``model`` is the checkpoint's whole HF model (peft adapters)
         self.hidden_size = int(self.model.get_input_embeddings().embedding_dim)
         if gradient_checkpointing:
             self.gradient_checkpointing_enable()

@@ -1,18 +1,25 @@
-"""How the four long-video benchmarks' own annotation files map onto the harness's fields.
+"""How the four long-video benchmarks' files map onto the harness's fields, in every variant.
 
-The harness reads ``id, video, question, options, answer[, category, duration]``
-(:mod:`.items`). Each public benchmark ships its questions differently; one function per
-benchmark turns its rows into harness rows, and :func:`convert_annotations` writes them as JSONL.
+The harness reads ``id, video, question, options, answer[, category, duration]`` (:mod:`.items`).
+Each benchmark ships its questions in two shapes — the original release files and the rows
+lmms-eval loads, which the released Tempo was evaluated on (compatibility §7) — and the converter
+detects the shape row by row:
 
-| benchmark | id | video | options | answer | category | duration |
-|---|---|---|---|---|---|---|
-| Video-MME | ``question_id`` | ``{videoID}.mp4`` | ``options`` (``"A. …"``) | ``answer`` letter | ``task_type`` | ``duration`` label short/medium/long |
-| LVBench | ``uid`` | ``{key}.mp4`` | ``(A) …`` lines inside ``question`` | ``answer`` letter | first of ``question_type`` | ``video_info.duration_minutes`` × 60 |
-| MLVU (dev) | ``{question_type}_{n}`` | ``{task folder}/{video}`` | ``candidates`` | index of ``answer`` text in ``candidates`` | ``question_type`` | ``duration`` s |
-| LongVideoBench | ``id`` | ``video_path`` | ``candidates`` | ``correct_choice`` index | ``question_category`` | ``duration`` s |
+| benchmark | variant | detected by | options | answer |
+|---|---|---|---|---|
+| Video-MME | ``lmms-lab/Video-MME`` rows | ``question_id`` | ``options`` (``"A. …"``) | letter |
+| Video-MME | official per-video layout | ``questions: [...]`` | same, per question | letter |
+| LVBench | ``video_info.meta.jsonl`` | ``qa: [...]`` | ``(A) …`` inside ``question`` | letter |
+| LVBench | flat rows (``video_path``) | ``uid`` / ``video_path`` | same | letter |
+| MLVU dev | original ``<n>_<task>.json`` | ``question_type`` | ``candidates`` | candidate text |
+| MLVU dev | ``sy1998/MLVU_dev`` | ``task_type`` | inside ``question`` (``candidates`` too) | letter |
+| LongVideoBench | ``lvb_val.json`` | ``candidates`` | ``candidates`` | ``correct_choice`` index |
+| LongVideoBench | HF Parquet (``longvideobench_val_v``) | ``option0`` | ``option0..4``, ``"N/A"`` pads | ``correct_choice`` index |
 
-Reporting conventions differ: Video-MME, LongVideoBench and LVBench report the per-sample mean
-(``accuracy``); MLVU's M-Avg is the mean over its multiple-choice tasks (``category_mean``).
+A row that cannot be a question (no answer among its candidates, an empty question, a missing
+field) is skipped with its file and row number, never the whole file. Every converted row keeps
+the benchmark's own fields under ``source``, so result records carry them. Categories follow
+lmms-eval's names (MLVU's ``findNeedle`` is ``needle``).
 """
 
 from __future__ import annotations
@@ -20,155 +27,215 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tempo_kit.errors import ConfigError
 from tempo_kit.evaluation.answers import OPTION_LETTERS
+from tempo_kit.evaluation.journal import write_atomic
 
 Row = dict[str, Any]
 
-#: MLVU dev task → the folder its videos live in (``MLVU/video/<folder>``); the multiple-choice tasks.
+#: MLVU dev's seven multiple-choice tasks as lmms-eval names them; its M-Avg divides by all seven.
+MLVU_DEV_TASKS = ("anomaly_reco", "count", "ego", "needle", "order", "plotQA", "topic_reasoning")
+#: Original MLVU task names that lmms-eval's rows spell differently.
+MLVU_TASK_ALIASES = {"findNeedle": "needle"}
+#: MLVU dev task → the folder of its videos in the original release (``MLVU/video/<folder>``).
 MLVU_TASK_FOLDERS = {
     "plotQA": "1_plotQA",
-    "findNeedle": "2_needle",
+    "needle": "2_needle",
     "ego": "3_ego",
     "count": "4_count",
     "order": "5_order",
     "anomaly_reco": "6_anomaly_reco",
     "topic_reasoning": "7_topic_reasoning",
 }
+#: LongVideoBench's Parquet pads missing options with this text.
+LONGVIDEOBENCH_PAD = "N/A"
 
 _INLINE_OPTION = re.compile(r"^\s*\(([A-Z])\)\s*(.*)$")
 
 
-def _require(row: Mapping, keys: Iterable[str], benchmark: str, where: str) -> None:
-    missing = [k for k in keys if k not in row]
+@dataclass(frozen=True)
+class SkippedRow:
+    """A row that is not a usable question: where it is and why."""
+
+    where: str
+    reason: str
+
+    def __str__(self) -> str:
+        separator = " " if self.reason.startswith("(") else ": "  # "row 3 (id 'x'): …"
+        return f"{self.where}{separator}{self.reason}"
+
+
+class _Skip(Exception):
+    pass
+
+
+def _require(row: Mapping, keys: Iterable[str]) -> None:
+    missing = [k for k in keys if k not in row or row[k] in (None, "")]
     if missing:
-        raise ConfigError(
-            f"{where}: a {benchmark} row needs field(s) {', '.join(missing)}; got {', '.join(sorted(row))}. "
-            "Is this the right --format?"
-        )
+        raise _Skip(f"missing field(s) {', '.join(missing)} (has {', '.join(sorted(map(str, row)))})")
 
 
-def _letter(index: int, num_options: int, where: str) -> str:
+def _letter(index: Any, num_options: int) -> str:
     if not 0 <= int(index) < num_options:
-        raise ConfigError(f"{where}: answer index {index} is outside the {num_options} options")
+        raise _Skip(f"answer index {index} is outside the {num_options} options")
     return OPTION_LETTERS[int(index)]
 
 
-def from_videomme(rows: Iterable[Mapping], where: str = "Video-MME") -> Iterator[Row]:
-    """Video-MME (``lmms-lab/Video-MME`` test split, exported to JSON/JSONL)."""
-    for n, row in enumerate(rows, start=1):
-        _require(
-            row, ("question_id", "videoID", "question", "options", "answer"), "Video-MME", f"{where} row {n}"
-        )
-        yield {
-            "id": str(row["question_id"]),
-            "video": f"{row['videoID']}.mp4",
-            "question": row["question"],
-            "options": list(row["options"]),
-            "answer": str(row["answer"]).strip(),
-            "category": row.get("task_type"),
-            "duration": row.get("duration"),
-            "domain": row.get("domain"),
-            "sub_category": row.get("sub_category"),
-        }
-
-
-def split_inline_options(text: str, where: str) -> tuple[str, list[str]]:
-    """LVBench writes the options into the question: ``"Q?\\n(A) x\\n(B) y"`` → ``("Q?", [x, y])``."""
+def split_inline_options(text: str) -> tuple[str, list[str]]:
+    """``"Q?\\n(A) x\\n(B) y"`` → ``("Q?", [x, y])`` (LVBench and MLVU_dev write options inline)."""
     question_lines, options = [], []
     for line in text.splitlines():
         match = _INLINE_OPTION.match(line)
         if match and match.group(1) == OPTION_LETTERS[len(options)]:
             options.append(match.group(2).strip())
-        elif options:
+        elif options and line.strip():
             options[-1] += " " + line.strip()
-        else:
+        elif not options:
             question_lines.append(line)
     if len(options) < 2:
-        raise ConfigError(f"{where}: found {len(options)} '(A) …' option lines in the question {text[:80]!r}")
+        raise _Skip(f"found {len(options)} '(A) …' option lines in the question {text[:80]!r}")
     return "\n".join(question_lines).strip(), options
 
 
-def from_lvbench(rows: Iterable[Mapping], where: str = "LVBench") -> Iterator[Row]:
-    """LVBench's ``video_info.meta.jsonl`` (one video a line, its questions under ``qa``), or
-    flat rows that already carry ``key`` and ``uid``."""
-    for n, row in enumerate(rows, start=1):
-        questions = row.get("qa", [row])
-        _require(row, ("key",), "LVBench", f"{where} row {n}")
-        info = row.get("video_info") or {}
-        minutes = info.get("duration_minutes")
-        for qa in questions:
-            _require(qa, ("uid", "question", "answer"), "LVBench", f"{where} row {n}")
-            question, options = split_inline_options(qa["question"], f"{where} uid {qa['uid']}")
-            types = qa.get("question_type") or []
-            types = [types] if isinstance(types, str) else list(types)
-            yield {
-                "id": str(qa["uid"]),
-                "video": f"{row['key']}.mp4",
-                "question": question,
-                "options": options,
-                "answer": str(qa["answer"]).strip().strip("()"),
-                "category": types[0] if types else None,
-                "duration": None if minutes is None else float(minutes) * 60.0,
-                "question_types": types,
-                "time_reference": qa.get("time_reference"),
-            }
+def _videomme_question(video: Mapping, qa: Mapping, source: Mapping) -> Row:
+    _require(qa, ("question_id", "question", "options", "answer"))
+    video_id = video.get("videoID") or str(video.get("url", "")).rpartition("v=")[2]
+    if not video_id:
+        raise _Skip("missing field videoID (the YouTube id that names the video file)")
+    return {
+        "id": str(qa["question_id"]),
+        "video": f"{video_id}.mp4",
+        "question": qa["question"],
+        "options": list(qa["options"]),
+        "answer": str(qa["answer"]).strip(),
+        "category": qa.get("task_type"),
+        "duration": video.get("duration"),
+        "source": dict(source),
+    }
 
 
-def from_mlvu(rows: Iterable[Mapping], where: str = "MLVU", task_folder: str | None = None) -> Iterator[Row]:
-    """MLVU dev (``MLVU/json/<n>_<task>.json``); the answer is the correct candidate's text."""
-    counters: dict[str, int] = {}
-    for n, row in enumerate(rows, start=1):
-        _require(
-            row, ("video", "question", "candidates", "answer", "question_type"), "MLVU", f"{where} row {n}"
-        )
-        task = str(row["question_type"])
-        candidates = [str(c) for c in row["candidates"]]
-        if row["answer"] not in candidates:
-            raise ConfigError(
-                f"{where} row {n}: answer {row['answer']!r} is not one of the candidates {candidates}"
-            )
-        folder = task_folder or MLVU_TASK_FOLDERS.get(task, task)
-        counters[task] = counters.get(task, 0) + 1
+def from_videomme(row: Mapping) -> Iterator[Row]:
+    """Video-MME: ``lmms-lab/Video-MME`` rows, or the official layout (one video, its ``questions``)."""
+    if "questions" in row:
+        video = {k: v for k, v in row.items() if k != "questions"}
+        for qa in row["questions"]:
+            yield _videomme_question(row, qa, {**video, **qa})
+    else:
+        yield _videomme_question(row, row, row)
+
+
+def _lvbench_question(qa: Mapping, video: Mapping, key: Any, source: Mapping) -> Row:
+    _require(qa, ("question", "answer"))
+    uid = qa.get("uid", qa.get("question_id"))
+    if uid in (None, ""):
+        raise _Skip("missing field uid")
+    if qa.get("options"):
+        question, options, inline = qa["question"], list(qa["options"]), None
+    else:
+        question, options = split_inline_options(qa["question"])
+        inline = qa["question"]
+    types = qa.get("question_type") or []
+    types = [types] if isinstance(types, str) else list(types)
+    info = video.get("video_info") or {}
+    minutes = info.get("duration_minutes")
+    duration = video.get("duration", None if minutes is None else float(minutes) * 60.0)
+    path = qa.get("video_path") or video.get("video_path") or f"{key}.mp4"
+    return {
+        "id": str(uid),
+        "video": str(path),
+        "question": question,
+        "options": options,
+        "answer": str(qa["answer"]).strip().strip("()"),
+        "category": types[0] if types else None,
+        "duration": duration,
+        "question_types": types,
+        "question_with_options": inline,
+        "source": dict(source),
+    }
+
+
+def from_lvbench(row: Mapping) -> Iterator[Row]:
+    """LVBench: ``video_info.meta.jsonl`` (one video, its ``qa``), or flat rows with ``video_path``."""
+    if "qa" in row:
+        _require(row, ("key",))
+        video = {k: v for k, v in row.items() if k != "qa"}
+        for qa in row["qa"]:
+            yield _lvbench_question(qa, row, row["key"], {**video, **qa})
+    else:
+        if not (row.get("video_path") or row.get("key")):
+            raise _Skip("missing field video_path (or key)")
+        yield _lvbench_question(row, row, row.get("key"), row)
+
+
+def from_mlvu(row: Mapping) -> Iterator[Row]:
+    """MLVU dev: the original task files (answer = candidate text) or ``sy1998/MLVU_dev`` rows
+    (``video_name``, options inside ``question``, answer = letter, ``task_type``)."""
+    if "task_type" in row:  # sy1998/MLVU_dev
+        _require(row, ("video_name", "question", "answer", "task_type"))
+        question, options = split_inline_options(row["question"])
+        answer = str(row["answer"]).strip().strip("()")
+        task = MLVU_TASK_ALIASES.get(str(row["task_type"]), str(row["task_type"]))
         yield {
-            "id": f"{task}_{counters[task]}",
-            "video": f"{folder}/{row['video']}",
-            "question": row["question"],
-            "options": candidates,
-            "answer": _letter(candidates.index(row["answer"]), len(candidates), f"{where} row {n}"),
+            "id": str(row.get("question_id") or f"{task}_{row['video_name']}"),
+            "video": str(row["video_name"]),
+            "question": question,
+            "options": options,
+            "answer": answer,
             "category": task,
             "duration": row.get("duration"),
+            "question_with_options": row["question"],
+            "source": dict(row),
         }
+        return
+    _require(row, ("video", "question", "candidates", "answer", "question_type"))
+    task = MLVU_TASK_ALIASES.get(str(row["question_type"]), str(row["question_type"]))
+    candidates = [str(c) for c in row["candidates"]]
+    matches = [i for i, c in enumerate(candidates) if c == str(row["answer"])]
+    if not matches:
+        raise _Skip(f"answer {row['answer']!r} is not one of the candidates {candidates}")
+    yield {
+        "id": None,  # numbered per task by the caller
+        "video": f"{MLVU_TASK_FOLDERS.get(task, task)}/{row['video']}",
+        "question": row["question"],
+        "options": candidates,
+        "answer": OPTION_LETTERS[matches[-1]],  # the official scorer takes the last match
+        "category": task,
+        "duration": row.get("duration"),
+        "source": dict(row),
+    }
 
 
-def from_longvideobench(rows: Iterable[Mapping], where: str = "LongVideoBench") -> Iterator[Row]:
-    """LongVideoBench ``lvb_val.json``; ``correct_choice`` is a 0-based index."""
-    for n, row in enumerate(rows, start=1):
-        _require(
-            row,
-            ("id", "video_path", "question", "candidates", "correct_choice"),
-            "LongVideoBench",
-            f"{where} row {n}",
-        )
+def from_longvideobench(row: Mapping) -> Iterator[Row]:
+    """LongVideoBench: ``lvb_val.json`` (``candidates``) or the HF Parquet (``option0..4``)."""
+    _require(row, ("id", "video_path", "question", "correct_choice"))
+    if "candidates" in row:
         candidates = [str(c) for c in row["candidates"]]
-        yield {
-            "id": str(row["id"]),
-            "video": str(row["video_path"]),
-            "question": row["question"],
-            "options": candidates,
-            "answer": _letter(row["correct_choice"], len(candidates), f"{where} row {n}"),
-            "category": row.get("question_category"),
-            "duration": row.get("duration"),
-            "duration_group": row.get("duration_group"),
-            "topic_category": row.get("topic_category"),
-        }
+    else:
+        candidates = []
+        for i in range(len(OPTION_LETTERS)):
+            option = row.get(f"option{i}")
+            if option is None or option == LONGVIDEOBENCH_PAD:
+                break
+            candidates.append(str(option))
+    yield {
+        "id": str(row["id"]),
+        "video": str(row["video_path"]),
+        "question": row["question"],
+        "options": candidates,
+        "answer": _letter(row["correct_choice"], len(candidates)),
+        "category": row.get("question_category"),
+        "duration": row.get("duration"),
+        "duration_group": row.get("duration_group"),
+        "source": dict(row),
+    }
 
 
-#: ``--format`` name → row converter.
-FORMATS: dict[str, Callable[..., Iterator[Row]]] = {
+#: ``--format`` name → one-row converter (a row may hold several questions).
+FORMATS: dict[str, Callable[[Mapping], Iterator[Row]]] = {
     "videomme": from_videomme,
     "lvbench": from_lvbench,
     "mlvu": from_mlvu,
@@ -176,16 +243,30 @@ FORMATS: dict[str, Callable[..., Iterator[Row]]] = {
 }
 
 
-def read_rows(path: str | Path) -> list[Mapping]:
-    """JSON (a list, or an object of lists) or JSONL rows of a benchmark file."""
+def _jsonable(value: Any) -> Any:
+    """Parquet cells (numpy arrays and scalars) as plain JSON values."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, Mapping):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def read_rows(path: str | Path) -> list[Any]:
+    """A benchmark file's rows: Parquet (pyarrow), JSON (a list, or an object of lists) or JSONL."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"benchmark annotation file {path} does not exist")
     if path.suffix == ".parquet":
-        raise ConfigError(
-            f"{path}: parquet is not read directly; export it once to JSONL, e.g. with pandas: "
-            "pandas.read_parquet(p).to_json(out, orient='records', lines=True)"
-        )
+        try:
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise ConfigError(
+                f"{path}: reading Parquet needs pyarrow; pip install 'tempo-kit[eval]'"
+            ) from None
+        return [_jsonable(row) for row in pq.read_table(path).to_pylist()]
     from tempo_kit.data.annotations import read_text
 
     text = read_text(path)
@@ -198,25 +279,58 @@ def read_rows(path: str | Path) -> list[Mapping]:
             return data
         if isinstance(data, dict):  # e.g. {"task": [rows]}
             return [row for value in data.values() if isinstance(value, list) for row in value]
-    rows = []
+    rows: list[Any] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if line.strip():
             try:
                 rows.append(json.loads(line))
             except json.JSONDecodeError as error:
-                raise ConfigError(f"{path} line {number} is not valid JSON: {error}") from error
+                rows.append(SkippedRow(f"{path} row {number}", f"not valid JSON ({error})"))
     return rows
 
 
-def convert_annotations(fmt: str, sources: Iterable[str | Path], out: str | Path) -> Path:
-    """Convert one or more benchmark files (e.g. all MLVU task files) into one harness JSONL."""
+def convert_rows(fmt: str, path: str | Path) -> Iterator[Row | SkippedRow]:
+    """Harness rows of one benchmark file; an unusable row comes out as a :class:`SkippedRow`."""
     if fmt not in FORMATS:
         raise ConfigError(f"unknown benchmark format {fmt!r}; use one of {', '.join(FORMATS)}")
-    from tempo_kit.atomic import atomic_file
+    counters: dict[str, int] = {}
+    for number, row in enumerate(read_rows(path), start=1):
+        where = f"{path} row {number}"
+        if isinstance(row, SkippedRow):
+            yield row
+            continue
+        if not isinstance(row, Mapping):
+            yield SkippedRow(where, f"expected an object, got {type(row).__name__}")
+            continue
+        try:
+            converted = list(FORMATS[fmt](row))
+        except _Skip as skip:
+            yield SkippedRow(where, str(skip))
+            continue
+        except (TypeError, ValueError, KeyError) as error:
+            yield SkippedRow(where, f"{type(error).__name__}: {error}")
+            continue
+        for out in converted:
+            if out["id"] is None:
+                counters[out["category"]] = counters.get(out["category"], 0) + 1
+                out["id"] = f"{out['category']}_{counters[out['category']]}"
+            out["where"] = where
+            yield out
 
-    out = Path(out)
-    with atomic_file(out) as handle:
-        for source in sources:
-            for row in FORMATS[fmt](read_rows(source), where=str(source)):
-                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-    return out
+
+def convert_annotations(fmt: str, sources: Iterable[str | Path], out: str | Path) -> tuple[Path, list[SkippedRow]]:
+    """Convert benchmark files (e.g. all MLVU task files) into one harness JSONL, written atomically.
+
+    Returns:
+        the file, and the rows skipped (each naming its file and row).
+    """
+    lines, skipped = [], []
+    for source in sources:
+        for row in convert_rows(fmt, source):
+            if isinstance(row, SkippedRow):
+                skipped.append(row)
+            else:
+                lines.append(json.dumps({k: v for k, v in row.items() if k != "where"}, ensure_ascii=False))
+    if not lines:
+        raise ConfigError(f"no usable {fmt} question in {', '.join(map(str, sources))}: {skipped[:3]}")
+    return write_atomic(out, "".join(line + "\n" for line in lines)), skipped

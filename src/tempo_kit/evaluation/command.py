@@ -7,7 +7,12 @@ Every combination of the comma-separated switches (``--budget``, ``--allocator``
 ``--reduction``, ``--k-min``, ``--relevance``, ``--relevance-prompt``) is one setting with its own
 results file ``<output>/<setting>.jsonl``; rerunning the same command resumes each file where it
 stopped. ``<output>/summary.json`` holds every setting's accuracy (per sample and per category
-mean), per category, per duration bucket, and token statistics.
+mean), per category, per duration bucket, the benchmark's own numbers, and token statistics.
+
+Each benchmark format asks in lmms-eval's words with its answer limit (:mod:`.presets`) and uses
+the released evaluation's sampling and context (:mod:`.protocol`). Under ``torchrun`` each process
+answers its share of the questions into its own file and rank 0 writes the merged summary.
+``--print-prompts`` shows what the model will be asked, without loading it.
 """
 
 from __future__ import annotations
@@ -16,19 +21,14 @@ import argparse
 import itertools
 import json
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
-from tempo_kit.atomic import write_json
-from tempo_kit.errors import ConfigError
+from tempo_kit.errors import ConfigError, MediaError, did_you_mean
 from tempo_kit.evaluation.items import DEFAULT_POST_PROMPT, DEFAULT_PRE_PROMPT
+from tempo_kit.evaluation.protocol import EVAL_MAX_CONTEXT, EVAL_MIN_FRAMES
 from tempo_kit.inference.command import add_allocation_arguments, add_model_arguments
-
-#: The released evaluation scripts sample at least 8 frames and cap the LLM context at 32768
-#: tokens (compatibility §7), unlike its inference script (4 and 16384).
-EVAL_MIN_FRAMES = 8
-EVAL_MAX_CONTEXT = 32768
+from tempo_kit.registry import parse_spec
 
 #: Longest results-file stem; longer setting names end in a hash of the full name (file systems
 #: refuse names over 255 bytes).
@@ -37,6 +37,9 @@ MAX_SETTING_NAME = 120
 #: What the SVLM is conditioned on: the whole multiple-choice prompt (as the LLM sees it) or the
 #: bare question.
 COMPRESSOR_QUERIES = ("prompt", "question")
+#: What happens to a question whose video file is missing: stop before the first question (listing
+#: every missing file), leave the question out of the scores, or count it as wrong.
+MISSING_VIDEO_POLICIES = ("stop", "skip", "count")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,24 +48,49 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument(
         "--format",
         default="kit",
-        help="annotation format: kit (id/video/question/options/answer), videomme, lvbench, mlvu, longvideobench",
+        help="annotation format: kit (id/video/question/options/answer), videomme, lvbench, mlvu, "
+        "longvideobench (each in its original and its lmms-eval variant; JSON, JSONL or Parquet)",
+    )
+    data.add_argument(
+        "--prompt",
+        default=None,
+        help="prompt preset: kit, videomme, lvbench, mlvu, longvideobench (default: the format's own, "
+        "byte-equal to lmms-eval's)",
+    )
+    data.add_argument(
+        "--print-prompts",
+        action="store_true",
+        help="print one JSON object per question (id, prompt, options, answer, max_new_tokens) and exit "
+        "without loading a model",
+    )
+    data.add_argument(
+        "--missing-video",
+        choices=MISSING_VIDEO_POLICIES,
+        default="stop",
+        help="a question whose video is missing: stop before starting and list them (default), skip it, "
+        "or count it as wrong",
     )
     data.add_argument(
         "--media-root", default=None, help="folder video paths are relative to (default: the file's)"
     )
     data.add_argument("--limit", type=int, default=None, help="first N questions only (smoke run)")
-    data.add_argument("--pre-prompt", default=DEFAULT_PRE_PROMPT, help="instruction before the question")
-    data.add_argument("--post-prompt", default=DEFAULT_POST_PROMPT, help="instruction after the options")
+    data.add_argument(
+        "--pre-prompt", default=DEFAULT_PRE_PROMPT, help="instruction before the question (kit preset)"
+    )
+    data.add_argument(
+        "--post-prompt", default=DEFAULT_POST_PROMPT, help="instruction after the options (kit preset)"
+    )
     data.add_argument(
         "--compressor-query",
         choices=COMPRESSOR_QUERIES,
         default="prompt",
         help="what the SVLM is conditioned on: the full prompt (default) or the bare question",
     )
-    add_model_arguments(parser, min_frames=EVAL_MIN_FRAMES, max_context=EVAL_MAX_CONTEXT)
+    add_model_arguments(parser, min_frames=EVAL_MIN_FRAMES, max_context=EVAL_MAX_CONTEXT, model_required=False)
+    parser.set_defaults(max_new_tokens=None)  # the prompt preset's (lmms-eval's task limit)
     add_allocation_arguments(parser, sweep=True)
     out = parser.add_argument_group("results")
-    out.add_argument("--output", required=True, help="folder for the results JSONL files and summary.json")
+    out.add_argument("--output", default=None, help="folder for the results JSONL files and summary.json")
     out.add_argument("--overwrite", action="store_true", help="start over instead of resuming")
     out.add_argument(
         "--on-error",
@@ -121,6 +149,7 @@ def settings_from_args(args: argparse.Namespace, model_config) -> list[dict[str,
                 "time_base": args.time_base,
                 "max_context": args.max_context,
                 "compressor_query": args.compressor_query,
+                "prompt": args.prompt,
                 "pre_prompt": args.pre_prompt,
                 "post_prompt": args.post_prompt,
                 "max_new_tokens": args.max_new_tokens,
@@ -156,7 +185,7 @@ def make_answer_fn(pipeline, setting: dict[str, Any]):
             query=prompt,
             compressor_query=item.question if setting["compressor_query"] == "question" else None,
             budget=setting["budget"],
-            allocator=setting["allocator"],
+            allocator=parse_spec(setting["allocator"], "--allocator"),
             reduction=setting["reduction"],
             k_min=setting["k_min"],
             relevance=setting["relevance"],
@@ -198,6 +227,19 @@ def format_summaries(named: dict[str, dict[str, Any]]) -> str:
             f"{s['unparsed']:>8} {s['errors']:>6} {('—' if tpf is None else f'{tpf:.2f}'):>9}"
         )
     for name, s in named.items():
+        bench = s.get("benchmark") or {}
+        groups = {
+            "per task": bench.get("per_task"),
+            "per type": bench.get("per_type"),
+            "per duration": bench.get("per_duration") or bench.get("per_duration_group"),
+        }
+        if "m_avg" in bench:
+            lines.append(f"{name} M-Avg (mean of the 7 MLVU tasks): {_percent(bench['m_avg'])}")
+        for title, group in groups.items():
+            if group:
+                parts = ", ".join(f"{k} {_percent(v['accuracy'])} (n={v['count']})" for k, v in group.items())
+                lines.append(f"{name} {title}: {parts}")
+    for name, s in named.items():
         for title, key in (("category", "per_category"), ("duration", "per_duration")):
             if s[key]:
                 parts = ", ".join(
@@ -211,13 +253,11 @@ def check_settings(settings: list[dict[str, Any]], pipeline) -> None:
     """Refuse a bad switch before the first question, not as an error on every record."""
     from tempo_kit.inference.api import RELEVANCE_SOURCES
     from tempo_kit.inference.command import check_budget
-    from tempo_kit.registry import ALLOCATORS, REDUCTIONS
+    from tempo_kit.registry import ALLOCATORS, REDUCTIONS, check_spec
 
     for setting in settings:
-        if setting["allocator"] not in ALLOCATORS:
-            raise ConfigError(
-                f"--allocator {setting['allocator']!r}: unknown; known: {', '.join(ALLOCATORS.list())}"
-            )
+        allocator = setting["allocator"]
+        check_spec(ALLOCATORS, parse_spec(allocator, "--allocator"), f"--allocator {allocator}")
         if setting["reduction"] not in REDUCTIONS:
             raise ConfigError(
                 f"--reduction {setting['reduction']!r}: unknown; known: {', '.join(REDUCTIONS.list())}"
@@ -229,50 +269,121 @@ def check_settings(settings: list[dict[str, Any]], pipeline) -> None:
         check_budget(setting["budget"], setting["k_min"])
 
 
+def current_shard() -> tuple[int, int]:
+    """``(rank, world_size)`` of this process under torchrun (``RANK``/``WORLD_SIZE``), else ``(0, 1)``."""
+    import os
+
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+def _barrier(shard: tuple[int, int]) -> None:
+    """Wait for every rank (gloo, so it needs no GPU) before rank 0 merges the results."""
+    if shard[1] == 1:
+        return
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("gloo")
+    dist.barrier()
+
+
+def print_prompts(benchmark, preset) -> None:
+    for item in benchmark.items:
+        record = {
+            "id": item.id,
+            "prompt": preset.build(item),
+            "options": item.options,
+            "answer": item.answer,
+            "max_new_tokens": preset.max_new_tokens,
+        }
+        print(json.dumps(record, ensure_ascii=False))
+
+
+def check_videos(benchmark, policy: str):
+    """Apply ``--missing-video`` before the first question; ``stop`` lists every missing file."""
+    missing = [item for item in benchmark.items if not Path(item.video).is_file()]
+    if not missing or policy == "count":
+        return benchmark.items
+    if policy == "stop":
+        listed = "\n  ".join(item.video for item in missing[:20])
+        more = f"\n  … and {len(missing) - 20} more" if len(missing) > 20 else ""
+        raise MediaError(
+            f"{len(missing)} of {len(benchmark.items)} questions have no video file:\n  {listed}{more}\n"
+            "check --media-root, or pass --missing-video skip (leave them out) or count (score them wrong)"
+        )
+    gone = {item.id for item in missing}
+    return [item for item in benchmark.items if item.id not in gone]
+
+
 def run(args: argparse.Namespace) -> int:
-    from tempo_kit.atomic import check_output_path
-    from tempo_kit.evaluation.items import load_items
+    from tempo_kit.evaluation.benchmarks import FORMATS
+    from tempo_kit.evaluation.harness import Run, run_sweep, summarize_runs
+    from tempo_kit.evaluation.items import load_benchmark
+    from tempo_kit.evaluation.journal import write_atomic
+    from tempo_kit.evaluation.presets import get_preset
     from tempo_kit.inference.api import TempoPipeline
     from tempo_kit.inference.command import check_model_arguments
-    from tempo_kit.run_lock import run_lock
 
+    if args.format != "kit" and args.format not in FORMATS:
+        raise ConfigError(
+            f"--format {args.format!r}: unknown{did_you_mean(args.format, FORMATS)}; use kit or {', '.join(FORMATS)}"
+        )
+    preset = get_preset(args.prompt or args.format, args.pre_prompt, args.post_prompt)
+    args.prompt = preset.name
+    if args.max_new_tokens is None:
+        args.max_new_tokens = preset.max_new_tokens
+    benchmark = load_benchmark(args.annotations, media_root=args.media_root, limit=args.limit, fmt=args.format)
+    if args.print_prompts:
+        print_prompts(benchmark, preset)
+        return 0
+    for flag, value in (("--model", args.model), ("--output", args.output)):
+        if value is None:
+            raise ConfigError(f"{flag} is required (only --print-prompts runs without a model)")
     check_model_arguments(args)
     if args.no_progress:
         from tempo_kit.quiet import hide_library_progress
 
         hide_library_progress()
-    output = check_output_path(args.output, what="--output")
-    items = load_items(args.annotations, media_root=args.media_root, limit=args.limit, fmt=args.format)
-    with run_lock(output, "eval"):  # a second eval into the same --output is refused, not interleaved
-        pipeline = TempoPipeline.from_pretrained(
-            args.model, device=args.device, dtype=args.dtype, base_svlm=args.base_svlm, reuse_last_video=True
-        )
-        settings = settings_from_args(args, pipeline.model.config)
-        check_settings(settings, pipeline)
-        return _evaluate(args, items, pipeline, settings)
+    for skip in benchmark.skipped:
+        print(f"skipped {skip}")
+    items = check_videos(benchmark, args.missing_video)
+    shard = current_shard()
+    device = args.device
+    if shard[1] > 1 and device == "cuda":  # one whole model per GPU under torchrun
+        import os
 
-
-def _evaluate(args: argparse.Namespace, items, pipeline, settings: list[dict[str, Any]]) -> int:
-    """Answer every question of every setting into ``--output`` (held locked by the caller)."""
-    from tempo_kit.evaluation.harness import Run, run_sweep
-    from tempo_kit.evaluation.items import format_prompt
-
+        device = f"cuda:{os.environ.get('LOCAL_RANK', 0)}"
+    pipeline = TempoPipeline.from_pretrained(
+        args.model, device=device, dtype=args.dtype, base_svlm=args.base_svlm, reuse_last_video=True
+    )
+    settings = settings_from_args(args, pipeline.model.config)
+    check_settings(settings, pipeline)
     output = Path(args.output)
-
-    def prompt_fn(item):
-        return format_prompt(item, pre_prompt=args.pre_prompt, post_prompt=args.post_prompt)
 
     names = [setting_name(s) for s in settings]
     runs = [Run(make_answer_fn(pipeline, s), output / f"{n}.jsonl", s, n) for s, n in zip(settings, names)]
     summaries = run_sweep(
         items,
         runs,
-        prompt_fn=prompt_fn,
+        prompt_fn=preset.build,
         on_error=args.on_error,
         overwrite=args.overwrite,
-        progress=not args.no_progress,
+        progress=not args.no_progress and shard[0] == 0,
         description=names[0] if len(names) == 1 else f"eval × {len(names)} settings",
+        fmt=args.format,
+        shard=shard,
     )
+    _barrier(shard)
+    if shard[0] != 0:
+        return 0
+    if shard[1] > 1:
+        merged = summarize_runs(items, runs, fmt=args.format)
+        for summary, partial in zip(merged, summaries):
+            summary["resumed"] = partial["resumed"]
+        summaries = merged
+    for summary in summaries:
+        summary["skipped_rows"] = [str(skip) for skip in benchmark.skipped]
+        summary["skipped_missing_videos"] = len(benchmark.items) - len(items)
     named = dict(zip(names, summaries))
     summary_path = output / "summary.json"
     everything: dict[str, Any] = {}
@@ -280,18 +391,14 @@ def _evaluate(args: argparse.Namespace, items, pipeline, settings: list[dict[str
         everything = json.loads(summary_path.read_text()).get("settings", {})
     everything.update(named)
     document = {"annotations": str(args.annotations), "format": args.format, "settings": everything}
-    write_json(summary_path, document)
+    write_atomic(summary_path, json.dumps(document, indent=2) + "\n")
     if args.json:
         print(json.dumps(named, indent=2))
     else:
         print(format_summaries(named))
         print(f"results: {output}/<setting>.jsonl, summary: {summary_path}")
-    total, failed = sum(s["count"] for s in named.values()), sum(s["errors"] for s in named.values())
-    if total and failed == total:  # nothing was answered: a script must not read this as success
-        print(
-            f"tempo-kit eval: error: all {total} answers failed; the 'error' field of each record in "
-            f"{output}/<setting>.jsonl says why",
-            file=sys.stderr,
-        )
+    failed = [name for name, s in named.items() if s["count"] and s["errors"] == s["count"]]
+    if failed:
+        print(f"every question failed in {', '.join(failed)}; see the 'error' field of the results records")
         return 1
     return 0

@@ -10,8 +10,6 @@ same whether the run was interrupted or not.
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,10 +21,16 @@ from tqdm.auto import tqdm
 from tempo_kit.errors import ConfigError, TempoKitError
 from tempo_kit.evaluation.answers import extract_choice
 from tempo_kit.evaluation.items import BenchmarkItem, format_prompt
-from tempo_kit.evaluation.metrics import DEFAULT_DURATION_BUCKETS, ChoiceAccuracy, token_statistics
+from tempo_kit.evaluation.journal import append_record, open_journal, read_journal
+from tempo_kit.evaluation.metrics import (
+    DEFAULT_DURATION_BUCKETS,
+    ChoiceAccuracy,
+    benchmark_scores,
+    token_statistics,
+)
 
 #: Version of the record layout written to results files.
-RECORD_VERSION = 1
+RECORD_VERSION = 2
 
 
 @dataclass
@@ -54,28 +58,28 @@ class AnswerFn(Protocol):
 
 
 def read_results(path: str | Path, repair: bool = False) -> list[dict]:
-    """The records of a results file, in order. A last line cut short by a crash is ignored
-    (and, with ``repair``, cut off the file so appending continues on a clean line)."""
+    """The records of one results file (see :func:`~tempo_kit.evaluation.journal.read_journal`)."""
+    return read_journal(path, repair=repair)
+
+
+def shard_path(path: str | Path, shard: tuple[int, int]) -> Path:
+    """The results file one process of ``(rank, world_size)`` writes: ``run.jsonl`` alone,
+    ``run.rank1.jsonl`` for rank 1 of several."""
     path = Path(path)
-    if not path.exists():
-        return []
-    data = path.read_bytes()
-    complete = data[: data.rfind(b"\n") + 1]
-    if repair and len(complete) != len(data):
-        with path.open("r+b") as handle:
-            handle.truncate(len(complete))
-    records = []
-    for number, line in enumerate(complete.decode("utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError as error:
-            raise ConfigError(
-                f"results file {path} line {number} is not valid JSON ({error}); "
-                "remove that line or start a new results file"
-            ) from error
-    return records
+    rank, world = shard
+    return path if world == 1 else path.with_name(f"{path.stem}.rank{rank}{path.suffix}")
+
+
+def results_files(path: str | Path) -> list[Path]:
+    """Every file holding records of one setting: the single-process file and every rank's."""
+    path = Path(path)
+    shards = sorted(path.parent.glob(f"{path.stem}.rank*{path.suffix}"))
+    return [p for p in [path, *shards] if p.is_file()]
+
+
+def read_setting_results(path: str | Path) -> list[dict]:
+    """The records of a setting from all its files (a rerun may use another number of processes)."""
+    return [record for file in results_files(path) for record in read_journal(file)]
 
 
 def latest_by_id(records: Iterable[Mapping]) -> dict[str, dict]:
@@ -89,9 +93,11 @@ def latest_by_id(records: Iterable[Mapping]) -> dict[str, dict]:
 def summarize(
     records: Iterable[Mapping],
     duration_buckets: Sequence[tuple[float, str]] = DEFAULT_DURATION_BUCKETS,
+    fmt: str = "kit",
 ) -> dict:
-    """Accuracy (per-sample and per-category mean, per category, per duration bucket), token
-    statistics and error count over results records (last record per id)."""
+    """Accuracy (per-sample and per-category mean, per category, per duration bucket), the
+    benchmark's own numbers (``benchmark``, see :func:`~tempo_kit.evaluation.metrics.benchmark_scores`),
+    token statistics and error count over results records (last record per id)."""
     latest = list(latest_by_id(records).values())
     metric = ChoiceAccuracy(duration_buckets)
     for record in latest:
@@ -99,6 +105,7 @@ def summarize(
             record.get("prediction"), record["answer"], record.get("category"), record.get("duration")
         )
     summary = metric.compute()
+    summary["benchmark"] = benchmark_scores(fmt, latest)
     summary["errors"] = sum(1 for r in latest if r.get("error"))
     summary["tokens"] = token_statistics(r for r in latest if not r.get("error"))
     return summary
@@ -127,40 +134,82 @@ class Run:
 
 
 class _RunState:
-    """A run's open results file, what it still has to answer, and its running accuracy."""
+    """A run's locked results file, what it still has to answer, and its running accuracy.
+
+    A previous record is reused only for the same prompt and options; a record whose answer
+    letter no longer matches the annotation (a corrected answer) is rescored from its stored
+    reply, not trusted, and not asked again.
+    """
 
     def __init__(
         self,
         run: Run,
         items: Sequence[BenchmarkItem],
+        prompts: Mapping[str, str],
         retry_errors: bool,
         overwrite: bool,
         duration_buckets: Sequence[tuple[float, str]],
+        shard: tuple[int, int],
     ) -> None:
         self.run = run
         self.setting = dict(run.setting)
         self.path = Path(run.results_path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if overwrite and self.path.exists():
-            self.path.unlink()
-        previous = read_results(self.path, repair=True)
+        self.handle = open_journal(shard_path(self.path, shard))
+        previous: list[dict] = []
+        if overwrite:  # each rank empties its own file; rank 0 removes files no rank of this run owns
+            self.handle.truncate(0)
+            owned = {shard_path(self.path, (rank, shard[1])) for rank in range(shard[1])}
+            for other in results_files(self.path):
+                if shard[0] == 0 and other not in owned:
+                    other.unlink()
+        else:
+            previous = read_setting_results(self.path)
         _check_setting(self.path, previous, self.setting)
         done = latest_by_id(previous)
-        self.todo = {i.id for i in items if i.id not in done or (retry_errors and done[i.id].get("error"))}
-        self.finished = len(items) - len(self.todo)
+        self.todo: set[str] = set()
         self.metric = ChoiceAccuracy(duration_buckets)
-        wanted = {i.id for i in items}
-        for record in done.values():
-            if record["id"] in wanted and record["id"] not in self.todo:
-                self.metric.update(
-                    record.get("prediction"), record["answer"], record.get("category"), record.get("duration")
-                )
-        self.handle = self.path.open("a", encoding="utf-8")
+        for item in items:
+            record = done.get(item.id)
+            if (
+                record is None
+                or (retry_errors and record.get("error"))
+                or record.get("prompt", prompts[item.id]) != prompts[item.id]
+                or record.get("options") != item.options
+            ):
+                self.todo.add(item.id)
+                continue
+            if record["answer"] != item.answer:
+                record = _rescored(record, item)
+                self.write(record)
+            self.metric.update(record.get("prediction"), item.answer, item.category, item.duration)
+        self.finished = len(items) - len(self.todo)
 
     def write(self, record: Mapping[str, Any]) -> None:
-        self.handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-        self.handle.flush()
-        os.fsync(self.handle.fileno())  # on disk before the next item starts: a kill loses nothing
+        append_record(self.handle, record)  # on disk before the next item starts: a kill loses nothing
+
+
+def _rescored(record: Mapping[str, Any], item: BenchmarkItem) -> dict[str, Any]:
+    """The record of an item whose annotated answer changed, scored against the new answer."""
+    info = {**record.get("info", {}), "rescored_from_answer": record["answer"]}
+    return {
+        **record,
+        **_item_fields(item),
+        "correct": record.get("prediction") == item.answer,
+        "info": info,
+    }
+
+
+def _item_fields(item: BenchmarkItem) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "video": item.video,
+        "question": item.question,
+        "options": item.options,
+        "answer": item.answer,
+        "category": item.category,
+        "duration": item.duration,
+        "fields": item.extra,
+    }
 
 
 def _answer(item: BenchmarkItem, prompt: str, state: _RunState, on_error: str) -> dict[str, Any]:
@@ -174,13 +223,8 @@ def _answer(item: BenchmarkItem, prompt: str, state: _RunState, on_error: str) -
         reply, error = Reply(text=""), f"{type(exc).__name__}: {exc}"
     prediction = extract_choice(reply.text, item.num_options, item.options) if not error else None
     return {
-        "id": item.id,
-        "video": item.video,
-        "question": item.question,
-        "options": item.options,
-        "answer": item.answer,
-        "category": item.category,
-        "duration": item.duration,
+        **_item_fields(item),
+        "prompt": prompt,
         "response": reply.text,
         "prediction": prediction,
         "correct": prediction == item.answer,
@@ -204,6 +248,8 @@ def run_sweep(
     duration_buckets: Sequence[tuple[float, str]] = DEFAULT_DURATION_BUCKETS,
     progress: bool = True,
     description: str = "eval",
+    fmt: str = "kit",
+    shard: tuple[int, int] = (0, 1),
 ) -> list[dict]:
     """Answer every item of every run that its results file does not hold yet; one summary per run.
 
@@ -222,16 +268,23 @@ def run_sweep(
         on_error: ``"record"`` writes a failed item (a ``TempoKitError`` such as an unreadable
             video) as wrong with its error and goes on; ``"raise"`` stops.
         overwrite: delete existing results files first.
+        fmt: the benchmark, for its own numbers in the summary (:func:`summarize`).
+        shard: ``(rank, world_size)``: this process answers items ``rank::world_size`` into its
+            own file (:func:`shard_path`); the summary reads every rank's file, so it is complete
+            once all ranks are done (:func:`summarize_runs` after a barrier).
     """
     if on_error not in ("record", "raise"):
         raise ConfigError(f"on_error must be 'record' or 'raise', got {on_error!r}")
     paths = [str(Path(r.results_path).resolve()) for r in runs]
     if len(set(paths)) != len(paths):
         raise ConfigError(f"two runs of a sweep write the same results file: {paths}")
+    all_items = items
+    items = list(items)[shard[0] :: shard[1]]
+    prompts = {item.id: prompt_fn(item) for item in items}
     states: list[_RunState] = []
     try:
         for run in runs:
-            states.append(_RunState(run, items, retry_errors, overwrite, duration_buckets))
+            states.append(_RunState(run, items, prompts, retry_errors, overwrite, duration_buckets, shard))
         total = len(items) * len(states)
         finished = sum(s.finished for s in states)
         with tqdm(
@@ -246,7 +299,7 @@ def run_sweep(
                 pending = [s for s in states if item.id in s.todo]
                 if not pending:
                     continue
-                prompt = prompt_fn(item)
+                prompt = prompts[item.id]
                 for state in pending:
                     record = _answer(item, prompt, state, on_error)
                     state.write(record)
@@ -258,12 +311,27 @@ def run_sweep(
         for state in states:
             state.handle.close()
 
-    wanted = {item.id for item in items}
+    summaries = summarize_runs(all_items, runs, fmt=fmt, duration_buckets=duration_buckets)
+    for summary, state in zip(summaries, states):
+        summary["resumed"] = state.finished
+    return summaries
+
+
+def summarize_runs(
+    items: Sequence[BenchmarkItem],
+    runs: Sequence[Run],
+    *,
+    fmt: str = "kit",
+    duration_buckets: Sequence[tuple[float, str]] = DEFAULT_DURATION_BUCKETS,
+) -> list[dict]:
+    """One summary per run over ``items``, from every file of its setting (all ranks merged)."""
+    answers = {item.id: item.answer for item in items}
     summaries = []
-    for state in states:
-        records = [r for r in read_results(state.path) if str(r["id"]) in wanted]
-        summary = summarize(records, duration_buckets)
-        summary.update(setting=state.setting, results=str(state.path), resumed=state.finished)
+    for run in runs:
+        records = [r for r in read_setting_results(run.results_path) if str(r["id"]) in answers]
+        records = [r for r in latest_by_id(records).values() if r["answer"] == answers[r["id"]]]
+        summary = summarize(records, duration_buckets, fmt=fmt)
+        summary.update(setting=dict(run.setting), results=str(run.results_path), missing=len(answers) - len(records))
         summaries.append(summary)
     return summaries
 

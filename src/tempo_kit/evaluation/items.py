@@ -10,6 +10,7 @@ public benchmarks' own files into this form.
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,8 +18,9 @@ from typing import Any
 
 from tempo_kit.data.annotations import AnnotationError
 from tempo_kit.data.annotations import read_rows as read_annotation_rows
-from tempo_kit.errors import ConfigError
+from tempo_kit.errors import ConfigError, did_you_mean
 from tempo_kit.evaluation.answers import valid_letters
+from tempo_kit.evaluation.benchmarks import SkippedRow
 
 #: Instruction before the question (lmms-eval's wording for video multiple choice).
 DEFAULT_PRE_PROMPT = (
@@ -73,19 +75,6 @@ def format_prompt(
     return "\n".join(lines)
 
 
-def _read_rows(path: Path) -> list[tuple[int, Mapping]]:
-    """The kit's one annotation reader (:func:`tempo_kit.data.annotations.read_rows`), stopping at
-    the first bad line and raising :class:`ConfigError` as the rest of the harness does."""
-    try:
-        rows = read_annotation_rows(path)
-    except AnnotationError as error:
-        raise ConfigError(str(error)) from error
-    for _, row in rows:
-        if isinstance(row, AnnotationError):
-            raise ConfigError(str(row)) from row
-    return rows
-
-
 def item_from_row(row: Mapping, media_root: Path | None, where: str) -> BenchmarkItem:
     """Check one annotation row and make it an item; errors name ``where`` and the field."""
     if not isinstance(row, Mapping):
@@ -124,46 +113,86 @@ def item_from_row(row: Mapping, media_root: Path | None, where: str) -> Benchmar
     )
 
 
+@dataclass
+class Benchmark:
+    """The questions of an annotation file, and the rows that could not be questions."""
+
+    items: list[BenchmarkItem]
+    skipped: list[SkippedRow]
+    fmt: str
+
+
+def load_benchmark(
+    path: str | Path,
+    media_root: str | Path | None = None,
+    limit: int | None = None,
+    fmt: str = "kit",
+) -> Benchmark:
+    """Read an annotation file; a bad row (or a repeated id) is skipped and named, not fatal.
+
+    Args:
+        path: JSON list, JSONL or (benchmark formats) Parquet.
+        media_root: folder the ``video`` paths are relative to (default: the file's folder).
+        limit: keep the first ``limit`` questions (a quick smoke run).
+        fmt: ``"kit"`` (the harness fields) or a benchmark's own format
+            (``videomme``, ``lvbench``, ``mlvu``, ``longvideobench``; see :mod:`.benchmarks`).
+    """
+    from tempo_kit.evaluation.benchmarks import FORMATS, convert_rows
+
+    path = Path(path)
+    root = Path(media_root) if media_root is not None else path.parent
+    if fmt == "kit":
+        try:
+            raw = read_annotation_rows(path)
+        except AnnotationError as error:
+            raise ConfigError(str(error)) from error
+        rows = (
+            SkippedRow(f"{path} row {n}", str(row).removeprefix(f"{path}:{n}: "))
+            if isinstance(row, AnnotationError)
+            else {**row, "where": f"{path} row {n}"} if isinstance(row, Mapping)
+            else SkippedRow(f"{path} row {n}", f"expected an object, got {row!r}")
+            for n, row in raw
+        )
+    elif fmt in FORMATS:
+        rows = convert_rows(fmt, path)
+    else:
+        raise ConfigError(f"unknown annotation format {fmt!r}{did_you_mean(fmt, FORMATS)}; use kit or one of {', '.join(FORMATS)}")
+    items: list[BenchmarkItem] = []
+    skipped: list[SkippedRow] = []
+    seen: dict[str, str] = {}
+    for row in rows:
+        if isinstance(row, SkippedRow):
+            skipped.append(row)
+            continue
+        where = row.pop("where")
+        try:
+            item = item_from_row(row, root, where)
+        except ConfigError as error:
+            skipped.append(SkippedRow(where, str(error).removeprefix(where).lstrip(": ")))
+            continue
+        if item.id in seen:
+            skipped.append(SkippedRow(where, f"id {item.id!r} already used by {seen[item.id]}; ids must be unique"))
+            continue
+        seen[item.id] = where
+        items.append(item)
+        if limit is not None and len(items) >= limit:
+            break
+    if not items:
+        reasons = "; ".join(map(str, skipped[:3])) or "the file is empty"
+        raise ConfigError(f"annotation file {path} holds no usable question ({reasons})")
+    return Benchmark(items, skipped, fmt)
+
+
 def load_items(
     path: str | Path,
     media_root: str | Path | None = None,
     limit: int | None = None,
     fmt: str = "kit",
 ) -> list[BenchmarkItem]:
-    """Read and check an annotation file; ids must be unique.
-
-    Args:
-        path: JSON list or JSONL.
-        media_root: folder the ``video`` paths are relative to (default: the file's folder).
-        limit: keep the first ``limit`` questions (a quick smoke run).
-        fmt: ``"kit"`` (the harness fields) or a benchmark's own format
-            (``videomme``, ``lvbench``, ``mlvu``, ``longvideobench``; see :mod:`.benchmarks`).
-    """
+    """The questions of :func:`load_benchmark`, warning once for each skipped row."""
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ConfigError(f"limit={limit!r}: give a positive number of questions, or no limit for all")
-    path = Path(path)
-    root = Path(media_root) if media_root is not None else path.parent
-    items: list[BenchmarkItem] = []
-    seen: dict[str, int] = {}
-    if fmt == "kit":
-        rows = _read_rows(path)
-    else:
-        from tempo_kit.evaluation.benchmarks import FORMATS, read_rows
-
-        if fmt not in FORMATS:
-            raise ConfigError(f"unknown annotation format {fmt!r}; use kit or one of {', '.join(FORMATS)}")
-        rows = list(enumerate(FORMATS[fmt](read_rows(path), where=str(path)), start=1))
-    for number, row in rows:
-        where = f"{path} row {number}"
-        item = item_from_row(row, root, where)
-        if item.id in seen:
-            raise ConfigError(
-                f"{where}: id {item.id!r} already used by row {seen[item.id]}; ids must be unique"
-            )
-        seen[item.id] = number
-        items.append(item)
-        if limit is not None and len(items) >= limit:
-            break
-    if not items:
-        raise ConfigError(f"annotation file {path} holds no questions")
-    return items
+    benchmark = load_benchmark(path, media_root, limit, fmt)
+    for skip in benchmark.skipped:
+        warnings.warn(f"skipped {skip}", stacklevel=2)
+    return benchmark.items

@@ -8,6 +8,7 @@ computed here, from the same records. An unparsed reply counts as wrong, in ever
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -58,7 +59,11 @@ def _letter_class(letter: str | None) -> int:
 def _new_metric() -> MulticlassAccuracy:
     # micro average over samples = the fraction of exact letter matches; float64 so the score
     # equals a recount (correct / total) exactly, not to float32 precision
-    metric = MulticlassAccuracy(num_classes=UNPARSED_CLASS + 1, average="micro", validate_args=False)
+    # no collective sync: under torchrun each rank scores its own records and rank 0 merges the
+    # ranks' files, so a sync here would wait on ranks that never call compute()
+    metric = MulticlassAccuracy(
+        num_classes=UNPARSED_CLASS + 1, average="micro", validate_args=False, sync_on_compute=False
+    )
     return metric.set_dtype(torch.float64)
 
 
@@ -141,3 +146,90 @@ def token_statistics(records: Iterable[Mapping]) -> dict:
             if tokens.get(key) is not None:
                 values[key].append(float(tokens[key]))
     return {key: {"mean": sum(v) / len(v), "min": min(v), "max": max(v)} for key, v in values.items() if v}
+
+
+def _accuracy(records: Sequence[Mapping]) -> dict:
+    correct = sum(r.get("prediction") == r["answer"] for r in records)
+    return {"accuracy": correct / len(records) if records else None, "count": len(records)}
+
+
+def _fields(record: Mapping) -> Mapping:
+    return record.get("fields") or {}
+
+
+def _groups(records: Iterable[Mapping], keys_of) -> dict[str, dict]:
+    groups: dict[str, list[Mapping]] = {}
+    for record in records:
+        for key in keys_of(record):
+            if key not in (None, ""):
+                groups.setdefault(str(key), []).append(record)
+    return {key: _accuracy(group) for key, group in sorted(groups.items())}
+
+
+def mlvu_scores(records: Sequence[Mapping]) -> dict:
+    """MLVU dev's M-Avg as lmms-eval computes it: the mean of the seven task accuracies, always
+    divided by 7 (a task with no question counts 0), with a warning naming the missing tasks."""
+    from tempo_kit.evaluation.benchmarks import MLVU_DEV_TASKS
+
+    per_task = {task: _accuracy([r for r in records if r.get("category") == task]) for task in MLVU_DEV_TASKS}
+    missing = [task for task, score in per_task.items() if not score["count"]]
+    if missing:
+        warnings.warn(
+            f"MLVU M-Avg divides by all {len(MLVU_DEV_TASKS)} tasks, and these have no question here "
+            f"(counted 0): {', '.join(missing)}",
+            stacklevel=2,
+        )
+    m_avg = sum(score["accuracy"] or 0.0 for score in per_task.values()) / len(MLVU_DEV_TASKS)
+    return {"m_avg": m_avg, "per_task": per_task, "missing_tasks": missing}
+
+
+def lvbench_scores(records: Sequence[Mapping]) -> dict:
+    """LVBench: overall, and per question type with a question counted under *every* one of its
+    types (the official per-type table), not only the first."""
+    def types(record):
+        return _fields(record).get("question_types") or [record.get("category")]
+
+    return {"overall": _accuracy(records), "per_type": _groups(records, types)}
+
+
+def videomme_scores(records: Sequence[Mapping]) -> dict:
+    """Video-MME: overall and per duration (short / medium / long) of the same run."""
+    return {"overall": _accuracy(records), "per_duration": _groups(records, lambda r: [r.get("duration")])}
+
+
+def longvideobench_scores(records: Sequence[Mapping]) -> dict:
+    """LongVideoBench: overall, per duration group (15, 60, 600, 3600 s) and per question category.
+
+    An unparsable reply counts as wrong here; lmms-eval replaces it by a random letter, which is
+    worth 1/(number of options) on average: ``overall_if_unparsed_guessed`` adds that expectation,
+    so the two conventions can be compared.
+    """
+    def group(record):
+        value = _fields(record).get("duration_group")
+        return [None if value is None else str(int(value)) if float(value).is_integer() else str(value)]
+
+    unparsed = [r for r in records if r.get("prediction") is None]
+    correct = sum(r.get("prediction") == r["answer"] for r in records)
+    guessed = correct + sum(1 / len(r["options"]) for r in unparsed if r.get("options"))
+    return {
+        "overall": _accuracy(records),
+        "per_duration_group": _groups(records, group),
+        "per_category": _groups(records, lambda r: [r.get("category")]),
+        "unparsed": len(unparsed),
+        "overall_if_unparsed_guessed": guessed / len(records) if records else None,
+    }
+
+
+#: ``--format`` → the benchmark's own numbers.
+BENCHMARK_SCORES = {
+    "mlvu": mlvu_scores,
+    "lvbench": lvbench_scores,
+    "videomme": videomme_scores,
+    "longvideobench": longvideobench_scores,
+}
+
+
+def benchmark_scores(fmt: str, records: Sequence[Mapping]) -> dict:
+    """The numbers a benchmark reports, as it defines them (``{}`` for the kit's own format)."""
+    scorer = BENCHMARK_SCORES.get(fmt)
+    return {} if scorer is None else scorer(list(records))

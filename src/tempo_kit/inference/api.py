@@ -26,31 +26,33 @@ from tqdm.auto import tqdm
 
 from tempo_kit.compression import compress_samples
 from tempo_kit.errors import ConfigError
+from tempo_kit.inference.defaults import (
+    DEFAULT_FPS,
+    DEFAULT_INFER_MAX_CONTEXT,
+    DEFAULT_INFER_MIN_FRAMES,
+    DEFAULT_MAX_FRAMES,
+    DEFAULT_MAX_NEW_TOKENS,
+    DEFAULT_WINDOW,
+    RELEVANCE_SOURCES,
+)
 from tempo_kit.inference.result import InferenceResult
 from tempo_kit.registry import ALLOCATORS
 from tempo_kit.types import CompressorOutput, Segments
 from tempo_kit.video.decode import DEFAULT_RESIZE, RESIZE_MODES
 from tempo_kit.video.preprocessing import check_preprocessing
-from tempo_kit.video.sampling import DEFAULT_MAX_FRAMES as VIDEO_MAX_FRAMES
-from tempo_kit.video.sampling import DEFAULT_MIN_FRAMES, DEFAULT_SAMPLE_FPS
-from tempo_kit.video.segments import INFERENCE_WINDOW, TIME_BASES
+from tempo_kit.video.segments import TIME_BASES
 
-#: Frames per segment at inference (compatibility §1).
-DEFAULT_WINDOW = INFERENCE_WINDOW
-#: Frames sampled per second of video (compatibility §1).
-DEFAULT_FPS = DEFAULT_SAMPLE_FPS
-#: Most frames sampled from one video (compatibility §1; the paper's scaling run uses 2048).
-DEFAULT_MAX_FRAMES = VIDEO_MAX_FRAMES
-#: Greedy decoding, at most this many new tokens (compatibility §4).
-DEFAULT_MAX_NEW_TOKENS = 1024
-#: Fewest frames sampled per video by the released inference script and demo app (compatibility §1).
-DEFAULT_INFER_MIN_FRAMES = DEFAULT_MIN_FRAMES
-#: The LLM context cap the released inference script and demo app pass (compatibility §4).
-DEFAULT_INFER_MAX_CONTEXT = 16384
+__all__ = [
+    "DEFAULT_FPS",
+    "DEFAULT_INFER_MAX_CONTEXT",
+    "DEFAULT_INFER_MIN_FRAMES",
+    "DEFAULT_MAX_FRAMES",
+    "DEFAULT_MAX_NEW_TOKENS",
+    "DEFAULT_WINDOW",
+    "RELEVANCE_SOURCES",
+]  # named in inference/defaults.py (no torch there), re-exported here
 #: Segments per compressor call when the compressor does not say (``segment_batch_size``).
 DEFAULT_COMPRESS_CHUNK = 8
-#: Where the allocator's relevance comes from: the trained SVLM, or a base SVLM's prior.
-RELEVANCE_SOURCES = ("trained", "base")
 #: System prompts of the relevance pass. ``qwen_default`` is Qwen-VL's own default system prompt,
 #: what the paper's "Base Model Prior (Standard prompt)" row used (Appendix E.3).
 RELEVANCE_PROMPTS = {

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from tempo_kit.errors import ConfigError, MediaError
-from tempo_kit.inference.api import (
+from tempo_kit.inference.defaults import (
     DEFAULT_FPS,
     DEFAULT_INFER_MAX_CONTEXT,
     DEFAULT_INFER_MIN_FRAMES,
@@ -24,9 +24,14 @@ from tempo_kit.inference.api import (
     DEFAULT_WINDOW,
     RELEVANCE_SOURCES,
 )
-from tempo_kit.video.decode import DEFAULT_RESIZE, RESIZE_MODES
-from tempo_kit.video.preprocessing import DEFAULT_PREPROCESSING, PREPROCESSING_MODES
-from tempo_kit.video.segments import TIME_BASES
+from tempo_kit.registry import parse_spec
+from tempo_kit.video.options import (
+    DEFAULT_PREPROCESSING,
+    DEFAULT_RESIZE,
+    PREPROCESSING_MODES,
+    RESIZE_MODES,
+    TIME_BASES,
+)
 
 #: figure formats ``--plot`` writes (matplotlib picks the format from the file ending)
 PLOT_SUFFIXES = frozenset({".png", ".pdf", ".svg", ".jpg"})
@@ -36,14 +41,18 @@ def add_model_arguments(
     parser: argparse.ArgumentParser,
     min_frames: int = DEFAULT_INFER_MIN_FRAMES,
     max_context: int = DEFAULT_INFER_MAX_CONTEXT,
+    model_required: bool = True,
 ) -> None:
     """Options shared by ``infer`` and ``eval``: the model and how it reads a video.
 
     ``min_frames`` and ``max_context`` are the defaults of the released script the verb mirrors
-    (inference: 4 and 16384; evaluation: 8 and 32768; compatibility §1, §4).
+    (inference: 4 and 16384; evaluation: 8 and 32768; compatibility §1, §4). ``eval`` makes
+    ``--model`` optional because ``--print-prompts`` runs without one.
     """
     group = parser.add_argument_group("model")
-    group.add_argument("--model", required=True, help="kit-format model folder (see `tempo-kit convert`)")
+    group.add_argument(
+        "--model", required=model_required, help="kit-format model folder (see `tempo-kit convert`)"
+    )
     group.add_argument("--device", default="cpu", help="torch device, e.g. cuda or cuda:1 (default: cpu)")
     group.add_argument("--dtype", default=None, help="load SVLM and LLM in this dtype, e.g. bfloat16")
     group.add_argument("--base-svlm", default=None, help="base Qwen3-VL folder, for --relevance base")
@@ -104,7 +113,8 @@ def add_allocation_arguments(parser: argparse.ArgumentParser, sweep: bool = Fals
     group.add_argument(
         "--allocator",
         default=None,
-        help="ata, uniform, topk, random, adversarial, prune (model default: ata)",
+        help="ata, uniform, topk, random, adversarial, prune, with arguments as NAME:key=value "
+        "(e.g. ata:mode=exact); model default: ata",
     )
     group.add_argument("--reduction", default=None, help="head, tail, merge, random (model default: head)")
     group.add_argument(
@@ -196,7 +206,7 @@ def check_model_arguments(args: argparse.Namespace) -> None:
 def check_arguments(args: argparse.Namespace) -> None:
     """Catch typos before the model loads (which takes minutes for Tempo-6B on a cold disk)."""
     import tempo_kit.allocators  # noqa: F401 - registers the allocators and reductions
-    from tempo_kit.registry import ALLOCATORS, REDUCTIONS, RegistryError
+    from tempo_kit.registry import ALLOCATORS, REDUCTIONS, RegistryError, check_spec
 
     if not args.query.strip():
         raise ConfigError(
@@ -206,7 +216,9 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise MediaError(f"--video {args.video}: file not found; check the path")
     check_budget(args.budget, args.k_min)
     check_model_arguments(args)
-    switches = (("--allocator", ALLOCATORS, args.allocator), ("--reduction", REDUCTIONS, args.reduction))
+    if args.allocator is not None:
+        check_spec(ALLOCATORS, parse_spec(args.allocator, "--allocator"), f"--allocator {args.allocator}")
+    switches = (("--reduction", REDUCTIONS, args.reduction),)
     for flag, registry, value in switches:
         if value is not None and value not in registry:
             try:
@@ -246,7 +258,7 @@ def run(args: argparse.Namespace) -> int:
         resize=args.resize,
         time_base=args.time_base,
         max_context=args.max_context,
-        allocator=args.allocator,
+        allocator=None if args.allocator is None else parse_spec(args.allocator, "--allocator"),
         reduction=args.reduction,
         k_min=args.k_min,
         relevance=args.relevance,

@@ -39,7 +39,9 @@ def check_arguments(builder: Callable, kwargs: Mapping[str, Any], where: str, so
         if key not in accepted:
             raise ConfigError(
                 f"recipe {source!r}: {where} got unknown argument {key!r}{did_you_mean(key, accepted)}. "
-                f"Accepted: {', '.join(accepted)}."
+                f"Accepted: {', '.join(accepted)}. If a base recipe set it, delete it with ~{where.split()[0]}.{key} "
+                f"on the command line, or give the recipe's {where.split()[0]} mapping `_replace_: true` so it "
+                "replaces the base's instead of merging into it."
             )
 
 

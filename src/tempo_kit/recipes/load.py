@@ -13,6 +13,7 @@ from tempo_kit.errors import ConfigError
 from tempo_kit.recipes.keys import check_keys, check_present
 from tempo_kit.recipes.overrides import apply_overrides
 from tempo_kit.recipes.schema import DEFAULTS
+from tempo_kit.recipes.shipped import resolve_recipe
 from tempo_kit.recipes.validate import validate_recipe
 
 
@@ -24,7 +25,7 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = (), *, check_paths:
         overrides: ``key=value`` / ``~key`` strings, applied in order.
         check_paths: also require ``pretrained``/``init_from`` paths to be local directories.
     """
-    path = Path(path)
+    path = resolve_recipe(path)
     user = _load_with_bases(path)
     check_keys(OmegaConf.to_container(user), source=str(path))
     cfg = apply_overrides(OmegaConf.merge(OmegaConf.create(copy.deepcopy(DEFAULTS)), user), overrides)
@@ -46,17 +47,48 @@ def _load_with_bases(path: Path, seen: tuple[Path, ...] = ()) -> DictConfig:
         raise ConfigError(f"recipe base chain loops: {chain}")
     cfg = _read_yaml(path)
     base = cfg.pop("base", None)
+    replaced = _take_replace_markers(cfg)
     if base is None:
         return cfg
     base_path = (path.parent / str(base)).resolve()
     if not base_path.is_file():
         raise ConfigError(f"recipe {str(path)!r}: base {str(base)!r} not found (looked for {base_path})")
-    return OmegaConf.merge(_load_with_bases(base_path, (*seen, path)), cfg)
+    parent = _load_with_bases(base_path, (*seen, path))
+    for dotted in replaced:  # a mapping marked `_replace_: true` replaces the base's instead of merging
+        head, _, leaf = dotted.rpartition(".")
+        holder = OmegaConf.select(parent, head) if head else parent
+        if isinstance(holder, DictConfig) and leaf in holder:
+            holder.pop(leaf)
+    return OmegaConf.merge(parent, cfg)
+
+
+#: A mapping holding ``_replace_: true`` replaces the same mapping of its ``base:`` recipe whole.
+REPLACE_MARKER = "_replace_"
+
+
+def _take_replace_markers(cfg: DictConfig, prefix: str = "") -> list[str]:
+    """Dotted keys of the mappings marked ``_replace_: true`` (markers removed, nested ones too)."""
+    found = []
+    for key in list(cfg.keys()):
+        value = cfg[key]
+        if not isinstance(value, DictConfig):
+            continue
+        dotted = f"{prefix}{key}"
+        marker = value.pop(REPLACE_MARKER, None)
+        if marker is not None and marker is not True and marker is not False:
+            raise ConfigError(f"{dotted}.{REPLACE_MARKER} must be true or false, got {marker!r}")
+        if marker:
+            found.append(dotted)
+        found += _take_replace_markers(value, dotted + ".")
+    return found
 
 
 def _read_yaml(path: Path) -> DictConfig:
     if not path.is_file():
-        raise ConfigError(f"recipe {str(path)!r} does not exist; pass a YAML file (see recipes/)")
+        raise ConfigError(
+            f"recipe {str(path)!r} does not exist; pass a YAML file or a shipped recipe's name "
+            "(`tempo-kit recipes list`)"
+        )
     import yaml
 
     try:

@@ -8,6 +8,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from tempo_kit.errors import CheckpointError
+from tempo_kit.hub import LLM_HUB_NAME, SVLM_HUB_NAME, download_command
 
 #: First path parts that mark a local folder, never a hub organisation.
 LOCAL_ROOTS = ("checkpoints", "outputs", "data", "models", "runs")
@@ -17,8 +18,8 @@ QWEN3_VL_COMPRESSORS = ("qwen3_vl", "pooling")
 
 #: The hub checkpoint each recipe key stands for, named in download instructions.
 HUB_NAMES = {
-    "model.compressor.pretrained": "Qwen/Qwen3-VL-2B-Instruct",
-    "model.decoder.pretrained": "Qwen/Qwen3-4B",
+    "model.compressor.pretrained": SVLM_HUB_NAME,
+    "model.decoder.pretrained": LLM_HUB_NAME,
 }
 
 
@@ -65,12 +66,12 @@ def check_local_path(value: Any, key: str, source: str) -> None:
         raise CheckpointError(
             f"recipe {source!r}: {key}={text!r} is not a local folder; it looks like a model-hub name. "
             f"tempo-kit never downloads weights: fetch them first, e.g. "
-            f"`huggingface-cli download {text} --local-dir {local}`, then pass {key}={local}."
+            f"`{download_command(text, local)}`, then pass {key}={local}."
         )
-    hub = HUB_NAMES.get(key, "Qwen/Qwen3-4B")
+    hub = HUB_NAMES.get(key, LLM_HUB_NAME)
     raise CheckpointError(
         f"recipe {source!r}: {key}={text!r} is not a local folder. Download the checkpoint into it first "
-        f"(e.g. `huggingface-cli download {hub} --local-dir checkpoints/{hub.split('/')[-1]}`; the stage "
+        f"(e.g. `{download_command(hub)}`; the stage "
         "recipes expect checkpoints/Qwen3-VL-2B-Instruct and checkpoints/Qwen3-4B), point the key at another "
         "folder, or build tiny test checkpoints with `tempo-kit make-tiny outputs/tiny`."
     )

@@ -22,6 +22,9 @@ FULL_OR_FROZEN_ONLY: tuple[str, ...] = ("memory_tokens", "projector")
 #: Strategies a recipe can name under ``trainer.strategy.name``.
 STRATEGIES: tuple[str, ...] = ("auto", "single", "ddp", "fsdp")
 
+#: Profilers a recipe can name under ``trainer.profiler`` (Lightning's own).
+PROFILERS: tuple[str | None, ...] = (None, "simple", "advanced", "pytorch")
+
 #: The default LoRA targets: every attention and MLP projection of a Qwen decoder layer.
 QWEN_LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
@@ -108,6 +111,20 @@ DEFAULTS: dict[str, Any] = {
         },
         # gradient (activation) checkpointing per component (Appendix C.1)
         "gradient_checkpointing": {"compressor": True, "decoder": True},
+        # where metrics go: Lightning loggers by name (tensorboard, csv, wandb, mlflow) and the kit's
+        # metrics.jsonl (jsonl); an entry may be {name: wandb, offline: true, ...} with the
+        # logger's own arguments (see tempo_kit.training.loggers)
+        "loggers": ["tensorboard", "jsonl"],
+        # extra Lightning callbacks: [{name: LearningRateMonitor}, {name: EarlyStopping, monitor:
+        # val/loss}] or package.module:Class for your own, with their arguments
+        "callbacks": [],
+        # Lightning's profiler: null, simple, advanced or pytorch (its summary prints when the run ends)
+        "profiler": None,
+        # Lightning's limits for smoke runs: a fraction or a number of training batches per epoch,
+        # and fast_dev_run (true or n: n batches of each loop, no checkpoints, no loggers)
+        "limit_train_batches": None,
+        "fast_dev_run": False,
+        # also the interval of the printed progress lines when stdout is not a terminal
         "log_every_n_steps": 10,
         "val_check_interval": None,
         "check_val_every_n_epoch": 1,
@@ -115,6 +132,8 @@ DEFAULTS: dict[str, Any] = {
         "limit_test_batches": None,
         "num_sanity_val_steps": 0,
         "checkpoint_every_n_steps": 500,
+        # Lightning's bar when stdout is a terminal; in a log file or a SLURM log (or with false)
+        # a plain line every log_every_n_steps steps instead
         "enable_progress_bar": True,
         "deterministic": False,
         # torch intra-op CPU threads per process (null: torch's default, one per core). On a

@@ -7,7 +7,7 @@ from omegaconf import DictConfig
 from tempo_kit.errors import ConfigError, did_you_mean
 from tempo_kit.recipes.components import check_arguments, check_component, check_registry_name
 from tempo_kit.recipes.paths import check_checkpoint_paths
-from tempo_kit.recipes.schema import FULL_OR_FROZEN_ONLY, MODES, PARTS, STRATEGIES, model_keys
+from tempo_kit.recipes.schema import FULL_OR_FROZEN_ONLY, MODES, PARTS, PROFILERS, STRATEGIES, model_keys
 
 
 def validate_recipe(cfg: DictConfig, source: str = "<recipe>", *, check_paths: bool = True) -> None:
@@ -63,6 +63,11 @@ def _check_optim(cfg: DictConfig, source: str) -> None:
         raise ConfigError(
             f"recipe {source!r}: optim.scheduler={cfg.optim.scheduler!r} must be cosine, linear or constant"
         )
+    if cfg.optim.scheduler != "cosine" and cfg.optim.min_lr_ratio:
+        raise ConfigError(
+            f"recipe {source!r}: optim.min_lr_ratio={cfg.optim.min_lr_ratio} is a floor of the cosine schedule; "
+            f"set optim.scheduler=cosine or optim.min_lr_ratio=0"
+        )
 
 
 def _check_model(cfg: DictConfig, source: str) -> None:
@@ -95,13 +100,16 @@ def _check_data(cfg: DictConfig, source: str) -> None:
         from tempo_kit.data import TempoDataModule
     except ImportError:
         return
-    managed = {"tokenizer", "batch_size", "seed"}
+    managed = {
+        "tokenizer": "the decoder",
+        "batch_size": "trainer.micro_batch_size",
+        "seed": "run.seed",
+        "skips_file": "run.output_dir: <output_dir>/skips.jsonl",
+    }
     kwargs = {k: v for k, v in cfg.data.items() if k not in managed}
-    for key in managed & set(cfg.data):
+    for key in managed.keys() & set(cfg.data):
         raise ConfigError(
-            f"recipe {source!r}: data.{key} is set by the recipe itself "
-            f"({'trainer.micro_batch_size' if key == 'batch_size' else 'run.seed' if key == 'seed' else 'the decoder'}); "
-            f"remove data.{key}"
+            f"recipe {source!r}: data.{key} is set by the recipe itself ({managed[key]}); remove data.{key}"
         )
     check_arguments(TempoDataModule, kwargs, "data (TempoDataModule)", source)
 
@@ -127,6 +135,20 @@ def _check_trainer(cfg: DictConfig, source: str) -> None:
         raise ConfigError(
             f"recipe {source!r}: trainer.strategy.name={strategy.name!r} must be one of {', '.join(STRATEGIES)}"
             f"{did_you_mean(str(strategy.name), STRATEGIES)}"
+        )
+    from omegaconf import OmegaConf
+
+    from tempo_kit.training.loggers import check_installed, logger_specs
+    from tempo_kit.training.recipe_callbacks import callback_specs
+
+    as_data = OmegaConf.to_container(trainer, resolve=True)
+    for spec in logger_specs(as_data["loggers"]):
+        check_installed(spec)
+    callback_specs(as_data["callbacks"])
+    if trainer.profiler not in PROFILERS:
+        raise ConfigError(
+            f"recipe {source!r}: trainer.profiler={trainer.profiler!r} must be one of "
+            f"{', '.join(map(str, PROFILERS))}{did_you_mean(str(trainer.profiler), map(str, PROFILERS))}"
         )
     for part in trainer.gradient_checkpointing:
         if part not in ("compressor", "decoder"):

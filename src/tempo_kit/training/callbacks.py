@@ -4,20 +4,19 @@ Lightning logs per micro-batch; Tempo's recipes accumulate many micro-batches in
 step, so this callback logs once per step what that step saw: the mean loss over its
 micro-batches and devices (the quantity the gradient is the gradient of), every named group's
 learning rate, the gradient norm before clipping, throughput and visual tokens per sample.
-Metrics go to every Lightning logger (TensorBoard by default) and to ``metrics.jsonl`` in the run
-folder, one JSON object per line, so scripts and tests can read them without TensorBoard.
+Metrics go to every logger the recipe names (``trainer.loggers``: TensorBoard and the kit's
+``metrics.jsonl`` by default) and, when nobody watches a terminal, to a printed progress line.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import time
-from pathlib import Path
-from typing import Any
 
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
+
+from tempo_kit.training.progress import ProgressLines
 
 
 def global_grad_norm(module: torch.nn.Module, sharded: bool = False) -> float:
@@ -34,26 +33,12 @@ def global_grad_norm(module: torch.nn.Module, sharded: bool = False) -> float:
     return float(total.sqrt())
 
 
-class MetricsWriter:
-    """Appends ``{"step": ..., **metrics}`` lines to a JSONL file (rank 0 only)."""
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-
-    def write(self, metrics: dict[str, Any], step: int) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a") as handle:
-            handle.write(json.dumps({"step": step, **metrics}) + "\n")
-
-
-def emit(trainer: Trainer, metrics: dict[str, float], step: int, writer: MetricsWriter | None) -> None:
-    """Send metrics to every logger and the JSONL file, from rank 0."""
+def emit(trainer: Trainer, metrics: dict[str, float], step: int) -> None:
+    """Send metrics to every logger of the recipe's ``trainer.loggers``, from rank 0."""
     if not trainer.is_global_zero:
         return
     for logger in trainer.loggers:
         logger.log_metrics(metrics, step=step)
-    if writer is not None:
-        writer.write(metrics, step)
 
 
 class StepLogger(Callback):
@@ -62,18 +47,20 @@ class StepLogger(Callback):
     Reads the micro-batch statistics ``TempoModule`` accumulates in ``pl_module.step_stats``.
 
     Args:
-        writer: the JSONL writer, or None.
         log_every_n_steps: log every n optimizer steps (the first step is always logged).
+        progress: prints a progress line per logged step (runs outside a terminal), or None.
     """
 
-    def __init__(self, writer: MetricsWriter | None, log_every_n_steps: int = 1) -> None:
-        self.writer = writer
+    def __init__(self, log_every_n_steps: int = 1, progress: ProgressLines | None = None) -> None:
         self.every = max(1, int(log_every_n_steps))
+        self.progress = progress
         self._pending: dict[str, float] | None = None
         self._last_time: float | None = None
 
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._last_time = time.perf_counter()
+        if self.progress is not None:
+            self.progress.started()
 
     def on_before_optimizer_step(self, trainer: Trainer, pl_module: LightningModule, optimizer) -> None:
         stats = pl_module.take_step_stats()  # collective: every rank calls it
@@ -101,4 +88,7 @@ class StepLogger(Callback):
         metrics["train/samples_per_s"] = metrics["train/samples"] / elapsed if elapsed > 0 else math.nan
         step = trainer.global_step
         if step % self.every == 0 or step == 1:
-            emit(trainer, metrics, step, self.writer)
+            emit(trainer, metrics, step)
+        if self.progress is not None and trainer.is_global_zero:
+            total = trainer.max_steps if trainer.max_steps > 0 else trainer.estimated_stepping_batches
+            self.progress.step(step, int(total) if total < float("inf") else None, metrics)

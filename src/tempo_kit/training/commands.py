@@ -1,10 +1,13 @@
 """The ``fit``, ``validate`` and ``test`` verbs: ``tempo-kit fit --recipe R [key=value ...]``.
 
 One recipe is one run: its resolved form is saved as ``<output_dir>/recipe.yaml`` (headed by the
-command that launched it), TensorBoard logs go to ``<output_dir>/tensorboard``, per-step metrics to
-``<output_dir>/metrics.jsonl``, Lightning checkpoints to ``<output_dir>/checkpoints`` (``last.ckpt``
+command that launched it), metrics go to the loggers of ``trainer.loggers`` (by default
+``<output_dir>/tensorboard`` and ``<output_dir>/metrics.jsonl``), skipped samples to
+``<output_dir>/skips.jsonl``, Lightning checkpoints to ``<output_dir>/checkpoints`` (``last.ckpt``
 is what ``--resume`` picks up) and, at the end of fit, the merged model in the kit's format to
-``<output_dir>/final`` — the folder the next stage's ``run.init_from`` names.
+``<output_dir>/final`` — the folder the next stage's ``run.init_from`` names — with LoRA runs'
+adapters in peft's format beside it (``<output_dir>/adapters/<part>``). ``fit`` ends by printing
+where each of these is.
 """
 
 from __future__ import annotations
@@ -21,14 +24,18 @@ from tempo_kit.errors import CheckpointError, ConfigError
 
 #: Where a run keeps its pieces, relative to ``run.output_dir``.
 RECIPE_FILE = "recipe.yaml"
-METRICS_FILE = "metrics.jsonl"
+SKIPS_FILE = "skips.jsonl"
 CHECKPOINT_DIR = "checkpoints"
 FINAL_DIR = "final"
 LAST_CHECKPOINT = "last.ckpt"
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--recipe", required=True, help="recipe YAML file (see recipes/)")
+def add_arguments(parser: argparse.ArgumentParser, verb: str = "fit") -> None:
+    parser.add_argument(
+        "--recipe",
+        required=True,
+        help="recipe YAML file, or the name of a shipped recipe (`tempo-kit recipes list`), e.g. stage2",
+    )
     parser.add_argument(
         "overrides",
         nargs="*",
@@ -38,13 +45,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--print", dest="print_recipe", action="store_true", help="print the resolved recipe and exit"
     )
+    # each verb lists its own switch; the other verb's is still parsed (hidden) so that using it
+    # gets an error naming the right command instead of argparse's "unrecognized arguments"
+    fit = verb == "fit"
     parser.add_argument(
         "--resume",
         nargs="?",
         const="last",
         default=None,
         metavar="PATH|last",
-        help="fit: continue from a Lightning checkpoint (default: <output_dir>/checkpoints/last.ckpt)",
+        help="continue from a Lightning checkpoint (default: <output_dir>/checkpoints/last.ckpt)"
+        if fit
+        else argparse.SUPPRESS,
     )
     parser.add_argument(
         "--overwrite",
@@ -55,7 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--ckpt",
         default=None,
         metavar="PATH|last",
-        help="validate/test: evaluate the weights of a Lightning checkpoint instead of the recipe's model",
+        help=argparse.SUPPRESS if fit else "evaluate the weights of a Lightning checkpoint instead of the recipe's model",
     )
 
 
@@ -79,7 +91,7 @@ def resolve_checkpoint(value: str | None, output_dir: str | Path, flag: str) -> 
 
 
 #: What an earlier fit leaves in its run folder; ``--overwrite`` removes them.
-RUN_PIECES = (CHECKPOINT_DIR, FINAL_DIR, METRICS_FILE, "tensorboard", "adapters.safetensors")
+RUN_PIECES = (CHECKPOINT_DIR, FINAL_DIR, "metrics.jsonl", "tensorboard", "adapters", "adapters.safetensors")
 
 
 def check_fresh_output(output_dir: Path, resume: str | None, overwrite: bool) -> None:
@@ -125,18 +137,27 @@ def micro_batches_per_step(global_batch: int, micro_batch: int, world_size: int)
 def build_trainer(recipe: Mapping[str, Any], verb: str, module=None, callbacks: Sequence = ()):
     """A Lightning ``Trainer`` from ``trainer:``, with accumulation set for the global batch size.
 
-    ``callbacks`` are added to the kit's own (step logger, checkpointing).
+    Loggers, extra callbacks and the profiler come from the recipe; ``callbacks`` are added to
+    those and to the kit's own (step logging, checkpointing).
     """
     from lightning.pytorch.callbacks import ModelCheckpoint
 
-    from tempo_kit.training.callbacks import MetricsWriter, StepLogger
+    from tempo_kit.training.callbacks import StepLogger
+    from tempo_kit.training.loggers import build_loggers
+    from tempo_kit.training.progress import ProgressLines, use_progress_bar
+    from tempo_kit.training.recipe_callbacks import build_callbacks
     from tempo_kit.training.resume import RandomState
 
     settings = recipe["trainer"]
     output_dir = Path(recipe["run"]["output_dir"])
     gradient_checkpointing = any(settings["gradient_checkpointing"].values())
-    writer = MetricsWriter(output_dir / METRICS_FILE)
-    callbacks = [StepLogger(writer, settings["log_every_n_steps"]), *callbacks]
+    progress_bar = use_progress_bar(settings["enable_progress_bar"])
+    lines = None if progress_bar else ProgressLines(settings["log_every_n_steps"])
+    callbacks = [
+        StepLogger(settings["log_every_n_steps"], lines),
+        *build_callbacks(settings.get("callbacks")),
+        *callbacks,
+    ]
     if verb == "fit":
         from tempo_kit.training.interrupt import SaveOnInterrupt
 
@@ -152,13 +173,12 @@ def build_trainer(recipe: Mapping[str, Any], verb: str, module=None, callbacks: 
                 save_last=True,
             )
         )
-    if module is not None:
-        module.metrics_writer = writer
+    loggers = build_loggers(settings.get("loggers"), output_dir, recipe["run"]["name"])
     grad_clip = recipe["optim"]["grad_clip"]
     try:
         has_val = bool(recipe["data"].get("val_files"))  # no validation loop without validation data
         trainer = _lightning_trainer(
-            settings, gradient_checkpointing, grad_clip, output_dir, callbacks, has_val
+            settings, gradient_checkpointing, grad_clip, output_dir, callbacks, loggers, progress_bar, has_val
         )
     except (ValueError, TypeError) as error:  # Lightning's MisconfigurationException is a ValueError
         if "requires a GPU" in str(error):
@@ -177,9 +197,10 @@ def build_trainer(recipe: Mapping[str, Any], verb: str, module=None, callbacks: 
     return trainer
 
 
-def _lightning_trainer(settings, gradient_checkpointing, grad_clip, output_dir, callbacks, has_val=True):
+def _lightning_trainer(
+    settings, gradient_checkpointing, grad_clip, output_dir, callbacks, loggers, progress_bar, has_val=True
+):
     from lightning.pytorch import Trainer
-    from lightning.pytorch.loggers import TensorBoardLogger
 
     from tempo_kit.training.resume import AtomicCheckpointIO
     from tempo_kit.training.strategies import build_strategy
@@ -197,13 +218,16 @@ def _lightning_trainer(settings, gradient_checkpointing, grad_clip, output_dir, 
         log_every_n_steps=settings["log_every_n_steps"],
         val_check_interval=settings["val_check_interval"],
         check_val_every_n_epoch=settings["check_val_every_n_epoch"],
+        limit_train_batches=settings.get("limit_train_batches"),
         limit_val_batches=settings["limit_val_batches"] if has_val else 0,
         limit_test_batches=settings["limit_test_batches"],
+        fast_dev_run=settings.get("fast_dev_run", False),
         num_sanity_val_steps=settings["num_sanity_val_steps"],
-        enable_progress_bar=settings["enable_progress_bar"],
+        enable_progress_bar=progress_bar,
         deterministic=settings["deterministic"],
+        profiler=settings.get("profiler"),
         default_root_dir=str(output_dir),
-        logger=TensorBoardLogger(save_dir=str(output_dir), name="tensorboard", version=""),
+        logger=loggers or False,
         callbacks=callbacks,
         enable_model_summary=False,
         plugins=[AtomicCheckpointIO()],
@@ -223,27 +247,29 @@ def tokenizer_source(recipe: Mapping[str, Any]) -> str | None:
     return decoder.get("pretrained") if isinstance(decoder, Mapping) else None
 
 
-def build_datamodule(recipe: Mapping[str, Any]):
-    """The recipe's ``TempoDataModule`` (micro-batch size, seed and tokenizer come from the recipe)."""
+def build_datamodule(recipe: Mapping[str, Any], verb: str = "fit"):
+    """The recipe's ``TempoDataModule`` (micro-batch size, seed, tokenizer and skips file come from the recipe)."""
     from tempo_kit.data import TempoDataModule
 
+    skips = SKIPS_FILE if verb == "fit" else f"skips.{verb}.jsonl"
     return TempoDataModule(
         tokenizer=tokenizer_source(recipe),
         batch_size=recipe["trainer"]["micro_batch_size"],
         seed=recipe["run"]["seed"],
+        skips_file=Path(recipe["run"]["output_dir"]) / skips,
         **dict(recipe["data"]),
     )
 
 
 def _unsharded_copy(trainer, module):
     """Under FSDP: gather the full state dict (collective) and, on rank 0, load it into a fresh copy."""
-    from lightning.fabric.strategies.fsdp import _get_full_state_dict_context
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
     from tempo_kit.training.module import TempoModule
     from tempo_kit.training.trainability import WRAPPER_SEGMENTS
 
-    with _get_full_state_dict_context(trainer.strategy.model, world_size=trainer.world_size):
-        state = trainer.strategy.model.state_dict()
+    options = StateDictOptions(full_state_dict=True, cpu_offload=True)  # rank 0 receives the tensors
+    state = get_model_state_dict(trainer.strategy.model, options=options)
     if not trainer.is_global_zero:
         return None
 
@@ -262,27 +288,37 @@ def export_final(trainer, module, out_dir: str | Path) -> Path | None:
     """Write the trained model, LoRA merged, in the kit's format (what ``run.init_from`` loads).
 
     Rank 0 writes; under FSDP the full state dict is gathered to it first. A LoRA run also keeps
-    its adapters alone in ``adapters.safetensors`` beside the folder.
+    each part's adapter in peft's format in ``adapters/<part>/`` beside the folder.
     """
+    from tempo_kit.training.adapters import ADAPTERS_DIR, save_adapters
     from tempo_kit.training.strategies import is_fsdp
-    from tempo_kit.training.trainability import has_lora, lora_state_dict, merge_lora
+    from tempo_kit.training.trainability import has_lora, merge_lora
 
     out = Path(out_dir)
     model = _unsharded_copy(trainer, module) if is_fsdp(trainer.strategy) else module.model
     if trainer.is_global_zero:
         if has_lora(model):
-            from safetensors.torch import save_file
-
-            from tempo_kit.atomic import atomic_path
-
-            adapters = {k: v.contiguous() for k, v in lora_state_dict(model).items()}
-            with atomic_path(out.parent / "adapters.safetensors") as partial:
-                save_file(adapters, str(partial))
+            recipe = module.recipe
+            save_adapters(model, recipe["trainable"], recipe["lora"], out.parent / ADAPTERS_DIR)
             merge_lora(model)
         model.save_pretrained(str(out))
     if trainer.world_size > 1:
         trainer.strategy.barrier("export")
     return out if trainer.is_global_zero else None
+
+
+def fit_summary(trainer, output_dir: Path, final: Path | None) -> str:
+    """Where a finished fit left the model, the checkpoints, each logger's files and the skips."""
+    from tempo_kit.training.loggers import describe
+    from tempo_kit.training.progress import run_summary
+
+    logs = []
+    for logger in trainer.loggers:
+        logs.append((type(logger).__name__.removesuffix("Logger").lower(), describe(logger)))
+    skips = output_dir / SKIPS_FILE
+    if skips.is_file():
+        logs.append(("skipped samples", str(skips)))
+    return run_summary(output_dir, final, output_dir / CHECKPOINT_DIR, logs)
 
 
 def _command_line(args: argparse.Namespace) -> str:
@@ -315,7 +351,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(
             "--ckpt is for validate/test; to continue training use `tempo-kit fit --resume PATH`"
         )
-    from tempo_kit.quiet import quiet_library_messages
+    from tempo_kit.quiet import hide_library_progress, quiet_library_messages
+    from tempo_kit.training.progress import use_progress_bar
 
     if args.command != "fit" and args.overwrite:
         raise ConfigError("--overwrite is for fit (it starts a run over in its run.output_dir)")
@@ -326,6 +363,8 @@ def run(args: argparse.Namespace) -> int:
 
     output_dir = check_output_path(recipe["run"]["output_dir"], what="run.output_dir")
     lock = run_lock(output_dir, args.command) if args.command == "fit" else contextlib.nullcontext()
+    if not use_progress_bar(recipe["trainer"]["enable_progress_bar"]):
+        hide_library_progress()  # no loading bars from transformers where Lightning's bar is off
     with lock, quiet_library_messages():
         if args.command == "fit":
             check_fresh_output(output_dir, args.resume, args.overwrite)
@@ -389,14 +428,17 @@ def run_recipe(
     if trainer.is_global_zero:
         name = RECIPE_FILE if verb == "fit" else f"recipe.{verb}.yaml"
         save_recipe(recipe, output_dir / name, command=command_line)
-    datamodule = build_datamodule(recipe)
+    datamodule = build_datamodule(recipe, verb)
     with lightning_config_errors(verb, resume_path or ckpt_path):
         if verb == "fit":
             trainer.fit(module, datamodule=datamodule, ckpt_path=resume_path)
             if trainer.state.status == "finished":  # last.ckpt is the final step, not the last periodic one
                 trainer.save_checkpoint(output_dir / CHECKPOINT_DIR / LAST_CHECKPOINT, weights_only=False)
-            if recipe["run"]["export_final"]:
-                export_final(trainer, module, output_dir / FINAL_DIR)
+            final = None
+            if recipe["run"]["export_final"] and not trainer.fast_dev_run:
+                final = export_final(trainer, module, output_dir / FINAL_DIR)
+            if trainer.is_global_zero:
+                print(fit_summary(trainer, output_dir, final), flush=True)
         elif verb == "validate":
             trainer.validate(module, datamodule=datamodule, ckpt_path=ckpt_path, verbose=False)
         elif verb == "test":

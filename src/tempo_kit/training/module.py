@@ -4,8 +4,9 @@ The model is built in ``configure_model()`` (so FSDP can shard it as it is creat
 the recipe's ``model:`` section or from a previous stage's exported folder (``run.init_from``).
 Trainability (full / LoRA / frozen per part), named parameter groups with per-part learning
 rates, AdamW and a warm-up + cosine schedule per optimizer step all come from the recipe, so every
-stage of the paper runs through this one class. Validation reports the loss and, on batches with
-reference answers, the accuracy of the greedily generated option letter.
+stage of the paper runs through this one class. Validation reports the loss (each batch weighted
+by its samples) and, on batches with reference answers, the accuracy of the greedily generated
+option letter, accumulated across batches and devices with torchmetrics.
 """
 
 from __future__ import annotations
@@ -155,6 +156,49 @@ def score_answers(texts: list[str], answers: list[str | None], num_options: int)
     return mc_correct, mc_scored, open_correct, open_scored
 
 
+def eval_metrics():
+    """torchmetrics accumulators of validation/test: means weighted by samples, and sample counts.
+
+    ``loss`` weighs each batch's mean loss by its number of samples; ``accuracy`` is the option
+    letter on multiple-choice rows, ``open_accuracy`` normalised exact match on open-ended rows.
+    """
+    from torch import nn
+    from torchmetrics import MeanMetric, SumMetric
+
+    return nn.ModuleDict(
+        {
+            "loss": MeanMetric(),
+            "loss_samples": SumMetric(),
+            "accuracy": MeanMetric(),
+            "scored": SumMetric(),
+            "open_accuracy": MeanMetric(),
+            "open_scored": SumMetric(),
+        }
+    )
+
+
+def computed_eval_metrics(metrics, stage: str) -> dict[str, float]:
+    """``{stage}/loss``, ``/accuracy``, ``/scored``, ``/open_accuracy``, ``/open_scored``; then reset.
+
+    Collective across devices (torchmetrics syncs in ``compute``): every rank calls it.
+    """
+    import warnings
+
+    out: dict[str, float] = {}
+    with warnings.catch_warnings():  # a count nobody updated (no open-ended rows) is simply 0
+        warnings.filterwarnings("ignore", message=r".*was called before the ``update`` method")
+        counts = {name: float(metrics[name].compute()) for name in ("loss_samples", "scored", "open_scored")}
+    for mean, count in (("loss", "loss_samples"), ("accuracy", "scored"), ("open_accuracy", "open_scored")):
+        total = counts[count]
+        if total > 0:
+            out[f"{stage}/{mean}"] = float(metrics[mean].compute())
+            if mean != "loss":
+                out[f"{stage}/{count}"] = total
+    for metric in metrics.values():
+        metric.reset()
+    return out
+
+
 class TempoModule(LightningModule):
     """Trains, validates and tests a ``TempoModel`` as a recipe says.
 
@@ -171,8 +215,7 @@ class TempoModule(LightningModule):
         self.model = None
         self.trainability = None
         self._reset_step_stats()
-        # loss sum, loss count, mc correct, mc scored, open correct, open scored
-        self._eval_sums = torch.zeros(6, dtype=torch.float64)
+        self.eval_metrics = eval_metrics()
         self.last_eval_metrics: dict[str, float] = {}
 
     # ------------------------------------------------------------------------------ model set-up
@@ -205,7 +248,8 @@ class TempoModule(LightningModule):
 
     # ----------------------------------------------------------------------------------- training
     def _reset_step_stats(self) -> None:
-        self.step_stats = {"loss_sum": 0.0, "batches": 0, "samples": 0, "visual_tokens": 0.0}
+        # tensors stay on the device until the optimizer step: no host sync per micro-batch
+        self.step_stats = {"loss_sum": torch.zeros(()), "batches": 0, "samples": 0, "visual_tokens": 0}
 
     def forward(self, batch: TempoBatch):
         return self.model(batch)
@@ -214,11 +258,11 @@ class TempoModule(LightningModule):
         output = self.model(batch)
         loss = output.loss
         stats = self.step_stats
-        stats["loss_sum"] += float(loss.detach())
+        stats["loss_sum"] = stats["loss_sum"].to(loss.device) + loss.detach().float()
         stats["batches"] += 1
         stats["samples"] += len(batch)
         if getattr(output, "visual_tokens", None) is not None:
-            stats["visual_tokens"] += float(torch.as_tensor(output.visual_tokens, dtype=torch.float64).sum())
+            stats["visual_tokens"] += int(sum(output.visual_tokens))  # host-side counts: no sync
         self.log("loss", loss.detach(), prog_bar=True, logger=False, batch_size=len(batch))
         return loss
 
@@ -228,11 +272,11 @@ class TempoModule(LightningModule):
         Collective under DDP/FSDP: every rank must call it once per optimizer step.
         """
         stats = self.step_stats
-        values = torch.tensor(
-            [stats["loss_sum"], stats["batches"], stats["samples"], stats["visual_tokens"]],
-            dtype=torch.float64,
-            device=self.device,
+        counts = torch.tensor(
+            [stats["batches"], stats["samples"], stats["visual_tokens"]], dtype=torch.float64, device=self.device
         )
+        loss_sum = stats["loss_sum"].to(device=self.device, dtype=torch.float64).reshape(1)
+        values = torch.cat([loss_sum, counts])
         values = self.trainer.strategy.reduce(values, reduce_op="sum")
         self._reset_step_stats()
         loss_sum, batches, samples, visual = values.tolist()
@@ -257,36 +301,34 @@ class TempoModule(LightningModule):
     # ------------------------------------------------------------------------- validation / test
     def _eval_step(self, batch: TempoBatch) -> None:
         output = self.model(batch)
-        sums = self._eval_sums
+        metrics = self.eval_metrics
         if output.loss is not None and torch.isfinite(output.loss):
-            sums[0] += float(output.loss.detach())
-            sums[1] += 1
+            metrics["loss"].update(output.loss.detach().float(), weight=len(batch))
+            metrics["loss_samples"].update(len(batch))
         settings = self.recipe["validation"]
         if settings["generate"] and batch.answers and any(a is not None for a in batch.answers):
             generated = self.model.generate(
                 prompt_only(batch), max_new_tokens=int(settings["max_new_tokens"])
             )
-            scores = score_answers(list(generated.texts), list(batch.answers), int(settings["num_options"]))
-            sums[2:] += torch.tensor(scores, dtype=torch.float64)
+            mc_correct, mc_scored, open_correct, open_scored = score_answers(
+                list(generated.texts), list(batch.answers), int(settings["num_options"])
+            )
+            if mc_scored:
+                metrics["accuracy"].update(mc_correct / mc_scored, weight=mc_scored)
+                metrics["scored"].update(mc_scored)
+            if open_scored:
+                metrics["open_accuracy"].update(open_correct / open_scored, weight=open_scored)
+                metrics["open_scored"].update(open_scored)
 
     def _eval_epoch_end(self, stage: str) -> None:
-        sums = self.trainer.strategy.reduce(self._eval_sums.to(self.device), reduce_op="sum").cpu()
-        self._eval_sums = torch.zeros(6, dtype=torch.float64)
-        metrics = {}
-        if sums[1] > 0:
-            metrics[f"{stage}/loss"] = float(sums[0] / sums[1])
-        if sums[3] > 0:  # multiple choice: the option letter
-            metrics[f"{stage}/accuracy"] = float(sums[2] / sums[3])
-            metrics[f"{stage}/scored"] = float(sums[3])
-        if sums[5] > 0:  # open-ended: normalised exact match
-            metrics[f"{stage}/open_accuracy"] = float(sums[4] / sums[5])
-            metrics[f"{stage}/open_scored"] = float(sums[5])
+        from tempo_kit.training.callbacks import emit
+
+        metrics = computed_eval_metrics(self.eval_metrics, stage)
         self.last_eval_metrics = metrics
-        for key, value in metrics.items():
-            self.log(key, value, prog_bar=key.endswith("accuracy"), rank_zero_only=True)
-        writer = getattr(self, "metrics_writer", None)
-        if writer is not None and self.trainer.is_global_zero and metrics:
-            writer.write(metrics, self.trainer.global_step)
+        for key, value in metrics.items():  # for callbacks (EarlyStopping) and the progress bar
+            self.log(key, value, prog_bar=key.endswith("accuracy"), logger=False, rank_zero_only=True)
+        if metrics:
+            emit(self.trainer, metrics, self.trainer.global_step)
 
     def validation_step(self, batch: TempoBatch, batch_idx: int) -> None:
         self._eval_step(batch)

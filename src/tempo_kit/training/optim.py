@@ -2,8 +2,8 @@
 
 Tempo trains its parts at different rates (Table A: the SVLM at 2e-6 while the LLM, projector
 and memory tokens take 1e-5), so the optimiser holds one named group per trainable part; the
-names show up in the learning-rate logs (``lr/<part>``). Schedules follow Hugging Face's
-``get_cosine_schedule_with_warmup`` (warm-up steps = ceil(ratio × total)), with an optional floor.
+names show up in the learning-rate logs (``lr/<part>``). Schedules are transformers' own
+(``get_cosine_schedule_with_warmup`` and its siblings; warm-up steps = ceil(ratio × total)).
 """
 
 from __future__ import annotations
@@ -58,26 +58,8 @@ def warmup_steps(total_steps: int, warmup_ratio: float) -> int:
     return math.ceil(total_steps * warmup_ratio)
 
 
-def lr_factor(
-    step: int, total_steps: int, warmup: int, kind: str = "cosine", min_ratio: float = 0.0
-) -> float:
-    """Multiplier of each group's peak learning rate at optimiser step ``step`` (0-based).
-
-    Linear warm-up from 0 over ``warmup`` steps, then ``cosine`` (half a cosine down to
-    ``min_ratio``), ``linear`` (straight down to ``min_ratio``) or ``constant``.
-    """
-    if step < warmup:
-        return step / max(1, warmup)
-    if kind == "constant":
-        return 1.0
-    progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
-    if kind == "cosine":
-        decay = 0.5 * (1.0 + math.cos(math.pi * progress))
-    elif kind == "linear":
-        decay = 1.0 - progress
-    else:
-        raise ValueError(f"unknown schedule {kind!r}; use cosine, linear or constant")
-    return min_ratio + (1.0 - min_ratio) * decay
+#: ``optim.scheduler`` names → the transformers schedule behind each (all with linear warm-up).
+SCHEDULES: tuple[str, ...] = ("cosine", "linear", "constant")
 
 
 def build_scheduler(
@@ -87,10 +69,28 @@ def build_scheduler(
     kind: str = "cosine",
     min_ratio: float = 0.0,
 ) -> torch.optim.lr_scheduler.LambdaLR:
-    """A per-step ``LambdaLR`` implementing :func:`lr_factor` for every group."""
+    """transformers' per-step schedule for every group: linear warm-up, then ``kind``.
+
+    ``cosine`` is ``get_cosine_with_min_lr_schedule_with_warmup`` (half a cosine down to
+    ``min_ratio`` × each group's peak; 0 gives ``get_cosine_schedule_with_warmup``), ``linear``
+    ``get_linear_schedule_with_warmup`` (down to 0), ``constant``
+    ``get_constant_schedule_with_warmup``. Only cosine has a floor.
+    """
+    from transformers import (
+        get_constant_schedule_with_warmup,
+        get_cosine_with_min_lr_schedule_with_warmup,
+        get_linear_schedule_with_warmup,
+    )
+
     warmup = warmup_steps(total_steps, warmup_ratio)
-
-    def factor(step: int) -> float:
-        return lr_factor(step, total_steps, warmup, kind, min_ratio)
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    if kind != "cosine" and min_ratio:
+        raise ValueError(f"a learning-rate floor (min_lr_ratio={min_ratio}) needs the cosine schedule, not {kind}")
+    if kind == "cosine":
+        return get_cosine_with_min_lr_schedule_with_warmup(
+            optimizer, warmup, total_steps, min_lr_rate=float(min_ratio)
+        )
+    if kind == "linear":
+        return get_linear_schedule_with_warmup(optimizer, warmup, total_steps)
+    if kind == "constant":
+        return get_constant_schedule_with_warmup(optimizer, warmup)
+    raise ValueError(f"unknown schedule {kind!r}; use {', '.join(SCHEDULES)}")

@@ -5,33 +5,26 @@
 samples carry ``blank_image_segments()``.
 """
 
-from tempo_kit.video.backends import BACKENDS, VideoSource, open_video, register_backend
-from tempo_kit.video.decode import VideoClip, load_video, resize_frames
-from tempo_kit.video.images import load_image
-from tempo_kit.video.sampling import num_sampled_frames, resized_size, sample_indices
-from tempo_kit.video.segments import (
-    INFERENCE_WINDOW,
-    TRAIN_WINDOW,
-    blank_image_segments,
-    make_segments,
-    segment_starts,
-)
+from tempo_kit.lazy import lazy_exports
 
-__all__ = [
-    "BACKENDS",
-    "INFERENCE_WINDOW",
-    "TRAIN_WINDOW",
-    "VideoClip",
-    "VideoSource",
-    "blank_image_segments",
-    "load_image",
-    "load_video",
-    "make_segments",
-    "num_sampled_frames",
-    "open_video",
-    "register_backend",
-    "resize_frames",
-    "resized_size",
-    "sample_indices",
-    "segment_starts",
-]
+#: name → the module that defines it, imported on first use
+_EXPORTS = {
+    "BACKENDS": "tempo_kit.video.backends",
+    "INFERENCE_WINDOW": "tempo_kit.video.segments",
+    "TRAIN_WINDOW": "tempo_kit.video.segments",
+    "VideoClip": "tempo_kit.video.decode",
+    "VideoSource": "tempo_kit.video.backends",
+    "blank_image_segments": "tempo_kit.video.segments",
+    "load_image": "tempo_kit.video.images",
+    "load_video": "tempo_kit.video.decode",
+    "make_segments": "tempo_kit.video.segments",
+    "num_sampled_frames": "tempo_kit.video.sampling",
+    "open_video": "tempo_kit.video.backends",
+    "register_backend": "tempo_kit.video.backends",
+    "resize_frames": "tempo_kit.video.decode",
+    "resized_size": "tempo_kit.video.sampling",
+    "sample_indices": "tempo_kit.video.sampling",
+    "segment_starts": "tempo_kit.video.segments",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

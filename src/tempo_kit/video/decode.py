@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
@@ -33,6 +32,7 @@ from torch import Tensor
 
 from tempo_kit.errors import MediaError
 from tempo_kit.video.backends import open_video
+from tempo_kit.video.options import DEFAULT_RESIZE, RESIZE_MODES, ResizeMode
 from tempo_kit.video.preprocessing import (
     DEFAULT_PREPROCESSING,
     MAX_RATIO,
@@ -59,10 +59,7 @@ DEFAULT_CHUNK_BYTES = 64 * 2**20
 #: Frames resized per ``interpolate`` call (its float32 buffers are ~4× the uint8 frames).
 RESIZE_GROUP = 4
 
-ResizeMode = Literal["decoder", "pil", "torch"]
-RESIZE_MODES = ("pil", "decoder", "torch")
-#: The exact path is the default: the released pixels, bit for bit.
-DEFAULT_RESIZE: ResizeMode = "pil"
+# RESIZE_MODES, DEFAULT_RESIZE and ResizeMode are named in video/options.py (no torch there)
 
 
 @dataclass

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import torch
@@ -39,10 +38,9 @@ from PIL import Image
 from torch import Tensor
 
 from tempo_kit.errors import ConfigError, MediaError
+from tempo_kit.video.options import DEFAULT_PREPROCESSING, PREPROCESSING_MODES, Preprocessing
 
-Preprocessing = Literal["released", "qwen3_vl"]
-PREPROCESSING_MODES: tuple[str, ...] = ("released", "qwen3_vl")
-DEFAULT_PREPROCESSING: Preprocessing = "released"
+__all__ = ["DEFAULT_PREPROCESSING", "PREPROCESSING_MODES", "Preprocessing"]  # named in video/options.py
 
 #: Step 1: long edge of a sampled frame (paper Table A) and the multiple its sides round to.
 FIRST_RESIZE_LONG_EDGE = 512

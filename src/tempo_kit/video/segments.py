@@ -21,25 +21,19 @@ Both kinds of time tag stand on one time base, ``time_base`` (compatibility §1)
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 from torch import Tensor
 
 from tempo_kit.types import SampleKind, Segments
 from tempo_kit.video.decode import VideoClip
+from tempo_kit.video.options import INFERENCE_WINDOW, TIME_BASES, TRAIN_WINDOW, TimeBase
 from tempo_kit.video.sampling import DEFAULT_SAMPLE_FPS
 
-#: Frames per segment (paper §4.1): 4 in training, 8 at inference.
-TRAIN_WINDOW = 4
-INFERENCE_WINDOW = 8
+__all__ = ["INFERENCE_WINDOW", "TIME_BASES", "TRAIN_WINDOW", "TimeBase"]  # named in video/options.py
 #: Side of the blank white image a text-only sample carries (released training recipe, compatibility §4).
 BLANK_IMAGE_SIZE = 336
 #: The SVLM's temporal patch: a lone last frame is repeated to fill one.
 TEMPORAL_PATCH = 2
-#: Where time tags come from: the real sampling rate (released) or the container's timestamps.
-TIME_BASES = ("released", "container")
-TimeBase = Literal["released", "container"]
 
 
 def segment_starts(num_frames: int, window: int, stride: int) -> list[int]:

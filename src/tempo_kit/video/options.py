@@ -1,0 +1,26 @@
+"""The names a user picks for the video pipeline (recipe values, command-line choices).
+
+They live apart from the modules that use them, without torch or a video decoder, so the
+command-line parsers that list them as choices load in a fraction of a second.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+#: Frames per segment (paper §4.1): 4 in training, 8 at inference.
+TRAIN_WINDOW = 4
+INFERENCE_WINDOW = 8
+
+ResizeMode = Literal["decoder", "pil", "torch"]
+RESIZE_MODES = ("pil", "decoder", "torch")
+#: The exact path is the default: the released pixels, bit for bit.
+DEFAULT_RESIZE: ResizeMode = "pil"
+
+Preprocessing = Literal["released", "qwen3_vl"]
+PREPROCESSING_MODES: tuple[str, ...] = ("released", "qwen3_vl")
+DEFAULT_PREPROCESSING: Preprocessing = "released"
+
+#: Where time tags come from: the real sampling rate (released) or the container's timestamps.
+TIME_BASES = ("released", "container")
+TimeBase = Literal["released", "container"]

@@ -1,0 +1,62 @@
+"""The documentation as readers get it: built strictly, no raw Sphinx roles, the home page's
+way in, and the home page and gallery pages rendered by a real browser (headless Chromium)."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("docs_screenshots", ROOT / "scripts" / "docs_screenshots.py")
+screenshots = importlib.util.module_from_spec(spec)
+sys.modules[spec.name] = screenshots
+spec.loader.exec_module(screenshots)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    return screenshots.build_site(tmp_path_factory.mktemp("site") / "site")
+
+
+def test_no_raw_roles_and_api_pages_link(site):
+    pages = {p: p.read_text() for p in site.rglob("*.html")}
+    raw = {str(p.relative_to(site)): re.findall(r":(?:class|func|meth|mod|data|attr|exc):`[^`]*`", text) for p, text in pages.items()}
+    assert not {p: r for p, r in raw.items() if r}
+    model_page = (site / "reference" / "model" / "index.html").read_text()
+    assert re.search(r'<a class="autorefs autorefs-internal"[^>]*href="[^"]*#tempo_kit\.types\.TempoBatch"', model_page)
+    assert not any("huggingface-cli" in text for text in pages.values())
+
+
+def test_home_page_is_a_way_in(site):
+    home = (site / "index.html").read_text()
+    for needle in (
+        'id="install"', 'id="quickstart"', 'href="https://arxiv.org/abs/2604.08120"',
+        'href="https://github.com/FeiElysia/Tempo"', 'src="assets/infer-allocation.png"', 'href="commands/fit/"',
+    ):  # fmt: skip
+        assert needle in home, needle
+    text = re.sub(r"<[^>]+>", "", home)  # code blocks split commands into highlighted spans
+    for command in ("bash scripts/demo.sh", "bash scripts/test.sh", "hf download Qwen/Qwen3-4B"):
+        assert command in text, command
+    assert (site / "commands" / "fit" / "index.html").is_file()
+    for page in ("compressor_and_ata", "plugin_package"):  # gallery pages include their sources
+        text = (site / "examples" / page / "index.html").read_text()
+        assert "--8&lt;--" not in text and ("reduce_tokens" in text or "GatedProjector" in text)
+
+
+@pytest.mark.skipif(screenshots.chromium() is None, reason="chromium is not installed (.ci/run installs it)")
+@pytest.mark.parametrize("name", sorted(screenshots.PAGES))
+def test_pages_render_in_chromium(site, name, tmp_path):
+    from PIL import Image
+
+    shot = screenshots.screenshot(site / screenshots.PAGES[name], tmp_path / f"{name}.png")
+    with Image.open(shot) as image:
+        assert image.size == (1280, 900)
+        grey = image.convert("L").resize((64, 45))
+        colours = len(set(grey.tobytes()))
+    assert colours > 20, f"{name} rendered (nearly) blank: {colours} grey levels"

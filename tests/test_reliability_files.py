@@ -203,4 +203,4 @@ def test_kill_9_during_eval_then_rerun_finishes_and_all_failed_exits_1(tiny_temp
     missing.write_text("".join(json.dumps({**row, "video": "gone.mp4"}) + "\n" for row in rows[:2]))
     failed = subprocess.run([*command[:7], str(missing), "--output", str(tmp_path / "failed"), *command[10:]],
                             capture_output=True, text=True, timeout=600)  # fmt: skip
-    assert failed.returncode == 1 and "error: all 2 answers failed" in failed.stderr
+    assert failed.returncode == 1 and "every question failed" in failed.stdout

@@ -344,61 +344,66 @@ def run(args: argparse.Namespace) -> int:
         from tempo_kit.quiet import hide_library_progress
 
         hide_library_progress()
-    for skip in benchmark.skipped:
-        print(f"skipped {skip}")
-    items = check_videos(benchmark, args.missing_video)
-    shard = current_shard()
-    device = args.device
-    if shard[1] > 1 and device == "cuda":  # one whole model per GPU under torchrun
-        import os
+    from tempo_kit.atomic import check_output_path
+    from tempo_kit.run_lock import run_lock
 
-        device = f"cuda:{os.environ.get('LOCAL_RANK', 0)}"
-    pipeline = TempoPipeline.from_pretrained(
-        args.model, device=device, dtype=args.dtype, base_svlm=args.base_svlm, reuse_last_video=True
-    )
-    settings = settings_from_args(args, pipeline.model.config)
-    check_settings(settings, pipeline)
-    output = Path(args.output)
+    # a second eval into the same --output is refused, not interleaved
+    with run_lock(check_output_path(args.output, what="--output"), "eval"):
+        for skip in benchmark.skipped:
+            print(f"skipped {skip}")
+        items = check_videos(benchmark, args.missing_video)
+        shard = current_shard()
+        device = args.device
+        if shard[1] > 1 and device == "cuda":  # one whole model per GPU under torchrun
+            import os
 
-    names = [setting_name(s) for s in settings]
-    runs = [Run(make_answer_fn(pipeline, s), output / f"{n}.jsonl", s, n) for s, n in zip(settings, names)]
-    summaries = run_sweep(
-        items,
-        runs,
-        prompt_fn=preset.build,
-        on_error=args.on_error,
-        overwrite=args.overwrite,
-        progress=not args.no_progress and shard[0] == 0,
-        description=names[0] if len(names) == 1 else f"eval × {len(names)} settings",
-        fmt=args.format,
-        shard=shard,
-    )
-    _barrier(shard)
-    if shard[0] != 0:
+            device = f"cuda:{os.environ.get('LOCAL_RANK', 0)}"
+        pipeline = TempoPipeline.from_pretrained(
+            args.model, device=device, dtype=args.dtype, base_svlm=args.base_svlm, reuse_last_video=True
+        )
+        settings = settings_from_args(args, pipeline.model.config)
+        check_settings(settings, pipeline)
+        output = Path(args.output)
+
+        names = [setting_name(s) for s in settings]
+        runs = [Run(make_answer_fn(pipeline, s), output / f"{n}.jsonl", s, n) for s, n in zip(settings, names)]
+        summaries = run_sweep(
+            items,
+            runs,
+            prompt_fn=preset.build,
+            on_error=args.on_error,
+            overwrite=args.overwrite,
+            progress=not args.no_progress and shard[0] == 0,
+            description=names[0] if len(names) == 1 else f"eval × {len(names)} settings",
+            fmt=args.format,
+            shard=shard,
+        )
+        _barrier(shard)
+        if shard[0] != 0:
+            return 0
+        if shard[1] > 1:
+            merged = summarize_runs(items, runs, fmt=args.format)
+            for summary, partial in zip(merged, summaries):
+                summary["resumed"] = partial["resumed"]
+            summaries = merged
+        for summary in summaries:
+            summary["skipped_rows"] = [str(skip) for skip in benchmark.skipped]
+            summary["skipped_missing_videos"] = len(benchmark.items) - len(items)
+        named = dict(zip(names, summaries))
+        summary_path = output / "summary.json"
+        everything: dict[str, Any] = {}
+        if summary_path.is_file() and not args.overwrite:  # keep the settings of earlier sweeps
+            everything = json.loads(summary_path.read_text()).get("settings", {})
+        everything.update(named)
+        document = {"annotations": str(args.annotations), "format": args.format, "settings": everything}
+        write_atomic(summary_path, json.dumps(document, indent=2) + "\n")
+        if args.json:
+            print(json.dumps(named, indent=2))
+        else:
+            print(format_summaries(named))
+            print(f"results: {output}/<setting>.jsonl, summary: {summary_path}")
+        failed = [name for name, s in named.items() if s["count"] and s["errors"] == s["count"]]
+        if failed:
+            print(f"every question failed in {', '.join(failed)}; see the 'error' field of the results records")
+            return 1
         return 0
-    if shard[1] > 1:
-        merged = summarize_runs(items, runs, fmt=args.format)
-        for summary, partial in zip(merged, summaries):
-            summary["resumed"] = partial["resumed"]
-        summaries = merged
-    for summary in summaries:
-        summary["skipped_rows"] = [str(skip) for skip in benchmark.skipped]
-        summary["skipped_missing_videos"] = len(benchmark.items) - len(items)
-    named = dict(zip(names, summaries))
-    summary_path = output / "summary.json"
-    everything: dict[str, Any] = {}
-    if summary_path.is_file() and not args.overwrite:  # keep the settings of earlier sweeps
-        everything = json.loads(summary_path.read_text()).get("settings", {})
-    everything.update(named)
-    document = {"annotations": str(args.annotations), "format": args.format, "settings": everything}
-    write_atomic(summary_path, json.dumps(document, indent=2) + "\n")
-    if args.json:
-        print(json.dumps(named, indent=2))
-    else:
-        print(format_summaries(named))
-        print(f"results: {output}/<setting>.jsonl, summary: {summary_path}")
-    failed = [name for name, s in named.items() if s["count"] and s["errors"] == s["count"]]
-    if failed:
-        print(f"every question failed in {', '.join(failed)}; see the 'error' field of the results records")
-        return 1
-    return 0

@@ -347,11 +347,12 @@ def run(args: argparse.Namespace) -> int:
     from tempo_kit.atomic import check_output_path
     from tempo_kit.run_lock import run_lock
 
+    output_folder = check_output_path(args.output, what="--output")
+    for skip in benchmark.skipped:
+        print(f"skipped {skip}")
+    items = check_videos(benchmark, args.missing_video)
     # a second eval into the same --output is refused, not interleaved
-    with run_lock(check_output_path(args.output, what="--output"), "eval"):
-        for skip in benchmark.skipped:
-            print(f"skipped {skip}")
-        items = check_videos(benchmark, args.missing_video)
+    with run_lock(output_folder, "eval"):
         shard = current_shard()
         device = args.device
         if shard[1] > 1 and device == "cuda":  # one whole model per GPU under torchrun

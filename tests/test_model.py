@@ -210,9 +210,10 @@ def test_generate_respects_budget_and_returns_allocations(model):
     wide = model.generate(batch, budget=100, allocator="uniform", reduction="tail", k_min=2, max_new_tokens=1)
     assert wide.allocations[0].counts.tolist() == [K_MAX] * 5
     assert wide.allocations[0].k_min == 2 and wide.allocations[0].budget == 100
-    # a zero budget drops every segment with its tag: the prompt alone reaches the LLM
-    empty = model.generate(batch, budget=0, max_new_tokens=1)
-    assert empty.allocations[0].total == 0 and empty.stats[0].visual == empty.stats[0].tags == 0
+    # a budget that is no token count is refused: 0 would answer from the prompt alone, True is no number
+    for bad in (0, True, 2.5):
+        with pytest.raises(ConfigError, match=rf"budget={bad!r} must be an integer ≥ 1"):
+            model.generate(batch, budget=bad, max_new_tokens=1)
 
 
 @pytest.fixture(scope="module")
@@ -224,7 +225,7 @@ def shared_model(tiny_checkpoints):
 @settings(max_examples=15, deadline=None)
 @given(
     num=st.lists(st.integers(1, 6), min_size=1, max_size=3),
-    budget=st.integers(0, 40),
+    budget=st.integers(1, 40),
     k_min=st.integers(0, K_MAX),
     allocator=st.sampled_from(["ata", "uniform"]),
 )
@@ -346,6 +347,9 @@ def test_from_pretrained_refuses_weights_that_do_not_fit(model, tmp_path):
     saved = model.save_pretrained(tmp_path / "kit")
     projector_file = saved / "projector" / "state_dict.safetensors"
     save_model(nn.Linear(24, 7), str(projector_file))
+    with pytest.raises(CheckpointError, match=r"state_dict.safetensors has \d+ bytes but was saved with \d+"):
+        TempoModel.from_pretrained(saved)  # the manifest written at save time sees the swap first
+    (saved / "manifest.json").unlink()  # a folder without one still has its shapes checked
     with pytest.raises(CheckpointError, match=r"does not fit the projector built from .*Missing key\(s\)"):
         TempoModel.from_pretrained(saved)
     wrapper = nn.Module()

@@ -12,10 +12,21 @@ from tempo_kit.training.commands import lightning_config_errors
 from tempo_kit.training.interrupt import SaveOnInterrupt
 
 
-def fake_trainer(world_size=1, global_step=7):
+def fake_trainer(world_size=1, global_step=7, completed=7, accumulate=1):
+    from lightning.pytorch.loops.progress import _BatchProgress
+
     saved = []
+    progress = _BatchProgress()
+    for _ in range(completed):
+        progress.increment_ready(), progress.increment_started()
+        progress.increment_processed(), progress.increment_completed()
     trainer = SimpleNamespace(
-        world_size=world_size, global_step=global_step, save_checkpoint=lambda p: saved.append(p)
+        world_size=world_size,
+        global_step=global_step,
+        save_checkpoint=lambda p, weights_only: saved.append((p, progress.current.completed)),
+        num_training_batches=100,
+        accumulate_grad_batches=accumulate,
+        fit_loop=SimpleNamespace(epoch_loop=SimpleNamespace(batch_progress=progress)),
     )
     return trainer, saved
 
@@ -24,8 +35,16 @@ def test_ctrl_c_saves_last_checkpoint_and_says_how_to_resume(tmp_path, capsys):
     path = tmp_path / "checkpoints" / "last.ckpt"
     trainer, saved = fake_trainer()
     SaveOnInterrupt(path).on_exception(trainer, None, KeyboardInterrupt())
-    assert saved == [path] and path.parent.is_dir()
+    assert saved == [(path, 7)] and path.parent.is_dir()
     assert f"interrupted at step 7: saved {path}; rerun the command with --resume" in capsys.readouterr().err
+
+
+def test_ctrl_c_mid_accumulation_saves_the_position_of_the_last_optimizer_step(tmp_path):
+    trainer, saved = fake_trainer(global_step=2, completed=11, accumulate=4)  # 3 micro-batches not stepped
+    SaveOnInterrupt(tmp_path / "last.ckpt").on_exception(trainer, None, KeyboardInterrupt())
+    progress = trainer.fit_loop.epoch_loop.batch_progress
+    assert saved == [(tmp_path / "last.ckpt", 8)]
+    assert (progress.total.ready, progress.total.processed, progress.total.completed) == (8, 8, 8)
 
 
 @pytest.mark.parametrize(

@@ -85,6 +85,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         except TempoKitError as error:
             print(f"tempo-kit {verb}: error: {user_message(error)}", file=sys.stderr)
             return 2
+        except Exception as error:  # a full or read-only disk met by a library's own write
+            from tempo_kit.atomic import disk_error
+
+            translated = disk_error(error, action="use")
+            if translated is None:
+                raise
+            print(f"tempo-kit {verb}: error: {translated}", file=sys.stderr)
+            return 2
         except KeyboardInterrupt:  # Ctrl-C is a user's choice, not a crash: no traceback
             print(
                 f"\ntempo-kit {verb}: interrupted. {INTERRUPT_HINTS.get(verb, '')}".rstrip(), file=sys.stderr

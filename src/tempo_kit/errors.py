@@ -25,6 +25,11 @@ class CheckpointError(TempoKitError, FileNotFoundError):
     """A checkpoint is missing, not local, or does not have the expected layout."""
 
 
+class OutputError(TempoKitError):
+    """An output cannot be written: full or read-only disk, a file where a folder should be, a
+    name too long, or a folder already holding another run."""
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """`` (did you mean 'x'?)`` for the closest of ``choices`` to a misspelt ``word``, else ``""``."""
     close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)

@@ -36,6 +36,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from tempo_kit.atomic import atomic_path, write_json
 from tempo_kit.errors import CheckpointError
 from tempo_kit.hub import download_command, looks_like_hub_name
 
@@ -86,9 +87,14 @@ def load_component_state(module: nn.Module, folder: Path, where: str) -> None:
     from safetensors.torch import load_file
 
     state_file, index_file = folder / STATE_DICT_NAME, folder / BASE_TENSORS_NAME
-    if not state_file.is_file():
-        return
-    state = load_file(str(state_file))
+    if callable(getattr(module, "save_pretrained", None)):
+        return  # it wrote and read back its own folder
+    if not state_file.is_file():  # never leave a component at its random initialisation
+        raise CheckpointError(
+            f"{state_file} is missing: the {where} has no saved weights; the folder is incomplete "
+            "(copy it again, or save/convert the model again)"
+        )
+    state = _read_safetensors(state_file, load_file)
     if index_file.is_file():
         by_file: dict[str, list[tuple[str, str]]] = {}
         for key, (file, base_key) in json.loads(index_file.read_text()).items():
@@ -111,7 +117,7 @@ def load_component_state(module: nn.Module, folder: Path, where: str) -> None:
 
 def write_config(out: Path, config: Mapping[str, Any], kit_version: str) -> None:
     document = {"format": "tempo-kit", "format_version": FORMAT_VERSION, "kit_version": kit_version, **config}
-    (out / CONFIG_NAME).write_text(json.dumps(document, indent=2) + "\n")
+    write_json(out / CONFIG_NAME, document)
 
 
 def read_config(root: Path, components: tuple[str, ...]) -> dict[str, Any]:
@@ -155,6 +161,17 @@ def read_config(root: Path, components: tuple[str, ...]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------- helpers
+def _read_safetensors(path: Path, load_file) -> dict[str, Tensor]:
+    """A safetensors file's tensors; a truncated or damaged file is a one-line CheckpointError."""
+    from safetensors import SafetensorError
+
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, RuntimeError) as error:
+        reason = " ".join(str(error).split())
+        raise CheckpointError(f"{path} cannot be read ({reason}): it is truncated or damaged") from None
+
+
 def _digest(tensor: Tensor) -> str:
     flat = tensor.detach().contiguous().cpu().reshape(-1)
     data = flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b""
@@ -192,9 +209,10 @@ def _write_state(state: Mapping[str, Tensor], skip: Mapping[str, Any], folder: P
         pointer = tensor.untyped_storage().data_ptr()
         rest[key] = tensor.clone() if pointer in seen else tensor  # tied weights: one copy each
         seen.add(pointer)
-    save_file(rest, str(folder / STATE_DICT_NAME))
+    with atomic_path(folder / STATE_DICT_NAME) as partial:
+        save_file(rest, str(partial))
     index_file = folder / BASE_TENSORS_NAME
     if skip:
-        index_file.write_text(json.dumps(dict(skip), indent=1) + "\n")
+        write_json(index_file, dict(skip), indent=1)
     elif index_file.exists():
         index_file.unlink()

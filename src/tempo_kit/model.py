@@ -25,7 +25,7 @@ from tempo_kit.build_components import build_component, build_projector_between
 from tempo_kit.compression import compress_batch
 from tempo_kit.errors import ConfigError
 from tempo_kit.inference_batch import inference_batch
-from tempo_kit.model_config import TempoConfig
+from tempo_kit.model_config import TempoConfig, check_model_settings
 from tempo_kit.model_outputs import GenerationOutput, TempoOutput
 from tempo_kit.registry import ALLOCATORS, COMPRESSORS, DECODERS, component_packages
 from tempo_kit.types import CompressorOutput, Segments, TempoBatch
@@ -233,10 +233,13 @@ class TempoModel(nn.Module):
             allocator = build_component(
                 ALLOCATORS, {"name": allocator} if isinstance(allocator, str) else allocator, "allocator"
             )
+        budget = config.budget if budget is None else budget
+        k_min = config.k_min if k_min is None else k_min
+        check_model_settings({"budget": budget, "k_min": k_min}, "")  # True, 0 or 2.5 are not budgets
         return {
             "allocator": allocator,
-            "budget": config.budget if budget is None else budget,
-            "k_min": config.k_min if k_min is None else k_min,
+            "budget": budget,
+            "k_min": k_min,
             "reduction": config.reduction_name if reduction is None else reduction,
             "reduction_kwargs": config.reduction_kwargs if reduction is None else {},
         }
@@ -247,34 +250,46 @@ class TempoModel(nn.Module):
 
         A component with its own ``save_pretrained`` (the HF decoder) writes its folder itself; one
         built from a local ``pretrained`` checkpoint gets a copy of it plus the tensors that differ;
-        any other gets its state dict. Loading never needs the original paths.
+        any other gets its state dict. Loading never needs the original paths. The folder is
+        written beside ``out_dir`` and renamed into place at the end (a crash leaves the previous
+        one whole), with ``manifest.json`` listing every file's size and checksum.
         """
         if not self.buildable:
             raise ConfigError(
                 "this TempoModel was assembled from component instances, so there is no registry spec to "
                 "rebuild it from; build it with TempoModel.from_config({...}) to use save_pretrained"
             )
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        saved = self.config.to_dict()
-        for name in COMPONENTS:
-            saved[name] = kit_format.save_component(getattr(self, name), saved[name], out / name, name)
-        # plugin parts: which package to install to load this folder again
-        saved[kit_format.PACKAGES_KEY] = component_packages(saved)
-        kit_format.write_config(out, saved, __version__)
+        from tempo_kit.atomic import atomic_folder, check_output_path
+        from tempo_kit.manifest import write_manifest
+
+        out = check_output_path(out_dir, what="model folder")
+        with atomic_folder(out, replace=True) as partial:
+            saved = self.config.to_dict()
+            for name in COMPONENTS:
+                saved[name] = kit_format.save_component(getattr(self, name), saved[name], partial / name, name)
+            # plugin parts: which package to install to load this folder again
+            saved[kit_format.PACKAGES_KEY] = component_packages(saved)
+            kit_format.write_config(partial, saved, __version__)
+            write_manifest(partial)
         return out
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, **overrides: Any) -> TempoModel:
+    def from_pretrained(cls, path: str | Path, *, verify: bool = True, **overrides: Any) -> TempoModel:
         """Load a kit-format folder.
+
+        Every file listed in its ``manifest.json`` must be present with its saved size and, with
+        ``verify`` (the default), its saved checksum; see :mod:`tempo_kit.manifest`.
 
         ``overrides`` replace top-level config keys (``budget=4096``). A mapping for a component
         merges into its saved arguments when it names the same component or no name
         (``decoder={"dtype": "bfloat16"}``) and replaces the spec when it names another one
         (``allocator={"name": "uniform"}``).
         """
+        from tempo_kit.manifest import verify_folder
+
         root = Path(path).expanduser()
         document = kit_format.read_config(root, COMPONENTS)
+        verify_folder(root, checksums=verify)
         for key, value in overrides.items():
             saved = document.get(key)
             if (

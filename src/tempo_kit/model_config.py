@@ -34,6 +34,23 @@ DEFAULT_K_MIN = 4
 DEFAULT_REDUCTION = "head"
 
 
+#: Lowest value of each integer model setting (a budget of 0 tokens cannot answer anything).
+INTEGER_MINIMUMS = {"budget": 1, "k_min": 0, "max_context": 1, "train_max_context": 1, "answer_room": 0}
+
+
+def check_model_settings(values: Mapping[str, Any], prefix: str) -> None:
+    """Types and ranges of the model-level settings present in ``values`` (``prefix`` names where)."""
+    for key, low in INTEGER_MINIMUMS.items():
+        value = values.get(key, low)
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ConfigError(f"{prefix}{key}={value!r} must be an integer ≥ {low}")
+    micro = values.get("compressor_micro_batch")
+    if micro is not None and (isinstance(micro, bool) or not isinstance(micro, int) or micro < 1):
+        raise ConfigError(f"{prefix}compressor_micro_batch={micro!r} must be a positive integer or null (no limit)")
+    if not isinstance(values.get("tag_images", False), bool):
+        raise ConfigError(f"{prefix}tag_images={values['tag_images']!r} must be true or false")
+
+
 def _spec(value: Any, key: str) -> dict[str, Any]:
     """A component spec as a plain dict with a ``name``; a bare string is ``{"name": value}``."""
     if isinstance(value, str):
@@ -98,16 +115,7 @@ class TempoConfig:
             raise ConfigError(
                 f"model config: context_cut={self.context_cut!r} must be one of {', '.join(CONTEXT_CUTS)}"
             )
-        checks = (("budget", 0), ("k_min", 0), ("max_context", 1), ("train_max_context", 1), ("answer_room", 0))
-        for key, low in checks:
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ConfigError(f"model config: {key}={value!r} must be an integer ≥ {low}")
-        micro = self.compressor_micro_batch
-        if micro is not None and (isinstance(micro, bool) or not isinstance(micro, int) or micro < 1):
-            raise ConfigError(
-                f"model config: compressor_micro_batch={micro!r} must be a positive integer or null (no limit)"
-            )
+        check_model_settings({f.name: getattr(self, f.name) for f in fields(self)}, "model config: ")
         check_time_tag_template(self.time_tag_template)
 
     @classmethod

@@ -21,6 +21,8 @@ TIP_PREFIX = "💡 Tip:"
 KNOWN_NOISE: tuple[tuple[str, type[Warning]], ...] = (
     (r"`isinstance\(treespec, LeafSpec\)` is deprecated", FutureWarning),
     (r"Be aware that when using `ckpt_path`, callbacks used to create the checkpoint", UserWarning),
+    # the kit's data module does resume mid-epoch (its sampler position is in the checkpoint)
+    (r"You're resuming from a checkpoint that ended before the epoch ended", UserWarning),
 )
 
 #: the loggers Lightning's ``rank_zero_info`` writes through

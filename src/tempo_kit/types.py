@@ -14,6 +14,8 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from tempo_kit.errors import ConfigError
+
 SampleKind = Literal["video", "image", "text"]
 
 #: Placeholder id in decoder ``input_ids`` marking where the visual sequence is inserted
@@ -61,6 +63,17 @@ class Segments:
         if tuple(self.frame_times.shape) != (num_segments, window):
             raise ValueError(
                 f"Segments.frame_times must be [S, F] = {(num_segments, window)}, got {tuple(self.frame_times.shape)}"
+            )
+        times = self.frame_times.double()
+        if times.numel() and (
+            not bool(torch.isfinite(times).all())
+            or bool((times.diff(dim=1) < 0).any())  # frames of a segment in time order
+            or bool((times[:, 0].diff() < 0).any())  # segments in time order (they may overlap)
+        ):
+            raise ConfigError(
+                "Segments.frame_times must be finite seconds that never decrease (frame order), got "
+                f"{[round(t, 3) for t in times.reshape(-1).tolist()[:12]]}"
+                + (f" for {self.source}" if self.source else "")
             )
         if tuple(self.times.shape) != (num_segments,):
             raise ValueError(f"Segments.times must be [S] = [{num_segments}], got {tuple(self.times.shape)}")

@@ -64,10 +64,24 @@ def check_local_folder(what: str, value: str | None) -> None:
     raise CheckpointError(f"{what} {value}: no such folder; {fix}")
 
 
-def run(args: argparse.Namespace) -> int:
-    from tempo_kit.checkpoints.convert import convert_kit_to_released, convert_released_to_kit
-    from tempo_kit.errors import ConfigError
+def check_output_folder(source: str, output: str) -> None:
+    """The output must be a new folder, not the source or a folder inside or around it."""
+    from pathlib import Path
 
+    from tempo_kit.atomic import check_output_path
+    from tempo_kit.errors import OutputError
+
+    out = check_output_path(output, what="output")
+    if out.exists():
+        raise OutputError(
+            f"output {out} already exists; convert into a new folder (remove the old one first to replace it)"
+        )
+    src, dst = Path(source).resolve(), out.resolve()
+    if dst == src or src in dst.parents or dst in src.parents:
+        raise OutputError(f"output {out} overlaps the source {source}; convert into a folder outside it")
+
+
+def run(args: argparse.Namespace) -> int:
     progress = not args.no_progress
     if not progress:
         from tempo_kit.quiet import hide_library_progress
@@ -75,6 +89,24 @@ def run(args: argparse.Namespace) -> int:
         hide_library_progress()
     for what, value in (("source", args.source), ("--svlm", args.svlm), ("--llm", args.llm)):
         check_local_folder(what, value)
+    check_output_folder(args.source, args.output)
+    from pathlib import Path
+
+    from tempo_kit.atomic import remove_partials
+    from tempo_kit.run_lock import run_lock
+
+    out = Path(args.output).expanduser()
+    with run_lock(out.parent, "convert", lock_name=f".{out.name}.tempo-kit.lock"):
+        remove_partials(out.parent, out.name, recursive=False)  # left by a killed conversion
+        report = _convert(args, progress)
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.format())
+    return 0
+
+
+def _convert(args: argparse.Namespace, progress: bool):
+    from tempo_kit.checkpoints.convert import convert_kit_to_released, convert_released_to_kit
+    from tempo_kit.errors import ConfigError
+
     if args.direction == "to-kit":
         if args.svlm is None:
             raise ConfigError(
@@ -93,5 +125,4 @@ def run(args: argparse.Namespace) -> int:
         report = convert_kit_to_released(
             args.source, args.output, svlm_name=args.svlm_name, progress=progress
         )
-    print(json.dumps(report.to_dict(), indent=2) if args.json else report.format())
-    return 0
+    return report

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from tempo_kit.atomic import atomic_folder
 from tempo_kit.checkpoints import released as layout
 from tempo_kit.checkpoints.files import (
     TOKENIZER_FILES,
@@ -297,17 +298,18 @@ def convert_released_to_kit(
         model.load_state_dict(provided, strict=True)
         if not torch.equal(model.compressor.relevance_direction.float(), direction):
             model.compressor.relevance_direction.copy_(direction)
-        model.save_pretrained(out_dir)
-    write_json(
-        out_dir / CONVERSION_RECORD,
-        {
-            "from": "released",
-            "released_config": config,
-            "svlm": str(svlm_dir),
-            "groups": report.groups,
-            "tied_head_omitted": head_omitted,
-        },
-    )
+        with atomic_folder(out_dir) as partial:  # the folder appears whole, or not at all
+            model.save_pretrained(partial)
+            write_json(
+                partial / CONVERSION_RECORD,
+                {
+                    "from": "released",
+                    "released_config": config,
+                    "svlm": str(svlm_dir),
+                    "groups": report.groups,
+                    "tied_head_omitted": head_omitted,
+                },
+            )
     report.seconds = time.perf_counter() - start
     return report
 
@@ -361,14 +363,14 @@ def convert_kit_to_released(
         report.notes.append(
             "config: the source checkpoint's, recorded at conversion, with this model's mm fields"
         )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_json(out_dir / "config.json", config)
     kwargs = {} if max_shard_bytes is None else {"max_shard_bytes": max_shard_bytes}
-    save_state_dict(released_state, out_dir, progress=progress, desc="writing released weights", **kwargs)
-    model.decoder.tokenizer.save_pretrained(str(out_dir))
-    generation = getattr(model.decoder.model, "generation_config", None)
-    if generation is not None:
-        generation.save_pretrained(str(out_dir))
+    with atomic_folder(out_dir) as partial:  # the folder appears whole, or not at all
+        write_json(partial / "config.json", config)
+        save_state_dict(released_state, partial, progress=progress, desc="writing released weights", **kwargs)
+        model.decoder.tokenizer.save_pretrained(str(partial))
+        generation = getattr(model.decoder.model, "generation_config", None)
+        if generation is not None:
+            generation.save_pretrained(str(partial))
     report.seconds = time.perf_counter() - start
     return report
 

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from tempo_kit import atomic
 from tempo_kit.errors import CheckpointError
 
 #: Shard size when writing weights (Hugging Face's default for ``save_pretrained``).
@@ -46,8 +47,7 @@ def read_json(path: Path) -> dict:
 
 
 def write_json(path: Path, data: Mapping) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    atomic.write_json(path, data, sort_keys=True)
 
 
 def weight_files(folder: Path) -> list[Path]:
@@ -74,11 +74,15 @@ def load_state_dict(folder: str | Path, progress: bool = True, desc: str = "read
     for file in tqdm(weight_files(folder), desc=desc, unit="shard", disable=not progress):
         if not file.is_file():
             raise CheckpointError(f"{file} is listed in the index of {folder} but missing")
-        part = (
-            load_file(str(file))
-            if file.suffix == ".safetensors"
-            else torch.load(file, map_location="cpu", weights_only=True)
-        )
+        try:
+            part = (
+                load_file(str(file))
+                if file.suffix == ".safetensors"
+                else torch.load(file, map_location="cpu", weights_only=True)
+            )
+        except Exception as error:  # safetensors / torch report a damaged file in their own types
+            reason = " ".join(str(error).split())[:300]
+            raise CheckpointError(f"{file} cannot be read ({reason}): it is truncated or damaged") from None
         overlap = set(part) & set(out)
         if overlap:
             raise CheckpointError(f"{file} repeats keys of another shard: {sorted(overlap)[:5]}")
@@ -142,12 +146,14 @@ def save_state_dict(
     metadata = {"format": "pt"}
     if len(shards) == 1:
         path = folder / "model.safetensors"
-        save_file(shards[0], str(path), metadata=metadata)
+        with atomic.atomic_path(path) as partial:
+            save_file(shards[0], str(partial), metadata=metadata)
         return [path]
     paths, weight_map = [], {}
     for number, shard in enumerate(tqdm(shards, desc=desc, unit="shard", disable=not progress), start=1):
         path = folder / f"model-{number:05d}-of-{len(shards):05d}.safetensors"
-        save_file(shard, str(path), metadata=metadata)
+        with atomic.atomic_path(path) as partial:
+            save_file(shard, str(partial), metadata=metadata)
         paths.append(path)
         weight_map.update(dict.fromkeys(shard, path.name))
     total = sum(v.numel() * v.element_size() for v in tensors.values())

@@ -18,9 +18,18 @@ from tempo_kit.video.patchify import (
     PatchConfig,
 )
 
+#: ``model_type`` of a Qwen3-VL checkpoint's ``config.json`` (what the SVLM compressors build).
+QWEN3_VL_MODEL_TYPE = "qwen3_vl"
 
-def local_checkpoint(pretrained: str | Path, what: str = "SVLM") -> Path:
-    """``pretrained`` as an existing Hugging Face checkpoint folder, or a :class:`CheckpointError`."""
+
+def local_checkpoint(
+    pretrained: str | Path, what: str = "SVLM", model_type: str | None = QWEN3_VL_MODEL_TYPE
+) -> Path:
+    """``pretrained`` as an existing Hugging Face checkpoint folder, or a :class:`CheckpointError`.
+
+    With ``model_type``, the folder's ``config.json`` must declare it: another model's folder
+    (e.g. the LLM's) would otherwise build a default-size Qwen3-VL from an unrelated config.
+    """
     path = Path(pretrained).expanduser()
     if not path.is_dir():
         hint = ""
@@ -38,6 +47,12 @@ def local_checkpoint(pretrained: str | Path, what: str = "SVLM") -> Path:
         raise CheckpointError(
             f"{what} checkpoint folder {str(path)!r} has no config.json; point to a Hugging Face "
             "checkpoint folder (the one holding config.json and *.safetensors)."
+        )
+    found = _read_json(path / "config.json").get("model_type")
+    if model_type is not None and found != model_type:
+        raise CheckpointError(
+            f"{what} checkpoint {str(path)!r} is a {found!r} model, not {model_type!r}: point it at a Qwen3-VL "
+            "checkpoint folder (e.g. checkpoints/Qwen3-VL-2B-Instruct)"
         )
     return path
 

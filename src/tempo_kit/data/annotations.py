@@ -45,6 +45,23 @@ class Record:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
+def read_text(path: Path) -> str:
+    """An annotation file's text: UTF-8, with or without a byte-order mark (as Windows tools write).
+
+    Any other encoding is refused with the position of the first bad byte, instead of a decoding
+    traceback or silently garbled questions.
+    """
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise AnnotationError(
+            f"{path} is not UTF-8 text (byte 0x{data[error.start]:02x} on line {line}); re-save it as UTF-8, "
+            f"e.g. iconv -f latin1 -t utf-8 {path} > fixed.jsonl"
+        ) from None
+
+
 def read_rows(path: str | Path) -> list[tuple[int, Any]]:
     """``(line_or_position, row)`` pairs of a JSON list or JSONL file.
 
@@ -54,7 +71,7 @@ def read_rows(path: str | Path) -> list[tuple[int, Any]]:
     path = Path(path)
     if not path.is_file():
         raise AnnotationError(f"annotation file not found: {path}")
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path)
     stripped = text.lstrip()
     if path.suffix == ".json" or stripped.startswith("["):
         try:

@@ -17,6 +17,10 @@ recipe's trainer, run and decoder)::
 Several training files form a :class:`~tempo_kit.data.mixture.MixtureDataset` weighted by
 ``weight`` (default: each file's size). In multi-GPU runs Lightning swaps in its distributed
 sampler. Bad samples follow ``on_error``; skipped ones are summarised at the end of each stage.
+
+Every loader draws from a :class:`~tempo_kit.data.sampler.ResumableSampler` (also across ranks, so
+the recipe's trainer runs with ``use_distributed_sampler=False``), and the position inside the
+training epoch is saved in every checkpoint: ``fit --resume`` continues with the next batch.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from tempo_kit.data.annotations import load_annotations
 from tempo_kit.data.collate import TempoCollator
 from tempo_kit.data.dataset import TempoDataset
 from tempo_kit.data.mixture import MixtureDataset
+from tempo_kit.data.sampler import ResumableSampler
 from tempo_kit.data.skips import SkipLog, check_on_error
 from tempo_kit.errors import ConfigError, check_choice
 from tempo_kit.video.decode import DEFAULT_RESIZE, RESIZE_MODES
@@ -194,6 +199,7 @@ class TempoDataModule(L.LightningDataModule):
         self.max_length = max_length
         self.skip_log = SkipLog(_fresh_skips_file(self, skips_file))
         self.datasets: dict[str, Dataset] = {}
+        self._resume_at: tuple[int, int] = (0, 0)  # (epoch, batches trained in it) from a checkpoint
 
     # ------------------------------------------------------------------ building
     def _dataset(self, entry: dict, window: int, require_answer: bool) -> TempoDataset:
@@ -257,15 +263,33 @@ class TempoDataModule(L.LightningDataModule):
         (logger.warning if len(self.skip_log) else logger.info)("data (%s): %s", stage or "all", summary)
         self.last_summary = summary
 
+    # ------------------------------------------------------------------ resuming
+    def state_dict(self) -> dict[str, int]:
+        """Saved in every Lightning checkpoint: the epoch and the batches of it already trained on."""
+        trainer = self.trainer
+        if trainer is None:
+            return {}
+        progress = trainer.fit_loop.epoch_loop.batch_progress.current
+        return {"train_epoch": int(trainer.current_epoch), "train_batches": int(progress.processed)}
+
+    def load_state_dict(self, state: Mapping[str, int]) -> None:
+        """Restore the training position: the next training loader starts after those batches."""
+        if "train_epoch" in state:
+            self._resume_at = (int(state["train_epoch"]), int(state["train_batches"]))
+
     # ------------------------------------------------------------------ loaders
     def _loader(self, split: str, mode: str, shuffle: bool) -> DataLoader:
         if split not in self.datasets:
             raise ConfigError(f"no {split} data: set data.{split}_files in the recipe")
+        epoch, batches = self._resume_at if split == "train" else (0, 0)
+        sampler = ResumableSampler(
+            len(self.datasets[split]), self.seed, shuffle, start_epoch=epoch, start=batches * self.batch_size
+        )
         generator = torch.Generator().manual_seed(self.seed) if shuffle else None
         return DataLoader(
             self.datasets[split],
             batch_size=self.batch_size,
-            shuffle=shuffle,
+            sampler=sampler,
             num_workers=self.num_workers,
             collate_fn=TempoCollator(self.tokenizer, mode=mode, max_length=self.max_length),
             generator=generator,

@@ -267,7 +267,9 @@ def read_rows(path: str | Path) -> list[Any]:
                 f"{path}: reading Parquet needs pyarrow; pip install 'tempo-kit[eval]'"
             ) from None
         return [_jsonable(row) for row in pq.read_table(path).to_pylist()]
-    text = path.read_text(encoding="utf-8")
+    from tempo_kit.data.annotations import read_text
+
+    text = read_text(path)
     if text.lstrip().startswith(("[", "{")) and path.suffix != ".jsonl":
         try:
             data = json.loads(text)

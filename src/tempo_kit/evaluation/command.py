@@ -30,6 +30,10 @@ from tempo_kit.evaluation.protocol import EVAL_MAX_CONTEXT, EVAL_MIN_FRAMES
 from tempo_kit.inference.command import add_allocation_arguments, add_model_arguments
 from tempo_kit.registry import parse_spec
 
+#: Longest results-file stem; longer setting names end in a hash of the full name (file systems
+#: refuse names over 255 bytes).
+MAX_SETTING_NAME = 120
+
 #: What the SVLM is conditioned on: the whole multiple-choice prompt (as the LLM sees it) or the
 #: bare question.
 COMPRESSOR_QUERIES = ("prompt", "question")
@@ -161,7 +165,12 @@ def setting_name(setting: dict[str, Any]) -> str:
         f"b{setting['budget']}_{setting['allocator']}_{setting['reduction']}_kmin{setting['k_min']}_"
         f"{setting['relevance']}-{setting['relevance_prompt']}"
     )
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name)
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", name)
+    if len(name) > MAX_SETTING_NAME:  # a long --relevance-prompt: keep the name a legal file name
+        import hashlib
+
+        name = f"{name[: MAX_SETTING_NAME - 11]}-{hashlib.sha1(name.encode()).hexdigest()[:10]}"
+    return name
 
 
 def make_answer_fn(pipeline, setting: dict[str, Any]):
@@ -335,62 +344,67 @@ def run(args: argparse.Namespace) -> int:
         from tempo_kit.quiet import hide_library_progress
 
         hide_library_progress()
+    from tempo_kit.atomic import check_output_path
+    from tempo_kit.run_lock import run_lock
+
+    output_folder = check_output_path(args.output, what="--output")
     for skip in benchmark.skipped:
         print(f"skipped {skip}")
     items = check_videos(benchmark, args.missing_video)
-    shard = current_shard()
-    device = args.device
-    if shard[1] > 1 and device == "cuda":  # one whole model per GPU under torchrun
-        import os
+    # a second eval into the same --output is refused, not interleaved
+    with run_lock(output_folder, "eval"):
+        shard = current_shard()
+        device = args.device
+        if shard[1] > 1 and device == "cuda":  # one whole model per GPU under torchrun
+            import os
 
-        device = f"cuda:{os.environ.get('LOCAL_RANK', 0)}"
-    pipeline = TempoPipeline.from_pretrained(
-        args.model, device=device, dtype=args.dtype, base_svlm=args.base_svlm, reuse_last_video=True
-    )
-    settings = settings_from_args(args, pipeline.model.config)
-    check_settings(settings, pipeline)
-    output = Path(args.output)
-    output.mkdir(parents=True, exist_ok=True)
+            device = f"cuda:{os.environ.get('LOCAL_RANK', 0)}"
+        pipeline = TempoPipeline.from_pretrained(
+            args.model, device=device, dtype=args.dtype, base_svlm=args.base_svlm, reuse_last_video=True
+        )
+        settings = settings_from_args(args, pipeline.model.config)
+        check_settings(settings, pipeline)
+        output = Path(args.output)
 
-    names = [setting_name(s) for s in settings]
-    runs = [Run(make_answer_fn(pipeline, s), output / f"{n}.jsonl", s, n) for s, n in zip(settings, names)]
-    summaries = run_sweep(
-        items,
-        runs,
-        prompt_fn=preset.build,
-        on_error=args.on_error,
-        overwrite=args.overwrite,
-        progress=not args.no_progress and shard[0] == 0,
-        description=names[0] if len(names) == 1 else f"eval × {len(names)} settings",
-        fmt=args.format,
-        shard=shard,
-    )
-    _barrier(shard)
-    if shard[0] != 0:
+        names = [setting_name(s) for s in settings]
+        runs = [Run(make_answer_fn(pipeline, s), output / f"{n}.jsonl", s, n) for s, n in zip(settings, names)]
+        summaries = run_sweep(
+            items,
+            runs,
+            prompt_fn=preset.build,
+            on_error=args.on_error,
+            overwrite=args.overwrite,
+            progress=not args.no_progress and shard[0] == 0,
+            description=names[0] if len(names) == 1 else f"eval × {len(names)} settings",
+            fmt=args.format,
+            shard=shard,
+        )
+        _barrier(shard)
+        if shard[0] != 0:
+            return 0
+        if shard[1] > 1:
+            merged = summarize_runs(items, runs, fmt=args.format)
+            for summary, partial in zip(merged, summaries):
+                summary["resumed"] = partial["resumed"]
+            summaries = merged
+        for summary in summaries:
+            summary["skipped_rows"] = [str(skip) for skip in benchmark.skipped]
+            summary["skipped_missing_videos"] = len(benchmark.items) - len(items)
+        named = dict(zip(names, summaries))
+        summary_path = output / "summary.json"
+        everything: dict[str, Any] = {}
+        if summary_path.is_file() and not args.overwrite:  # keep the settings of earlier sweeps
+            everything = json.loads(summary_path.read_text()).get("settings", {})
+        everything.update(named)
+        document = {"annotations": str(args.annotations), "format": args.format, "settings": everything}
+        write_atomic(summary_path, json.dumps(document, indent=2) + "\n")
+        if args.json:
+            print(json.dumps(named, indent=2))
+        else:
+            print(format_summaries(named))
+            print(f"results: {output}/<setting>.jsonl, summary: {summary_path}")
+        failed = [name for name, s in named.items() if s["count"] and s["errors"] == s["count"]]
+        if failed:
+            print(f"every question failed in {', '.join(failed)}; see the 'error' field of the results records")
+            return 1
         return 0
-    if shard[1] > 1:
-        merged = summarize_runs(items, runs, fmt=args.format)
-        for summary, partial in zip(merged, summaries):
-            summary["resumed"] = partial["resumed"]
-        summaries = merged
-    for summary in summaries:
-        summary["skipped_rows"] = [str(skip) for skip in benchmark.skipped]
-        summary["skipped_missing_videos"] = len(benchmark.items) - len(items)
-    named = dict(zip(names, summaries))
-    summary_path = output / "summary.json"
-    everything: dict[str, Any] = {}
-    if summary_path.is_file() and not args.overwrite:  # keep the settings of earlier sweeps
-        everything = json.loads(summary_path.read_text()).get("settings", {})
-    everything.update(named)
-    document = {"annotations": str(args.annotations), "format": args.format, "settings": everything}
-    write_atomic(summary_path, json.dumps(document, indent=2) + "\n")
-    if args.json:
-        print(json.dumps(named, indent=2))
-    else:
-        print(format_summaries(named))
-        print(f"results: {output}/<setting>.jsonl, summary: {summary_path}")
-    failed = [name for name, s in named.items() if s["count"] and s["errors"] == s["count"]]
-    if failed:
-        print(f"every question failed in {', '.join(failed)}; see the 'error' field of the results records")
-        return 1
-    return 0

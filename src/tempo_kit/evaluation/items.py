@@ -83,6 +83,11 @@ def item_from_row(row: Mapping, media_root: Path | None, where: str) -> Benchmar
     options = row["options"]
     if not isinstance(options, list) or not 2 <= len(options) <= 26:
         raise ConfigError(f"{where} (id {row['id']!r}): 'options' must be a list of 2 to 26 strings")
+    for number, option in enumerate(options, start=1):
+        if isinstance(option, bool) or not isinstance(option, (str, int, float)):
+            raise ConfigError(
+                f"{where} (id {row['id']!r}): option {number} is {option!r}; options are plain strings"
+            )
     letters = valid_letters(len(options))
     answer = str(row["answer"]).strip().strip("().").upper()
     if answer not in letters:
@@ -185,6 +190,8 @@ def load_items(
     fmt: str = "kit",
 ) -> list[BenchmarkItem]:
     """The questions of :func:`load_benchmark`, warning once for each skipped row."""
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ConfigError(f"limit={limit!r}: give a positive number of questions, or no limit for all")
     benchmark = load_benchmark(path, media_root, limit, fmt)
     for skip in benchmark.skipped:
         warnings.warn(f"skipped {skip}", stacklevel=2)

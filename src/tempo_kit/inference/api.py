@@ -126,6 +126,15 @@ def compress_with_progress(
         return compress_samples(compressor, [segments], [query], chunk, on_chunk=bar.update)
 
 
+def file_identity(path: str | Path) -> tuple[int, int] | tuple[None, None]:
+    """(size, modification time in ns) of a file: a file replaced under the same name is a new video."""
+    try:
+        stat = Path(path).stat()
+    except OSError:
+        return None, None
+    return stat.st_size, stat.st_mtime_ns
+
+
 class TempoPipeline:
     """A loaded Tempo model ready to answer questions about videos.
 
@@ -404,13 +413,17 @@ class TempoPipeline:
         if max_context is not None and (isinstance(max_context, bool) or not isinstance(max_context, int)
                                         or max_context < 1):
             raise ConfigError(f"max_context must be a positive number of tokens or None, got {max_context!r}")
+        from tempo_kit.model_config import check_model_settings
+
+        given = {key: value for key, value in (("budget", budget), ("k_min", k_min)) if value is not None}
+        check_model_settings(given, "")  # before decoding: budget=True or 0 is refused, not coerced
         model = self.model
         timings: dict[str, float] = {}
         reused: list[str] = []
         start = time.perf_counter()
         video_key = None
         if self.reuse_last_video and frames is None and isinstance(video, (str, Path)):
-            video_key = (str(video), tuple(sampling.items()), window, backend)
+            video_key = (str(video), *file_identity(video), tuple(sampling.items()), window, backend)
         if video_key is not None and video_key == self._video_key:
             segments, num_frames, duration, source, real_fps = self._decoded
             reused.append("decode")

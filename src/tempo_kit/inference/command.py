@@ -218,6 +218,10 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise ConfigError(
             f"--plot {args.plot}: name an image file ending in {', '.join(sorted(PLOT_SUFFIXES))}"
         )
+    if args.plot is not None:
+        from tempo_kit.atomic import check_output_path
+
+        check_output_path(args.plot, what="--plot")
 
 
 def check_allocation_names(args: argparse.Namespace) -> None:
@@ -268,7 +272,14 @@ def run(args: argparse.Namespace) -> int:
         backend=args.backend,
         progress=not args.no_progress,
     )
-    plot = result.plot(args.plot) if args.plot else None
+    plot, plot_error = None, None
+    if args.plot:
+        from tempo_kit.errors import TempoKitError
+
+        try:
+            plot = result.plot(args.plot)
+        except (TempoKitError, OSError, ValueError) as error:  # the answer is printed all the same
+            plot_error = error
     if args.json:
         document = result.to_dict()
         if plot is not None:
@@ -279,4 +290,7 @@ def run(args: argparse.Namespace) -> int:
         if plot is not None:
             print(f"Allocation plot: {plot}")
     sys.stdout.flush()
+    if plot_error is not None:
+        print(f"tempo-kit infer: error: the answer is above; the plot was not written: {plot_error}", file=sys.stderr)
+        return 1
     return 0

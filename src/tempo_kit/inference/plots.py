@@ -166,8 +166,12 @@ def plot_allocation(
     fig.suptitle(title, fontsize=11, x=0.06, ha="left", y=0.995)
     strip.set_title(subtitle, fontsize=9, loc="left", color="#444444")
 
+    from tempo_kit.atomic import atomic_path
+
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=dpi, bbox_inches="tight")
-    plt.close(fig)
+    try:
+        with atomic_path(out) as partial:
+            fig.savefig(partial, dpi=dpi, bbox_inches="tight", format=out.suffix.lstrip(".").lower() or None)
+    finally:
+        plt.close(fig)
     return out

@@ -89,10 +89,13 @@ def _read_yaml(path: Path) -> DictConfig:
             f"recipe {str(path)!r} does not exist; pass a YAML file or a shipped recipe's name "
             "(`tempo-kit recipes list`)"
         )
+    import yaml
+
     try:
         cfg = OmegaConf.load(path)
-    except (OmegaConfBaseException, OSError, ValueError) as error:
-        raise ConfigError(f"recipe {str(path)!r} is not valid YAML: {error}") from error
+    except (OmegaConfBaseException, OSError, ValueError, yaml.YAMLError) as error:
+        reason = " ".join(str(error).split())  # YAML's message spans lines, with a caret drawing
+        raise ConfigError(f"recipe {str(path)!r} is not valid YAML: {reason}") from None
     if not isinstance(cfg, DictConfig):
         raise ConfigError(f"recipe {str(path)!r} must be a mapping of sections, got a list")
     return cfg

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 
+import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -34,6 +35,7 @@ def apply_overrides(cfg: DictConfig, overrides: Sequence[str]) -> DictConfig:
             raise ConfigError(f"override {item!r}: {key!r} is not a dotted key")
         try:
             cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist([item]))
-        except OmegaConfBaseException as error:
-            raise ConfigError(f"override {item!r} cannot be applied: {error}") from error
+        except (OmegaConfBaseException, yaml.YAMLError, TypeError, ValueError) as error:
+            reason = " ".join(str(error).split())
+            raise ConfigError(f"override {item!r} cannot be applied: {reason}") from None
     return cfg

@@ -13,6 +13,9 @@ from tempo_kit.hub import LLM_HUB_NAME, SVLM_HUB_NAME, download_command
 #: First path parts that mark a local folder, never a hub organisation.
 LOCAL_ROOTS = ("checkpoints", "outputs", "data", "models", "runs")
 
+#: Compressors built on a Qwen3-VL checkpoint: their ``pretrained`` must be one.
+QWEN3_VL_COMPRESSORS = ("qwen3_vl", "pooling")
+
 #: The hub checkpoint each recipe key stands for, named in download instructions.
 HUB_NAMES = {
     "model.compressor.pretrained": SVLM_HUB_NAME,
@@ -34,6 +37,13 @@ def check_checkpoint_paths(cfg: DictConfig, source: str) -> None:
             spec = cfg.model.get(part)
             if isinstance(spec, DictConfig) and spec.get("pretrained") is not None:
                 check_local_path(spec.pretrained, f"model.{part}.pretrained", source)
+                if part == "compressor" and spec.get("name") in QWEN3_VL_COMPRESSORS:
+                    from tempo_kit.compressors.checkpoint import local_checkpoint
+
+                    try:  # another model's folder here would build a default-size Qwen3-VL
+                        local_checkpoint(spec.pretrained, "SVLM")
+                    except CheckpointError as error:
+                        raise CheckpointError(f"recipe {source!r}: model.compressor.pretrained: {error}") from None
 
 
 def check_local_path(value: Any, key: str, source: str) -> None:

@@ -24,8 +24,7 @@ def format_recipe(cfg: DictConfig | Mapping) -> str:
 
 def save_recipe(cfg: DictConfig | Mapping, path: str | Path, command: str | None = None) -> Path:
     """Write the resolved recipe, headed by the command that launched the run."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from tempo_kit.atomic import write_text
+
     header = f"# {command}\n" if command else ""
-    path.write_text(header + format_recipe(cfg))
-    return path
+    return write_text(path, header + format_recipe(cfg))

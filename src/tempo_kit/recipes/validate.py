@@ -11,7 +11,13 @@ from tempo_kit.recipes.schema import FULL_OR_FROZEN_ONLY, MODES, PARTS, PROFILER
 
 
 def validate_recipe(cfg: DictConfig, source: str = "<recipe>", *, check_paths: bool = True) -> None:
-    """Check a merged recipe: modes, LoRA settings, learning rates, components, data, strategy."""
+    """Check a merged recipe: value types and ranges, modes, LoRA settings, learning rates,
+    components, data, strategy."""
+    from omegaconf import OmegaConf
+
+    from tempo_kit.recipes.ranges import check_values
+
+    check_values(OmegaConf.to_container(cfg), source)
     _check_trainable(cfg, source)
     _check_optim(cfg, source)
     _check_model(cfg, source)

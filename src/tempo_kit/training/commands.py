@@ -59,6 +59,11 @@ def add_arguments(parser: argparse.ArgumentParser, verb: str = "fit") -> None:
         else argparse.SUPPRESS,
     )
     parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="fit: start over in a run.output_dir that holds an earlier run (its checkpoints, final/ and logs are removed)",
+    )
+    parser.add_argument(
         "--ckpt",
         default=None,
         metavar="PATH|last",
@@ -80,7 +85,42 @@ def resolve_checkpoint(value: str | None, output_dir: str | Path, flag: str) -> 
             else "pass a local .ckpt file (or folder, for FSDP sharded checkpoints)"
         )
         raise CheckpointError(f"{flag} {value}: {path} does not exist; {hint}")
-    return str(path)
+    from tempo_kit.training.resume import readable_checkpoint
+
+    return str(readable_checkpoint(path, flag))
+
+
+#: What an earlier fit leaves in its run folder; ``--overwrite`` removes them.
+RUN_PIECES = (CHECKPOINT_DIR, FINAL_DIR, "metrics.jsonl", "tensorboard", "adapters", "adapters.safetensors")
+
+
+def check_fresh_output(output_dir: Path, resume: str | None, overwrite: bool) -> None:
+    """A fit without ``--resume`` must not mix with an earlier run in the same folder.
+
+    With ``--overwrite`` the earlier run's pieces are removed first; with ``--resume`` the
+    folder is the one being continued.
+    """
+    import shutil
+
+    from tempo_kit.run_lock import is_launch_process
+
+    if resume is not None or not is_launch_process():
+        return
+    used = [
+        name
+        for name in RUN_PIECES
+        if (output_dir / name).is_file() or ((output_dir / name).is_dir() and any((output_dir / name).iterdir()))
+    ]
+    if not used:
+        return
+    if not overwrite:
+        raise ConfigError(
+            f"run.output_dir {output_dir} already holds a run ({', '.join(used)}); continue it with --resume, "
+            "start over with --overwrite, or choose another run.output_dir (or run.name)"
+        )
+    for name in used:
+        path = output_dir / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
 def micro_batches_per_step(global_batch: int, micro_batch: int, world_size: int) -> int:
@@ -106,6 +146,7 @@ def build_trainer(recipe: Mapping[str, Any], verb: str, module=None, callbacks: 
     from tempo_kit.training.loggers import build_loggers
     from tempo_kit.training.progress import ProgressLines, use_progress_bar
     from tempo_kit.training.recipe_callbacks import build_callbacks
+    from tempo_kit.training.resume import RandomState
 
     settings = recipe["trainer"]
     output_dir = Path(recipe["run"]["output_dir"])
@@ -121,6 +162,7 @@ def build_trainer(recipe: Mapping[str, Any], verb: str, module=None, callbacks: 
         from tempo_kit.training.interrupt import SaveOnInterrupt
 
         callbacks.append(SaveOnInterrupt(output_dir / CHECKPOINT_DIR / LAST_CHECKPOINT))
+        callbacks.append(RandomState())
         callbacks.append(
             ModelCheckpoint(
                 dirpath=output_dir / CHECKPOINT_DIR,
@@ -138,13 +180,17 @@ def build_trainer(recipe: Mapping[str, Any], verb: str, module=None, callbacks: 
         trainer = _lightning_trainer(
             settings, gradient_checkpointing, grad_clip, output_dir, callbacks, loggers, progress_bar, has_val
         )
-    except ValueError as error:
+    except (ValueError, TypeError) as error:  # Lightning's MisconfigurationException is a ValueError
         if "requires a GPU" in str(error):
             raise ConfigError(
                 f"trainer.strategy.name=fsdp needs GPUs ({error}); on CPUs use trainer.strategy.name=ddp "
                 "(several processes) or trainer.strategy.name=auto (one)"
             ) from error
-        raise
+        reason = " ".join(str(error).split())
+        raise ConfigError(
+            f"Lightning refuses the recipe's trainer settings: {reason} (change them under trainer:, "
+            "e.g. trainer.devices / trainer.accelerator)"
+        ) from None
     trainer.accumulate_grad_batches = micro_batches_per_step(
         settings["global_batch_size"], settings["micro_batch_size"], trainer.world_size
     )
@@ -156,6 +202,7 @@ def _lightning_trainer(
 ):
     from lightning.pytorch import Trainer
 
+    from tempo_kit.training.resume import AtomicCheckpointIO
     from tempo_kit.training.strategies import build_strategy
 
     return Trainer(
@@ -183,6 +230,8 @@ def _lightning_trainer(
         logger=loggers or False,
         callbacks=callbacks,
         enable_model_summary=False,
+        plugins=[AtomicCheckpointIO()],
+        use_distributed_sampler=False,  # the data module's sampler shards and resumes itself
     )
 
 
@@ -305,9 +354,22 @@ def run(args: argparse.Namespace) -> int:
     from tempo_kit.quiet import hide_library_progress, quiet_library_messages
     from tempo_kit.training.progress import use_progress_bar
 
+    if args.command != "fit" and args.overwrite:
+        raise ConfigError("--overwrite is for fit (it starts a run over in its run.output_dir)")
+    if args.resume and args.overwrite:
+        raise ConfigError("--resume continues the run in run.output_dir and --overwrite deletes it: pass one")
+    from tempo_kit.atomic import check_output_path, remove_partials
+    from tempo_kit.run_lock import is_launch_process, run_lock
+
+    output_dir = check_output_path(recipe["run"]["output_dir"], what="run.output_dir")
+    lock = run_lock(output_dir, args.command) if args.command == "fit" else contextlib.nullcontext()
     if not use_progress_bar(recipe["trainer"]["enable_progress_bar"]):
         hide_library_progress()  # no loading bars from transformers where Lightning's bar is off
-    with quiet_library_messages():
+    with lock, quiet_library_messages():
+        if args.command == "fit":
+            check_fresh_output(output_dir, args.resume, args.overwrite)
+            if is_launch_process():  # the lock says no other fit writes here
+                remove_partials(output_dir)
         run_recipe(recipe, args.command, resume=args.resume, ckpt=args.ckpt, command_line=_command_line(args))
     return 0
 
@@ -370,6 +432,8 @@ def run_recipe(
     with lightning_config_errors(verb, resume_path or ckpt_path):
         if verb == "fit":
             trainer.fit(module, datamodule=datamodule, ckpt_path=resume_path)
+            if trainer.state.status == "finished":  # last.ckpt is the final step, not the last periodic one
+                trainer.save_checkpoint(output_dir / CHECKPOINT_DIR / LAST_CHECKPOINT, weights_only=False)
             final = None
             if recipe["run"]["export_final"] and not trainer.fast_dev_run:
                 final = export_final(trainer, module, output_dir / FINAL_DIR)

@@ -4,6 +4,10 @@ Lightning catches the interrupt itself, tears the run down and exits with status
 callback the steps since the last periodic checkpoint (``trainer.checkpoint_every_n_steps``) are
 lost. Single-process runs only: under DDP/FSDP saving is a collective that an interrupted rank
 cannot join safely, so those runs keep their periodic checkpoints.
+
+Micro-batches accumulated since the last optimizer step are not in any weight yet: the saved
+position is moved back to that step, so the resumed run trains them again and ends with the
+weights of a run that never stopped.
 """
 
 from __future__ import annotations
@@ -27,8 +31,22 @@ class SaveOnInterrupt(Callback):
         if trainer.global_step == 0:
             return  # nothing trained yet: no checkpoint to resume from
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        trainer.save_checkpoint(self.path)
+        rewind_to_optimizer_step(trainer)
+        trainer.save_checkpoint(self.path, weights_only=False)
         print(
             f"\ninterrupted at step {trainer.global_step}: saved {self.path}; {self.resume_hint}",
             file=sys.stderr,
         )
+
+
+def rewind_to_optimizer_step(trainer: Trainer) -> None:
+    """Set the epoch's batch counters back to the last optimizer step (drops a partial accumulation)."""
+    batches = trainer.fit_loop.epoch_loop.batch_progress
+    done = batches.current.completed
+    if done >= trainer.num_training_batches:
+        return  # the epoch's last (possibly short) window has stepped
+    target = done - done % trainer.accumulate_grad_batches
+    for field in ("ready", "started", "processed", "completed"):
+        delta = getattr(batches.current, field) - target
+        setattr(batches.current, field, target)
+        setattr(batches.total, field, getattr(batches.total, field) - delta)

@@ -13,19 +13,30 @@ caller never holds the whole full-resolution video.
 
 Register another backend (e.g. torchcodec) with :func:`register_backend`; ``load_video(...,
 backend="name")`` then uses it.
+
+Where decord is not installed (it has no wheels for ARM: Apple Silicon, GH200) or cannot open a
+file PyAV can (clips of 16 px or less), ``"decord"`` falls back to ``"pyav"``, saying so once.
+A file with audio but no video stream is reported as such, not as a corrupt video.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from tempo_kit.errors import MediaError
+
+logger = logging.getLogger("tempo_kit.video")
+
+#: decord fails to copy frames whose height or width is this many pixels or fewer; PyAV reads them.
+DECORD_FAILING_SIDE = 16
 
 #: A container fps above this is treated as corrupt metadata (real cameras top out near 1000 fps).
 MAX_PLAUSIBLE_FPS = 1000.0
@@ -90,16 +101,111 @@ def open_video(path: str | Path, backend: str = "decord", output_size: SizeRule 
         raise MediaError(f"unknown video backend {backend!r}; available: {sorted(BACKENDS)}")
     if not Path(path).is_file():
         raise MediaError(f"video file not found: {path} (check the path and the media root)")
+    if Path(path).suffix.lower() in IMAGE_SUFFIXES:  # PyAV would open it as a one-frame "video"
+        raise MediaError(f"cannot open video {path}: {_open_fix(path, backend)}")
+    probe = probe_file(path)
+    if probe.has_audio and not probe.has_video:  # no re-encoding advice can make it a video
+        raise MediaError(f"{path} holds audio only, no video stream; pass a video file")
+    if backend == "decord" and not decord_available():
+        _note_once("decord is not installed (it has no build for this platform): decoding with PyAV")
+        backend = "pyav"
+    if backend == "decord" and probe.size is not None and min(probe.size) <= DECORD_FAILING_SIDE:
+        logger.info("%s is %dx%d px, too small for decord: decoding it with PyAV", path, *probe.size[::-1])
+        backend = "pyav"
+    if probe.quarter_turns:  # phone videos: decode upright through PyAV, then turn as the player would
+        logger.info("%s is displayed rotated by %d°: decoding with PyAV and turning it", path, 90 * probe.quarter_turns)
+        source = RotatedSource(PyAVSource(path), probe.quarter_turns)
+        check_metadata(source)
+        return source
     try:
         source = BACKENDS[backend](path) if output_size is None else BACKENDS[backend](path, output_size)
     except MediaError:
         raise
     except Exception as error:  # decoders raise many types; all mean "cannot open this file"
+        if backend == "decord":  # e.g. clips of 16 px or less: FFmpeg through PyAV still reads them
+            try:
+                source = PyAVSource(path)
+            except Exception:
+                pass
+            else:
+                logger.info("decord cannot open %s (%s); decoding it with PyAV", path, _reason(error))
+                check_metadata(source)
+                return source
         raise MediaError(
             f"cannot open video {path} with {backend}: {_reason(error)}; {_open_fix(path, backend)}"
         ) from error
     check_metadata(source)
     return source
+
+
+_NOTED: set[str] = set()
+
+
+def _note_once(message: str) -> None:
+    if message not in _NOTED:
+        _NOTED.add(message)
+        logger.warning(message)
+
+
+def decord_available() -> bool:
+    """Whether decord can be imported here."""
+    import importlib.util
+
+    return importlib.util.find_spec("decord") is not None
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What the container header and first frame say about a file, before a backend opens it.
+
+    Attributes:
+        has_video / has_audio: the streams present.
+        size: ``(height, width)`` as stored, or ``None``.
+        quarter_turns: counter-clockwise quarter turns a player applies for display (the
+            display matrix of phone videos): 0 to 3.
+    """
+
+    has_video: bool = True
+    has_audio: bool = False
+    size: tuple[int, int] | None = None
+    quarter_turns: int = 0
+
+
+def probe_file(path: str) -> Probe:
+    """:class:`Probe` of ``path`` through PyAV; a file PyAV cannot read gives the defaults (the
+    backend that opens it next reports the real problem)."""
+    try:
+        import av
+
+        with av.open(path) as container:
+            if not container.streams.video:
+                return Probe(False, bool(container.streams.audio))
+            stream = container.streams.video[0]
+            context = stream.codec_context
+            size = (int(context.height), int(context.width)) if context.height and context.width else None
+            first = next(container.decode(stream), None)
+            rotation = float(getattr(first, "rotation", 0) or 0)
+            return Probe(True, bool(container.streams.audio), size, round(rotation / 90) % 4)
+    except Exception:
+        return Probe()
+
+
+class RotatedSource(VideoSource):
+    """Frames of another source turned ``quarter_turns`` × 90° counter-clockwise, as displayed."""
+
+    def __init__(self, inner: VideoSource, quarter_turns: int):
+        self.inner, self.turns = inner, quarter_turns % 4
+        self.path, self.num_frames, self.fps = inner.path, inner.num_frames, inner.fps
+        sideways = self.turns % 2 == 1
+        self.height, self.width = (inner.width, inner.height) if sideways else (inner.height, inner.width)
+
+    def iter_chunks(self, indices, size, chunk_size):
+        stored = size if size is None or self.turns % 2 == 0 else (size[1], size[0])
+        for chunk in self.inner.iter_chunks(indices, stored, chunk_size):
+            yield np.ascontiguousarray(np.rot90(chunk, self.turns, axes=(1, 2)))
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 def check_metadata(source: VideoSource) -> None:
@@ -239,6 +345,7 @@ class PyAVSource(VideoSource):
             self._container.close()
             raise MediaError(f"{path} has no video stream")
         stream = self._container.streams.video[0]
+        stream.thread_type = "AUTO"  # before the codec opens: it cannot change afterwards
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         self.fps = float(rate) if rate else float("nan")
         self.height = int(stream.codec_context.height)
@@ -259,7 +366,6 @@ class PyAVSource(VideoSource):
         if not wanted:
             return
         stream = self._container.streams.video[0]
-        stream.thread_type = "AUTO"
         height, width = size if size is not None else (self.height, self.width)
         chunk: list[np.ndarray] = []
         position, next_wanted = 0, 0

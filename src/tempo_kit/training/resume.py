@@ -1,0 +1,90 @@
+"""What makes ``fit --resume`` continue exactly where a run stopped, and never from a half-written file.
+
+- :class:`AtomicCheckpointIO` writes every Lightning checkpoint beside its name and renames it into
+  place, so a crash or full disk during a save leaves the previous checkpoint whole;
+- :class:`RandomState` stores the Python, NumPy and torch random states in every checkpoint and
+  restores them (dropout, LoRA dropout and random reductions draw from them);
+- the data module stores the position inside the epoch (see :mod:`tempo_kit.data.sampler`);
+- :func:`readable_checkpoint` checks a checkpoint before Lightning loads it and, when it is
+  damaged, names the newest readable one in the same folder.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+from lightning.pytorch import Callback
+
+from tempo_kit.atomic import atomic_file
+from tempo_kit.errors import CheckpointError
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's torch checkpoint writer, made atomic (write beside, sync, rename)."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
+        buffer = io.BytesIO()  # serialised first (as Lightning does), so a full disk fails in Python's
+        torch.save(checkpoint, buffer)  # own write with its errno, not inside torch's zip writer
+        with atomic_file(path, "wb") as handle:
+            handle.write(buffer.getbuffer())
+
+
+class RandomState(Callback):
+    """Keeps the global random generators' states in checkpoints, so a resumed run draws the same
+    numbers as a run that never stopped."""
+
+    def state_dict(self) -> dict[str, Any]:
+        # plain types and tensors only: Lightning reads checkpoints with torch.load(weights_only=True)
+        name, keys, position, has_gauss, gauss = np.random.get_state()
+        return {
+            "python": random.getstate(),
+            "numpy": [name, torch.from_numpy(keys.astype(np.int64)), position, has_gauss, gauss],
+            "torch": torch.get_rng_state(),
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        random.setstate(state_dict["python"])
+        name, keys, position, has_gauss, gauss = state_dict["numpy"]
+        np.random.set_state((name, keys.numpy().astype(np.uint32), position, has_gauss, gauss))
+        torch.set_rng_state(state_dict["torch"])
+
+
+def damage(path: Path) -> str | None:
+    """Why a checkpoint file cannot be read (``None`` when it reads whole).
+
+    A torch checkpoint is a zip archive: every member's CRC is checked, so a truncated or
+    overwritten file is found without unpickling it. A folder (FSDP's sharded checkpoint) is
+    taken as it is.
+    """
+    if path.is_dir():
+        return None
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
+        return f"not a complete checkpoint ({error})"
+    return None if bad is None else f"member {bad} is damaged"
+
+
+def readable_checkpoint(path: Path, flag: str = "--resume") -> Path:
+    """``path`` if it reads whole; else a :class:`CheckpointError` naming the newest readable one."""
+    reason = damage(path)
+    if reason is None:
+        return path
+    others = sorted(
+        (p for p in path.parent.glob("*.ckpt") if p != path), key=lambda p: p.stat().st_mtime, reverse=True
+    )
+    newest = next((p for p in others if damage(p) is None), None)
+    fix = (
+        f"the newest readable checkpoint is {newest}: pass {flag} {newest}"
+        if newest is not None
+        else f"no other checkpoint in {path.parent} reads whole: start over without {flag}"
+    )
+    raise CheckpointError(f"{flag}: {path} is damaged: {reason}; {fix}")

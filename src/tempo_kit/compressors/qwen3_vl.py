@@ -208,7 +208,11 @@ class Qwen3VLCompressor(Compressor):
         direction = self.relevance_direction
         super()._apply(fn, recurse)
         if self.relevance_direction.dtype != torch.float32:
-            self.relevance_direction = direction.to(self.relevance_direction.device, torch.float32)
+            restored = direction.detach().to(self.relevance_direction.device, torch.float32)
+            if isinstance(self.relevance_direction, nn.Parameter):  # the router stage trains it
+                self.relevance_direction.data = restored
+            else:
+                self.relevance_direction = restored
         return self
 
     def forward(self, segments: Sequence[Segments], queries: Sequence[str]) -> CompressorOutput:

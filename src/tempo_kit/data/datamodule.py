@@ -103,6 +103,8 @@ class TempoDataModule(L.LightningDataModule):
             keeps answers, what the training module's validation needs; or ``"eval"``).
         test_mode: collation mode of test batches.
         max_length: cut decoder prompts longer than this many tokens.
+        require_spans: keep only rows with ``relevant_spans`` (the router stage); the others are
+            counted as skips, and a file left with none is an error.
     """
 
     def __init__(
@@ -127,6 +129,7 @@ class TempoDataModule(L.LightningDataModule):
         val_mode: str = "train",
         test_mode: str = "train",
         max_length: int | None = None,
+        require_spans: bool = False,
     ):
         super().__init__()
         check_on_error(on_error)
@@ -150,6 +153,7 @@ class TempoDataModule(L.LightningDataModule):
         self.max_eval_samples = max_eval_samples
         self.modes = {"val": val_mode, "test": test_mode}
         self.max_length = max_length
+        self.require_spans = require_spans
         handle, skip_path = tempfile.mkstemp(prefix="tempo-kit-skips-", suffix=".jsonl")
         os.close(handle)
         self.skip_log = SkipLog(skip_path)
@@ -159,6 +163,8 @@ class TempoDataModule(L.LightningDataModule):
     def _dataset(self, entry: dict, window: int, require_answer: bool) -> TempoDataset:
         root = entry["media_root"] if entry["media_root"] is not None else Path(entry["path"]).parent
         records = load_annotations(entry["path"], self.on_error, self.skip_log)
+        if self.require_spans:
+            records = self._with_spans(records, entry["path"])
         return TempoDataset(
             records,
             root,
@@ -171,6 +177,22 @@ class TempoDataModule(L.LightningDataModule):
             skip_log=self.skip_log,
             require_answer=require_answer,
         )
+
+    def _with_spans(self, records: list, path) -> list:
+        """Rows that carry ``relevant_spans``; the rest are logged as skips."""
+        kept = []
+        for record in records:
+            if record.relevant_spans is None or record.kind != "video":
+                self.skip_log.add(record.where, record.media, "no relevant_spans: the router stage needs them")
+            else:
+                kept.append(record)
+        if not kept:
+            raise ConfigError(
+                f"{path}: none of its {len(records)} rows is a video row with relevant_spans, which "
+                "data.require_spans=true (the router stage) needs; add them (tempo-kit make-synthetic "
+                "writes them; tempo-kit convert-grounding converts grounding datasets)"
+            )
+        return kept
 
     def _eval_dataset(self, entries: list[dict], split: str) -> Dataset | None:
         if not entries:

@@ -4,8 +4,11 @@ The model is built in ``configure_model()`` (so FSDP can shard it as it is creat
 the recipe's ``model:`` section or from a previous stage's exported folder (``run.init_from``).
 Trainability (full / LoRA / frozen per part), named parameter groups with per-part learning
 rates, AdamW and a warm-up + cosine schedule per optimizer step all come from the recipe, so every
-stage of the paper runs through this one class. Validation reports the loss and, on batches with
-reference answers, the accuracy of the greedily generated option letter.
+stage of the paper runs through this one class. The router stage adds a relevance loss on
+segments labelled by ``relevant_spans`` (``router:`` section, :mod:`tempo_kit.training.router`).
+Validation reports the loss and, on batches with reference answers, the accuracy of the greedily
+generated option letter; with the router objective on, also the relevance AUROC and average
+precision on labelled segments.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 import torch
 from lightning.pytorch import LightningModule
 
-from tempo_kit.errors import CheckpointError
+from tempo_kit.errors import CheckpointError, ConfigError
 from tempo_kit.types import IGNORE_INDEX, TempoBatch
 
 
@@ -121,6 +124,13 @@ class TempoModule(LightningModule):
         self.save_hyperparameters({"recipe": self.recipe})
         self.model = None
         self.trainability = None
+        from tempo_kit.training.router import RouterSettings
+
+        self.router = RouterSettings.from_recipe(self.recipe)
+        from torchmetrics.classification import BinaryAUROC, BinaryAveragePrecision
+
+        self.val_auroc, self.val_average_precision = BinaryAUROC(), BinaryAveragePrecision()
+        self._router_batches = 0
         self._reset_step_stats()
         # loss sum, loss count, mc correct, mc scored, open correct, open scored
         self._eval_sums = torch.zeros(6, dtype=torch.float64)
@@ -135,6 +145,8 @@ class TempoModule(LightningModule):
 
         self.model = build_model(self.recipe)
         self.trainability = apply_trainability(self.model, self.recipe["trainable"], self.recipe["lora"])
+        if self.router.active:
+            self._set_up_router()
         self.model.train()  # pretrained HF models load in eval mode; LoRA dropout needs train mode
         fsdp = self._trainer is not None and is_fsdp(self.trainer.strategy)
         for part, enabled in self.recipe["trainer"]["gradient_checkpointing"].items():
@@ -143,6 +155,24 @@ class TempoModule(LightningModule):
             trains = self._part_trains(part)
             if enabled and trains and not fsdp and hasattr(component, "gradient_checkpointing_enable"):
                 component.gradient_checkpointing_enable()
+
+    def _set_up_router(self) -> None:
+        """The router stage's prompt, and the relevance direction as a parameter if it trains."""
+        from tempo_kit.training.router import make_direction_trainable
+
+        compressor = self.model.compressor
+        if not hasattr(compressor, "train_prompt"):
+            raise ConfigError(
+                f"router.weight > 0: the {type(compressor).__name__} compressor has no relevance score to train"
+            )
+        from tempo_kit.compressors.qwen3_vl import resolve_prompt
+
+        compressor.train_prompt = resolve_prompt(self.router.prompt)
+        if self.router.train_direction:
+            direction = make_direction_trainable(compressor)
+            self.trainability.trainable["compressor"] = (
+                self.trainability.trainable.get("compressor", 0) + direction.numel()
+            )
 
     def on_fit_start(self) -> None:
         if self.trainability is not None and self.trainer.is_global_zero:
@@ -161,14 +191,38 @@ class TempoModule(LightningModule):
     def forward(self, batch: TempoBatch):
         return self.model(batch)
 
+    def _losses(self, batch: TempoBatch):
+        """``(total loss, router loss or None, model output or None)`` as the ``router:`` section weighs them."""
+        from tempo_kit.training.router import router_loss
+
+        settings = self.router
+        if settings.router_only:
+            relevance, output = self.model.compress(batch).relevance, None
+        else:
+            output = self.model(batch)
+            relevance = output.relevance
+        routing = router_loss(batch, relevance) if settings.active else None
+        if settings.router_only:
+            if routing is None:
+                raise ConfigError(
+                    f"router stage: batch {batch.ids} has no segment labelled by relevant_spans; give the "
+                    "training rows relevant_spans (data.require_spans=true skips rows without them)"
+                )
+            return settings.weight * routing, routing, None
+        loss = output.loss if settings.answer_weight == 1 else settings.answer_weight * output.loss
+        if routing is not None:
+            loss = loss + settings.weight * routing
+        return loss, routing, output
+
     def training_step(self, batch: TempoBatch, batch_idx: int) -> torch.Tensor:
-        output = self.model(batch)
-        loss = output.loss
+        loss, routing, output = self._losses(batch)
+        if routing is not None:
+            self.log("router_loss", routing.detach(), prog_bar=True, logger=False, batch_size=len(batch))
         stats = self.step_stats
         stats["loss_sum"] += float(loss.detach())
         stats["batches"] += 1
         stats["samples"] += len(batch)
-        if getattr(output, "visual_tokens", None) is not None:
+        if output is not None and getattr(output, "visual_tokens", None) is not None:
             stats["visual_tokens"] += float(torch.as_tensor(output.visual_tokens, dtype=torch.float64).sum())
         self.log("loss", loss.detach(), prog_bar=True, logger=False, batch_size=len(batch))
         return loss
@@ -207,11 +261,24 @@ class TempoModule(LightningModule):
 
     # ------------------------------------------------------------------------- validation / test
     def _eval_step(self, batch: TempoBatch) -> None:
-        output = self.model(batch)
+        if self.router.router_only:
+            output = None
+            relevance = self.model.compress(batch).relevance
+        else:
+            output = self.model(batch)
+            relevance = output.relevance
         sums = self._eval_sums
-        if output.loss is not None and torch.isfinite(output.loss):
+        if output is not None and output.loss is not None and torch.isfinite(output.loss):
             sums[0] += float(output.loss.detach())
             sums[1] += 1
+        if self.router.active and relevance is not None:
+            from tempo_kit.training.router import labelled_segments
+
+            scores, labels = labelled_segments(batch, relevance)
+            if len(scores):
+                self.val_auroc.update(scores.float(), labels.long())
+                self.val_average_precision.update(scores.float(), labels.long())
+                self._router_batches += 1
         settings = self.recipe["validation"]
         if settings["generate"] and batch.answers and any(a is not None for a in batch.answers):
             generated = self.model.generate(
@@ -232,6 +299,12 @@ class TempoModule(LightningModule):
         if sums[5] > 0:  # open-ended: normalised exact match
             metrics[f"{stage}/open_accuracy"] = float(sums[4] / sums[5])
             metrics[f"{stage}/open_scored"] = float(sums[5])
+        if self.router.active and self._router_batches:
+            metrics[f"{stage}/auroc"] = float(self.val_auroc.compute())
+            metrics[f"{stage}/average_precision"] = float(self.val_average_precision.compute())
+        self.val_auroc.reset()
+        self.val_average_precision.reset()
+        self._router_batches = 0
         self.last_eval_metrics = metrics
         for key, value in metrics.items():
             self.log(key, value, prog_bar=key.endswith("accuracy"), rank_zero_only=True)

@@ -54,7 +54,9 @@ def parse_spans(value: Any, where: str, duration: float | None = None) -> list[S
     spans = []
     for number, span in enumerate(value):
         if not isinstance(span, (list, tuple)) or len(span) != 2 or not all(_number(v) for v in span):
-            raise SpanError(f"{where}: {SPANS_KEY}[{number}] must be [start_s, end_s] (two numbers), got {span!r}")
+            raise SpanError(
+                f"{where}: {SPANS_KEY}[{number}] must be [start_s, end_s] (two numbers), got {span!r}"
+            )
         start, end = float(span[0]), float(span[1])
         if start < 0:
             raise SpanError(f"{where}: {SPANS_KEY}[{number}] = {list(span)} starts before 0 s")
@@ -80,7 +82,9 @@ def segment_bounds(segments: Segments, duration: float) -> Tensor:
     """
     starts = segments.frame_times[:, 0].to(torch.float64)
     last = segments.frame_times[-1].max().to(torch.float64)
-    ends = torch.cat([starts[1:], torch.maximum(last, torch.tensor(float(duration), dtype=torch.float64))[None]])
+    ends = torch.cat(
+        [starts[1:], torch.maximum(last, torch.tensor(float(duration), dtype=torch.float64))[None]]
+    )
     return torch.stack([starts, ends], dim=1)
 
 
@@ -97,4 +101,3 @@ def segment_labels(bounds: Tensor, spans: Sequence[Span]) -> Tensor:
                 hit[-1] = True
         labels[hit] = 1.0
     return labels
-

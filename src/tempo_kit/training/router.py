@@ -89,7 +89,9 @@ def balanced_bce(scores: Tensor, labels: Tensor) -> Tensor:
     saturated to exactly 0 or 1 in float32 (|logit| ≳ 17) passes no gradient.
     """
     if scores.shape != labels.shape or scores.numel() == 0:
-        raise ValueError(f"need non-empty scores and labels of one shape, got {scores.shape} and {labels.shape}")
+        raise ValueError(
+            f"need non-empty scores and labels of one shape, got {scores.shape} and {labels.shape}"
+        )
     terms = F.binary_cross_entropy(scores.float(), labels.float(), reduction="none")
     positive = labels > 0.5
     parts = [terms[mask].mean() for mask in (positive, ~positive) if mask.any()]

@@ -22,6 +22,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "test": ("tempo_kit.training.commands", "run the test loop of a recipe"),
     "infer": ("tempo_kit.inference.command", "answer a question about one video"),
     "eval": ("tempo_kit.evaluation.command", "multiple-choice benchmark over an annotation file"),
+    "convert-grounding": (
+        "tempo_kit.data.grounding_command",
+        "temporal-grounding rows (Charades-STA, QVHighlights) → annotation rows with relevant_spans",
+    ),
     "route": ("tempo_kit.evaluation.route_command", "relevance vs labelled spans: AUROC, tokens per budget, plots"),
     "convert": ("tempo_kit.checkpoints.command", "convert between the released Tempo layout and the kit's"),
     "make-tiny": ("tempo_kit.tiny.command", "write tiny Qwen3-VL / Qwen3 checkpoints for tests and demos"),

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from tempo_kit.errors import ConfigError
+from tempo_kit.files import write_text_atomic
 from tempo_kit.inference.command import add_model_arguments, check_budget, check_model_arguments
 
 
@@ -62,16 +61,6 @@ def parse_budgets(text: str | None, default: int) -> list[int]:
     for budget in budgets:
         check_budget(budget)
     return budgets
-
-
-def write_json(path: Path, document: dict) -> None:
-    """Write beside ``path`` and rename, so a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(handle, "w") as stream:
-        json.dump(document, stream, indent=2)
-        stream.write("\n")
-    os.replace(temporary, path)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -156,7 +145,7 @@ def diagnose(args: argparse.Namespace) -> int:
         skipped=skip_log.summary(),
     )
     output = Path(args.output)
-    write_json(output / "routing.json", report)
+    write_text_atomic(output / "routing.json", json.dumps(report, indent=2) + "\n")
     plot_roc(videos, output / "roc.png")
     for video in videos[: args.plots]:
         name = "".join(c if c.isalnum() or c in "-_." else "_" for c in video.id)

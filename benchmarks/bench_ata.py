@@ -16,6 +16,7 @@ import statistics
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from tempo_kit.allocators import ATAAllocator
@@ -33,29 +34,32 @@ def _normalise(scores: list[float], eps: float) -> list[float]:
     return [(s - low) / (high - low + eps) for s in scores]
 
 
-def released_loop(scores: list[float], k_max: int, budget: int, k_min: int, eps: float = EPS) -> list[int]:
-    """Alg. 1 as released, one segment at a time."""
+def released_loop(scores: list[float], k_max: int, budget: int, k_min: int) -> list[int]:
+    """Alg. 1 as released (float32, no ε), one segment at a time."""
     n = len(scores)
     fallback = n * k_min > budget
     if fallback:
         k_min = max(1, budget // max(n, 1))
-    if n == 0 or all(s == scores[0] for s in scores):
+    s = [np.float32(x) for x in scores]
+    if n == 0 or float(max(s) - min(s)) < 1e-8:
         return [min(k_max, budget // max(n, 1))] * n
-    order = _by_score(scores)
     if fallback and budget < n:
         counts = [0] * n
-        for i in order[:budget]:
+        for i in _by_score([float(x) for x in s])[:budget]:
             counts[i] = 1
         return counts
-    s_hat = _normalise(scores, eps)
-    counts = [k_min + math.floor((k_max - k_min) * x) for x in s_hat]
+    low, span = min(s), max(s) - min(s)
+    s_hat = [(x - low) / span for x in s]
+    counts = [k_min + math.floor(np.float32(k_max - k_min) * x) for x in s_hat]
     if sum(counts) <= budget:
         return counts
     residual = budget - n * k_min
-    denominator = math.fsum(s_hat) + eps
-    counts = [k_min + math.floor(residual * x / denominator) for x in s_hat]
+    total = np.float32(torch.tensor(s_hat, dtype=torch.float32).sum())  # one reduction, as torch sums
+    weights = [np.float32(1.0 / n)] * n if total < 1e-8 else [x / total for x in s_hat]
+    counts = [k_min + math.floor(w * np.float32(residual)) for w in weights]
     remainder = max(0, min(budget - sum(counts), n))
-    for i in order[:remainder]:
+    by_score = _by_score([float(x) for x in s])
+    for i in sorted(by_score, key=lambda i: -float(weights[i]))[:remainder]:  # stable: score breaks ties
         counts[i] += 1
     return [min(max(c, k_min), k_max) for c in counts]
 
@@ -111,14 +115,14 @@ def exact_loop(scores: list[float], k_max: int, budget: int, k_min: int, eps: fl
 LOOPS = {"released": released_loop, "exact": exact_loop}
 
 
-def released_path(scores: list[float], k_max: int, budget: int, k_min: int, eps: float = EPS) -> str:
+def released_path(scores: list[float], k_max: int, budget: int, k_min: int) -> str:
     """Which branch of Alg. 1 the released mode takes (for the results table)."""
     n = len(scores)
     prefix = ""
     if n * k_min > budget:
         k_min = max(1, budget // n)
         prefix = f"k_min → {k_min}, "
-    ideal = sum(k_min + math.floor((k_max - k_min) * x) for x in _normalise(scores, eps))
+    ideal = sum(k_min + math.floor((k_max - k_min) * x) for x in _normalise(scores, 0.0))
     return prefix + ("Eq. 3 fits" if ideal <= budget else "Eq. 4")
 
 

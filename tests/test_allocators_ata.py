@@ -28,31 +28,46 @@ def counts(alloc, scores, k_max, budget, k_min):
 
 
 def test_eq3_when_ideal_allocation_fits():
-    # s = [0.1, 0.5, 0.9], k_min = 2, k_max = 10, B = 100, ε = 1e-6
-    # ŝ = (s − 0.1) / (0.8 + ε) = [0, 0.4999994, 0.9999988]
-    # Eq. 3: k = 2 + ⌊8·ŝ⌋ = [2 + ⌊0⌋, 2 + ⌊3.999995⌋, 2 + ⌊7.99999⌋] = [2, 5, 9]
-    # Σk = 16 ≤ 100, so Alg. 1 adopts Eq. 3 and leaves 84 tokens unused (the paper's sparsity).
-    # Note ε > 0 keeps ŝ < 1, so Eq. 3 tops out at k_max − 1 = 9.
-    assert counts(RELEASED, [0.1, 0.5, 0.9], 10, 100, 2) == [2, 5, 9]
+    # s = [0.1, 0.5, 0.9] (float32), k_min = 2, k_max = 10, B = 100; released: no ε
+    # ŝ = (s − 0.1) / 0.8 = [0, 0.5, 1] → Eq. 3: k = 2 + ⌊8·ŝ⌋ = [2, 6, 10]: the top gets k_max
+    # Σk = 18 ≤ 100, so Alg. 1 adopts Eq. 3 and leaves 82 tokens unused (the paper's sparsity).
+    assert counts(RELEASED, [0.1, 0.5, 0.9], 10, 100, 2) == [2, 6, 10]
+
+
+def test_released_binary_scores_give_top_exactly_k_max():
+    # s ∈ {0, 1}: ŝ = s, Eq. 3 = [4, 128, 4, 128], Σ = 264 ≤ 1000 → the relevant ones get k_max
+    assert counts(RELEASED, [0.0, 1.0, 0.0, 1.0], 128, 1000, 4) == [4, 128, 4, 128]
+
+
+def test_released_near_ties_spread_fully():
+    # s = [0.5, 0.5 + 1e-6, 0.5 + 2e-6]: range 2e-6 ≥ 1e-8, so not "all equal"; float32 keeps
+    # the three apart (ulp at 0.5 is 6e-8). ŝ = [0, ½, 1] up to float32 → Eq. 3 = 4 + ⌊124·ŝ⌋.
+    # With an ε of 1e-6 in the denominator ŝ would be [0, ⅓, ⅔] and the top would get 86.
+    k = counts(RELEASED, [0.5, 0.5 + 1e-6, 0.5 + 2e-6], 128, 1000, 4)
+    assert k[0] == 4 and k[2] == 128 and 64 <= k[1] <= 66
+
+
+def test_released_tied_below_1e_8_is_all_equal():
+    # range 5e-9 < 1e-8 → every segment gets min(k_max, B // N) = 100 // 2 = 50
+    assert counts(RELEASED, [0.25, 0.25 + 5e-9], 128, 100, 4) == [50, 50]
 
 
 def test_eq4_when_ideal_allocation_exceeds_budget():
     # s = [0, 0.5, 1], k_min = 2, k_max = 10, B = 12, N = 3
-    # ŝ = s / (1 + ε) = [0, 0.4999995, 0.999999]; Eq. 3 gives [2, 5, 9], Σ = 16 > 12 → Eq. 4
-    # B_base = 3·2 = 6, B_res = 6, Σŝ + ε = 1.4999995
-    # B_res·ŝ/(Σŝ + ε) = [0, 1.9999993, 3.9999987] → floors [0, 1, 3] → k = [2, 3, 5], Σ = 10
-    # remainder 12 − 10 = 2 → one token each to the two highest scores (idx 2, then 1) → [2, 4, 6]
+    # ŝ = [0, 0.5, 1]; Eq. 3 gives [2, 6, 10], Σ = 18 > 12 → Eq. 4
+    # B_res = 12 − 6 = 6, weights ŝ/Σŝ = [0, 1/3, 2/3] → 6·w = [0, 2, 4] (float32: 1.9999999,
+    # 4.0 or exact) → k = [2, 4, 6] after the remainder goes to the highest weights
     assert counts(RELEASED, [0.0, 0.5, 1.0], 10, 12, 2) == [2, 4, 6]
     # exact mode: λ = 6 / Σŝ splits B_res exactly 2 : 4 → the same counts
     assert counts(EXACT, [0.0, 0.5, 1.0], 10, 12, 2) == [2, 4, 6]
 
 
 def test_exact_water_fills_what_eq3_leaves():
-    # Same scores as the Eq. 3 example, B = 20: released keeps Eq. 3's [2, 5, 9] (Σ = 16).
+    # Same scores as the Eq. 3 example, B = 20: released keeps Eq. 3's [2, 6, 10] (Σ = 18).
     # exact spends B_res = 20 − 6 = 14 over cap = 8 per segment: λ = 14/Σŝ would give the top
     # segment 9.33 > 8, so it saturates at 8; the other positive segment takes 14 − 8 = 6.
     # k = 2 + [0, 6, 8] = [2, 8, 10], Σ = 20 = B.
-    assert counts(RELEASED, [0.1, 0.5, 0.9], 10, 20, 2) == [2, 5, 9]
+    assert counts(RELEASED, [0.1, 0.5, 0.9], 10, 20, 2) == [2, 6, 10]
     assert counts(EXACT, [0.1, 0.5, 0.9], 10, 20, 2) == [2, 8, 10]
     # B = 100 ≥ N·k_max: every segment saturates, even the lowest (what is left after the
     # informative segments are full is shared by the minimum-score ones).
@@ -64,10 +79,11 @@ def test_exact_water_fills_what_eq3_leaves():
 
 def test_released_fallback_lowers_k_min():
     # N·k_min = 4·4 = 16 > B = 10 → k_min = max(1, 10 // 4) = 2
-    # ŝ ≈ [0, 1/3, 2/3, 1) → Eq. 3 = 2 + ⌊6·ŝ⌋ = [2, 3, 5, 7], Σ = 17 > 10 → Eq. 4
-    # B_res = 10 − 8 = 2; 2·ŝ/Σŝ ≈ [0, 0.33, 0.67, 1.0) → floors 0 → [2, 2, 2, 2]
-    # remainder 2 → the two highest scores (idx 3, 2) → [2, 2, 3, 3]
-    assert counts(RELEASED, [0.0, 1.0, 2.0, 3.0], 8, 10, 4) == [2, 2, 3, 3]
+    # ŝ = [0, 1/3, 2/3, 1] → Eq. 3 = 2 + ⌊6·ŝ⌋ = [2, 4, 6, 8], Σ = 20 > 10 → Eq. 4
+    # B_res = 10 − 8 = 2; weights ŝ/Σŝ = [0, 1/6, 2/6, 3/6] → 2·w = [0, 0.33, 0.67, 1.0]
+    # → floors [0, 0, 0, 1] → [2, 2, 2, 3], remainder 1 → the highest weight (idx 3) → [2, 2, 2, 4]
+    # (with an ε the top's 1.0 would fall to 0.99… and the remainder 2 would give [2, 2, 3, 3])
+    assert counts(RELEASED, [0.0, 1.0, 2.0, 3.0], 8, 10, 4) == [2, 2, 2, 4]
 
 
 def test_released_equal_scores_get_b_over_n():
@@ -80,8 +96,8 @@ def test_released_equal_scores_get_b_over_n():
 def test_released_clamp_is_inert_in_eq4():
     # Eq. 4 runs only when Σ⌊(k_max − k_min)ŝ⌋ > B_res, which makes B_res·ŝᵢ/Σŝ < (k_max − k_min)·ŝᵢ:
     # no segment can exceed k_max, so the final clamp cuts nothing and Eq. 4 spends all of B.
-    # Eq. 3 = [4, 5, 6, 127], Σ = 142 > 100 → Eq. 4 with B_res = 84, Σŝ + ε ≈ 1.03:
-    # 84·ŝ/1.03 = [0, 0.82, 1.63, 81.55] → floors [0, 0, 1, 81], remainder 2 → idx 3 and 2
+    # ŝ = [0, 0.01, 0.02, 1] → Eq. 3 = [4, 5, 6, 128], Σ = 143 > 100 → Eq. 4 with B_res = 84,
+    # Σŝ = 1.03: 84·ŝ/1.03 = [0, 0.82, 1.63, 81.55] → floors [0, 0, 1, 81], remainder 2 → idx 3 and 2
     # → k = 4 + [0, 0, 2, 82] = [4, 4, 6, 86]: even the dominant segment stays far below k_max.
     k = counts(RELEASED, [0.0, 0.01, 0.02, 1.0], 128, 100, 4)
     assert k == [4, 4, 6, 86] and sum(k) == 100
@@ -149,13 +165,21 @@ def check_properties(alloc, scores, k_max, budget, k_min):
 @given(allocation_cases())
 def test_released_properties_and_loop(case):
     scores, k_max, budget, k_min = case
+    # the released mode works on float32 scores: values equal in float32 are ties
+    scores = torch.tensor(scores, dtype=torch.float32).double().tolist()
     k, _ = check_properties(RELEASED, scores, k_max, budget, k_min)
     assert k.tolist() == bench_ata.released_loop(scores, k_max, budget, k_min)
     n = len(scores)
     eff_k_min = k_min if n * k_min <= budget else max(1, budget // n)
-    ideal = sum(eff_k_min + int((k_max - eff_k_min) * x) for x in _normalised(scores))
-    if len(set(scores)) > 1 and budget >= n and ideal > budget:
-        assert int(k.sum()) == budget  # Eq. 4 spends the whole budget: the clamp never cuts
+    s32 = torch.tensor(scores, dtype=torch.float32)
+    spread = float(s32.max() - s32.min()) >= 1e-8
+    if spread and budget >= eff_k_min * n:
+        # the top segment gets exactly k_max under Eq. 3 (no ε); only Eq. 4 can lower it
+        ideal = eff_k_min + torch.floor((k_max - eff_k_min) * (s32 - s32.min()) / (s32.max() - s32.min()))
+        if int(ideal.sum()) <= budget:
+            assert int(k.max()) == k_max
+        elif budget >= n:
+            assert int(k.sum()) == budget  # Eq. 4 spends the whole budget: the clamp never cuts
 
 
 @settings(max_examples=2500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -169,11 +193,6 @@ def test_exact_properties_and_loop(case):
         assert int(k.sum()) == min(budget, n * k_max)
     elif budget < n:
         assert int(k.sum()) == budget
-
-
-def _normalised(scores, eps=1e-6):
-    low, high = min(scores), max(scores)
-    return [(x - low) / (high - low + eps) for x in scores]
 
 
 def test_huge_score_range_is_rescaled_not_nan():

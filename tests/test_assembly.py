@@ -175,19 +175,30 @@ def test_placeholder_errors_name_the_sample(tiny_tokenizer, assembler):
 
 
 @pytest.mark.parametrize(
-    ("tags", "counts", "room", "expected"),
+    ("tags", "counts", "room", "segments", "released"),
     [
-        ([3, 3, 3], [4, 4, 4], 100, [4, 4, 4]),
-        ([3, 3, 3], [4, 4, 4], 14, [4, 4, 0]),
-        ([3, 3, 3], [4, 4, 4], 12, [4, 2, 0]),
-        ([3, 3, 3], [4, 4, 4], 10, [4, 0, 0]),  # 3 left: the tag alone fits, no token → dropped
-        ([3, 3, 3], [4, 0, 4], 14, [4, 0, 4]),  # a 0-count segment costs nothing
-        ([0, 0], [4, 4], 5, [4, 1]),
-        ([3], [4], 0, [0]),
+        ([3, 3, 3], [4, 4, 4], 100, [(3, 4)] * 3, [(3, 4)] * 3),
+        ([3, 3, 3], [4, 4, 4], 14, [(3, 4), (3, 4), (0, 0)], [(3, 4), (3, 4), (0, 0)]),
+        ([3, 3, 3], [4, 4, 4], 12, [(3, 4), (3, 2), (0, 0)], [(3, 4), (3, 2), (0, 0)]),
+        # 3 rows left: "segments" drops a tag without a token; released keeps the 3 tag rows
+        ([3, 3, 3], [4, 4, 4], 10, [(3, 4), (0, 0), (0, 0)], [(3, 4), (3, 0), (0, 0)]),
+        # 2 rows left: released cuts inside the tag
+        ([3, 3, 3], [4, 4, 4], 9, [(3, 4), (0, 0), (0, 0)], [(3, 4), (2, 0), (0, 0)]),
+        ([3, 3, 3], [4, 0, 4], 14, [(3, 4), (0, 0), (3, 4)], [(3, 4), (0, 0), (3, 4)]),  # 0 tokens: free
+        ([0, 0], [4, 4], 5, [(0, 4), (0, 1)], [(0, 4), (0, 1)]),
+        ([3], [4], 0, [(0, 0)], [(0, 0)]),
+        ([3], [4], -5, [(0, 0)], [(0, 0)]),  # text + answer room over the cap: nothing visual
     ],
 )
-def test_fit_to_context_cases(tags, counts, room, expected):
-    assert fit_to_context(tags, counts, room) == expected
+def test_fit_to_context_cases(tags, counts, room, segments, released):
+    assert fit_to_context(tags, counts, room, "segments") == segments
+    assert fit_to_context(tags, counts, room, "released") == released
+    assert fit_to_context(tags, counts, room) == released  # the default
+
+
+def test_fit_to_context_refuses_unknown_rule():
+    with pytest.raises(ConfigError, match="context_cut='tail'"):
+        fit_to_context([3], [4], 10, "tail")
 
 
 @settings(max_examples=60, deadline=None)
@@ -195,33 +206,39 @@ def test_fit_to_context_cases(tags, counts, room, expected):
     counts=st.lists(st.integers(0, 12), min_size=1, max_size=8),
     tag=st.integers(0, 5),
     room=st.integers(0, 120),
+    cut=st.sampled_from(["released", "segments"]),
 )
-def test_fit_to_context_properties(counts, tag, room):
-    fitted = fit_to_context([tag] * len(counts), counts, room)
-    used = sum(tag + k for k in fitted if k > 0)
+def test_fit_to_context_properties(counts, tag, room, cut):
+    fitted = fit_to_context([tag] * len(counts), counts, room, cut)
+    used = sum(t + k for t, k in fitted)
     assert used <= room
-    assert all(0 <= f <= c for f, c in zip(fitted, counts))
+    assert all(0 <= k <= c and 0 <= t <= tag for (t, k), c in zip(fitted, counts))
     if sum(tag + c for c in counts if c > 0) <= room:
-        assert fitted == counts
-    # kept segments form a prefix (in time order) of the non-empty ones, only the last may shrink
+        assert [k for _, k in fitted] == counts
     nonzero = [i for i, c in enumerate(counts) if c > 0]
-    kept = [i for i in nonzero if fitted[i] > 0]
-    assert kept == nonzero[: len(kept)]
-    assert all(fitted[i] == counts[i] for i in kept[:-1])
+    if cut == "released":  # raw rows: everything up to the room, in order
+        assert used == min(room, sum(tag + c for c in counts if c > 0))
+    kept = [i for i in nonzero if fitted[i][1] > 0]
+    assert kept == nonzero[: len(kept)]  # a prefix (in time order), only the last may shrink
+    assert all(fitted[i] == (tag, counts[i]) for i in kept[:-1])
 
 
 @settings(max_examples=25, deadline=None)
 @given(
     counts=st.lists(st.integers(0, 9), min_size=1, max_size=6),
     extra=st.integers(0, 60),
+    reserve=st.sampled_from([0, 16]),
 )
-def test_assembled_length_is_text_plus_tags_plus_tokens_and_within_cap(tiny_tokenizer, counts, extra):
+def test_assembled_length_is_text_plus_tags_plus_tokens_and_within_cap(tiny_tokenizer, counts, extra, reserve):
     assembler = SequenceAssembler(tiny_tokenizer, id_embed)
     ids, labels = prompt(tiny_tokenizer)
     times = [0.5 + 2.0 * i for i in range(len(counts))]
     cap = len(ids) - 1 + extra
-    out = assembler(*batch_of([(ids, labels)])[:2], [visual(counts, times)], max_context=cap)
+    out = assembler(*batch_of([(ids, labels)])[:2], [visual(counts, times)], max_context=cap, reserve=reserve)
     kept = out.counts[0].tolist()
-    tags = sum(len(assembler.tag_ids(t)) for t, k in zip(times, kept) if k > 0)
-    assert out.inputs_embeds.shape[1] == len(ids) - 1 + tags + sum(kept) <= cap
-    assert out.stats[0].cut == sum(counts) - sum(kept)
+    stats = out.stats[0]
+    assert out.inputs_embeds.shape[1] == len(ids) - 1 + stats.tags + sum(kept)
+    assert stats.tags + sum(kept) == min(max(extra - reserve, 0), sum(
+        len(assembler.tag_ids(t)) + k for t, k in zip(times, counts) if k > 0
+    ))  # released: raw visual rows cut to max_context − reserve − text
+    assert stats.cut == sum(counts) - sum(kept)

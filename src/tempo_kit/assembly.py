@@ -6,12 +6,17 @@ VIDEO is, for each kept segment in time order, the LLM's own embeddings of the t
 memory tokens. Segments given 0 tokens are dropped together with their tag. Every inserted
 position is labelled :data:`~tempo_kit.types.IGNORE_INDEX`.
 
-Context cap: text is never cut. When text + visual exceed ``max_context`` the *visual sequence is
-cut at its end*: segments are kept in time order while their tag and tokens fit; the first segment
-that does not fit keeps the head of its tokens that still fit after its tag (it is dropped with
-its tag if not even one token fits), and every later segment is dropped. The released code, too,
-cuts visual tokens (not text) when the sequence overflows the cap (compatibility §4); cutting at the end
-of the visual sequence keeps the prompt and the question intact and the kept tags consistent.
+Context cap (compatibility §4): text is never cut; when text + visual exceed the room, the *visual
+sequence is cut at its end*. The room is ``max_context − reserve − text``, ``reserve`` being the
+answer's room at inference (the released ``inference_max_length``, 16) and 0 in training. Two
+rules, ``context_cut``:
+
+* ``"released"`` (default): the visual rows (tag embeddings and memory tokens, in order) are cut
+  to the room as raw rows, as the released code slices them — even inside a segment, even inside
+  a tag, so the last kept segment may keep part of its tag and none of its tokens.
+* ``"segments"``: segments are kept in time order while their tag and tokens fit; the first that
+  does not fit keeps the head of its tokens that still fit after its whole tag (it is dropped with
+  its tag if not even one token fits), and every later segment is dropped.
 """
 
 from __future__ import annotations
@@ -35,6 +40,13 @@ DEFAULT_MAX_CONTEXT = 16384
 
 #: Context cap of the released training recipes (``tokenizer_model_max_length``).
 DEFAULT_TRAIN_MAX_CONTEXT = 8192
+
+#: Room kept for the answer when the cap cuts at inference (released ``inference_max_length``).
+DEFAULT_ANSWER_ROOM = 16
+
+#: How the cap cuts the visual sequence (module docstring).
+CONTEXT_CUTS = ("released", "segments")
+DEFAULT_CONTEXT_CUT = "released"
 
 
 @dataclass
@@ -98,25 +110,32 @@ class AssembledInputs:
     stats: list[TokenStats]
 
 
-def fit_to_context(tag_lengths: Sequence[int], counts: Sequence[int], room: int) -> list[int]:
-    """Counts after cutting the visual sequence's tail so ``Σ(tag + k) ≤ room`` over kept segments.
+def fit_to_context(
+    tag_lengths: Sequence[int], counts: Sequence[int], room: int, cut: str = DEFAULT_CONTEXT_CUT
+) -> list[tuple[int, int]]:
+    """``(tag rows, tokens)`` kept per segment so that ``Σ(tag + k) ≤ room`` (module docstring).
 
     Segments are taken in the given (time) order; a segment with 0 tokens costs nothing (its tag is
-    dropped too). The first segment that does not fit keeps ``room_left − tag`` tokens if that is
-    positive, else 0; all later segments get 0.
+    dropped too). ``cut="released"`` slices the rows (a tag may be cut); ``"segments"`` keeps a
+    segment's whole tag with at least one of its tokens, or nothing of it.
     """
-    fitted: list[int] = []
-    left = room
+    if cut not in CONTEXT_CUTS:
+        raise ConfigError(f"context_cut={cut!r}: use one of {', '.join(CONTEXT_CUTS)}")
+    fitted: list[tuple[int, int]] = []
+    left = max(room, 0)
     for tag, k in zip(tag_lengths, counts):
         k = int(k)
         if k <= 0 or left <= 0:
-            fitted.append(0)
-            continue
-        if tag + k <= left:
-            fitted.append(k)
+            fitted.append((0, 0))
+        elif tag + k <= left:
+            fitted.append((tag, k))
             left -= tag + k
+        elif cut == "released":
+            fitted.append((min(tag, left), max(0, left - tag)))
+            left = 0
         else:
-            fitted.append(max(0, left - tag))
+            kept = max(0, left - tag)
+            fitted.append((tag if kept else 0, kept))
             left = 0
     return fitted
 
@@ -160,10 +179,12 @@ class SequenceAssembler:
         labels: Tensor | None = None,
         *,
         max_context: int = DEFAULT_MAX_CONTEXT,
+        reserve: int = 0,
+        cut: str = DEFAULT_CONTEXT_CUT,
         padding_side: str = "right",
         sample_ids: Sequence[str] | None = None,
     ) -> AssembledInputs:
-        """Assemble a batch.
+        """Assemble a batch; the visual rows fit ``max_context − reserve − text`` (``cut``: module docstring).
 
         ``input_ids``/``attention_mask``/``labels`` are ``[B, L]`` (any padding side; real tokens
         are those with mask 1). A sample whose ``visuals[b]`` is a :class:`VisualSequence` must
@@ -176,7 +197,7 @@ class SequenceAssembler:
             raise ValueError(f"{len(visuals)} visual sequences for a batch of {input_ids.shape[0]} prompts")
 
         plans = [
-            self._plan(b, input_ids, attention_mask, labels, visual, max_context, sample_ids)
+            self._plan(b, input_ids, attention_mask, labels, visual, max_context, reserve, cut, sample_ids)
             for b, visual in enumerate(visuals)
         ]
         text_ids = [piece for plan in plans for kind, piece, _ in plan.pieces if kind == "ids"]
@@ -192,7 +213,7 @@ class SequenceAssembler:
             label_rows.append(torch.cat([piece_labels for _, _, piece_labels in plan.pieces]).to(device))
         return self._pad(sequences, label_rows if labels is not None else None, plans, padding_side)
 
-    def _plan(self, b, input_ids, attention_mask, labels, visual, max_context, sample_ids) -> _Plan:
+    def _plan(self, b, input_ids, attention_mask, labels, visual, max_context, reserve, cut, sample_ids) -> _Plan:
         name = f"sample {sample_ids[b]!r}" if sample_ids and b < len(sample_ids) else f"sample {b}"
         keep = attention_mask[b].bool()
         ids = input_ids[b][keep]
@@ -221,20 +242,20 @@ class SequenceAssembler:
         counts = visual.counts.detach().cpu().tolist()
         chunks = visual.tokens.split(counts)
         tags = [self.tag_ids(float(visual.times[i])) if visual.tagged else [] for i in order]
-        fitted = fit_to_context([len(t) for t in tags], [counts[i] for i in order], max_context - text_len)
+        room = max_context - reserve - text_len
+        fitted = fit_to_context([len(t) for t in tags], [counts[i] for i in order], room, cut)
 
         ignore = lambda n: torch.full((n,), IGNORE_INDEX, dtype=torch.long)  # noqa: E731
         pieces: list[tuple[str, Tensor, Tensor]] = [("ids", ids[:pos], row_labels[:pos])]
         final = [0] * len(counts)
         tag_total = 0
-        for seg, tag, k in zip(order, tags, fitted):
-            if k == 0:
-                continue
-            final[seg] = k
-            if tag:
-                pieces.append(("ids", torch.tensor(tag, dtype=torch.long), ignore(len(tag))))
-                tag_total += len(tag)
-            pieces.append(("embeds", chunks[seg][:k], ignore(k)))
+        for seg, tag, (tag_rows, k) in zip(order, tags, fitted):
+            if tag_rows:
+                pieces.append(("ids", torch.tensor(tag[:tag_rows], dtype=torch.long), ignore(tag_rows)))
+                tag_total += tag_rows
+            if k:
+                final[seg] = k
+                pieces.append(("embeds", chunks[seg][:k], ignore(k)))
         pieces.append(("ids", ids[pos + 1 :], row_labels[pos + 1 :]))
         visual_total = sum(final)
         stats = TokenStats(text=text_len, tags=tag_total, visual=visual_total, cut=sum(counts) - visual_total)

@@ -141,6 +141,7 @@ class TempoModel(nn.Module):
             visuals,
             batch.labels,
             max_context=self.config.train_max_context if max_context is None else max_context,
+            cut=self.config.context_cut,
             padding_side="right",
             sample_ids=batch.ids,
         )
@@ -203,6 +204,8 @@ class TempoModel(nn.Module):
             visuals,
             None,
             max_context=self.config.max_context if max_context is None else max_context,
+            reserve=self.config.answer_room,
+            cut=self.config.context_cut,
             padding_side="left",
             sample_ids=batch.ids,
         )

@@ -12,6 +12,9 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from tempo_kit.assembly import (
+    CONTEXT_CUTS,
+    DEFAULT_ANSWER_ROOM,
+    DEFAULT_CONTEXT_CUT,
     DEFAULT_MAX_CONTEXT,
     DEFAULT_TIME_TAG_TEMPLATE,
     DEFAULT_TRAIN_MAX_CONTEXT,
@@ -53,8 +56,12 @@ class TempoConfig:
         budget: visual-token budget B per sample at inference.
         k_min: minimal tokens per segment at inference.
         time_tag_template: ``str.format`` template of a segment's time tag, field ``t``.
-        max_context: LLM context cap at inference (text is never cut, visual tokens are).
+        max_context: LLM context cap at inference (text is never cut, visual rows are); the
+            released scripts pass 16384 (infer, demo app) or 32768 (evaluation).
         train_max_context: LLM context cap in ``forward`` (the released recipes' 8192).
+        answer_room: tokens the cap keeps free for the answer at inference (released: 16).
+        context_cut: ``"released"`` (raw visual rows, even inside a segment) or ``"segments"``
+            (whole tags, a segment's head of tokens); see :mod:`~tempo_kit.assembly`.
         compressor_micro_batch: at most this many segments per compressor call (``None``:
             all segments of the batch in one call, as the released code does per video).
         tag_images: give an image sample's single segment a time tag too (off: an image has no
@@ -71,6 +78,8 @@ class TempoConfig:
     time_tag_template: str = DEFAULT_TIME_TAG_TEMPLATE
     max_context: int = DEFAULT_MAX_CONTEXT
     train_max_context: int = DEFAULT_TRAIN_MAX_CONTEXT
+    answer_room: int = DEFAULT_ANSWER_ROOM
+    context_cut: str = DEFAULT_CONTEXT_CUT
     compressor_micro_batch: int | None = None
     tag_images: bool = False
 
@@ -79,7 +88,12 @@ class TempoConfig:
             setattr(self, key, _spec(getattr(self, key), key))
         if not isinstance(self.reduction, str):
             self.reduction = _spec(self.reduction, "reduction")
-        for key, low in (("budget", 0), ("k_min", 0), ("max_context", 1), ("train_max_context", 1)):
+        if self.context_cut not in CONTEXT_CUTS:
+            raise ConfigError(
+                f"model config: context_cut={self.context_cut!r} must be one of {', '.join(CONTEXT_CUTS)}"
+            )
+        checks = (("budget", 0), ("k_min", 0), ("max_context", 1), ("train_max_context", 1), ("answer_room", 0))
+        for key, low in checks:
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ConfigError(f"model config: {key}={value!r} must be an integer ≥ {low}")

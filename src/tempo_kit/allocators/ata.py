@@ -2,10 +2,11 @@
 
 Both modes share one picture: a segment with normalised score ŝ keeps
 ``k_min + min(k_max − k_min, λ·ŝ)`` tokens for some scale λ. The released algorithm picks
-λ = k_max − k_min (Eq. 3) when that fits the budget and λ = B_res / (Σŝ + ε) (Eq. 4) otherwise,
-so it often spends less than the budget on purpose (the paper's sparsity). The ``exact`` mode
-takes the largest λ that fits, letting segments saturate at ``k_max`` (water-filling), so it
-spends ``min(B, N·k_max)`` tokens whenever the scores are not all equal.
+λ = k_max − k_min (Eq. 3) when that fits the budget and λ = B_res / Σŝ (Eq. 4) otherwise,
+so it often spends less than the budget on purpose (the paper's sparsity), and its final clamp
+can leave budget unused. The ``exact`` mode takes the largest λ that fits, letting segments
+saturate at ``k_max`` (water-filling), so it spends ``min(B, N·k_max)`` tokens whenever the
+scores are not all equal.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from tempo_kit.registry import ALLOCATORS
 
 ATA_MODES = ("released", "exact")
 DEFAULT_EPS = 1e-6
-"""ε of the min–max normalisation and of Eq. 4 (the paper does not print its value)."""
+"""ε of the ``exact`` mode's min–max normalisation (keeps ŝ < 1; the released mode has none)."""
 
 
 def normalise(scores: Tensor, eps: float) -> Tensor:
@@ -37,6 +38,14 @@ def normalise(scores: Tensor, eps: float) -> Tensor:
     return (scores - low) / (high - low + eps)
 
 
+def to_float32(scores: Tensor) -> Tensor:
+    """The released code's float32 scores; scores beyond float32's range are first divided by their
+    largest magnitude (order kept) instead of overflowing to ±inf."""
+    if bool((scores.abs() > torch.finfo(torch.float32).max).any()):
+        scores = scores / scores.abs().max()
+    return scores.to(torch.float32)
+
+
 def keep_top(scores: Tensor, count: int) -> Tensor:
     """One token for the ``count`` highest-scoring segments, 0 for the rest (ties: earlier first)."""
     return mask_of(rank_descending(scores)[:count], scores.numel()).long()
@@ -48,36 +57,49 @@ def evenly_spaced(num_segments: int, count: int, device: torch.device) -> Tensor
     return mask_of(index, num_segments).long()
 
 
-def ata_released(request: AllocationRequest, eps: float = DEFAULT_EPS) -> Tensor:
-    """Alg. 1 as in the released Tempo code (the reference's §3 facts, step by step).
+#: Released: scores whose range is below this count as all equal (every segment gets B // N).
+RELEASED_TIE_RANGE = 1e-8
+#: Released Eq. 4: a normalised-score sum below this shares the residual budget uniformly.
+RELEASED_ZERO_SUM = 1e-8
+
+
+def ata_released(request: AllocationRequest) -> Tensor:
+    """Alg. 1 as the released Tempo code computes it (compatibility §3), in float32.
 
     1. If ``N·k_min > B``, ``k_min`` becomes ``max(1, B // N)``.
-    2. If all scores are equal (or there are none), every segment gets ``min(k_max, B // N)``.
+    2. If ``max s − min s < 1e-8`` (or there are no scores), every segment gets ``min(k_max, B // N)``.
     3. Only if ``B < N`` and step 1 fired: the ``B`` highest-scoring segments keep 1 token and the
-       rest 0 (the released code would give every segment 1 token here and exceed the budget).
-    4. Eq. 3 ``k = k_min + ⌊(k_max − k_min)·ŝ⌋``; kept if ``Σk ≤ B``.
-    5. Otherwise Eq. 4 ``k = k_min + ⌊B_res·ŝ/(Σŝ + ε)⌋`` with ``B_res = B − N·k_min``; the integer
-       remainder goes one token each to the highest-scoring segments; then a clamp to
-       ``[k_min, k_max]``. (Whenever step 5 runs, ``B_res·ŝᵢ/Σŝ < (k_max − k_min)·ŝᵢ``, so the
-       clamp never actually cuts tokens and Eq. 4 spends the whole budget.)
+       rest 0. (The released code gives every segment 1 token here and exceeds the budget; the
+       kit keeps the budget.)
+    4. ``ŝ = (s − min s) / (max s − min s)`` with no ε, so the top segment gets exactly ``k_max``
+       under Eq. 3 ``k = k_min + ⌊(k_max − k_min)·ŝ⌋``; kept if ``Σk ≤ B``.
+    5. Otherwise Eq. 4: weights ``ŝ / Σŝ`` (uniform ``1/N`` if ``Σŝ < 1e-8``),
+       ``k = k_min + ⌊weight·(B − N·k_min)⌋``, the integer remainder one token each to the highest
+       weights (ties: higher score, then earlier segment; the released argsort is unstable), then a clamp to
+       ``[k_min, k_max]`` — which can leave budget unused (the ``exact`` mode redistributes it).
     """
-    s, n, k_max, budget = request.scores, request.num_segments, request.k_max, request.budget
+    n, k_max, budget = request.num_segments, request.k_max, request.budget
     k_min = request.k_min
     anchors_too_costly = n * k_min > budget
     if anchors_too_costly:
         k_min = max(1, budget // max(n, 1))
-    if s is None or n == 0 or bool((s == s[0]).all()):
+    s = None if request.scores is None else to_float32(request.scores)
+    if s is None or n == 0 or float(s.max() - s.min()) < RELEASED_TIE_RANGE:
         return request.full(min(k_max, budget // max(n, 1)))
     if anchors_too_costly and budget < n:
         return keep_top(s, budget).to(request.device)
-    s_hat = normalise(s, eps)
+    s_hat = (s - s.min()) / (s.max() - s.min())
     k = k_min + torch.floor((k_max - k_min) * s_hat).long()
     if int(k.sum()) <= budget:
         return k.to(request.device)
+    total = s_hat.sum()
+    weights = torch.full_like(s_hat, 1.0 / n) if float(total) < RELEASED_ZERO_SUM else s_hat / total
     residual = budget - n * k_min
-    extra = torch.floor(residual * s_hat / (s_hat.sum() + eps)).long()
+    extra = torch.floor(weights * residual).long()
     remainder = max(0, min(residual - int(extra.sum()), n))
-    extra[rank_descending(s)[:remainder]] += 1
+    by_score = rank_descending(s)  # weight ties (ŝ rounded together) go to the higher score
+    by_weight = by_score[torch.argsort(weights[by_score], descending=True, stable=True)]
+    extra[by_weight[:remainder]] += 1
     return (k_min + extra).clamp(k_min, k_max).to(request.device)
 
 
@@ -160,7 +182,8 @@ class ATAAllocator(Allocator):
         mode: ``"released"`` reproduces the released Tempo code (spends less than the budget when
             Eq. 3 already fits, the paper's "less is more" sparsity); ``"exact"`` spends
             ``min(B, N·k_max)`` by water-filling. See :func:`ata_released` and :func:`ata_exact`.
-        eps: ε of the min–max normalisation and of Eq. 4 (the paper leaves it unnamed; 1e-6).
+        eps: ε of the ``exact`` mode's min–max normalisation (1e-6); the ``released`` mode has
+            none, as the released code (compatibility §3).
 
     Called as ``alloc(relevance [S] | None, k_max, budget, k_min=0, num_segments=None)``; the
     model's recipes pass the paper's ``k_min = 4``. ``relevance=None`` behaves as equal scores.
@@ -189,5 +212,5 @@ class ATAAllocator(Allocator):
     def allocate(self, request: AllocationRequest) -> Tensor:
         """Counts for an already validated request (used by :class:`PruneAllocator`)."""
         if self.mode == "released":
-            return ata_released(request, self.eps)
+            return ata_released(request)
         return ata_exact(request, self.eps)

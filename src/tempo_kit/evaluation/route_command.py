@@ -48,10 +48,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def parse_budgets(text: str | None, default: int) -> list[int]:
-    """``"64,128"`` → ``[64, 128]``; ``None`` → ``[default]``; each checked like ``infer --budget``."""
+def parse_budgets(text: str | None) -> list[int] | None:
+    """``"64,128"`` → ``[64, 128]`` (``None`` stays ``None``); each checked like ``infer --budget``."""
     if text is None:
-        return [int(default)]
+        return None
     try:
         budgets = [int(part) for part in str(text).split(",") if part.strip()]
     except ValueError:
@@ -87,6 +87,7 @@ def diagnose(args: argparse.Namespace) -> int:
         raise ConfigError(f"--limit {args.limit}: give a positive number of rows")
     if args.plots < 0:
         raise ConfigError(f"--plots {args.plots}: give 0 or more")
+    given_budgets = parse_budgets(args.budget)
     chosen = None
     if args.allocator is not None:
         import tempo_kit.allocators  # noqa: F401 - registers the allocators
@@ -108,7 +109,7 @@ def diagnose(args: argparse.Namespace) -> int:
     overrides = {} if args.dtype is None else {"compressor": {"dtype": args.dtype}}
     model = TempoModel.from_pretrained(args.model, **overrides).to(args.device).eval()
     config = model.config
-    budgets = parse_budgets(args.budget, config.budget)
+    budgets = given_budgets or [int(config.budget)]
     k_max = int(model.compressor.k_max)
     k_min = config.k_min if args.k_min is None else args.k_min
     keep_tokens = max(1, k_max // 2) if args.keep_tokens is None else args.keep_tokens

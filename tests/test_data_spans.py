@@ -41,6 +41,13 @@ def test_a_segment_is_relevant_when_its_interval_overlaps_a_span():
     assert segment_labels(bounds, [(8.0, 8.0)]).tolist() == [0, 0, 0, 1]
 
 
+def test_the_documented_example_labels_segments_7_to_9():
+    # 64 s at 2 fps in 4-frame segments: segment i covers [2i, 2i + 2)
+    segments = segments_at([[2.0 * i + 0.5 * j for j in range(4)] for i in range(32)])
+    labels = segment_labels(segment_bounds(segments, 64.0), [(14.9, 18.9)])
+    assert labels.nonzero().flatten().tolist() == [7, 8, 9]
+
+
 @given(
     st.lists(st.tuples(st.floats(0, 60), st.floats(0, 10)), min_size=1, max_size=4),
     st.integers(1, 20),

@@ -42,7 +42,7 @@ def infer(model, video, *extra: str) -> list[str]:
         (("--k-min", "-2"), r"--k-min -2: .* ≥ 0"),
         (("--plot", "figure.txt"), r"--plot figure\.txt: name an image file"),
         (("--fps", "0"), r"--fps 0\.0: frames sampled per second must be > 0"),
-        (("--max-frames", "0"), r"--max-frames 0: at least 4 frames"),
+        (("--max-frames", "0"), r"--max-frames 0: at least --min-frames 4 frames"),
         (("--max-new-tokens", "0"), r"--max-new-tokens 0: the answer needs at least 1 token"),
     ],
 )

@@ -174,7 +174,9 @@ def test_released_to_kit_maps_every_tensor_and_bakes_the_relevance_direction(
     tokenizer = AutoTokenizer.from_pretrained(str(tiny_checkpoints["svlm"]))
     assert torch.equal(model.compressor.relevance_direction, layout.relevance_direction(head, tokenizer))
     assert model.config.budget == config["visual_token_budget"]
-    assert model.config.max_context == config["tokenizer_model_max_length"]
+    # the released training context; the inference cap is the caller's (compatibility §4: 16384 at infer)
+    assert model.config.train_max_context == config["tokenizer_model_max_length"]
+    assert model.config.max_context == 16384
     assert model.compressor.k_max == K_MAX
 
 

@@ -54,7 +54,8 @@ def test_video_image_text_samples(root):
         load_annotations(write_rows(root / "ok.jsonl", rows)), root, window=4, on_error="raise"
     )
     video, image, text = dataset[0], dataset[1], dataset[2]
-    assert video.kind == "video" and tuple(video.segments.frames.shape) == (5, 4, 96, 128, 3)
+    # 128×96 frames: the released chain upscales them to 384×384 (compatibility §1 worked example)
+    assert video.kind == "video" and tuple(video.segments.frames.shape) == (5, 4, 384, 384, 3)
     assert video.segments.times.tolist() == [1.0, 3.0, 5.0, 7.0, 9.0]
     assert video.segments.source.endswith("train_00000.mp4")
     assert image.kind == "image" and tuple(image.segments.frames.shape) == (

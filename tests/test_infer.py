@@ -48,7 +48,15 @@ def test_answer_reports_allocation_tokens_and_timings(pipeline, video):
     assert result.timings["total"] >= result.timings["compress"] > 0
     document = result.to_dict()
     assert document["tokens"]["visual_tokens"] == result.tokens_used
-    assert document["segments"]["tokens"] == result.allocation.counts.tolist()
+    segments = document["segments"]
+    assert [r["tokens"] for r in segments] == result.allocation.counts.tolist()
+    assert [r["time"] for r in segments] == [2.0, 6.0, 10.0]
+    # what the SVLM saw: 4 temporal patches per 8-frame window, tagged (j + 0.5) / real_fps
+    assert result.settings["real_fps"] == 2.0 and result.settings["preprocessing"] == "released"
+    assert segments[0]["frame_times"] == [0.25, 1.25, 2.25, 3.25]
+    assert segments[2]["frame_times"] == [8.25, 9.25, 10.25, 11.25]
+    grid = segments[0]["svlm_grid"]
+    assert grid[0] == 4 and grid[1] * grid[2] * 16 * 16 >= 131072  # the released pixel floor
     json.dumps(document)
 
 
@@ -142,7 +150,7 @@ def test_cli_json_and_plot(tiny_tempo_dir, video, tmp_path, capsys):
     )
     assert code == 0
     document = json.loads(capsys.readouterr().out)
-    assert document["tokens"]["visual_tokens"] == sum(document["segments"]["tokens"]) <= 24
+    assert document["tokens"]["visual_tokens"] == sum(r["tokens"] for r in document["segments"]) <= 24
     assert document["tokens"]["budget"] == 24 and document["plot"] == str(plot)
     assert plot.read_bytes()[:8] == PNG_MAGIC and plot.stat().st_size > 10_000
 
@@ -189,12 +197,12 @@ def test_plot_without_relevance_or_budget(tmp_path):
 def test_reuse_last_video_skips_decode_and_compression(tiny_tempo_dir, video):
     path, row = video
     pipe = TempoPipeline.from_pretrained(tiny_tempo_dir, reuse_last_video=True)
-    first = pipe.answer(video=path, query=row["question"], budget=48, max_new_tokens=1)
+    first = pipe.answer(video=path, query=row["question"], budget=48, allocator="uniform", max_new_tokens=1)
     second = pipe.answer(video=path, query=row["question"], budget=24, allocator="uniform", max_new_tokens=1)
     other = pipe.answer(video=path, query="Is there a digit?", budget=24, max_new_tokens=1)
     assert first.reused == () and second.reused == ("decode", "compress") and other.reused == ("decode",)
     assert torch.equal(second.allocation.relevance, first.allocation.relevance)
-    assert second.tokens_used <= 24 < first.tokens_used
+    assert second.tokens_used <= 24 < first.tokens_used == 48  # the new budget applies to reused memory
     fresh = TempoPipeline.from_pretrained(tiny_tempo_dir).answer(
         video=path, query=row["question"], budget=24, allocator="uniform", max_new_tokens=1
     )

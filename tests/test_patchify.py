@@ -142,12 +142,20 @@ def test_single_frame_is_padded_by_repetition():
 def test_timestamps_match_hf_processor():
     from transformers.models.qwen3_vl.processing_qwen3_vl import Qwen3VLProcessor
 
-    indices = [0, 15, 30, 45, 60, 75, 90]  # odd count: last index repeated
+    indices = [0, 15, 30, 45, 60, 75, 90, 105]
     fps = 29.97
     expected = Qwen3VLProcessor._calculate_timestamps(None, list(indices), fps, 2)
     ours = temporal_patch_times(torch.tensor([indices], dtype=torch.float64) / fps)
     np.testing.assert_allclose(ours[0].numpy(), expected, rtol=0, atol=1e-12)
     assert [f"{t:.1f}" for t in ours[0].tolist()] == [f"{t:.1f}" for t in expected]
+
+
+def test_odd_count_pads_with_the_next_position():
+    # compatibility §1: the released frame list is padded before the processor numbers it, so the
+    # padding frame takes position j + 1, not a repeat of j (HF's own rule for an odd index list)
+    times = torch.tensor([[8.0, 9.0, 10.0]]) / 2.0  # sampled positions 8, 9, 10 at real_fps 2
+    assert temporal_patch_times(times)[0].tolist() == [(8 + 9) / 2 / 2.0, (10 + 11) / 2 / 2.0]
+    assert temporal_patch_times(torch.tensor([[3.0]]))[0].tolist() == [3.0]  # a lone frame: no step
 
 
 def test_bad_inputs():

@@ -88,7 +88,7 @@ def test_parameters_and_errors(tmp_path):
     )
     (row,) = read_rows(path)
     assert row["category"] == "digit" and row["window"] == 8 and row["duration"] == 8.0
-    assert tuple(load_video(tmp_path / row["video"]).frames.shape[1:3]) == (64, 80)
+    assert tuple(load_video(tmp_path / row["video"], preprocessing="qwen3_vl").frames.shape[1:3]) == (64, 80)
     with pytest.raises(ValueError, match="categories"):
         make_needle_dataset(tmp_path, 1, categories=["smell"])
     with pytest.raises(ValueError, match="needle_duration"):

@@ -16,6 +16,7 @@ import torch
 
 from tempo_kit.data.synthetic import read_counter, write_counter_video
 from tempo_kit.video import load_video, make_segments, num_sampled_frames, resized_size, sample_indices
+from tempo_kit.video.preprocessing import ReleasedGeometry
 
 # name, writer kwargs, (H, W), fps, frames, exact decord == pyav at native size
 CASES = [
@@ -44,14 +45,15 @@ def videos(tmp_path_factory):
 def test_frames_indices_timestamps_exact(videos, name, backend, resize):
     path, (h, w), fps, n, _ = videos[name]
     clip = load_video(path, backend=backend, resize=resize)
-    expected_count = num_sampled_frames(n / float(fps))
+    expected_count = 1 if n == 1 else num_sampled_frames(n / float(fps))
     expected_idx = sample_indices(n, expected_count)
     assert clip.fps == pytest.approx(float(fps), rel=1e-9)
     assert clip.num_source_frames == n
     assert clip.duration == pytest.approx(n / float(fps))
     assert clip.indices.tolist() == expected_idx.tolist()
     assert torch.equal(clip.timestamps, torch.from_numpy(expected_idx).double() / clip.fps)
-    assert tuple(clip.frames.shape) == (expected_count, *resized_size(h, w), 3)
+    assert tuple(clip.frames.shape) == (expected_count, *ReleasedGeometry.of(h, w).final, 3)
+    assert clip.real_fps == pytest.approx(expected_count / (n / float(fps)))
     assert clip.frames.dtype == torch.uint8
     # the content: each frame is the one its index names
     assert [read_counter(f.numpy()) for f in clip.frames] == clip.indices.tolist()
@@ -78,19 +80,21 @@ def test_decord_equals_reference_backend(videos, name):
 
 def test_resize_paths_agree(videos):
     path = videos["h264_wide.mov"][0]
-    decoder, pil, torch_ = (load_video(path, resize=r).frames.int() for r in ("decoder", "pil", "torch"))
+    decoder, pil, torch_ = (
+        load_video(path, resize=r, preprocessing="qwen3_vl").frames.int() for r in ("decoder", "pil", "torch")
+    )
     assert float((decoder - pil).abs().float().mean()) < 3.0  # swscale bicubic vs PIL bicubic
     diff = (torch_ - pil).abs()  # antialiased bicubic, two implementations: rounding at hard edges
     assert float(diff.float().mean()) < 0.5 and int(diff.max()) <= 8
 
 
-def test_pil_resize_is_the_released_approach_bit_for_bit(videos):
-    """decord get_batch at full resolution + per-frame PIL bicubic, as released, equals resize="pil"."""
+def test_pil_resize_is_per_frame_pil_bicubic(videos):
+    """decord get_batch at full resolution + per-frame PIL bicubic equals resize="pil" (qwen3_vl sizes)."""
     import decord
     from PIL import Image
 
     path, (h, w), _, n, _ = videos["h264_wide.mov"]
-    clip = load_video(path, resize="pil")
+    clip = load_video(path, resize="pil", preprocessing="qwen3_vl")
     frames = decord.VideoReader(str(path)).get_batch(list(clip.indices.numpy())).asnumpy()
     height, width = resized_size(h, w)
     released = np.stack(
@@ -106,17 +110,20 @@ def test_max_frames_subsamples_uniformly(videos):
     assert [read_counter(f.numpy()) for f in clip.frames] == clip.indices.tolist()
 
 
-def test_one_frame_video_repeats_its_frame(videos):
+def test_one_frame_video_gives_one_frame(videos):
+    # compatibility §1: a 1-frame video gives 1 frame; D = 1/30 s, so real_fps = 1 / D = 30
     clip = load_video(videos["h264_one_frame.mp4"][0])
-    assert clip.indices.tolist() == [0, 0, 0, 0]
-    assert torch.equal(clip.frames[0], clip.frames[3])
+    assert clip.indices.tolist() == [0] and clip.real_fps == pytest.approx(30.0)
     segments = make_segments(clip, 4)
-    assert len(segments) == 1 and segments.times.tolist() == [1.0]
+    # one window; the lone frame counts twice for the SVLM; tag (0 + 4/2) / 30 s
+    assert len(segments) == 1 and segments.lengths.tolist() == [2]
+    assert segments.times.tolist() == pytest.approx([2 / 30])
+    assert segments.frame_times[0, :2].tolist() == pytest.approx([0.0, 1 / 30])  # the pad takes position 1
 
 
 def test_custom_fps_and_size(videos):
     path, _, _, n, _ = videos["h264.mp4"]
-    clip = load_video(path, fps=5.0, max_long_edge=64, size_multiple=32)
+    clip = load_video(path, fps=5.0, max_long_edge=64, size_multiple=32, preprocessing="qwen3_vl")
     assert len(clip) == num_sampled_frames(n / 25, 5.0)
     assert tuple(clip.frames.shape[1:3]) == (64, 64)  # 96x128 → 48x64 → sides rounded to 32
 

@@ -56,12 +56,25 @@ def test_stride_overlap():
 
 def test_frame_times_and_centre_from_real_timestamps():
     frames = numbered_frames(6)
-    times = torch.tensor([0.0, 0.5, 1.0, 1.5, 2.0, 2.5]) * 3  # frames 1.5 s apart (a capped video)
-    seg = make_segments(frames, 4, frame_times=times)
-    assert seg.frame_times[1].tolist() == [6.0, 7.5, 7.5, 7.5]
-    assert seg.times.tolist() == [1.0, 3.0]  # the released formula uses fps_sampled
-    real = make_segments(frames, 4, frame_times=times, centre="frames")
-    assert real.times.tolist() == pytest.approx([2.25, 6.75])
+    times = torch.tensor([0.0, 0.5, 1.0, 1.5, 2.0, 2.5]) * 3  # frames 1.5 s apart in the container
+    # released time base: positions / real_fps (here 2/3 frame per second); padding continues them
+    seg = make_segments(frames, 4, real_fps=2 / 3)
+    assert seg.frame_times[1].tolist() == pytest.approx([6.0, 7.5, 9.0, 10.5])
+    assert seg.times.tolist() == pytest.approx([3.0, 9.0])  # (i·4 + 2) / (2/3)
+    real = make_segments(frames, 4, frame_times=times, time_base="container")
+    assert real.frame_times[1].tolist() == pytest.approx([6.0, 7.5, 9.0, 10.5])  # pads step 1.5 s on
+    assert real.times.tolist() == pytest.approx([2.25, 6.75])  # mean of the real frames' times
+    with pytest.raises(ValueError, match="needs frame_times"):
+        make_segments(frames, 4, time_base="container")
+
+
+def test_facts_worked_examples_of_segment_tags():
+    # compatibility §1: 20 frames over 10.25 s (real_fps 1.951) → 2.1, 6.2, 10.2 s;
+    # 32 frames over 60 s (real_fps 0.533) → 7.5, 22.5, 37.5, 52.5 s
+    seg = make_segments(numbered_frames(20), 8, real_fps=20 / 10.25)
+    assert [f"{t:.1f}" for t in seg.times.tolist()] == ["2.1", "6.2", "10.2"]
+    seg = make_segments(numbered_frames(32), 8, real_fps=32 / 60)
+    assert seg.times.tolist() == pytest.approx([7.5, 22.5, 37.5, 52.5])
 
 
 def test_image_is_one_segment(tmp_path):

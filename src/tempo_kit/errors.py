@@ -29,3 +29,11 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """`` (did you mean 'x'?)`` for the closest of ``choices`` to a misspelt ``word``, else ``""``."""
     close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def check_choice(value: object, choices: Iterable[str], key: str) -> str:
+    """``value`` if it is one of ``choices``, else a :class:`ConfigError` naming ``key`` and the choices."""
+    choices = list(choices)
+    if value not in choices:
+        raise ConfigError(f"{key}={value!r}{did_you_mean(str(value), choices)}: use one of {', '.join(choices)}")
+    return value  # type: ignore[return-value]

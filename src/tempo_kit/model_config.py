@@ -21,6 +21,7 @@ from tempo_kit.assembly import (
     check_time_tag_template,
 )
 from tempo_kit.errors import ConfigError, did_you_mean
+from tempo_kit.video.preprocessing import DEFAULT_PREPROCESSING, check_preprocessing
 
 #: Visual-token budget B per video at inference (the paper's main 8K setting).
 DEFAULT_BUDGET = 8192
@@ -62,6 +63,8 @@ class TempoConfig:
         answer_room: tokens the cap keeps free for the answer at inference (released: 16).
         context_cut: ``"released"`` (raw visual rows, even inside a segment) or ``"segments"``
             (whole tags, a segment's head of tokens); see :mod:`~tempo_kit.assembly`.
+        preprocessing: the frame geometry the model was trained with (``"released"`` or
+            ``"qwen3_vl"``); inference reads videos the same way unless told otherwise.
         compressor_micro_batch: at most this many segments per compressor call (``None``:
             all segments of the batch in one call, as the released code does per video).
         tag_images: give an image sample's single segment a time tag too (off: an image has no
@@ -80,6 +83,7 @@ class TempoConfig:
     train_max_context: int = DEFAULT_TRAIN_MAX_CONTEXT
     answer_room: int = DEFAULT_ANSWER_ROOM
     context_cut: str = DEFAULT_CONTEXT_CUT
+    preprocessing: str = DEFAULT_PREPROCESSING
     compressor_micro_batch: int | None = None
     tag_images: bool = False
 
@@ -88,6 +92,7 @@ class TempoConfig:
             setattr(self, key, _spec(getattr(self, key), key))
         if not isinstance(self.reduction, str):
             self.reduction = _spec(self.reduction, "reduction")
+        check_preprocessing(self.preprocessing, "model config: preprocessing")
         if self.context_cut not in CONTEXT_CUTS:
             raise ConfigError(
                 f"model config: context_cut={self.context_cut!r} must be one of {', '.join(CONTEXT_CUTS)}"

@@ -284,8 +284,9 @@ def convert_released_to_kit(
         }
         if config.get("visual_token_budget"):
             model_config["budget"] = int(config["visual_token_budget"])
-        if config.get("tokenizer_model_max_length"):
-            model_config["max_context"] = int(config["tokenizer_model_max_length"])
+        if config.get("tokenizer_model_max_length"):  # the training context; inference takes the
+            # caller's cap (compatibility §4), the kit's infer/eval defaults
+            model_config["train_max_context"] = int(config["tokenizer_model_max_length"])
         model = TempoModel.from_config(model_config)
         model_state = model.state_dict()
         provided = dict(kit_state)
@@ -350,7 +351,7 @@ def convert_kit_to_released(
         projector=projector,
         svlm_hidden_size=int(model.compressor.hidden_size),
         budget=_config_value(model, "budget"),
-        max_context=_config_value(model, "max_context"),
+        max_context=_config_value(model, "train_max_context"),
         architectures=original.get("architectures"),
     )
     if original and all(original.get(k) == llm_config.get(k) for k in LLM_SHAPE_FIELDS):

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from tempo_kit.compressors.base import Compressor
 from tempo_kit.compressors.checkpoint import local_checkpoint, patch_configs
 from tempo_kit.compressors.sequence import TIME_TAG_TEMPLATE, SequenceBuilder
-from tempo_kit.compressors.visual import SegmentPatches, micro_batches, patch_segments
+from tempo_kit.compressors.visual import SegmentPatches, describe_segments, micro_batches, patch_segments
 from tempo_kit.errors import ConfigError
 from tempo_kit.prompts import COMPRESSOR_PROMPTS
 from tempo_kit.registry import COMPRESSORS
@@ -228,6 +228,10 @@ class Qwen3VLCompressor(Compressor):
         return CompressorOutput(
             memory=torch.cat(memories), relevance=torch.cat(scores), num_segments=[len(s) for s in segments]
         )
+
+    def describe_inputs(self, segments: Segments) -> list[dict[str, object]]:
+        """Per segment, the patch grid and per-patch time tags this compressor feeds its SVLM."""
+        return describe_segments(segments, self.video_config, self.image_config)
 
     def compress(self, patches: Sequence[SegmentPatches], queries: Sequence[str]) -> tuple[Tensor, Tensor]:
         """One SVLM forward over a micro-batch: ``(memory [B, k_max, d], relevance [B] float32)``."""

@@ -17,7 +17,7 @@ from torch import Tensor
 
 from tempo_kit.errors import ConfigError
 from tempo_kit.types import Segments
-from tempo_kit.video.patchify import PatchConfig, patchify
+from tempo_kit.video.patchify import PatchConfig, patchify, processor_size, temporal_patch_times
 
 
 @dataclass
@@ -94,6 +94,27 @@ def patch_segments(
                     tokens_per_patch=per_patch,
                 )
         out.extend(by_segment[j] for j in picks)
+    return out
+
+
+def describe_segments(
+    segments: Segments, video_config: PatchConfig, image_config: PatchConfig
+) -> list[dict[str, object]]:
+    """What the SVLM sees of each segment, without touching pixels: ``svlm_grid`` [t, h, w] in
+    patches and ``frame_times``, the per-temporal-patch time tags (seconds; ``None`` for images)."""
+    slot = slot_of(segments, 0)
+    config = video_config if slot == "video" else image_config
+    height, width = segments.frame_size
+    out: list[dict[str, object]] = []
+    for j in range(len(segments)):
+        length = segments.window if segments.lengths is None else int(segments.lengths[j])
+        new_h, new_w = processor_size(height, width, length, config, slot)
+        grid_t = -(-length // config.temporal_patch_size)
+        times = None
+        if slot == "video":
+            times = temporal_patch_times(segments.frame_times[j : j + 1, :length], config.temporal_patch_size)
+            times = [round(float(t), 3) for t in times[0]]
+        out.append({"svlm_grid": [grid_t, new_h // config.patch_size, new_w // config.patch_size], "frame_times": times})
     return out
 
 

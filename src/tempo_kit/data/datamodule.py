@@ -37,9 +37,16 @@ from tempo_kit.data.collate import TempoCollator
 from tempo_kit.data.dataset import TempoDataset
 from tempo_kit.data.mixture import MixtureDataset
 from tempo_kit.data.skips import SkipLog, check_on_error
-from tempo_kit.errors import ConfigError
-from tempo_kit.video.sampling import DEFAULT_MAX_FRAMES, DEFAULT_MAX_LONG_EDGE, DEFAULT_SAMPLE_FPS
-from tempo_kit.video.segments import TRAIN_WINDOW
+from tempo_kit.errors import ConfigError, check_choice
+from tempo_kit.video.decode import DEFAULT_RESIZE, RESIZE_MODES
+from tempo_kit.video.preprocessing import DEFAULT_PREPROCESSING, check_preprocessing
+from tempo_kit.video.sampling import (
+    DEFAULT_MAX_FRAMES,
+    DEFAULT_MAX_LONG_EDGE,
+    DEFAULT_MIN_FRAMES,
+    DEFAULT_SAMPLE_FPS,
+)
+from tempo_kit.video.segments import TIME_BASES, TRAIN_WINDOW
 
 logger = logging.getLogger("tempo_kit.data")
 
@@ -93,6 +100,11 @@ class TempoDataModule(L.LightningDataModule):
         eval_window: frames per segment for val/test (default ``window``).
         max_frames: cap on frames per video (Table A: 8 / 128 / 384 by stage; 1024 at inference).
         fps: sampling rate (2.0).
+        min_frames: fewest frames per video (4).
+        preprocessing: frame geometry: ``"released"`` (default; what the released weights saw,
+            compatibility §1) or ``"qwen3_vl"`` (Hugging Face's Qwen3-VL geometry).
+        resize: ``"pil"`` (exact released pixels), ``"decoder"`` (fast) or ``"torch"``.
+        time_base: time tags from the real sampling rate (``"released"``) or the container.
         max_long_edge: frame resize (512 px).
         backend: video backend (``"decord"`` or ``"pyav"``).
         on_error: ``"skip"`` or ``"raise"`` for bad samples.
@@ -120,6 +132,10 @@ class TempoDataModule(L.LightningDataModule):
         eval_window: int | None = None,
         max_frames: int = DEFAULT_MAX_FRAMES,
         fps: float = DEFAULT_SAMPLE_FPS,
+        min_frames: int = DEFAULT_MIN_FRAMES,
+        preprocessing: str = DEFAULT_PREPROCESSING,
+        resize: str = DEFAULT_RESIZE,
+        time_base: str = "released",
         max_long_edge: int | None = DEFAULT_MAX_LONG_EDGE,
         backend: str = "decord",
         on_error: str = "skip",
@@ -145,6 +161,12 @@ class TempoDataModule(L.LightningDataModule):
         self.eval_window = eval_window or window
         self.max_frames = max_frames
         self.fps = fps
+        self.sampling = {
+            "min_frames": min_frames,
+            "preprocessing": check_preprocessing(preprocessing, "data.preprocessing"),
+            "resize": check_choice(resize, RESIZE_MODES, "data.resize"),
+            "time_base": check_choice(time_base, TIME_BASES, "data.time_base"),
+        }
         self.max_long_edge = max_long_edge
         self.backend = backend
         self.on_error = on_error
@@ -171,6 +193,7 @@ class TempoDataModule(L.LightningDataModule):
             window=window,
             max_frames=self.max_frames,
             fps=self.fps,
+            **self.sampling,
             max_long_edge=self.max_long_edge,
             backend=self.backend,
             on_error=self.on_error,

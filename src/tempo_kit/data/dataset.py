@@ -24,7 +24,14 @@ from tempo_kit.errors import MediaError, TempoKitError
 from tempo_kit.prompts import Turn, compressor_query
 from tempo_kit.types import Segments
 from tempo_kit.video import blank_image_segments, load_image, load_video, make_segments
-from tempo_kit.video.sampling import DEFAULT_MAX_FRAMES, DEFAULT_MAX_LONG_EDGE, DEFAULT_SAMPLE_FPS
+from tempo_kit.video.decode import DEFAULT_RESIZE
+from tempo_kit.video.preprocessing import DEFAULT_PREPROCESSING
+from tempo_kit.video.sampling import (
+    DEFAULT_MAX_FRAMES,
+    DEFAULT_MAX_LONG_EDGE,
+    DEFAULT_MIN_FRAMES,
+    DEFAULT_SAMPLE_FPS,
+)
 from tempo_kit.video.segments import TRAIN_WINDOW
 
 #: Consecutive bad rows tolerated before a skip-mode dataset gives up.
@@ -65,6 +72,10 @@ class TempoDataset(Dataset):
         window: frames per segment (4 in training, 8 at inference).
         max_frames: cap on frames per video (per stage: 8 / 128 / 384 in training, Table A).
         fps: sampling rate (2.0).
+        min_frames: fewest frames per video (4).
+        preprocessing: frame geometry, ``"released"`` (default) or ``"qwen3_vl"``.
+        resize: ``"pil"`` (exact), ``"decoder"`` (fast) or ``"torch"``.
+        time_base: time tags from the real sampling rate (``"released"``) or the container.
         max_long_edge: frame resize (512 px).
         image_max_long_edge: image resize (``None``: native resolution, as the paper).
         backend: video backend (``"decord"`` or ``"pyav"``).
@@ -81,6 +92,10 @@ class TempoDataset(Dataset):
         window: int = TRAIN_WINDOW,
         max_frames: int = DEFAULT_MAX_FRAMES,
         fps: float = DEFAULT_SAMPLE_FPS,
+        min_frames: int = DEFAULT_MIN_FRAMES,
+        preprocessing: str = DEFAULT_PREPROCESSING,
+        resize: str = DEFAULT_RESIZE,
+        time_base: str = "released",
         max_long_edge: int | None = DEFAULT_MAX_LONG_EDGE,
         image_max_long_edge: int | None = None,
         backend: str = "decord",
@@ -95,6 +110,10 @@ class TempoDataset(Dataset):
         self.window = window
         self.max_frames = max_frames
         self.fps = fps
+        self.min_frames = min_frames
+        self.preprocessing = preprocessing
+        self.resize = resize
+        self.time_base = time_base
         self.max_long_edge = max_long_edge
         self.image_max_long_edge = image_max_long_edge
         self.backend = backend
@@ -122,13 +141,16 @@ class TempoDataset(Dataset):
                 clip = load_video(
                     path,
                     fps=self.fps,
+                    min_frames=self.min_frames,
                     max_frames=self.max_frames,
+                    preprocessing=self.preprocessing,
+                    resize=self.resize,
                     max_long_edge=self.max_long_edge,
                     backend=self.backend,
                 )
             else:
                 clip = load_image(path, max_long_edge=self.image_max_long_edge)
-            segments = make_segments(clip, self.window)
+            segments = make_segments(clip, self.window, time_base=self.time_base)
         labels = None
         if record.relevant_spans is not None and record.kind == "video":
             spans = parse_spans(record.relevant_spans, "relevant_spans", clip.duration)

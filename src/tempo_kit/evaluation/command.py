@@ -23,6 +23,11 @@ from tempo_kit.errors import ConfigError
 from tempo_kit.evaluation.items import DEFAULT_POST_PROMPT, DEFAULT_PRE_PROMPT
 from tempo_kit.inference.command import add_allocation_arguments, add_model_arguments
 
+#: The released evaluation scripts sample at least 8 frames and cap the LLM context at 32768
+#: tokens (compatibility §7), unlike its inference script (4 and 16384).
+EVAL_MIN_FRAMES = 8
+EVAL_MAX_CONTEXT = 32768
+
 #: What the SVLM is conditioned on: the whole multiple-choice prompt (as the LLM sees it) or the
 #: bare question.
 COMPRESSOR_QUERIES = ("prompt", "question")
@@ -48,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="prompt",
         help="what the SVLM is conditioned on: the full prompt (default) or the bare question",
     )
-    add_model_arguments(parser)
+    add_model_arguments(parser, min_frames=EVAL_MIN_FRAMES, max_context=EVAL_MAX_CONTEXT)
     add_allocation_arguments(parser, sweep=True)
     out = parser.add_argument_group("results")
     out.add_argument("--output", required=True, help="folder for the results JSONL files and summary.json")
@@ -102,8 +107,13 @@ def settings_from_args(args: argparse.Namespace, model_config) -> list[dict[str,
                 "relevance": relevance or "trained",
                 "relevance_prompt": prompt or "default",
                 "max_frames": args.max_frames,
+                "min_frames": args.min_frames,
                 "window": args.window,
                 "fps": args.fps,
+                "preprocessing": args.preprocessing,
+                "resize": args.resize,
+                "time_base": args.time_base,
+                "max_context": args.max_context,
                 "compressor_query": args.compressor_query,
                 "pre_prompt": args.pre_prompt,
                 "post_prompt": args.post_prompt,
@@ -141,8 +151,13 @@ def make_answer_fn(pipeline, setting: dict[str, Any]):
             relevance=setting["relevance"],
             relevance_prompt=prompt_name,
             max_frames=setting["max_frames"],
+            min_frames=setting["min_frames"],
             window=setting["window"],
             fps=setting["fps"],
+            preprocessing=setting["preprocessing"],
+            resize=setting["resize"],
+            time_base=setting["time_base"],
+            max_context=setting["max_context"],
             max_new_tokens=setting["max_new_tokens"],
         )
         return Reply(

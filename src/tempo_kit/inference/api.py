@@ -29,9 +29,11 @@ from tempo_kit.errors import ConfigError
 from tempo_kit.inference.result import InferenceResult
 from tempo_kit.registry import ALLOCATORS
 from tempo_kit.types import CompressorOutput, Segments
+from tempo_kit.video.decode import DEFAULT_RESIZE, RESIZE_MODES
+from tempo_kit.video.preprocessing import check_preprocessing
 from tempo_kit.video.sampling import DEFAULT_MAX_FRAMES as VIDEO_MAX_FRAMES
-from tempo_kit.video.sampling import DEFAULT_SAMPLE_FPS
-from tempo_kit.video.segments import INFERENCE_WINDOW
+from tempo_kit.video.sampling import DEFAULT_MIN_FRAMES, DEFAULT_SAMPLE_FPS
+from tempo_kit.video.segments import INFERENCE_WINDOW, TIME_BASES
 
 #: Frames per segment at inference (compatibility §1).
 DEFAULT_WINDOW = INFERENCE_WINDOW
@@ -41,6 +43,10 @@ DEFAULT_FPS = DEFAULT_SAMPLE_FPS
 DEFAULT_MAX_FRAMES = VIDEO_MAX_FRAMES
 #: Greedy decoding, at most this many new tokens (compatibility §4).
 DEFAULT_MAX_NEW_TOKENS = 1024
+#: Fewest frames sampled per video by the released inference script and demo app (compatibility §1).
+DEFAULT_INFER_MIN_FRAMES = DEFAULT_MIN_FRAMES
+#: The LLM context cap the released inference script and demo app pass (compatibility §4).
+DEFAULT_INFER_MAX_CONTEXT = 16384
 #: Segments per compressor call when the compressor does not say (``segment_batch_size``).
 DEFAULT_COMPRESS_CHUNK = 8
 #: Where the allocator's relevance comes from: the trained SVLM, or a base SVLM's prior.
@@ -177,36 +183,52 @@ class TempoPipeline:
         video: str | Path | Any | None,
         frames: Tensor | None,
         *,
-        fps: float,
-        max_frames: int,
+        sampling: dict[str, Any],
         window: int,
         frame_times: Tensor | None,
         backend: str,
         progress: bool,
-    ) -> tuple[Segments, int, float | None, str | None]:
+    ) -> tuple[Segments, int, float | None, str | None, float]:
+        """Segments of the video (or of in-memory frames), with the real sampling rate."""
         from tempo_kit.video import VideoClip, load_video, make_segments
+        from tempo_kit.video.decode import prepare_frames
 
         if (video is None) == (frames is None):
             raise ConfigError(
                 "give exactly one of video= (a path or a VideoClip) or frames= (uint8 [T, H, W, 3])"
             )
+        time_base = sampling["time_base"]
         if frames is not None:
             frames = torch.as_tensor(frames)
             if frames.dtype != torch.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
                 raise ConfigError(
                     f"frames must be uint8 [T, H, W, 3] RGB, got {frames.dtype} {tuple(frames.shape)}"
                 )
-            segments = make_segments(frames, window, kind="video", frame_times=frame_times, fps_sampled=fps)
-            duration = None if frame_times is None else float(frame_times[-1])
-            return segments, int(frames.shape[0]), duration, None
+            if time_base == "container" and frame_times is None:
+                raise ConfigError("time_base='container' needs frame_times= (seconds of each frame)")
+            frames = prepare_frames(frames, sampling["preprocessing"], resize=sampling["resize"])
+            real_fps = float(sampling["fps"])
+            segments = make_segments(
+                frames, window, kind="video", real_fps=real_fps, frame_times=frame_times, time_base=time_base
+            )
+            return segments, int(frames.shape[0]), frames.shape[0] / real_fps, None, real_fps
         if isinstance(video, VideoClip):
             clip = video
         else:
             with tqdm(total=1, desc="decode", unit="video", disable=not progress, dynamic_ncols=True) as bar:
-                clip = load_video(video, fps=fps, max_frames=max_frames, backend=backend)
+                clip = load_video(
+                    video,
+                    fps=sampling["fps"],
+                    min_frames=sampling["min_frames"],
+                    max_frames=sampling["max_frames"],
+                    preprocessing=sampling["preprocessing"],
+                    resize=sampling["resize"],
+                    backend=backend,
+                )
                 bar.set_postfix(frames=len(clip), seconds=f"{clip.duration:.0f}")
                 bar.update(1)
-        return make_segments(clip, window), len(clip), float(clip.duration), str(clip.source or video)
+        segments = make_segments(clip, window, time_base=time_base)
+        return segments, len(clip), float(clip.duration), str(clip.source or video), float(clip.real_fps)
 
     def _compress(
         self, segments: Segments, query: str, relevance: str, relevance_prompt: str | None, progress: bool
@@ -234,8 +256,13 @@ class TempoPipeline:
         frame_times: Tensor | None = None,
         budget: int | None = None,
         max_frames: int = DEFAULT_MAX_FRAMES,
+        min_frames: int = DEFAULT_INFER_MIN_FRAMES,
         window: int = DEFAULT_WINDOW,
         fps: float = DEFAULT_FPS,
+        preprocessing: str | None = None,
+        resize: str = DEFAULT_RESIZE,
+        time_base: str = "released",
+        max_context: int | None = DEFAULT_INFER_MAX_CONTEXT,
         allocator: str | Mapping[str, Any] | None = None,
         reduction: str | None = None,
         k_min: int | None = None,
@@ -252,8 +279,19 @@ class TempoPipeline:
         Args:
             budget: visual tokens for the whole video (default: the model's, 8192 as released).
             max_frames: most frames sampled (compatibility §1: 1024).
+            min_frames: fewest frames sampled (compatibility §1: 4 in the released inference
+                script and demo, 8 in its evaluation).
             window: frames per segment (compatibility §1: 8 at inference).
-            fps: frames sampled per second of video (compatibility §1: 2).
+            fps: frames sampled per second of video (compatibility §1: 2); for ``frames=``, the
+                rate they were sampled at (the time base of their tags).
+            preprocessing: ``"released"`` (the released frame geometry, compatibility §1) or
+                ``"qwen3_vl"`` (Hugging Face's Qwen3-VL geometry); default: the geometry the
+                model was trained with (its config's ``preprocessing``).
+            resize: ``"pil"`` (exact, default), ``"decoder"`` (fast, in the decoder) or ``"torch"``.
+            time_base: ``"released"`` (the real sampling rate) or ``"container"`` (container
+                timestamps) for both kinds of time tag.
+            max_context: the LLM context cap (released: 16384 at inference, 32768 in evaluation;
+                ``None``: the model config's).
             allocator: registry name or spec (``ata``, ``uniform``, ``topk``, …; default the model's).
             reduction: which tokens a segment keeps (``head``, ``tail``, ``merge``, ``random``).
             k_min: anchor tokens per segment (default the model's, 4).
@@ -280,28 +318,48 @@ class TempoPipeline:
             )
         if isinstance(window, bool) or not isinstance(window, int) or window < 1:
             raise ConfigError(f"window must be a positive number of frames, got {window!r}")
+        preprocessing = check_preprocessing(preprocessing or self.model.config.preprocessing)
+        if resize not in RESIZE_MODES:
+            raise ConfigError(f"resize={resize!r}: use one of {', '.join(RESIZE_MODES)}")
+        if time_base not in TIME_BASES:
+            raise ConfigError(f"time_base={time_base!r}: use one of {', '.join(TIME_BASES)}")
+        for name, value in (("min_frames", min_frames), ("max_frames", max_frames)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be a positive number of frames, got {value!r}")
+        if min_frames > max_frames:
+            raise ConfigError(f"min_frames={min_frames} exceeds max_frames={max_frames}")
+        if max_context is not None and (isinstance(max_context, bool) or not isinstance(max_context, int)
+                                        or max_context < 1):
+            raise ConfigError(f"max_context must be a positive number of tokens or None, got {max_context!r}")
+        sampling = {
+            "fps": fps,
+            "min_frames": min_frames,
+            "max_frames": max_frames,
+            "preprocessing": preprocessing,
+            "resize": resize,
+            "time_base": time_base,
+        }
         model = self.model
         timings: dict[str, float] = {}
         reused: list[str] = []
         start = time.perf_counter()
         video_key = None
         if self.reuse_last_video and frames is None and isinstance(video, (str, Path)):
-            video_key = (str(video), fps, max_frames, window, backend)
+            video_key = (str(video), tuple(sampling.items()), window, backend)
         if video_key is not None and video_key == self._video_key:
-            segments, num_frames, duration, source = self._decoded
+            segments, num_frames, duration, source, real_fps = self._decoded
             reused.append("decode")
         else:
             decoded = self._segments(
                 video,
                 frames,
-                fps=fps,
-                max_frames=max_frames,
+                sampling=sampling,
                 window=window,
                 frame_times=frame_times,
                 backend=backend,
                 progress=progress,
             )
-            segments, num_frames, duration, source = decoded
+            segments, num_frames, duration, source, real_fps = decoded
             if video_key is not None:
                 self._video_key, self._decoded, self._compressed = video_key, decoded, {}
         timings["decode"] = time.perf_counter() - start
@@ -333,6 +391,7 @@ class TempoPipeline:
             k_min=k_min,
             reduction=reduction,
             allocator=timed,
+            max_context=max_context,
             max_new_tokens=max_new_tokens,
             compressed=compressed,
             **generation_kwargs,
@@ -346,10 +405,12 @@ class TempoPipeline:
             "reduction": config.reduction_name if reduction is None else reduction,
             "relevance": relevance,
             "relevance_prompt": relevance_prompt or "model default",
-            "fps": fps,
-            "max_frames": max_frames,
+            **sampling,
+            "real_fps": real_fps,
+            "max_context": model.config.max_context if max_context is None else max_context,
             "max_new_tokens": max_new_tokens,
         }
+        describe = getattr(model.compressor, "describe_inputs", None)
         return InferenceResult(
             answer=out.texts[0],
             query=query,
@@ -361,6 +422,7 @@ class TempoPipeline:
             timings=timings,
             settings=settings,
             reused=tuple(reused),
+            svlm_inputs=None if describe is None else describe(segments),
         )
 
 

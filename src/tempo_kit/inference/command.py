@@ -17,18 +17,31 @@ from pathlib import Path
 from tempo_kit.errors import ConfigError, MediaError
 from tempo_kit.inference.api import (
     DEFAULT_FPS,
+    DEFAULT_INFER_MAX_CONTEXT,
+    DEFAULT_INFER_MIN_FRAMES,
     DEFAULT_MAX_FRAMES,
     DEFAULT_MAX_NEW_TOKENS,
     DEFAULT_WINDOW,
     RELEVANCE_SOURCES,
 )
+from tempo_kit.video.decode import DEFAULT_RESIZE, RESIZE_MODES
+from tempo_kit.video.preprocessing import DEFAULT_PREPROCESSING, PREPROCESSING_MODES
+from tempo_kit.video.segments import TIME_BASES
 
 #: figure formats ``--plot`` writes (matplotlib picks the format from the file ending)
 PLOT_SUFFIXES = frozenset({".png", ".pdf", ".svg", ".jpg"})
 
 
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options shared by ``infer`` and ``eval``: the model and how it reads a video."""
+def add_model_arguments(
+    parser: argparse.ArgumentParser,
+    min_frames: int = DEFAULT_INFER_MIN_FRAMES,
+    max_context: int = DEFAULT_INFER_MAX_CONTEXT,
+) -> None:
+    """Options shared by ``infer`` and ``eval``: the model and how it reads a video.
+
+    ``min_frames`` and ``max_context`` are the defaults of the released script the verb mirrors
+    (inference: 4 and 16384; evaluation: 8 and 32768; compatibility §1, §4).
+    """
     group = parser.add_argument_group("model")
     group.add_argument("--model", required=True, help="kit-format model folder (see `tempo-kit convert`)")
     group.add_argument("--device", default="cpu", help="torch device, e.g. cuda or cuda:1 (default: cpu)")
@@ -44,10 +57,38 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     sampling.add_argument(
         "--window", type=int, default=DEFAULT_WINDOW, help=f"frames per segment ({DEFAULT_WINDOW})"
     )
+    sampling.add_argument(
+        "--min-frames", type=int, default=min_frames, help=f"fewest frames sampled ({min_frames})"
+    )
+    sampling.add_argument(
+        "--preprocessing",
+        default=None,
+        choices=PREPROCESSING_MODES,
+        help="frame geometry: the released pipeline's or Qwen3-VL's own (default: the model's, "
+        f"{DEFAULT_PREPROCESSING} unless it was trained otherwise)",
+    )
+    sampling.add_argument(
+        "--resize",
+        default=DEFAULT_RESIZE,
+        choices=RESIZE_MODES,
+        help="pil: exact released pixels (default); decoder: faster, resized by the decoder",
+    )
+    sampling.add_argument(
+        "--time-base",
+        default="released",
+        choices=TIME_BASES,
+        help="time tags from the real sampling rate (released) or the container's timestamps",
+    )
     sampling.add_argument("--backend", default="decord", help="video decoder backend (decord or pyav)")
     gen = parser.add_argument_group("generation")
     gen.add_argument(
         "--max-new-tokens", type=int, default=DEFAULT_MAX_NEW_TOKENS, help="greedy decoding limit"
+    )
+    gen.add_argument(
+        "--max-context",
+        type=int,
+        default=max_context,
+        help=f"LLM context cap; visual rows beyond it are cut ({max_context})",
     )
 
 
@@ -131,15 +172,17 @@ def check_model_arguments(args: argparse.Namespace) -> None:
 
     import torch
 
-    from tempo_kit.video.sampling import DEFAULT_MIN_FRAMES
-
     if not (math.isfinite(args.fps) and args.fps > 0):
         raise ConfigError(f"--fps {args.fps}: frames sampled per second must be > 0 (the paper uses 2)")
-    if args.max_frames < DEFAULT_MIN_FRAMES:
+    if args.min_frames < 1:
+        raise ConfigError(f"--min-frames {args.min_frames}: sample at least 1 frame (released: 4; eval: 8)")
+    if args.max_frames < args.min_frames:
         raise ConfigError(
-            f"--max-frames {args.max_frames}: at least {DEFAULT_MIN_FRAMES} frames are sampled from every "
-            "video; pass a larger value (1024 by default)"
+            f"--max-frames {args.max_frames}: at least --min-frames {args.min_frames} frames are sampled from "
+            "every video; pass a larger value (1024 by default)"
         )
+    if args.max_context < 1:
+        raise ConfigError(f"--max-context {args.max_context}: the LLM needs a positive context (released: 16384)")
     if args.max_new_tokens < 1:
         raise ConfigError(f"--max-new-tokens {args.max_new_tokens}: the answer needs at least 1 token")
     device = str(args.device)
@@ -192,8 +235,13 @@ def run(args: argparse.Namespace) -> int:
         query=args.query,
         budget=args.budget,
         max_frames=args.max_frames,
+        min_frames=args.min_frames,
         window=args.window,
         fps=args.fps,
+        preprocessing=args.preprocessing,
+        resize=args.resize,
+        time_base=args.time_base,
+        max_context=args.max_context,
         allocator=args.allocator,
         reduction=args.reduction,
         k_min=args.k_min,

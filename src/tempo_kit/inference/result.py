@@ -27,6 +27,9 @@ class InferenceResult:
         settings: allocator, reduction, relevance source and prompt, sampling used.
         reused: phases taken from the previous call on the same video (``"decode"``,
             ``"compress"``) when the pipeline reuses the last video; their timings are then ~0.
+        svlm_inputs: per segment, what the SVLM saw — ``svlm_grid`` [t, h, w] in patches and
+            ``frame_times``, its per-temporal-patch time tags in seconds (``None`` when the
+            compressor does not say).
     """
 
     answer: str
@@ -39,6 +42,7 @@ class InferenceResult:
     timings: dict[str, float]
     settings: dict[str, Any] = field(default_factory=dict)
     reused: tuple[str, ...] = ()
+    svlm_inputs: list[dict[str, Any]] | None = None
 
     @property
     def tokens_used(self) -> int:
@@ -77,7 +81,6 @@ class InferenceResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: the answer, token statistics, timings, and the per-segment allocation."""
-        relevance = self.allocation.relevance
         return {
             "answer": self.answer,
             "query": self.query,
@@ -88,19 +91,32 @@ class InferenceResult:
             "timings": dict(self.timings),
             "settings": dict(self.settings),
             "reused": list(self.reused),
-            "segments": {
-                "time": [round(float(t), 3) for t in self.allocation.times],
-                "tokens": [int(c) for c in self.allocation.counts],
-                "relevance": None if relevance is None else [round(float(r), 6) for r in relevance],
-            },
+            "segments": self.segment_records(),
         }
+
+    def segment_records(self) -> list[dict[str, Any]]:
+        """One record per segment: its LLM ``time`` tag, ``relevance``, ``tokens`` kept, and what
+        the SVLM saw (``svlm_grid``, per-patch ``frame_times``) — the things to check when a
+        pipeline's inputs are in doubt."""
+        relevance = self.allocation.relevance
+        records = []
+        for i, (time_s, count) in enumerate(zip(self.allocation.times, self.allocation.counts)):
+            record: dict[str, Any] = {
+                "time": round(float(time_s), 3),
+                "relevance": None if relevance is None else round(float(relevance[i]), 6),
+                "tokens": int(count),
+            }
+            if self.svlm_inputs is not None:
+                record.update(self.svlm_inputs[i])
+            records.append(record)
+        return records
 
     def plot(self, path: str | Path, **kwargs: Any) -> Path:
         """Write the allocation-over-time figure; ``kwargs`` go to
         :func:`~tempo_kit.inference.plots.plot_allocation` (e.g. ``highlight=(start, end)``)."""
         from tempo_kit.inference.plots import plot_allocation
 
-        seconds = self.window / float(self.settings.get("fps", DEFAULT_SAMPLE_FPS))
+        seconds = self.window / float(self.settings.get("real_fps", DEFAULT_SAMPLE_FPS))
         return plot_allocation(
             self.allocation, path, query=self.query, answer=self.answer, segment_seconds=seconds, **kwargs
         )

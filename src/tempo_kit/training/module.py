@@ -37,8 +37,18 @@ def build_model(recipe: Mapping[str, Any]):
                 f"run.init_from={str(init_from)!r} is not a local folder; point it at a previous stage's "
                 "exported model (<output_dir>/final) or set run.init_from=null"
             )
-        return TempoModel.from_pretrained(str(path), **runtime_overrides(recipe["model"]))
-    return TempoModel.from_config(dict(recipe["model"]))
+        return TempoModel.from_pretrained(str(path), **runtime_overrides(model_settings(recipe)))
+    return TempoModel.from_config(model_settings(recipe))
+
+
+def model_settings(recipe: Mapping[str, Any]) -> dict[str, Any]:
+    """``model:`` plus the frame geometry the data is read with, which the model records so that
+    inference reads videos as training did."""
+    settings = dict(recipe["model"])
+    data = recipe.get("data") or {}
+    if "preprocessing" in data:
+        settings.setdefault("preprocessing", data["preprocessing"])
+    return settings
 
 
 #: ``model:`` keys that may change when a stage starts from the previous stage's folder.
@@ -50,6 +60,9 @@ RUNTIME_KEYS = (
     "max_context",
     "train_max_context",
     "compressor_micro_batch",
+    "answer_room",
+    "context_cut",
+    "preprocessing",
 )
 
 

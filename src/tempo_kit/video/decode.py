@@ -1,20 +1,22 @@
-"""Decode a video into sampled, resized frames with their real timestamps (compatibility §1).
+"""Decode a video into sampled frames at the size the SVLM sees, on the real sampling rate (compatibility §1).
 
 :func:`load_video` is the one entry point: it opens the file with a backend, picks the frame indices
-(:mod:`~tempo_kit.video.sampling`), decodes them in bounded chunks resized to the target size, and
-returns a :class:`VideoClip`. At no point are full-resolution frames of the whole video held: the
-peak is the resized clip plus one chunk.
+(:mod:`~tempo_kit.video.sampling`), decodes them in bounded chunks, brings them to the size of the
+chosen preprocessing mode (:mod:`~tempo_kit.video.preprocessing`) and returns a :class:`VideoClip`.
+At no point are full-resolution frames of the whole video held: the peak is the resized clip plus
+one chunk.
 
 Three resize paths, all bicubic:
 
-* ``resize="decoder"`` (default): FFmpeg's swscale bicubic scaler inside the decoder (decord's
-  ``VideoReader(width=, height=)``; PyAV's ``reformat``). Fastest: full-resolution RGB frames are
-  never made. It differs from PIL's antialiased bicubic by under one grey level on average (up to
-  tens of levels on hard synthetic edges; see the data docs).
-* ``resize="pil"``: decode at native size in chunks of at most ``chunk_bytes`` and resize each
-  frame with PIL's bicubic — the released implementation's resize, bit for bit, with bounded memory.
-* ``resize="torch"``: as ``"pil"`` but ``torch.nn.functional.interpolate(mode="bicubic",
-  antialias=True)`` (within one grey level of PIL; about 4× slower than PIL on CPU).
+* ``resize="pil"`` (default): decode at native size in chunks of at most ``chunk_bytes`` and
+  resize each frame with PIL's bicubic — with ``preprocessing="released"`` the released chain,
+  bit for bit (first resize, per-frame factor-64 resize, clip resize), with bounded memory.
+* ``resize="decoder"``: FFmpeg's swscale bicubic scaler inside the decoder (decord's
+  ``VideoReader(width=, height=)``; PyAV's ``reformat``) scales straight to the final size.
+  Fastest: full-resolution RGB frames are never made, and one resize replaces three. Its pixels
+  differ from the exact path (measured in ``benchmarks/bench_decode.py``).
+* ``resize="torch"``: as ``"pil"`` but the first resize is
+  ``torch.nn.functional.interpolate(mode="bicubic", antialias=True)`` (within one grey level of PIL).
 """
 
 from __future__ import annotations
@@ -28,7 +30,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from tempo_kit.errors import MediaError
 from tempo_kit.video.backends import open_video
+from tempo_kit.video.preprocessing import (
+    DEFAULT_PREPROCESSING,
+    Preprocessing,
+    ReleasedGeometry,
+    check_preprocessing,
+    released_frames,
+)
 from tempo_kit.video.sampling import (
     DEFAULT_MAX_FRAMES,
     DEFAULT_MAX_LONG_EDGE,
@@ -48,6 +58,9 @@ DEFAULT_CHUNK_BYTES = 64 * 2**20
 RESIZE_GROUP = 4
 
 ResizeMode = Literal["decoder", "pil", "torch"]
+RESIZE_MODES = ("pil", "decoder", "torch")
+#: The exact path is the default: the released pixels, bit for bit.
+DEFAULT_RESIZE: ResizeMode = "pil"
 
 
 @dataclass
@@ -55,15 +68,18 @@ class VideoClip:
     """Sampled frames of one video (or one image, ``T = 1``).
 
     Attributes:
-        frames: uint8 ``[T, H, W, 3]`` RGB, resized.
-        timestamps: float64 ``[T]`` seconds, ``indices / fps`` (the container's fps).
+        frames: uint8 ``[T, H, W, 3]`` RGB at the size the SVLM sees (see ``preprocessing``).
+        timestamps: float64 ``[T]`` seconds, ``indices / fps``: where the frames sit in the
+            container (average frame rate). The model's time tags do not use these.
         indices: int64 ``[T]`` frame indices in the source (may repeat for very short videos).
         fps: the container's average frame rate (``nan`` for an image).
         duration: ``num_source_frames / fps`` seconds (0 for an image).
         source: the file path.
-        sample_fps: the sampling rate asked for (2.0); segment centre times use it (compatibility §1).
+        real_fps: the real sampling rate ``T / duration`` — the time base of every time tag
+            (compatibility §1); below the nominal 2.0 once ``max_frames`` caps a long video.
         num_source_frames: frames in the container.
         kind: ``"video"`` or ``"image"``.
+        preprocessing: the mode that sized the frames (``"released"`` or ``"qwen3_vl"``).
     """
 
     frames: Tensor
@@ -72,12 +88,18 @@ class VideoClip:
     fps: float
     duration: float
     source: str | None = None
-    sample_fps: float = DEFAULT_SAMPLE_FPS
+    real_fps: float = DEFAULT_SAMPLE_FPS
     num_source_frames: int = 0
     kind: str = "video"
+    preprocessing: str = DEFAULT_PREPROCESSING
 
     def __len__(self) -> int:
         return self.frames.shape[0]
+
+    @property
+    def sample_times(self) -> Tensor:
+        """float64 ``[T]``: ``position / real_fps``, each frame's time on the model's time base."""
+        return torch.arange(len(self), dtype=torch.float64) / self.real_fps
 
 
 def resize_frames(frames: Tensor, size: tuple[int, int], method: str = "pil") -> Tensor:
@@ -104,51 +126,99 @@ def resize_frames(frames: Tensor, size: tuple[int, int], method: str = "pil") ->
     return out
 
 
+@dataclass(frozen=True)
+class FramePlan:
+    """The sizes one preprocessing mode brings a frame to, and the resizes that get it there."""
+
+    preprocessing: Preprocessing
+    max_long_edge: int | None
+    size_multiple: int
+
+    @classmethod
+    def for_mode(cls, preprocessing: str, max_long_edge: int | None, size_multiple: int) -> FramePlan:
+        return cls(check_preprocessing(preprocessing), max_long_edge, size_multiple)
+
+    def geometry(self, height: int, width: int) -> ReleasedGeometry:
+        return ReleasedGeometry.of(height, width, long_edge=self.max_long_edge or max(height, width))
+
+    def final_size(self, height: int, width: int) -> tuple[int, int]:
+        """The size the SVLM sees (``qwen3_vl``: before its processor's own rule)."""
+        if self.preprocessing == "released":
+            return self.geometry(height, width).final
+        return resized_size(height, width, self.max_long_edge, self.size_multiple)
+
+    def apply(self, frames: Tensor, method: str = "pil") -> Tensor:
+        """uint8 ``[N, H, W, 3]`` native frames → the final size; ``method`` does the first resize."""
+        height, width = frames.shape[1:3]
+        if self.preprocessing == "qwen3_vl":
+            return resize_frames(frames, self.final_size(height, width), method)
+        geometry = self.geometry(height, width)
+        return released_frames(resize_frames(frames, geometry.first, method), geometry)
+
+
+def prepare_frames(
+    frames: Tensor,
+    preprocessing: str = DEFAULT_PREPROCESSING,
+    *,
+    resize: str = DEFAULT_RESIZE,
+    max_long_edge: int | None = DEFAULT_MAX_LONG_EDGE,
+    size_multiple: int = DEFAULT_SIZE_MULTIPLE,
+) -> Tensor:
+    """In-memory uint8 ``[T, H, W, 3]`` frames brought to the SVLM's size as :func:`load_video` does."""
+    method = "pil" if resize == "decoder" else resize  # no decoder here: the exact path
+    return FramePlan.for_mode(preprocessing, max_long_edge, size_multiple).apply(frames, method)
+
+
 def load_video(
     path: str | Path,
     *,
     fps: float = DEFAULT_SAMPLE_FPS,
     max_frames: int = DEFAULT_MAX_FRAMES,
     min_frames: int = DEFAULT_MIN_FRAMES,
+    preprocessing: Preprocessing = DEFAULT_PREPROCESSING,
     max_long_edge: int | None = DEFAULT_MAX_LONG_EDGE,
     size_multiple: int = DEFAULT_SIZE_MULTIPLE,
     backend: str = "decord",
-    resize: ResizeMode = "decoder",
+    resize: ResizeMode = DEFAULT_RESIZE,
     chunk_frames: int = DEFAULT_CHUNK_FRAMES,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
 ) -> VideoClip:
-    """Decode ``path`` at ``fps`` frames per second of video, resized, with real timestamps.
+    """Decode ``path`` at ``fps`` frames per second of video, at the SVLM's size, on the real sampling rate.
 
-    Frame count ``round(duration × fps)`` in ``[min_frames, max_frames]``, indices
-    ``round(linspace(0, N − 1, T))``, timestamps ``index / container_fps``, frames resized to
-    :func:`~tempo_kit.video.sampling.resized_size`.
+    Frame count ``round(duration × fps)`` in ``[min_frames, max_frames]`` (a 1-frame video gives
+    1), indices ``round(linspace(0, N − 1, T))``, ``real_fps = T / duration``. Frame size:
+    ``preprocessing="released"`` — the released chain (first resize to long edge
+    ``max_long_edge``, then the per-frame and clip resizes of
+    :mod:`~tempo_kit.video.preprocessing`); ``"qwen3_vl"`` —
+    :func:`~tempo_kit.video.sampling.resized_size` (long edge ≤ ``max_long_edge``, sides multiples
+    of ``size_multiple``), Qwen3-VL's processor rule following when frames become patches.
 
     Raises:
-        MediaError: missing, unreadable, truncated or 0-frame file, or an impossible fps; the
-            message names the file and the reason.
+        MediaError: missing, unreadable, truncated, 0-frame or 0-duration file, or an impossible
+            fps; the message names the file and the reason.
     """
-    if resize not in ("decoder", "pil", "torch"):
-        raise ValueError(f"resize must be 'decoder', 'pil' or 'torch', got {resize!r}")
-
-    def size_rule(height: int, width: int) -> tuple[int, int]:
-        return resized_size(height, width, max_long_edge, size_multiple)
-
-    with open_video(path, backend, size_rule if resize == "decoder" else None) as source:
+    if resize not in RESIZE_MODES:
+        raise ValueError(f"resize must be one of {', '.join(RESIZE_MODES)}, got {resize!r}")
+    plan = FramePlan.for_mode(preprocessing, max_long_edge, size_multiple)
+    with open_video(path, backend, plan.final_size if resize == "decoder" else None) as source:
         duration = source.num_frames / source.fps
-        count = num_sampled_frames(duration, fps, min_frames, max_frames)
+        if not duration > 0:
+            raise MediaError(f"{path} has zero duration ({source.num_frames} frames at {source.fps} fps); re-encode it")
+        count = 1 if source.num_frames == 1 else num_sampled_frames(duration, fps, min_frames, max_frames)
         indices = sample_indices(source.num_frames, count)
-        size = size_rule(source.height, source.width)
+        final = plan.final_size(source.height, source.width)
         unique, inverse = np.unique(indices, return_inverse=True)
-        frames = torch.empty((len(unique), *size, 3), dtype=torch.uint8)
+        frames = torch.empty((len(unique), *final, 3), dtype=torch.uint8)
         if resize == "decoder":
-            chunks = source.iter_chunks(unique, size, chunk_frames)
+            chunks = source.iter_chunks(unique, final, chunk_frames)
         else:
             per_chunk = max(1, min(chunk_frames, chunk_bytes // (source.height * source.width * 3)))
             chunks = source.iter_chunks(unique, None, per_chunk)
         filled = 0
         for chunk in chunks:
-            method = "pil" if resize == "decoder" else resize  # decoder output is already at size
-            chunk = resize_frames(torch.from_numpy(chunk), size, method)
+            chunk = torch.from_numpy(chunk)
+            if resize != "decoder":
+                chunk = plan.apply(chunk, resize)
             frames[filled : filled + len(chunk)] = chunk
             filled += len(chunk)
             del chunk
@@ -164,6 +234,7 @@ def load_video(
             fps=source.fps,
             duration=duration,
             source=str(path),
-            sample_fps=fps,
+            real_fps=count / duration,
             num_source_frames=source.num_frames,
+            preprocessing=preprocessing,
         )

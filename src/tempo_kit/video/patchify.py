@@ -174,15 +174,42 @@ def resize_frames(frames: Tensor, height: int, width: int) -> Tensor:
 def temporal_patch_times(frame_times: Tensor, temporal_patch_size: int = TEMPORAL_PATCH_SIZE) -> Tensor:
     """``[N, F]`` frame times → ``[N, ceil(F / T)]``: mean of each temporal patch's first and last frame.
 
-    The frame axis is padded by repeating the last time, as the pixels are (Qwen3-VL's processor).
+    A padding frame repeats the last frame's pixels but takes the *next position* in time (the
+    released processor numbers a padded frame list 0..len−1, compatibility §1): its time is the last
+    time plus the last step. A lone frame has no step and keeps its time.
     """
     if frame_times.ndim != 2 or frame_times.shape[1] == 0:
         raise ValueError(f"frame_times must be [N, F] with F ≥ 1, got {tuple(frame_times.shape)}")
     frame_times = frame_times.to(torch.float64)
     if pad := -frame_times.shape[1] % temporal_patch_size:
-        frame_times = torch.cat([frame_times, frame_times[:, -1:].expand(-1, pad)], dim=1)
+        step = frame_times[:, -1:] - frame_times[:, -2:-1] if frame_times.shape[1] > 1 else 0.0
+        ahead = frame_times[:, -1:] + step * torch.arange(1, pad + 1, dtype=torch.float64)
+        frame_times = torch.cat([frame_times, ahead], dim=1)
     grouped = frame_times.view(frame_times.shape[0], -1, temporal_patch_size)
     return (grouped[..., 0] + grouped[..., -1]) / 2
+
+
+def processor_size(height: int, width: int, num_frames: int, config: PatchConfig, rule: ResizeRule) -> tuple[int, int]:
+    """``(height, width)`` the processor resizes ``num_frames`` frames of a segment to, by ``rule``.
+
+    The identity for frames that already conform (sides multiples of 32, pixels within bounds),
+    which is what the released preprocessing hands over.
+    """
+    if rule == "video":
+        return smart_resize(
+            height,
+            width,
+            factor=config.factor,
+            min_pixels=config.min_pixels,
+            max_pixels=config.max_pixels,
+            num_frames=num_frames,
+            temporal_factor=config.temporal_patch_size,
+        )
+    if rule == "image":
+        return smart_resize(
+            height, width, factor=config.factor, min_pixels=config.min_pixels, max_pixels=config.max_pixels
+        )
+    raise ValueError(f"unknown resize rule {rule!r}; use 'video' or 'image'")
 
 
 def patchify(
@@ -207,22 +234,7 @@ def patchify(
     if num_frames == 0 or count == 0:
         raise ValueError(f"frames must hold at least one frame, got shape {tuple(frames.shape)}")
 
-    if rule == "video":
-        new_h, new_w = smart_resize(
-            height,
-            width,
-            factor=config.factor,
-            min_pixels=config.min_pixels,
-            max_pixels=config.max_pixels,
-            num_frames=num_frames,
-            temporal_factor=config.temporal_patch_size,
-        )
-    elif rule == "image":
-        new_h, new_w = smart_resize(
-            height, width, factor=config.factor, min_pixels=config.min_pixels, max_pixels=config.max_pixels
-        )
-    else:
-        raise ValueError(f"unknown resize rule {rule!r}; use 'video' or 'image'")
+    new_h, new_w = processor_size(height, width, num_frames, config, rule)
 
     flat = segments.reshape(count * num_frames, height, width, 3).permute(0, 3, 1, 2).to(torch.float32)
     flat = resize_frames(flat, new_h, new_w)

@@ -6,10 +6,17 @@ video's last window may be short: its missing frames repeat its last frame so th
 ``[S, F, H, W, 3]``, and :attr:`Segments.lengths` says how many the SVLM should see: the real
 count, except that a lone last frame counts twice (the SVLM's temporal patch is 2 frames; compatibility §1).
 
-A segment's time tag is its centre, ``t_i = (i × stride + window / 2) / fps_sampled`` with
-``fps_sampled`` the sampling rate (2.0) — the released formula. When ``max_frames`` caps a long
-video, frames are further apart than ``1 / fps_sampled`` and this formula compresses the timeline;
-``centre="frames"`` uses the mean real timestamp of the window's frames instead.
+Both kinds of time tag stand on one time base, ``time_base`` (compatibility §1):
+
+* ``"released"`` (default): the real sampling rate ``real_fps = n / duration``. Frame ``j`` of the
+  sampled frames sits at ``j / real_fps``; a window's padding frames continue the positions
+  (``s + len, s + len + 1, …``) as the released processor's frame-list metadata does, so the
+  SVLM's per-temporal-patch tag is ``(j + 0.5) / real_fps``. The LLM's segment tag is
+  ``t_i = (i × stride + window / 2) / real_fps``, the full window even for a short last one.
+  Example: 20 frames over 10.25 s, window 8 → 2.1, 6.2, 10.2 s.
+* ``"container"``: the container's timestamps (``index / average fps``) for the frames, and the
+  mean of a window's real frame times for its segment tag. Not what the released weights saw; for
+  variable-frame-rate videos whose container times a user trusts more than uniform sampling.
 """
 
 from __future__ import annotations
@@ -30,6 +37,9 @@ INFERENCE_WINDOW = 8
 BLANK_IMAGE_SIZE = 336
 #: The SVLM's temporal patch: a lone last frame is repeated to fill one.
 TEMPORAL_PATCH = 2
+#: Where time tags come from: the real sampling rate (released) or the container's timestamps.
+TIME_BASES = ("released", "container")
+TimeBase = Literal["released", "container"]
 
 
 def segment_starts(num_frames: int, window: int, stride: int) -> list[int]:
@@ -48,59 +58,65 @@ def make_segments(
     stride: int | None = None,
     kind: SampleKind | None = None,
     *,
+    real_fps: float | None = None,
     frame_times: Tensor | None = None,
-    fps_sampled: float | None = None,
-    centre: Literal["formula", "frames"] = "formula",
+    time_base: TimeBase = "released",
     source: str | None = None,
 ) -> Segments:
-    """Segments of a clip (or of uint8 ``[T, H, W, 3]`` frames).
+    """Segments of a clip (or of uint8 ``[T, H, W, 3]`` frames), time-tagged on ``time_base``.
 
     Args:
-        clip_or_frames: a :class:`VideoClip` (its timestamps, sampling rate, kind and source are
-            used) or a frame tensor.
+        clip_or_frames: a :class:`VideoClip` (its real sampling rate, container timestamps, kind
+            and source are used) or a frame tensor.
         window: frames per segment. An image clip is always one segment of one frame.
         stride: frames between window starts (default ``window``).
         kind: overrides the clip's kind (``"video"`` for a bare tensor).
-        frame_times: ``[T]`` seconds for a bare tensor (default ``index / fps_sampled``).
-        fps_sampled: the sampling rate in the centre formula (default the clip's, else 2.0).
-        centre: ``"formula"`` (released) or ``"frames"`` (mean real time of the window's frames).
+        real_fps: the sampling rate of a bare tensor's frames (default 2.0; a clip has its own).
+        frame_times: ``[T]`` container seconds of a bare tensor's frames (``time_base="container"``).
+        time_base: ``"released"`` or ``"container"`` (module docstring).
     """
+    if time_base not in TIME_BASES:
+        raise ValueError(f"time_base must be one of {', '.join(TIME_BASES)}, got {time_base!r}")
     if isinstance(clip_or_frames, VideoClip):
         clip = clip_or_frames
         frames, frame_times = clip.frames, clip.timestamps
-        fps_sampled = fps_sampled or clip.sample_fps
+        real_fps = real_fps or clip.real_fps
         kind = kind or clip.kind
         source = source or clip.source
     else:
         frames = clip_or_frames
         kind = kind or "video"
-        fps_sampled = fps_sampled or DEFAULT_SAMPLE_FPS
+        real_fps = real_fps or DEFAULT_SAMPLE_FPS
     if frames.ndim != 4 or frames.shape[-1] != 3:
         raise ValueError(f"frames must be [T, H, W, 3], got {tuple(frames.shape)}")
     num_frames = frames.shape[0]
-    if frame_times is None:
-        frame_times = torch.arange(num_frames, dtype=torch.float64) / fps_sampled
-    frame_times = frame_times.to(torch.float64)
     if kind == "image":
         if num_frames != 1:
             raise ValueError(f"an image is one frame, got {num_frames}")
-        return Segments(frames[None], frame_times[None], torch.zeros(1, dtype=torch.float64), "image", source)
+        zeros = torch.zeros(1, dtype=torch.float64)
+        return Segments(frames[None], zeros[None], zeros, "image", source)
+    if time_base == "container" and frame_times is None:
+        raise ValueError("time_base='container' needs frame_times (the container's seconds of each frame)")
 
     stride = window if stride is None else stride
     starts = segment_starts(num_frames, window, stride)
-    index = torch.tensor([[min(s + j, num_frames - 1) for j in range(window)] for s in starts])
+    slots = torch.tensor(starts)[:, None] + torch.arange(window)[None]  # padding continues the positions
+    index = slots.clamp(max=num_frames - 1)
     real = torch.tensor([min(window, num_frames - s) for s in starts])
     lengths = torch.where((real == 1) & (window > 1), torch.full_like(real, TEMPORAL_PATCH), real)
-    if centre == "formula":
-        times = (torch.tensor(starts, dtype=torch.float64) + window / 2) / fps_sampled
-    elif centre == "frames":
-        mask = torch.arange(window)[None] < real[:, None]
-        times = (frame_times[index] * mask).sum(1) / real
+    if time_base == "released":
+        times_of_frames = slots.to(torch.float64) / real_fps
+        times = (torch.tensor(starts, dtype=torch.float64) + window / 2) / real_fps
     else:
-        raise ValueError(f"centre must be 'formula' or 'frames', got {centre!r}")
+        container = frame_times.to(torch.float64)
+        span = float(container[-1] - container[0])
+        pad_step = span / (num_frames - 1) if num_frames > 1 else 1.0 / real_fps
+        times_of_frames = container[index] + (slots - index).to(torch.float64) * pad_step
+        mask = torch.arange(window)[None] < real[:, None]
+        times = (container[index] * mask).sum(1) / real
     return Segments(
         frames=frames[index],
-        frame_times=frame_times[index],
+        frame_times=times_of_frames,
         times=times,
         kind=kind,
         source=source,

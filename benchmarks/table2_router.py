@@ -123,6 +123,9 @@ def common_overrides(paths: dict[str, Path], out: Path, seed: int) -> list[str]:
         f"run.seed={seed}",
         "data.val_files=null",
         "data.backend=pyav",
+        # Qwen3-VL's own frame geometry (the mode for models trained from scratch): the released
+        # chain upscales every frame to ≥ 131072 pixels, ~10x the SVLM work of these 48x64 frames
+        "data.preprocessing=qwen3_vl",
         "data.num_workers=1",
         "trainer.accelerator=cpu",
         "trainer.devices=1",
@@ -225,6 +228,7 @@ def evaluate(
         max_frames=int(round(args.duration * 2)),
         fps=2.0,
         backend="pyav",
+        preprocessing=model.config.preprocessing,  # what the model was trained with
         keep_compressed=True,
     )
     settings = [(name, spec, "head") for name, spec in ALLOCATORS.items()]

@@ -6,7 +6,8 @@ They are the router stage's targets and the routing diagnostics' ground truth.
 
 The rule, in one place (:func:`segment_labels`): segment ``i`` covers the half-open interval
 ``[start_i, start_{i+1})`` from the time of its first sampled frame to the next segment's first
-frame (the last segment ends at the video's duration). A segment is *relevant* when that interval
+frame (the last segment ends at the video's duration), on the segments' time base
+(``Segments.frame_times``). A segment is *relevant* when that interval
 overlaps a span by more than zero seconds; a span of zero length (an instant ``[t, t]``) marks the
 segment whose interval contains ``t``.
 

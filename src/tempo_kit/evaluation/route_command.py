@@ -130,6 +130,10 @@ def diagnose(args: argparse.Namespace) -> int:
             max_frames=args.max_frames,
             fps=args.fps,
             backend=args.backend,
+            min_frames=args.min_frames,
+            preprocessing=args.preprocessing or config.preprocessing,
+            resize=args.resize,
+            time_base=args.time_base,
             skip_log=skip_log,
             micro_batch=config.compressor_micro_batch,
         )
@@ -143,6 +147,9 @@ def diagnose(args: argparse.Namespace) -> int:
         window=args.window,
         fps=args.fps,
         max_frames=args.max_frames,
+        min_frames=args.min_frames,
+        preprocessing=args.preprocessing or config.preprocessing,
+        time_base=args.time_base,
         skipped=skip_log.summary(),
     )
     output = Path(args.output)

@@ -199,6 +199,10 @@ def score_rows(
     max_frames: int,
     fps: float,
     backend: str = "decord",
+    min_frames: int | None = None,
+    preprocessing: str | None = None,
+    resize: str | None = None,
+    time_base: str = "released",
     skip_log: Any = None,
     keep_compressed: bool = False,
     micro_batch: int | None = None,
@@ -208,7 +212,9 @@ def score_rows(
     Rows without spans, or whose video cannot be used, are recorded in ``skip_log`` (a
     :class:`~tempo_kit.data.skips.SkipLog`) and left out. With ``keep_compressed`` each item is
     ``(ScoredVideo, Sample, CompressorOutput)``, so a caller can reuse the memory (e.g. to answer).
-    ``micro_batch`` caps the segments per compressor call.
+    ``micro_batch`` caps the segments per compressor call. ``min_frames``, ``preprocessing``
+    (default: the model's recorded geometry, else released), ``resize`` and ``time_base`` read the
+    video as :class:`~tempo_kit.data.dataset.TempoDataset` does (``None``: its defaults).
     """
     from tempo_kit.compression import compress_samples
     from tempo_kit.data.dataset import TempoDataset
@@ -217,6 +223,7 @@ def score_rows(
     from tempo_kit.prompts import compressor_query
 
     skip_log = skip_log if skip_log is not None else SkipLog()
+    reading = {"min_frames": min_frames, "preprocessing": preprocessing, "resize": resize}
     dataset = TempoDataset(
         records,
         media_root,
@@ -224,6 +231,8 @@ def score_rows(
         max_frames=max_frames,
         fps=fps,
         backend=backend,
+        time_base=time_base,
+        **{key: value for key, value in reading.items() if value is not None},
         on_error="raise",
         skip_log=skip_log,
         require_answer=False,

@@ -11,7 +11,7 @@ plus ``--new-tokens`` greedy tokens; ``min_new_tokens`` forces the length since 
 would stop at random).
 
 Defaults follow compatibility §1 at inference: 1024 frames at 2 FPS (8.5 minutes), 8-frame segments
-(128 segments), 512×288 frames, budget 8192, bf16.
+(128 segments), 512×256 frames (the released geometry of 16:9 video), budget 8192, bf16.
 
     # on a GPU machine (writes ~12.5 GB of random real-shape checkpoints once, to outputs/bench)
     python benchmarks/bench_compressor.py --json benchmarks/results/compressor_h200.json
@@ -242,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     paths = checkpoints(args)
     model = build_model(args, paths)
     frames = random_video(args.frames, args.height, args.width)
-    segments = make_segments(frames, args.window, kind="video", fps_sampled=2.0)
+    segments = make_segments(frames, args.window, kind="video", real_fps=2.0)
     peak = peak_flops(args.peak_tflops)
     results: dict[str, Any] = {
         "mode": "tiny (CPU smoke test, not a performance claim)" if args.tiny else "real shapes",

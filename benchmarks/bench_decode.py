@@ -1,14 +1,16 @@
 """Decode benchmark: 1024 frames from a long 1080p video, the kit's pipeline vs the released approach.
 
-* released: decord ``get_batch`` of all sampled indices at full resolution, then a per-frame PIL
-  bicubic resize to the long-edge-512 size;
-* kit: ``tempo_kit.video.load_video`` (the same indices), resizing inside the decoder in chunks
-  (default), the ``resize="pil"`` path (the released frames bit for bit, decoded in bounded
-  chunks), and the PyAV reference backend.
+* released: decord ``get_batch`` of all sampled indices at full resolution, then per frame the
+  PIL bicubic first resize (long edge 512) and qwen-vl-utils' factor-64 resize, then the
+  factor-32 clip resize (compatibility §1);
+* kit: ``tempo_kit.video.load_video`` (the same indices and geometry) on the exact path
+  (``resize="pil"``, default: the released pixels, decoded in bounded chunks), the fast path
+  (``resize="decoder"``: the decoder scales straight to the final size) on decord and PyAV.
 
-Each approach runs in a fresh process; the script reports wall time and peak RSS (the process's
-maximum resident set) and the ratios. The source video is a synthetic H.264 file written once with
-PyAV and cached.
+Each approach runs in a fresh process; the script reports wall time, peak RSS (the process's
+maximum resident set), the ratios, and each method's pixel difference to the released frames
+(max and mean absolute difference over every ``--dump-stride``-th frame). The source video is a
+synthetic H.264 file written once with PyAV and cached.
 
     python benchmarks/bench_decode.py --out benchmarks/results/decode_cpu.md
     python benchmarks/bench_decode.py --duration 60 --frames 120   # quick check
@@ -31,7 +33,7 @@ import json, resource, sys, time
 args = json.loads(sys.argv[1])
 import numpy as np, torch
 torch.set_num_threads(args["threads"])
-from tempo_kit.video import load_video, num_sampled_frames, resized_size, sample_indices
+from tempo_kit.video import load_video, num_sampled_frames, sample_indices
 
 def peak_bytes():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -40,18 +42,28 @@ start = time.perf_counter()
 if args["method"] == "released":
     import decord
     from PIL import Image
+    from tempo_kit.video.preprocessing import ReleasedGeometry, clip_bicubic
     reader = decord.VideoReader(args["path"], ctx=decord.cpu(0), num_threads=args["threads"])
     total, fps = len(reader), reader.get_avg_fps()
     indices = sample_indices(total, num_sampled_frames(total / fps, 2.0, 4, args["frames"]))
     frames = reader.get_batch(list(indices)).asnumpy()  # all frames, full resolution
-    height, width = resized_size(*frames.shape[1:3])
-    out = np.stack([np.asarray(Image.fromarray(f).resize((width, height), Image.BICUBIC)) for f in frames])
-    shape = out.shape
+    geometry = ReleasedGeometry.of(*frames.shape[1:3])
+    (h1, w1), (h2, w2) = geometry.first, geometry.per_frame
+    per_frame = np.stack([
+        np.asarray(Image.fromarray(f).resize((w1, h1), Image.BICUBIC).resize((w2, h2), Image.BICUBIC))
+        for f in frames
+    ])
+    out = np.concatenate([  # qwen-vl-utils resizes each 8-frame window as one clip
+        clip_bicubic(torch.from_numpy(per_frame[i : i + 8]), geometry.final).numpy()
+        for i in range(0, len(per_frame), 8)
+    ])
 else:
     clip = load_video(args["path"], max_frames=args["frames"], resize=args["resize"], backend=args["backend"])
-    shape = tuple(clip.frames.shape)
+    out = clip.frames.numpy()
 elapsed = time.perf_counter() - start
-print(json.dumps({"seconds": elapsed, "peak_rss": peak_bytes(), "shape": list(shape)}))
+peak = peak_bytes()
+np.save(args["dump"], out[:: args["stride"]])
+print(json.dumps({"seconds": elapsed, "peak_rss": peak, "shape": list(out.shape)}))
 """
 
 
@@ -105,6 +117,7 @@ def main() -> int:
         help="source video cache",
     )
     parser.add_argument("--skip-released", action="store_true", help="skip the full-resolution baseline")
+    parser.add_argument("--dump-stride", type=int, default=8, help="compare every N-th frame's pixels")
     parser.add_argument("--out", type=Path, help="write a markdown report here")
     args = parser.parse_args()
 
@@ -114,27 +127,20 @@ def main() -> int:
     source = make_source(args.cache / name, args.duration, args.src_fps, args.height, args.width)
     print(f"source {source} ready in {time.perf_counter() - started:.1f} s", flush=True)
 
+    released_label = "released: decord get_batch full-res + PIL per frame + clip resize"
     methods = {
-        "kit: decord, resize in decoder (default)": {
-            "method": "kit",
-            "backend": "decord",
-            "resize": "decoder",
-        },
-        "kit: decord, PIL bicubic per chunk (released frames, bit for bit)": {
-            "method": "kit",
-            "backend": "decord",
-            "resize": "pil",
-        },
-        "kit: PyAV reference, resize in decoder": {"method": "kit", "backend": "pyav", "resize": "decoder"},
+        "kit: decord, exact path (resize=pil, default)": {"method": "kit", "backend": "decord", "resize": "pil"},
+        "kit: decord, fast path (resize=decoder)": {"method": "kit", "backend": "decord", "resize": "decoder"},
+        "kit: PyAV, fast path (resize=decoder)": {"method": "kit", "backend": "pyav", "resize": "decoder"},
     }
     if not args.skip_released:
-        methods = {"released: decord get_batch full-res + PIL resize": {"method": "released"}, **methods}
-    results = {}
-    for label, extra in methods.items():
-        runs = [
-            run_child({"path": str(source), "frames": args.frames, "threads": args.threads, **extra})
-            for _ in range(args.repeats)
-        ]
+        methods = {released_label: {"method": "released"}, **methods}
+    results, dumps = {}, {}
+    for number, (label, extra) in enumerate(methods.items()):
+        dumps[label] = args.cache / f"frames_{number}.npy"
+        settings = {"path": str(source), "frames": args.frames, "threads": args.threads,
+                    "dump": str(dumps[label]), "stride": args.dump_stride, **extra}
+        runs = [run_child(settings) for _ in range(args.repeats)]
         results[label] = {
             "seconds": min(r["seconds"] for r in runs),
             "peak_rss": max(r["peak_rss"] for r in runs),
@@ -146,16 +152,23 @@ def main() -> int:
             flush=True,
         )
 
-    baseline = results.get("released: decord get_batch full-res + PIL resize")
+    baseline = results.get(released_label)
+    reference = np.load(dumps[released_label]).astype(np.int16) if baseline else None
     lines = [
-        "| method | wall time (s) | peak RSS (GiB) | frames | speed-up vs released | RSS vs released |",
-        "|---|---|---|---|---|---|",
+        "| method | wall time (s) | peak RSS (GiB) | frames | speed-up vs released | RSS vs released "
+        "| pixel diff to released (max / mean) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for label, r in results.items():
         speed = f"{baseline['seconds'] / r['seconds']:.2f}×" if baseline else "—"
         memory = f"{r['peak_rss'] / baseline['peak_rss']:.2f}×" if baseline else "—"
+        diff = "—"
+        if reference is not None:
+            delta = np.abs(np.load(dumps[label]).astype(np.int16) - reference)
+            diff = f"{int(delta.max())} / {float(delta.mean()):.3f}"
         lines.append(
-            f"| {label} | {r['seconds']:.2f} | {r['peak_rss'] / 2**30:.2f} | {tuple(r['shape'])} | {speed} | {memory} |"
+            f"| {label} | {r['seconds']:.2f} | {r['peak_rss'] / 2**30:.2f} | {tuple(r['shape'])} | {speed} "
+            f"| {memory} | {diff} |"
         )
     table = "\n".join(lines)
     print(table)
@@ -165,7 +178,7 @@ def main() -> int:
             f"# Decode benchmark (CPU)\n\n`{command}`\n\n"
             f"Source: synthetic H.264 (libx264 ultrafast, crf 23), {args.width}×{args.height}, "
             f"{args.duration:g} s at {args.src_fps:g} fps ({int(round(args.duration * args.src_fps))} frames); "
-            f"{args.frames} frames sampled at 2 FPS, resized to long edge 512. "
+            f"{args.frames} frames sampled at 2 FPS, brought to the released geometry (512×256 for 16:9). "
             f"{args.threads} decoder threads; best of {args.repeats} run(s), each in a fresh process. "
             f"Machine: {platform.machine()}, {platform.python_version()}, shared CPU.\n\n"
         )

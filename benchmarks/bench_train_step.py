@@ -5,7 +5,7 @@ resolved with the kit's loader, the model is built by ``TempoModule.configure_mo
 by a Lightning ``Trainer`` with the kit's strategy (FSDP wrapping every transformer block, bf16
 mixed precision, activation checkpointing as the recipe says), AdamW and the recipe's schedule.
 Only the data is synthetic: every sample is a video at the recipe's maximum frame count
-(128 frames, 4-frame segments, 512×288) with one question and a fixed-length answer — the
+(128 frames, 4-frame segments, 512×256) with one question and a fixed-length answer — the
 largest stage-2 sample, so the numbers are a worst-case step.
 
 FLOPs are counted from the shapes each step really runs (hooks on the SVLM, projector and LLM,
@@ -174,7 +174,7 @@ class SyntheticBatches(torch.utils.data.Dataset):
         rows, segments = [], []
         for sample in range(args.micro_batch_size):
             video = random_video(args.frames, args.height, args.width, seed=index * 1000 + sample)
-            segments.append(make_segments(video, args.window, kind="video", fps_sampled=2.0))
+            segments.append(make_segments(video, args.window, kind="video", real_fps=2.0))
             rows.append(encode_decoder_prompt(self.tokenizer, turns, has_visual=True))
         width = max(len(ids) for ids, _ in rows)
         input_ids = torch.full((len(rows), width), int(self.tokenizer.pad_token_id))

@@ -12,8 +12,8 @@ from typing import Any
 
 import torch
 
-#: Frame size of a 16:9 video after the kit's resize (long edge 512, sides multiples of 16).
-REAL_FRAME = (288, 512)
+#: Frame size the SVLM sees of a 16:9 video.
+REAL_FRAME = (256, 512)  # the released geometry of every 16:9 video ≥ 360p (compatibility §1)
 #: Frame size in ``--tiny`` mode.
 TINY_FRAME = (64, 96)
 

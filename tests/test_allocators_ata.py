@@ -175,7 +175,8 @@ def test_released_properties_and_loop(case):
     spread = float(s32.max() - s32.min()) >= 1e-8
     if spread and budget >= eff_k_min * n:
         # the top segment gets exactly k_max under Eq. 3 (no ε); only Eq. 4 can lower it
-        ideal = eff_k_min + torch.floor((k_max - eff_k_min) * (s32 - s32.min()) / (s32.max() - s32.min()))
+        s_hat = (s32 - s32.min()) / (s32.max() - s32.min())  # ŝ first, as released (ŝ_top = 1 exactly)
+        ideal = eff_k_min + torch.floor((k_max - eff_k_min) * s_hat)
         if int(ideal.sum()) <= budget:
             assert int(k.max()) == k_max
         elif budget >= n:

@@ -230,3 +230,10 @@ def test_qwen3_vl_mode_keeps_hf_geometry(tmp_path):
     clip = load_video(path, preprocessing="qwen3_vl")
     assert clip.frames.shape[1:3] == (288, 512) and clip.preprocessing == "qwen3_vl"
     assert patchify(clip.frames[None, :2]).grid_thw.tolist() == [[1, 18, 32]]  # 512×288: 144 tokens
+
+
+@pytest.mark.parametrize("preprocessing", ["released", "qwen3_vl"])
+def test_a_video_too_thin_for_the_svlm_is_refused_before_decoding(tmp_path, preprocessing):
+    path = write_counter_video(tmp_path / "thin.mp4", 4, 4, (2, 480))  # 480×2: aspect ratio 240
+    with pytest.raises(MediaError, match="aspect ratio over 200"):
+        load_video(path, preprocessing=preprocessing)

@@ -25,7 +25,7 @@ def test_non_overlapping_windows_cover_every_frame_once(t, window):
     assert len(seg) == math.ceil(t / window)
     real = [seg.frames[i, : min(window, t - i * window), 0, 0, 0].tolist() for i in range(len(seg))]
     assert sum(real, []) == list(range(t))  # every frame once, in order
-    # the released centre formula (compatibility §1) with fps_sampled = 2
+    # the released segment tag (compatibility §1): a bare tensor's real_fps defaults to 2
     expected = [(i * window + window / 2) / 2.0 for i in range(len(seg))]
     assert seg.times.tolist() == pytest.approx(expected)
     # padding repeats the last frame; a lone last frame counts two

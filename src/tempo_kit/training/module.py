@@ -37,8 +37,44 @@ def build_model(recipe: Mapping[str, Any]):
                 f"run.init_from={str(init_from)!r} is not a local folder; point it at a previous stage's "
                 "exported model (<output_dir>/final) or set run.init_from=null"
             )
-        return TempoModel.from_pretrained(str(path), **runtime_overrides(model_settings(recipe)))
+        settings = model_settings(recipe)
+        overrides = runtime_overrides(settings)
+        overrides.update(component_overrides(settings, path))
+        return TempoModel.from_pretrained(str(path), **overrides)
     return TempoModel.from_config(model_settings(recipe))
+
+
+#: Component settings a model loaded from ``run.init_from`` can still take: how its weights are
+#: held and run, not what they are.
+LOADED_COMPONENT_KEYS = ("dtype", "attn_implementation")
+
+
+def component_overrides(settings: Mapping[str, Any], path: Path) -> dict[str, dict[str, Any]]:
+    """``model.<part>.*`` settings for a model loaded from ``path``: those that can apply to loaded
+    weights (:data:`LOADED_COMPONENT_KEYS`) apply; any other that differs from the saved model's
+    is refused by name rather than silently dropped. ``pretrained`` is superseded by the folder."""
+    from tempo_kit.kit_format import read_config
+    from tempo_kit.model import COMPONENTS
+
+    saved = read_config(path, COMPONENTS)
+    overrides: dict[str, dict[str, Any]] = {}
+    for part in COMPONENTS:
+        asked = settings.get(part) or {}
+        if isinstance(asked, str):
+            asked = {"name": asked}
+        for key, value in asked.items():
+            if key == "pretrained":
+                continue
+            if key in LOADED_COMPONENT_KEYS:
+                overrides.setdefault(part, {})[key] = value
+            elif saved.get(part, {}).get(key) != value:
+                raise ConfigError(
+                    f"model.{part}.{key}={value!r} cannot apply to the model loaded from run.init_from={path} "
+                    f"(it was built with {key}={saved.get(part, {}).get(key)!r}); remove model.{part}.{key} "
+                    "from the recipe (e.g. ~model."
+                    f"{part}.{key}) or train from model: with run.init_from=null"
+                )
+    return overrides
 
 
 def model_settings(recipe: Mapping[str, Any]) -> dict[str, Any]:

@@ -12,9 +12,10 @@ Three resize paths, all bicubic:
   resize each frame with PIL's bicubic — with ``preprocessing="released"`` the released chain,
   bit for bit (first resize, per-frame factor-64 resize, clip resize), with bounded memory.
 * ``resize="decoder"``: FFmpeg's swscale bicubic scaler inside the decoder (decord's
-  ``VideoReader(width=, height=)``; PyAV's ``reformat``) scales straight to the final size.
-  Fastest: full-resolution RGB frames are never made, and one resize replaces three. Its pixels
-  differ from the exact path (measured in ``benchmarks/bench_decode.py``).
+  ``VideoReader(width=, height=)``; PyAV's ``reformat``) does the first (long-edge) resize, from
+  YUV, so full-resolution RGB frames are never made; the later steps run exactly as on the exact
+  path. Faster; its pixels differ from the exact path by the first resize alone (measured in
+  ``benchmarks/bench_decode.py``).
 * ``resize="torch"``: as ``"pil"`` but the first resize is
   ``torch.nn.functional.interpolate(mode="bicubic", antialias=True)`` (within one grey level of PIL).
 """
@@ -34,6 +35,7 @@ from tempo_kit.errors import MediaError
 from tempo_kit.video.backends import open_video
 from tempo_kit.video.preprocessing import (
     DEFAULT_PREPROCESSING,
+    MAX_RATIO,
     Preprocessing,
     ReleasedGeometry,
     check_preprocessing,
@@ -145,11 +147,23 @@ class FramePlan:
         """The size the SVLM sees (``qwen3_vl``: before its processor's own rule)."""
         if self.preprocessing == "released":
             return self.geometry(height, width).final
+        if max(height, width) / min(height, width) > MAX_RATIO:
+            raise MediaError(
+                f"a {width}x{height} video has an aspect ratio over {MAX_RATIO}, which the SVLM refuses; "
+                "crop or pad it"
+            )
         return resized_size(height, width, self.max_long_edge, self.size_multiple)
 
-    def apply(self, frames: Tensor, method: str = "pil") -> Tensor:
-        """uint8 ``[N, H, W, 3]`` native frames → the final size; ``method`` does the first resize."""
-        height, width = frames.shape[1:3]
+    def first_size(self, height: int, width: int) -> tuple[int, int]:
+        """The size of the first (long-edge) resize, the one a decoder can do for the fast path."""
+        if self.preprocessing == "released":
+            return self.geometry(height, width).first
+        return self.final_size(height, width)
+
+    def apply(self, frames: Tensor, method: str = "pil", source: tuple[int, int] | None = None) -> Tensor:
+        """uint8 ``[N, H, W, 3]`` frames → the final size. ``method`` does the first resize; frames
+        a decoder already brought to the first size pass ``source``, the video's own size."""
+        height, width = source or frames.shape[1:3]
         if self.preprocessing == "qwen3_vl":
             return resize_frames(frames, self.final_size(height, width), method)
         geometry = self.geometry(height, width)
@@ -200,7 +214,7 @@ def load_video(
     if resize not in RESIZE_MODES:
         raise ValueError(f"resize must be one of {', '.join(RESIZE_MODES)}, got {resize!r}")
     plan = FramePlan.for_mode(preprocessing, max_long_edge, size_multiple)
-    with open_video(path, backend, plan.final_size if resize == "decoder" else None) as source:
+    with open_video(path, backend, plan.first_size if resize == "decoder" else None) as source:
         duration = source.num_frames / source.fps
         if not duration > 0:
             raise MediaError(f"{path} has zero duration ({source.num_frames} frames at {source.fps} fps); re-encode it")
@@ -209,16 +223,15 @@ def load_video(
         final = plan.final_size(source.height, source.width)
         unique, inverse = np.unique(indices, return_inverse=True)
         frames = torch.empty((len(unique), *final, 3), dtype=torch.uint8)
+        native = (source.height, source.width)
         if resize == "decoder":
-            chunks = source.iter_chunks(unique, final, chunk_frames)
+            chunks = source.iter_chunks(unique, plan.first_size(*native), chunk_frames)
         else:
             per_chunk = max(1, min(chunk_frames, chunk_bytes // (source.height * source.width * 3)))
             chunks = source.iter_chunks(unique, None, per_chunk)
         filled = 0
         for chunk in chunks:
-            chunk = torch.from_numpy(chunk)
-            if resize != "decoder":
-                chunk = plan.apply(chunk, resize)
+            chunk = plan.apply(torch.from_numpy(chunk), "pil" if resize == "decoder" else resize, native)
             frames[filled : filled + len(chunk)] = chunk
             filled += len(chunk)
             del chunk

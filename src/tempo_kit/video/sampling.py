@@ -6,7 +6,8 @@ These are pure functions of the video's metadata, so they are exact and testable
 * :func:`sample_indices`: ``round(linspace(0, total_frames − 1, n))``; past ``max_frames`` this is
   the uniform subsampling the paper describes;
 * :func:`resized_size`: long edge at most ``max_long_edge``, aspect kept, each side rounded to a
-  multiple of ``size_multiple``.
+  multiple of ``size_multiple`` — the decode size of the ``qwen3_vl`` geometry (the released
+  geometry lives in :mod:`~tempo_kit.video.preprocessing`).
 
 Rounding is NumPy's (half to even), the same as Python's :func:`round`; it matters only on exact
 halves (e.g. a 2.25 s video → 4.5 → 4 frames).
@@ -68,7 +69,7 @@ def resized_size(
     max_long_edge: int | None = DEFAULT_MAX_LONG_EDGE,
     size_multiple: int = DEFAULT_SIZE_MULTIPLE,
 ) -> tuple[int, int]:
-    """``(height, width)`` after the compatibility §1 resize.
+    """``(height, width)`` at decode time in the ``qwen3_vl`` geometry.
 
     The frame is scaled (never enlarged) so its long edge is at most ``max_long_edge`` (``None``:
     keep the native size), then each side is rounded to the nearest multiple of ``size_multiple``

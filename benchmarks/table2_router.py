@@ -71,6 +71,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--budgets", default="160,256", help="comma-separated visual-token budgets per video")
     parser.add_argument("--bootstraps", type=int, default=1000)
     parser.add_argument(
+        "--max-new-tokens", type=int, default=8, help="reply length (colour names take up to 4+ tiny-tokenizer tokens)"
+    )
+    parser.add_argument(
         "--override", action="append", default=[], help="router-stage recipe override (repeatable)"
     )
     return parser.parse_args(argv)
@@ -247,7 +250,7 @@ def evaluate(
                     reduction=reduction,
                     allocator=spec,
                     compressed=compressed,
-                    max_new_tokens=4,
+                    max_new_tokens=args.max_new_tokens,
                 )
                 hit = normalise_answer(out.texts[0]) == normalise_answer(sample.answer)
                 stats = allocation_stats(out.allocations[0].counts, video.labels, k_max, max(1, k_max // 2))
@@ -259,7 +262,7 @@ def evaluate(
             budget=k_max * len(video.labels),
             allocator="uniform",
             compressed=compressed,
-            max_new_tokens=4,
+            max_new_tokens=args.max_new_tokens,
         )
         correct.setdefault(full, []).append(
             float(normalise_answer(out.texts[0]) == normalise_answer(sample.answer))

@@ -168,6 +168,7 @@ def train(args: argparse.Namespace, paths: dict[str, Path]) -> dict[str, Any]:
     router = [
         *common_overrides(paths, router_dir, args.seed),
         f"run.init_from={answer_dir / 'final'}",
+        f"model.compressor.k_max={args.k_max}",  # as saved by the answer stage
         f"data.train_files={paths['router']}",
         f"data.max_frames={int(round(args.duration * 2))}",
         f"trainer.max_epochs={args.router_epochs}",

@@ -65,10 +65,13 @@ def test_random_drop_is_seeded_and_halves():
 
 
 def test_prune_can_drop_segments_and_ignores_k_min():
-    # ATA with k_min = 0 (the call's 4 is ignored): ŝ = (s − 0.1)/(0.8 + ε) ≈ [1/4, 1, 0, 3/4, 1/2, 1/8],
-    # each a hair low because of ε, so Eq. 3 gives ⌊16·ŝ⌋ = [3, 15, 0, 11, 7, 1], Σ = 37.
-    assert PruneAllocator()(SCORES, 16, 40, 4).tolist() == [3, 15, 0, 11, 7, 1]  # 37 ≤ 40: Eq. 3
-    # B = 30 < 37 → Eq. 4: 30·ŝ/Σŝ (Σŝ ≈ 2.625) = [2.86, 11.43, 0, 8.57, 5.71, 1.43] → floors Σ = 27,
+    # ATA with k_min = 0 (the call's 4 is ignored), released (no ε, float32):
+    # ŝ = (s − 0.1)/0.8 = [1/4, 1, 0, 3/4, 1/2, 1/8] (float32 rounds 1/4, 1/2, 1/8 a hair up), so
+    # Eq. 3 gives ⌊16·ŝ⌋ = [4, 16, 0, 12, 8, 2], Σ = 42 > 40 → Eq. 4 with weights ŝ/Σŝ (Σŝ = 2.625):
+    # 40·w = [3.81, 15.24, 0, 11.43, 7.62, 1.90] → floors [3, 15, 0, 11, 7, 1], Σ = 37,
+    # remainder 3 → the three highest weights (idx 1, 3, 4) get one more; segment 2 keeps nothing.
+    assert PruneAllocator()(SCORES, 16, 40, 4).tolist() == [3, 16, 0, 12, 8, 1]
+    # B = 30 → Eq. 4: 30·w = [2.86, 11.43, 0, 8.57, 5.71, 1.43] → floors Σ = 27,
     # remainder 3 → the three highest (idx 1, 3, 4) get one more.
     assert PruneAllocator()(SCORES, 16, 30, 4).tolist() == [2, 12, 0, 9, 6, 1]
     assert ALLOCATORS.build({"name": "prune", "mode": "exact"})(SCORES, 16, 40, 4).min() == 0

@@ -77,13 +77,14 @@ def test_registered_and_shapes(compressor, tiny_checkpoints):
 
 
 def test_sequence_matches_processor_text(compressor):
-    segments = video_segments(1, window=3)  # odd window: last frame repeated, times averaged
+    segments = video_segments(1, window=3)  # odd window: the pad repeats the pixels, takes the next time
     patches = patchify(segments.frames, segments.frame_times)
     query = "Which colour is the circle?"
     ours = compressor.sequences.build(
         ROUTING_PROMPT, query, slot="video", tokens_per_patch=6, patch_times=patches.timestamps[0].tolist()
     )
-    text = processor_text(compressor.tokenizer, ROUTING_PROMPT, query, patches.grid_thw[0], [0.25, 1.0])
+    # frames at 0, 0.5, 1.0 s; the padding frame sits at 1.5 s → patch tags 0.25 and 1.25
+    text = processor_text(compressor.tokenizer, ROUTING_PROMPT, query, patches.grid_thw[0], [0.25, 1.25])
     assert ours == compressor.tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
@@ -296,9 +297,10 @@ def test_short_last_window_sees_only_its_real_frames(compressor):
     generator = torch.Generator().manual_seed(5)
     frames = torch.randint(0, 256, (11, 64, 64, 3), dtype=torch.uint8, generator=generator)
     times = torch.arange(11, dtype=torch.float64) / 2.0
-    windowed = make_segments(frames, window=8, frame_times=times)
+    # container times, so that the tail cut out on its own keeps its frames' times
+    windowed = make_segments(frames, window=8, frame_times=times, time_base="container")
     assert windowed.lengths.tolist() == [8, 3]  # the last window holds 3 real frames, padded to 8
-    tail = make_segments(frames[8:], window=3, frame_times=times[8:])
+    tail = make_segments(frames[8:], window=3, frame_times=times[8:], time_base="container")
     with torch.no_grad():
         full = compressor([windowed], ["what?"])
         alone = compressor([tail], ["what?"])

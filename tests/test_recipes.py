@@ -183,7 +183,7 @@ def test_docs_recipe_table_matches_the_yaml_files():
     from tempo_kit.recipes import recipe_table
 
     root = Path(__file__).resolve().parents[1]
-    names = ["stage0", "stage1", "stage2", "stage3", "stage2_lora", "stage3_lora", "demo"]
+    names = ["stage0", "stage1", "stage2", "stage3", "stage2_lora", "stage3_lora", "demo", "router", "router_full"]
     assert {p.stem for p in (root / "recipes").glob("*.yaml")} == {*names, "base"}
     page = (root / "docs" / "training" / "recipes.md").read_text()
     documented = page.split("<!-- recipe-table:start -->\n")[1].split("\n<!-- recipe-table:end -->")[0]

@@ -51,6 +51,13 @@ EXPECTED = {
         "projector": "frozen",
         "decoder": "lora",
     },
+    "router.yaml": {"compressor": "lora", "memory_tokens": "frozen", "projector": "frozen", "decoder": "frozen"},
+    "router_full.yaml": {
+        "compressor": "full",
+        "memory_tokens": "frozen",
+        "projector": "frozen",
+        "decoder": "frozen",
+    },
     "demo.yaml": {"compressor": "frozen", "memory_tokens": "full", "projector": "full", "decoder": "full"},
 }
 
@@ -150,7 +157,7 @@ def test_stages_chain_and_train_exactly_their_parts(tiny_checkpoints, tiny_needl
         previous = out / FINAL_DIR
 
 
-@pytest.mark.parametrize("recipe", ["stage2_lora.yaml", "stage3_lora.yaml"])
+@pytest.mark.parametrize("recipe", ["stage2_lora.yaml", "stage3_lora.yaml", "router.yaml"])
 def test_lora_recipes_train_adapters_and_export_merged(
     recipe, tiny_checkpoints, tiny_needle_benchmark, tmp_path
 ):
@@ -173,14 +180,14 @@ def test_lora_recipes_train_adapters_and_export_merged(
     assert sorted(p.name for p in (tmp_path / "adapters").iterdir()) == lora_parts
     for part in lora_parts:  # peft's own layout, one folder per part
         assert (tmp_path / "adapters" / part / "adapter_model.safetensors").is_file()
-    # the merged decoder differs from its base only through the adapters' product
+    # the merged LoRA parts differ from their base only through the adapters' product
     moved = []
     for name, value in names.items():
         base = snapshot.before.get(
             name, snapshot.before.get(name.replace("_proj.weight", "_proj.base_layer.weight"))
         )
         assert base is not None, name
-        if part_of(name) == "decoder" and not torch.equal(value, base):
+        if EXPECTED[recipe].get(part_of(name)) == "lora" and not torch.equal(value, base):
             moved.append(name)
     assert moved and all(n.endswith("_proj.weight") for n in moved)
 

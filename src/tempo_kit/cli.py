@@ -25,6 +25,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "chat": ("tempo_kit.inference.chat", "a conversation about one video (follow-ups reuse the SVLM prefix cache)"),
     "demo": ("tempo_kit.inference.demo", "a Gradio web app to ask videos questions (needs the demo extra)"),
     "eval": ("tempo_kit.evaluation.command", "multiple-choice benchmark over an annotation file"),
+    "convert-grounding": (
+        "tempo_kit.data.grounding_command",
+        "temporal-grounding rows (Charades-STA, QVHighlights) → annotation rows with relevant_spans",
+    ),
+    "route": ("tempo_kit.evaluation.route_command", "relevance vs labelled spans: AUROC, tokens per budget, plots"),
     "convert": ("tempo_kit.checkpoints.command", "convert between the released Tempo layout and the kit's"),
     "recipes": ("tempo_kit.recipes.command", "list, show or copy the shipped recipes"),
     "components": ("tempo_kit.components_command", "list the registered components and where each comes from"),

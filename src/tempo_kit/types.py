@@ -194,6 +194,8 @@ class TempoBatch:
         attention_mask: long ``[B, L]``, 1 for real tokens.
         ids: optional sample identifiers, for logs and error messages.
         answers: optional reference answers (evaluation).
+        segment_labels: optional per-sample float ``[S_i]`` relevance targets (1 = the segment
+            overlaps a relevant span), ``None`` for a sample without spans; the router stage's targets.
     """
 
     segments: list[Segments]
@@ -203,6 +205,7 @@ class TempoBatch:
     attention_mask: Tensor
     ids: list[str] = field(default_factory=list)
     answers: list[str | None] = field(default_factory=list)
+    segment_labels: list[Tensor | None] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.segments)
@@ -213,4 +216,5 @@ class TempoBatch:
             for f in fields(self)
             if isinstance(getattr(self, f.name), Tensor)
         }
-        return replace(self, segments=[s.to(device) for s in self.segments], **moved)
+        labels = [None if t is None else t.to(device) for t in self.segment_labels]
+        return replace(self, segments=[s.to(device) for s in self.segments], segment_labels=labels, **moved)

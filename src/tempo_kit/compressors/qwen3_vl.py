@@ -210,10 +210,14 @@ class Qwen3VLCompressor(Compressor):
 
     def _apply(self, fn, recurse: bool = True):
         # ``.to(bfloat16)`` / ``.half()`` must move the relevance direction but keep it float32.
-        direction = self.relevance_direction
+        direction = self.relevance_direction.detach().clone()  # a parameter's data is swapped in place
         super()._apply(fn, recurse)
         if self.relevance_direction.dtype != torch.float32:
-            self.relevance_direction = direction.to(self.relevance_direction.device, torch.float32)
+            restored = direction.detach().to(self.relevance_direction.device, torch.float32)
+            if isinstance(self.relevance_direction, nn.Parameter):  # the router stage trains it
+                self.relevance_direction.data = restored
+            else:
+                self.relevance_direction = restored
         return self
 
     def forward(self, segments: Sequence[Segments], queries: Sequence[str]) -> CompressorOutput:

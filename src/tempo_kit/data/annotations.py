@@ -9,7 +9,9 @@ A file is a JSON list or JSON lines (``.jsonl``), one row per sample::
 ``video`` or ``image`` (paths relative to a media root) or neither (a text-only sample);
 ``conversations`` alternate human / gpt, starting with human, and may have many turns; ``id`` is
 optional (default ``file:line``). Multiple-choice rows may add ``question``, ``options`` and
-``answer`` (a letter); anything else is kept as metadata. Malformed rows are reported with the file,
+``answer`` (a letter); a row may add ``relevant_spans: [[start_s, end_s], ...]``, where the answer
+is seen (checked by :mod:`tempo_kit.data.spans`, against the row's ``duration`` when it has one);
+anything else is kept as metadata. Malformed rows are reported with the file,
 the line and the reason.
 """
 
@@ -20,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tempo_kit.data.spans import SPANS_KEY, SpanError, parse_spans
 from tempo_kit.errors import TempoKitError
 from tempo_kit.prompts import Turn
 
@@ -43,6 +46,8 @@ class Record:
     options: list[str] | None = None
     question: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    #: ``(start_s, end_s)`` spans holding the answer; ``None`` when the row has none
+    relevant_spans: list[tuple[float, float]] | None = None
 
 
 def read_text(path: Path) -> str:
@@ -130,7 +135,15 @@ def parse_row(row: Any, where: str) -> Record:
         not isinstance(options, list) or not all(isinstance(o, str) for o in options)
     ):
         raise AnnotationError(f"{where}: 'options' must be a list of strings")
-    known = {"id", "video", "image", "conversations", "answer", "options", "question"}
+    spans = None
+    if row.get(SPANS_KEY) is not None:
+        duration = row.get("duration")
+        duration = float(duration) if isinstance(duration, (int, float)) and duration > 0 else None
+        try:
+            spans = parse_spans(row[SPANS_KEY], where, duration)
+        except SpanError as error:
+            raise AnnotationError(str(error)) from error
+    known = {"id", "video", "image", "conversations", "answer", "options", "question", SPANS_KEY}
     answer = row.get("answer")
     return Record(
         id=str(row.get("id", where)),
@@ -142,6 +155,7 @@ def parse_row(row: Any, where: str) -> Record:
         options=options,
         question=row.get("question"),
         meta={k: v for k, v in row.items() if k not in known},
+        relevant_spans=spans,
     )
 
 

@@ -11,6 +11,7 @@
   conversation, only assistant tokens supervised. ``eval``: the conversation up to the last human
   turn plus the generation prompt; labels all ignored. A text-only sample has no visual placeholder.
 * ``answers``: the row's ``answer`` if it has one, else the last assistant turn.
+* ``segment_labels``: each sample's relevance targets from its ``relevant_spans`` (or ``None``).
 """
 
 from __future__ import annotations
@@ -101,4 +102,5 @@ class TempoCollator:
             attention_mask=attention_mask,
             ids=[s.id for s in samples],
             answers=[self.answer(s) for s in samples],
+            segment_labels=[s.segment_labels for s in samples],
         )

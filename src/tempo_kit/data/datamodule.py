@@ -139,6 +139,8 @@ class TempoDataModule(L.LightningDataModule):
             it). ``tempo-kit fit`` puts it in the run folder (``skips.jsonl``); ``None`` uses a
             temporary file that is removed when the data module is garbage-collected or the
             process exits.
+        require_spans: keep only rows with ``relevant_spans`` (the router stage); the others are
+            counted as skips, and a file left with none is an error.
     """
 
     def __init__(
@@ -168,6 +170,7 @@ class TempoDataModule(L.LightningDataModule):
         test_mode: str = "train",
         max_length: int | None = None,
         skips_file: str | Path | None = None,
+        require_spans: bool = False,
     ):
         super().__init__()
         check_on_error(on_error)
@@ -197,6 +200,7 @@ class TempoDataModule(L.LightningDataModule):
         self.max_eval_samples = max_eval_samples
         self.modes = {"val": val_mode, "test": test_mode}
         self.max_length = max_length
+        self.require_spans = require_spans
         self.skip_log = SkipLog(_fresh_skips_file(self, skips_file))
         self.datasets: dict[str, Dataset] = {}
         self._resume_at: tuple[int, int] = (0, 0)  # (epoch, batches trained in it) from a checkpoint
@@ -205,6 +209,8 @@ class TempoDataModule(L.LightningDataModule):
     def _dataset(self, entry: dict, window: int, require_answer: bool) -> TempoDataset:
         root = entry["media_root"] if entry["media_root"] is not None else Path(entry["path"]).parent
         records = load_annotations(entry["path"], self.on_error, self.skip_log)
+        if self.require_spans:
+            records = self._with_spans(records, entry["path"])
         return TempoDataset(
             records,
             root,
@@ -218,6 +224,22 @@ class TempoDataModule(L.LightningDataModule):
             skip_log=self.skip_log,
             require_answer=require_answer,
         )
+
+    def _with_spans(self, records: list, path) -> list:
+        """Rows that carry ``relevant_spans``; the rest are logged as skips."""
+        kept = []
+        for record in records:
+            if record.relevant_spans is None or record.kind != "video":
+                self.skip_log.add(record.where, record.media, "no relevant_spans: the router stage needs them")
+            else:
+                kept.append(record)
+        if not kept:
+            raise ConfigError(
+                f"{path}: none of its {len(records)} rows is a video row with relevant_spans, which "
+                "data.require_spans=true (the router stage) needs; add them (tempo-kit make-synthetic "
+                "writes them; tempo-kit convert-grounding converts grounding datasets)"
+            )
+        return kept
 
     def _eval_dataset(self, entries: list[dict], split: str) -> Dataset | None:
         if not entries:

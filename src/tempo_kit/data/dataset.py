@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from torch import Tensor
 from torch.utils.data import Dataset
 
 from tempo_kit.data.annotations import AnnotationError, Record
 from tempo_kit.data.skips import SkipLog, check_on_error
+from tempo_kit.data.spans import parse_spans, segment_bounds, segment_labels
 from tempo_kit.errors import MediaError, TempoKitError
 from tempo_kit.prompts import Turn, compressor_query
 from tempo_kit.types import Segments
@@ -47,6 +49,9 @@ class Sample:
     options: list[str] | None = None
     question: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    #: float ``[S]``: 1 for segments overlapping the row's ``relevant_spans`` (see
+    #: :mod:`tempo_kit.data.spans`); ``None`` when the row has no spans or no video
+    segment_labels: Tensor | None = None
 
     @property
     def kind(self) -> str:
@@ -146,6 +151,10 @@ class TempoDataset(Dataset):
             else:
                 clip = load_image(path, max_long_edge=self.image_max_long_edge)
             segments = make_segments(clip, self.window, time_base=self.time_base)
+        labels = None
+        if record.relevant_spans is not None and record.kind == "video":
+            spans = parse_spans(record.relevant_spans, "relevant_spans", clip.duration)
+            labels = segment_labels(segment_bounds(segments, clip.duration), spans)
         return Sample(
             id=record.id,
             segments=segments,
@@ -154,6 +163,7 @@ class TempoDataset(Dataset):
             options=record.options,
             question=record.question,
             meta=dict(record.meta),
+            segment_labels=labels,
         )
 
     def __getitem__(self, index: int) -> Sample:

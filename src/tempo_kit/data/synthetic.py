@@ -228,7 +228,8 @@ def make_needle_dataset(
     categories) or a digit filling most of the frame. Each video gets one row per question type:
     ``"mc"`` (the human turn lists lettered options and asks for the letter; gpt answers the
     letter) and ``"open"`` (one-word answer). Rows carry ``question``, ``options``, ``answer``,
-    ``needle_time`` (the event's centre, s), ``needle_start``/``needle_end``, ``needle_segment``
+    ``needle_time`` (the event's centre, s), ``needle_start``/``needle_end``,
+    ``relevant_spans`` (``[[needle_start, needle_end]]``, the router stage's labels), ``needle_segment``
     (index at ``window`` frames per segment, ``sample_fps`` sampling), ``window``, ``category``,
     ``duration``. Splits draw from independent streams of the same ``seed``.
 
@@ -287,6 +288,7 @@ def make_needle_dataset(
             "needle_time": centre,
             "needle_start": start,
             "needle_end": end,
+            "relevant_spans": [[start, end]],
             "needle_segment": needle_segment_index(
                 centre, num_frames, fps, window=window, sample_fps=sample_fps, max_frames=max_frames
             ),

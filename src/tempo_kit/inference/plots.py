@@ -9,6 +9,7 @@ the picture the released demo shows next to its answer.
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -40,7 +41,7 @@ def plot_allocation(
     query: str | None = None,
     answer: str | None = None,
     segment_seconds: float | None = None,
-    highlight: tuple[float, float] | None = None,
+    highlight: tuple[float, float] | Sequence[tuple[float, float]] | None = None,
     highlight_label: str = "event",
     dpi: int = 150,
 ) -> Path:
@@ -52,8 +53,8 @@ def plot_allocation(
         answer: the model's answer, shown under the title.
         segment_seconds: length of one segment in seconds (window / sampling fps); inferred from
             the spacing of the segment times when not given.
-        highlight: a ``(start, end)`` span in seconds to shade in both panels, e.g. where a
-            benchmark annotates the answer's evidence (``highlight_label`` names it).
+        highlight: a ``(start, end)`` span in seconds, or a list of them, to shade in both panels,
+            e.g. where a benchmark annotates the answer's evidence (``highlight_label`` names it).
     """
     import matplotlib
 
@@ -110,9 +111,11 @@ def plot_allocation(
         curve.spines[side].set_visible(False)
 
     if highlight is not None:
-        lo, hi = (float(v) for v in highlight)
-        strip.axvspan(lo, hi, ymin=0, ymax=1, fill=False, edgecolor=HIGHLIGHT_COLOUR, linewidth=1.6)
-        curve.axvspan(lo, hi, color=HIGHLIGHT_COLOUR, alpha=0.12, linewidth=0, label=highlight_label)
+        spans = [highlight] if isinstance(highlight[0], (int, float)) else list(highlight)
+        for number, (lo, hi) in enumerate((float(a), float(b)) for a, b in spans):
+            strip.axvspan(lo, hi, ymin=0, ymax=1, fill=False, edgecolor=HIGHLIGHT_COLOUR, linewidth=1.6)
+            label = highlight_label if number == 0 else None
+            curve.axvspan(lo, hi, color=HIGHLIGHT_COLOUR, alpha=0.12, linewidth=0, label=label)
     handles, labels = curve.get_legend_handles_labels()
     if allocation.relevance is not None:
         relevance = allocation.relevance.detach().cpu().float()

@@ -81,6 +81,13 @@ DEFAULTS: dict[str, Any] = {
     },
     # TempoDataModule arguments (annotation files, media root, frames, window, workers ...)
     "data": {},
+    # the router stage's relevance objective (tempo_kit.training.router.RouterSettings)
+    "router": {
+        "weight": 0.0,  # relevance loss weight; 0 = off (every stage of the paper)
+        "answer_weight": 1.0,  # answer loss weight; 0 = router only (no LLM pass)
+        "train_direction": False,  # also train w_Yes − w_No (kit format only)
+        "prompt": "routing",  # SVLM system prompt while training: routing | standard | text
+    },
     "validation": {
         # greedy generation of the answer on validation batches that carry reference answers
         "generate": True,

@@ -23,6 +23,7 @@ def validate_recipe(cfg: DictConfig, source: str = "<recipe>", *, check_paths: b
     _check_model(cfg, source)
     _check_data(cfg, source)
     _check_trainer(cfg, source)
+    _check_router(cfg, source)
     if check_paths:
         check_checkpoint_paths(cfg, source)
 
@@ -112,6 +113,18 @@ def _check_data(cfg: DictConfig, source: str) -> None:
             f"recipe {source!r}: data.{key} is set by the recipe itself ({managed[key]}); remove data.{key}"
         )
     check_arguments(TempoDataModule, kwargs, "data (TempoDataModule)", source)
+
+
+def _check_router(cfg: DictConfig, source: str) -> None:
+    """The ``router:`` section's keys and weights (:class:`~tempo_kit.training.router.RouterSettings`)."""
+    from omegaconf import OmegaConf
+
+    from tempo_kit.training.router import RouterSettings
+
+    try:
+        RouterSettings.from_recipe(OmegaConf.to_container(cfg, resolve=False))
+    except ConfigError as error:
+        raise ConfigError(f"recipe {source!r}: {error}") from None
 
 
 def _check_trainer(cfg: DictConfig, source: str) -> None:

@@ -4,9 +4,12 @@ The model is built in ``configure_model()`` (so FSDP can shard it as it is creat
 the recipe's ``model:`` section or from a previous stage's exported folder (``run.init_from``).
 Trainability (full / LoRA / frozen per part), named parameter groups with per-part learning
 rates, AdamW and a warm-up + cosine schedule per optimizer step all come from the recipe, so every
-stage of the paper runs through this one class. Validation reports the loss (each batch weighted
-by its samples) and, on batches with reference answers, the accuracy of the greedily generated
-option letter, accumulated across batches and devices with torchmetrics.
+stage of the paper runs through this one class. The router stage adds a relevance loss on
+segments labelled by ``relevant_spans`` (``router:`` section, :mod:`tempo_kit.training.router`).
+Validation reports the loss (each batch weighted by its samples) and, on batches with reference
+answers, the accuracy of the greedily generated option letter, accumulated across batches and
+devices with torchmetrics; with the router objective on, also the relevance AUROC and average
+precision on labelled segments.
 """
 
 from __future__ import annotations
@@ -214,6 +217,13 @@ class TempoModule(LightningModule):
         self.save_hyperparameters({"recipe": self.recipe})
         self.model = None
         self.trainability = None
+        from tempo_kit.training.router import RouterSettings
+
+        self.router = RouterSettings.from_recipe(self.recipe)
+        from torchmetrics.classification import BinaryAUROC, BinaryAveragePrecision
+
+        self.val_auroc, self.val_average_precision = BinaryAUROC(), BinaryAveragePrecision()
+        self._router_batches = 0
         self._reset_step_stats()
         self.eval_metrics = eval_metrics()
         self.last_eval_metrics: dict[str, float] = {}
@@ -227,6 +237,8 @@ class TempoModule(LightningModule):
 
         self.model = build_model(self.recipe)
         self.trainability = apply_trainability(self.model, self.recipe["trainable"], self.recipe["lora"])
+        if self.router.active:
+            self._set_up_router()
         self.model.train()  # pretrained HF models load in eval mode; LoRA dropout needs train mode
         fsdp = self._trainer is not None and is_fsdp(self.trainer.strategy)
         for part, enabled in self.recipe["trainer"]["gradient_checkpointing"].items():
@@ -235,6 +247,24 @@ class TempoModule(LightningModule):
             trains = self._part_trains(part)
             if enabled and trains and not fsdp and hasattr(component, "gradient_checkpointing_enable"):
                 component.gradient_checkpointing_enable()
+
+    def _set_up_router(self) -> None:
+        """The router stage's prompt, and the relevance direction as a parameter if it trains."""
+        from tempo_kit.training.router import make_direction_trainable
+
+        compressor = self.model.compressor
+        if not hasattr(compressor, "train_prompt"):
+            raise ConfigError(
+                f"router.weight > 0: the {type(compressor).__name__} compressor has no relevance score to train"
+            )
+        from tempo_kit.compressors.qwen3_vl import resolve_prompt
+
+        compressor.train_prompt = resolve_prompt(self.router.prompt)
+        if self.router.train_direction:
+            direction = make_direction_trainable(compressor)
+            self.trainability.trainable["compressor"] = (
+                self.trainability.trainable.get("compressor", 0) + direction.numel()
+            )
 
     def on_fit_start(self) -> None:
         if self.trainability is not None and self.trainer.is_global_zero:
@@ -254,14 +284,38 @@ class TempoModule(LightningModule):
     def forward(self, batch: TempoBatch):
         return self.model(batch)
 
+    def _losses(self, batch: TempoBatch):
+        """``(total loss, router loss or None, model output or None)`` as the ``router:`` section weighs them."""
+        from tempo_kit.training.router import router_loss
+
+        settings = self.router
+        if settings.router_only:
+            relevance, output = self.model.compress(batch).relevance, None
+        else:
+            output = self.model(batch)
+            relevance = output.relevance
+        routing = router_loss(batch, relevance) if settings.active else None
+        if settings.router_only:
+            if routing is None:
+                raise ConfigError(
+                    f"router stage: batch {batch.ids} has no segment labelled by relevant_spans; give the "
+                    "training rows relevant_spans (data.require_spans=true skips rows without them)"
+                )
+            return settings.weight * routing, routing, None
+        loss = output.loss if settings.answer_weight == 1 else settings.answer_weight * output.loss
+        if routing is not None:
+            loss = loss + settings.weight * routing
+        return loss, routing, output
+
     def training_step(self, batch: TempoBatch, batch_idx: int) -> torch.Tensor:
-        output = self.model(batch)
-        loss = output.loss
+        loss, routing, output = self._losses(batch)
+        if routing is not None:
+            self.log("router_loss", routing.detach(), prog_bar=True, logger=False, batch_size=len(batch))
         stats = self.step_stats
         stats["loss_sum"] = stats["loss_sum"].to(loss.device) + loss.detach().float()
         stats["batches"] += 1
         stats["samples"] += len(batch)
-        if getattr(output, "visual_tokens", None) is not None:
+        if output is not None and getattr(output, "visual_tokens", None) is not None:
             stats["visual_tokens"] += int(sum(output.visual_tokens))  # host-side counts: no sync
         self.log("loss", loss.detach(), prog_bar=True, logger=False, batch_size=len(batch))
         return loss
@@ -300,11 +354,24 @@ class TempoModule(LightningModule):
 
     # ------------------------------------------------------------------------- validation / test
     def _eval_step(self, batch: TempoBatch) -> None:
-        output = self.model(batch)
+        if self.router.router_only:
+            output = None
+            relevance = self.model.compress(batch).relevance
+        else:
+            output = self.model(batch)
+            relevance = output.relevance
         metrics = self.eval_metrics
-        if output.loss is not None and torch.isfinite(output.loss):
+        if output is not None and output.loss is not None and torch.isfinite(output.loss):
             metrics["loss"].update(output.loss.detach().float(), weight=len(batch))
             metrics["loss_samples"].update(len(batch))
+        if self.router.active and relevance is not None:
+            from tempo_kit.training.router import labelled_segments
+
+            scores, labels = labelled_segments(batch, relevance)
+            if len(scores):
+                self.val_auroc.update(scores.float(), labels.long())
+                self.val_average_precision.update(scores.float(), labels.long())
+                self._router_batches += 1
         settings = self.recipe["validation"]
         if settings["generate"] and batch.answers and any(a is not None for a in batch.answers):
             generated = self.model.generate(
@@ -324,6 +391,12 @@ class TempoModule(LightningModule):
         from tempo_kit.training.callbacks import emit
 
         metrics = computed_eval_metrics(self.eval_metrics, stage)
+        if self.router.active and self._router_batches:
+            metrics[f"{stage}/auroc"] = float(self.val_auroc.compute())
+            metrics[f"{stage}/average_precision"] = float(self.val_average_precision.compute())
+        self.val_auroc.reset()
+        self.val_average_precision.reset()
+        self._router_batches = 0
         self.last_eval_metrics = metrics
         for key, value in metrics.items():  # for callbacks (EarlyStopping) and the progress bar
             self.log(key, value, prog_bar=key.endswith("accuracy"), logger=False, rank_zero_only=True)

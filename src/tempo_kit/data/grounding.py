@@ -1,0 +1,178 @@
+"""Temporal-grounding datasets → kit annotation rows with ``relevant_spans`` (the router stage's data).
+
+Two layouts are read:
+
+* ``charades-sta``: Charades-STA's text files, one query a line: ``VIDEO_ID START END##SENTENCE``
+  (seconds). Durations are not in the file; ``durations`` (Charades' CSV, columns ``id`` and
+  ``length``) adds them, so spans past the end are caught.
+* ``qvhighlights``: QVHighlights' JSON lines: ``{"qid", "query", "vid", "duration",
+  "relevant_windows": [[start, end], ...]}``.
+
+Each query becomes one row: the video path from ``video_pattern`` (``{vid}`` is the dataset's video
+id), a human turn ``<video>\\n<query>``, a gpt turn stating the span(s) in seconds (used only if the
+router stage adds the answer loss), ``question``, ``relevant_spans`` and, when known,
+``duration``. A query whose spans are malformed or lie outside the video (rules in
+:mod:`tempo_kit.data.spans`) is skipped and counted, never written.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tempo_kit.data.spans import SPANS_KEY, SpanError, parse_spans
+from tempo_kit.errors import ConfigError
+from tempo_kit.files import write_text_atomic
+
+FORMATS = ("charades-sta", "qvhighlights")
+DEFAULT_VIDEO_PATTERN = "{vid}.mp4"
+
+
+@dataclass
+class Conversion:
+    """What :func:`convert_grounding` wrote and skipped."""
+
+    rows: int = 0
+    skipped: Counter = field(default_factory=Counter)
+
+    def summary(self) -> str:
+        skips = ", ".join(f"{n}× {reason}" for reason, n in self.skipped.most_common()) or "none"
+        return f"{self.rows} rows written; skipped: {skips}"
+
+
+def _charades(path: Path, durations: dict[str, float]) -> Iterator[tuple[str, dict[str, Any] | str]]:
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        head, sep, sentence = line.partition("##")
+        parts = head.split()
+        if not sep or len(parts) != 3 or not sentence.strip():
+            yield where, "not 'VIDEO_ID START END##SENTENCE'"
+            continue
+        try:
+            start, end = float(parts[1]), float(parts[2])
+        except ValueError:
+            yield where, "START/END are not numbers"
+            continue
+        yield (
+            where,
+            {
+                "vid": parts[0],
+                "query": sentence.strip(),
+                "spans": [[start, end]],
+                "duration": durations.get(parts[0]),
+            },
+        )
+
+
+def _qvhighlights(path: Path) -> Iterator[tuple[str, dict[str, Any] | str]]:
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            yield where, "not valid JSON"
+            continue
+        if not isinstance(row, dict) or not row.get("vid") or not str(row.get("query", "")).strip():
+            yield where, "missing 'vid' or 'query'"
+            continue
+        duration = row.get("duration")
+        yield (
+            where,
+            {
+                "vid": str(row["vid"]),
+                "query": str(row["query"]).strip(),
+                "spans": row.get("relevant_windows"),
+                "duration": float(duration) if isinstance(duration, (int, float)) else None,
+                "qid": row.get("qid"),
+            },
+        )
+
+
+def read_durations(path: str | Path) -> dict[str, float]:
+    """``{video id: seconds}`` from a CSV with ``id`` and ``length`` columns (Charades' metadata)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"--durations {path}: file not found")
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        if not reader.fieldnames or not {"id", "length"} <= set(reader.fieldnames):
+            raise ConfigError(f"--durations {path}: needs 'id' and 'length' columns, has {reader.fieldnames}")
+        return {row["id"]: float(row["length"]) for row in reader if row.get("length")}
+
+
+def _answer(spans: list[tuple[float, float]]) -> str:
+    return "; ".join(f"From {a:.1f} to {b:.1f} seconds." for a, b in spans)
+
+
+def convert_grounding(
+    source: str | Path,
+    output: str | Path,
+    fmt: str,
+    *,
+    video_pattern: str = DEFAULT_VIDEO_PATTERN,
+    durations: str | Path | None = None,
+) -> Conversion:
+    """Convert ``source`` (layout ``fmt``) into the JSONL file ``output``; see the module docstring."""
+    source = Path(source)
+    if fmt not in FORMATS:
+        from tempo_kit.errors import did_you_mean
+
+        raise ConfigError(f"--format {fmt!r}: choose {' or '.join(FORMATS)}{did_you_mean(fmt, FORMATS)}")
+    if not source.is_file():
+        raise ConfigError(f"{source}: file not found")
+    if "{vid}" not in video_pattern:
+        raise ConfigError(
+            f"--video-pattern {video_pattern!r} must contain {{vid}}, e.g. {DEFAULT_VIDEO_PATTERN}"
+        )
+    if fmt == "charades-sta":
+        items = _charades(source, read_durations(durations) if durations else {})
+    else:
+        items = _qvhighlights(source)
+    result = Conversion()
+    lines = []
+    for number, (where, item) in enumerate(items):
+        if isinstance(item, str):
+            result.skipped[item] += 1
+            continue
+        try:
+            spans = parse_spans(item["spans"], where, item["duration"])
+        except SpanError as error:
+            result.skipped[_reason(error)] += 1
+            continue
+        if not spans:
+            result.skipped["no spans"] += 1
+            continue
+        row = {
+            "id": str(item.get("qid") if item.get("qid") is not None else f"{fmt}-{number}"),
+            "video": video_pattern.format(vid=item["vid"]),
+            "conversations": [
+                {"from": "human", "value": f"<video>\n{item['query']}"},
+                {"from": "gpt", "value": _answer(spans)},
+            ],
+            "question": item["query"],
+            SPANS_KEY: [list(span) for span in spans],
+        }
+        if item["duration"] is not None:
+            row["duration"] = item["duration"]
+        lines.append(json.dumps(row))
+    result.rows = len(lines)
+    write_text_atomic(output, "".join(line + "\n" for line in lines))
+    return result
+
+
+def _reason(error: SpanError) -> str:
+    """A short skip reason from a span error (its kind, without the row's location)."""
+    text = str(error)
+    for reason in ("ends before it starts", "starts at or after the end", "starts before 0", "must be"):
+        if reason in text:
+            return reason
+    return "bad span"

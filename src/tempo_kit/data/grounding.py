@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tempo_kit.atomic import write_text
 from tempo_kit.data.spans import SPANS_KEY, SpanError, parse_spans
 from tempo_kit.errors import ConfigError
-from tempo_kit.files import write_text_atomic
 
 FORMATS = ("charades-sta", "qvhighlights")
 DEFAULT_VIDEO_PATTERN = "{vid}.mp4"
@@ -165,7 +165,7 @@ def convert_grounding(
             row["duration"] = item["duration"]
         lines.append(json.dumps(row))
     result.rows = len(lines)
-    write_text_atomic(output, "".join(line + "\n" for line in lines))
+    write_text(output, "".join(line + "\n" for line in lines))
     return result
 
 

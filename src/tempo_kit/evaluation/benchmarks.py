@@ -31,9 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tempo_kit.atomic import write_text
 from tempo_kit.errors import ConfigError
 from tempo_kit.evaluation.answers import OPTION_LETTERS
-from tempo_kit.evaluation.journal import write_atomic
 
 Row = dict[str, Any]
 
@@ -333,4 +333,4 @@ def convert_annotations(fmt: str, sources: Iterable[str | Path], out: str | Path
                 lines.append(json.dumps({k: v for k, v in row.items() if k != "where"}, ensure_ascii=False))
     if not lines:
         raise ConfigError(f"no usable {fmt} question in {', '.join(map(str, sources))}: {skipped[:3]}")
-    return write_atomic(out, "".join(line + "\n" for line in lines)), skipped
+    return write_text(out, "".join(line + "\n" for line in lines)), skipped

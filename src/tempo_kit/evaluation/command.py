@@ -316,10 +316,10 @@ def check_videos(benchmark, policy: str):
 
 
 def run(args: argparse.Namespace) -> int:
+    from tempo_kit.atomic import write_json
     from tempo_kit.evaluation.benchmarks import FORMATS
     from tempo_kit.evaluation.harness import Run, run_sweep, summarize_runs
     from tempo_kit.evaluation.items import load_benchmark
-    from tempo_kit.evaluation.journal import write_atomic
     from tempo_kit.evaluation.presets import get_preset
     from tempo_kit.inference.api import TempoPipeline
     from tempo_kit.inference.command import check_model_arguments
@@ -397,7 +397,7 @@ def run(args: argparse.Namespace) -> int:
             everything = json.loads(summary_path.read_text()).get("settings", {})
         everything.update(named)
         document = {"annotations": str(args.annotations), "format": args.format, "settings": everything}
-        write_atomic(summary_path, json.dumps(document, indent=2) + "\n")
+        write_json(summary_path, document)
         if args.json:
             print(json.dumps(named, indent=2))
         else:

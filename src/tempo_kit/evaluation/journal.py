@@ -69,19 +69,3 @@ def append_record(handle: IO[str], record: Mapping[str, Any]) -> None:
     handle.write(json.dumps(record, ensure_ascii=False) + "\n")
     handle.flush()
     os.fsync(handle.fileno())
-
-
-def write_atomic(path: str | Path, text: str) -> Path:
-    """Write ``text`` beside ``path`` and rename it into place: a failure leaves no half file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    try:
-        with partial.open("w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
-    return path

@@ -13,11 +13,10 @@ first ``--plots`` videos at the largest budget, spans shaded). See
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
+from tempo_kit.atomic import write_json
 from tempo_kit.errors import ConfigError
-from tempo_kit.files import write_text_atomic
 from tempo_kit.inference.command import add_model_arguments, check_budget, check_model_arguments
 
 
@@ -153,7 +152,7 @@ def diagnose(args: argparse.Namespace) -> int:
         skipped=skip_log.summary(),
     )
     output = Path(args.output)
-    write_text_atomic(output / "routing.json", json.dumps(report, indent=2) + "\n")
+    write_json(output / "routing.json", report)
     plot_roc(videos, output / "roc.png")
     for video in videos[: args.plots]:
         name = "".join(c if c.isalnum() or c in "-_." else "_" for c in video.id)

@@ -201,6 +201,8 @@ def test_kill_9_during_eval_then_rerun_finishes_and_all_failed_exits_1(tiny_temp
     missing = tmp_path / "missing.jsonl"
     rows = [json.loads(line) for line in tiny_needle_benchmark.read_text().splitlines()]
     missing.write_text("".join(json.dumps({**row, "video": "gone.mp4"}) + "\n" for row in rows[:2]))
-    failed = subprocess.run([*command[:7], str(missing), "--output", str(tmp_path / "failed"), *command[10:]],
-                            capture_output=True, text=True, timeout=600)  # fmt: skip
-    assert failed.returncode == 1 and "every question failed" in failed.stdout
+    # missing videos stop the run by default (exit 2, listing them); counted as wrong, every
+    # question fails and the run exits 1
+    failed = subprocess.run([*command[:7], str(missing), "--output", str(tmp_path / "failed"), *command[10:],
+                             "--missing-video", "count"], capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert failed.returncode == 1 and "every question failed" in failed.stdout, failed.stderr

@@ -96,7 +96,7 @@ def test_resolve_checkpoint(tmp_path):
     with pytest.raises(CheckpointError, match="--resume last: .*last.ckpt does not exist"):
         resolve_checkpoint("last", tmp_path, "--resume")
     (tmp_path / "checkpoints").mkdir()
-    (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"")
+    torch.save({"global_step": 3}, tmp_path / "checkpoints" / "last.ckpt")  # a readable checkpoint
     assert resolve_checkpoint("last", tmp_path, "--resume").endswith("checkpoints/last.ckpt")
     assert resolve_checkpoint(None, tmp_path, "--resume") is None
 

@@ -123,22 +123,10 @@ def _fsync_dir(folder: Path) -> None:
 
 @contextlib.contextmanager
 def atomic_file(path: str | Path, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO[Any]]:
-    """Open a temporary file beside ``path`` for writing; on success it replaces ``path``."""
-    target = Path(path)
-    binary = "b" in mode
-    with translated_disk_errors(target):
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = _partial_name(target)
-        try:
-            with open(partial, mode, encoding=None if binary else encoding) as handle:
-                yield handle
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(partial, target)
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
-        _fsync_dir(target.parent)
+    """Open a temporary file beside ``path`` for writing; on success it replaces ``path``
+    (:func:`atomic_path` syncs and renames it)."""
+    with atomic_path(path) as partial, open(partial, mode, encoding=None if "b" in mode else encoding) as handle:
+        yield handle
 
 
 @contextlib.contextmanager

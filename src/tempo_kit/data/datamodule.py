@@ -45,7 +45,7 @@ from tempo_kit.data.sampler import ResumableSampler
 from tempo_kit.data.skips import SkipLog, check_on_error
 from tempo_kit.errors import ConfigError, check_choice
 from tempo_kit.video.decode import DEFAULT_RESIZE, RESIZE_MODES
-from tempo_kit.video.options import DEFAULT_PREPROCESSING
+from tempo_kit.video.options import DEFAULT_PREPROCESSING, DEFAULT_TIME_BASE
 from tempo_kit.video.preprocessing import check_preprocessing
 from tempo_kit.video.sampling import (
     DEFAULT_MAX_FRAMES,
@@ -159,7 +159,7 @@ class TempoDataModule(L.LightningDataModule):
         min_frames: int = DEFAULT_MIN_FRAMES,
         preprocessing: str = DEFAULT_PREPROCESSING,
         resize: str = DEFAULT_RESIZE,
-        time_base: str = "released",
+        time_base: str = DEFAULT_TIME_BASE,
         max_long_edge: int | None = DEFAULT_MAX_LONG_EDGE,
         backend: str = "decord",
         on_error: str = "skip",

@@ -25,7 +25,7 @@ from tempo_kit.prompts import Turn, compressor_query
 from tempo_kit.types import Segments
 from tempo_kit.video import blank_image_segments, load_image, load_video, make_segments
 from tempo_kit.video.decode import DEFAULT_RESIZE
-from tempo_kit.video.options import DEFAULT_PREPROCESSING
+from tempo_kit.video.options import DEFAULT_PREPROCESSING, DEFAULT_TIME_BASE
 from tempo_kit.video.sampling import (
     DEFAULT_MAX_FRAMES,
     DEFAULT_MAX_LONG_EDGE,
@@ -95,7 +95,7 @@ class TempoDataset(Dataset):
         min_frames: int = DEFAULT_MIN_FRAMES,
         preprocessing: str = DEFAULT_PREPROCESSING,
         resize: str = DEFAULT_RESIZE,
-        time_base: str = "released",
+        time_base: str = DEFAULT_TIME_BASE,
         max_long_edge: int | None = DEFAULT_MAX_LONG_EDGE,
         image_max_long_edge: int | None = None,
         backend: str = "decord",

@@ -25,6 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from tempo_kit.types import Allocation
+from tempo_kit.video.options import DEFAULT_TIME_BASE
 
 
 @dataclass
@@ -202,7 +203,7 @@ def score_rows(
     min_frames: int | None = None,
     preprocessing: str | None = None,
     resize: str | None = None,
-    time_base: str = "released",
+    time_base: str = DEFAULT_TIME_BASE,
     skip_log: Any = None,
     keep_compressed: bool = False,
     micro_batch: int | None = None,

@@ -40,6 +40,7 @@ from tempo_kit.inference.session import DEFAULT_MAX_CACHE_BYTES, VideoSession
 from tempo_kit.registry import ALLOCATORS
 from tempo_kit.types import CompressorOutput, Segments
 from tempo_kit.video.decode import DEFAULT_RESIZE, RESIZE_MODES
+from tempo_kit.video.options import DEFAULT_TIME_BASE
 from tempo_kit.video.preprocessing import check_preprocessing
 from tempo_kit.video.segments import TIME_BASES
 
@@ -198,7 +199,7 @@ class TempoPipeline:
         max_frames: int = DEFAULT_MAX_FRAMES,
         preprocessing: str | None = None,
         resize: str = DEFAULT_RESIZE,
-        time_base: str = "released",
+        time_base: str = DEFAULT_TIME_BASE,
     ) -> dict[str, Any]:
         """How a video is read (the arguments of :meth:`answer` of that name), checked, with the
         model's own ``preprocessing`` when none is given."""
@@ -341,7 +342,7 @@ class TempoPipeline:
         fps: float = DEFAULT_FPS,
         preprocessing: str | None = None,
         resize: str = DEFAULT_RESIZE,
-        time_base: str = "released",
+        time_base: str = DEFAULT_TIME_BASE,
         max_context: int | None = DEFAULT_INFER_MAX_CONTEXT,
         allocator: str | Mapping[str, Any] | None = None,
         reduction: str | None = None,

@@ -28,6 +28,7 @@ from tempo_kit.registry import parse_spec
 from tempo_kit.video.options import (
     DEFAULT_PREPROCESSING,
     DEFAULT_RESIZE,
+    DEFAULT_TIME_BASE,
     PREPROCESSING_MODES,
     RESIZE_MODES,
     TIME_BASES,
@@ -84,7 +85,7 @@ def add_model_arguments(
     )
     sampling.add_argument(
         "--time-base",
-        default="released",
+        default=DEFAULT_TIME_BASE,
         choices=TIME_BASES,
         help="time tags from the real sampling rate (released) or the container's timestamps",
     )

@@ -24,3 +24,4 @@ DEFAULT_PREPROCESSING: Preprocessing = "released"
 #: Where time tags come from: the real sampling rate (released) or the container's timestamps.
 TIME_BASES = ("released", "container")
 TimeBase = Literal["released", "container"]
+DEFAULT_TIME_BASE: TimeBase = "released"

@@ -26,7 +26,7 @@ from torch import Tensor
 
 from tempo_kit.types import SampleKind, Segments
 from tempo_kit.video.decode import VideoClip
-from tempo_kit.video.options import INFERENCE_WINDOW, TIME_BASES, TRAIN_WINDOW, TimeBase
+from tempo_kit.video.options import DEFAULT_TIME_BASE, INFERENCE_WINDOW, TIME_BASES, TRAIN_WINDOW, TimeBase
 from tempo_kit.video.sampling import DEFAULT_SAMPLE_FPS
 
 __all__ = ["INFERENCE_WINDOW", "TIME_BASES", "TRAIN_WINDOW", "TimeBase"]  # named in video/options.py
@@ -54,7 +54,7 @@ def make_segments(
     *,
     real_fps: float | None = None,
     frame_times: Tensor | None = None,
-    time_base: TimeBase = "released",
+    time_base: TimeBase = DEFAULT_TIME_BASE,
     source: str | None = None,
 ) -> Segments:
     """Segments of a clip (or of uint8 ``[T, H, W, 3]`` frames), time-tagged on ``time_base``.

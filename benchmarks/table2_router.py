@@ -217,8 +217,8 @@ def evaluate(
     """Every (allocator, reduction, budget) on every test video, memory compressed once per video."""
     from tempo_kit.data.annotations import load_annotations
     from tempo_kit.evaluation.routing import allocation_stats, ranking_scores, score_rows
-    from tempo_kit.inference_batch import inference_batch
     from tempo_kit.model import TempoModel
+    from tempo_kit.model.inference_batch import inference_batch
     from tempo_kit.training.module import normalise_answer
 
     model = TempoModel.from_pretrained(model_dir).eval()

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from tempo_kit.compression import compress_samples
 from tempo_kit.compressors import Compressor
 from tempo_kit.errors import TempoKitError
+from tempo_kit.model.compression import compress_samples
 from tempo_kit.types import CompressorOutput, Segments
 
 

@@ -16,7 +16,7 @@ from tempo_kit.allocators import Allocator
 from tempo_kit.compressors import Compressor
 from tempo_kit.errors import CheckpointError, ConfigError, TempoKitError
 from tempo_kit.model import TempoModel, inference_batch
-from tempo_kit.prompts import Turn, encode_decoder_prompt
+from tempo_kit.model.prompts import Turn, encode_decoder_prompt
 from tempo_kit.registry import ALLOCATORS, COMPRESSORS
 from tempo_kit.types import IGNORE_INDEX, CompressorOutput, Segments, TempoBatch
 

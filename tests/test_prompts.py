@@ -2,9 +2,8 @@
 
 import pytest
 
-from tempo_kit.prompts import (
-    ROUTING_PROMPT,
-    STANDARD_PROMPT,
+from tempo_kit.compressors.prompts import ROUTING_PROMPT, STANDARD_PROMPT
+from tempo_kit.model.prompts import (
     Turn,
     compressor_query,
     encode_decoder_prompt,

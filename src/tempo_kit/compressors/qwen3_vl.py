@@ -25,10 +25,10 @@ from torch import Tensor, nn
 from tempo_kit.compressors.base import Compressor
 from tempo_kit.compressors.checkpoint import local_checkpoint, patch_configs
 from tempo_kit.compressors.prefix_cache import PrefixCompression, SegmentPrefix, stack_left_padded
+from tempo_kit.compressors.prompts import COMPRESSOR_PROMPTS
 from tempo_kit.compressors.sequence import TIME_TAG_TEMPLATE, SequenceBuilder
 from tempo_kit.compressors.visual import SegmentPatches, describe_segments, micro_batches, patch_segments
 from tempo_kit.errors import ConfigError
-from tempo_kit.prompts import COMPRESSOR_PROMPTS
 from tempo_kit.registry import COMPRESSORS
 from tempo_kit.types import CompressorOutput, Segments
 
@@ -88,7 +88,7 @@ def relevance_direction(
 
 
 def resolve_prompt(prompt: str) -> str:
-    """A prompt name from :data:`~tempo_kit.prompts.COMPRESSOR_PROMPTS` or a literal system prompt."""
+    """A prompt name from :data:`~tempo_kit.compressors.prompts.COMPRESSOR_PROMPTS` or a literal system prompt."""
     if not isinstance(prompt, str) or not prompt:
         raise ConfigError(
             f"compressor prompt must be 'standard', 'routing' or a system-prompt text, got {prompt!r}"

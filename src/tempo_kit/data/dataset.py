@@ -21,7 +21,7 @@ from tempo_kit.data.annotations import AnnotationError, Record
 from tempo_kit.data.skips import SkipLog, check_on_error
 from tempo_kit.data.spans import parse_spans, segment_bounds, segment_labels
 from tempo_kit.errors import MediaError, TempoKitError
-from tempo_kit.prompts import Turn, compressor_query
+from tempo_kit.model.prompts import Turn, compressor_query
 from tempo_kit.types import Segments
 from tempo_kit.video import blank_image_segments, load_image, load_video, make_segments
 from tempo_kit.video.decode import DEFAULT_RESIZE

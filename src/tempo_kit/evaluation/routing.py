@@ -217,11 +217,11 @@ def score_rows(
     (default: the model's recorded geometry, else released), ``resize`` and ``time_base`` read the
     video as :class:`~tempo_kit.data.dataset.TempoDataset` does (``None``: its defaults).
     """
-    from tempo_kit.compression import compress_samples
     from tempo_kit.data.dataset import TempoDataset
     from tempo_kit.data.skips import SkipLog
     from tempo_kit.errors import TempoKitError
-    from tempo_kit.prompts import compressor_query
+    from tempo_kit.model.compression import compress_samples
+    from tempo_kit.model.prompts import compressor_query
 
     skip_log = skip_log if skip_log is not None else SkipLog()
     reading = {"min_frames": min_frames, "preprocessing": preprocessing, "resize": resize}

@@ -24,7 +24,6 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from tempo_kit.compression import compress_samples
 from tempo_kit.errors import ConfigError
 from tempo_kit.inference.defaults import (
     DEFAULT_FPS,
@@ -37,6 +36,7 @@ from tempo_kit.inference.defaults import (
 )
 from tempo_kit.inference.result import InferenceResult
 from tempo_kit.inference.session import DEFAULT_MAX_CACHE_BYTES, VideoSession
+from tempo_kit.model.compression import compress_samples
 from tempo_kit.registry import ALLOCATORS
 from tempo_kit.types import CompressorOutput, Segments
 from tempo_kit.video.decode import DEFAULT_RESIZE, RESIZE_MODES
@@ -414,7 +414,7 @@ class TempoPipeline:
         if max_context is not None and (isinstance(max_context, bool) or not isinstance(max_context, int)
                                         or max_context < 1):
             raise ConfigError(f"max_context must be a positive number of tokens or None, got {max_context!r}")
-        from tempo_kit.model_config import check_model_settings
+        from tempo_kit.model.config import check_model_settings
 
         given = {key: value for key, value in (("budget", budget), ("k_min", k_min)) if value is not None}
         check_model_settings(given, "")  # before decoding: budget=True or 0 is refused, not coerced

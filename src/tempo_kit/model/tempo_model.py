@@ -3,7 +3,7 @@
 A plain ``nn.Module`` (no Lightning inside) so other projects can use it in their own loops:
 ``forward`` for training (every segment keeps all ``k_max`` tokens, as in the paper) and
 ``generate`` for inference (the allocator spends a per-sample budget). ``save_pretrained`` /
-``from_pretrained`` use the kit format (:mod:`tempo_kit.kit_format`): one folder holding
+``from_pretrained`` use the kit format (:mod:`tempo_kit.model.storage`): one folder holding
 ``tempo_config.json`` (registry names + arguments) and one subfolder per component.
 """
 
@@ -19,17 +19,18 @@ from torch import nn
 import tempo_kit.allocators  # noqa: F401  (registers the built-in allocators and reductions)
 import tempo_kit.compressors  # noqa: F401  (registers the built-in compressors)
 import tempo_kit.decoders  # noqa: F401  (registers hf_causal_lm)
-from tempo_kit import __version__, kit_format
-from tempo_kit.assembly import SequenceAssembler
-from tempo_kit.build_components import build_component, build_projector_between
-from tempo_kit.compression import compress_batch
+from tempo_kit import __version__
 from tempo_kit.errors import ConfigError
-from tempo_kit.inference_batch import inference_batch
-from tempo_kit.model_config import TempoConfig, check_model_settings
-from tempo_kit.model_outputs import GenerationOutput, TempoOutput
+from tempo_kit.model import storage
+from tempo_kit.model.assembly import SequenceAssembler
+from tempo_kit.model.build import build_component, build_projector_between
+from tempo_kit.model.compression import compress_batch
+from tempo_kit.model.config import TempoConfig, check_model_settings
+from tempo_kit.model.inference_batch import inference_batch
+from tempo_kit.model.outputs import GenerationOutput, TempoOutput
+from tempo_kit.model.visual_selection import allocation_records, select_visuals
 from tempo_kit.registry import ALLOCATORS, COMPRESSORS, DECODERS, component_packages
 from tempo_kit.types import CompressorOutput, Segments, TempoBatch
-from tempo_kit.visual_selection import allocation_records, select_visuals
 
 __all__ = ["COMPONENTS", "GenerationOutput", "TempoModel", "TempoOutput", "inference_batch"]
 
@@ -45,7 +46,7 @@ class TempoModel(nn.Module):
         projector: maps ``compressor.hidden_size`` to ``decoder.hidden_size``.
         decoder: a built :class:`~tempo_kit.decoders.Decoder` (holds the tokenizer).
         allocator: an :class:`~tempo_kit.allocators.Allocator` used by ``generate``.
-        config: the :class:`~tempo_kit.model_config.TempoConfig` they were built from; it holds
+        config: the :class:`~tempo_kit.model.config.TempoConfig` they were built from; it holds
             the allocation and assembly settings and is what ``save_pretrained`` writes. Without
             one (components built by hand) the settings take their defaults — change them on
             ``model.config`` — and ``save_pretrained`` is unavailable, since nothing says how to
@@ -107,7 +108,7 @@ class TempoModel(nn.Module):
 
         With ``skip_text`` a text-only sample's blank image is not compressed (it only exists so
         that training touches every parameter); it gets 0 segments in the output. See
-        :func:`~tempo_kit.compression.compress_batch`.
+        :func:`~tempo_kit.model.compression.compress_batch`.
         """
         return compress_batch(
             self.compressor, batch, micro_batch=self.config.compressor_micro_batch, skip_text=skip_text
@@ -246,7 +247,7 @@ class TempoModel(nn.Module):
 
     # ------------------------------------------------------------------------------ persistence
     def save_pretrained(self, out_dir: str | Path) -> Path:
-        """Write the kit format (:mod:`tempo_kit.kit_format`): ``tempo_config.json`` + one folder per part.
+        """Write the kit format (:mod:`tempo_kit.model.storage`): ``tempo_config.json`` + one folder per part.
 
         A component with its own ``save_pretrained`` (the HF decoder) writes its folder itself; one
         built from a local ``pretrained`` checkpoint gets a copy of it plus the tensors that differ;
@@ -266,10 +267,10 @@ class TempoModel(nn.Module):
         with atomic_folder(out, replace=True) as partial:
             saved = self.config.to_dict()
             for name in COMPONENTS:
-                saved[name] = kit_format.save_component(getattr(self, name), saved[name], partial / name, name)
+                saved[name] = storage.save_component(getattr(self, name), saved[name], partial / name, name)
             # plugin parts: which package to install to load this folder again
-            saved[kit_format.PACKAGES_KEY] = component_packages(saved)
-            kit_format.write_config(partial, saved, __version__)
+            saved[storage.PACKAGES_KEY] = component_packages(saved)
+            storage.write_config(partial, saved, __version__)
             write_manifest(partial)
         return out
 
@@ -288,7 +289,7 @@ class TempoModel(nn.Module):
         from tempo_kit.manifest import verify_folder
 
         root = Path(path).expanduser()
-        document = kit_format.read_config(root, COMPONENTS)
+        document = storage.read_config(root, COMPONENTS)
         verify_folder(root, checksums=verify)
         for key, value in overrides.items():
             saved = document.get(key)
@@ -302,5 +303,5 @@ class TempoModel(nn.Module):
                 document[key] = value
         model = cls.from_config(document)
         for name in COMPONENTS:
-            kit_format.load_component_state(getattr(model, name), root / name, f"{name} built from {root}")
+            storage.load_component_state(getattr(model, name), root / name, f"{name} built from {root}")
         return model

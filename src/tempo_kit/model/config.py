@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from tempo_kit.assembly import (
+from tempo_kit.errors import ConfigError, did_you_mean
+from tempo_kit.model.assembly import (
     CONTEXT_CUTS,
     DEFAULT_ANSWER_ROOM,
     DEFAULT_CONTEXT_CUT,
@@ -20,7 +21,6 @@ from tempo_kit.assembly import (
     DEFAULT_TRAIN_MAX_CONTEXT,
     check_time_tag_template,
 )
-from tempo_kit.errors import ConfigError, did_you_mean
 from tempo_kit.video.options import DEFAULT_PREPROCESSING
 from tempo_kit.video.preprocessing import check_preprocessing
 
@@ -80,7 +80,7 @@ class TempoConfig:
         train_max_context: LLM context cap in ``forward`` (the released recipes' 8192).
         answer_room: tokens the cap keeps free for the answer at inference (released: 16).
         context_cut: ``"released"`` (raw visual rows, even inside a segment) or ``"segments"``
-            (whole tags, a segment's head of tokens); see :mod:`~tempo_kit.assembly`.
+            (whole tags, a segment's head of tokens); see :mod:`~tempo_kit.model.assembly`.
         preprocessing: the frame geometry the model was trained with (``"released"`` or
             ``"qwen3_vl"``); inference reads videos the same way unless told otherwise.
         compressor_micro_batch: at most this many segments per compressor call (``None``:

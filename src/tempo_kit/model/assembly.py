@@ -29,7 +29,7 @@ import torch
 from torch import Tensor
 
 from tempo_kit.errors import ConfigError
-from tempo_kit.prompts import format_time_tag
+from tempo_kit.model.prompts import format_time_tag
 from tempo_kit.types import IGNORE_INDEX, VISUAL_PLACEHOLDER_ID
 
 #: Time-tag text the released Tempo-6B weights were trained with (the paper writes ``<t=2.0s>``).

@@ -32,13 +32,18 @@ def download_command(repo: str, local_dir: str | None = None) -> str:
     return f"{DOWNLOAD_COMMAND} {repo} --local-dir {target}"
 
 
+#: First path parts that mark a local folder, never a hub organisation.
+LOCAL_ROOTS = ("checkpoints", "outputs", "data", "models", "runs")
+
+
 def looks_like_hub_name(text: str) -> bool:
     """``org/name`` that is not a relative or absolute local path (``./x``, ``/x``, ``~/x``) and
-    whose first part is not an existing local folder (``outputs/run`` is a path)."""
+    whose first part is neither one of :data:`LOCAL_ROOTS` nor an existing local folder."""
     text = str(text)
     if text.count("/") != 1 or text.startswith((".", "/", "~")):
         return False
-    return not Path(text.split("/", 1)[0]).expanduser().is_dir()
+    first = text.split("/", 1)[0]
+    return first not in LOCAL_ROOTS and not Path(first).expanduser().is_dir()
 
 
 def missing_folder_hint(value: str, example_hub: str | None = None) -> str:
@@ -49,7 +54,7 @@ def missing_folder_hint(value: str, example_hub: str | None = None) -> str:
             f"(`{download_command(value)}`) and pass that folder"
         )
     example = f", e.g. `{download_command(example_hub)}`" if example_hub else ""
-    return f"pass an existing local folder (download checkpoints first{example})"
+    return f"pass an existing local checkpoint folder (download checkpoints first{example})"
 
 
 def local_checkpoint(

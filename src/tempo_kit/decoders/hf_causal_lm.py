@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from tempo_kit.decoders.base import Decoder
 from tempo_kit.dtypes import resolve_dtype
 from tempo_kit.errors import CheckpointError
+from tempo_kit.generation import DEFAULT_MAX_NEW_TOKENS
 from tempo_kit.hf import (
     build_from_config,
     building_on_meta,
@@ -30,8 +31,6 @@ from tempo_kit.hf import (
 from tempo_kit.hub import LLM_HUB_NAME, local_checkpoint
 from tempo_kit.registry import DECODERS
 
-#: Released inference setting (compatibility §4): greedy decoding, at most 1024 new tokens.
-DEFAULT_MAX_NEW_TOKENS = 1024
 
 @DECODERS.register("hf_causal_lm")
 class HFCausalLM(Decoder):

@@ -33,6 +33,7 @@ on top) and are written as version 2 when saved again.
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -70,7 +71,8 @@ def save_component(module: nn.Module, spec: Mapping[str, Any], folder: Path, nam
         module.save_pretrained(folder)
         spec["pretrained"] = name
         held = next((p.dtype for p in module.parameters() if p.is_floating_point()), None)
-        if held is not None and resolve_dtype(spec.get("dtype", AUTO), f"{name}.dtype") == AUTO:
+        takes_dtype = "dtype" in inspect.signature(type(module)).parameters
+        if held is not None and takes_dtype and resolve_dtype(spec.get("dtype", AUTO), f"{name}.dtype") == AUTO:
             spec["dtype"] = dtype_name(held)
         return spec
     _write_state(module.state_dict(), folder)

@@ -164,3 +164,27 @@ def test_loading_reads_each_weight_file_once(tiny_tempo_dir, monkeypatch):
     monkeypatch.setattr(safetensors, "safe_open", counting)
     TempoModel.from_pretrained(tiny_tempo_dir, verify=False)
     assert sorted(opened) == ["compressor/model.safetensors", "decoder/model.safetensors"]
+
+
+@pytest.mark.slow
+def test_export_size_benchmark_counts_a_frozen_stage_once():
+    """benchmarks/export_size.py at real shapes: stage 0's compressor is the bf16 SVLM plus its own
+    float32 tensors, where format 1 stored the base copy plus every SVLM tensor again in float32."""
+    import importlib.util
+
+    from tempo_kit.recipes.load import load_recipe
+
+    spec = importlib.util.spec_from_file_location("export_size", "benchmarks/export_size.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    keys = bench.component_tensors()
+    svlm = sum(bench.nbytes(s, torch.bfloat16) for k, s in keys["compressor"].items() if k.startswith("svlm."))
+    own = (128 * 2048 + 2048) * 4  # memory tokens [128, 2048] and relevance direction [2048], float32
+    held = {f"{c}.{k}": torch.bfloat16 for c, tensors in keys.items() for k in tensors}
+    held |= {"compressor.memory_tokens": torch.float32, "compressor.relevance_direction": torch.float32}
+    held |= {f"projector.{k}": torch.float32 for k in keys["projector"]}
+    recipe = load_recipe("recipes/stage0.yaml", check_paths=False)
+    before, after, _ = bench.stage_sizes(recipe, keys, held)
+    assert after["compressor"] == svlm + own
+    assert before["compressor"] == svlm + 2 * svlm + own
+    assert after["projector"] == before["projector"] == (2560 * 2048 + 2560) * 4

@@ -108,11 +108,33 @@ def test_trained_svlm_tensors_are_stored_in_the_training_dtype_the_rest_in_the_b
     loaded = TempoModel.from_pretrained(saved)
     for key, value in model.compressor.state_dict().items():
         assert torch.equal(value, loaded.compressor.state_dict()[key]), key
+    # each component folder is a Hugging Face checkpoint: transformers loads it as it is
+    from transformers import AutoModelForCausalLM, Qwen3VLForConditionalGeneration
+
+    hf_svlm = Qwen3VLForConditionalGeneration.from_pretrained(str(saved / "compressor"), dtype=torch.float32)
+    for key, value in hf_svlm.model.state_dict().items():
+        assert torch.equal(value, model.compressor.svlm.state_dict()[key]), key
+    hf_llm = AutoModelForCausalLM.from_pretrained(str(saved / "decoder"))
+    assert torch.equal(hf_llm.lm_head.weight, model.decoder.model.lm_head.weight.to(torch.bfloat16))
     # a folder saved again from the loaded model holds the same tensors
     again = loaded.save_pretrained(tmp_path / "again")
     assert file_dtypes(again / "compressor" / "model.safetensors") == file_dtypes(
         saved / "compressor" / "model.safetensors"
     )
+
+
+def test_pooling_compressor_stores_only_its_vision_tower(bf16_bases, tmp_path):
+    pooling = {"name": "pooling", "pretrained": str(bf16_bases["svlm"]), "k_max": 4, "dtype": "fp32"}
+    cfg = stage_config(bf16_bases, compressor=pooling)
+    model = TempoModel.from_config(cfg)
+    saved = model.save_pretrained(tmp_path / "pooling")
+    dtypes = file_dtypes(saved / "compressor" / "model.safetensors")
+    assert all(key.startswith("model.visual.") for key in dtypes) and set(dtypes.values()) == {"BF16"}
+    assert not (saved / "compressor" / STATE_DICT_NAME).exists()  # nothing of its own beside the tower
+    loaded = TempoModel.from_pretrained(saved)
+    assert loaded.compressor.visual.dtype == torch.float32
+    for key, value in model.compressor.state_dict().items():
+        assert torch.equal(value, loaded.compressor.state_dict()[key]), key
 
 
 def test_format_1_folders_still_load(tiny_checkpoints, tmp_path):

@@ -210,3 +210,13 @@ def test_export_size_benchmark_counts_a_frozen_stage_once():
     assert after["compressor"] == svlm + own
     assert before["compressor"] == svlm + 2 * svlm + own
     assert after["projector"] == before["projector"] == (2560 * 2048 + 2560) * 4
+
+
+def test_saving_after_the_source_checkpoint_is_gone_names_it(tiny_checkpoints, tmp_path):
+    from tempo_kit.decoders import HFCausalLM
+
+    source = shutil.copytree(tiny_checkpoints["llm"], tmp_path / "llm")
+    decoder = HFCausalLM(source)
+    shutil.rmtree(source)
+    with pytest.raises(CheckpointError, match=r"cannot save the HFCausalLM: .*llm, the checkpoint it was built from, is gone"):
+        decoder.save_pretrained(tmp_path / "out")

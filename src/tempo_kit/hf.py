@@ -320,6 +320,11 @@ def save_component_folder(module: nn.Module, base: Path | None, folder: Path) ->
     from tempo_kit.checkpoints.files import copy_files
 
     folder = Path(folder)
+    if base is not None and not (base / "config.json").is_file():
+        raise CheckpointError(
+            f"cannot save the {type(module).__name__}: {base}, the checkpoint it was built from, is gone or "
+            "incomplete; its configs, tokenizer and unchanged weights are copied from there: restore it"
+        )
     if base is not None and base.resolve() != folder.resolve():
         copy_files(base, folder)
     rest = write_component_tensors(module.state_dict(), module.hf_module_paths, tied_aliases(module), base, folder)

@@ -42,7 +42,7 @@ def test_building_without_weights_opens_no_weight_file(damaged_copies):
     with pytest.raises(CheckpointError, match=r"svlm/model.safetensors cannot be read \(.*\): it is truncated or damaged"):
         model.load_initial_weights()
     (damaged_copies["svlm"] / "model.safetensors").unlink()
-    with pytest.raises(CheckpointError, match=r"svlm holds no weights \(model.safetensors"):
+    with pytest.raises(CheckpointError, match=r"svlm holds no weights: expected model.safetensors"):
         TempoModel.from_config(config(damaged_copies))
 
 

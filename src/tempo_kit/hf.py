@@ -15,7 +15,6 @@ Three things every such component needs, in one place:
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import nullcontext
@@ -32,19 +31,6 @@ from tempo_kit.errors import CheckpointError
 SAFE_INDEX = "model.safetensors.index.json"
 #: Tensors a component holds beside its Hugging Face model (e.g. memory tokens), in its folder.
 OWN_TENSORS_NAME = "state_dict.safetensors"
-#: safetensors dtype tags → torch dtypes (for comparing without reading a tensor).
-SAFETENSORS_DTYPES = {
-    "F64": torch.float64,
-    "F32": torch.float32,
-    "BF16": torch.bfloat16,
-    "F16": torch.float16,
-    "I64": torch.int64,
-    "I32": torch.int32,
-    "U8": torch.uint8,
-    "BOOL": torch.bool,
-}
-
-
 def building_on_meta() -> bool:
     """Whether new tensors are created on the meta device (``with torch.device("meta"):``)."""
     return torch.empty(0).device.type == "meta"
@@ -149,31 +135,28 @@ def to_empty_keeping_ties(module: nn.Module, device: str | torch.device = "cpu")
 
 
 def has_weights(folder: Path) -> bool:
-    """Whether ``folder`` holds safetensors weights (a config-only folder, e.g. a conversion's, does not)."""
-    return (folder / SAFE_INDEX).is_file() or any(folder.glob("model*.safetensors"))
+    """Whether ``folder`` holds weights (a config-only folder, e.g. a conversion's, does not)."""
+    try:
+        weight_files(folder)
+    except CheckpointError:
+        return False
+    return True
 
 
 def weight_files(folder: Path) -> list[Path]:
     """The safetensors files of a checkpoint folder (all shards), or a :class:`CheckpointError`."""
-    index = folder / SAFE_INDEX
-    if index.is_file():
-        try:
-            names = sorted(set(json.loads(index.read_text())["weight_map"].values()))
-        except (json.JSONDecodeError, KeyError, TypeError) as error:
-            raise CheckpointError(f"{index} is damaged ({error}); copy or save the checkpoint again") from None
-        files = [folder / name for name in names]
-    else:
-        files = sorted(folder.glob("*.safetensors"))
-        files = [f for f in files if f.name.startswith("model")]
-    if not files:
+    from tempo_kit.checkpoints import files
+
+    found = files.weight_files(folder)
+    if any(path.suffix != ".safetensors" for path in found):
         raise CheckpointError(
-            f"{folder} holds no weights (model.safetensors or {SAFE_INDEX}); the checkpoint folder is "
-            "incomplete: download or save it again"
+            f"{folder} holds PyTorch .bin weights; the kit reads safetensors: save the checkpoint again with "
+            "save_pretrained(..., safe_serialization=True)"
         )
-    missing = [f.name for f in files if not f.is_file()]
+    missing = [path.name for path in found if not path.is_file()]
     if missing:
         raise CheckpointError(f"{folder}: {', '.join(missing)} listed in {SAFE_INDEX} but missing")
-    return files
+    return found
 
 
 def _open_error(path: Path, error: Exception) -> CheckpointError:

@@ -4,7 +4,7 @@ command that fetches it.
 :func:`local_checkpoint` is the one check every loader uses (compressors, decoder, model folders,
 converter, recipes): the folder exists, holds ``config.json`` (of the right ``model_type``) and,
 where asked, a tokenizer. ``hf`` is the command line that ships with ``huggingface_hub`` (a
-dependency of transformers); its older name ``huggingface-cli`` is no longer installed.
+dependency of transformers).
 """
 
 from __future__ import annotations

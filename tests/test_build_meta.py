@@ -46,6 +46,7 @@ def test_building_without_weights_opens_no_weight_file(damaged_copies):
         TempoModel.from_config(config(damaged_copies))
 
 
+@pytest.mark.slow
 def test_meta_build_then_load_equals_a_direct_build(tiny_checkpoints):
     torch.manual_seed(0)
     direct = TempoModel.from_config(config(tiny_checkpoints)).eval()

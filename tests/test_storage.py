@@ -65,6 +65,7 @@ def file_dtypes(path: Path) -> dict[str, str]:
         return {key: handle.get_slice(key).get_dtype() for key in handle.keys()}  # noqa: SIM118
 
 
+@pytest.mark.slow
 def test_stage_export_with_a_frozen_svlm_stores_it_once_in_its_own_dtype(bf16_bases, tmp_path):
     torch.manual_seed(0)
     model = TempoModel.from_config(stage_config(bf16_bases)).eval()
@@ -97,6 +98,7 @@ def test_stage_export_with_a_frozen_svlm_stores_it_once_in_its_own_dtype(bf16_ba
     torch.testing.assert_close(a.allocations[0].relevance, b.allocations[0].relevance, rtol=0, atol=0)
 
 
+@pytest.mark.slow
 def test_trained_svlm_tensors_are_stored_in_the_training_dtype_the_rest_in_the_base_dtype(bf16_bases, tmp_path):
     model = TempoModel.from_config(stage_config(bf16_bases)).eval()
     with torch.no_grad():  # a full-trained norm: no bf16 value holds it any more
@@ -123,6 +125,7 @@ def test_trained_svlm_tensors_are_stored_in_the_training_dtype_the_rest_in_the_b
     )
 
 
+@pytest.mark.slow
 def test_pooling_compressor_stores_only_its_vision_tower(bf16_bases, tmp_path):
     pooling = {"name": "pooling", "pretrained": str(bf16_bases["svlm"]), "k_max": 4, "dtype": "fp32"}
     cfg = stage_config(bf16_bases, compressor=pooling)
@@ -137,6 +140,7 @@ def test_pooling_compressor_stores_only_its_vision_tower(bf16_bases, tmp_path):
         assert torch.equal(value, loaded.compressor.state_dict()[key]), key
 
 
+@pytest.mark.slow
 def test_format_1_folders_still_load(tiny_checkpoints, tmp_path):
     """The previous layout: a copy of the base in compressor/pretrained/ plus a state dict of what differs."""
     from safetensors.torch import save_file

@@ -81,7 +81,7 @@ def test_logger_and_callback_specs(tmp_path):
     assert type(monitor).__name__ == "LearningRateMonitor" and monitor.logging_interval == "step"
     with pytest.raises(ConfigError, match=r"'EarlyStoping' is not a callback .*\(did you mean 'EarlyStopping'\?\)"):
         callback_specs([{"name": "EarlyStoping"}])
-    with pytest.raises(ConfigError, match=r"EarlyStopping\) got unknown argument\(s\) 'monitr'"):
+    with pytest.raises(ConfigError, match=r"EarlyStopping\) got unknown argument 'monitr'"):
         callback_specs([{"name": "EarlyStopping", "monitr": "val/loss"}])
     with pytest.raises(ConfigError, match="cannot import 'no_such_module:Thing'"):
         callback_specs(["no_such_module:Thing"])

@@ -3,7 +3,6 @@
 import sys
 
 import pytest
-import torch
 
 from tempo_kit.registry import PROJECTORS, Registry, RegistryError
 

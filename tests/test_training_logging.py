@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from tempo_kit.errors import ConfigError
+from tempo_kit.evaluation.metrics import choice_classes
 from tempo_kit.recipes import load_recipe
 from tempo_kit.training.loggers import JsonlLogger, build_loggers, logger_specs
 from tempo_kit.training.module import computed_eval_metrics, eval_metrics
@@ -53,7 +54,7 @@ def test_validation_loss_is_weighted_by_samples():
     metrics["loss_samples"].update(4)
     metrics["loss"].update(torch.tensor(4.0), weight=1)  # a last batch of 1 sample, loss 4
     metrics["loss_samples"].update(1)
-    metrics["accuracy"].update(2 / 3, weight=3)
+    metrics["accuracy"].update(*choice_classes(["A", "C", None], ["A", "C", "B"]))  # 2 right, 1 unread
     metrics["scored"].update(3)
     out = computed_eval_metrics(metrics, "val")
     # (4 × 1 + 1 × 4) / 5 = 1.6, where a mean of batch means would say 2.5

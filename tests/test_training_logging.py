@@ -68,6 +68,12 @@ def test_jsonl_logger_appends_one_object_per_call(tmp_path):
     logger.log_metrics({"val/loss": 0.25}, step=2)
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert rows == [{"step": 1, "train/loss": 0.5}, {"step": 2, "val/loss": 0.25}]
+    from lightning.pytorch.loggers import Logger
+
+    resumed = JsonlLogger(tmp_path)  # a resumed run continues the same file
+    assert isinstance(resumed, Logger)
+    resumed.log_metrics({"train/loss": 0.125}, step=3)
+    assert (tmp_path / "metrics.jsonl").read_text().splitlines()[-1] == '{"step": 3, "train/loss": 0.125}'
 
 
 def test_logger_and_callback_specs(tmp_path):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from torch import Tensor
 
@@ -46,9 +46,13 @@ class GenerationOutput:
         allocations: per sample, the :class:`~tempo_kit.types.Allocation` that was fed to the LLM
             (counts after the context cap); ``None`` for a text-only sample.
         stats: per-sample :class:`~tempo_kit.model.assembly.TokenStats` of the LLM input.
+        timings: seconds per phase: ``compress`` (0 when given ``compressed=``), ``allocate``
+            (allocator, reduction, projector), ``assemble`` (time tags and the context cap) and
+            ``generate`` (the LLM).
     """
 
     texts: list[str]
     token_ids: Tensor
     allocations: list[Allocation | None]
     stats: list[TokenStats]
+    timings: dict[str, float] = field(default_factory=dict)

@@ -106,8 +106,3 @@ def encode_decoder_prompt(
             raise ValueError("add_generation_prompt needs the conversation to end with a user turn")
         add("<|im_start|>assistant\n")
     return torch.tensor(ids, dtype=torch.long), torch.tensor(labels, dtype=torch.long)
-
-
-def format_time_tag(seconds: float, template: str = "<{t:.1f} seconds>") -> str:
-    """A segment's time tag as the released weights expect it (compatibility §4); the paper writes ``<t=2.0s>``."""
-    return template.format(t=float(seconds))

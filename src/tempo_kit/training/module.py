@@ -96,7 +96,6 @@ RUNTIME_KEYS = (
     "k_min",
     "max_context",
     "train_max_context",
-    "compressor_micro_batch",
     "answer_room",
     "context_cut",
     "preprocessing",

@@ -18,13 +18,8 @@ from torch import nn
 
 from tempo_kit.compressors.base import DEFAULT_SEGMENT_BATCH_SIZE, Compressor
 from tempo_kit.compressors.checkpoint import local_checkpoint, patch_configs
-from tempo_kit.compressors.qwen3_vl import (
-    K_MAX,
-    _dtype,
-    check_sizes,
-    set_activation_checkpointing,
-    validate_inputs,
-)
+from tempo_kit.compressors.inputs import K_MAX, check_sizes, validate_inputs
+from tempo_kit.compressors.qwen3_vl import _dtype, set_activation_checkpointing
 from tempo_kit.compressors.visual import patch_segments
 from tempo_kit.errors import CheckpointError
 from tempo_kit.registry import COMPRESSORS

@@ -242,6 +242,10 @@ PART_REGISTRIES: dict[str, Registry] = {
 }
 
 
+#: Every registry of the kit, for listings (``tempo-kit components``).
+REGISTRIES: tuple[Registry, ...] = (*PART_REGISTRIES.values(), VIDEO_BACKENDS, BENCHMARK_FORMATS)
+
+
 def _spec_name(spec: Any) -> str | None:
     return spec if isinstance(spec, str) else spec.get("name") if isinstance(spec, Mapping) else None
 

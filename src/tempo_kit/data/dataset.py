@@ -60,7 +60,6 @@ class TempoDataset(Dataset):
         sampling: how videos are read (:class:`~tempo_kit.video.reading.Sampling`; default
             :meth:`Sampling.training`: windows of 4, the released geometry).
         image_max_long_edge: image resize (``None``: native resolution, as the paper).
-        backend: video backend (``"decord"`` or ``"pyav"``).
         on_error: ``"skip"`` or ``"raise"``.
         skip_log: where skipped samples are recorded.
         require_answer: rows must end with an assistant turn (training); else a bad row.

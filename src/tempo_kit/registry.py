@@ -193,11 +193,10 @@ def check_kwargs(
 ) -> None:
     """Bind ``kwargs`` to ``builder``'s signature without calling it: the kit's one signature check.
 
-    Unknown names are a :class:`RegistryError` with a did-you-mean and the accepted names (then
-    ``fix``, a sentence saying how to remove them, where ``{key}`` stands for the first unknown
-    name); with ``require_all``, so are required
-    arguments ``kwargs`` does not give. Recipes pass ``require_all=False``: the model fills some
-    arguments (widths, the tokenizer) itself when it builds the parts.
+    Unknown names are a :class:`RegistryError` with a did-you-mean and the accepted names, then
+    ``fix`` (a sentence saying how to remove them; ``{key}`` in it stands for the first unknown
+    name). With ``require_all``, so are required arguments that ``kwargs`` does not give; recipes
+    pass ``require_all=False``, as the model fills some (widths, the tokenizer) when it builds.
     """
     accepted = accepted_arguments(builder)
     if accepted is None:
@@ -213,11 +212,7 @@ def check_kwargs(
     if not require_all:
         return
     params = inspect.signature(builder).parameters
-    missing = [
-        n
-        for n in accepted
-        if params[n].default is inspect.Parameter.empty and n not in kwargs
-    ]
+    missing = [n for n in accepted if params[n].default is inspect.Parameter.empty and n not in kwargs]
     if missing:
         raise RegistryError(f"{where} is missing required argument(s) {', '.join(map(repr, missing))}.")
 

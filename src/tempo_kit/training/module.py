@@ -240,13 +240,12 @@ class TempoModule(LightningModule):
         if self.router.active:
             self._set_up_router()
         self.model.train()  # pretrained HF models load in eval mode; LoRA dropout needs train mode
-        fsdp = self._trainer is not None and is_fsdp(self.trainer.strategy)
         for part, enabled in self.recipe["trainer"]["gradient_checkpointing"].items():
             component = getattr(self.model, part, None)
-            # FSDP checkpoints the wrapped blocks itself (strategies.build_strategy)
-            trains = self._part_trains(part)
-            if enabled and trains and not fsdp and hasattr(component, "gradient_checkpointing_enable"):
-                component.gradient_checkpointing_enable()
+            if enabled and self._part_trains(part) and hasattr(component, "gradient_checkpointing_enable"):
+                component.gradient_checkpointing_enable()  # per block; FSDP2 composes with it
+        if self._trainer is not None and is_fsdp(self.trainer.strategy):
+            self.trainer.strategy.shard(self.model)
 
     def _set_up_router(self) -> None:
         """The router stage's prompt, and the relevance direction as a parameter if it trains."""

@@ -255,41 +255,26 @@ def build_datamodule(recipe: Mapping[str, Any], verb: str = "fit"):
     )
 
 
-def _unsharded_copy(trainer, module):
-    """Under FSDP: gather the full state dict (collective) and, on rank 0, load it into a fresh copy."""
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
-
-    from tempo_kit.training.module import TempoModule
-    from tempo_kit.training.trainability import WRAPPER_SEGMENTS
-
-    options = StateDictOptions(full_state_dict=True, cpu_offload=True)  # rank 0 receives the tensors
-    state = get_model_state_dict(trainer.strategy.model, options=options)
-    if not trainer.is_global_zero:
-        return None
-
-    def clean(key: str) -> str:
-        for segment in WRAPPER_SEGMENTS:
-            key = key.replace(segment, "")
-        return key
-
-    copy = TempoModule(module.recipe)
-    copy.configure_model()
-    copy.load_state_dict({clean(k): v for k, v in state.items()}, strict=True)
-    return copy.model
-
-
 def export_final(trainer, module, out_dir: str | Path) -> Path | None:
     """Write the trained model, LoRA merged, in the kit's format (what ``run.init_from`` loads).
 
-    Rank 0 writes; under FSDP the full state dict is gathered to it first. A LoRA run also keeps
-    each part's adapter in peft's format in ``adapters/<part>/`` beside the folder.
+    Rank 0 writes. Under FSDP2 the full state dict is first gathered to rank 0's CPU memory and
+    rank 0's own model takes it in place of its shards (no second model is built); the model is
+    then saved as an unsharded run's would be. A LoRA run also keeps each part's adapter in peft's
+    format in ``adapters/<part>/`` beside the folder.
     """
     from tempo_kit.training.adapters import ADAPTERS_DIR, save_adapters
     from tempo_kit.training.strategies import is_fsdp
     from tempo_kit.training.trainability import has_lora, merge_lora
 
     out = Path(out_dir)
-    model = _unsharded_copy(trainer, module) if is_fsdp(trainer.strategy) else module.model
+    model = module.model
+    if is_fsdp(trainer.strategy):
+        from tempo_kit.training.fsdp2 import gather_full_state, hold_full_weights
+
+        state = gather_full_state(model)  # collective
+        if trainer.is_global_zero:
+            hold_full_weights(model, state)
     if trainer.is_global_zero:
         if has_lora(model):
             recipe = module.recipe

@@ -164,3 +164,50 @@ def local_numel(model: nn.Module) -> int:
     from torch.distributed.tensor import DTensor
 
     return sum(p.to_local().numel() if isinstance(p, DTensor) else p.numel() for p in model.parameters())
+
+
+def gather_full_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The whole model's state dict on rank 0, in CPU memory (collective: every rank calls it).
+
+    Other ranks get an empty dict; names are the model's own (FSDP2 adds no wrapper names).
+    """
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+    return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+
+
+def hold_full_weights(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Module:
+    """Make this rank's sharded ``model`` hold the gathered ``state`` as plain tensors, in place.
+
+    Afterwards the model is an ordinary module again (its own ``save_pretrained``, LoRA merge and
+    peft export work unchanged) and must not run under FSDP anymore: this is the last step of a
+    run, on rank 0, after :func:`gather_full_state`. Parameters shared between modules (tied
+    embeddings) stay shared.
+    """
+    from torch.distributed.fsdp import FSDPModule
+
+    for module in model.modules():
+        if isinstance(module, FSDPModule):
+            module.reshard()  # sharded state: FSDP's state-dict hooks then leave parameters alone
+    full: dict[int, nn.Parameter] = {}
+    for prefix, module in model.named_modules(remove_duplicate=False):
+        for name, param in list(module.named_parameters(recurse=False)):
+            key = f"{prefix}.{name}" if prefix else name
+            if id(param) not in full:
+                if key not in state:
+                    raise KeyError(f"the gathered state dict has no {key!r}")
+                full[id(param)] = nn.Parameter(state[key], requires_grad=param.requires_grad)
+            module.register_parameter(name, full[id(param)])
+    return model
+
+
+def load_into_shards(model: nn.Module, state: Mapping[str, torch.Tensor] | None) -> None:
+    """Fill a sharded ``model`` with rank 0's full ``state`` (collective; other ranks pass ``None``).
+
+    Rank 0 broadcasts each tensor and every rank keeps only its shard, so all ranks start from
+    rank 0's weights, random initialisations (memory tokens, LoRA) included.
+    """
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
+
+    options = StateDictOptions(full_state_dict=True, broadcast_from_rank0=True)
+    set_model_state_dict(model, dict(state or {}), options=options)

@@ -69,10 +69,13 @@ class FSDP2Strategy(ModelParallelStrategy):
         return self.device_mesh["data_parallel"]
 
     def shard(self, model):
-        """Shard ``model`` (a built ``TempoModel``) over :attr:`data_parallel_mesh`."""
-        from tempo_kit.training.fsdp2 import shard_model
+        """Shard ``model`` (a built ``TempoModel``) over :attr:`data_parallel_mesh` with rank 0's weights."""
+        from tempo_kit.training.fsdp2 import load_into_shards, shard_model
 
-        return shard_model(model, self.data_parallel_mesh, self.precision_name, self.options)
+        full = dict(model.state_dict()) if self.is_global_zero else None  # references, not copies
+        shard_model(model, self.data_parallel_mesh, self.precision_name, self.options)
+        load_into_shards(model, full)
+        return model
 
     def save_checkpoint(self, checkpoint: dict[str, Any], filepath, storage_options: Any | None = None) -> None:
         if not self._save_distributed_checkpoint:

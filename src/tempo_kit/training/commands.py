@@ -404,6 +404,10 @@ def run_recipe(
     set_cpu_threads(recipe["trainer"].get("cpu_threads"))
     module = TempoModule(recipe)
     trainer = build_trainer(recipe, verb, module, callbacks)
+    from tempo_kit.training.strategies import is_fsdp
+
+    if is_fsdp(trainer.strategy):
+        trainer.strategy.check_before_launch(module)
     if trainer.is_global_zero:
         name = RECIPE_FILE if verb == "fit" else f"recipe.{verb}.yaml"
         save_recipe(recipe, output_dir / name, command=command_line)

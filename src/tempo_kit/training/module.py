@@ -230,9 +230,19 @@ class TempoModule(LightningModule):
 
     # ------------------------------------------------------------------------------ model set-up
     def configure_model(self) -> None:
-        if self.model is not None:
-            return
         from tempo_kit.training.strategies import is_fsdp
+
+        if self.model is None:
+            self.set_up_model()
+        if self._trainer is not None and is_fsdp(self.trainer.strategy):
+            self.trainer.strategy.shard(self.model)  # once: a sharded model is left as it is
+
+    def set_up_model(self) -> None:
+        """Build the model with its trainability, router set-up and activation checkpointing.
+
+        ``configure_model()`` calls it; a sharded run calls it before its processes start, so
+        the model's structure is checked (and rank 0's weights loaded) first.
+        """
         from tempo_kit.training.trainability import apply_trainability
 
         self.model = build_model(self.recipe)
@@ -244,8 +254,6 @@ class TempoModule(LightningModule):
             component = getattr(self.model, part, None)
             if enabled and self._part_trains(part) and hasattr(component, "gradient_checkpointing_enable"):
                 component.gradient_checkpointing_enable()  # per block; FSDP2 composes with it
-        if self._trainer is not None and is_fsdp(self.trainer.strategy):
-            self.trainer.strategy.shard(self.model)
 
     def _set_up_router(self) -> None:
         """The router stage's prompt, and the relevance direction as a parameter if it trains."""

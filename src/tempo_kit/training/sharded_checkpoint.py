@@ -68,10 +68,31 @@ class FSDP2Strategy(ModelParallelStrategy):
         """The 1-D mesh FSDP2 shards over."""
         return self.device_mesh["data_parallel"]
 
+    def check_before_launch(self, module) -> None:
+        """Refuse what FSDP2 cannot run before any process starts: one process, a part without
+        transformer blocks, LoRA on a layer that is not linear. Builds ``module``'s model (the
+        launching process is rank 0, which builds it anyway)."""
+        from tempo_kit.training.fsdp2 import check_blocks, check_lora
+
+        if self.num_nodes * self.num_processes < 2:
+            raise ConfigError(
+                f"trainer.strategy.name=fsdp shards the model over processes, but this run has "
+                f"{self.num_nodes * self.num_processes}; set trainer.devices to 2 or more, or use "
+                "trainer.strategy.name=auto for one device"
+            )
+        if module.model is None:
+            module.set_up_model()
+        check_blocks(module.model)
+        check_lora(module.model)
+
     def shard(self, model):
         """Shard ``model`` (a built ``TempoModel``) over :attr:`data_parallel_mesh` with rank 0's weights."""
+        from torch.distributed.fsdp import FSDPModule
+
         from tempo_kit.training.fsdp2 import load_into_shards, shard_model
 
+        if isinstance(model, FSDPModule):
+            return model
         full = dict(model.state_dict()) if self.is_global_zero else None  # references, not copies
         shard_model(model, self.data_parallel_mesh, self.precision_name, self.options)
         load_into_shards(model, full)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -25,6 +26,7 @@ import numpy as np
 import torch
 
 from tempo_kit.types import CompressorOutput, Segments
+from tempo_kit.video.reading import Sampling
 
 #: Decoded chunks waiting for the compressor at most (bounds host memory with the chunk size).
 DEFAULT_PREFETCH = 2
@@ -41,12 +43,14 @@ class StreamedVideo:
             (``[S, F, 0, 0, 3]``): they were dropped chunk by chunk.
         compressed: memory and relevance of every segment, as one sample.
         svlm_inputs: per segment, what the compressor fed its SVLM (``describe_inputs``), or None.
+        timings: seconds the compressor waited for frames (``decode``) and computed (``compress``).
         num_frames, duration, real_fps, source: as the serial path reports them.
     """
 
     segments: Segments
     compressed: CompressorOutput
     svlm_inputs: list[dict[str, Any]] | None
+    timings: dict[str, float]
     num_frames: int
     duration: float
     real_fps: float
@@ -117,33 +121,28 @@ class _Failure:
 
 
 def stream_segments(
-    path: str | Path,
-    *,
-    sampling: dict[str, Any],
-    window: int,
-    chunk_segments: int,
-    backend: str = "decord",
+    path: str | Path, sampling: Sampling, chunk_segments: int
 ) -> tuple[Segments, Iterator[Segments], dict[str, Any]]:
     """The video's frameless segments, an iterator of its decoded chunks, and its clip facts.
 
     Each chunk is a :class:`Segments` of at most ``chunk_segments`` windows with the frames,
-    time tags and lengths :func:`~tempo_kit.video.make_segments` gives the whole video.
-    ``sampling`` is what :meth:`TempoPipeline.sampling` returns.
+    time tags and lengths :func:`~tempo_kit.video.make_segments` gives the whole video, decoded
+    as :func:`~tempo_kit.video.load_video` decodes it (same indices, same resize chain).
     """
     from tempo_kit.video import make_segments
     from tempo_kit.video.backends import open_video
-    from tempo_kit.video.decode import FramePlan, VideoClip, sampled_indices
+    from tempo_kit.video.decode import FramePlan, VideoClip, decode_frames, sampled_indices
+    from tempo_kit.video.sampling import DEFAULT_SIZE_MULTIPLE
     from tempo_kit.video.segments import segment_starts
 
     if chunk_segments < 1:
         raise ValueError(f"chunk_segments must be at least 1, got {chunk_segments}")
-    from tempo_kit.video.sampling import DEFAULT_MAX_LONG_EDGE, DEFAULT_SIZE_MULTIPLE
-
-    plan = FramePlan.for_mode(sampling["preprocessing"], DEFAULT_MAX_LONG_EDGE, DEFAULT_SIZE_MULTIPLE)
-    resize = sampling["resize"]
-    source = open_video(path, backend, plan.first_size if resize == "decoder" else None)
+    reading = sampling.load_arguments()
+    plan = FramePlan.for_mode(reading["preprocessing"], reading["max_long_edge"], DEFAULT_SIZE_MULTIPLE)
+    resize, window = reading["resize"], sampling.window
+    source = open_video(path, reading["backend"], plan.first_size if resize == "decoder" else None)
     try:
-        duration, indices = sampled_indices(source, sampling["fps"], sampling["min_frames"], sampling["max_frames"])
+        duration, indices = sampled_indices(source, reading["fps"], reading["min_frames"], reading["max_frames"])
         count = len(indices)
         index_tensor = torch.from_numpy(indices)
         timeline = VideoClip(
@@ -155,9 +154,9 @@ def stream_segments(
             source=str(path),
             real_fps=count / duration,
             num_source_frames=source.num_frames,
-            preprocessing=sampling["preprocessing"],
+            preprocessing=reading["preprocessing"],
         )
-        skeleton = make_segments(timeline, window, time_base=sampling["time_base"])
+        skeleton = make_segments(timeline, window, time_base=sampling.time_base)
     except BaseException:
         source.close()
         raise
@@ -165,17 +164,14 @@ def stream_segments(
     facts = {"num_frames": count, "duration": duration, "real_fps": count / duration, "source": str(path)}
 
     def chunks() -> Iterator[Segments]:
-        from tempo_kit.video.decode import decode_frames
-
         try:
             for first in range(0, len(starts), chunk_segments):
                 last = min(first + chunk_segments, len(starts))
                 begin, end = starts[first], min(starts[last - 1] + window, count)
                 unique, inverse = np.unique(indices[begin:end], return_inverse=True)
-                frames = torch.cat(list(decode_frames(source, plan, unique, resize)))[torch.from_numpy(inverse)]
+                decoded = torch.cat(list(decode_frames(source, plan, unique, resize)))[torch.from_numpy(inverse)]
                 slots = (torch.tensor(starts[first:last])[:, None] + torch.arange(window)[None]).clamp(max=count - 1)
-                part = skeleton.slice(first, last)
-                yield replace(part, frames=frames[slots - begin])
+                yield replace(skeleton.slice(first, last), frames=decoded[slots - begin])
         finally:
             source.close()
 
@@ -187,14 +183,20 @@ def compress_streamed(
     compress: Callable[[Segments], CompressorOutput],
     describe: Callable[[Segments], list[dict[str, Any]]] | None = None,
     prefetch: int = DEFAULT_PREFETCH,
-) -> tuple[CompressorOutput, list[dict[str, Any]] | None]:
+) -> tuple[CompressorOutput, list[dict[str, Any]] | None, float]:
     """Compress each chunk as soon as it is decoded, the next ones decoding meanwhile.
 
-    Returns the memory and relevance of all segments as one sample, and what ``describe`` says
-    of each segment's SVLM input.
+    Returns the memory and relevance of all segments as one sample, what ``describe`` says of
+    each segment's SVLM input, and the seconds the compressor waited for decoded frames.
     """
     memories, relevances, inputs = [], [], [] if describe is not None else None
-    for chunk in Prefetch(chunks, prefetch):
+    waited, chunks = 0.0, iter(Prefetch(chunks, prefetch))
+    while True:
+        tick = time.perf_counter()
+        chunk = next(chunks, None)
+        waited += time.perf_counter() - tick
+        if chunk is None:
+            break
         out = compress(chunk)
         memories.append(out.memory)
         relevances.append(out.relevance)
@@ -203,4 +205,41 @@ def compress_streamed(
         del chunk  # its frames are no longer needed
     relevance = None if any(r is None for r in relevances) else torch.cat(relevances)
     memory = torch.cat(memories)
-    return CompressorOutput(memory, relevance, [len(memory)]), inputs
+    return CompressorOutput(memory, relevance, [len(memory)]), inputs, waited
+
+
+def compress_overlapped(
+    pipe,
+    video: str | Path,
+    query: str,
+    *,
+    sampling: Sampling,
+    relevance: str = "trained",
+    relevance_prompt: str | None = None,
+    prefetch: int = DEFAULT_PREFETCH,
+) -> StreamedVideo:
+    """Decode and compress ``video`` for ``query`` with a :class:`TempoPipeline`, overlapped.
+
+    Chunks are :data:`CHUNK_MICRO_BATCHES` compressor micro-batches (``segment_batch_size``
+    segments each), so every call sees the segments the serial path gives it. ``timings``:
+    ``decode`` is the time the compressor waited for frames, ``compress`` the rest.
+    """
+    from tempo_kit.model.compression import segment_batch_size
+
+    start = time.perf_counter()
+    chunk_segments = CHUNK_MICRO_BATCHES * segment_batch_size(pipe.model.compressor)
+    segments, chunks, facts = stream_segments(video, sampling, chunk_segments)
+    compressed, inputs, waited = compress_streamed(
+        chunks,
+        lambda chunk: pipe.compress(chunk, query, relevance=relevance, relevance_prompt=relevance_prompt),
+        getattr(pipe.model.compressor, "describe_inputs", None),
+        prefetch,
+    )
+    total = time.perf_counter() - start
+    return StreamedVideo(
+        segments=segments,
+        compressed=compressed,
+        svlm_inputs=inputs,
+        timings={"decode": waited, "compress": total - waited},
+        **facts,
+    )

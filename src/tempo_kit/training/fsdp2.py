@@ -205,9 +205,14 @@ def load_into_shards(model: nn.Module, state: Mapping[str, torch.Tensor] | None)
     """Fill a sharded ``model`` with rank 0's full ``state`` (collective; other ranks pass ``None``).
 
     Rank 0 broadcasts each tensor and every rank keeps only its shard, so all ranks start from
-    rank 0's weights, random initialisations (memory tokens, LoRA) included.
+    rank 0's weights, random initialisations (memory tokens, LoRA) included. Buffers, which FSDP2
+    does not shard, are broadcast whole, the non-persistent ones (rotary frequencies) included: a
+    rank whose model was built without weights gets them too.
     """
+    import torch.distributed as dist
     from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
 
     options = StateDictOptions(full_state_dict=True, broadcast_from_rank0=True)
     set_model_state_dict(model, dict(state or {}), options=options)
+    for buffer in model.buffers():
+        dist.broadcast(buffer, src=0)

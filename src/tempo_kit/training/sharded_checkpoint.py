@@ -86,7 +86,11 @@ class FSDP2Strategy(ModelParallelStrategy):
         check_lora(module.model)
 
     def shard(self, model):
-        """Shard ``model`` (a built ``TempoModel``) over :attr:`data_parallel_mesh` with rank 0's weights."""
+        """Shard ``model`` (a built ``TempoModel``) over :attr:`data_parallel_mesh` with rank 0's weights.
+
+        Rank 0's model holds the weights; the other ranks' were built on the meta device, so each
+        of them allocates only its shards, which rank 0's broadcast fills.
+        """
         from torch.distributed.fsdp import FSDPModule
 
         from tempo_kit.training.fsdp2 import load_into_shards, shard_model
@@ -95,6 +99,8 @@ class FSDP2Strategy(ModelParallelStrategy):
             return model
         full = dict(model.state_dict()) if self.is_global_zero else None  # references, not copies
         shard_model(model, self.data_parallel_mesh, self.precision_name, self.options)
+        if any(t.is_meta for t in (*model.parameters(), *model.buffers())):
+            model.to_empty(device=self.root_device)  # this rank's shards only; filled from rank 0 next
         load_into_shards(model, full)
         return model
 

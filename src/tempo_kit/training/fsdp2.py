@@ -15,12 +15,15 @@ to shard is refused before any process starts.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from tempo_kit.errors import ConfigError
+
+if TYPE_CHECKING:
+    from torch.distributed.device_mesh import DeviceMesh
 
 #: ``trainer.precision`` → the dtype FSDP2 computes in (parameters are all-gathered in it);
 #: gradients are reduced in float32 either way (:data:`REDUCE_DTYPE`).
@@ -122,7 +125,7 @@ def check_lora(model: nn.Module) -> None:
 
 def shard_model(
     model: nn.Module,
-    mesh,
+    mesh: DeviceMesh,
     precision: str,
     options: Mapping[str, Any] | None = None,
 ) -> nn.Module:

@@ -195,6 +195,7 @@ def refused(tiny_checkpoints, data: Path, out: Path, extra: list[str]) -> str:
     return str(caught.value)
 
 
+@pytest.mark.slow
 def test_fsdp2_refuses_what_it_cannot_run_before_starting(tiny_checkpoints, tiny_needle_benchmark, tmp_path):
     data, out = tiny_needle_benchmark, tmp_path / "run"
     message = refused(tiny_checkpoints, data, out, ["trainer.devices=1"])

@@ -20,6 +20,7 @@ def counter_video(tmp_path_factory):
     return write_counter_video(tmp_path_factory.mktemp("overlap") / "counter.mp4", 37, 2.0, size=(96, 128))
 
 
+@pytest.mark.slow
 def test_overlapped_answers_equal_the_serial_pipeline(letter_model, counter_video):
     from tempo_kit.inference.api import TempoPipeline
 

@@ -42,7 +42,7 @@ from common import (
     write_json,
 )
 
-from tempo_kit.compressors.qwen3_vl import SEGMENT_BATCH_SIZE
+from tempo_kit.compressors.base import DEFAULT_SEGMENT_BATCH_SIZE
 from tempo_kit.flops import FlopRecorder, mfu
 
 QUESTION = "When does the red circle appear? (A) at the start (B) in the middle (C) at the end (D) never"
@@ -71,7 +71,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--e2e-batch-size",
         type=int,
-        default=SEGMENT_BATCH_SIZE,
+        default=DEFAULT_SEGMENT_BATCH_SIZE,
         help="segment_batch_size end to end (kit default)",
     )
     parser.add_argument("--skip-e2e", action="store_true", help="only the compressor sweep")
@@ -120,7 +120,7 @@ def build_model(args: argparse.Namespace, paths: dict):
 
 def sweep(model, segments, args: argparse.Namespace, peak: float | None) -> list[dict[str, Any]]:
     """Segments/s, peak memory and forward MFU of the compressor for each segment_batch_size."""
-    from tempo_kit.inference.api import compress_with_progress
+    from tempo_kit.model.compression import compress_samples
 
     compressor = model.compressor
     recorder = FlopRecorder(model)
@@ -130,13 +130,13 @@ def sweep(model, segments, args: argparse.Namespace, peak: float | None) -> list
             compressor.segment_batch_size = size
             times = []
             with torch.no_grad():
-                compress_with_progress(compressor, segments, QUESTION, size, progress=False)  # warm-up
+                compress_samples(compressor, [segments], [QUESTION])  # warm-up
                 reset_peak_memory()
                 for _ in range(args.repeats):
                     recorder.reset()
                     synchronize()
                     start = time.perf_counter()
-                    compress_with_progress(compressor, segments, QUESTION, size, progress=False)
+                    compress_samples(compressor, [segments], [QUESTION])
                     synchronize()
                     times.append(time.perf_counter() - start)
             seconds = min(times)

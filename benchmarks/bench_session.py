@@ -112,8 +112,8 @@ def measured(args: argparse.Namespace) -> dict[str, Any]:
 
 def analytic() -> dict[str, Any]:
     """Per-segment compressor FLOPs at real shapes: first question vs follow-up."""
+    from tempo_kit.compressors.prompts import ROUTING_PROMPT
     from tempo_kit.compressors.sequence import SequenceBuilder
-    from tempo_kit.prompts import ROUTING_PROMPT
     from tempo_kit.tiny.real_shapes import real_shape_configs
     from tempo_kit.tiny.tokenizer import build_tokenizer
 

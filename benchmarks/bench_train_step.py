@@ -43,7 +43,7 @@ from common import (
 from lightning.pytorch import Callback, Trainer
 
 from tempo_kit.flops import FlopRecorder, mfu
-from tempo_kit.prompts import Turn, compressor_query, encode_decoder_prompt
+from tempo_kit.model.prompts import Turn, compressor_query, encode_decoder_prompt
 from tempo_kit.types import IGNORE_INDEX, TempoBatch
 
 #: The question every synthetic sample asks (its length is typical of stage-2 instructions).

@@ -217,9 +217,10 @@ def evaluate(
     """Every (allocator, reduction, budget) on every test video, memory compressed once per video."""
     from tempo_kit.data.annotations import load_annotations
     from tempo_kit.evaluation.routing import allocation_stats, ranking_scores, score_rows
-    from tempo_kit.inference_batch import inference_batch
     from tempo_kit.model import TempoModel
+    from tempo_kit.model.inference_batch import inference_batch
     from tempo_kit.training.module import normalise_answer
+    from tempo_kit.video.reading import Sampling
 
     model = TempoModel.from_pretrained(model_dir).eval()
     k_max = int(model.compressor.k_max)
@@ -228,11 +229,11 @@ def evaluate(
         model.compressor,
         records,
         test_file.parent,
-        window=4,
-        max_frames=int(round(args.duration * 2)),
-        fps=2.0,
-        backend="pyav",
-        preprocessing=model.config.preprocessing,  # what the model was trained with
+        sampling=Sampling.training(
+            max_frames=int(round(args.duration * 2)),
+            backend="pyav",
+            preprocessing=model.config.preprocessing,  # what the model was trained with
+        ),
         keep_compressed=True,
     )
     settings = [(name, spec, "head") for name, spec in ALLOCATORS.items()]

@@ -7,9 +7,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tempo_kit.assembly import SequenceAssembler, VisualSequence, fit_to_context
 from tempo_kit.errors import ConfigError
-from tempo_kit.prompts import Turn, encode_decoder_prompt
+from tempo_kit.model.assembly import SequenceAssembler, VisualSequence, fit_to_context
+from tempo_kit.model.prompts import Turn, encode_decoder_prompt
 from tempo_kit.types import IGNORE_INDEX, VISUAL_PLACEHOLDER_ID
 
 DIM = 4

@@ -46,8 +46,10 @@ def infer(model, video, *extra: str) -> list[str]:
         (("--budget", "0"), r"--budget 0: .* must be ≥ 1"),
         (("--k-min", "-2"), r"--k-min -2: .* ≥ 0"),
         (("--plot", "figure.txt"), r"--plot figure\.txt: name an image file"),
-        (("--fps", "0"), r"--fps 0\.0: frames sampled per second must be > 0"),
-        (("--max-frames", "0"), r"--max-frames 0: at least --min-frames 4 frames"),
+        (("--fps", "0"), r"--fps 0\.0: must be > 0 frames sampled per second"),
+        (("--max-frames", "0"), r"--max-frames 0: must be a positive number of frames"),
+        (("--max-frames", "2"), r"--min-frames 4: .*exceeds max_frames=2"),
+        (("--resize", "pil", "--backend", ""), r"--backend : .*must name a video backend"),
         (("--max-new-tokens", "0"), r"--max-new-tokens 0: the answer needs at least 1 token"),
     ],
 )

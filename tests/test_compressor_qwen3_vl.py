@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tempo_kit.compressors.prompts import QUERY_PREFIX, ROUTING_PROMPT, STANDARD_PROMPT
 from tempo_kit.compressors.qwen3_vl import Qwen3VLCompressor
 from tempo_kit.errors import CheckpointError, ConfigError
-from tempo_kit.prompts import QUERY_PREFIX, ROUTING_PROMPT, STANDARD_PROMPT
 from tempo_kit.registry import COMPRESSORS
 from tempo_kit.types import Segments
 from tempo_kit.video.patchify import patchify

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from tempo_kit.data import Sample, TempoCollator
-from tempo_kit.prompts import Turn, encode_decoder_prompt
+from tempo_kit.model.prompts import Turn, encode_decoder_prompt
 from tempo_kit.types import IGNORE_INDEX, VISUAL_PLACEHOLDER_ID
 from tempo_kit.video import blank_image_segments, make_segments
 

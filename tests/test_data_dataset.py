@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader
 from tempo_kit.data import SkipLog, TempoDataset, load_annotations
 from tempo_kit.data.synthetic import make_needle_dataset, write_counter_video
 from tempo_kit.errors import MediaError, TempoKitError
+from tempo_kit.video.reading import Sampling
 
 Q = [{"from": "human", "value": "<video>\nWhat?"}, {"from": "gpt", "value": "That."}]
 
@@ -51,7 +52,7 @@ BAD_ROWS = {
 def test_video_image_text_samples(root):
     rows = [GOOD_VIDEO, {"id": "i", "image": "img.png", "conversations": Q}, {"id": "t", "conversations": Q}]
     dataset = TempoDataset(
-        load_annotations(write_rows(root / "ok.jsonl", rows)), root, window=4, on_error="raise"
+        load_annotations(write_rows(root / "ok.jsonl", rows)), root, sampling=Sampling.training(), on_error="raise"
     )
     video, image, text = dataset[0], dataset[1], dataset[2]
     # 128×96 frames: the released chain upscales them to 384×384 (compatibility §1 worked example)
@@ -71,7 +72,7 @@ def test_video_image_text_samples(root):
 
 def test_window_and_max_frames_per_stage(root):
     rows = load_annotations(write_rows(root / "v.jsonl", [GOOD_VIDEO]))
-    sample = TempoDataset(rows, root, window=8, max_frames=8)[0]  # stage-1 style: 8 frames
+    sample = TempoDataset(rows, root, sampling=Sampling.training(window=8, max_frames=8))[0]  # stage-1 style
     assert tuple(sample.segments.frames.shape[:2]) == (1, 8)
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from tempo_kit.errors import ConfigError
 from tempo_kit.evaluation.command import _budget, add_arguments, setting_name, settings_from_args
-from tempo_kit.model_config import TempoConfig
+from tempo_kit.model.config import TempoConfig
 
 
 def parse(*argv):

@@ -25,7 +25,7 @@ from tempo_kit.flops import (
     projector_flops,
     vision_tower_flops,
 )
-from tempo_kit.prompts import Turn, encode_decoder_prompt
+from tempo_kit.model.prompts import Turn, encode_decoder_prompt
 from tempo_kit.types import IGNORE_INDEX, Segments, TempoBatch
 
 REL = 1e-9

@@ -44,7 +44,7 @@ def test_answer_reports_allocation_tokens_and_timings(pipeline, video):
         result.allocation.relevance is not None
         and ((result.allocation.relevance > 0) & (result.allocation.relevance < 1)).all()
     )
-    assert set(result.timings) == {"decode", "compress", "allocate", "generate", "total"}
+    assert set(result.timings) == {"decode", "compress", "allocate", "assemble", "generate", "total"}
     assert result.timings["total"] >= result.timings["compress"] > 0
     document = result.to_dict()
     assert document["tokens"]["visual_tokens"] == result.tokens_used

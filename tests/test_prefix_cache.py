@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from tempo_kit.compressors.prefix_cache import PrefixCaching, prefix_cache_bytes
+from tempo_kit.compressors.prompts import QUERY_PREFIX
 from tempo_kit.compressors.qwen3_vl import Qwen3VLCompressor
 from tempo_kit.compressors.visual import patch_segments
 from tempo_kit.flops import decoder_flops
-from tempo_kit.prompts import QUERY_PREFIX
 from tempo_kit.video import make_segments
 
 K_MAX = 6

@@ -2,14 +2,13 @@
 
 import pytest
 
-from tempo_kit.prompts import (
-    ROUTING_PROMPT,
-    STANDARD_PROMPT,
+from tempo_kit.compressors.prompts import ROUTING_PROMPT, STANDARD_PROMPT
+from tempo_kit.model.prompts import (
     Turn,
     compressor_query,
     encode_decoder_prompt,
-    format_time_tag,
 )
+from tempo_kit.time_tags import format_time_tag
 from tempo_kit.types import IGNORE_INDEX, VISUAL_PLACEHOLDER_ID
 
 

@@ -67,7 +67,7 @@ def test_follow_ups_equal_full_recompression_and_compute_fewer_svlm_tokens(pipel
     assert follow.svlm_tokens == 3 * suffix_tokens(pipeline, LONGER) < first.svlm_tokens
     assert again.svlm_tokens == first.svlm_tokens - prefix_tokens
     assert first.reused == () and follow.reused == ("decode", "prefix")
-    assert follow.timings["decode"] == 0.0 and set(follow.timings) == {"decode", "compress", "allocate", "generate", "total"}
+    assert follow.timings["decode"] == 0.0 and set(follow.timings) == {"decode", "compress", "allocate", "assemble", "generate", "total"}
     assert follow.to_dict()["svlm_tokens"] == follow.svlm_tokens
     assert session.closed
     with pytest.raises(ConfigError, match="session is closed; open a new one"):

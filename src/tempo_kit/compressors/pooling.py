@@ -16,17 +16,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tempo_kit.compressors.base import Compressor
+from tempo_kit.compressors.base import DEFAULT_SEGMENT_BATCH_SIZE, Compressor
 from tempo_kit.compressors.checkpoint import local_checkpoint, patch_configs
 from tempo_kit.compressors.qwen3_vl import (
     K_MAX,
-    SEGMENT_BATCH_SIZE,
     _dtype,
     check_sizes,
     set_activation_checkpointing,
     validate_inputs,
 )
-from tempo_kit.compressors.visual import micro_batches, patch_segments
+from tempo_kit.compressors.visual import patch_segments
 from tempo_kit.errors import CheckpointError
 from tempo_kit.registry import COMPRESSORS
 from tempo_kit.types import CompressorOutput, Segments
@@ -90,7 +89,7 @@ class PoolingCompressor(Compressor):
         self,
         pretrained: str,
         k_max: int = K_MAX,
-        segment_batch_size: int = SEGMENT_BATCH_SIZE,
+        segment_batch_size: int = DEFAULT_SEGMENT_BATCH_SIZE,
         dtype: str | torch.dtype = "auto",
         attn_implementation: str | None = "sdpa",
         min_pixels: int | None = None,
@@ -125,20 +124,22 @@ class PoolingCompressor(Compressor):
     def gradient_checkpointing_disable(self) -> None:
         set_activation_checkpointing(self.visual, False)
 
-    def forward(self, segments: Sequence[Segments], queries: Sequence[str] | None = None) -> CompressorOutput:
-        """``queries`` are accepted for the interface and ignored (the baseline is query-agnostic)."""
+    def forward(
+        self, segments: Sequence[Segments], queries: Sequence[str] | None = None, system_prompt: str | None = None
+    ) -> CompressorOutput:
+        """One vision-tower pass over every segment given; ``queries`` are ignored (query-agnostic)."""
         validate_inputs(segments, [""] * len(segments) if queries is None else queries, require_query=False)
         device = next(self.visual.parameters()).device
         dtype = next(self.visual.parameters()).dtype
-        memories = []
-        for items in micro_batches([len(s) for s in segments], self.segment_batch_size):
-            patches = patch_segments(segments, items, self.video_config, self.image_config, device)
-            pixels = torch.cat([p.pixel_values for p in patches]).to(device, dtype)
-            grids = torch.stack([p.grid_thw for p in patches]).to(device)
-            tokens = self.visual(pixels, grid_thw=grids).pooler_output
-            for per_segment in tokens.split([p.num_tokens for p in patches]):
-                pooled = F.adaptive_avg_pool1d(per_segment.T.unsqueeze(0), self.k_max)
-                memories.append(pooled[0].T)
+        items = [(i, j) for i, sample in enumerate(segments) for j in range(len(sample))]
+        patches = patch_segments(segments, items, self.video_config, self.image_config, device)
+        pixels = torch.cat([p.pixel_values for p in patches]).to(device, dtype)
+        grids = torch.stack([p.grid_thw for p in patches]).to(device)
+        tokens = self.visual(pixels, grid_thw=grids).pooler_output
+        memories = [
+            F.adaptive_avg_pool1d(per_segment.T.unsqueeze(0), self.k_max)[0].T
+            for per_segment in tokens.split([p.num_tokens for p in patches])
+        ]
         return CompressorOutput(
             memory=torch.stack(memories), relevance=None, num_segments=[len(s) for s in segments]
         )

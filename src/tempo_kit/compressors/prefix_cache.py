@@ -72,8 +72,14 @@ class PrefixCompression:
 class PrefixCaching(Protocol):
     """What a compressor offers to reuse its question-independent work across questions."""
 
-    def encode_prefixes(self, segments: Segments, indices: Sequence[int]) -> list[SegmentPrefix]:
-        """The prefixes of segments ``indices`` of one sample under the current system prompt."""
+    def prompt_for(self, system_prompt: str | None) -> str:
+        """The text of a system prompt (a name, literal text, or ``None`` for the default)."""
+        ...
+
+    def encode_prefixes(
+        self, segments: Segments, indices: Sequence[int], system_prompt: str | None = None
+    ) -> list[SegmentPrefix]:
+        """The prefixes of segments ``indices`` of one sample under ``system_prompt``."""
         ...
 
     def compress_with_prefixes(

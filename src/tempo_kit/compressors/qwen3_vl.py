@@ -22,20 +22,19 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from tempo_kit.compressors.base import Compressor
+from tempo_kit.compressors.base import DEFAULT_SEGMENT_BATCH_SIZE, Compressor
 from tempo_kit.compressors.checkpoint import local_checkpoint, patch_configs
 from tempo_kit.compressors.prefix_cache import PrefixCompression, SegmentPrefix, stack_left_padded
-from tempo_kit.compressors.sequence import TIME_TAG_TEMPLATE, SequenceBuilder
-from tempo_kit.compressors.visual import SegmentPatches, describe_segments, micro_batches, patch_segments
+from tempo_kit.compressors.prompts import COMPRESSOR_PROMPTS
+from tempo_kit.compressors.sequence import SequenceBuilder
+from tempo_kit.compressors.visual import SegmentPatches, describe_segments, patch_segments
 from tempo_kit.errors import ConfigError
-from tempo_kit.prompts import COMPRESSOR_PROMPTS
 from tempo_kit.registry import COMPRESSORS
+from tempo_kit.time_tags import TIME_TAG_TEMPLATE
 from tempo_kit.types import CompressorOutput, Segments
 
 #: Memory tokens per segment (paper: k_max = 128).
 K_MAX = 128
-#: Segments per SVLM forward; results do not depend on it, only memory use and speed do.
-SEGMENT_BATCH_SIZE = 8
 #: Tokens whose LM-head rows define the relevance direction (paper Sec. 3.3).
 YES_TOKEN, NO_TOKEN = "Yes", "No"
 
@@ -88,7 +87,7 @@ def relevance_direction(
 
 
 def resolve_prompt(prompt: str) -> str:
-    """A prompt name from :data:`~tempo_kit.prompts.COMPRESSOR_PROMPTS` or a literal system prompt."""
+    """A prompt name from :data:`~tempo_kit.compressors.prompts.COMPRESSOR_PROMPTS` or a literal system prompt."""
     if not isinstance(prompt, str) or not prompt:
         raise ConfigError(
             f"compressor prompt must be 'standard', 'routing' or a system-prompt text, got {prompt!r}"
@@ -124,6 +123,8 @@ class Qwen3VLCompressor(Compressor):
         time_tag_template: Qwen3-VL's per-temporal-patch time tag.
     """
 
+    takes_system_prompt = True
+
     def __init__(
         self,
         pretrained: str,
@@ -131,7 +132,7 @@ class Qwen3VLCompressor(Compressor):
         train_prompt: str = "standard",
         eval_prompt: str = "routing",
         prompt: str | None = None,
-        segment_batch_size: int = SEGMENT_BATCH_SIZE,
+        segment_batch_size: int = DEFAULT_SEGMENT_BATCH_SIZE,
         padding_side: str = "right",
         dtype: str | torch.dtype = "auto",
         attn_implementation: str | None = "sdpa",
@@ -198,8 +199,12 @@ class Qwen3VLCompressor(Compressor):
 
     @property
     def system_prompt(self) -> str:
-        """The prompt in use: ``train_prompt`` in training mode, ``eval_prompt`` in eval mode."""
+        """The prompt in use by default: ``train_prompt`` in training mode, ``eval_prompt`` in eval mode."""
         return self.train_prompt if self.training else self.eval_prompt
+
+    def prompt_for(self, system_prompt: str | None) -> str:
+        """The text of a call's system prompt: a name or literal text, ``None`` for :attr:`system_prompt`."""
+        return self.system_prompt if system_prompt is None else resolve_prompt(system_prompt)
 
     def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict | None = None) -> None:
         """Activation checkpointing of the SVLM's layers (Hugging Face's implementation)."""
@@ -220,28 +225,27 @@ class Qwen3VLCompressor(Compressor):
                 self.relevance_direction = restored
         return self
 
-    def forward(self, segments: Sequence[Segments], queries: Sequence[str]) -> CompressorOutput:
+    def forward(
+        self, segments: Sequence[Segments], queries: Sequence[str], system_prompt: str | None = None
+    ) -> CompressorOutput:
+        """One SVLM pass over every segment given (the kit gives at most ``segment_batch_size``)."""
         validate_inputs(segments, queries)
-        memories, scores = [], []
-        for items in micro_batches([len(s) for s in segments], self.segment_batch_size):
-            patches = patch_segments(
-                segments, items, self.video_config, self.image_config, self.memory_tokens.device
-            )
-            memory, relevance = self.compress(patches, [queries[i] for i, _ in items])
-            memories.append(memory)
-            scores.append(relevance)
-        return CompressorOutput(
-            memory=torch.cat(memories), relevance=torch.cat(scores), num_segments=[len(s) for s in segments]
-        )
+        items = [(i, j) for i, sample in enumerate(segments) for j in range(len(sample))]
+        patches = patch_segments(segments, items, self.video_config, self.image_config, self.memory_tokens.device)
+        memory, relevance = self.compress(patches, [queries[i] for i, _ in items], system_prompt)
+        return CompressorOutput(memory=memory, relevance=relevance, num_segments=[len(s) for s in segments])
 
     def describe_inputs(self, segments: Segments) -> list[dict[str, object]]:
         """Per segment, the patch grid and per-patch time tags this compressor feeds its SVLM."""
         return describe_segments(segments, self.video_config, self.image_config)
 
-    def compress(self, patches: Sequence[SegmentPatches], queries: Sequence[str]) -> tuple[Tensor, Tensor]:
+    def compress(
+        self, patches: Sequence[SegmentPatches], queries: Sequence[str], system_prompt: str | None = None
+    ) -> tuple[Tensor, Tensor]:
         """One SVLM forward over a micro-batch: ``(memory [B, k_max, d], relevance [B] float32)``."""
         device = self.memory_tokens.device
-        sequences = [self._prefix_ids(p) + self.sequences.suffix(query) for p, query in zip(patches, queries)]
+        prompt = self.prompt_for(system_prompt)
+        sequences = [self._prefix_ids(p, prompt) + self.sequences.suffix(query) for p, query in zip(patches, queries)]
         input_ids, attention_mask, memory_mask, last_real = self._pad(sequences, device)
         visual = _visual_inputs(patches, device)
         position_ids = self._positions(input_ids, attention_mask, visual)
@@ -256,18 +260,21 @@ class Qwen3VLCompressor(Compressor):
         return self._read_out(hidden, memory_mask, last_real)
 
     # ------------------------------------------------------------------ prefix cache (one video, many questions)
-    def encode_prefixes(self, segments: Segments, indices: Sequence[int]) -> list[SegmentPrefix]:
+    def encode_prefixes(
+        self, segments: Segments, indices: Sequence[int], system_prompt: str | None = None
+    ) -> list[SegmentPrefix]:
         """Keys and values of each segment's question-independent prefix (vision tower included).
 
-        See :mod:`tempo_kit.compressors.prefix_cache`. The prefix is built under the current
-        system prompt (``eval_prompt`` in eval mode), so a cache is only valid for that prompt.
+        See :mod:`tempo_kit.compressors.prefix_cache`. The prefix holds the system prompt
+        (:meth:`prompt_for` ``system_prompt``), so a cache is only valid for that prompt.
         """
         validate_inputs([segments], ["prefix"])
         device = self.memory_tokens.device
         patches = patch_segments(
             [segments], [(0, j) for j in indices], self.video_config, self.image_config, device
         )
-        sequences = [self._prefix_ids(p) for p in patches]
+        prompt = self.prompt_for(system_prompt)
+        sequences = [self._prefix_ids(p, prompt) for p in patches]
         width = max(len(s) for s in sequences)
         input_ids = torch.full((len(sequences), width), self.pad_token_id, dtype=torch.long, device=device)
         attention_mask = torch.zeros_like(input_ids)
@@ -320,9 +327,9 @@ class Qwen3VLCompressor(Compressor):
         return PrefixCompression(memory, relevance, tokens=int(suffix_mask.sum()))
 
     # ------------------------------------------------------------------ shared pieces of both paths
-    def _prefix_ids(self, patches: SegmentPatches) -> list[int]:
+    def _prefix_ids(self, patches: SegmentPatches, prompt: str) -> list[int]:
         return self.sequences.prefix(
-            self.system_prompt, slot=patches.slot, tokens_per_patch=patches.tokens_per_patch, patch_times=patches.times
+            prompt, slot=patches.slot, tokens_per_patch=patches.tokens_per_patch, patch_times=patches.times
         )
 
     def _positions(self, input_ids: Tensor, attention_mask: Tensor, visual: dict[str, Tensor]) -> Tensor:

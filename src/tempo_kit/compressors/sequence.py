@@ -26,10 +26,8 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Literal
 
-from tempo_kit.prompts import QUERY_PREFIX
-
-#: Qwen3-VL's time tag before each temporal patch of a video (its processor's format).
-TIME_TAG_TEMPLATE = "<{t:.1f} seconds>"
+from tempo_kit.compressors.prompts import QUERY_PREFIX
+from tempo_kit.time_tags import TIME_TAG_TEMPLATE
 
 VisualSlot = Literal["video", "image"]
 

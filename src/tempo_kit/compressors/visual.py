@@ -129,9 +129,3 @@ def _by_length(segments: Segments, picks: Sequence[int]) -> dict[int, list[int]]
         length = segments.window if segments.lengths is None else int(segments.lengths[j])
         groups.setdefault(length, []).append(j)
     return groups
-
-
-def micro_batches(num_segments: Sequence[int], size: int) -> list[list[tuple[int, int]]]:
-    """All ``(sample, segment)`` pairs in order, cut into chunks of at most ``size``."""
-    items = [(i, j) for i, count in enumerate(num_segments) for j in range(count)]
-    return [items[k : k + size] for k in range(0, len(items), size)]

@@ -24,7 +24,7 @@ from typing import Any
 
 from tempo_kit.data.spans import SPANS_KEY, SpanError, parse_spans
 from tempo_kit.errors import TempoKitError
-from tempo_kit.prompts import Turn
+from tempo_kit.model.prompts import Turn
 
 ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant"}
 

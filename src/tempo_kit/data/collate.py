@@ -7,7 +7,7 @@
   ``Context turn 1: …`` when there are several (compatibility §4). ``mode="eval"``: the last human turn,
   the question being asked.
 * ``input_ids`` / ``labels`` / ``attention_mask``: the decoder's ChatML prompt
-  (:func:`~tempo_kit.prompts.encode_decoder_prompt`), right-padded. ``train``: the whole
+  (:func:`~tempo_kit.model.prompts.encode_decoder_prompt`), right-padded. ``train``: the whole
   conversation, only assistant tokens supervised. ``eval``: the conversation up to the last human
   turn plus the generation prompt; labels all ignored. A text-only sample has no visual placeholder.
 * ``answers``: the row's ``answer`` if it has one, else the last assistant turn.
@@ -22,7 +22,7 @@ from typing import Any, Literal
 import torch
 
 from tempo_kit.data.dataset import Sample
-from tempo_kit.prompts import compressor_query, encode_decoder_prompt
+from tempo_kit.model.prompts import compressor_query, encode_decoder_prompt
 from tempo_kit.types import IGNORE_INDEX, TempoBatch
 
 CollateMode = Literal["train", "eval"]

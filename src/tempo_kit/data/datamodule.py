@@ -25,6 +25,7 @@ training epoch is saved in every checkpoint: ``fit --resume`` continues with the
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import tempfile
@@ -47,6 +48,7 @@ from tempo_kit.errors import ConfigError, check_choice
 from tempo_kit.video.decode import DEFAULT_RESIZE, RESIZE_MODES
 from tempo_kit.video.options import DEFAULT_PREPROCESSING, DEFAULT_TIME_BASE
 from tempo_kit.video.preprocessing import check_preprocessing
+from tempo_kit.video.reading import Sampling
 from tempo_kit.video.sampling import (
     DEFAULT_MAX_FRAMES,
     DEFAULT_MAX_LONG_EDGE,
@@ -182,18 +184,19 @@ class TempoDataModule(L.LightningDataModule):
         self.tokenizer = tokenizer
         self.batch_size = batch_size
         self.num_workers = num_workers
-        self.window = window
-        self.eval_window = eval_window or window
-        self.max_frames = max_frames
-        self.fps = fps
-        self.sampling = {
-            "min_frames": min_frames,
-            "preprocessing": check_preprocessing(preprocessing, "data.preprocessing"),
-            "resize": check_choice(resize, RESIZE_MODES, "data.resize"),
-            "time_base": check_choice(time_base, TIME_BASES, "data.time_base"),
-        }
-        self.max_long_edge = max_long_edge
-        self.backend = backend
+        #: how training videos are read; validation and test read them with ``eval_window``
+        self.sampling = Sampling.training(
+            window=window,
+            max_frames=max_frames,
+            fps=fps,
+            min_frames=min_frames,
+            preprocessing=check_preprocessing(preprocessing, "data.preprocessing"),
+            resize=check_choice(resize, RESIZE_MODES, "data.resize"),
+            time_base=check_choice(time_base, TIME_BASES, "data.time_base"),
+            max_long_edge=max_long_edge,
+            backend=backend,
+        )
+        self.eval_sampling = dataclasses.replace(self.sampling, window=eval_window or window)
         self.on_error = on_error
         self.seed = seed
         self.max_samples = max_samples
@@ -206,7 +209,7 @@ class TempoDataModule(L.LightningDataModule):
         self._resume_at: tuple[int, int] = (0, 0)  # (epoch, batches trained in it) from a checkpoint
 
     # ------------------------------------------------------------------ building
-    def _dataset(self, entry: dict, window: int, require_answer: bool) -> TempoDataset:
+    def _dataset(self, entry: dict, sampling: Sampling, require_answer: bool) -> TempoDataset:
         root = entry["media_root"] if entry["media_root"] is not None else Path(entry["path"]).parent
         records = load_annotations(entry["path"], self.on_error, self.skip_log)
         if self.require_spans:
@@ -214,12 +217,7 @@ class TempoDataModule(L.LightningDataModule):
         return TempoDataset(
             records,
             root,
-            window=window,
-            max_frames=self.max_frames,
-            fps=self.fps,
-            **self.sampling,
-            max_long_edge=self.max_long_edge,
-            backend=self.backend,
+            sampling=sampling,
             on_error=self.on_error,
             skip_log=self.skip_log,
             require_answer=require_answer,
@@ -244,7 +242,7 @@ class TempoDataModule(L.LightningDataModule):
     def _eval_dataset(self, entries: list[dict], split: str) -> Dataset | None:
         if not entries:
             return None
-        parts = [self._dataset(e, self.eval_window, self.modes[split] == "train") for e in entries]
+        parts = [self._dataset(e, self.eval_sampling, self.modes[split] == "train") for e in entries]
         if self.max_eval_samples is not None:
             for part in parts:
                 part.records = part.records[: self.max_eval_samples]
@@ -269,7 +267,7 @@ class TempoDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         self._resolve_tokenizer()
         if stage in (None, "fit") and self.train_entries and "train" not in self.datasets:
-            parts = [self._dataset(e, self.window, True) for e in self.train_entries]
+            parts = [self._dataset(e, self.sampling, True) for e in self.train_entries]
             weights = [
                 e["weight"] if e["weight"] is not None else len(p) for e, p in zip(self.train_entries, parts)
             ]

@@ -21,18 +21,11 @@ from tempo_kit.data.annotations import AnnotationError, Record
 from tempo_kit.data.skips import SkipLog, check_on_error
 from tempo_kit.data.spans import parse_spans, segment_bounds, segment_labels
 from tempo_kit.errors import MediaError, TempoKitError
-from tempo_kit.prompts import Turn, compressor_query
+from tempo_kit.model.prompts import Turn, compressor_query
 from tempo_kit.types import Segments
 from tempo_kit.video import blank_image_segments, load_image, load_video, make_segments
-from tempo_kit.video.decode import DEFAULT_RESIZE
-from tempo_kit.video.options import DEFAULT_PREPROCESSING, DEFAULT_TIME_BASE
-from tempo_kit.video.sampling import (
-    DEFAULT_MAX_FRAMES,
-    DEFAULT_MAX_LONG_EDGE,
-    DEFAULT_MIN_FRAMES,
-    DEFAULT_SAMPLE_FPS,
-)
-from tempo_kit.video.segments import TRAIN_WINDOW
+from tempo_kit.video.options import DEFAULT_PREPROCESSING
+from tempo_kit.video.reading import Sampling
 
 #: Consecutive bad rows tolerated before a skip-mode dataset gives up.
 DEFAULT_MAX_REPLACEMENTS = 16
@@ -69,14 +62,8 @@ class TempoDataset(Dataset):
     Args:
         records: checked annotation rows (:func:`~tempo_kit.data.annotations.load_annotations`).
         media_root: folder the rows' ``video``/``image`` paths are relative to.
-        window: frames per segment (4 in training, 8 at inference).
-        max_frames: cap on frames per video (per stage: 8 / 128 / 384 in training, Table A).
-        fps: sampling rate (2.0).
-        min_frames: fewest frames per video (4).
-        preprocessing: frame geometry, ``"released"`` (default) or ``"qwen3_vl"``.
-        resize: ``"pil"`` (exact), ``"decoder"`` (fast) or ``"torch"``.
-        time_base: time tags from the real sampling rate (``"released"``) or the container.
-        max_long_edge: frame resize (512 px).
+        sampling: how videos are read (:class:`~tempo_kit.video.reading.Sampling`; default
+            :meth:`Sampling.training`: windows of 4, the released geometry).
         image_max_long_edge: image resize (``None``: native resolution, as the paper).
         backend: video backend (``"decord"`` or ``"pyav"``).
         on_error: ``"skip"`` or ``"raise"``.
@@ -89,16 +76,8 @@ class TempoDataset(Dataset):
         records: Sequence[Record],
         media_root: str | Path | None = None,
         *,
-        window: int = TRAIN_WINDOW,
-        max_frames: int = DEFAULT_MAX_FRAMES,
-        fps: float = DEFAULT_SAMPLE_FPS,
-        min_frames: int = DEFAULT_MIN_FRAMES,
-        preprocessing: str = DEFAULT_PREPROCESSING,
-        resize: str = DEFAULT_RESIZE,
-        time_base: str = DEFAULT_TIME_BASE,
-        max_long_edge: int | None = DEFAULT_MAX_LONG_EDGE,
+        sampling: Sampling | None = None,
         image_max_long_edge: int | None = None,
-        backend: str = "decord",
         on_error: str = "skip",
         skip_log: SkipLog | None = None,
         require_answer: bool = True,
@@ -107,16 +86,8 @@ class TempoDataset(Dataset):
         check_on_error(on_error)
         self.records = list(records)
         self.media_root = Path(media_root) if media_root is not None else None
-        self.window = window
-        self.max_frames = max_frames
-        self.fps = fps
-        self.min_frames = min_frames
-        self.preprocessing = preprocessing
-        self.resize = resize
-        self.time_base = time_base
-        self.max_long_edge = max_long_edge
+        self.sampling = Sampling.training() if sampling is None else sampling.with_preprocessing(DEFAULT_PREPROCESSING)
         self.image_max_long_edge = image_max_long_edge
-        self.backend = backend
         self.on_error = on_error
         self.skip_log = skip_log if skip_log is not None else SkipLog()
         self.require_answer = require_answer
@@ -138,19 +109,10 @@ class TempoDataset(Dataset):
         else:
             path = self.media_path(record)
             if record.kind == "video":
-                clip = load_video(
-                    path,
-                    fps=self.fps,
-                    min_frames=self.min_frames,
-                    max_frames=self.max_frames,
-                    preprocessing=self.preprocessing,
-                    resize=self.resize,
-                    max_long_edge=self.max_long_edge,
-                    backend=self.backend,
-                )
+                clip = load_video(path, **self.sampling.load_arguments())
             else:
                 clip = load_image(path, max_long_edge=self.image_max_long_edge)
-            segments = make_segments(clip, self.window, time_base=self.time_base)
+            segments = make_segments(clip, self.sampling.window, time_base=self.sampling.time_base)
         labels = None
         if record.relevant_spans is not None and record.kind == "video":
             spans = parse_spans(record.relevant_spans, "relevant_spans", clip.duration)

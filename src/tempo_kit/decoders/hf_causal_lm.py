@@ -17,11 +17,9 @@ from torch import Tensor, nn
 
 from tempo_kit.decoders.base import Decoder
 from tempo_kit.errors import CheckpointError, ConfigError
+from tempo_kit.generation import DEFAULT_MAX_NEW_TOKENS
 from tempo_kit.hub import download_command
 from tempo_kit.registry import DECODERS
-
-#: Released inference setting (compatibility §4): greedy decoding, at most 1024 new tokens.
-DEFAULT_MAX_NEW_TOKENS = 1024
 
 #: Names accepted by ``dtype``; ``"auto"`` keeps the checkpoint's own dtype.
 DTYPES = {

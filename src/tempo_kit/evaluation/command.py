@@ -26,9 +26,10 @@ from typing import Any
 
 from tempo_kit.errors import ConfigError, MediaError, did_you_mean
 from tempo_kit.evaluation.items import DEFAULT_POST_PROMPT, DEFAULT_PRE_PROMPT
-from tempo_kit.evaluation.protocol import EVAL_MAX_CONTEXT, EVAL_MIN_FRAMES
-from tempo_kit.inference.command import add_allocation_arguments, add_model_arguments
+from tempo_kit.evaluation.protocol import EVAL_MAX_CONTEXT
+from tempo_kit.inference.command import add_allocation_arguments, add_model_arguments, sampling_of
 from tempo_kit.registry import parse_spec
+from tempo_kit.video.reading import Sampling
 
 #: Longest results-file stem; longer setting names end in a hash of the full name (file systems
 #: refuse names over 255 bytes).
@@ -86,7 +87,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="prompt",
         help="what the SVLM is conditioned on: the full prompt (default) or the bare question",
     )
-    add_model_arguments(parser, min_frames=EVAL_MIN_FRAMES, max_context=EVAL_MAX_CONTEXT, model_required=False)
+    add_model_arguments(parser, Sampling.evaluation(), max_context=EVAL_MAX_CONTEXT, model_required=False)
     parser.set_defaults(max_new_tokens=None)  # the prompt preset's (lmms-eval's task limit)
     add_allocation_arguments(parser, sweep=True)
     out = parser.add_argument_group("results")
@@ -140,13 +141,7 @@ def settings_from_args(args: argparse.Namespace, model_config) -> list[dict[str,
                 "k_min": model_config.k_min if k_min is None else k_min,
                 "relevance": relevance or "trained",
                 "relevance_prompt": prompt or "default",
-                "max_frames": args.max_frames,
-                "min_frames": args.min_frames,
-                "window": args.window,
-                "fps": args.fps,
-                "preprocessing": args.preprocessing,
-                "resize": args.resize,
-                "time_base": args.time_base,
+                **sampling_of(args).to_dict(),
                 "max_context": args.max_context,
                 "compressor_query": args.compressor_query,
                 "prompt": args.prompt,
@@ -190,13 +185,7 @@ def make_answer_fn(pipeline, setting: dict[str, Any]):
             k_min=setting["k_min"],
             relevance=setting["relevance"],
             relevance_prompt=prompt_name,
-            max_frames=setting["max_frames"],
-            min_frames=setting["min_frames"],
-            window=setting["window"],
-            fps=setting["fps"],
-            preprocessing=setting["preprocessing"],
-            resize=setting["resize"],
-            time_base=setting["time_base"],
+            sampling=Sampling(**{name: setting[name] for name in Sampling.names()}),
             max_context=setting["max_context"],
             max_new_tokens=setting["max_new_tokens"],
         )

@@ -33,7 +33,8 @@ from tqdm.auto import tqdm
 
 from tempo_kit.errors import ConfigError
 from tempo_kit.evaluation.journal import append_record, open_journal, read_journal
-from tempo_kit.evaluation.protocol import EVAL_MAX_CONTEXT, EVAL_MIN_FRAMES, EVAL_PREPROCESSING
+from tempo_kit.evaluation.protocol import EVAL_MAX_CONTEXT, EVAL_PREPROCESSING
+from tempo_kit.video.reading import Sampling
 
 #: The model's lmms-eval name and its alias (the released wrapper's name).
 MODEL_NAME = "tempo_kit"
@@ -94,7 +95,7 @@ class TempoKitLMM(lmms):
         dtype: str | None = None,
         fps: float | str | None = None,
         max_frames: int | str | None = None,
-        min_frames: int | str = EVAL_MIN_FRAMES,
+        min_frames: int | str | None = None,
         window: int | str | None = None,
         max_context: int | str | None = EVAL_MAX_CONTEXT,
         answers: str | None = None,
@@ -112,7 +113,7 @@ class TempoKitLMM(lmms):
             raise ConfigError(f"--batch_size {batch_size}: the tempo_kit model answers one request at a time; use 1")
         import torch
 
-        from tempo_kit.inference.api import DEFAULT_FPS, DEFAULT_MAX_FRAMES, DEFAULT_WINDOW, TempoPipeline
+        from tempo_kit.inference.api import TempoPipeline
 
         local_rank = int(os.environ.get("LOCAL_RANK", 0))
         if device is None:
@@ -121,20 +122,28 @@ class TempoKitLMM(lmms):
         self.pipeline = TempoPipeline.from_pretrained(
             pretrained, device=device, dtype=dtype, reuse_last_video=True
         )
+        self.sampling = Sampling.evaluation(
+            preprocessing=EVAL_PREPROCESSING,
+            **{
+                key: value
+                for key, value in (
+                    ("fps", None if fps in (None, "") else float(fps)),
+                    ("max_frames", _optional_int(max_frames, "max_frames")),
+                    ("window", _optional_int(window, "window")),
+                    ("min_frames", _optional_int(min_frames, "min_frames")),
+                )
+                if value is not None
+            },
+        )
         self.call_kwargs = {
             "budget": _optional_int(budget, "budget"),
             "allocator": allocator or None,
             "reduction": reduction or None,
             "k_min": _optional_int(k_min, "k_min"),
-            "fps": DEFAULT_FPS if fps in (None, "") else float(fps),
-            "max_frames": _optional_int(max_frames, "max_frames") or DEFAULT_MAX_FRAMES,
-            "window": _optional_int(window, "window") or DEFAULT_WINDOW,
-            "min_frames": _optional_int(min_frames, "min_frames") or EVAL_MIN_FRAMES,
             "max_context": _optional_int(max_context, "max_context"),
-            "preprocessing": EVAL_PREPROCESSING,
         }
         self.setting = json.dumps(
-            {"model": str(Path(pretrained).resolve()), **self.call_kwargs}, sort_keys=True
+            {"model": str(Path(pretrained).resolve()), **self.call_kwargs, **self.sampling.to_dict()}, sort_keys=True
         )
         self.answers_dir = None if answers in (None, "") else Path(answers)
         self._answered: dict[str, str] = {}
@@ -163,7 +172,9 @@ class TempoKitLMM(lmms):
             gen_kwargs.get("max_new_tokens") or gen_kwargs.get("max_gen_toks") or FALLBACK_MAX_NEW_TOKENS
         )
         kwargs = {k: v for k, v in self.call_kwargs.items() if v is not None}
-        result = self.pipeline.answer(video=video, query=context, max_new_tokens=max_new_tokens, **kwargs)
+        result = self.pipeline.answer(
+            video=video, query=context, sampling=self.sampling, max_new_tokens=max_new_tokens, **kwargs
+        )
         return _cut_at_stop(result.answer, gen_kwargs.get("until"))
 
     def generate_until(self, requests) -> list[str]:

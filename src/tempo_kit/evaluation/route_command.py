@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tempo_kit.atomic import write_json
 from tempo_kit.errors import ConfigError
-from tempo_kit.inference.command import add_model_arguments, check_budget, check_model_arguments
+from tempo_kit.inference.command import add_model_arguments, check_budget, check_model_arguments, sampling_of
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -108,6 +108,7 @@ def diagnose(args: argparse.Namespace) -> int:
     overrides = {} if args.dtype is None else {"compressor": {"dtype": args.dtype}}
     model = TempoModel.from_pretrained(args.model, **overrides).to(args.device).eval()
     config = model.config
+    sampling = sampling_of(args).with_preprocessing(config.preprocessing)
     budgets = given_budgets or [int(config.budget)]
     k_max = int(model.compressor.k_max)
     k_min = config.k_min if args.k_min is None else args.k_min
@@ -125,16 +126,8 @@ def diagnose(args: argparse.Namespace) -> int:
             compressor,
             records,
             args.media_root if args.media_root is not None else annotations.parent,
-            window=args.window,
-            max_frames=args.max_frames,
-            fps=args.fps,
-            backend=args.backend,
-            min_frames=args.min_frames,
-            preprocessing=args.preprocessing or config.preprocessing,
-            resize=args.resize,
-            time_base=args.time_base,
+            sampling=sampling,
             skip_log=skip_log,
-            micro_batch=config.compressor_micro_batch,
         )
     if not videos:
         raise ConfigError(f"--annotations {annotations}: no row could be scored ({skip_log.summary()})")
@@ -143,12 +136,7 @@ def diagnose(args: argparse.Namespace) -> int:
         model=str(args.model),
         annotations=str(annotations),
         relevance="base" if args.base_svlm else "trained",
-        window=args.window,
-        fps=args.fps,
-        max_frames=args.max_frames,
-        min_frames=args.min_frames,
-        preprocessing=args.preprocessing or config.preprocessing,
-        time_base=args.time_base,
+        **sampling.to_dict(),
         skipped=skip_log.summary(),
     )
     output = Path(args.output)

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from tempo_kit.types import Allocation
-from tempo_kit.video.options import DEFAULT_TIME_BASE
+from tempo_kit.video.reading import Sampling
 
 
 @dataclass
@@ -196,44 +196,28 @@ def score_rows(
     records: Sequence[Any],
     media_root: str | Path | None,
     *,
-    window: int,
-    max_frames: int,
-    fps: float,
-    backend: str = "decord",
-    min_frames: int | None = None,
-    preprocessing: str | None = None,
-    resize: str | None = None,
-    time_base: str = DEFAULT_TIME_BASE,
+    sampling: Sampling,
     skip_log: Any = None,
     keep_compressed: bool = False,
-    micro_batch: int | None = None,
 ) -> list[ScoredVideo] | list[tuple[ScoredVideo, Any, Any]]:
     """Score every row with ``relevant_spans`` with ``compressor`` (in eval mode: the routing prompt).
 
     Rows without spans, or whose video cannot be used, are recorded in ``skip_log`` (a
     :class:`~tempo_kit.data.skips.SkipLog`) and left out. With ``keep_compressed`` each item is
     ``(ScoredVideo, Sample, CompressorOutput)``, so a caller can reuse the memory (e.g. to answer).
-    ``micro_batch`` caps the segments per compressor call. ``min_frames``, ``preprocessing``
-    (default: the model's recorded geometry, else released), ``resize`` and ``time_base`` read the
-    video as :class:`~tempo_kit.data.dataset.TempoDataset` does (``None``: its defaults).
+    ``sampling`` says how videos are read (:class:`~tempo_kit.video.reading.Sampling`).
     """
-    from tempo_kit.compression import compress_samples
     from tempo_kit.data.dataset import TempoDataset
     from tempo_kit.data.skips import SkipLog
     from tempo_kit.errors import TempoKitError
-    from tempo_kit.prompts import compressor_query
+    from tempo_kit.model.compression import compress_samples
+    from tempo_kit.model.prompts import compressor_query
 
     skip_log = skip_log if skip_log is not None else SkipLog()
-    reading = {"min_frames": min_frames, "preprocessing": preprocessing, "resize": resize}
     dataset = TempoDataset(
         records,
         media_root,
-        window=window,
-        max_frames=max_frames,
-        fps=fps,
-        backend=backend,
-        time_base=time_base,
-        **{key: value for key, value in reading.items() if value is not None},
+        sampling=sampling,
         on_error="raise",
         skip_log=skip_log,
         require_answer=False,
@@ -251,7 +235,7 @@ def score_rows(
             skip_log.add(record.where, str(dataset.media_path(record)), f"{type(error).__name__}: {error}")
             continue
         query = compressor_query([t for t in sample.turns if t.role == "user"][-1:])
-        compressed = compress_samples(compressor, [sample.segments.to(device)], [query], micro_batch)
+        compressed = compress_samples(compressor, [sample.segments.to(device)], [query])
         if compressed.relevance is None:
             from tempo_kit.errors import ConfigError
 
@@ -266,7 +250,7 @@ def score_rows(
             labels=sample.segment_labels,
             times=segments.times.cpu(),
             spans=list(record.relevant_spans),
-            segment_seconds=float(segments.window / fps),
+            segment_seconds=float(segments.window / sampling.fps),
         )
         out.append((video, sample, compressed) if keep_compressed else video)
     return out

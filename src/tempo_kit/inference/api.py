@@ -4,19 +4,18 @@
 >>> result = pipe.answer(video="match.mp4", query="Who scores the second goal?", budget=4096)
 >>> result.answer, result.tokens_used, result.tokens_per_frame, result.timings
 
-The pipeline decodes and samples the video (2 FPS, ≤ ``max_frames``, long edge ≤ 512), cuts it
-into windows, compresses every window with the SVLM (a progress bar per micro-batch), allocates
-the budget with the chosen allocator and reduction, and lets the LLM answer. Each phase is timed
-separately (decode, compress, allocate, generate). The relevance the allocator reads can come from
-the trained SVLM (the default, same forward pass as the memory) or from a base SVLM's prior
-(paper Table 2D), each with the routing or standard system prompt.
+The pipeline decodes and samples the video (a :class:`~tempo_kit.video.reading.Sampling`: 2 FPS,
+≤ ``max_frames``, the model's frame geometry), cuts it into windows, and asks the model: its
+``compress`` (a progress bar per compressor call) and its ``generate`` (allocation, reduction,
+assembly, the LLM), which times each phase. The relevance the allocator reads can come from the
+trained SVLM (the default, same forward pass as the memory) or from a base SVLM's prior (paper
+Table 2D), each with the routing or standard system prompt.
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,6 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from tempo_kit.compression import compress_samples
 from tempo_kit.errors import ConfigError
 from tempo_kit.inference.defaults import (
     DEFAULT_FPS,
@@ -37,12 +35,10 @@ from tempo_kit.inference.defaults import (
 )
 from tempo_kit.inference.result import InferenceResult
 from tempo_kit.inference.session import DEFAULT_MAX_CACHE_BYTES, VideoSession
-from tempo_kit.registry import ALLOCATORS
+from tempo_kit.model.compression import compress_samples
+from tempo_kit.model.timing import synchronize
 from tempo_kit.types import CompressorOutput, Segments
-from tempo_kit.video.decode import DEFAULT_RESIZE, RESIZE_MODES
-from tempo_kit.video.options import DEFAULT_TIME_BASE
-from tempo_kit.video.preprocessing import check_preprocessing
-from tempo_kit.video.segments import TIME_BASES
+from tempo_kit.video.reading import Sampling, split_sampling
 
 __all__ = [
     "DEFAULT_FPS",
@@ -53,8 +49,6 @@ __all__ = [
     "DEFAULT_WINDOW",
     "RELEVANCE_SOURCES",
 ]  # named in inference/defaults.py (no torch there), re-exported here
-#: Segments per compressor call when the compressor does not say (``segment_batch_size``).
-DEFAULT_COMPRESS_CHUNK = 8
 #: System prompts of the relevance pass. ``qwen_default`` is Qwen-VL's own default system prompt,
 #: what the paper's "Base Model Prior (Standard prompt)" row used (Appendix E.3).
 RELEVANCE_PROMPTS = {
@@ -67,64 +61,9 @@ RELEVANCE_PROMPTS = {
 BASE_PRIOR_K_MAX = 1
 
 
-class _TimedAllocator(nn.Module):
-    """Wraps an allocator to time its calls (the allocate phase) without changing its result."""
-
-    def __init__(self, inner: nn.Module) -> None:
-        super().__init__()
-        self.inner = inner
-        self.seconds = 0.0
-
-    def forward(self, *args: Any, **kwargs: Any) -> Tensor:
-        start = time.perf_counter()
-        try:
-            return self.inner(*args, **kwargs)
-        finally:
-            self.seconds += time.perf_counter() - start
-
-
-def _synchronize(model: nn.Module) -> None:
-    """Wait for queued GPU work, so each phase's time is its own and not the next phase's."""
-    parameter = next(model.parameters(), None)
-    if parameter is not None and parameter.device.type == "cuda":
-        torch.cuda.synchronize(parameter.device)
-
-
-@contextlib.contextmanager
-def _system_prompt(compressor: nn.Module, prompt: str | None) -> Iterator[None]:
-    """Use ``prompt`` as the compressor's inference system prompt for the duration of a call."""
-    if prompt is None:
-        yield
-        return
-    if not hasattr(compressor, "eval_prompt"):
-        raise ConfigError(
-            f"relevance_prompt={prompt!r} needs a compressor with prompts (qwen3_vl); "
-            f"{type(compressor).__name__} has none"
-        )
-    from tempo_kit.compressors.qwen3_vl import resolve_prompt
-
-    previous = compressor.eval_prompt
-    compressor.eval_prompt = resolve_prompt(RELEVANCE_PROMPTS.get(prompt, prompt))
-    try:
-        yield
-    finally:
-        compressor.eval_prompt = previous
-
-
-def compress_with_progress(
-    compressor: nn.Module,
-    segments: Segments,
-    query: str,
-    chunk: int,
-    progress: bool,
-    desc: str = "compress",
-) -> CompressorOutput:
-    """The compressor over ``chunk`` segments at a time, with a progress bar.
-
-    Segments are compressed independently, so chunking changes memory use, not results.
-    """
-    with tqdm(total=len(segments), desc=desc, unit="seg", disable=not progress, dynamic_ncols=True) as bar:
-        return compress_samples(compressor, [segments], [query], chunk, on_chunk=bar.update)
+def relevance_system_prompt(prompt: str | None) -> str | None:
+    """The compressor system prompt of a ``relevance_prompt`` name (or literal text); ``None`` stays."""
+    return None if prompt is None else RELEVANCE_PROMPTS.get(prompt, prompt)
 
 
 def file_identity(path: str | Path) -> tuple[int, int] | tuple[None, None]:
@@ -191,36 +130,11 @@ class TempoPipeline:
             base = load_base_compressor(base_svlm, dtype=dtype or "auto").to(device)
         return cls(model, base, reuse_last_video=reuse_last_video)
 
-    def sampling(
-        self,
-        *,
-        fps: float = DEFAULT_FPS,
-        min_frames: int = DEFAULT_INFER_MIN_FRAMES,
-        max_frames: int = DEFAULT_MAX_FRAMES,
-        preprocessing: str | None = None,
-        resize: str = DEFAULT_RESIZE,
-        time_base: str = DEFAULT_TIME_BASE,
-    ) -> dict[str, Any]:
-        """How a video is read (the arguments of :meth:`answer` of that name), checked, with the
-        model's own ``preprocessing`` when none is given."""
-        preprocessing = check_preprocessing(preprocessing or self.model.config.preprocessing)
-        if resize not in RESIZE_MODES:
-            raise ConfigError(f"resize={resize!r}: use one of {', '.join(RESIZE_MODES)}")
-        if time_base not in TIME_BASES:
-            raise ConfigError(f"time_base={time_base!r}: use one of {', '.join(TIME_BASES)}")
-        for name, value in (("min_frames", min_frames), ("max_frames", max_frames)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name} must be a positive number of frames, got {value!r}")
-        if min_frames > max_frames:
-            raise ConfigError(f"min_frames={min_frames} exceeds max_frames={max_frames}")
-        return {
-            "fps": fps,
-            "min_frames": min_frames,
-            "max_frames": max_frames,
-            "preprocessing": preprocessing,
-            "resize": resize,
-            "time_base": time_base,
-        }
+    def sampling(self, sampling: Sampling | Mapping[str, Any] | None = None, **values: Any) -> Sampling:
+        """How a video is read: ``sampling`` (a record or mapping) and ``values`` on the inference
+        defaults, checked, with the model's own ``preprocessing`` when none is chosen."""
+        base = sampling if isinstance(sampling, Sampling) else Sampling.inference().updated(sampling or {})
+        return base.updated(values).with_preprocessing(self.model.config.preprocessing)
 
     def open(
         self,
@@ -236,10 +150,10 @@ class TempoPipeline:
         """Decode ``video`` once and return a session that answers many questions about it.
 
         Follow-up questions reuse each segment's question-independent SVLM prefix (see
-        :class:`~tempo_kit.inference.session.VideoSession`). ``reading`` takes the arguments of
-        :meth:`answer` that say how the video is read (``fps``, ``min_frames``, ``max_frames``,
-        ``preprocessing``, ``resize``, ``time_base``, ``window``, ``backend``). Use it as a
-        context manager or ``close()`` it.
+        :class:`~tempo_kit.inference.session.VideoSession`). ``reading`` says how the video is
+        read: ``sampling=`` a :class:`~tempo_kit.video.reading.Sampling` and/or its fields as
+        keywords (``fps``, ``min_frames``, ``max_frames``, ``window``, ``preprocessing``,
+        ``resize``, ``time_base``, ``backend``). Use it as a context manager or ``close()`` it.
         """
         return VideoSession(
             self,
@@ -257,10 +171,8 @@ class TempoPipeline:
         video: str | Path | Any | None,
         frames: Tensor | None,
         *,
-        sampling: dict[str, Any],
-        window: int,
+        sampling: Sampling,
         frame_times: Tensor | None,
-        backend: str,
         progress: bool,
     ) -> tuple[Segments, int, float | None, str | None, float]:
         """Segments of the video (or of in-memory frames), with the real sampling rate."""
@@ -271,26 +183,30 @@ class TempoPipeline:
             raise ConfigError(
                 "give exactly one of video= (a path or a VideoClip) or frames= (uint8 [T, H, W, 3])"
             )
-        time_base = sampling["time_base"]
         if frames is not None:
             frames = torch.as_tensor(frames)
             if frames.dtype != torch.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
                 raise ConfigError(
                     f"frames must be uint8 [T, H, W, 3] RGB, got {frames.dtype} {tuple(frames.shape)}"
                 )
-            if time_base == "container" and frame_times is None:
+            if sampling.time_base == "container" and frame_times is None:
                 raise ConfigError("time_base='container' needs frame_times= (seconds of each frame)")
-            frames = prepare_frames(frames, sampling["preprocessing"], resize=sampling["resize"])
-            real_fps = float(sampling["fps"])
+            frames = prepare_frames(frames, sampling.preprocessing, resize=sampling.resize)
+            real_fps = float(sampling.fps)
             segments = make_segments(
-                frames, window, kind="video", real_fps=real_fps, frame_times=frame_times, time_base=time_base
+                frames,
+                sampling.window,
+                kind="video",
+                real_fps=real_fps,
+                frame_times=frame_times,
+                time_base=sampling.time_base,
             )
             return segments, int(frames.shape[0]), frames.shape[0] / real_fps, None, real_fps
-        clip = self._load(video, sampling=sampling, backend=backend, progress=progress)
-        segments = make_segments(clip, window, time_base=time_base)
+        clip = self._load(video, sampling=sampling, progress=progress)
+        segments = make_segments(clip, sampling.window, time_base=sampling.time_base)
         return segments, len(clip), float(clip.duration), str(clip.source or video), float(clip.real_fps)
 
-    def _load(self, video: str | Path | Any, *, sampling: dict[str, Any], backend: str, progress: bool) -> Any:
+    def _load(self, video: str | Path | Any, *, sampling: Sampling, progress: bool) -> Any:
         """The decoded :class:`~tempo_kit.video.VideoClip` of a path (a clip passes through):
         the one decoding step of :meth:`answer` and of sessions."""
         from tempo_kit.video import VideoClip, load_video
@@ -298,33 +214,41 @@ class TempoPipeline:
         if isinstance(video, VideoClip):
             return video
         with tqdm(total=1, desc="decode", unit="video", disable=not progress, dynamic_ncols=True) as bar:
-            clip = load_video(
-                video,
-                fps=sampling["fps"],
-                min_frames=sampling["min_frames"],
-                max_frames=sampling["max_frames"],
-                preprocessing=sampling["preprocessing"],
-                resize=sampling["resize"],
-                backend=backend,
-            )
+            clip = load_video(video, **sampling.load_arguments())
             bar.set_postfix(frames=len(clip), seconds=f"{clip.duration:.0f}")
             bar.update(1)
         return clip
 
-    def _compress(
-        self, segments: Segments, query: str, relevance: str, relevance_prompt: str | None, progress: bool
+    def compress(
+        self,
+        segments: Segments,
+        query: str,
+        *,
+        relevance: str = "trained",
+        relevance_prompt: str | None = None,
+        progress: bool = False,
     ) -> CompressorOutput:
-        """Memory from the model's SVLM; relevance from it or from the base SVLM's prior."""
-        compressor = self.model.compressor
-        chunk = int(getattr(compressor, "segment_batch_size", DEFAULT_COMPRESS_CHUNK))
-        with _system_prompt(compressor, relevance_prompt if relevance == "trained" else None):
-            compressed = compress_with_progress(compressor, segments, query, chunk, progress)
+        """Memory from the model's SVLM; relevance from it or from the base SVLM's prior.
+
+        With ``relevance="trained"`` one pass gives both, under ``relevance_prompt`` (default: the
+        compressor's own inference prompt); with ``"base"`` the base SVLM scores relevance under
+        that prompt while the model's SVLM compresses under its own.
+        """
+        prompt = relevance_system_prompt(relevance_prompt)
+        with tqdm(total=len(segments), desc="compress", unit="seg", disable=not progress, dynamic_ncols=True) as bar:
+            compressed = compress_samples(
+                self.model.compressor,
+                [segments],
+                [query],
+                prompt if relevance == "trained" else None,
+                on_chunk=bar.update,
+            )
         if relevance == "trained":
             return compressed
-        with _system_prompt(self.base_compressor, relevance_prompt):
-            prior = compress_with_progress(
-                self.base_compressor, segments, query, chunk, progress, desc="relevance (base SVLM)"
-            )
+        with tqdm(
+            total=len(segments), desc="relevance (base SVLM)", unit="seg", disable=not progress, dynamic_ncols=True
+        ) as bar:
+            prior = compress_samples(self.base_compressor, [segments], [query], prompt, on_chunk=bar.update)
         return CompressorOutput(compressed.memory, prior.relevance, compressed.num_segments)
 
     @torch.no_grad()
@@ -335,14 +259,8 @@ class TempoPipeline:
         *,
         frames: Tensor | None = None,
         frame_times: Tensor | None = None,
+        sampling: Sampling | Mapping[str, Any] | None = None,
         budget: int | None = None,
-        max_frames: int = DEFAULT_MAX_FRAMES,
-        min_frames: int = DEFAULT_INFER_MIN_FRAMES,
-        window: int = DEFAULT_WINDOW,
-        fps: float = DEFAULT_FPS,
-        preprocessing: str | None = None,
-        resize: str = DEFAULT_RESIZE,
-        time_base: str = DEFAULT_TIME_BASE,
         max_context: int | None = DEFAULT_INFER_MAX_CONTEXT,
         allocator: str | Mapping[str, Any] | None = None,
         reduction: str | None = None,
@@ -351,27 +269,19 @@ class TempoPipeline:
         relevance_prompt: str | None = None,
         compressor_query: str | None = None,
         max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
-        backend: str = "decord",
         progress: bool = False,
         compressed: CompressorOutput | None = None,
-        **generation_kwargs: Any,
+        **options: Any,
     ) -> InferenceResult:
         """Answer ``query`` about ``video`` (a path or a decoded clip) or ``frames``.
 
         Args:
+            sampling: how the video is read, a :class:`~tempo_kit.video.reading.Sampling` (or a
+                mapping of its fields); its fields can also be given as keywords (``fps``,
+                ``min_frames``, ``max_frames``, ``window``, ``preprocessing``, ``resize``,
+                ``time_base``, ``backend``). Defaults: the released inference script's (2 FPS,
+                4–1024 frames, windows of 8) and the model's own frame geometry.
             budget: visual tokens for the whole video (default: the model's, 8192 as released).
-            max_frames: most frames sampled (compatibility §1: 1024).
-            min_frames: fewest frames sampled (compatibility §1: 4 in the released inference
-                script and demo, 8 in its evaluation).
-            window: frames per segment (compatibility §1: 8 at inference).
-            fps: frames sampled per second of video (compatibility §1: 2); for ``frames=``, the
-                rate they were sampled at (the time base of their tags).
-            preprocessing: ``"released"`` (the released frame geometry, compatibility §1) or
-                ``"qwen3_vl"`` (Hugging Face's Qwen3-VL geometry); default: the geometry the
-                model was trained with (its config's ``preprocessing``).
-            resize: ``"pil"`` (exact, default), ``"decoder"`` (fast, in the decoder) or ``"torch"``.
-            time_base: ``"released"`` (the real sampling rate) or ``"container"`` (container
-                timestamps) for both kinds of time tag.
             max_context: the LLM context cap (released: 16384 at inference, 32768 in evaluation;
                 ``None``: the model config's).
             allocator: registry name or spec (``ata``, ``uniform``, ``topk``, …; default the model's).
@@ -389,8 +299,10 @@ class TempoPipeline:
             compressed: memory and relevance already computed for this video and
                 ``compressor_query`` (what a :class:`~tempo_kit.inference.session.VideoSession`
                 passes); the compressor is then skipped.
+            options: sampling fields (above); the rest go to the LLM's ``generate``.
         """
         from tempo_kit.model import inference_batch
+        from tempo_kit.model.config import check_model_settings
 
         if not isinstance(query, str) or not query.strip():
             raise ConfigError("query is empty; pass the question to answer")
@@ -401,21 +313,11 @@ class TempoPipeline:
                 "relevance='base' needs the base SVLM: load with base_svlm=<Qwen3-VL-2B-Instruct folder> "
                 "(CLI: --base-svlm DIR)"
             )
-        if isinstance(window, bool) or not isinstance(window, int) or window < 1:
-            raise ConfigError(f"window must be a positive number of frames, got {window!r}")
-        sampling = self.sampling(
-            fps=fps,
-            min_frames=min_frames,
-            max_frames=max_frames,
-            preprocessing=preprocessing,
-            resize=resize,
-            time_base=time_base,
-        )
-        if max_context is not None and (isinstance(max_context, bool) or not isinstance(max_context, int)
-                                        or max_context < 1):
+        sampling = self.sampling(sampling, **split_sampling(options))
+        if max_context is not None and (
+            isinstance(max_context, bool) or not isinstance(max_context, int) or max_context < 1
+        ):
             raise ConfigError(f"max_context must be a positive number of tokens or None, got {max_context!r}")
-        from tempo_kit.model_config import check_model_settings
-
         given = {key: value for key, value in (("budget", budget), ("k_min", k_min)) if value is not None}
         check_model_settings(given, "")  # before decoding: budget=True or 0 is refused, not coerced
         model = self.model
@@ -424,20 +326,12 @@ class TempoPipeline:
         start = time.perf_counter()
         video_key = None
         if self.reuse_last_video and frames is None and isinstance(video, (str, Path)):
-            video_key = (str(video), *file_identity(video), tuple(sampling.items()), window, backend)
+            video_key = (str(video), *file_identity(video), sampling)
         if video_key is not None and video_key == self._video_key:
             segments, num_frames, duration, source, real_fps = self._decoded
             reused.append("decode")
         else:
-            decoded = self._segments(
-                video,
-                frames,
-                sampling=sampling,
-                window=window,
-                frame_times=frame_times,
-                backend=backend,
-                progress=progress,
-            )
+            decoded = self._segments(video, frames, sampling=sampling, frame_times=frame_times, progress=progress)
             segments, num_frames, duration, source, real_fps = decoded
             if video_key is not None:
                 self._video_key, self._decoded, self._compressed = video_key, decoded, {}
@@ -456,43 +350,40 @@ class TempoPipeline:
             compressed = self._compressed[compress_key]
             reused.append("compress")
         else:
-            compressed = self._compress(segments, svlm_query, relevance, relevance_prompt, progress)
+            compressed = self.compress(
+                segments, svlm_query, relevance=relevance, relevance_prompt=relevance_prompt, progress=progress
+            )
             if video_key is not None:
                 self._compressed[compress_key] = compressed
-        _synchronize(model)
+        synchronize(model)
         timings["compress"] = time.perf_counter() - tick
 
-        config = model.config
-        spec = config.allocator if allocator is None else allocator
-        spec = {"name": spec} if isinstance(spec, str) else dict(spec)
-        timed = _TimedAllocator(ALLOCATORS.build(dict(spec)))
-        tick = time.perf_counter()
         batch = inference_batch(model.tokenizer, [segments], [query])
         batch.queries = [svlm_query]
-        # generate() runs allocation, reduction, assembly and the LLM on the memory computed above
+        # allocation, reduction, assembly and the LLM, on the memory computed above
         out = model.generate(
             batch,
             budget=budget,
             k_min=k_min,
             reduction=reduction,
-            allocator=timed,
+            allocator=allocator,
             max_context=max_context,
             max_new_tokens=max_new_tokens,
             compressed=compressed,
-            **generation_kwargs,
+            **options,
         )
-        _synchronize(model)
-        timings["allocate"] = timed.seconds
-        timings["generate"] = time.perf_counter() - tick - timed.seconds
+        timings.update({phase: out.timings[phase] for phase in ("allocate", "assemble", "generate")})
         timings["total"] = time.perf_counter() - start
+        config = model.config
+        spec = config.allocator if allocator is None else allocator
         settings = {
-            "allocator": dict(spec),
+            "allocator": {"name": spec} if isinstance(spec, str) else dict(spec),
             "reduction": config.reduction_name if reduction is None else reduction,
             "relevance": relevance,
             "relevance_prompt": relevance_prompt or "model default",
-            **sampling,
+            **sampling.to_dict(),
             "real_fps": real_fps,
-            "max_context": model.config.max_context if max_context is None else max_context,
+            "max_context": config.max_context if max_context is None else max_context,
             "max_new_tokens": max_new_tokens,
         }
         describe = getattr(model.compressor, "describe_inputs", None)
@@ -503,7 +394,7 @@ class TempoPipeline:
             allocation=out.allocations[0],
             num_frames=num_frames,
             duration=duration,
-            window=window,
+            window=sampling.window,
             timings=timings,
             settings=settings,
             reused=tuple(reused),
@@ -522,6 +413,6 @@ def load_base_compressor(path: str | Path, dtype: str = "auto", prompt: str = "r
             "pretrained": str(path),
             "k_max": BASE_PRIOR_K_MAX,
             "dtype": dtype,
-            "prompt": RELEVANCE_PROMPTS.get(prompt, prompt),
+            "prompt": relevance_system_prompt(prompt),
         }
     )

@@ -59,8 +59,9 @@ def add_cache_arguments(parser: argparse.ArgumentParser) -> None:
 
 def reading_of(args: argparse.Namespace) -> dict:
     """How to read the video, from the sampling options (``TempoPipeline.open``'s arguments)."""
-    keys = ("fps", "min_frames", "max_frames", "window", "backend", "preprocessing", "resize", "time_base")
-    return {key: getattr(args, key) for key in keys}
+    from tempo_kit.inference.command import sampling_of
+
+    return {"sampling": sampling_of(args)}
 
 
 def cache_bytes(args: argparse.Namespace) -> int:

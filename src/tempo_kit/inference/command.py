@@ -15,24 +15,10 @@ import sys
 from pathlib import Path
 
 from tempo_kit.errors import ConfigError, MediaError
-from tempo_kit.inference.defaults import (
-    DEFAULT_FPS,
-    DEFAULT_INFER_MAX_CONTEXT,
-    DEFAULT_INFER_MIN_FRAMES,
-    DEFAULT_MAX_FRAMES,
-    DEFAULT_MAX_NEW_TOKENS,
-    DEFAULT_WINDOW,
-    RELEVANCE_SOURCES,
-)
+from tempo_kit.inference.defaults import DEFAULT_INFER_MAX_CONTEXT, DEFAULT_MAX_NEW_TOKENS, RELEVANCE_SOURCES
 from tempo_kit.registry import parse_spec
-from tempo_kit.video.options import (
-    DEFAULT_PREPROCESSING,
-    DEFAULT_RESIZE,
-    DEFAULT_TIME_BASE,
-    PREPROCESSING_MODES,
-    RESIZE_MODES,
-    TIME_BASES,
-)
+from tempo_kit.video.options import DEFAULT_PREPROCESSING, PREPROCESSING_MODES, RESIZE_MODES, TIME_BASES
+from tempo_kit.video.reading import Sampling
 
 #: figure formats ``--plot`` writes (matplotlib picks the format from the file ending)
 PLOT_SUFFIXES = frozenset({".png", ".pdf", ".svg", ".jpg"})
@@ -40,16 +26,18 @@ PLOT_SUFFIXES = frozenset({".png", ".pdf", ".svg", ".jpg"})
 
 def add_model_arguments(
     parser: argparse.ArgumentParser,
-    min_frames: int = DEFAULT_INFER_MIN_FRAMES,
+    sampling: Sampling | None = None,
     max_context: int = DEFAULT_INFER_MAX_CONTEXT,
     model_required: bool = True,
 ) -> None:
     """Options shared by ``infer`` and ``eval``: the model and how it reads a video.
 
-    ``min_frames`` and ``max_context`` are the defaults of the released script the verb mirrors
-    (inference: 4 and 16384; evaluation: 8 and 32768; compatibility §1, §4). ``eval`` makes
-    ``--model`` optional because ``--print-prompts`` runs without one.
+    ``sampling`` and ``max_context`` are the defaults of the released script the verb mirrors
+    (inference: :meth:`Sampling.inference` and 16384; evaluation: :meth:`Sampling.evaluation` and
+    32768; compatibility §1, §4). ``eval`` makes ``--model`` optional because ``--print-prompts``
+    runs without one.
     """
+    sampling = sampling or Sampling.inference()
     group = parser.add_argument_group("model")
     group.add_argument(
         "--model", required=model_required, help="kit-format model folder (see `tempo-kit convert`)"
@@ -57,39 +45,7 @@ def add_model_arguments(
     group.add_argument("--device", default="cpu", help="torch device, e.g. cuda or cuda:1 (default: cpu)")
     group.add_argument("--dtype", default=None, help="load SVLM and LLM in this dtype, e.g. bfloat16")
     group.add_argument("--base-svlm", default=None, help="base Qwen3-VL folder, for --relevance base")
-    sampling = parser.add_argument_group("sampling")
-    sampling.add_argument(
-        "--fps", type=float, default=DEFAULT_FPS, help=f"frames per second sampled ({DEFAULT_FPS})"
-    )
-    sampling.add_argument(
-        "--max-frames", type=int, default=DEFAULT_MAX_FRAMES, help=f"most frames ({DEFAULT_MAX_FRAMES})"
-    )
-    sampling.add_argument(
-        "--window", type=int, default=DEFAULT_WINDOW, help=f"frames per segment ({DEFAULT_WINDOW})"
-    )
-    sampling.add_argument(
-        "--min-frames", type=int, default=min_frames, help=f"fewest frames sampled ({min_frames})"
-    )
-    sampling.add_argument(
-        "--preprocessing",
-        default=None,
-        choices=PREPROCESSING_MODES,
-        help="frame geometry: the released pipeline's or Qwen3-VL's own (default: the model's, "
-        f"{DEFAULT_PREPROCESSING} unless it was trained otherwise)",
-    )
-    sampling.add_argument(
-        "--resize",
-        default=DEFAULT_RESIZE,
-        choices=RESIZE_MODES,
-        help="pil: exact released pixels (default); decoder: faster, resized by the decoder",
-    )
-    sampling.add_argument(
-        "--time-base",
-        default=DEFAULT_TIME_BASE,
-        choices=TIME_BASES,
-        help="time tags from the real sampling rate (released) or the container's timestamps",
-    )
-    sampling.add_argument("--backend", default="decord", help="video decoder backend (decord or pyav)")
+    add_sampling_arguments(parser, sampling)
     gen = parser.add_argument_group("generation")
     gen.add_argument(
         "--max-new-tokens", type=int, default=DEFAULT_MAX_NEW_TOKENS, help="greedy decoding limit"
@@ -100,6 +56,62 @@ def add_model_arguments(
         default=max_context,
         help=f"LLM context cap; visual rows beyond it are cut ({max_context})",
     )
+
+
+def add_sampling_arguments(parser: argparse.ArgumentParser, sampling: Sampling) -> None:
+    """One flag per :class:`~tempo_kit.video.reading.Sampling` field, its defaults from ``sampling``."""
+    group = parser.add_argument_group("sampling")
+    group.add_argument("--fps", type=float, default=sampling.fps, help=f"frames per second sampled ({sampling.fps:g})")
+    group.add_argument(
+        "--max-frames", type=int, default=sampling.max_frames, help=f"most frames ({sampling.max_frames})"
+    )
+    group.add_argument("--window", type=int, default=sampling.window, help=f"frames per segment ({sampling.window})")
+    group.add_argument(
+        "--min-frames", type=int, default=sampling.min_frames, help=f"fewest frames sampled ({sampling.min_frames})"
+    )
+    group.add_argument(
+        "--preprocessing",
+        default=sampling.preprocessing,
+        choices=PREPROCESSING_MODES,
+        help="frame geometry: the released pipeline's or Qwen3-VL's own (default: the model's, "
+        f"{DEFAULT_PREPROCESSING} unless it was trained otherwise)",
+    )
+    group.add_argument(
+        "--resize",
+        default=sampling.resize,
+        choices=RESIZE_MODES,
+        help="pil: exact released pixels (default); decoder: faster, resized by the decoder",
+    )
+    group.add_argument(
+        "--time-base",
+        default=sampling.time_base,
+        choices=TIME_BASES,
+        help="time tags from the real sampling rate (released) or the container's timestamps",
+    )
+    group.add_argument(
+        "--backend", default=sampling.backend, help=f"video decoder backend (decord or pyav; {sampling.backend})"
+    )
+    group.add_argument(
+        "--max-long-edge",
+        type=int,
+        default=sampling.max_long_edge,
+        help=f"long edge in the qwen3_vl geometry ({sampling.max_long_edge} px)",
+    )
+
+
+def sampling_of(args: argparse.Namespace) -> Sampling:
+    """The :class:`Sampling` the sampling flags say, checked; an error names the flag and its value."""
+    values = {name: getattr(args, name) for name in Sampling.names()}
+    try:
+        return Sampling(**values)
+    except ConfigError as error:
+        text = str(error)
+        for name in sorted(Sampling.names(), key=len, reverse=True):
+            prefix = f"{name}={values[name]!r}"
+            if text.startswith(prefix):
+                text = f"--{name.replace('_', '-')} {values[name]}:{text[len(prefix):]}"
+                break
+        raise ConfigError(text) from None
 
 
 def add_allocation_arguments(parser: argparse.ArgumentParser, sweep: bool = False) -> None:
@@ -183,15 +195,9 @@ def check_model_arguments(args: argparse.Namespace) -> None:
 
     import torch
 
-    if not (math.isfinite(args.fps) and args.fps > 0):
-        raise ConfigError(f"--fps {args.fps}: frames sampled per second must be > 0 (the paper uses 2)")
-    if args.min_frames < 1:
-        raise ConfigError(f"--min-frames {args.min_frames}: sample at least 1 frame (released: 4; eval: 8)")
-    if args.max_frames < args.min_frames:
-        raise ConfigError(
-            f"--max-frames {args.max_frames}: at least --min-frames {args.min_frames} frames are sampled from "
-            "every video; pass a larger value (1024 by default)"
-        )
+    if not math.isfinite(args.fps):
+        raise ConfigError(f"--fps {args.fps}: frames sampled per second must be a finite number > 0 (the paper uses 2)")
+    sampling_of(args)
     if args.max_context < 1:
         raise ConfigError(f"--max-context {args.max_context}: the LLM needs a positive context (released: 16384)")
     if args.max_new_tokens < 1:
@@ -255,14 +261,8 @@ def run(args: argparse.Namespace) -> int:
     result = pipeline.answer(
         video=args.video,
         query=args.query,
+        sampling=sampling_of(args),
         budget=args.budget,
-        max_frames=args.max_frames,
-        min_frames=args.min_frames,
-        window=args.window,
-        fps=args.fps,
-        preprocessing=args.preprocessing,
-        resize=args.resize,
-        time_base=args.time_base,
         max_context=args.max_context,
         allocator=None if args.allocator is None else parse_spec(args.allocator, "--allocator"),
         reduction=args.reduction,
@@ -270,7 +270,6 @@ def run(args: argparse.Namespace) -> int:
         relevance=args.relevance,
         relevance_prompt=args.relevance_prompt,
         max_new_tokens=args.max_new_tokens,
-        backend=args.backend,
         progress=not args.no_progress,
     )
     plot, plot_error = None, None

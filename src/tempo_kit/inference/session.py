@@ -29,7 +29,7 @@ from tempo_kit.compressors.prefix_cache import PrefixCaching, SegmentPrefix
 from tempo_kit.errors import ConfigError, did_you_mean
 from tempo_kit.inference.result import InferenceResult
 from tempo_kit.types import CompressorOutput
-from tempo_kit.video.segments import INFERENCE_WINDOW
+from tempo_kit.video.reading import Sampling
 
 logger = logging.getLogger("tempo_kit.inference")
 
@@ -39,9 +39,7 @@ logger = logging.getLogger("tempo_kit.inference")
 DEFAULT_MAX_CACHE_BYTES = 16 * 2**30
 
 #: Arguments of ``answer`` that say how a video is read: set once, when a session is opened.
-READING_KEYS = ("fps", "min_frames", "max_frames", "preprocessing", "resize", "time_base", "window", "backend")
-#: Video decoder of ``answer`` unless told otherwise.
-DEFAULT_BACKEND = "decord"
+READING_KEYS = ("sampling", *Sampling.names())
 
 #: Compressor classes already told that they have no prefix cache (said once per process).
 _TOLD_NO_CACHE: set[str] = set()
@@ -60,8 +58,8 @@ class VideoSession:
             move to the model's device one micro-batch at a time). Default: the model's device.
         max_cache_bytes: cap on the cached prefixes. Segments past the cap are recompressed in
             full for every question (said once); a cap below one segment's prefix is an error.
-        reading: how the video is read, the arguments of ``answer`` of these names (see
-            :data:`READING_KEYS`), fixed for the session's life.
+        reading: how the video is read: ``sampling=`` a :class:`~tempo_kit.video.reading.Sampling`
+            and/or its fields as keywords (see :data:`READING_KEYS`), fixed for the session's life.
     """
 
     def __init__(
@@ -92,24 +90,20 @@ class VideoSession:
         self.pipeline = pipeline
         self.cache_device = None if cache_device is None else torch.device(cache_device)
         self.max_cache_bytes = max_cache_bytes
-        #: how the video is read, as given (``answer`` gets the same for every question)
-        self.reading = {k: v for k, v in reading.items() if v is not None}
-        sampling = pipeline.sampling(**{k: v for k, v in self.reading.items() if k not in ("window", "backend")})
-        window = self.reading.get("window", INFERENCE_WINDOW)
-        backend = self.reading.get("backend", DEFAULT_BACKEND)
+        given = {k: v for k, v in reading.items() if v is not None}
+        #: how the video is read (``answer`` gets the same record for every question)
+        self.sampling: Sampling = pipeline.sampling(given.pop("sampling", None), **given)
         start = time.perf_counter()
         if frames is not None:
             #: what :meth:`TempoPipeline.answer` reads this video from (decoded once, here)
             self.source: dict[str, Any] = {"frames": frames, "frame_times": frame_times}
         else:
-            self.source = {"video": pipeline._load(video, sampling=sampling, backend=backend, progress=progress)}
+            self.source = {"video": pipeline._load(video, sampling=self.sampling, progress=progress)}
         self.segments, self.num_frames, self.duration, self.video, self.real_fps = pipeline._segments(
             self.source.get("video"),
             self.source.get("frames"),
-            sampling=sampling,
-            window=window,
+            sampling=self.sampling,
             frame_times=frame_times,
-            backend=backend,
             progress=progress,
         )
         self.decode_seconds = time.perf_counter() - start
@@ -183,17 +177,17 @@ class VideoSession:
         result = self.pipeline.answer(
             **self.source,
             query=question,
+            sampling=self.sampling,
             relevance_prompt=relevance_prompt,
             compressor_query=compressor_query,
             compressed=compressed,
-            **self.reading,
             **answer_kwargs,
         )
         self.questions += 1
         timings = dict(result.timings)
         timings["decode"] = self.decode_seconds if first else 0.0
         timings["compress"] = compress_seconds
-        timings["total"] = sum(timings[k] for k in ("decode", "compress", "allocate", "generate"))
+        timings["total"] = sum(seconds for phase, seconds in timings.items() if phase != "total")
         reused = (() if first else ("decode",)) + (("prefix",) if prefix_reused else ())
         return dataclasses.replace(result, timings=timings, reused=reused, svlm_tokens=svlm_tokens)
 
@@ -201,34 +195,42 @@ class VideoSession:
         self, query: str, relevance_prompt: str | None, progress: bool
     ) -> tuple[CompressorOutput, int | None, bool]:
         """Memory and relevance of every segment, from the cache where it holds them."""
-        from tempo_kit.inference.api import DEFAULT_COMPRESS_CHUNK, _system_prompt, compress_with_progress
+        from tempo_kit.inference.api import relevance_system_prompt
+        from tempo_kit.model.compression import check_system_prompt, compress_samples, segment_batch_size
 
         compressor = self.pipeline.model.compressor
-        chunk = int(getattr(compressor, "segment_batch_size", DEFAULT_COMPRESS_CHUNK))
-        with _system_prompt(compressor, relevance_prompt):
-            if not isinstance(compressor, PrefixCaching):
-                self._say_no_cache(compressor)
-                out = compress_with_progress(compressor, self.segments, query, chunk, progress)
-                return out, None, False
-            if compressor.system_prompt != self._prompt:  # the prefix holds the system prompt
-                self._prefixes = [None] * len(self.segments)
-                self._prompt = compressor.system_prompt
-            reused = self.cached_segments > 0
-            memories, relevances, tokens = [], [], 0
-            total = len(self.segments)
-            with tqdm(total=total, desc="compress", unit="seg", disable=not progress, dynamic_ncols=True) as bar:
-                for start in range(0, total, chunk):
-                    indices = list(range(start, min(start + chunk, total)))
-                    missing = [j for j in indices if self._prefixes[j] is None]
-                    fresh = dict(zip(missing, compressor.encode_prefixes(self.segments, missing))) if missing else {}
-                    tokens += sum(p.length for p in fresh.values())
-                    self._keep(fresh)
-                    prefixes = [fresh[j] if j in fresh else self._prefixes[j] for j in indices]
-                    out = compressor.compress_with_prefixes(prefixes, [query] * len(indices))
-                    memories.append(out.memory)
-                    relevances.append(out.relevance)
-                    tokens += out.tokens
-                    bar.update(len(indices))
+        prompt = relevance_system_prompt(relevance_prompt)
+        check_system_prompt(compressor, prompt)
+        if not isinstance(compressor, PrefixCaching):
+            self._say_no_cache(compressor)
+            with tqdm(total=len(self.segments), desc="compress", unit="seg", disable=not progress) as bar:
+                out = compress_samples(compressor, [self.segments], [query], prompt, on_chunk=bar.update)
+            return out, None, False
+        prompt_text = compressor.prompt_for(prompt)
+        if prompt_text != self._prompt:  # a prefix holds its system prompt
+            self._prefixes = [None] * len(self.segments)
+            self._prompt = prompt_text
+        reused = self.cached_segments > 0
+        chunk = segment_batch_size(compressor)
+        memories, relevances, tokens = [], [], 0
+        total = len(self.segments)
+        with tqdm(total=total, desc="compress", unit="seg", disable=not progress, dynamic_ncols=True) as bar:
+            for start in range(0, total, chunk):
+                indices = list(range(start, min(start + chunk, total)))
+                missing = [j for j in indices if self._prefixes[j] is None]
+                fresh = (
+                    dict(zip(missing, compressor.encode_prefixes(self.segments, missing, prompt_text)))
+                    if missing
+                    else {}
+                )
+                tokens += sum(p.length for p in fresh.values())
+                self._keep(fresh)
+                prefixes = [fresh[j] if j in fresh else self._prefixes[j] for j in indices]
+                out = compressor.compress_with_prefixes(prefixes, [query] * len(indices))
+                memories.append(out.memory)
+                relevances.append(out.relevance)
+                tokens += out.tokens
+                bar.update(len(indices))
         relevance = None if any(r is None for r in relevances) else torch.cat(relevances)
         return CompressorOutput(torch.cat(memories), relevance, [total]), tokens, reused
 

@@ -141,6 +141,6 @@ def check_values(recipe: Mapping[str, Any], source: str) -> None:
             raise ConfigError(f"recipe {source!r}: {key}={value!r} must be {meaning}")
     model = recipe.get("model")
     if isinstance(model, Mapping):
-        from tempo_kit.model_config import check_model_settings
+        from tempo_kit.model.config import check_model_settings
 
         check_model_settings(model, f"recipe {source!r}: model.")

@@ -157,6 +157,6 @@ def model_keys() -> list[str]:
     """Keys ``TempoModel.from_config`` reads (the fields of ``TempoConfig``)."""
     from dataclasses import fields
 
-    from tempo_kit.model_config import TempoConfig
+    from tempo_kit.model.config import TempoConfig
 
     return [f.name for f in fields(TempoConfig)]

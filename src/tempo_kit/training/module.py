@@ -54,8 +54,8 @@ def component_overrides(settings: Mapping[str, Any], path: Path) -> dict[str, di
     """``model.<part>.*`` settings for a model loaded from ``path``: those that can apply to loaded
     weights (:data:`LOADED_COMPONENT_KEYS`) apply; any other that differs from the saved model's
     is refused by name rather than silently dropped. ``pretrained`` is superseded by the folder."""
-    from tempo_kit.kit_format import read_config
     from tempo_kit.model import COMPONENTS
+    from tempo_kit.model.storage import read_config
 
     saved = read_config(path, COMPONENTS)
     overrides: dict[str, dict[str, Any]] = {}
@@ -96,7 +96,6 @@ RUNTIME_KEYS = (
     "k_min",
     "max_context",
     "train_max_context",
-    "compressor_micro_batch",
     "answer_room",
     "context_cut",
     "preprocessing",

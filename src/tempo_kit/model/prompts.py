@@ -1,13 +1,10 @@
 """Prompt text and tokenisation shared by training collation and inference.
 
-Two prompts live here:
-
-* the **decoder prompt** (compatibility §4): ChatML with the system turn ``You are a helpful assistant.``;
+The **decoder prompt** (compatibility §4): ChatML with the system turn ``You are a helpful assistant.``;
   the visual sequence goes at the start of the first user turn, followed by ``\\n`` and the text.
   The visual sequence is marked by one :data:`~tempo_kit.types.VISUAL_PLACEHOLDER_ID` in the ids;
   the model replaces it by time tags and memory tokens. Only assistant turns are supervised.
-* the **compressor prompts** (paper Appendix E): the standard prompt used in training and the
-  routing prompt (standard + a Yes/No instruction) used at inference.
+The compressor's own prompts live with the compressors (:mod:`tempo_kit.compressors.prompts`).
 """
 
 from __future__ import annotations
@@ -23,22 +20,6 @@ from tempo_kit.types import IGNORE_INDEX, VISUAL_PLACEHOLDER_ID
 
 #: System turn of the global LLM (compatibility §4).
 DECODER_SYSTEM_PROMPT = "You are a helpful assistant."
-
-#: Paper Appendix E, the training-time compressor system prompt (P_std).
-STANDARD_PROMPT = (
-    "You are a query-conditioned visual compressor. Store in the provided memory tokens the minimal "
-    "visual information needed to answer the Query. Ignore irrelevant details."
-)
-
-#: Paper Appendix E, the inference-time routing prompt (P_route): P_std plus the Yes/No instruction.
-ROUTING_PROMPT = STANDARD_PROMPT + (
-    " Now, before compressing, answer exactly 'Yes' or 'No': is this segment relevant to the Query?"
-)
-
-COMPRESSOR_PROMPTS = {"standard": STANDARD_PROMPT, "routing": ROUTING_PROMPT}
-
-#: Text placed between the visual block and the query in the compressor's user turn (compatibility §2).
-QUERY_PREFIX = "\nQuery:\n"
 
 #: At most this many human turns go into a multi-turn training query (compatibility §4).
 MAX_CONTEXT_TURNS = 16
@@ -125,8 +106,3 @@ def encode_decoder_prompt(
             raise ValueError("add_generation_prompt needs the conversation to end with a user turn")
         add("<|im_start|>assistant\n")
     return torch.tensor(ids, dtype=torch.long), torch.tensor(labels, dtype=torch.long)
-
-
-def format_time_tag(seconds: float, template: str = "<{t:.1f} seconds>") -> str:
-    """A segment's time tag as the released weights expect it (compatibility §4); the paper writes ``<t=2.0s>``."""
-    return template.format(t=float(seconds))

@@ -29,11 +29,8 @@ import torch
 from torch import Tensor
 
 from tempo_kit.errors import ConfigError
-from tempo_kit.prompts import format_time_tag
+from tempo_kit.time_tags import TIME_TAG_TEMPLATE, check_time_tag_template, format_time_tag
 from tempo_kit.types import IGNORE_INDEX, VISUAL_PLACEHOLDER_ID
-
-#: Time-tag text the released Tempo-6B weights were trained with (the paper writes ``<t=2.0s>``).
-DEFAULT_TIME_TAG_TEMPLATE = "<{t:.1f} seconds>"
 
 #: Context cap at inference in the released code (compatibility §4).
 DEFAULT_MAX_CONTEXT = 16384
@@ -155,7 +152,7 @@ class SequenceAssembler:
         self,
         tokenizer: Any,
         embed: Callable[[Tensor], Tensor],
-        time_tag_template: str = DEFAULT_TIME_TAG_TEMPLATE,
+        time_tag_template: str = TIME_TAG_TEMPLATE,
         tag_cache: dict[str, list[int]] | None = None,
     ) -> None:
         check_time_tag_template(time_tag_template)
@@ -285,18 +282,3 @@ class _Plan:
     pieces: list[tuple[str, Tensor, Tensor]]
     counts: Tensor | None
     stats: TokenStats
-
-
-def check_time_tag_template(template: str) -> None:
-    """Refuse a template that does not format a time with field ``t``."""
-    try:
-        text = template.format(t=12.5)
-    except (KeyError, IndexError, ValueError) as error:
-        raise ConfigError(
-            f"time_tag_template {template!r} must be a str.format template with one field 't', "
-            f"e.g. '<{{t:.1f}} seconds>': {error!r}"
-        ) from None
-    if text == template:
-        raise ConfigError(
-            f"time_tag_template {template!r} has no '{{t}}' field, so every tag would read the same"
-        )

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from torch import Tensor
 
-from tempo_kit.assembly import TokenStats
+from tempo_kit.model.assembly import TokenStats
 from tempo_kit.types import Allocation
 
 
@@ -20,7 +20,7 @@ class TempoOutput:
         visual_tokens: memory tokens inserted per sample (0 for text-only samples).
         counts: per sample, tokens inserted per segment (``None`` for text-only samples).
         relevance: ``[S_total]`` compressor relevance (``None`` if query-agnostic).
-        stats: per-sample :class:`~tempo_kit.assembly.TokenStats`.
+        stats: per-sample :class:`~tempo_kit.model.assembly.TokenStats`.
         labels, attention_mask: ``[B, L]`` of the assembled sequence.
         allocations: per sample, only with ``forward(allocate=True)``.
     """
@@ -45,10 +45,14 @@ class GenerationOutput:
         token_ids: ``[B, N]`` generated ids (no prompt), pad id after the end.
         allocations: per sample, the :class:`~tempo_kit.types.Allocation` that was fed to the LLM
             (counts after the context cap); ``None`` for a text-only sample.
-        stats: per-sample :class:`~tempo_kit.assembly.TokenStats` of the LLM input.
+        stats: per-sample :class:`~tempo_kit.model.assembly.TokenStats` of the LLM input.
+        timings: seconds per phase: ``compress`` (0 when given ``compressed=``), ``allocate``
+            (allocator, reduction, projector), ``assemble`` (time tags and the context cap) and
+            ``generate`` (the LLM).
     """
 
     texts: list[str]
     token_ids: Tensor
     allocations: list[Allocation | None]
     stats: list[TokenStats]
+    timings: dict[str, float] = field(default_factory=dict)

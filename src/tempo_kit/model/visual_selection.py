@@ -3,7 +3,7 @@
 Training keeps all ``k_max`` tokens of every segment (the paper trains without the allocator);
 at inference the allocator picks how many tokens each segment keeps under the budget and the
 reduction picks which ones. The kept tokens become per-sample
-:class:`~tempo_kit.assembly.VisualSequence` s for sequence assembly, and
+:class:`~tempo_kit.model.assembly.VisualSequence` s for sequence assembly, and
 :func:`allocation_records` reports what was fed to the LLM.
 """
 
@@ -16,8 +16,8 @@ import torch
 from torch import Tensor, nn
 
 from tempo_kit.allocators import reduce_tokens
-from tempo_kit.assembly import VisualSequence
 from tempo_kit.errors import TempoKitError
+from tempo_kit.model.assembly import VisualSequence
 from tempo_kit.types import Allocation, CompressorOutput, TempoBatch
 
 

@@ -3,33 +3,36 @@
 A plain ``nn.Module`` (no Lightning inside) so other projects can use it in their own loops:
 ``forward`` for training (every segment keeps all ``k_max`` tokens, as in the paper) and
 ``generate`` for inference (the allocator spends a per-sample budget). ``save_pretrained`` /
-``from_pretrained`` use the kit format (:mod:`tempo_kit.kit_format`): one folder holding
+``from_pretrained`` use the kit format (:mod:`tempo_kit.model.storage`): one folder holding
 ``tempo_config.json`` (registry names + arguments) and one subfolder per component.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 import tempo_kit.allocators  # noqa: F401  (registers the built-in allocators and reductions)
 import tempo_kit.compressors  # noqa: F401  (registers the built-in compressors)
 import tempo_kit.decoders  # noqa: F401  (registers hf_causal_lm)
-from tempo_kit import __version__, kit_format
-from tempo_kit.assembly import SequenceAssembler
-from tempo_kit.build_components import build_component, build_projector_between
-from tempo_kit.compression import compress_batch
+from tempo_kit import __version__
 from tempo_kit.errors import ConfigError
-from tempo_kit.inference_batch import inference_batch
-from tempo_kit.model_config import TempoConfig, check_model_settings
-from tempo_kit.model_outputs import GenerationOutput, TempoOutput
+from tempo_kit.generation import DEFAULT_MAX_NEW_TOKENS
+from tempo_kit.model import storage
+from tempo_kit.model.assembly import AssembledInputs, SequenceAssembler
+from tempo_kit.model.build import build_component, build_projector_between
+from tempo_kit.model.compression import compress_batch
+from tempo_kit.model.config import TempoConfig, check_model_settings
+from tempo_kit.model.inference_batch import inference_batch
+from tempo_kit.model.outputs import GenerationOutput, TempoOutput
+from tempo_kit.model.timing import PhaseTimer
+from tempo_kit.model.visual_selection import allocation_records, select_visuals
 from tempo_kit.registry import ALLOCATORS, COMPRESSORS, DECODERS, component_packages
-from tempo_kit.types import CompressorOutput, Segments, TempoBatch
-from tempo_kit.visual_selection import allocation_records, select_visuals
+from tempo_kit.types import Allocation, CompressorOutput, Segments, TempoBatch
 
 __all__ = ["COMPONENTS", "GenerationOutput", "TempoModel", "TempoOutput", "inference_batch"]
 
@@ -45,7 +48,7 @@ class TempoModel(nn.Module):
         projector: maps ``compressor.hidden_size`` to ``decoder.hidden_size``.
         decoder: a built :class:`~tempo_kit.decoders.Decoder` (holds the tokenizer).
         allocator: an :class:`~tempo_kit.allocators.Allocator` used by ``generate``.
-        config: the :class:`~tempo_kit.model_config.TempoConfig` they were built from; it holds
+        config: the :class:`~tempo_kit.model.config.TempoConfig` they were built from; it holds
             the allocation and assembly settings and is what ``save_pretrained`` writes. Without
             one (components built by hand) the settings take their defaults — change them on
             ``model.config`` — and ``save_pretrained`` is unavailable, since nothing says how to
@@ -102,16 +105,70 @@ class TempoModel(nn.Module):
         return self.decoder.tokenizer
 
     # ------------------------------------------------------------------------------ compression
-    def compress(self, batch: TempoBatch, *, skip_text: bool = False) -> CompressorOutput:
-        """Run the compressor over every segment, ``compressor_micro_batch`` segments per call at most.
+    def compress(
+        self,
+        batch: TempoBatch,
+        *,
+        skip_text: bool = False,
+        system_prompt: str | None = None,
+        on_chunk: Callable[[int], object] | None = None,
+    ) -> CompressorOutput:
+        """Run the compressor over every segment, ``compressor.segment_batch_size`` per call at most.
 
         With ``skip_text`` a text-only sample's blank image is not compressed (it only exists so
-        that training touches every parameter); it gets 0 segments in the output. See
-        :func:`~tempo_kit.compression.compress_batch`.
+        that training touches every parameter); it gets 0 segments in the output.
+        ``system_prompt`` overrides the compressor's own (a name such as ``"routing"`` or text);
+        ``on_chunk(n)`` hears after each call how many segments it compressed (progress bars).
+        See :func:`~tempo_kit.model.compression.compress_batch`.
         """
         return compress_batch(
-            self.compressor, batch, micro_batch=self.config.compressor_micro_batch, skip_text=skip_text
+            self.compressor, batch, skip_text=skip_text, system_prompt=system_prompt, on_chunk=on_chunk
         )
+
+    # ------------------------------------------------------------------------------ the shared path
+    def _sequence(
+        self,
+        batch: TempoBatch,
+        compressed: CompressorOutput,
+        settings: dict[str, Any],
+        *,
+        allocate: bool,
+        labels: Tensor | None,
+        max_context: int,
+        reserve: int,
+        padding_side: str,
+        timer: PhaseTimer,
+    ) -> tuple[AssembledInputs, Tensor, list[Allocation | None] | None]:
+        """Select each segment's tokens, assemble the time-tagged LLM input, add the anchor.
+
+        The one path behind :meth:`forward` and :meth:`generate`; they differ only in the
+        arguments (training keeps every token and pads right; inference allocates and pads left).
+        """
+        with timer.phase("allocate"):
+            visuals, anchor = select_visuals(
+                batch, compressed, self.projector, allocate=allocate, tag_images=self.config.tag_images, **settings
+            )
+        with timer.phase("assemble"):
+            assembled = self.assembler(
+                batch.input_ids,
+                batch.attention_mask,
+                visuals,
+                labels,
+                max_context=max_context,
+                reserve=reserve,
+                cut=self.config.context_cut,
+                padding_side=padding_side,
+                sample_ids=batch.ids,
+            )
+            embeds = assembled.inputs_embeds
+            if anchor is not None:
+                embeds = embeds + anchor.to(embeds.dtype)
+            allocations = None
+            if allocate:
+                allocations = allocation_records(
+                    batch, compressed, assembled.counts, settings["budget"], settings["k_min"]
+                )
+        return assembled, embeds, allocations
 
     # ------------------------------------------------------------------------------ training
     def forward(
@@ -130,32 +187,20 @@ class TempoModel(nn.Module):
         allocator) and the context cap is ``train_max_context``. ``allocate=True`` applies the
         inference allocation instead (e.g. to measure a loss under a budget).
         """
+        timer = PhaseTimer(self)
         compressed = self.compress(batch)
-        args = self._allocation_args(budget, k_min, reduction, None)
-        visuals, anchor = select_visuals(
-            batch, compressed, self.projector, allocate=allocate, tag_images=self.config.tag_images, **args
-        )
-        assembled = self.assembler(
-            batch.input_ids,
-            batch.attention_mask,
-            visuals,
-            batch.labels,
+        assembled, embeds, allocations = self._sequence(
+            batch,
+            compressed,
+            self._allocation_args(budget, k_min, reduction, None),
+            allocate=allocate,
+            labels=batch.labels,
             max_context=self.config.train_max_context if max_context is None else max_context,
-            cut=self.config.context_cut,
+            reserve=0,
             padding_side="right",
-            sample_ids=batch.ids,
-        )
-        embeds = (
-            assembled.inputs_embeds
-            if anchor is None
-            else assembled.inputs_embeds + anchor.to(assembled.inputs_embeds.dtype)
+            timer=timer,
         )
         out = self.decoder(embeds, assembled.attention_mask, assembled.labels)
-        allocations = None
-        if allocate:
-            allocations = allocation_records(
-                batch, compressed, assembled.counts, args["budget"], args["k_min"]
-            )
         return TempoOutput(
             loss=getattr(out, "loss", None),
             logits=out.logits,
@@ -179,9 +224,10 @@ class TempoModel(nn.Module):
         reduction: str | None = None,
         allocator: str | Mapping[str, Any] | nn.Module | None = None,
         max_context: int | None = None,
-        max_new_tokens: int = 1024,
+        max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
         do_sample: bool = False,
         compressed: CompressorOutput | None = None,
+        system_prompt: str | None = None,
         **generation_kwargs: Any,
     ) -> GenerationOutput:
         """Answer every sample: allocation under ``budget`` per sample, then greedy decoding.
@@ -190,35 +236,36 @@ class TempoModel(nn.Module):
         ``max_context`` override the config for this call. ``batch.input_ids`` must end with the
         generation prompt (``<|im_start|>assistant\\n``); see :func:`inference_batch`.
         ``compressed`` reuses a compressor output computed earlier for the same batch (e.g. one
-        video asked several questions, or a budget sweep), skipping the compressor.
+        video asked several questions, or a budget sweep), skipping the compressor;
+        ``system_prompt`` is the compressor's prompt otherwise. The output's ``timings`` hold
+        each phase's seconds.
         """
-        if compressed is None:
-            compressed = self.compress(batch, skip_text=True)
-        args = self._allocation_args(budget, k_min, reduction, allocator)
-        visuals, _ = select_visuals(
-            batch, compressed, self.projector, allocate=True, tag_images=self.config.tag_images, **args
-        )
-        assembled = self.assembler(
-            batch.input_ids,
-            batch.attention_mask,
-            visuals,
-            None,
+        settings = self._allocation_args(budget, k_min, reduction, allocator)  # checked before any work
+        timer = PhaseTimer(self)
+        with timer.phase("compress"):
+            if compressed is None:
+                compressed = self.compress(batch, skip_text=True, system_prompt=system_prompt)
+        assembled, embeds, allocations = self._sequence(
+            batch,
+            compressed,
+            settings,
+            allocate=True,
+            labels=None,
             max_context=self.config.max_context if max_context is None else max_context,
             reserve=self.config.answer_room,
-            cut=self.config.context_cut,
             padding_side="left",
-            sample_ids=batch.ids,
+            timer=timer,
         )
-        new_ids = self.decoder.generate(
-            assembled.inputs_embeds,
-            assembled.attention_mask,
-            max_new_tokens=max_new_tokens,
-            do_sample=do_sample,
-            **generation_kwargs,
-        )
-        texts = [t.strip() for t in self.tokenizer.batch_decode(new_ids, skip_special_tokens=True)]
-        allocations = allocation_records(batch, compressed, assembled.counts, args["budget"], args["k_min"])
-        return GenerationOutput(texts, new_ids, allocations, assembled.stats)
+        with timer.phase("generate"):
+            new_ids = self.decoder.generate(
+                embeds,
+                assembled.attention_mask,
+                max_new_tokens=max_new_tokens,
+                do_sample=do_sample,
+                **generation_kwargs,
+            )
+            texts = [t.strip() for t in self.tokenizer.batch_decode(new_ids, skip_special_tokens=True)]
+        return GenerationOutput(texts, new_ids, allocations, assembled.stats, timer.seconds)
 
     def answer(self, segments: Segments, question: str, **kwargs: Any) -> GenerationOutput:
         """Answer one question about one video (or image): builds the prompt, then :meth:`generate`."""
@@ -246,7 +293,7 @@ class TempoModel(nn.Module):
 
     # ------------------------------------------------------------------------------ persistence
     def save_pretrained(self, out_dir: str | Path) -> Path:
-        """Write the kit format (:mod:`tempo_kit.kit_format`): ``tempo_config.json`` + one folder per part.
+        """Write the kit format (:mod:`tempo_kit.model.storage`): ``tempo_config.json`` + one folder per part.
 
         A component with its own ``save_pretrained`` (the HF decoder) writes its folder itself; one
         built from a local ``pretrained`` checkpoint gets a copy of it plus the tensors that differ;
@@ -266,10 +313,10 @@ class TempoModel(nn.Module):
         with atomic_folder(out, replace=True) as partial:
             saved = self.config.to_dict()
             for name in COMPONENTS:
-                saved[name] = kit_format.save_component(getattr(self, name), saved[name], partial / name, name)
+                saved[name] = storage.save_component(getattr(self, name), saved[name], partial / name, name)
             # plugin parts: which package to install to load this folder again
-            saved[kit_format.PACKAGES_KEY] = component_packages(saved)
-            kit_format.write_config(partial, saved, __version__)
+            saved[storage.PACKAGES_KEY] = component_packages(saved)
+            storage.write_config(partial, saved, __version__)
             write_manifest(partial)
         return out
 
@@ -288,7 +335,7 @@ class TempoModel(nn.Module):
         from tempo_kit.manifest import verify_folder
 
         root = Path(path).expanduser()
-        document = kit_format.read_config(root, COMPONENTS)
+        document = storage.read_config(root, COMPONENTS)
         verify_folder(root, checksums=verify)
         for key, value in overrides.items():
             saved = document.get(key)
@@ -302,5 +349,5 @@ class TempoModel(nn.Module):
                 document[key] = value
         model = cls.from_config(document)
         for name in COMPONENTS:
-            kit_format.load_component_state(getattr(model, name), root / name, f"{name} built from {root}")
+            storage.load_component_state(getattr(model, name), root / name, f"{name} built from {root}")
         return model

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 
 from tempo_kit.errors import ConfigError
-from tempo_kit.prompts import Turn, encode_decoder_prompt
+from tempo_kit.model.prompts import Turn, encode_decoder_prompt
 from tempo_kit.types import IGNORE_INDEX, Segments, TempoBatch
 
 

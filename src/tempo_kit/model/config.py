@@ -11,16 +11,15 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from tempo_kit.assembly import (
+from tempo_kit.errors import ConfigError, did_you_mean
+from tempo_kit.model.assembly import (
     CONTEXT_CUTS,
     DEFAULT_ANSWER_ROOM,
     DEFAULT_CONTEXT_CUT,
     DEFAULT_MAX_CONTEXT,
-    DEFAULT_TIME_TAG_TEMPLATE,
     DEFAULT_TRAIN_MAX_CONTEXT,
-    check_time_tag_template,
 )
-from tempo_kit.errors import ConfigError, did_you_mean
+from tempo_kit.time_tags import TIME_TAG_TEMPLATE, check_time_tag_template
 from tempo_kit.video.options import DEFAULT_PREPROCESSING
 from tempo_kit.video.preprocessing import check_preprocessing
 
@@ -44,9 +43,6 @@ def check_model_settings(values: Mapping[str, Any], prefix: str) -> None:
         value = values.get(key, low)
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ConfigError(f"{prefix}{key}={value!r} must be an integer ≥ {low}")
-    micro = values.get("compressor_micro_batch")
-    if micro is not None and (isinstance(micro, bool) or not isinstance(micro, int) or micro < 1):
-        raise ConfigError(f"{prefix}compressor_micro_batch={micro!r} must be a positive integer or null (no limit)")
     if not isinstance(values.get("tag_images", False), bool):
         raise ConfigError(f"{prefix}tag_images={values['tag_images']!r} must be true or false")
 
@@ -80,11 +76,9 @@ class TempoConfig:
         train_max_context: LLM context cap in ``forward`` (the released recipes' 8192).
         answer_room: tokens the cap keeps free for the answer at inference (released: 16).
         context_cut: ``"released"`` (raw visual rows, even inside a segment) or ``"segments"``
-            (whole tags, a segment's head of tokens); see :mod:`~tempo_kit.assembly`.
+            (whole tags, a segment's head of tokens); see :mod:`~tempo_kit.model.assembly`.
         preprocessing: the frame geometry the model was trained with (``"released"`` or
             ``"qwen3_vl"``); inference reads videos the same way unless told otherwise.
-        compressor_micro_batch: at most this many segments per compressor call (``None``:
-            all segments of the batch in one call, as the released code does per video).
         tag_images: give an image sample's single segment a time tag too (off: an image has no
             time; video segments are always tagged).
     """
@@ -96,13 +90,12 @@ class TempoConfig:
     reduction: str | dict[str, Any] = DEFAULT_REDUCTION
     budget: int = DEFAULT_BUDGET
     k_min: int = DEFAULT_K_MIN
-    time_tag_template: str = DEFAULT_TIME_TAG_TEMPLATE
+    time_tag_template: str = TIME_TAG_TEMPLATE
     max_context: int = DEFAULT_MAX_CONTEXT
     train_max_context: int = DEFAULT_TRAIN_MAX_CONTEXT
     answer_room: int = DEFAULT_ANSWER_ROOM
     context_cut: str = DEFAULT_CONTEXT_CUT
     preprocessing: str = DEFAULT_PREPROCESSING
-    compressor_micro_batch: int | None = None
     tag_images: bool = False
 
     def __post_init__(self) -> None:
@@ -133,7 +126,15 @@ class TempoConfig:
         if not isinstance(cfg, Mapping):
             raise ConfigError(f"model config must be a mapping, got {type(cfg).__name__}")
         known = [f.name for f in fields(cls)]
+        cfg = dict(cfg)
+        if cfg.get("compressor_micro_batch", 0) is None:
+            del cfg["compressor_micro_batch"]  # written (always null) by format-1 folders of earlier versions
         for key in cfg:
+            if key == "compressor_micro_batch":
+                raise ConfigError(
+                    f"model config: compressor_micro_batch={cfg[key]!r} was replaced by the compressor's own "
+                    "segment_batch_size; set model.compressor.segment_batch_size instead"
+                )
             if key not in known:
                 raise ConfigError(
                     f"model config: unknown key {key!r}{did_you_mean(key, known)}. Known keys: {', '.join(known)}."

@@ -1,0 +1,121 @@
+"""Running a compressor over a batch: the one place that cuts segments into calls.
+
+A compressor is given at most its ``segment_batch_size`` segments per call (see
+:class:`~tempo_kit.compressors.Compressor`). Segments are compressed independently, so the cut
+changes memory use, never results. Text-only samples can be skipped (they carry a blank image only
+so that training touches every parameter).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+
+from tempo_kit.compressors.base import DEFAULT_SEGMENT_BATCH_SIZE
+from tempo_kit.errors import ConfigError, TempoKitError
+from tempo_kit.types import CompressorOutput, Segments, TempoBatch
+
+
+def segment_batch_size(compressor: nn.Module) -> int:
+    """Segments per call of ``compressor``: its declared ``segment_batch_size`` (a positive integer)."""
+    size = getattr(compressor, "segment_batch_size", DEFAULT_SEGMENT_BATCH_SIZE)
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ConfigError(
+            f"compressor {type(compressor).__name__}: segment_batch_size={size!r} must be a positive integer"
+        )
+    return size
+
+
+def check_system_prompt(compressor: nn.Module, system_prompt: str | None) -> None:
+    """A prompt can only go to a compressor that takes one (``takes_system_prompt``)."""
+    if system_prompt is not None and not getattr(compressor, "takes_system_prompt", False):
+        raise ConfigError(
+            f"system prompt {system_prompt!r} given, but compressor {type(compressor).__name__} takes none "
+            "(only instruction-following compressors such as qwen3_vl do); leave the prompt unset"
+        )
+
+
+def compress_batch(
+    compressor: nn.Module,
+    batch: TempoBatch,
+    *,
+    skip_text: bool = False,
+    system_prompt: str | None = None,
+    on_chunk: Callable[[int], object] | None = None,
+) -> CompressorOutput:
+    """Run ``compressor`` over every segment of ``batch`` (see :func:`compress_samples`).
+
+    With ``skip_text`` a text-only sample's blank image is not compressed; it gets 0 segments.
+    """
+    if not skip_text or all(s.kind != "text" for s in batch.segments):
+        return compress_samples(compressor, batch.segments, batch.queries, system_prompt, on_chunk)
+    keep = [i for i, s in enumerate(batch.segments) if s.kind != "text"]
+    width = (compressor.k_max, compressor.hidden_size)
+    kept = [batch.segments[i] for i in keep]
+    queries = [batch.queries[i] for i in keep]
+    parts = iter(compress_samples(compressor, kept, queries, system_prompt, on_chunk).split() if keep else [])
+    memories, relevances = [], []
+    for segments in batch.segments:
+        if segments.kind == "text":
+            memory, relevance = torch.zeros(0, *width), torch.zeros(0)
+        else:
+            memory, relevance = next(parts)
+        memories.append(memory)
+        relevances.append(relevance)
+    reference = next((m for m in memories if len(m)), memories[0])
+    memory = torch.cat([m.to(reference) for m in memories])
+    query_agnostic = any(r is None for r in relevances)
+    relevance = (
+        None if query_agnostic else torch.cat([r.to(reference.device, torch.float32) for r in relevances])
+    )
+    return CompressorOutput(memory, relevance, [len(m) for m in memories])
+
+
+def compress_samples(
+    compressor: nn.Module,
+    samples: Sequence[Segments],
+    queries: Sequence[str],
+    system_prompt: str | None = None,
+    on_chunk: Callable[[int], object] | None = None,
+) -> CompressorOutput:
+    """All segments of all samples, in calls of at most the compressor's ``segment_batch_size``.
+
+    A sample longer than that is cut into slices; slices of consecutive samples share a call while
+    they fit. ``on_chunk(n)`` is told after each call how many segments it compressed (a progress
+    bar's ``update``).
+    """
+    check_system_prompt(compressor, system_prompt)
+    size = segment_batch_size(compressor)
+    report = on_chunk or (lambda n: None)
+    prompt = {} if system_prompt is None else {"system_prompt": system_prompt}
+    pieces: list[tuple[Segments, str]] = []
+    for segments, query in zip(samples, queries):
+        for start in range(0, len(segments), size):
+            pieces.append((segments.slice(start, start + size), query) if len(segments) > size else (segments, query))
+    memories, relevances, call, count = [], [], [], 0
+    for piece in [*pieces, None]:
+        if piece is None or (call and count + len(piece[0]) > size):
+            chunk = [p[0] for p in call]
+            out = _checked(compressor, compressor(chunk, [p[1] for p in call], **prompt), chunk)
+            memories.append(out.memory)
+            relevances.append(out.relevance)
+            report(count)
+            call, count = [], 0
+        if piece is not None:
+            call.append(piece)
+            count += len(piece[0])
+    relevance = None if any(r is None for r in relevances) else torch.cat(relevances)
+    return CompressorOutput(torch.cat(memories), relevance, [len(s) for s in samples])
+
+
+def _checked(compressor: nn.Module, out: CompressorOutput, segments: Sequence[Segments]) -> CompressorOutput:
+    """Hold every compressor (including plugins) to the contract: one memory per input segment."""
+    expected = [len(s) for s in segments]
+    if list(out.num_segments) != expected:
+        raise TempoKitError(
+            f"compressor {type(compressor).__name__} returned {out.num_segments} segments per sample "
+            f"for inputs with {expected}; a compressor must keep one memory per input segment"
+        )
+    return out

@@ -1,0 +1,146 @@
+""":class:`Sampling`: how a video is read, the one record data, inference and evaluation share.
+
+Frames per second, the frame-count bounds, the window, the frame geometry, the resize path, the
+time base and the decoder: one declaration, one set of checks. Presets carry the released
+defaults of each place (training window 4; inference min 4 frames; evaluation min 8 frames).
+Torch-free, so the command-line parsers can read its defaults without loading a model stack.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+from tempo_kit.errors import ConfigError, check_choice, did_you_mean
+from tempo_kit.video.options import (
+    DEFAULT_RESIZE,
+    DEFAULT_TIME_BASE,
+    INFERENCE_WINDOW,
+    PREPROCESSING_MODES,
+    RESIZE_MODES,
+    TIME_BASES,
+    TRAIN_WINDOW,
+)
+from tempo_kit.video.sampling import (
+    DEFAULT_MAX_FRAMES,
+    DEFAULT_MAX_LONG_EDGE,
+    DEFAULT_MIN_FRAMES,
+    DEFAULT_SAMPLE_FPS,
+)
+
+#: Video decoder unless told otherwise (``pyav`` is the fallback backend).
+DEFAULT_BACKEND = "decord"
+#: Fewest frames the released evaluation samples per video (compatibility §1; its inference uses 4).
+EVAL_MIN_FRAMES = 8
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How frames are taken from a video and cut into segments.
+
+    Attributes:
+        fps: frames sampled per second of video (compatibility §1: 2); for in-memory frames, the
+            rate they were sampled at (the time base of their tags).
+        min_frames: fewest frames sampled (released: 4 at inference, 8 in evaluation).
+        max_frames: most frames sampled (released: 1024 at inference).
+        window: frames per segment (paper §4.1: 4 in training, 8 at inference).
+        preprocessing: frame geometry, ``"released"`` or ``"qwen3_vl"``; ``None`` takes the
+            model's own (the geometry it was trained with).
+        resize: ``"pil"`` (the exact released pixels), ``"decoder"`` (fast) or ``"torch"``.
+        time_base: time tags from the real sampling rate (``"released"``) or the container's
+            timestamps (``"container"``).
+        backend: the video decoder (``"decord"`` or ``"pyav"``).
+        max_long_edge: the long edge frames are resized to in the ``qwen3_vl`` geometry (512 px;
+            the released geometry fixes its own first resize); ``None`` keeps the native size.
+    """
+
+    fps: float = DEFAULT_SAMPLE_FPS
+    min_frames: int = DEFAULT_MIN_FRAMES
+    max_frames: int = DEFAULT_MAX_FRAMES
+    window: int = INFERENCE_WINDOW
+    preprocessing: str | None = None
+    resize: str = DEFAULT_RESIZE
+    time_base: str = DEFAULT_TIME_BASE
+    backend: str = DEFAULT_BACKEND
+    max_long_edge: int | None = DEFAULT_MAX_LONG_EDGE
+
+    def __post_init__(self) -> None:
+        if isinstance(self.fps, bool) or not isinstance(self.fps, (int, float)) or not self.fps > 0:
+            raise ConfigError(f"fps={self.fps!r} must be > 0 frames sampled per second (the paper uses 2)")
+        for key in ("min_frames", "max_frames", "window"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{key}={value!r} must be a positive number of frames (at least 1)")
+        if self.min_frames > self.max_frames:
+            raise ConfigError(
+                f"min_frames={self.min_frames} exceeds max_frames={self.max_frames}; "
+                "at least min_frames frames are sampled, so raise max_frames or lower min_frames"
+            )
+        if self.preprocessing is not None:
+            check_choice(self.preprocessing, PREPROCESSING_MODES, "preprocessing")
+        check_choice(self.resize, RESIZE_MODES, "resize")
+        check_choice(self.time_base, TIME_BASES, "time_base")
+        if self.max_long_edge is not None and (
+            isinstance(self.max_long_edge, bool) or not isinstance(self.max_long_edge, int) or self.max_long_edge < 1
+        ):
+            raise ConfigError(f"max_long_edge={self.max_long_edge!r} must be a positive number of pixels or null")
+        if not isinstance(self.backend, str) or not self.backend:
+            raise ConfigError(f"backend={self.backend!r} must name a video backend, e.g. {DEFAULT_BACKEND!r}")
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """The field names, in order (the keyword arguments that say how a video is read)."""
+        return tuple(f.name for f in fields(cls))
+
+    @classmethod
+    def inference(cls, **values: Any) -> Sampling:
+        """The released inference script's defaults (min 4 frames, window 8), ``values`` on top."""
+        return cls(**values)
+
+    @classmethod
+    def evaluation(cls, **values: Any) -> Sampling:
+        """The released evaluation's defaults (min 8 frames, window 8), ``values`` on top."""
+        return cls(**{"min_frames": EVAL_MIN_FRAMES, **values})
+
+    @classmethod
+    def training(cls, **values: Any) -> Sampling:
+        """Training defaults (window 4, the released geometry), ``values`` on top."""
+        return cls(**{"window": TRAIN_WINDOW, "preprocessing": PREPROCESSING_MODES[0], **values})
+
+    def updated(self, values: Mapping[str, Any], where: str = "") -> Sampling:
+        """A copy with ``values`` (names checked: an unknown one fails with a did-you-mean)."""
+        names = self.names()
+        for key in values:
+            if key not in names:
+                raise ConfigError(
+                    f"{where}{key!r} is not a sampling setting{did_you_mean(str(key), names)}; "
+                    f"known: {', '.join(names)}"
+                )
+        return replace(self, **dict(values))
+
+    def with_preprocessing(self, model_preprocessing: str) -> Sampling:
+        """This record with the model's geometry filled in where none was chosen."""
+        return self if self.preprocessing is not None else replace(self, preprocessing=model_preprocessing)
+
+    # ------------------------------------------------------------------ using
+    def load_arguments(self) -> dict[str, Any]:
+        """The keyword arguments of :func:`~tempo_kit.video.load_video` this record sets."""
+        return {
+            "fps": self.fps,
+            "min_frames": self.min_frames,
+            "max_frames": self.max_frames,
+            "preprocessing": self.preprocessing or PREPROCESSING_MODES[0],
+            "resize": self.resize,
+            "max_long_edge": self.max_long_edge,
+            "backend": self.backend,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def split_sampling(options: dict[str, Any]) -> dict[str, Any]:
+    """Take the sampling settings out of ``options`` (keyword arguments); returns them."""
+    return {key: options.pop(key) for key in Sampling.names() if key in options}

@@ -6,7 +6,8 @@
 Everything runs on the tiny checkpoints and synthetic needle videos (``make_needle_dataset``):
 
 1. **answer stage** — ``recipes/demo.yaml`` (SVLM frozen; memory tokens, projector and LLM learn)
-   on short needle videos (all ``k_max`` tokens of every segment, as the paper trains);
+   on short needle videos (2 segments each, all ``k_max`` tokens, as the paper trains), or an
+   exported one given by ``--answer-model`` (e.g. the demo's ``outputs/demo/final``);
 2. **router stage** — ``recipes/router.yaml`` from the answer stage's export, on long needle videos
    labelled by their ``relevant_spans``;
 3. **evaluation** on held-out long videos (≥ 32 segments), for the answer-stage model (its SVLM's

@@ -44,7 +44,7 @@ def test_micro_batches_cut_calls_and_report_progress():
     compressor = CountingCompressor(segment_batch_size=3)
     reported: list[int] = []
     out = compress_samples(compressor, [segments(5), segments(2)], ["a", "b"], on_chunk=reported.append)
-    assert max(compressor.calls) <= 3 and sum(compressor.calls) == 7
+    assert compressor.calls == [3, 3, 1]  # full calls; the second holds the end of one sample and the next
     assert reported == compressor.calls
     assert out.num_segments == [5, 2]
     expected = torch.tensor([0, 1, 2, 3, 4, 0, 1], dtype=torch.float32)

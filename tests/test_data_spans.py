@@ -14,6 +14,7 @@ from tempo_kit.data.grounding import convert_grounding
 from tempo_kit.data.skips import SkipLog
 from tempo_kit.data.spans import SpanError, parse_spans, segment_bounds, segment_labels
 from tempo_kit.types import Segments
+from tempo_kit.video.reading import Sampling
 
 CONV = [{"from": "human", "value": "<video>\nWhere?"}, {"from": "gpt", "value": "There."}]
 
@@ -104,7 +105,7 @@ def test_synthetic_rows_label_the_needle_segments_of_the_decoded_video(tiny_need
     from tempo_kit.data.dataset import TempoDataset
 
     records = load_annotations(tiny_needle_benchmark)
-    dataset = TempoDataset(records, tiny_needle_benchmark.parent, backend="pyav")
+    dataset = TempoDataset(records, tiny_needle_benchmark.parent, sampling=Sampling.training(backend="pyav"))
     for record in records:
         start, end = record.relevant_spans[0]
         assert (start, end) == (record.meta["needle_start"], record.meta["needle_end"])
@@ -128,7 +129,9 @@ def test_a_span_starting_after_the_decoded_video_is_a_counted_skip(tiny_needle_b
     path = tmp_path / "late.jsonl"
     path.write_text(json.dumps(row) + "\n")
     log = SkipLog()
-    dataset = TempoDataset(load_annotations(path), backend="pyav", skip_log=log, max_replacements=0)
+    dataset = TempoDataset(
+        load_annotations(path), sampling=Sampling.training(backend="pyav"), skip_log=log, max_replacements=0
+    )
     with pytest.raises(Exception, match="consecutive samples"):
         dataset[0]
     assert "starts at or after the end of the video (12.00 s)" in log.records[0].reason

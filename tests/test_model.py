@@ -497,14 +497,11 @@ def test_qwen3_vl_generate_under_budget_and_round_trip(tempo, qwen_batch, tmp_pa
     saved = tempo.save_pretrained(tmp_path / "kit")
     from safetensors.torch import load_file
 
-    stored = load_file(str(saved / "compressor" / "state_dict.safetensors"))
-    assert set(stored) == {"memory_tokens", "relevance_direction", "svlm.language_model.norm.weight"}
-    shared = json.loads((saved / "compressor" / "base_tensors.json").read_text())
-    assert shared["svlm.visual.patch_embed.proj.weight"] == [
-        "model.safetensors",
-        "model.visual.patch_embed.proj.weight",
-    ]
-    assert len(shared) + len(stored) == len(tempo.compressor.state_dict())
+    own = load_file(str(saved / "compressor" / "state_dict.safetensors"))
+    assert set(own) == {"memory_tokens", "relevance_direction"}
+    svlm = load_file(str(saved / "compressor" / "model.safetensors"))  # the Hugging Face layout
+    assert "model.language_model.norm.weight" in svlm and "lm_head.weight" not in svlm
+    assert len(svlm) == len([k for k in tempo.compressor.state_dict() if k.startswith("svlm.")])
     loaded = TempoModel.from_pretrained(saved).eval()
     for key, value in tempo.compressor.state_dict().items():
         assert torch.equal(value, loaded.compressor.state_dict()[key]), key

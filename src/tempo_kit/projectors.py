@@ -7,8 +7,6 @@ Tempo-6B's ``mm_projector_type: linear``), ``mlp{N}x_gelu`` (N linear layers wit
 
 from __future__ import annotations
 
-import re
-
 from torch import Tensor, nn
 
 from tempo_kit.registry import PROJECTORS
@@ -54,6 +52,10 @@ class MLPProjector(Projector):
         return self.layers(x)
 
 
+#: LLaVA's MLP projector names: ``mlp{N}x_gelu`` for any depth N ≥ 1.
+MLP_NAME_PATTERN = r"mlp([1-9]\d*)x_gelu"
+
+
 def _mlp_builder(depth: int):
     def build(in_features: int, out_features: int) -> MLPProjector:
         return MLPProjector(in_features, out_features, depth=depth)
@@ -62,7 +64,8 @@ def _mlp_builder(depth: int):
     return build
 
 
-for _depth in (1, 2, 3, 4):
+PROJECTORS.register_family(MLP_NAME_PATTERN, lambda match: _mlp_builder(int(match.group(1))))
+for _depth in (1, 2, 3, 4):  # the usual depths, so that ``PROJECTORS.list()`` shows them
     PROJECTORS.register(f"mlp{_depth}x_gelu")(_mlp_builder(_depth))
 
 
@@ -85,10 +88,7 @@ class IdentityProjector(Projector):
 
 
 def build_projector(name: str, in_features: int, out_features: int, **kwargs) -> Projector:
-    """Build a projector by name; ``mlp{N}x_gelu`` works for any N (LLaVA naming)."""
-    match = re.fullmatch(r"mlp(\d+)x_gelu", name)
-    if match and name not in PROJECTORS:
-        return MLPProjector(in_features, out_features, depth=int(match.group(1)), **kwargs)
+    """Build a projector by registry name (``mlp{N}x_gelu`` works for any N, LLaVA naming)."""
     return PROJECTORS.build(
         {"name": name, "in_features": in_features, "out_features": out_features, **kwargs}
     )

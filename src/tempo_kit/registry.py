@@ -18,6 +18,7 @@ import fnmatch
 import importlib
 import inspect
 import logging
+import re
 from collections.abc import Callable, Iterator, Mapping
 from importlib import metadata
 from typing import Any, Generic, TypeVar
@@ -60,6 +61,7 @@ class Registry(Generic[T]):
         self._builders: dict[str, Callable[..., T]] = {}
         self._origins: dict[str, str] = {}  # name → distribution of an entry-point plugin
         self._broken: dict[str, str] = {}  # name → why its plugin failed to import
+        self._families: list[tuple[re.Pattern[str], Callable[[re.Match[str]], Callable[..., T]]]] = []
         self._plugins_loaded = False
 
     @property
@@ -82,6 +84,17 @@ class Registry(Generic[T]):
             return builder
 
         return decorator
+
+    def register_family(self, pattern: str, factory: Callable[[re.Match[str]], Callable[..., T]]) -> None:
+        """Names matching the regex ``pattern`` (whole name) get the builder ``factory(match)``:
+        e.g. ``mlp(\\d+)x_gelu`` makes ``mlp6x_gelu`` a projector without registering every depth."""
+        self._families.append((re.compile(pattern), factory))
+
+    def _family_builder(self, name: str) -> Callable[..., T] | None:
+        for pattern, factory in self._families:
+            if match := pattern.fullmatch(name):
+                return factory(match)
+        return None
 
     def _load_plugins(self) -> None:
         if self._plugins_loaded:
@@ -114,6 +127,8 @@ class Registry(Generic[T]):
             self._load_plugins()
         if name not in self._builders and name in self._broken:
             raise RegistryError(self._broken[name])
+        if name not in self._builders and (family := self._family_builder(name)) is not None:
+            return family
         if name not in self._builders:
             close = difflib.get_close_matches(name, self._builders, n=3, cutoff=0.5)
             hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
@@ -150,7 +165,7 @@ class Registry(Generic[T]):
 
     def __contains__(self, name: object) -> bool:
         self._load_plugins()
-        return name in self._builders
+        return name in self._builders or (isinstance(name, str) and self._family_builder(name) is not None)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.list())

@@ -15,7 +15,7 @@ import argparse
 import json
 
 from tempo_kit.hub import SVLM_HUB_NAME as DEFAULT_SVLM_NAME
-from tempo_kit.hub import download_command, looks_like_hub_name
+from tempo_kit.hub import missing_folder_hint
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,14 +54,7 @@ def check_local_folder(what: str, value: str | None) -> None:
 
     if value is None or Path(value).is_dir():
         return
-    looks_like_hub_id = looks_like_hub_name(value)
-    fix = (
-        f"'{value}' looks like a hub id and the kit never downloads: fetch it first "
-        f"({download_command(value)}) and pass that folder"
-        if looks_like_hub_id
-        else "pass an existing local checkpoint folder"
-    )
-    raise CheckpointError(f"{what} {value}: no such folder; {fix}")
+    raise CheckpointError(f"{what} {value}: no such folder; {missing_folder_hint(value)}")
 
 
 def check_output_folder(source: str, output: str) -> None:

@@ -3,9 +3,11 @@
 released → kit: the released folder (``config.json`` with ``model_type: tempo_qwen`` + weights)
 and the base Qwen3-VL-2B-Instruct folder (SVLM config, processor, tokenizer, and the LM head the
 relevance direction is rebuilt from) become a kit model folder, written by
-:meth:`TempoModel.save_pretrained`. Every released key is mapped, the kit model's own state dict
-must be covered exactly (no missing, no extra key), every shape is checked against the model the
-config builds, and ``w_Yes − w_No`` from the base SVLM is baked into the compressor.
+:meth:`TempoModel.save_pretrained`. The kit model is built from the configs alone on the meta
+device, so every shape is checked before a weight is loaded; every released key is mapped, the
+kit model's own state dict must be covered exactly (no missing, no extra key), and ``w_Yes − w_No``
+from the base SVLM is baked into the compressor. Nothing is staged on disk but the released LLM's
+config and tokenizer files.
 
 kit → released: the inverse, so a model trained or fine-tuned with the kit (e.g. stage 3 from
 the released Stage-2 weights) can be published in the released layout.
@@ -35,6 +37,7 @@ from tempo_kit.checkpoints.files import (
     write_json,
 )
 from tempo_kit.errors import CheckpointError
+from tempo_kit.hf import load_tensors, tied_aliases, to_empty_keeping_ties
 
 #: Written into a converted kit folder: where it came from, so converting back restores the
 #: released config's own fields (architectures, SVLM name) exactly.
@@ -84,13 +87,6 @@ class ConversionReport:
         return dict(vars(self))
 
 
-class _ShapeOnly(dict):
-    """``{key: shape}`` viewed as a state dict whose values have a ``.shape``."""
-
-    def __getitem__(self, key):
-        return torch.empty(super().__getitem__(key), device="meta")
-
-
 def _check_against_model(
     model_state: Mapping[str, Tensor], kit_state: Mapping[str, Tensor], source: str
 ) -> int:
@@ -118,23 +114,6 @@ def _check_against_model(
     return len(model_state)
 
 
-def _shapes_from_configs(llm_path: Path, svlm_path: Path) -> dict[str, tuple[int, ...]]:
-    """Kit keys → shapes of the SVLM and LLM their configs describe, built on the meta device
-    (no memory, no weights), so a wrong tensor is named before anything is loaded."""
-    from transformers import AutoConfig, AutoModelForCausalLM, Qwen3VLForConditionalGeneration
-
-    with torch.device("meta"):
-        svlm = Qwen3VLForConditionalGeneration(AutoConfig.from_pretrained(str(svlm_path)))
-        llm = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(str(llm_path)))
-    shapes = {
-        "compressor.svlm." + k[len("model.") :]: tuple(v.shape)
-        for k, v in svlm.state_dict().items()
-        if k.startswith("model.")
-    }
-    shapes.update({"decoder.model." + k: tuple(v.shape) for k, v in llm.state_dict().items()})
-    return shapes
-
-
 def _svlm_hidden_size(svlm_dir: Path) -> int:
     config = read_json(svlm_dir / "config.json")
     text = config.get("text_config", config)
@@ -145,17 +124,16 @@ def _svlm_hidden_size(svlm_dir: Path) -> int:
     return int(text["hidden_size"])
 
 
-def _stage_llm(
+def _llm_folder(
     parts: Mapping[str, Tensor],
     config: Mapping[str, Any],
     released_dir: Path,
     llm_dir: Path | None,
     stage: Path,
     report: ConversionReport,
-    progress: bool,
 ) -> Path:
-    """A Qwen3 checkpoint folder holding the released LLM (or the base LLM for a partial checkpoint)."""
-    out = stage / "llm"
+    """The folder the decoder is built from: the released LLM's config and tokenizer (no weights:
+    they are loaded from the released state), or the base LLM for a checkpoint that holds none."""
     if not parts:
         if llm_dir is None:
             raise CheckpointError(
@@ -174,22 +152,9 @@ def _stage_llm(
     ):
         llm_config["tie_word_embeddings"] = False
         report.notes.append("lm_head differs from embed_tokens although the config ties them: kept untied")
-    copy_files(released_dir, out, names=TOKENIZER_FILES + ("generation_config.json",))
-    write_json(out / "config.json", llm_config)
-    save_state_dict(parts, out, progress=progress, desc="staging LLM")
-    return out
-
-
-def _stage_svlm(
-    parts: Mapping[str, Tensor], svlm_dir: Path, stage: Path, report: ConversionReport, progress: bool
-) -> Path:
-    out = stage / "svlm"
-    if not parts:
-        report.notes.append(f"SVLM weights taken from the base SVLM {svlm_dir} (the checkpoint holds none)")
-        return svlm_dir
-    copy_files(svlm_dir, out)
-    save_state_dict(parts, out, progress=progress, desc="staging SVLM")
-    return out
+    copy_files(released_dir, stage, names=TOKENIZER_FILES + ("generation_config.json",))
+    write_json(stage / "config.json", llm_config)
+    return stage
 
 
 def convert_released_to_kit(
@@ -256,27 +221,18 @@ def convert_released_to_kit(
     report.groups["relevance direction (from base SVLM)"] = 1
 
     parts = layout.split_released(state)
-    with tempfile.TemporaryDirectory(
+    if not parts["svlm"]:
+        report.notes.append(f"SVLM weights taken from the base SVLM {svlm_dir} (the checkpoint holds none)")
+    with tempfile.TemporaryDirectory(  # the LLM's config and tokenizer only: a few files, no weights
         prefix="tempo-convert-", dir=out_dir.parent if out_dir.parent.exists() else None
     ) as tmp:
-        stage = Path(tmp)
-        llm_path = _stage_llm(
-            parts["llm"], config, released_dir, Path(llm_dir) if llm_dir else None, stage, report, progress
+        llm_path = _llm_folder(
+            parts["llm"], config, released_dir, Path(llm_dir) if llm_dir else None, Path(tmp), report
         )
-        svlm_path = _stage_svlm(parts["svlm"], svlm_dir, stage, report, progress)
-        expected = _shapes_from_configs(llm_path, svlm_path)
-        given = {k: v for k, v in kit_state.items() if k.startswith(("compressor.svlm.", "decoder."))}
-        if parts["llm"] and parts["svlm"]:
-            _check_against_model(_ShapeOnly(expected), given, str(released_dir))
-        else:  # a partial checkpoint: only the shapes of what it holds
-            wrong = {k for k, v in given.items() if k in expected and tuple(v.shape) != expected[k]}
-            _check_against_model(
-                _ShapeOnly({k: expected[k] for k in wrong}), {k: given[k] for k in wrong}, str(released_dir)
-            )
         model_config = {
             "compressor": {
                 "name": "qwen3_vl",
-                "pretrained": str(svlm_path),
+                "pretrained": str(svlm_dir),
                 "k_max": k_max,
                 **dict(compressor_kwargs or {}),
             },
@@ -288,16 +244,28 @@ def convert_released_to_kit(
         if config.get("tokenizer_model_max_length"):  # the training context; inference takes the
             # caller's cap (compatibility §4), the kit's infer/eval defaults
             model_config["train_max_context"] = int(config["tokenizer_model_max_length"])
-        model = TempoModel.from_config(model_config)
-        model_state = model.state_dict()
+        # built from the configs alone, on the meta device: shapes are checked before any weight is read
+        model = TempoModel.from_config(model_config, load_weights=False)
+        shapes = model.state_dict()
+        weights = ("compressor.svlm.", "decoder.")
+        given = {k: v for k, v in kit_state.items() if k.startswith(weights)}
+        if parts["llm"] and parts["svlm"]:
+            _check_against_model({k: v for k, v in shapes.items() if k.startswith(weights)}, given, str(released_dir))
+        else:  # a partial checkpoint: only the shapes of what it holds
+            wrong = {k for k, v in given.items() if k in shapes and tuple(v.shape) != tuple(shapes[k].shape)}
+            _check_against_model({k: shapes[k] for k in wrong}, {k: given[k] for k in wrong}, str(released_dir))
+        to_empty_keeping_ties(model, "cpu")
         provided = dict(kit_state)
         for part, prefix in (("llm", "decoder."), ("svlm", "compressor.svlm.")):
-            if not parts[part]:  # a partial checkpoint: these come from the base folder as loaded
-                provided.update({k: v for k, v in model_state.items() if k.startswith(prefix)})
-        report.shapes_checked = _check_against_model(model_state, provided, str(released_dir))
-        model.load_state_dict(provided, strict=True)
-        if not torch.equal(model.compressor.relevance_direction.float(), direction):
-            model.compressor.relevance_direction.copy_(direction)
+            if not parts[part]:  # a partial checkpoint: these come from the base folder
+                component, _, inner = prefix.rstrip(".").partition(".")
+                base = getattr(model, component).initial_state_dict()
+                provided.update({f"{component}.{k}": v for k, v in base.items() if k.startswith(inner)})
+        for alias, name in tied_aliases(model).items():  # a base checkpoint stores tied weights once
+            if name in provided:
+                provided.setdefault(alias, provided[name])
+        report.shapes_checked = _check_against_model(shapes, provided, str(released_dir))
+        load_tensors(model, provided, f"model converted from {released_dir}")
         with atomic_folder(out_dir) as partial:  # the folder appears whole, or not at all
             model.save_pretrained(partial)
             write_json(

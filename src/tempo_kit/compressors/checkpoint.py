@@ -1,6 +1,6 @@
-"""Finding a local Qwen3-VL checkpoint and reading its processor settings.
+"""Reading a Qwen3-VL checkpoint's processor settings (no weights).
 
-The kit never downloads: a hub name must be fetched by the user first and passed as a folder.
+Whether a path is a local checkpoint folder at all is :func:`tempo_kit.hub.local_checkpoint`.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ import json
 from pathlib import Path
 
 from tempo_kit.errors import CheckpointError
-from tempo_kit.hub import download_command, looks_like_hub_name
 from tempo_kit.video.patchify import (
     IMAGE_MAX_PIXELS,
     IMAGE_MIN_PIXELS,
@@ -20,41 +19,6 @@ from tempo_kit.video.patchify import (
 
 #: ``model_type`` of a Qwen3-VL checkpoint's ``config.json`` (what the SVLM compressors build).
 QWEN3_VL_MODEL_TYPE = "qwen3_vl"
-
-
-def local_checkpoint(
-    pretrained: str | Path, what: str = "SVLM", model_type: str | None = QWEN3_VL_MODEL_TYPE
-) -> Path:
-    """``pretrained`` as an existing Hugging Face checkpoint folder, or a :class:`CheckpointError`.
-
-    With ``model_type``, the folder's ``config.json`` must declare it: another model's folder
-    (e.g. the LLM's) would otherwise build a default-size Qwen3-VL from an unrelated config.
-    """
-    path = Path(pretrained).expanduser()
-    if not path.is_dir():
-        hint = ""
-        if looks_like_hub_name(str(pretrained)):
-            hint = (
-                f" It looks like a hub name: download it first, e.g. "
-                f"`{download_command(str(pretrained))}`, "
-                f"and pass that folder."
-            )
-        raise CheckpointError(
-            f"{what} checkpoint {str(pretrained)!r} is not a local folder.{hint} "
-            "The kit loads checkpoints from disk only; pass a local path."
-        )
-    if not (path / "config.json").is_file():
-        raise CheckpointError(
-            f"{what} checkpoint folder {str(path)!r} has no config.json; point to a Hugging Face "
-            "checkpoint folder (the one holding config.json and *.safetensors)."
-        )
-    found = _read_json(path / "config.json").get("model_type")
-    if model_type is not None and found != model_type:
-        raise CheckpointError(
-            f"{what} checkpoint {str(path)!r} is a {found!r} model, not {model_type!r}: point it at a Qwen3-VL "
-            "checkpoint folder (e.g. checkpoints/Qwen3-VL-2B-Instruct)"
-        )
-    return path
 
 
 def _read_json(path: Path) -> dict:

@@ -8,7 +8,6 @@ query-agnostic behaviour. Useful as a reference point and as a template for new 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,56 +16,26 @@ import torch.nn.functional as F
 from torch import nn
 
 from tempo_kit.compressors.base import DEFAULT_SEGMENT_BATCH_SIZE, Compressor
-from tempo_kit.compressors.checkpoint import local_checkpoint, patch_configs
-from tempo_kit.compressors.qwen3_vl import (
-    K_MAX,
-    _dtype,
-    check_sizes,
-    set_activation_checkpointing,
-    validate_inputs,
-)
+from tempo_kit.compressors.checkpoint import QWEN3_VL_MODEL_TYPE, patch_configs
+from tempo_kit.compressors.qwen3_vl import K_MAX, check_sizes, validate_inputs
 from tempo_kit.compressors.visual import patch_segments
-from tempo_kit.errors import CheckpointError
+from tempo_kit.dtypes import AUTO, resolve_dtype
+from tempo_kit.hf import (
+    build_from_config,
+    building_on_meta,
+    checkpoint_dtype,
+    initial_tensors,
+    load_tensors,
+    read_config,
+    save_component_folder,
+    set_activation_checkpointing,
+)
+from tempo_kit.hub import SVLM_HUB_NAME, local_checkpoint
 from tempo_kit.registry import COMPRESSORS
 from tempo_kit.types import CompressorOutput, Segments
 
 #: Where a ``Qwen3VLForConditionalGeneration`` checkpoint stores its vision tower.
-VISION_PREFIX = "model.visual."
-
-
-def load_vision_tower(path: Path, dtype="auto", attn_implementation: str | None = "sdpa"):
-    """The ``Qwen3VLVisionModel`` of a Qwen3-VL checkpoint, reading only its own tensors."""
-    from safetensors import safe_open
-    from transformers import AutoConfig, AutoModel
-
-    config = AutoConfig.from_pretrained(str(path))
-    vision_config = getattr(config, "vision_config", None)
-    if vision_config is None:
-        raise CheckpointError(f"{str(path)!r} is not a Qwen3-VL checkpoint (its config has no vision_config)")
-    if attn_implementation:
-        vision_config._attn_implementation = attn_implementation
-    tower = AutoModel.from_config(vision_config)
-    index = path / "model.safetensors.index.json"
-    if index.is_file():
-        files = sorted(set(json.loads(index.read_text())["weight_map"].values()))
-    else:
-        files = [p.name for p in sorted(path.glob("*.safetensors"))]
-    state = {}
-    for name in files:
-        with safe_open(str(path / name), framework="pt") as handle:
-            for key in handle.keys():  # noqa: SIM118 - safe_open is not a mapping
-                if key.startswith(VISION_PREFIX):
-                    state[key[len(VISION_PREFIX) :]] = handle.get_tensor(key)
-    missing, unexpected = tower.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise CheckpointError(
-            f"vision tower of {str(path)!r} does not match its config: missing {missing[:5]}, "
-            f"unexpected {unexpected[:5]}"
-        )
-    dtype = _dtype(dtype)
-    if dtype == "auto":
-        dtype = next(iter(state.values())).dtype if state else torch.float32
-    return tower.to(dtype)
+VISION_PREFIX = "model.visual"
 
 
 @COMPRESSORS.register("pooling")
@@ -77,7 +46,7 @@ class PoolingCompressor(Compressor):
         pretrained: local Qwen3-VL checkpoint folder; only its vision tower is loaded.
         k_max: tokens per segment.
         segment_batch_size: segments per vision-tower forward.
-        dtype: ``"auto"`` (the checkpoint's) or a torch dtype / its name.
+        dtype: ``"auto"`` (the checkpoint config's) or any name :mod:`tempo_kit.dtypes` accepts.
         attn_implementation: vision attention implementation (Hugging Face name).
         min_pixels: lower video pixel bound, as for ``qwen3_vl``.
         max_pixels: upper video pixel bound, as for ``qwen3_vl``.
@@ -98,11 +67,15 @@ class PoolingCompressor(Compressor):
         image_max_pixels: int | None = None,
     ) -> None:
         super().__init__()
+        from transformers import AutoModel
         from transformers.models.qwen3_vl.modeling_qwen3_vl import Qwen3VLVisionBlock
 
         check_sizes(k_max, segment_batch_size)
-        path = local_checkpoint(pretrained, "SVLM")
-        self.pretrained = str(pretrained)
+        where = "compressor 'pooling'"
+        path = local_checkpoint(pretrained, "SVLM", model_type=QWEN3_VL_MODEL_TYPE, example_hub=SVLM_HUB_NAME)
+        self.pretrained = str(path)
+        #: the vision tower is the checkpoint's ``model.visual`` (weights and adapters are keyed so)
+        self.hf_module_paths = {"visual": VISION_PREFIX}
         self.k_max = k_max
         self.segment_batch_size = segment_batch_size
         self.video_config, self.image_config = patch_configs(
@@ -112,10 +85,26 @@ class PoolingCompressor(Compressor):
             image_min_pixels=image_min_pixels,
             image_max_pixels=image_max_pixels,
         )
+        config = read_config(path, where)
+        if resolve_dtype(dtype, f"{where}: dtype") == AUTO:
+            dtype = checkpoint_dtype(config)  # the vision config names no dtype of its own
         #: the Hugging Face ``Qwen3VLVisionModel``
-        self.visual: nn.Module = load_vision_tower(path, dtype, attn_implementation)
+        self.visual: nn.Module = build_from_config(
+            AutoModel.from_config, config.vision_config, dtype, attn_implementation, where
+        )
         self.hidden_size = int(self.visual.config.out_hidden_size)
         self.decoder_layer_classes = (Qwen3VLVisionBlock,)
+        if not building_on_meta():  # on the meta device the structure is all there is
+            load_tensors(self, self.initial_state_dict(), f"{where} built from {path}")
+
+    def initial_state_dict(self) -> dict:
+        """The vision tower's tensors, read from ``pretrained`` (only its own keys)."""
+        return initial_tensors(self, Path(self.pretrained))[0]
+
+    def save_pretrained(self, folder: str | Path) -> None:
+        """Write the vision tower as the ``model.visual.*`` part of a Qwen3-VL checkpoint folder
+        (tensors unchanged from ``pretrained`` in its dtype); ``pretrained=folder`` rebuilds it."""
+        save_component_folder(self, Path(self.pretrained), Path(folder))
 
     def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict | None = None) -> None:
         """Activation checkpointing of the vision blocks (Hugging Face's implementation)."""

@@ -18,17 +18,28 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
 from tempo_kit.compressors.base import DEFAULT_SEGMENT_BATCH_SIZE, Compressor
-from tempo_kit.compressors.checkpoint import local_checkpoint, patch_configs
+from tempo_kit.compressors.checkpoint import QWEN3_VL_MODEL_TYPE, patch_configs
 from tempo_kit.compressors.prefix_cache import PrefixCompression, SegmentPrefix, stack_left_padded
 from tempo_kit.compressors.prompts import COMPRESSOR_PROMPTS
 from tempo_kit.compressors.sequence import SequenceBuilder
 from tempo_kit.compressors.visual import SegmentPatches, describe_segments, patch_segments
-from tempo_kit.errors import ConfigError
+from tempo_kit.errors import CheckpointError, ConfigError
+from tempo_kit.hf import (
+    build_from_config,
+    building_on_meta,
+    initial_tensors,
+    load_tensors,
+    read_config,
+    save_component_folder,
+    set_activation_checkpointing,
+)
+from tempo_kit.hub import SVLM_HUB_NAME, local_checkpoint
 from tempo_kit.registry import COMPRESSORS
 from tempo_kit.time_tags import TIME_TAG_TEMPLATE
 from tempo_kit.types import CompressorOutput, Segments
@@ -37,6 +48,9 @@ from tempo_kit.types import CompressorOutput, Segments
 K_MAX = 128
 #: Tokens whose LM-head rows define the relevance direction (paper Sec. 3.3).
 YES_TOKEN, NO_TOKEN = "Yes", "No"
+#: Checkpoint keys of the SVLM's LM head and input embeddings (Qwen3VLForConditionalGeneration).
+LM_HEAD_KEY = "lm_head.weight"
+EMBEDDINGS_KEY = "svlm.language_model.embed_tokens.weight"
 
 
 def validate_inputs(segments: Sequence[Segments], queries: Sequence[str], require_query: bool = True) -> None:
@@ -86,6 +100,13 @@ def relevance_direction(
     return weight[ids[0]].float() - weight[ids[1]].float()
 
 
+def initial_memory_tokens(embeddings: Tensor, k_max: int) -> Tensor:
+    """``k_max`` fresh memory tokens, each dimension drawn from a normal with the mean and standard
+    deviation of the SVLM's input-embedding rows (compatibility §2); in the embeddings' dtype."""
+    rows = embeddings.detach().float()
+    return (torch.randn(k_max, rows.shape[1]) * rows.std(0) + rows.mean(0)).to(embeddings.dtype)
+
+
 def resolve_prompt(prompt: str) -> str:
     """A prompt name from :data:`~tempo_kit.compressors.prompts.COMPRESSOR_PROMPTS` or a literal system prompt."""
     if not isinstance(prompt, str) or not prompt:
@@ -112,8 +133,8 @@ class Qwen3VLCompressor(Compressor):
         segment_batch_size: segments per SVLM forward (micro-batch). Outputs do not depend on it.
         padding_side: where the padding of a micro-batch goes (``"right"`` or ``"left"``); memory
             tokens always follow each sequence's last real token, so outputs do not depend on it.
-        dtype: parameter dtype to load (``"auto"`` keeps the checkpoint's, e.g. bf16), or a torch
-            dtype / its name.
+        dtype: parameter dtype (``"auto"``: the checkpoint config's, e.g. bf16); any name
+            :mod:`tempo_kit.dtypes` accepts (``bf16``, ``bfloat16``, ``torch.bfloat16``) or a torch dtype.
         attn_implementation: ``"sdpa"``, ``"eager"``, ``"flash_attention_2"`` … (Hugging Face).
         min_pixels: lower video pixel bound (whole segment); default from the checkpoint's
             ``video_preprocessor_config.json``.
@@ -143,8 +164,9 @@ class Qwen3VLCompressor(Compressor):
         time_tag_template: str = TIME_TAG_TEMPLATE,
     ) -> None:
         super().__init__()
-        from transformers import AutoTokenizer, Qwen3VLForConditionalGeneration
+        from transformers import AutoTokenizer
         from transformers.models.qwen3_vl.modeling_qwen3_vl import (
+            Qwen3VLModel,
             Qwen3VLTextDecoderLayer,
             Qwen3VLVisionBlock,
         )
@@ -152,10 +174,11 @@ class Qwen3VLCompressor(Compressor):
         check_sizes(k_max, segment_batch_size)
         if padding_side not in ("right", "left"):
             raise ConfigError(f"compressor padding_side must be 'right' or 'left', got {padding_side!r}")
-        path = local_checkpoint(pretrained, "SVLM")
-        self.pretrained = str(pretrained)
+        where = "compressor 'qwen3_vl'"
+        path = local_checkpoint(pretrained, "SVLM", model_type=QWEN3_VL_MODEL_TYPE, example_hub=SVLM_HUB_NAME)
+        self.pretrained = str(path)
         # where this component's modules sit in the checkpoint's own Hugging Face model
-        # (Qwen3VLForConditionalGeneration.model is ``svlm``): peft adapters are saved against it
+        # (Qwen3VLForConditionalGeneration.model is ``svlm``): weights and peft adapters are keyed against it
         self.hf_module_paths = {"svlm": "model"}
         self.k_max = k_max
         self.train_prompt = resolve_prompt(prompt or train_prompt)
@@ -171,24 +194,18 @@ class Qwen3VLCompressor(Compressor):
         )
         self.tokenizer = AutoTokenizer.from_pretrained(str(path))
         self.sequences = SequenceBuilder(self.tokenizer, time_tag_template)
-
-        full = Qwen3VLForConditionalGeneration.from_pretrained(
-            str(path), dtype=_dtype(dtype), attn_implementation=attn_implementation
-        )
-        direction = relevance_direction(full.get_output_embeddings().weight, self.tokenizer)
+        config = read_config(path, where)
         #: the Hugging Face ``Qwen3VLModel`` (vision tower + language model, no LM head)
-        self.svlm = full.model
-        del full
-        embeddings = self.svlm.get_input_embeddings().weight.detach().float()
-        if self.svlm.config.video_token_id != self.sequences.video_token_id:
+        self.svlm = build_from_config(Qwen3VLModel._from_config, config, dtype, attn_implementation, where)
+        if config.video_token_id != self.sequences.video_token_id:
             raise ConfigError(
                 f"tokenizer and config of {str(path)!r} disagree on <|video_pad|> "
-                f"({self.sequences.video_token_id} vs {self.svlm.config.video_token_id})"
+                f"({self.sequences.video_token_id} vs {config.video_token_id})"
             )
-        self.hidden_size = int(embeddings.shape[1])
-        self.register_buffer("relevance_direction", direction, persistent=True)
-        init = torch.randn(k_max, self.hidden_size) * embeddings.std(0) + embeddings.mean(0)
-        self.memory_tokens = nn.Parameter(init.to(self.svlm.dtype))
+        self.hidden_size = int(config.text_config.hidden_size)
+        #: ``w_Yes − w_No`` (float32); set from the weights by :meth:`initial_state_dict`
+        self.register_buffer("relevance_direction", torch.empty(self.hidden_size), persistent=True)
+        self.memory_tokens = nn.Parameter(torch.empty(k_max, self.hidden_size, dtype=self.svlm.dtype))
         self.pad_token_id = int(
             self.tokenizer.pad_token_id
             if self.tokenizer.pad_token_id is not None
@@ -196,6 +213,41 @@ class Qwen3VLCompressor(Compressor):
         )
         #: module classes an FSDP auto-wrap / activation-checkpointing policy should wrap
         self.decoder_layer_classes = (Qwen3VLTextDecoderLayer, Qwen3VLVisionBlock)
+        if not building_on_meta():  # on the meta device the structure is all there is
+            load_tensors(self, self.initial_state_dict(), f"{where} built from {path}")
+
+    # ------------------------------------------------------------------ weights
+    def initial_state_dict(self) -> dict[str, Tensor]:
+        """Every tensor of this compressor, read from ``pretrained`` in one pass over its weights.
+
+        A saved compressor folder holds its memory tokens and relevance direction beside the SVLM
+        (:data:`~tempo_kit.hf.OWN_TENSORS_NAME`); a base Qwen3-VL checkpoint gives the direction
+        from its LM head (``w_Yes − w_No``, compatibility §2) and fresh memory tokens drawn from
+        its input-embedding statistics (:func:`initial_memory_tokens`).
+        """
+        path = Path(self.pretrained)
+        state, extras = initial_tensors(self, path, extra=(LM_HEAD_KEY,))
+        if "memory_tokens" in state and "relevance_direction" in state:
+            return state
+        embeddings = state.get(EMBEDDINGS_KEY)
+        head = extras.get(LM_HEAD_KEY, embeddings if self.svlm.config.tie_word_embeddings else None)
+        if embeddings is None or head is None:
+            raise CheckpointError(
+                f"{path} holds no {'input embeddings' if embeddings is None else LM_HEAD_KEY}: the SVLM checkpoint "
+                "is incomplete (download or save it again)"
+            )
+        state["relevance_direction"] = relevance_direction(head, self.tokenizer)
+        state["memory_tokens"] = initial_memory_tokens(embeddings, self.k_max)
+        return state
+
+    def save_pretrained(self, folder: str | Path) -> None:
+        """Write this compressor as a Qwen3-VL checkpoint folder plus its memory tokens and direction.
+
+        SVLM tensors still equal to ``pretrained``'s are written in that checkpoint's dtype (a frozen
+        SVLM is stored once, as it came); trained ones in the training dtype. ``pretrained=folder``
+        rebuilds it.
+        """
+        save_component_folder(self, Path(self.pretrained), Path(folder))
 
     @property
     def system_prompt(self) -> str:
@@ -393,26 +445,3 @@ def _visual_inputs(patches: Sequence[SegmentPatches], device) -> dict[str, Tenso
         visual["pixel_values"] = torch.cat([p.pixel_values for p in image]).to(device)
         visual["image_grid_thw"] = torch.stack([p.grid_thw for p in image]).to(device)
     return visual
-
-
-def set_activation_checkpointing(model, enable: bool, kwargs: dict | None = None) -> None:
-    """Turn Hugging Face activation checkpointing on/off (non-reentrant by default), old or new API."""
-    if enable:
-        kwargs = kwargs or {"use_reentrant": False}
-        if hasattr(model, "activation_checkpointing_enable"):
-            model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
-        else:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
-    elif hasattr(model, "activation_checkpointing_disable"):
-        model.activation_checkpointing_disable()
-    else:
-        model.gradient_checkpointing_disable()
-
-
-def _dtype(dtype: str | torch.dtype):
-    if isinstance(dtype, torch.dtype) or dtype == "auto":
-        return dtype
-    resolved = getattr(torch, str(dtype), None)
-    if not isinstance(resolved, torch.dtype):
-        raise ConfigError(f"unknown dtype {dtype!r}; use 'auto', 'float32', 'bfloat16' or 'float16'")
-    return resolved

@@ -1,7 +1,7 @@
 """The ``hf_causal_lm`` decoder: any Hugging Face causal LM (Qwen3 first) driven by ``inputs_embeds``.
 
-A thin wrapper in the open_clip ``hf_model`` spirit: it loads ``AutoModelForCausalLM`` and
-``AutoTokenizer`` from a local directory, exposes the input embeddings for sequence assembly, the
+A thin wrapper in the open_clip ``hf_model`` spirit: it builds ``AutoModelForCausalLM`` from a local
+directory's config (loading its weights unless built on the meta device) and its ``AutoTokenizer``, exposes the input embeddings for sequence assembly, the
 HF loss for training and greedy generation (compatibility §4) for inference. ``.model`` stays the plain HF
 model, so its parameter keys are ``decoder.model.model.*`` / ``decoder.model.lm_head.*`` inside a
 :class:`~tempo_kit.model.TempoModel`.
@@ -16,57 +16,20 @@ import torch
 from torch import Tensor, nn
 
 from tempo_kit.decoders.base import Decoder
-from tempo_kit.errors import CheckpointError, ConfigError
+from tempo_kit.dtypes import resolve_dtype
+from tempo_kit.errors import CheckpointError
 from tempo_kit.generation import DEFAULT_MAX_NEW_TOKENS
-from tempo_kit.hub import download_command
+from tempo_kit.hf import (
+    build_from_config,
+    building_on_meta,
+    initial_tensors,
+    load_tensors,
+    read_config,
+    save_component_folder,
+    set_activation_checkpointing,
+)
+from tempo_kit.hub import LLM_HUB_NAME, local_checkpoint
 from tempo_kit.registry import DECODERS
-
-#: Names accepted by ``dtype``; ``"auto"`` keeps the checkpoint's own dtype.
-DTYPES = {
-    "auto": "auto",
-    "float32": torch.float32,
-    "fp32": torch.float32,
-    "bfloat16": torch.bfloat16,
-    "bf16": torch.bfloat16,
-    "float16": torch.float16,
-    "fp16": torch.float16,
-}
-
-
-#: Files of which at least one must be present for a checkpoint folder to carry a tokenizer
-#: (transformers otherwise builds an empty tokenizer without complaint).
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")
-
-
-def resolve_dtype(dtype: str | torch.dtype, where: str) -> str | torch.dtype:
-    """Map a recipe's dtype name to a torch dtype (or ``"auto"``), with a clear error otherwise."""
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    if dtype not in DTYPES:
-        raise ConfigError(f"{where}: unknown dtype {dtype!r}; use one of {', '.join(DTYPES)}")
-    return DTYPES[dtype]
-
-
-def local_checkpoint_dir(pretrained: str | Path, where: str) -> Path:
-    """The local directory of a Hugging Face checkpoint, or a :class:`CheckpointError` saying how to get one."""
-    path = Path(pretrained).expanduser()
-    if not path.is_dir():
-        raise CheckpointError(
-            f"{where}: pretrained={str(pretrained)!r} is not a local directory. The kit never downloads "
-            f"weights: fetch hub checkpoints first, e.g. `{download_command('Qwen/Qwen3-4B')}`, "
-            "and pass that directory as the path."
-        )
-    if not (path / "config.json").is_file():
-        raise CheckpointError(
-            f"{where}: {path} has no config.json, so it is not a Hugging Face checkpoint directory "
-            "(expected config.json, *.safetensors and the tokenizer files)"
-        )
-    if not any((path / name).is_file() for name in TOKENIZER_FILES):
-        raise CheckpointError(
-            f"{where}: {path} holds no tokenizer ({', '.join(TOKENIZER_FILES)}); save the model's tokenizer "
-            "beside its weights, e.g. AutoTokenizer.from_pretrained(BASE).save_pretrained(PATH)"
-        )
-    return path
 
 
 @DECODERS.register("hf_causal_lm")
@@ -76,7 +39,8 @@ class HFCausalLM(Decoder):
     Args:
         pretrained: local checkpoint directory (config, weights, tokenizer). Hub names are not
             fetched: download them first and pass the directory.
-        dtype: ``"auto"`` (the checkpoint's dtype), ``"float32"``, ``"bfloat16"`` or ``"float16"``.
+        dtype: ``"auto"`` (the checkpoint config's dtype) or any name :mod:`tempo_kit.dtypes`
+            accepts (``bf16``, ``bfloat16``, ``torch.bfloat16``, ``float32`` …).
         attn_implementation: Hugging Face attention backend (``"sdpa"``, ``"eager"``,
             ``"flash_attention_2"``); ``None`` lets transformers choose.
         gradient_checkpointing: recompute decoder-layer activations in backward to save memory.
@@ -90,20 +54,20 @@ class HFCausalLM(Decoder):
         gradient_checkpointing: bool = False,
     ) -> None:
         super().__init__()
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
         where = "decoder 'hf_causal_lm'"
-        path = local_checkpoint_dir(pretrained, where)
-        kwargs: dict[str, Any] = {"dtype": resolve_dtype(dtype, where)}
-        if attn_implementation is not None:
-            kwargs["attn_implementation"] = attn_implementation
+        path = local_checkpoint(pretrained, where, need_tokenizer=True, example_hub=LLM_HUB_NAME)
+        config = read_config(path, where)
+        dtype = resolve_dtype(dtype, f"{where}: dtype")
         try:
-            self.model = AutoModelForCausalLM.from_pretrained(str(path), **kwargs)
+            self.model = build_from_config(AutoModelForCausalLM.from_config, config, dtype, attn_implementation, where)
             self.tokenizer = AutoTokenizer.from_pretrained(str(path))
+            if (path / "generation_config.json").is_file():  # as from_pretrained reads it
+                self.model.generation_config = GenerationConfig.from_pretrained(str(path))
         except (OSError, ValueError) as error:
-            raise CheckpointError(
-                f"{where}: cannot load a causal LM and tokenizer from {path}: {error}"
-            ) from error
+            reason = " ".join(str(error).split())[:300]
+            raise CheckpointError(f"{where}: cannot build a causal LM and tokenizer from {path}: {reason}") from None
         rows = int(self.model.get_input_embeddings().num_embeddings)
         if len(self.tokenizer) > rows:
             raise CheckpointError(
@@ -115,6 +79,13 @@ class HFCausalLM(Decoder):
         self.hidden_size = int(self.model.get_input_embeddings().embedding_dim)
         if gradient_checkpointing:
             self.gradient_checkpointing_enable()
+        if not building_on_meta():  # on the meta device the structure is all there is
+            load_tensors(self, self.initial_state_dict(), f"{where} built from {path}")
+
+    # --- weights ----------------------------------------------------------------------------------
+    def initial_state_dict(self) -> dict[str, Tensor]:
+        """The LLM's tensors, read once from ``pretrained`` (tied weights are stored once there)."""
+        return initial_tensors(self, Path(self.pretrained))[0]
 
     # --- embeddings and forward -------------------------------------------------------------
     def embed(self, input_ids: Tensor) -> Tensor:
@@ -168,22 +139,11 @@ class HFCausalLM(Decoder):
     # --- training helpers ---------------------------------------------------------------------
     def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict | None = None) -> None:
         """Turn on HF activation checkpointing (non-reentrant by default, so frozen inputs work)."""
-        kwargs = (
-            {"use_reentrant": False}
-            if gradient_checkpointing_kwargs is None
-            else gradient_checkpointing_kwargs
-        )
-        if hasattr(self.model, "activation_checkpointing_enable"):  # transformers ≥ 5.2 name
-            self.model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
-        else:
-            self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+        set_activation_checkpointing(self.model, True, gradient_checkpointing_kwargs)
         self.model.config.use_cache = False
 
     def gradient_checkpointing_disable(self) -> None:
-        if hasattr(self.model, "activation_checkpointing_disable"):
-            self.model.activation_checkpointing_disable()
-        else:
-            self.model.gradient_checkpointing_disable()
+        set_activation_checkpointing(self.model, False)
 
     @property
     def is_gradient_checkpointing(self) -> bool:
@@ -200,8 +160,9 @@ class HFCausalLM(Decoder):
 
     # --- persistence ----------------------------------------------------------------------------
     def save_pretrained(self, out_dir: str | Path) -> None:
-        """Write the model and tokenizer in the Hugging Face layout (loadable with ``pretrained=out_dir``)."""
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        self.model.save_pretrained(str(out))
-        self.tokenizer.save_pretrained(str(out))
+        """Write the model and tokenizer in the Hugging Face layout (loadable with ``pretrained=out_dir``).
+
+        Tensors still equal to ``pretrained``'s are written in that checkpoint's dtype (a frozen LLM
+        is stored as it came); the configs, tokenizer and generation config are ``pretrained``'s.
+        """
+        save_component_folder(self, Path(self.pretrained), Path(out_dir))

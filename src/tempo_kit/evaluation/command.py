@@ -240,8 +240,8 @@ def format_summaries(named: dict[str, dict[str, Any]]) -> str:
 
 def check_settings(settings: list[dict[str, Any]], pipeline) -> None:
     """Refuse a bad switch before the first question, not as an error on every record."""
-    from tempo_kit.inference.api import RELEVANCE_SOURCES
     from tempo_kit.inference.command import check_budget
+    from tempo_kit.inference.defaults import RELEVANCE_SOURCES
     from tempo_kit.registry import ALLOCATORS, REDUCTIONS, check_spec
 
     for setting in settings:

@@ -24,15 +24,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from tempo_kit.errors import ConfigError
-from tempo_kit.inference.defaults import (
-    DEFAULT_FPS,
-    DEFAULT_INFER_MAX_CONTEXT,
-    DEFAULT_INFER_MIN_FRAMES,
-    DEFAULT_MAX_FRAMES,
-    DEFAULT_MAX_NEW_TOKENS,
-    DEFAULT_WINDOW,
-    RELEVANCE_SOURCES,
-)
+from tempo_kit.inference.defaults import DEFAULT_INFER_MAX_CONTEXT, DEFAULT_MAX_NEW_TOKENS, RELEVANCE_SOURCES
 from tempo_kit.inference.result import InferenceResult
 from tempo_kit.inference.session import DEFAULT_MAX_CACHE_BYTES, VideoSession
 from tempo_kit.model.compression import compress_samples
@@ -40,15 +32,6 @@ from tempo_kit.model.timing import synchronize
 from tempo_kit.types import CompressorOutput, Segments
 from tempo_kit.video.reading import Sampling, split_sampling
 
-__all__ = [
-    "DEFAULT_FPS",
-    "DEFAULT_INFER_MAX_CONTEXT",
-    "DEFAULT_INFER_MIN_FRAMES",
-    "DEFAULT_MAX_FRAMES",
-    "DEFAULT_MAX_NEW_TOKENS",
-    "DEFAULT_WINDOW",
-    "RELEVANCE_SOURCES",
-]  # named in inference/defaults.py (no torch there), re-exported here
 #: System prompts of the relevance pass. ``qwen_default`` is Qwen-VL's own default system prompt,
 #: what the paper's "Base Model Prior (Standard prompt)" row used (Appendix E.3).
 RELEVANCE_PROMPTS = {

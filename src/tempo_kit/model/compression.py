@@ -80,32 +80,40 @@ def compress_samples(
     system_prompt: str | None = None,
     on_chunk: Callable[[int], object] | None = None,
 ) -> CompressorOutput:
-    """All segments of all samples, in calls of at most the compressor's ``segment_batch_size``.
+    """All segments of all samples, in calls of exactly the compressor's ``segment_batch_size``
+    (the last one may be shorter).
 
-    A sample longer than that is cut into slices; slices of consecutive samples share a call while
-    they fit. ``on_chunk(n)`` is told after each call how many segments it compressed (a progress
-    bar's ``update``).
+    Samples are cut into slices wherever a call fills up, so a call may hold the end of one sample
+    and the start of the next. ``on_chunk(n)`` is told after each call how many segments it
+    compressed (a progress bar's ``update``).
     """
     check_system_prompt(compressor, system_prompt)
     size = segment_batch_size(compressor)
     report = on_chunk or (lambda n: None)
     prompt = {} if system_prompt is None else {"system_prompt": system_prompt}
-    pieces: list[tuple[Segments, str]] = []
+    memories, relevances = [], []
+    call: list[tuple[Segments, str]] = []
+    room = size
+
+    def run() -> None:
+        chunk = [piece for piece, _ in call]
+        out = _checked(compressor, compressor(chunk, [query for _, query in call], **prompt), chunk)
+        memories.append(out.memory)
+        relevances.append(out.relevance)
+        report(sum(len(piece) for piece in chunk))
+
     for segments, query in zip(samples, queries):
-        for start in range(0, len(segments), size):
-            pieces.append((segments.slice(start, start + size), query) if len(segments) > size else (segments, query))
-    memories, relevances, call, count = [], [], [], 0
-    for piece in [*pieces, None]:
-        if piece is None or (call and count + len(piece[0]) > size):
-            chunk = [p[0] for p in call]
-            out = _checked(compressor, compressor(chunk, [p[1] for p in call], **prompt), chunk)
-            memories.append(out.memory)
-            relevances.append(out.relevance)
-            report(count)
-            call, count = [], 0
-        if piece is not None:
-            call.append(piece)
-            count += len(piece[0])
+        start = 0
+        while start < len(segments):
+            take = min(room, len(segments) - start)
+            whole = start == 0 and take == len(segments)
+            call.append((segments if whole else segments.slice(start, start + take), query))
+            start, room = start + take, room - take
+            if room == 0:
+                run()
+                call, room = [], size
+    if call or not memories:
+        run()
     relevance = None if any(r is None for r in relevances) else torch.cat(relevances)
     return CompressorOutput(torch.cat(memories), relevance, [len(s) for s in samples])
 

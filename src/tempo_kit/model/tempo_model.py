@@ -10,6 +10,7 @@ A plain ``nn.Module`` (no Lightning inside) so other projects can use it in thei
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ import tempo_kit.decoders  # noqa: F401  (registers hf_causal_lm)
 from tempo_kit import __version__
 from tempo_kit.errors import ConfigError
 from tempo_kit.generation import DEFAULT_MAX_NEW_TOKENS
+from tempo_kit.hf import load_tensors, tied_aliases, to_empty_keeping_ties
 from tempo_kit.model import storage
 from tempo_kit.model.assembly import AssembledInputs, SequenceAssembler
 from tempo_kit.model.build import build_component, build_projector_between
@@ -79,18 +81,83 @@ class TempoModel(nn.Module):
             }
             config = TempoConfig(**{key: {"name": type(part).__name__} for key, part in parts.items()})
         self.config = config
+        #: the kit-format folder this model was loaded from (:meth:`from_pretrained`), else None
+        self.saved_at: Path | None = None
         self._tag_cache: dict[str, list[int]] = {}
 
     # ------------------------------------------------------------------------------ building
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any] | TempoConfig) -> TempoModel:
-        """Build every component from registry specs; projector widths come from the other two."""
+    def from_config(cls, cfg: Mapping[str, Any] | TempoConfig, *, load_weights: bool = True) -> TempoModel:
+        """Build every component from registry specs; projector widths come from the other two.
+
+        With ``load_weights=False`` everything is built on the meta device from the checkpoints'
+        configs alone: no weight file is opened and no memory is used (as under
+        ``with torch.device("meta"):``, which works too). Shard it (FSDP), ``to_empty`` it, and
+        load :meth:`initial_state_dict`, or call :meth:`load_initial_weights`.
+        """
         config = TempoConfig.from_mapping(cfg)
-        compressor = build_component(COMPRESSORS, config.compressor, "compressor")
-        decoder = build_component(DECODERS, config.decoder, "decoder")
-        projector = build_projector_between(config.projector, compressor, decoder)
-        allocator = build_component(ALLOCATORS, config.allocator, "allocator")
+        with nullcontext() if load_weights else torch.device("meta"):
+            compressor = build_component(COMPRESSORS, config.compressor, "compressor")
+            decoder = build_component(DECODERS, config.decoder, "decoder")
+            projector = build_projector_between(config.projector, compressor, decoder)
+            allocator = build_component(ALLOCATORS, config.allocator, "allocator")
         return cls(compressor, projector, decoder, allocator, config)
+
+    def initial_state_dict(self) -> dict[str, Tensor]:
+        """The full state dict this model starts from, on the CPU, each component's weights read once.
+
+        A component built from a checkpoint folder (the base checkpoints, or the folders of a saved
+        model after :meth:`from_pretrained`) reads it; a component with no saved weights (the
+        projector of a new model) gives the values it was built with, or, built on the meta
+        device, those of a fresh build of its spec on the CPU. Tied weights appear under each of
+        their names (one tensor), so ``load_state_dict(strict=True)`` takes it as it is. On FSDP
+        ranks built with ``load_weights=False``, rank 0 reads this and broadcasts it into the shards.
+        """
+        state: dict[str, Tensor] = {}
+        for name in COMPONENTS:
+            part_state = self._component_initial_state(name)
+            state.update({f"{name}.{key}": value for key, value in part_state.items()})
+        for alias, first in tied_aliases(self).items():
+            if first in state:
+                state.setdefault(alias, state[first])
+        return state
+
+    def load_initial_weights(self, state: Mapping[str, Tensor] | None = None) -> TempoModel:
+        """Fill a model built without weights: tensors on the meta device are allocated on the CPU
+        (tied weights stay tied), then ``state`` (default: :meth:`initial_state_dict`) is loaded
+        component by component — a one-line :class:`~tempo_kit.errors.CheckpointError` names the
+        component whose weights do not fit — and the rotary frequencies are recomputed."""
+        if storage.is_on_meta(self):
+            to_empty_keeping_ties(self, "cpu")
+        for name in COMPONENTS:
+            if state is None:
+                part_state = self._component_initial_state(name)
+            else:
+                prefix = name + "."
+                part_state = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+            load_tensors(getattr(self, name), part_state, self._source(name))
+        return self
+
+    def _source(self, name: str) -> str:
+        folder = getattr(getattr(self, name), "pretrained", None)
+        if self.saved_at is not None:
+            folder = self.saved_at / name
+        return f"{name} built from {folder}" if folder else f"{name} built from its config"
+
+    def _component_initial_state(self, name: str) -> dict[str, Tensor]:
+        part = getattr(self, name)
+        folder = None if self.saved_at is None else self.saved_at / name
+        if folder is None and storage.is_on_meta(part) and not callable(getattr(part, "initial_state_dict", None)):
+            part = self._fresh_component(name)
+        return storage.component_state(part, folder, self._source(name))
+
+    def _fresh_component(self, name: str) -> nn.Module:
+        """Component ``name`` built again from its spec on the CPU (its constructor's initialisation)."""
+        with torch.device("cpu"):
+            if name == "projector":
+                return build_projector_between(self.config.projector, self.compressor, self.decoder)
+            registry = {"compressor": COMPRESSORS, "decoder": DECODERS}[name]
+            return build_component(registry, getattr(self.config, name), name)
 
     @property
     def assembler(self) -> SequenceAssembler:
@@ -295,8 +362,8 @@ class TempoModel(nn.Module):
     def save_pretrained(self, out_dir: str | Path) -> Path:
         """Write the kit format (:mod:`tempo_kit.model.storage`): ``tempo_config.json`` + one folder per part.
 
-        A component with its own ``save_pretrained`` (the HF decoder) writes its folder itself; one
-        built from a local ``pretrained`` checkpoint gets a copy of it plus the tensors that differ;
+        A component with its own ``save_pretrained`` (the HF compressors and decoder) writes its
+        folder in the Hugging Face layout, tensors it did not change in its base checkpoint's dtype;
         any other gets its state dict. Loading never needs the original paths. The folder is
         written beside ``out_dir`` and renamed into place at the end (a crash leaves the previous
         one whole), with ``manifest.json`` listing every file's size and checksum.
@@ -321,11 +388,16 @@ class TempoModel(nn.Module):
         return out
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, *, verify: bool = True, **overrides: Any) -> TempoModel:
-        """Load a kit-format folder.
+    def from_pretrained(
+        cls, path: str | Path, *, verify: bool = True, load_weights: bool = True, **overrides: Any
+    ) -> TempoModel:
+        """Load a kit-format folder: every component built from its folder's configs, then each
+        folder's weights read once.
 
         Every file listed in its ``manifest.json`` must be present with its saved size and, with
         ``verify`` (the default), its saved checksum; see :mod:`tempo_kit.manifest`.
+        ``load_weights=False`` stops after building on the meta device (see :meth:`from_config`);
+        :meth:`load_initial_weights` then reads this folder's weights.
 
         ``overrides`` replace top-level config keys (``budget=4096``). A mapping for a component
         merges into its saved arguments when it names the same component or no name
@@ -347,7 +419,6 @@ class TempoModel(nn.Module):
                 document[key] = {**saved, **value}  # e.g. decoder={"dtype": "bfloat16"}
             else:
                 document[key] = value
-        model = cls.from_config(document)
-        for name in COMPONENTS:
-            storage.load_component_state(getattr(model, name), root / name, f"{name} built from {root}")
-        return model
+        model = cls.from_config(document, load_weights=False)
+        model.saved_at = root
+        return model.load_initial_weights() if load_weights else model

@@ -17,11 +17,12 @@ Modules: :mod:`~tempo_kit.recipes.schema` (keys and defaults), :mod:`~tempo_kit.
 ``_replace_: true`` replaces its ``base:`` recipe's mapping instead of merging into it.
 """
 
+from tempo_kit.hub import LOCAL_ROOTS
 from tempo_kit.recipes.components import check_arguments
 from tempo_kit.recipes.keys import check_keys
 from tempo_kit.recipes.load import load_recipe
 from tempo_kit.recipes.overrides import apply_overrides
-from tempo_kit.recipes.paths import LOCAL_ROOTS, check_local_path
+from tempo_kit.recipes.paths import check_local_path
 from tempo_kit.recipes.save import format_recipe, save_recipe, to_dict
 from tempo_kit.recipes.schema import (
     DEFAULTS,

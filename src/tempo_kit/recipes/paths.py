@@ -8,10 +8,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from tempo_kit.errors import CheckpointError
-from tempo_kit.hub import LLM_HUB_NAME, SVLM_HUB_NAME, download_command
-
-#: First path parts that mark a local folder, never a hub organisation.
-LOCAL_ROOTS = ("checkpoints", "outputs", "data", "models", "runs")
+from tempo_kit.hub import LLM_HUB_NAME, SVLM_HUB_NAME, download_command, looks_like_hub_name
 
 #: Compressors built on a Qwen3-VL checkpoint: their ``pretrained`` must be one.
 QWEN3_VL_COMPRESSORS = ("qwen3_vl", "pooling")
@@ -38,10 +35,11 @@ def check_checkpoint_paths(cfg: DictConfig, source: str) -> None:
             if isinstance(spec, DictConfig) and spec.get("pretrained") is not None:
                 check_local_path(spec.pretrained, f"model.{part}.pretrained", source)
                 if part == "compressor" and spec.get("name") in QWEN3_VL_COMPRESSORS:
-                    from tempo_kit.compressors.checkpoint import local_checkpoint
+                    from tempo_kit.compressors.checkpoint import QWEN3_VL_MODEL_TYPE
+                    from tempo_kit.hub import local_checkpoint
 
                     try:  # another model's folder here would build a default-size Qwen3-VL
-                        local_checkpoint(spec.pretrained, "SVLM")
+                        local_checkpoint(spec.pretrained, "SVLM", model_type=QWEN3_VL_MODEL_TYPE)
                     except CheckpointError as error:
                         raise CheckpointError(f"recipe {source!r}: model.compressor.pretrained: {error}") from None
 
@@ -54,14 +52,7 @@ def check_local_path(value: Any, key: str, source: str) -> None:
     if path.is_dir():
         return
     text = str(value)
-    first = text.split("/", 1)[0]
-    looks_like_hub = (
-        text.count("/") == 1
-        and not text.startswith((".", "/", "~"))
-        and first not in LOCAL_ROOTS
-        and not Path(first).is_dir()
-    )
-    if looks_like_hub:
+    if looks_like_hub_name(text):
         local = f"checkpoints/{text.split('/')[-1]}"
         raise CheckpointError(
             f"recipe {source!r}: {key}={text!r} is not a local folder; it looks like a model-hub name. "

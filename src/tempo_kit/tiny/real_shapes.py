@@ -115,6 +115,7 @@ def write_real_shape_checkpoints(
     import torch
     from transformers import Qwen3ForCausalLM, Qwen3VLForConditionalGeneration
 
+    from tempo_kit.dtypes import resolve_dtype
     from tempo_kit.tiny.tokenizer import build_tokenizer
 
     out = Path(out_dir)
@@ -126,7 +127,7 @@ def write_real_shape_checkpoints(
         return paths
     tokenizer = build_tokenizer()
     configs = real_shape_configs(tokenizer)
-    torch_dtype = getattr(torch, dtype)
+    torch_dtype = resolve_dtype(dtype, "real-shape checkpoints: dtype")
     classes = {"svlm": Qwen3VLForConditionalGeneration, "llm": Qwen3ForCausalLM}
     for offset, (name, cls) in enumerate(classes.items()):
         torch.manual_seed(seed + offset)

@@ -3,8 +3,8 @@
 The pieces are ordinary modules from the registries: the compressor turns each segment of a
 video into ``k_max`` memory tokens plus a relevance score for the question, ATA turns the scores
 into a token count per segment under a budget, a reduction keeps that many tokens, and your own
-projection maps them to your model's width. Run as-is it builds a tiny random SVLM (or reads one
-from $TEMPO_KIT_TINY_DIR) and a synthetic clip; with a real checkpoint and video:
+projection maps them to your model's width. Run as-is it builds a tiny random SVLM and a
+synthetic clip; with a real checkpoint and video:
 
     python examples/compressor_and_ata.py --svlm checkpoints/Qwen3-VL-2B-Instruct \\
         --video clip.mp4 --question "When does the dog jump?" --budget 512
@@ -24,12 +24,14 @@ from tempo_kit.video import INFERENCE_WINDOW, load_video, make_segments
 
 
 def svlm_folder(path: str | None) -> Path:
-    """The Qwen3-VL checkpoint: given, prepared, or built tiny now."""
+    """The Qwen3-VL checkpoint: given, or built tiny now."""
     if path:
         return Path(path)
-    from tempo_kit.tiny import prepared_or_make_tiny
+    import tempfile
 
-    return prepared_or_make_tiny()["svlm"]
+    from tempo_kit.tiny import make_tiny
+
+    return make_tiny(tempfile.mkdtemp(prefix="tempo-tiny-"))["svlm"]
 
 
 def synthetic_frames(seconds: int = 24, fps: float = 2.0, size: int = 64) -> torch.Tensor:

@@ -1,7 +1,7 @@
 """Answer a question about a video with a saved Tempo model and plot where the tokens went.
 
-Run as-is, it builds a tiny random Tempo model (from tiny checkpoints in a temporary folder, or
-prepared ones in $TEMPO_KIT_TINY_DIR) and a synthetic one-minute needle video, so it finishes in
+Run as-is, it builds a tiny random Tempo model (from tiny checkpoints in a temporary folder) and a
+synthetic one-minute needle video, so it finishes in
 seconds on a CPU; the answer of random weights is random text. With a converted Tempo-6B:
 
     tempo-kit convert to-kit checkpoints/Tempo-6B checkpoints/tempo-6b-kit \\
@@ -23,9 +23,9 @@ from tempo_kit.inference.api import TempoPipeline
 def tiny_model(folder: Path) -> Path:
     """A kit-format Tempo model on tiny random checkpoints (k_max 16, budget 128)."""
     from tempo_kit.model import TempoModel
-    from tempo_kit.tiny import prepared_or_make_tiny
+    from tempo_kit.tiny import make_tiny
 
-    tiny = prepared_or_make_tiny(folder / "tiny")
+    tiny = make_tiny(folder / "tiny")
     svlm, llm = tiny["svlm"], tiny["llm"]
     model = TempoModel.from_config(
         {

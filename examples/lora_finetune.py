@@ -1,7 +1,7 @@
 """Fine-tune Tempo's LLM with a LoRA adapter (stage 3 as LoRA), then load the merged export.
 
-Run as-is, it builds tiny random checkpoints (or reads prepared ones from $TEMPO_KIT_TINY_DIR) and
-four synthetic needle videos in a temporary folder, and trains 4 steps on the CPU in seconds. With
+Run as-is, it builds tiny random checkpoints (or uses the base checkpoints given with --svlm and
+--llm) and four synthetic needle videos in a temporary folder, and trains 4 steps on the CPU in seconds. With
 real weights, point it at a stage-2 export and your data:
 
     python examples/lora_finetune.py --init-from outputs/stage2/final --train data/stage3/long.jsonl \\
@@ -23,13 +23,15 @@ from tempo_kit.training.commands import FINAL_DIR, run_recipe
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "stage3.yaml"
 
 
-def tiny_setup(work: Path) -> list[str]:
-    """Overrides that swap the downloaded models and data for tiny checkpoints and synthetic videos."""
+def tiny_setup(work: Path, svlm: str | None, llm: str | None) -> list[str]:
+    """Overrides that swap the downloaded data for synthetic videos and, unless base checkpoints are
+    given, the models for tiny random ones."""
     from tempo_kit.data.synthetic import make_needle_dataset
-    from tempo_kit.tiny import prepared_or_make_tiny
+    from tempo_kit.tiny import make_tiny
 
-    tiny = prepared_or_make_tiny(work / "tiny")
-    svlm, llm = tiny["svlm"], tiny["llm"]
+    if not (svlm and llm):
+        tiny = make_tiny(work / "tiny")
+        svlm, llm = tiny["svlm"], tiny["llm"]
     train = make_needle_dataset(work / "needle", 4, duration=12.0, question_types=("mc",), seed=0)
     return [
         f"model.compressor.pretrained={svlm}",
@@ -57,6 +59,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--init-from", help="a stage-2 export (kit format); default: tiny checkpoints")
     parser.add_argument("--train", help="training annotation file (with --init-from)")
+    parser.add_argument("--svlm", help="base Qwen3-VL checkpoint for the tiny run (default: tiny random)")
+    parser.add_argument("--llm", help="base causal-LM checkpoint for the tiny run (default: tiny random)")
     parser.add_argument("--out", help="run folder (default: a temporary folder)")
     parser.add_argument("overrides", nargs="*", help="recipe overrides, key=value")
     args = parser.parse_args()
@@ -65,7 +69,7 @@ def main() -> None:
     if args.init_from:
         overrides = [f"run.init_from={args.init_from}", f"data.train_files={args.train}"]
     else:
-        overrides = tiny_setup(work)
+        overrides = tiny_setup(work, args.svlm, args.llm)
     overrides += [
         f"run.output_dir={work / 'run'}",
         "trainable.decoder=lora",  # the only change from stage 3: an adapter instead of full weights

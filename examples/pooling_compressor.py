@@ -1,7 +1,6 @@
 """Plug the query-agnostic ``pooling`` compressor into TempoModel and answer a question about a video.
 
-Run as-is, it builds tiny random checkpoints in a temporary folder (or reads prepared ones from
-$TEMPO_KIT_TINY_DIR) and a synthetic 16-second video, so it finishes in seconds on a CPU and the
+Run as-is, it builds tiny random checkpoints in a temporary folder and a synthetic 16-second video, so it finishes in seconds on a CPU and the
 answer is random text. Point it at real checkpoints and a real video for a real answer:
 
     python examples/pooling_compressor.py --svlm checkpoints/Qwen3-VL-2B-Instruct \\
@@ -23,12 +22,14 @@ from tempo_kit.video import INFERENCE_WINDOW, load_video, make_segments
 
 
 def checkpoints(args: argparse.Namespace) -> tuple[Path, Path]:
-    """The SVLM and LLM folders: given on the command line, prepared, or built tiny now."""
+    """The SVLM and LLM folders: given on the command line, or built tiny now."""
     if args.svlm and args.llm:
         return Path(args.svlm), Path(args.llm)
-    from tempo_kit.tiny import prepared_or_make_tiny
+    import tempfile
 
-    tiny = prepared_or_make_tiny()
+    from tempo_kit.tiny import make_tiny
+
+    tiny = make_tiny(tempfile.mkdtemp(prefix="tempo-tiny-"))
     return tiny["svlm"], tiny["llm"]
 
 

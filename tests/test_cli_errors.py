@@ -39,7 +39,7 @@ def infer(model, video, *extra: str) -> list[str]:
         (("--reduction", "hed"), r"--reduction hed: unknown reduction 'hed'\. Did you mean 'head'\?"),
         (
             ("--allocator", "ata:mod=exact"),
-            r"--allocator ata:mod=exact: allocator 'ata' got unknown argument\(s\) 'mod' \(did you mean 'mode'\?\)",
+            r"--allocator ata:mod=exact: allocator 'ata' got unknown argument 'mod' \(did you mean 'mode'\?\)",
         ),
         (("--allocator", "ata:exact"), r"--allocator ata:exact: 'exact' is not key=value; write e\.g\. ata:mode=exact"),
         (("--budget", "-1"), r"--budget -1: .* must be ≥ 1"),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from types import SimpleNamespace
 
 import lightning as L
 import pytest
@@ -75,18 +74,16 @@ def test_mixture_weights_and_max_samples(needle, tiny_tokenizer, caplog):
     assert "missing.mp4" in caplog.text and dm.last_summary.startswith("1 samples skipped")
 
 
-def test_tokenizer_from_the_model_being_trained(needle, tiny_tokenizer):
+def test_the_tokenizer_is_passed_in(needle, tiny_tokenizer_dir):
     _, train, _, _ = needle
-    dm = TempoDataModule(train)
-    with pytest.raises(ConfigError, match="needs a tokenizer"):
-        dm.setup("fit")
-    decoder = SimpleNamespace(tokenizer=tiny_tokenizer)
-    dm.trainer = SimpleNamespace(lightning_module=SimpleNamespace(model=SimpleNamespace(decoder=decoder)))
-    dm.setup("fit")
-    assert dm.tokenizer is tiny_tokenizer
+    with pytest.raises(ConfigError, match="TempoDataModule needs tokenizer=: the decoder's tokenizer"):
+        TempoDataModule(train)
+    dm = TempoDataModule(train, tokenizer=str(tiny_tokenizer_dir))
+    dm.setup("fit")  # a folder is loaded with AutoTokenizer, no trainer or model attached
+    assert dm.tokenizer.name_or_path == str(tiny_tokenizer_dir)
 
 
-def test_config_errors(needle, tmp_path):
+def test_config_errors(needle, tmp_path, tiny_tokenizer):
     _, train, _, _ = needle
     with pytest.raises(ConfigError, match="annotation file not found"):
         TempoDataModule(tmp_path / "nope.jsonl")
@@ -94,7 +91,7 @@ def test_config_errors(needle, tmp_path):
         TempoDataModule([{"file": str(train)}])
     with pytest.raises(ConfigError, match="on_error"):
         TempoDataModule(train, on_error="ignore")
-    dm = TempoDataModule(train)
+    dm = TempoDataModule(train, tokenizer=tiny_tokenizer)
     assert dm.val_dataloader() == []  # no validation files: Lightning skips validation
     with pytest.raises(ConfigError, match="test_files"):
         dm.test_dataloader()

@@ -75,7 +75,10 @@ def test_print_prompts_needs_no_model(tmp_path, capsys):
         "max_new_tokens": 16,
     }
     assert main(["eval", "--format", "lvbnch", "--annotations", str(path), "--print-prompts"]) == 2
-    assert "--format 'lvbnch': unknown (did you mean 'lvbench'?)" in capsys.readouterr().err
+    assert (
+        "--format 'lvbnch': unknown benchmark format 'lvbnch'. Did you mean 'lvbench' or 'longvideobench'? "
+        "Known: longvideobench, lvbench, mlvu, videomme. Or use kit: the harness's own fields."
+    ) in capsys.readouterr().err
 
 
 def test_missing_videos_stop_the_run_before_the_model_loads_and_list_them(tmp_path, capsys):

@@ -14,15 +14,27 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
 GALLERY = ROOT / "docs" / "examples"
 
-#: Examples read prepared tiny checkpoints (``svlm/`` and ``llm/``) from here instead of building them.
-TINY_DIR_ENV = "TEMPO_KIT_TINY_DIR"
+
+
+def checkpoint_flags(name: str, tiny: dict[str, Path], tempo: Path) -> list[str]:
+    """The flags a user passes for their own checkpoints, here pointing at the session's tiny ones
+    (an example not listed runs with no flags and builds its own)."""
+    svlm, llm = str(tiny["svlm"]), str(tiny["llm"])
+    return {
+        "compressor_and_ata.py": ["--svlm", svlm],
+        "pooling_compressor.py": ["--svlm", svlm, "--llm", llm],
+        "infer_video.py": ["--model", str(tempo)],
+        "ask_many_questions.py": ["--model", str(tempo)],
+        "lora_finetune.py": ["--svlm", svlm, "--llm", llm],
+    }.get(name, [])
 
 
 @pytest.mark.parametrize("script", EXAMPLES, ids=lambda p: p.name)
-def test_example_runs_in_tiny_mode(script, tiny_checkpoints, tmp_path):
-    env = {**os.environ, TINY_DIR_ENV: str(Path(tiny_checkpoints["llm"]).parent), "PYTHONUNBUFFERED": "1"}
+def test_example_runs_in_tiny_mode(script, tiny_checkpoints, tiny_tempo_dir, tmp_path):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    flags = checkpoint_flags(script.name, tiny_checkpoints, tiny_tempo_dir)
     result = subprocess.run(
-        [sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180
+        [sys.executable, str(script), *flags], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180
     )
     assert result.returncode == 0, f"{script.name} failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}"
 

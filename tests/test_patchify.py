@@ -109,16 +109,24 @@ def test_image_without_resize_is_exact():
     torch.testing.assert_close(ours.pixel_values, hf["pixel_values"].float(), atol=1e-6, rtol=0)
 
 
-def test_hf_video_processor_where_torchvision_imports():
-    pytest.importorskip("torchvision", reason="Qwen3-VL's HF video processor needs torchvision")
+@pytest.mark.parametrize("num_frames", [4, 5])  # 5: the odd frame is padded by repetition, as HF does
+def test_video_patches_match_hf_video_processor(num_frames):
+    """Frames already at the processor's size, as the released chain calls it (``do_resize=False``):
+    HF's own ``Qwen3VLVideoProcessor.patchify`` lays the patches out (it needs no torchvision)."""
     from transformers.models.qwen3_vl.video_processing_qwen3_vl import Qwen3VLVideoProcessor
 
-    frames = _frames((1, 4, 100, 150, 3), seed=3)
-    processor = Qwen3VLVideoProcessor(image_mean=[0.5] * 3, image_std=[0.5] * 3, do_sample_frames=False)
-    hf = processor(videos=[frames[0].numpy()], return_tensors="pt", cap_pixels_per_frame=False)
-    ours = patchify(frames, config=PatchConfig(min_pixels=processor.size["shortest_edge"]))
-    assert ours.grid_thw.tolist() == hf["video_grid_thw"].tolist()
-    assert (ours.pixel_values - hf["pixel_values_videos"]).abs().max() <= 8 / 255 * 2
+    frames = _frames((1, num_frames, 96, 128, 3), seed=3)
+    config = PatchConfig(min_pixels=96 * 128)
+    processor = Qwen3VLVideoProcessor(image_mean=list(config.image_mean), image_std=list(config.image_std))
+    scaled = frames.permute(0, 1, 4, 2, 3).float() * config.rescale_factor
+    normalised = (scaled - torch.tensor(config.image_mean)[:, None, None]) / torch.tensor(config.image_std)[:, None, None]
+    flat, grid_t, grid_h, grid_w = processor.patchify(
+        normalised, patch_size=config.patch_size, merge_size=config.merge_size,
+        temporal_patch_size=config.temporal_patch_size,
+    )  # fmt: skip
+    ours = patchify(frames, config=config)
+    assert ours.grid_thw.tolist() == [[grid_t, grid_h, grid_w]] == [[(num_frames + 1) // 2, 6, 8]]
+    torch.testing.assert_close(ours.pixel_values, flat[0], atol=1e-6, rtol=0)
 
 
 def test_segments_are_batched_independently():

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from tempo_kit.errors import CheckpointError, ConfigError
 from tempo_kit.recipes import DEFAULTS, apply_overrides, format_recipe, load_recipe, save_recipe
@@ -178,17 +180,55 @@ def test_cli_reports_config_errors_cleanly(base_and_stage, capsys):
 
 
 def test_docs_recipe_table_matches_the_yaml_files():
-    from pathlib import Path
-
-    from tempo_kit.recipes import recipe_table
-
+    """The recipes page's table is this function's output; on a change it prints the table to paste."""
     root = Path(__file__).resolve().parents[1]
     names = ["stage0", "stage1", "stage2", "stage3", "stage2_lora", "stage3_lora", "demo", "router", "router_full"]
     assert {p.stem for p in (root / "recipes").glob("*.yaml")} == {*names, "base"}
     page = (root / "docs" / "training" / "recipes.md").read_text()
     documented = page.split("<!-- recipe-table:start -->\n")[1].split("\n<!-- recipe-table:end -->")[0]
     generated = recipe_table([root / "recipes" / f"{name}.yaml" for name in names])
-    assert documented == generated, "docs/training/recipes.md is stale; paste recipe_table(...) output"
+    assert documented == generated, f"docs/training/recipes.md is stale; paste this table:\n{generated}"
+
+
+def recipe_table(paths: Sequence[str | Path]) -> str:
+    """A Markdown table of the recipes' key settings (the docs' recipes page embeds it)."""
+    header = (
+        "| recipe | starts from | SVLM | memory tokens | projector | LLM | lr SVLM | lr LLM, projector, memory "
+        "| global batch | max frames | window | k_max | context | epochs |"
+    )
+    rows = [header, "|" + "---|" * header.count(" | ") + "---|"]
+    for path in paths:
+        cfg = load_recipe(path, check_paths=False)
+        trainable = cfg.trainable
+        rows.append(
+            "| "
+            + " | ".join(
+                [
+                    f"`{Path(path).name}`",
+                    f"`{cfg.run.init_from}`" if cfg.run.init_from else "base checkpoints",
+                    trainable.compressor,
+                    trainable.memory_tokens,
+                    trainable.projector,
+                    trainable.decoder,
+                    _lr_text(cfg, ["compressor"]),
+                    _lr_text(cfg, ["decoder", "projector", "memory_tokens"]),
+                    str(cfg.trainer.global_batch_size),
+                    str(cfg.data.get("max_frames", "—")),
+                    str(cfg.data.get("window", "—")),
+                    str(cfg.model.compressor.get("k_max", "—")),
+                    str(cfg.model.get("train_max_context", "—")),
+                    str(cfg.trainer.max_epochs),
+                ]
+            )
+            + " |"
+        )
+    return "\n".join(rows)
+
+
+def _lr_text(cfg: DictConfig, parts: Sequence[str]) -> str:
+    """The distinct learning rates of the trainable ``parts``, or a dash when all are frozen."""
+    values = sorted({float(cfg.optim.lr[p]) for p in parts if cfg.trainable[p] != "frozen"})
+    return " / ".join(f"{v:.0e}" for v in values) or "—"
 
 
 def test_shipped_stage_recipes_carry_table_a():

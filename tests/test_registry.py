@@ -1,11 +1,9 @@
 """Registry behaviour: registration, lookup errors, listing, building, entry-point plugins."""
 
-from importlib import metadata
+import sys
 
 import pytest
-import torch
 
-from tempo_kit import registry as registry_module
 from tempo_kit.registry import PROJECTORS, Registry, RegistryError
 
 
@@ -41,7 +39,7 @@ def test_unknown_name_suggests_close_match():
 
 def test_unknown_kwarg_is_named_with_hint():
     reg = make_registry()
-    with pytest.raises(RegistryError, match=r"unknown argument\(s\) 'sclae' \(did you mean 'scale'\?\)"):
+    with pytest.raises(RegistryError, match=r"unknown argument 'sclae' \(did you mean 'scale'\?\)"):
         reg.build({"name": "alpha", "size": 1, "sclae": 2.0})
 
 
@@ -70,48 +68,49 @@ def test_list_filters_with_glob():
     assert "alpha" in reg and "gamma" not in reg
 
 
-class _FakeEntryPoint:
-    def __init__(self, name, target, group):
-        self.name, self._target, self.group = name, target, group
-        self.value = f"fake_pkg:{name}"
-
-    def load(self):
-        if isinstance(self._target, Exception):
-            raise self._target
-        return self._target
-
-
-def test_entry_point_plugins_are_discovered_lazily(monkeypatch):
-    calls = []
-
-    def fake_entry_points(group):
-        calls.append(group)
-        return [_FakeEntryPoint("plugin_proj", lambda in_features, out_features: torch.nn.Identity(), group)]
-
-    monkeypatch.setattr(registry_module.metadata, "entry_points", fake_entry_points)
-    reg = Registry("projectors")
-    assert calls == []  # nothing read at construction
-    built = reg.build({"name": "plugin_proj", "in_features": 2, "out_features": 2})
-    assert isinstance(built, torch.nn.Identity)
-    assert calls == ["tempo_kit.projectors"]
-    reg.list()
-    assert calls == ["tempo_kit.projectors"]  # read once
+def install_distribution(site, name: str, group: str, entry_points: dict[str, str], modules: dict[str, str]):
+    """A real installed distribution, as pip leaves one: a ``.dist-info`` folder with METADATA and
+    ``entry_points.txt`` beside its modules, in a folder that is then put on ``sys.path``."""
+    info = site / f"{name.replace('-', '_')}-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    lines = "".join(f"{key} = {value}\n" for key, value in entry_points.items())
+    (info / "entry_points.txt").write_text(f"[{group}]\n{lines}")
+    for module, code in modules.items():
+        (site / f"{module}.py").write_text(code)
 
 
-def test_broken_plugin_names_the_entry_point(monkeypatch):
-    def fake_entry_points(group):
-        return [_FakeEntryPoint("broken", ImportError("no module named fake_pkg"), group)]
+def test_an_installed_plugin_is_discovered_lazily(tmp_path, monkeypatch):
+    install_distribution(
+        tmp_path, "tempo-widget-plugin", "tempo_kit.widgets", {"gadget": "tempo_widget_plugin:Gadget"},
+        {"tempo_widget_plugin": "class Gadget:\n    def __init__(self, size: int):\n        self.size = size\n"},
+    )  # fmt: skip
+    widgets = Registry("widgets")  # made before the plugin is importable: nothing is read at construction
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert "tempo_widget_plugin" not in sys.modules
+    gadget = widgets.build({"name": "gadget", "size": 3})
+    assert type(gadget).__module__ == "tempo_widget_plugin" and gadget.size == 3
+    assert widgets.origin("gadget") == "tempo-widget-plugin"
+    with pytest.raises(RegistryError, match=r"widget 'gadget' got unknown argument 'sise' \(did you mean 'size'\?\)"):
+        widgets.build({"name": "gadget", "sise": 3})
+    assert widgets.list() == ["gadget"]
 
-    monkeypatch.setattr(registry_module.metadata, "entry_points", fake_entry_points)
+
+def test_broken_plugin_names_the_entry_point(tmp_path, monkeypatch):
+    install_distribution(
+        tmp_path, "tempo-broken-widget", "tempo_kit.widgets", {"broken": "tempo_broken_widget:Widget"},
+        {"tempo_broken_widget": "import a_module_that_is_not_installed\n"},
+    )  # fmt: skip
+    monkeypatch.syspath_prepend(str(tmp_path))
     widgets = Registry("widgets")
     assert widgets.list() == []  # set aside, not raised: the other names keep working
-    with pytest.raises(RegistryError, match="plugin 'broken'.*tempo_kit.widgets.*no module named fake_pkg"):
+    with pytest.raises(
+        RegistryError,
+        match=r"plugin 'broken' \(tempo_broken_widget:Widget, package 'tempo-broken-widget'\) in entry-point "
+        r"group 'tempo_kit.widgets' failed to import: ModuleNotFoundError: No module named "
+        r"'a_module_that_is_not_installed'; fix or reinstall 'tempo-broken-widget'",
+    ):
         widgets.get("broken")
-
-
-def test_real_entry_point_api_is_used():
-    # The discovery path calls importlib.metadata.entry_points(group=...); make sure it exists.
-    assert list(metadata.entry_points(group="tempo_kit.nonexistent_kind")) == []
 
 
 def test_kit_projectors_are_registered():

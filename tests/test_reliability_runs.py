@@ -143,7 +143,7 @@ def test_an_svlm_path_that_is_not_qwen3_vl_is_refused_before_building(tiny_check
 
 @pytest.mark.parametrize("encoding", ["utf-8-sig", "latin-1"])
 def test_annotation_encodings(tmp_path, encoding):
-    from tempo_kit.data.annotations import read_rows
+    from tempo_kit.data.rows import read_rows
 
     path = tmp_path / "rows.jsonl"
     path.write_bytes('{"question": "Où est le café ?"}\n'.encode(encoding))

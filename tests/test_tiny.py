@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -75,12 +74,24 @@ def test_processor_configs_carry_real_values(tiny_checkpoints):
     assert "<|video_pad|>" in template
 
 
-def test_auto_processor_loads_where_torchvision_exists(tiny_checkpoints):
-    pytest.importorskip("torchvision", reason="Qwen3-VL's HF video processor needs torchvision")
-    from transformers import AutoProcessor
+def test_kit_reads_the_processor_configs_as_hf_does(tiny_checkpoints):
+    """The settings the compressor patches frames with are those HF's own Qwen3-VL processors load
+    from the checkpoint (both classes load without torchvision; only their resize needs it)."""
+    from transformers import AutoImageProcessor
+    from transformers.models.qwen3_vl.video_processing_qwen3_vl import Qwen3VLVideoProcessor
 
-    processor = AutoProcessor.from_pretrained(tiny_checkpoints["svlm"])
-    assert processor.video_processor.patch_size == 16
+    from tempo_kit.compressors.checkpoint import patch_configs
+
+    video, image = patch_configs(tiny_checkpoints["svlm"])
+    for ours, hf in ((video, Qwen3VLVideoProcessor.from_pretrained(tiny_checkpoints["svlm"])),
+                     (image, AutoImageProcessor.from_pretrained(tiny_checkpoints["svlm"]))):  # fmt: skip
+        assert (ours.patch_size, ours.temporal_patch_size, ours.merge_size) == (
+            hf.patch_size, hf.temporal_patch_size, hf.merge_size,
+        )  # fmt: skip
+        assert (ours.min_pixels, ours.max_pixels) == (hf.size["shortest_edge"], hf.size["longest_edge"])
+        assert tuple(ours.image_mean) == tuple(hf.image_mean) and tuple(ours.image_std) == tuple(hf.image_std)
+        assert ours.rescale_factor == hf.rescale_factor
+    assert (video.min_pixels, video.max_pixels) == (4096, 25165824)  # differs from the image rule's
 
 
 def test_from_pretrained_loads_both_and_runs(tiny_checkpoints):

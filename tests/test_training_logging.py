@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from tempo_kit.errors import ConfigError
+from tempo_kit.evaluation.metrics import choice_classes
 from tempo_kit.recipes import load_recipe
 from tempo_kit.training.loggers import JsonlLogger, build_loggers, logger_specs
 from tempo_kit.training.module import computed_eval_metrics, eval_metrics
@@ -53,7 +54,7 @@ def test_validation_loss_is_weighted_by_samples():
     metrics["loss_samples"].update(4)
     metrics["loss"].update(torch.tensor(4.0), weight=1)  # a last batch of 1 sample, loss 4
     metrics["loss_samples"].update(1)
-    metrics["accuracy"].update(2 / 3, weight=3)
+    metrics["accuracy"].update(*choice_classes(["A", "C", None], ["A", "C", "B"]))  # 2 right, 1 unread
     metrics["scored"].update(3)
     out = computed_eval_metrics(metrics, "val")
     # (4 × 1 + 1 × 4) / 5 = 1.6, where a mean of batch means would say 2.5
@@ -67,6 +68,12 @@ def test_jsonl_logger_appends_one_object_per_call(tmp_path):
     logger.log_metrics({"val/loss": 0.25}, step=2)
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert rows == [{"step": 1, "train/loss": 0.5}, {"step": 2, "val/loss": 0.25}]
+    from lightning.pytorch.loggers import Logger
+
+    resumed = JsonlLogger(tmp_path)  # a resumed run continues the same file
+    assert isinstance(resumed, Logger)
+    resumed.log_metrics({"train/loss": 0.125}, step=3)
+    assert (tmp_path / "metrics.jsonl").read_text().splitlines()[-1] == '{"step": 3, "train/loss": 0.125}'
 
 
 def test_logger_and_callback_specs(tmp_path):
@@ -81,7 +88,7 @@ def test_logger_and_callback_specs(tmp_path):
     assert type(monitor).__name__ == "LearningRateMonitor" and monitor.logging_interval == "step"
     with pytest.raises(ConfigError, match=r"'EarlyStoping' is not a callback .*\(did you mean 'EarlyStopping'\?\)"):
         callback_specs([{"name": "EarlyStoping"}])
-    with pytest.raises(ConfigError, match=r"EarlyStopping\) got unknown argument\(s\) 'monitr'"):
+    with pytest.raises(ConfigError, match=r"EarlyStopping\) got unknown argument 'monitr'"):
         callback_specs([{"name": "EarlyStopping", "monitr": "val/loss"}])
     with pytest.raises(ConfigError, match="cannot import 'no_such_module:Thing'"):
         callback_specs(["no_such_module:Thing"])

@@ -208,7 +208,7 @@ def test_demo_recipe_runs_two_steps(tiny_checkpoints, tiny_needle_benchmark, tmp
     assert keys <= set(rows[0]) and rows[0]["train/visual_tokens_per_sample"] > 0
     for verb, stage in (("validate", "val"), ("test", "test")):  # weights read back from the last checkpoint
         metrics = run_recipe(cfg, verb, ckpt="last")
-        assert metrics[f"{stage}/scored"] == 4 and 0 <= metrics[f"{stage}/accuracy"] <= 1
+        assert metrics[f"{stage}/scored"] == 4  # what the accuracy counts: test_validation_accuracy.py
         assert metrics[f"{stage}/loss"] > 0
 
 

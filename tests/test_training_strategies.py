@@ -13,7 +13,7 @@ import torch
 
 from tempo_kit.errors import CheckpointError, ConfigError
 from tempo_kit.training.commands import micro_batches_per_step, resolve_checkpoint
-from tempo_kit.training.module import prompt_only, score_answers
+from tempo_kit.training.module import prompt_only, split_answers
 from tempo_kit.training.strategies import LayerPolicy, build_strategy, layer_classes
 
 
@@ -116,7 +116,8 @@ def test_prompt_only_cuts_before_the_answer():
     assert (cut.labels == IGNORE_INDEX).all()
 
 
-def test_score_answers_separates_multiple_choice_and_open_rows():
-    texts = ["B", "The answer is (C).", "A", " Blue.", "red", "D"]
-    answers = ["B", "C", "D", "blue", "green", None]
-    assert score_answers(texts, answers, 4) == (2, 3, 1, 2)
+def test_split_answers_separates_multiple_choice_and_open_rows():
+    texts = ["B", "The answer is (C).", "A", " Blue.", "red", "D", "no letter here"]
+    answers = ["B", "C", "D", "blue", "green", None, "a"]
+    choices, references, open_hits = split_answers(texts, answers, 4)
+    assert (choices, references, open_hits) == (["B", "C", "A", None], ["B", "C", "D", "A"], [True, False])

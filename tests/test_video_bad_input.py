@@ -9,8 +9,8 @@ import av
 import pytest
 
 from tempo_kit.data.synthetic import read_counter, write_counter_video
-from tempo_kit.errors import MediaError
-from tempo_kit.video import BACKENDS, VideoSource, load_video, register_backend
+from tempo_kit.errors import ConfigError, MediaError
+from tempo_kit.video import VIDEO_BACKENDS, VideoSource, load_video, register_backend
 
 BACKEND_NAMES = ["decord", "pyav"]
 H264_SHORT_GOP = {"preset": "veryfast", "threads": "1", "g": "10"}
@@ -91,17 +91,15 @@ def test_bad_metadata(tmp_path, num_frames, fps, match):
     path = write_counter_video(tmp_path / "v.mp4", 4, 25, (64, 64))
     name = f"fake_{num_frames}_{fps}"
     register_backend(name)(lambda p, output_size=None: FakeMetadataSource(p, num_frames, fps))
-    try:
-        with pytest.raises(MediaError, match=match) as info:
-            load_video(path, backend=name)
-        assert "v.mp4" in str(info.value)
-    finally:
-        del BACKENDS[name]
+    with pytest.raises(MediaError, match=match) as info:
+        load_video(path, backend=name)
+    assert "v.mp4" in str(info.value)
+    assert name in VIDEO_BACKENDS.list("fake_*")
 
 
 def test_unknown_backend(tmp_path):
-    with pytest.raises(MediaError, match="unknown video backend 'nope'"):
-        load_video(tmp_path / "x.mp4", backend="nope")
+    with pytest.raises(ConfigError, match=r"unknown video backend 'pyavv'. Did you mean 'pyav'\?"):
+        load_video(tmp_path / "x.mp4", backend="pyavv")
 
 
 @pytest.mark.parametrize("backend", BACKEND_NAMES)

@@ -4,8 +4,27 @@ The four swappable component kinds live in registries (:mod:`tempo_kit.registry`
 that cross them are in :mod:`tempo_kit.types`.
 """
 
-from tempo_kit.registry import ALLOCATORS, COMPRESSORS, DECODERS, PROJECTORS, REDUCTIONS, Registry
+from tempo_kit.registry import (
+    ALLOCATORS,
+    BENCHMARK_FORMATS,
+    COMPRESSORS,
+    DECODERS,
+    PROJECTORS,
+    REDUCTIONS,
+    VIDEO_BACKENDS,
+    Registry,
+)
 
 __version__ = "0.1.0"
 
-__all__ = ["ALLOCATORS", "COMPRESSORS", "DECODERS", "PROJECTORS", "REDUCTIONS", "Registry", "__version__"]
+__all__ = [
+    "ALLOCATORS",
+    "BENCHMARK_FORMATS",
+    "COMPRESSORS",
+    "DECODERS",
+    "PROJECTORS",
+    "REDUCTIONS",
+    "VIDEO_BACKENDS",
+    "Registry",
+    "__version__",
+]

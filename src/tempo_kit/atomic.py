@@ -1,7 +1,7 @@
 """Atomic writes: a file or folder appears whole under its final name, or not at all.
 
 Every write of a checkpoint, exported model, conversion, summary or converted annotation file
-goes through here: the data is written beside the target under a hidden temporary name, flushed
+goes through here (and every append to a log file, through :func:`append_line`): the data is written beside the target under a hidden temporary name, flushed
 to disk, then renamed over the target (``os.replace`` is atomic within one file system). A crash,
 kill -9 or full disk midway leaves the previous version intact and at most a ``.*.partial-*``
 leftover, never a half-written file under the real name.
@@ -153,6 +153,23 @@ def write_text(path: str | Path, text: str) -> Path:
     with atomic_file(path) as handle:
         handle.write(text)
     return Path(path)
+
+
+def append_line(path: str | Path, line: str) -> None:
+    """Append one line to a log file (JSONL) as a single ``O_APPEND`` write.
+
+    A log grows instead of being replaced, so it cannot be renamed into place; one ``write`` of
+    the whole line on an append-mode descriptor is the append counterpart: writers in several
+    processes (DataLoader workers, ranks) never interleave inside a line, and a crash leaves at
+    most the last line missing, never another line cut.
+    """
+    data = (line if line.endswith("\n") else line + "\n").encode()
+    with translated_disk_errors(path):
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
 
 
 def write_json(path: str | Path, data: Mapping[str, Any] | list, **dump_kwargs: Any) -> Path:

@@ -10,14 +10,14 @@ import argparse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("kind", nargs="?", default=None, help="only this kind (compressors, projectors, ...)")
+    parser.add_argument("kind", nargs="?", default=None, help="only this kind (compressors, projectors, video_backends, ...)")
 
 
 def run(args: argparse.Namespace) -> int:
     from tempo_kit.errors import ConfigError, did_you_mean
-    from tempo_kit.registry import PART_REGISTRIES
+    from tempo_kit.registry import REGISTRIES
 
-    registries = {registry.kind: registry for registry in PART_REGISTRIES.values()}
+    registries = {registry.kind: registry for registry in REGISTRIES}
     if args.kind is not None and args.kind not in registries:
         raise ConfigError(
             f"unknown kind {args.kind!r}{did_you_mean(args.kind, registries)}; kinds: {', '.join(registries)}"

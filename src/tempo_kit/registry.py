@@ -1,4 +1,8 @@
-"""One small registry type and the kit's four registries.
+"""One small registry type and the kit's registries.
+
+The four component kinds (plus reductions), video backends and benchmark formats each have one.
+A registry imports its ``builtin`` module itself on the first lookup: that is the one way the
+kit's own entries get registered, so no caller imports a package "for its side effects".
 
 Shaped like timm's model registry: a decorator stores a builder under a name, ``build`` makes
 one from a recipe mapping ``{"name": ..., **kwargs}``, ``list`` filters names with a glob.
@@ -63,6 +67,11 @@ class Registry(Generic[T]):
         self._broken: dict[str, str] = {}  # name → why its plugin failed to import
         self._families: list[tuple[re.Pattern[str], Callable[[re.Match[str]], Callable[..., T]]]] = []
         self._plugins_loaded = False
+
+    @property
+    def noun(self) -> str:
+        """One entry's name in messages: ``video_backends`` → ``video backend``."""
+        return self.kind.removesuffix("s").replace("_", " ")
 
     @property
     def entry_point_group(self) -> str:
@@ -132,10 +141,7 @@ class Registry(Generic[T]):
         if name not in self._builders:
             close = difflib.get_close_matches(name, self._builders, n=3, cutoff=0.5)
             hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-            raise RegistryError(
-                f"unknown {self.kind[:-1] if self.kind.endswith('s') else self.kind} {name!r}.{hint} "
-                f"Known: {', '.join(sorted(self._builders)) or '(none)'}."
-            )
+            raise RegistryError(f"unknown {self.noun} {name!r}.{hint} Known: {', '.join(sorted(self._builders)) or '(none)'}.")
         return self._builders[name]
 
     def list(self, pattern: str = "*") -> list[str]:
@@ -182,34 +188,46 @@ class Registry(Generic[T]):
         name = spec.pop("name")
         kwargs = {**spec, **overrides}
         builder = self.get(name)
-        check_kwargs(builder, kwargs, where=f"{self.kind} {name!r}")
+        check_kwargs(builder, kwargs, where=f"{self.noun} {name!r}")
         return builder(**kwargs)
 
 
-def check_kwargs(builder: Callable, kwargs: Mapping[str, Any], where: str) -> None:
-    """Raise a clear error if ``kwargs`` holds names ``builder`` does not accept (no build happens)."""
+def accepted_arguments(builder: Callable) -> list[str] | None:
+    """Keyword names ``builder`` accepts, or ``None`` when it takes ``**kwargs`` or has no signature."""
     try:
-        signature = inspect.signature(builder)
+        params = inspect.signature(builder).parameters
     except (TypeError, ValueError):
-        return
-    params = signature.parameters
+        return None
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return None
+    return [n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and n != "self"]
+
+
+def check_kwargs(
+    builder: Callable, kwargs: Mapping[str, Any], where: str, *, require_all: bool = True, fix: str = ""
+) -> None:
+    """Bind ``kwargs`` to ``builder``'s signature without calling it: the kit's one signature check.
+
+    Unknown names are a :class:`RegistryError` with a did-you-mean and the accepted names, then
+    ``fix`` (a sentence saying how to remove them; ``{key}`` in it stands for the first unknown
+    name). With ``require_all``, so are required arguments that ``kwargs`` does not give; recipes
+    pass ``require_all=False``, as the model fills some (widths, the tokenizer) when it builds.
+    """
+    accepted = accepted_arguments(builder)
+    if accepted is None:
         return
-    accepted = [n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
     unknown = [k for k in kwargs if k not in accepted]
     if unknown:
         hints = [f"{key!r}{did_you_mean(key, accepted)}" for key in unknown]
+        noun = "argument" if len(unknown) == 1 else "arguments"
         raise RegistryError(
-            f"{where} got unknown argument(s) {', '.join(hints)}. Accepted: {', '.join(accepted) or '(none)'}."
+            f"{where} got unknown {noun} {', '.join(hints)}. Accepted: {', '.join(accepted) or '(none)'}."
+            + (f" {fix.format(key=unknown[0])}" if fix else "")
         )
-    missing = [
-        n
-        for n, p in params.items()
-        if p.default is inspect.Parameter.empty
-        and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-        and n not in kwargs
-        and n != "self"
-    ]
+    if not require_all:
+        return
+    params = inspect.signature(builder).parameters
+    missing = [n for n in accepted if params[n].default is inspect.Parameter.empty and n not in kwargs]
     if missing:
         raise RegistryError(f"{where} is missing required argument(s) {', '.join(map(repr, missing))}.")
 
@@ -219,6 +237,10 @@ PROJECTORS: Registry = Registry("projectors", builtin="tempo_kit.projectors")
 DECODERS: Registry = Registry("decoders", builtin="tempo_kit.decoders")
 ALLOCATORS: Registry = Registry("allocators", builtin="tempo_kit.allocators")
 REDUCTIONS: Registry = Registry("reductions", builtin="tempo_kit.allocators")
+#: ``factory(path, output_size=None) -> VideoSource`` (see :mod:`tempo_kit.video.backends`).
+VIDEO_BACKENDS: Registry = Registry("video_backends", builtin="tempo_kit.video.backends")
+#: ``convert(row) -> iterator of harness rows`` of one benchmark's own annotation layout.
+BENCHMARK_FORMATS: Registry = Registry("benchmark_formats", builtin="tempo_kit.evaluation.benchmarks")
 
 #: The model config key of each registered part → its registry.
 PART_REGISTRIES: dict[str, Registry] = {
@@ -228,6 +250,10 @@ PART_REGISTRIES: dict[str, Registry] = {
     "allocator": ALLOCATORS,
     "reduction": REDUCTIONS,
 }
+
+
+#: Every registry of the kit, for listings (``tempo-kit components``).
+REGISTRIES: tuple[Registry, ...] = (*PART_REGISTRIES.values(), VIDEO_BACKENDS, BENCHMARK_FORMATS)
 
 
 def _spec_name(spec: Any) -> str | None:
@@ -281,6 +307,6 @@ def check_spec(registry: Registry, spec: Mapping[str, Any], where: str) -> None:
     kwargs = {k: v for k, v in spec.items() if k != "name"}
     try:
         builder = registry.get(spec["name"])
-        check_kwargs(builder, kwargs, where=f"{registry.kind.removesuffix('s')} {spec['name']!r}")
+        check_kwargs(builder, kwargs, where=f"{registry.noun} {spec['name']!r}")
     except RegistryError as error:
         raise RegistryError(f"{where}: {error}") from None

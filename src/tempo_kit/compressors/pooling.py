@@ -17,7 +17,7 @@ from torch import nn
 
 from tempo_kit.compressors.base import DEFAULT_SEGMENT_BATCH_SIZE, Compressor
 from tempo_kit.compressors.checkpoint import QWEN3_VL_MODEL_TYPE, patch_configs
-from tempo_kit.compressors.qwen3_vl import K_MAX, check_sizes, validate_inputs
+from tempo_kit.compressors.inputs import K_MAX, check_sizes, validate_inputs
 from tempo_kit.compressors.visual import patch_segments
 from tempo_kit.dtypes import AUTO, resolve_dtype
 from tempo_kit.hf import (

@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from tempo_kit.compressors.base import DEFAULT_SEGMENT_BATCH_SIZE, Compressor
 from tempo_kit.compressors.checkpoint import QWEN3_VL_MODEL_TYPE, patch_configs
+from tempo_kit.compressors.inputs import K_MAX, check_sizes, validate_inputs
 from tempo_kit.compressors.prefix_cache import PrefixCompression, SegmentPrefix, stack_left_padded
 from tempo_kit.compressors.prompts import COMPRESSOR_PROMPTS
 from tempo_kit.compressors.sequence import SequenceBuilder
@@ -44,40 +45,11 @@ from tempo_kit.registry import COMPRESSORS
 from tempo_kit.time_tags import TIME_TAG_TEMPLATE
 from tempo_kit.types import CompressorOutput, Segments
 
-#: Memory tokens per segment (paper: k_max = 128).
-K_MAX = 128
 #: Tokens whose LM-head rows define the relevance direction (paper Sec. 3.3).
 YES_TOKEN, NO_TOKEN = "Yes", "No"
 #: Checkpoint keys of the SVLM's LM head and input embeddings (Qwen3VLForConditionalGeneration).
 LM_HEAD_KEY = "lm_head.weight"
 EMBEDDINGS_KEY = "svlm.language_model.embed_tokens.weight"
-
-
-def validate_inputs(segments: Sequence[Segments], queries: Sequence[str], require_query: bool = True) -> None:
-    """One query per sample (non-empty if ``require_query``), at least one segment each, or a :class:`ConfigError`."""
-    if len(segments) != len(queries):
-        raise ConfigError(
-            f"got {len(segments)} samples of segments but {len(queries)} queries; pass one per sample"
-        )
-    for index, (sample, query) in enumerate(zip(segments, queries)):
-        name = sample.source or f"sample {index}"
-        if require_query and (not isinstance(query, str) or not query.strip()):
-            raise ConfigError(
-                f"the compressor query of {name} (sample {index}) is empty; the query-aware compressor "
-                "needs the question text"
-            )
-        if len(sample) == 0:
-            raise ConfigError(f"{name} (sample {index}) has no segments")
-
-
-def check_sizes(k_max: int, segment_batch_size: int) -> None:
-    """Both are positive integers (:class:`ConfigError` naming the key otherwise)."""
-    if not isinstance(k_max, int) or k_max < 1:
-        raise ConfigError(f"compressor k_max must be a positive integer, got {k_max!r}")
-    if not isinstance(segment_batch_size, int) or segment_batch_size < 1:
-        raise ConfigError(
-            f"compressor segment_batch_size must be a positive integer, got {segment_batch_size!r}"
-        )
 
 
 def relevance_direction(

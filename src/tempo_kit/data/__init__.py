@@ -9,7 +9,7 @@ from tempo_kit.lazy import lazy_exports
 
 #: name → the module that defines it, imported on first use
 _EXPORTS = {
-    "AnnotationError": "tempo_kit.data.annotations",
+    "AnnotationError": "tempo_kit.data.rows",
     "MixtureDataset": "tempo_kit.data.mixture",
     "Record": "tempo_kit.data.annotations",
     "Sample": "tempo_kit.data.dataset",
@@ -21,7 +21,7 @@ _EXPORTS = {
     "load_annotations": "tempo_kit.data.annotations",
     "mixture_counts": "tempo_kit.data.mixture",
     "parse_row": "tempo_kit.data.annotations",
-    "read_rows": "tempo_kit.data.annotations",
+    "read_rows": "tempo_kit.data.rows",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

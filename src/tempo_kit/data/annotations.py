@@ -17,20 +17,15 @@ the line and the reason.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tempo_kit.data.rows import AnnotationError, read_rows
 from tempo_kit.data.spans import SPANS_KEY, SpanError, parse_spans
-from tempo_kit.errors import TempoKitError
 from tempo_kit.model.prompts import Turn
 
 ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant"}
-
-
-class AnnotationError(TempoKitError, ValueError):
-    """An annotation file or row is malformed; the message names the file, line and fix."""
 
 
 @dataclass
@@ -48,53 +43,6 @@ class Record:
     meta: dict[str, Any] = field(default_factory=dict)
     #: ``(start_s, end_s)`` spans holding the answer; ``None`` when the row has none
     relevant_spans: list[tuple[float, float]] | None = None
-
-
-def read_text(path: Path) -> str:
-    """An annotation file's text: UTF-8, with or without a byte-order mark (as Windows tools write).
-
-    Any other encoding is refused with the position of the first bad byte, instead of a decoding
-    traceback or silently garbled questions.
-    """
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
-        raise AnnotationError(
-            f"{path} is not UTF-8 text (byte 0x{data[error.start]:02x} on line {line}); re-save it as UTF-8, "
-            f"e.g. iconv -f latin1 -t utf-8 {path} > fixed.jsonl"
-        ) from None
-
-
-def read_rows(path: str | Path) -> list[tuple[int, Any]]:
-    """``(line_or_position, row)`` pairs of a JSON list or JSONL file.
-
-    A JSONL line that is not valid JSON is returned as an :class:`AnnotationError` in place of the
-    row, so one bad line does not hide the rest.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise AnnotationError(f"annotation file not found: {path}")
-    text = read_text(path)
-    stripped = text.lstrip()
-    if path.suffix == ".json" or stripped.startswith("["):
-        try:
-            rows = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise AnnotationError(f"{path} is not valid JSON (line {error.lineno}): {error.msg}") from error
-        if not isinstance(rows, list):
-            raise AnnotationError(f"{path} must hold a JSON list of rows, got {type(rows).__name__}")
-        return list(enumerate(rows, start=1))
-    out: list[tuple[int, Any]] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            out.append((number, json.loads(line)))
-        except json.JSONDecodeError as error:
-            out.append((number, AnnotationError(f"{path}:{number}: not valid JSON ({error.msg})")))
-    return out
 
 
 def parse_row(row: Any, where: str) -> Record:

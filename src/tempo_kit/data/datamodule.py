@@ -114,8 +114,9 @@ class TempoDataModule(L.LightningDataModule):
         test_files: test annotation files (concatenated).
         media_root: default root for the files' ``video``/``image`` paths (default: each
             annotation file's folder).
-        tokenizer: the decoder's tokenizer, or a path to one; ``None`` takes the tokenizer of the
-            model being trained (``trainer.lightning_module.model.decoder.tokenizer``) in ``setup``.
+        tokenizer: the decoder's tokenizer, or the folder holding it (required; ``tempo-kit fit``
+            passes the recipe decoder's). The data module never reads it off the model being
+            trained: data and model meet only through the batches.
         batch_size: samples per device per step.
         num_workers: DataLoader worker processes.
         window: frames per segment (4 in training).
@@ -181,6 +182,11 @@ class TempoDataModule(L.LightningDataModule):
         self.train_entries = _file_entries(train_files, media_root, "train_files")
         self.val_entries = _file_entries(val_files, media_root, "val_files")
         self.test_entries = _file_entries(test_files, media_root, "test_files")
+        if tokenizer is None:
+            raise ConfigError(
+                "TempoDataModule needs tokenizer=: the decoder's tokenizer, or the folder holding it "
+                "(e.g. the LLM checkpoint folder)"
+            )
         self.tokenizer = tokenizer
         self.batch_size = batch_size
         self.num_workers = num_workers
@@ -249,16 +255,7 @@ class TempoDataModule(L.LightningDataModule):
         return parts[0] if len(parts) == 1 else ConcatDataset(parts)
 
     def _resolve_tokenizer(self):
-        if self.tokenizer is None:
-            model = getattr(getattr(self, "trainer", None), "lightning_module", None)
-            try:
-                self.tokenizer = model.model.decoder.tokenizer
-            except AttributeError:
-                raise ConfigError(
-                    "TempoDataModule needs a tokenizer: pass tokenizer= (a path or object) or attach it to "
-                    "a Trainer whose module has model.decoder.tokenizer"
-                ) from None
-        elif isinstance(self.tokenizer, (str, Path)):
+        if isinstance(self.tokenizer, (str, Path)):
             from transformers import AutoTokenizer
 
             self.tokenizer = AutoTokenizer.from_pretrained(str(self.tokenizer))

@@ -21,7 +21,7 @@ from tempo_kit.data.annotations import AnnotationError, Record
 from tempo_kit.data.skips import SkipLog, check_on_error
 from tempo_kit.data.spans import parse_spans, segment_bounds, segment_labels
 from tempo_kit.errors import MediaError, TempoKitError
-from tempo_kit.model.prompts import Turn, compressor_query
+from tempo_kit.model.prompts import Turn
 from tempo_kit.types import Segments
 from tempo_kit.video import blank_image_segments, load_image, load_video, make_segments
 from tempo_kit.video.options import DEFAULT_PREPROCESSING
@@ -50,11 +50,6 @@ class Sample:
     def kind(self) -> str:
         return self.segments.kind
 
-    @property
-    def query(self) -> str:
-        """The training-time compressor query: the human turns, ``Context turn i: …`` (compatibility §4)."""
-        return compressor_query(self.turns)
-
 
 class TempoDataset(Dataset):
     """Annotation records + a media root → :class:`Sample` items.
@@ -65,7 +60,6 @@ class TempoDataset(Dataset):
         sampling: how videos are read (:class:`~tempo_kit.video.reading.Sampling`; default
             :meth:`Sampling.training`: windows of 4, the released geometry).
         image_max_long_edge: image resize (``None``: native resolution, as the paper).
-        backend: video backend (``"decord"`` or ``"pyav"``).
         on_error: ``"skip"`` or ``"raise"``.
         skip_log: where skipped samples are recorded.
         require_answer: rows must end with an assistant turn (training); else a bad row.

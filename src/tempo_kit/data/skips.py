@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+from tempo_kit.atomic import append_line
 
 logger = logging.getLogger("tempo_kit.data")
 
@@ -47,12 +48,7 @@ class SkipLog:
             self._warned.add(sample)
             logger.warning("skipping sample %s (%s): %s", sample, path or "no media", reason)
         if self.path is not None:
-            line = json.dumps(record.__dict__) + "\n"
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            try:
-                os.write(fd, line.encode())  # one small O_APPEND write: atomic between workers
-            finally:
-                os.close(fd)
+            append_line(self.path, json.dumps(record.__dict__))  # one O_APPEND write: safe between workers
 
     def all_records(self) -> list[SkipRecord]:
         """Records from every process when shared through a file, else this process's."""

@@ -34,6 +34,7 @@ from typing import Any
 from tempo_kit.atomic import write_text
 from tempo_kit.errors import ConfigError
 from tempo_kit.evaluation.answers import OPTION_LETTERS
+from tempo_kit.registry import BENCHMARK_FORMATS, RegistryError
 
 Row = dict[str, Any]
 
@@ -118,6 +119,7 @@ def _videomme_question(video: Mapping, qa: Mapping, source: Mapping) -> Row:
     }
 
 
+@BENCHMARK_FORMATS.register("videomme")
 def from_videomme(row: Mapping) -> Iterator[Row]:
     """Video-MME: ``lmms-lab/Video-MME`` rows, or the official layout (one video, its ``questions``)."""
     if "questions" in row:
@@ -158,6 +160,7 @@ def _lvbench_question(qa: Mapping, video: Mapping, key: Any, source: Mapping) ->
     }
 
 
+@BENCHMARK_FORMATS.register("lvbench")
 def from_lvbench(row: Mapping) -> Iterator[Row]:
     """LVBench: ``video_info.meta.jsonl`` (one video, its ``qa``), or flat rows with ``video_path``."""
     if "qa" in row:
@@ -171,6 +174,7 @@ def from_lvbench(row: Mapping) -> Iterator[Row]:
         yield _lvbench_question(row, row, row.get("key"), row)
 
 
+@BENCHMARK_FORMATS.register("mlvu")
 def from_mlvu(row: Mapping) -> Iterator[Row]:
     """MLVU dev: the original task files (answer = candidate text) or ``sy1998/MLVU_dev`` rows
     (``video_name``, options inside ``question``, answer = letter, ``task_type``)."""
@@ -209,6 +213,7 @@ def from_mlvu(row: Mapping) -> Iterator[Row]:
     }
 
 
+@BENCHMARK_FORMATS.register("longvideobench")
 def from_longvideobench(row: Mapping) -> Iterator[Row]:
     """LongVideoBench: ``lvb_val.json`` (``candidates``) or the HF Parquet (``option0..4``)."""
     _require(row, ("id", "video_path", "question", "correct_choice"))
@@ -234,76 +239,30 @@ def from_longvideobench(row: Mapping) -> Iterator[Row]:
     }
 
 
-#: ``--format`` name → one-row converter (a row may hold several questions).
-FORMATS: dict[str, Callable[[Mapping], Iterator[Row]]] = {
-    "videomme": from_videomme,
-    "lvbench": from_lvbench,
-    "mlvu": from_mlvu,
-    "longvideobench": from_longvideobench,
-}
-
-
-def _jsonable(value: Any) -> Any:
-    """Parquet cells (numpy arrays and scalars) as plain JSON values."""
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, Mapping):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
-
-
-def read_rows(path: str | Path) -> list[Any]:
-    """A benchmark file's rows: Parquet (pyarrow), JSON (a list, or an object of lists) or JSONL."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"benchmark annotation file {path} does not exist")
-    if path.suffix == ".parquet":
-        try:
-            import pyarrow.parquet as pq
-        except ImportError:
-            raise ConfigError(
-                f"{path}: reading Parquet needs pyarrow; pip install 'tempo-kit[eval]'"
-            ) from None
-        return [_jsonable(row) for row in pq.read_table(path).to_pylist()]
-    from tempo_kit.data.annotations import read_text
-
-    text = read_text(path)
-    if text.lstrip().startswith(("[", "{")) and path.suffix != ".jsonl":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError:
-            data = None
-        if isinstance(data, list):
-            return data
-        if isinstance(data, dict):  # e.g. {"task": [rows]}
-            return [row for value in data.values() if isinstance(value, list) for row in value]
-    rows: list[Any] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as error:
-                rows.append(SkippedRow(f"{path} row {number}", f"not valid JSON ({error})"))
-    return rows
-
-
 def convert_rows(fmt: str, path: str | Path) -> Iterator[Row | SkippedRow]:
-    """Harness rows of one benchmark file; an unusable row comes out as a :class:`SkippedRow`."""
-    if fmt not in FORMATS:
-        raise ConfigError(f"unknown benchmark format {fmt!r}; use one of {', '.join(FORMATS)}")
+    """Harness rows of one benchmark file; an unusable row comes out as a :class:`SkippedRow`.
+
+    Raises:
+        ConfigError: ``fmt`` is not a registered format, or the file cannot be read as rows.
+    """
+    from tempo_kit.data.rows import AnnotationError, read_rows
+
+    convert = check_format(fmt)
+    try:
+        rows = read_rows(path)
+    except AnnotationError as error:
+        raise ConfigError(str(error)) from None
     counters: dict[str, int] = {}
-    for number, row in enumerate(read_rows(path), start=1):
+    for number, row in rows:
         where = f"{path} row {number}"
-        if isinstance(row, SkippedRow):
-            yield row
+        if isinstance(row, AnnotationError):
+            yield SkippedRow(where, str(row).removeprefix(f"{path}:{number}: "))
             continue
         if not isinstance(row, Mapping):
             yield SkippedRow(where, f"expected an object, got {type(row).__name__}")
             continue
         try:
-            converted = list(FORMATS[fmt](row))
+            converted = list(convert(row))
         except _Skip as skip:
             yield SkippedRow(where, str(skip))
             continue
@@ -316,6 +275,15 @@ def convert_rows(fmt: str, path: str | Path) -> Iterator[Row | SkippedRow]:
                 out["id"] = f"{out['category']}_{counters[out['category']]}"
             out["where"] = where
             yield out
+
+
+def check_format(fmt: str) -> Callable[[Mapping], Iterator[Row]]:
+    """The converter registered as ``fmt`` in :data:`~tempo_kit.registry.BENCHMARK_FORMATS`, or a
+    :class:`ConfigError` naming the known formats."""
+    try:
+        return BENCHMARK_FORMATS.get(fmt)
+    except RegistryError as error:
+        raise ConfigError(f"--format {fmt!r}: {error} Or use kit: the harness's own fields.") from None
 
 
 def convert_annotations(fmt: str, sources: Iterable[str | Path], out: str | Path) -> tuple[Path, list[SkippedRow]]:

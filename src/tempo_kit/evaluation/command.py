@@ -24,7 +24,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from tempo_kit.errors import ConfigError, MediaError, did_you_mean
+from tempo_kit.errors import ConfigError, MediaError
 from tempo_kit.evaluation.items import DEFAULT_POST_PROMPT, DEFAULT_PRE_PROMPT
 from tempo_kit.evaluation.protocol import EVAL_MAX_CONTEXT
 from tempo_kit.inference.command import add_allocation_arguments, add_model_arguments, sampling_of
@@ -306,17 +306,15 @@ def check_videos(benchmark, policy: str):
 
 def run(args: argparse.Namespace) -> int:
     from tempo_kit.atomic import write_json
-    from tempo_kit.evaluation.benchmarks import FORMATS
+    from tempo_kit.evaluation.benchmarks import check_format
     from tempo_kit.evaluation.harness import Run, run_sweep, summarize_runs
     from tempo_kit.evaluation.items import load_benchmark
     from tempo_kit.evaluation.presets import get_preset
     from tempo_kit.inference.api import TempoPipeline
     from tempo_kit.inference.command import check_model_arguments
 
-    if args.format != "kit" and args.format not in FORMATS:
-        raise ConfigError(
-            f"--format {args.format!r}: unknown{did_you_mean(args.format, FORMATS)}; use kit or {', '.join(FORMATS)}"
-        )
+    if args.format != "kit":
+        check_format(args.format)
     preset = get_preset(args.prompt or args.format, args.pre_prompt, args.post_prompt)
     args.prompt = preset.name
     if args.max_new_tokens is None:

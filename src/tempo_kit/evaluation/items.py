@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tempo_kit.errors import ConfigError, did_you_mean
+from tempo_kit.errors import ConfigError
 from tempo_kit.evaluation.answers import valid_letters
 from tempo_kit.evaluation.benchmarks import SkippedRow
 
@@ -135,15 +135,14 @@ def load_benchmark(
         fmt: ``"kit"`` (the harness fields) or a benchmark's own format
             (``videomme``, ``lvbench``, ``mlvu``, ``longvideobench``; see :mod:`.benchmarks`).
     """
-    from tempo_kit.data.annotations import AnnotationError  # imports torch: not at `eval --help`
-    from tempo_kit.data.annotations import read_rows as read_annotation_rows
-    from tempo_kit.evaluation.benchmarks import FORMATS, convert_rows
+    from tempo_kit.data.rows import AnnotationError, read_rows
+    from tempo_kit.evaluation.benchmarks import convert_rows
 
     path = Path(path)
     root = Path(media_root) if media_root is not None else path.parent
     if fmt == "kit":
         try:
-            raw = read_annotation_rows(path)
+            raw = read_rows(path)
         except AnnotationError as error:
             raise ConfigError(str(error)) from error
         rows = (
@@ -153,10 +152,8 @@ def load_benchmark(
             else SkippedRow(f"{path} row {n}", f"expected an object, got {row!r}")
             for n, row in raw
         )
-    elif fmt in FORMATS:
-        rows = convert_rows(fmt, path)
     else:
-        raise ConfigError(f"unknown annotation format {fmt!r}{did_you_mean(fmt, FORMATS)}; use kit or one of {', '.join(FORMATS)}")
+        rows = convert_rows(fmt, path)  # an unknown format is refused there, naming the known ones
     items: list[BenchmarkItem] = []
     skipped: list[SkippedRow] = []
     seen: dict[str, str] = {}

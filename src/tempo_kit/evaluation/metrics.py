@@ -56,13 +56,25 @@ def _letter_class(letter: str | None) -> int:
     return OPTION_LETTERS.index(letter.upper())
 
 
-def _new_metric() -> MulticlassAccuracy:
-    # micro average over samples = the fraction of exact letter matches; float64 so the score
-    # equals a recount (correct / total) exactly, not to float32 precision
-    # no collective sync: under torchrun each rank scores its own records and rank 0 merges the
-    # ranks' files, so a sync here would wait on ranks that never call compute()
+def choice_classes(predictions: Sequence[str | None], answers: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(predicted, target)`` class indices of option letters for :func:`choice_accuracy_metric`;
+    an unread prediction (``None``) gets :data:`UNPARSED_CLASS`, which never matches a target."""
+    return (
+        torch.tensor([_letter_class(p) for p in predictions], dtype=torch.long),
+        torch.tensor([_letter_class(a) for a in answers], dtype=torch.long),
+    )
+
+
+def choice_accuracy_metric(sync_on_compute: bool = False) -> MulticlassAccuracy:
+    """The kit's one multiple-choice accuracy: the fraction of exact option-letter matches.
+
+    Used by ``tempo-kit eval`` (:class:`ChoiceAccuracy`) and by training validation. Micro
+    average over samples, in float64 so the score equals a recount (correct / total) exactly.
+    ``sync_on_compute`` gathers the ranks' counts in ``compute`` (training validation under DDP);
+    the eval harness leaves it off, as each rank scores its own records and rank 0 merges files.
+    """
     metric = MulticlassAccuracy(
-        num_classes=UNPARSED_CLASS + 1, average="micro", validate_args=False, sync_on_compute=False
+        num_classes=UNPARSED_CLASS + 1, average="micro", validate_args=False, sync_on_compute=sync_on_compute
     )
     return metric.set_dtype(torch.float64)
 
@@ -82,7 +94,7 @@ class ChoiceAccuracy:
 
     def __init__(self, duration_buckets: Sequence[tuple[float, str]] = DEFAULT_DURATION_BUCKETS) -> None:
         self.duration_buckets = tuple(duration_buckets)
-        self.overall = _new_metric()
+        self.overall = choice_accuracy_metric()
         self.per_category: dict[str, MulticlassAccuracy] = {}
         self.per_duration: dict[str, MulticlassAccuracy] = {}
         self.count = 0
@@ -95,16 +107,15 @@ class ChoiceAccuracy:
         category: str | None = None,
         duration: float | str | None = None,
     ) -> None:
-        pred = torch.tensor([_letter_class(prediction)])
-        target = torch.tensor([_letter_class(answer)])
+        pred, target = choice_classes([prediction], [answer])
         self.overall.update(pred, target)
         self.count += 1
         self.unparsed += prediction is None
         if category not in (None, ""):
-            self.per_category.setdefault(str(category), _new_metric()).update(pred, target)
+            self.per_category.setdefault(str(category), choice_accuracy_metric()).update(pred, target)
         bucket = duration_bucket(duration, self.duration_buckets)
         if bucket is not None:
-            self.per_duration.setdefault(bucket, _new_metric()).update(pred, target)
+            self.per_duration.setdefault(bucket, choice_accuracy_metric()).update(pred, target)
 
     @staticmethod
     def _scores(metrics: Mapping[str, MulticlassAccuracy]) -> dict[str, GroupScore]:

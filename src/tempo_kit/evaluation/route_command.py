@@ -89,7 +89,6 @@ def diagnose(args: argparse.Namespace) -> int:
     given_budgets = parse_budgets(args.budget)
     chosen = None
     if args.allocator is not None:
-        import tempo_kit.allocators  # noqa: F401 - registers the allocators
         from tempo_kit.registry import RegistryError
 
         try:

@@ -387,7 +387,6 @@ class TempoPipeline:
 
 def load_base_compressor(path: str | Path, dtype: str = "auto", prompt: str = "routing") -> nn.Module:
     """A ``qwen3_vl`` compressor on a base SVLM, used only for its relevance prior (Table 2D)."""
-    import tempo_kit.compressors  # noqa: F401  (registers qwen3_vl)
     from tempo_kit.registry import COMPRESSORS
 
     return COMPRESSORS.build(

@@ -233,7 +233,6 @@ def check_arguments(args: argparse.Namespace) -> None:
 
 def check_allocation_names(args: argparse.Namespace) -> None:
     """``--allocator`` / ``--reduction`` name registered components (with a "did you mean")."""
-    import tempo_kit.allocators  # noqa: F401 - registers the allocators and reductions
     from tempo_kit.registry import ALLOCATORS, REDUCTIONS, RegistryError, check_spec
 
     if args.allocator is not None:

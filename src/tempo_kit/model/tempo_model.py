@@ -17,9 +17,6 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-import tempo_kit.allocators  # noqa: F401  (registers the built-in allocators and reductions)
-import tempo_kit.compressors  # noqa: F401  (registers the built-in compressors)
-import tempo_kit.decoders  # noqa: F401  (registers hf_causal_lm)
 from tempo_kit import __version__
 from tempo_kit.errors import ConfigError
 from tempo_kit.generation import DEFAULT_MAX_NEW_TOKENS
@@ -33,13 +30,11 @@ from tempo_kit.model.inference_batch import inference_batch
 from tempo_kit.model.outputs import GenerationOutput, TempoOutput
 from tempo_kit.model.timing import PhaseTimer
 from tempo_kit.model.visual_selection import allocation_records, select_visuals
+from tempo_kit.parts import COMPONENTS
 from tempo_kit.registry import ALLOCATORS, COMPRESSORS, DECODERS, component_packages
 from tempo_kit.types import Allocation, CompressorOutput, Segments, TempoBatch
 
 __all__ = ["COMPONENTS", "GenerationOutput", "TempoModel", "TempoOutput", "inference_batch"]
-
-#: Components saved in their own subfolders, in this order.
-COMPONENTS = ("compressor", "projector", "decoder")
 
 
 class TempoModel(nn.Module):

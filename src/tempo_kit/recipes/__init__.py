@@ -12,7 +12,7 @@ Modules: :mod:`~tempo_kit.recipes.schema` (keys and defaults), :mod:`~tempo_kit.
 (files and ``base:`` chains), :mod:`~tempo_kit.recipes.overrides` (command line),
 :mod:`~tempo_kit.recipes.keys`, :mod:`~tempo_kit.recipes.validate`,
 :mod:`~tempo_kit.recipes.components` and :mod:`~tempo_kit.recipes.paths` (checks),
-:mod:`~tempo_kit.recipes.save` (writing out), :mod:`~tempo_kit.recipes.table` (the docs' table) and
+:mod:`~tempo_kit.recipes.save` (writing out) and
 :mod:`~tempo_kit.recipes.shipped` (the recipes inside the package, by name). A mapping marked
 ``_replace_: true`` replaces its ``base:`` recipe's mapping instead of merging into it.
 """
@@ -34,7 +34,6 @@ from tempo_kit.recipes.schema import (
     STRATEGIES,
     model_keys,
 )
-from tempo_kit.recipes.table import recipe_table
 from tempo_kit.recipes.validate import validate_recipe
 
 __all__ = [
@@ -53,7 +52,6 @@ __all__ = [
     "format_recipe",
     "load_recipe",
     "model_keys",
-    "recipe_table",
     "save_recipe",
     "to_dict",
     "validate_recipe",

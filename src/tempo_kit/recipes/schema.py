@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from tempo_kit.parts import TRAINABLE_PARTS
+
 #: The parts whose trainability a recipe sets. ``compressor`` is the SVLM (vision tower and
 #: language model) without its memory tokens, which are their own part (paper Table A).
-PARTS: tuple[str, ...] = ("compressor", "memory_tokens", "projector", "decoder")
+PARTS: tuple[str, ...] = TRAINABLE_PARTS
 
 #: Trainability modes: ``full`` trains every weight, ``lora`` injects peft adapters and trains
 #: only those, ``frozen`` trains nothing.

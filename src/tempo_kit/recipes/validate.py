@@ -80,18 +80,13 @@ def _check_model(cfg: DictConfig, source: str) -> None:
                 f"recipe {source!r}: unknown key 'model.{key}'{did_you_mean(str(key), known_model_keys)}. "
                 f"Known keys under 'model': {', '.join(known_model_keys)}."
             )
-    for part, registry_name in (
-        ("compressor", "COMPRESSORS"),
-        ("projector", "PROJECTORS"),
-        ("decoder", "DECODERS"),
-        ("allocator", "ALLOCATORS"),
-    ):
-        if cfg.run.init_from is None or part in cfg.model:
-            check_component(cfg, part, registry_name, source)
+    from tempo_kit.registry import PART_REGISTRIES, REDUCTIONS
+
+    for part, registry in PART_REGISTRIES.items():
+        if part != "reduction" and (cfg.run.init_from is None or part in cfg.model):
+            check_component(cfg, part, registry, source)
     reduction = cfg.model.get("reduction")
     if reduction is not None:
-        from tempo_kit.registry import REDUCTIONS
-
         name = reduction if isinstance(reduction, str) else reduction.get("name")
         check_registry_name(REDUCTIONS, str(name), "model.reduction", source)
 

@@ -6,18 +6,13 @@ They are what the tests, the CPU demo and the docs examples load, through the sa
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 from tempo_kit.tiny.qwen3 import save_tiny_qwen3
 from tempo_kit.tiny.qwen3_vl import save_tiny_qwen3_vl
 from tempo_kit.tiny.tokenizer import build_tokenizer
 
-__all__ = ["PREPARED_TINY_ENV", "make_tiny", "prepared_or_make_tiny"]
-
-#: Names a folder holding ready tiny ``svlm/`` and ``llm/`` checkpoints (tests build them once).
-PREPARED_TINY_ENV = "TEMPO_KIT_TINY_DIR"
+__all__ = ["make_tiny"]
 
 
 def make_tiny(out_dir: str | Path, seed: int = 0) -> dict[str, Path]:
@@ -31,12 +26,3 @@ def make_tiny(out_dir: str | Path, seed: int = 0) -> dict[str, Path]:
     svlm = save_tiny_qwen3_vl(out / "svlm", tokenizer, seed=seed)
     llm = save_tiny_qwen3(out / "llm", tokenizer, seed=seed + 1)
     return {"svlm": svlm, "llm": llm}
-
-
-def prepared_or_make_tiny(out_dir: str | Path | None = None) -> dict[str, Path]:
-    """The tiny pair in ``$TEMPO_KIT_TINY_DIR`` when it is set, else :func:`make_tiny` into
-    ``out_dir`` (default: a new temporary folder). The examples start this way."""
-    prepared = os.environ.get(PREPARED_TINY_ENV)
-    if prepared:
-        return {"svlm": Path(prepared) / "svlm", "llm": Path(prepared) / "llm"}
-    return make_tiny(out_dir if out_dir is not None else tempfile.mkdtemp(prefix="tempo-tiny-"))

@@ -235,7 +235,7 @@ def _lightning_trainer(
     )
 
 
-def tokenizer_source(recipe: Mapping[str, Any]) -> str | None:
+def tokenizer_source(recipe: Mapping[str, Any]) -> str:
     """Where the decoder's tokenizer lives: the exported model's ``decoder/`` or ``model.decoder.pretrained``.
 
     The data module needs it before Lightning builds the model in ``configure_model()``.
@@ -244,7 +244,13 @@ def tokenizer_source(recipe: Mapping[str, Any]) -> str | None:
     if init_from:
         return str(Path(str(init_from)).expanduser() / "decoder")
     decoder = recipe["model"].get("decoder")
-    return decoder.get("pretrained") if isinstance(decoder, Mapping) else None
+    pretrained = decoder.get("pretrained") if isinstance(decoder, Mapping) else None
+    if not pretrained:
+        raise ConfigError(
+            "the data needs the decoder's tokenizer: set model.decoder.pretrained to the LLM checkpoint "
+            "folder that holds it, or run.init_from to an exported model"
+        )
+    return str(pretrained)
 
 
 def build_datamodule(recipe: Mapping[str, Any], verb: str = "fit"):

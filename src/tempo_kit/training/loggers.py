@@ -25,6 +25,7 @@ from typing import Any
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_only
 
+from tempo_kit.atomic import append_line
 from tempo_kit.errors import ConfigError, did_you_mean
 
 #: The per-step metrics file of a run, relative to ``run.output_dir``.
@@ -38,7 +39,12 @@ DEFAULT_LOGGERS: tuple[str, ...] = ("tensorboard", "jsonl")
 
 
 class JsonlLogger(Logger):
-    """Appends ``{"step": ..., **metrics}`` lines to ``metrics.jsonl``, so scripts read runs without a tracker."""
+    """Appends ``{"step": ..., **metrics}`` lines to ``metrics.jsonl``, so scripts read runs without a tracker.
+
+    A Lightning logger like the others (``trainer.loggers: [jsonl]``): the module logs through
+    ``self.log`` and never holds it. Each line is one append (:func:`~tempo_kit.atomic.append_line`),
+    so a killed run leaves whole lines and a resumed run continues the same file.
+    """
 
     def __init__(self, save_dir: str | Path, filename: str = METRICS_FILE) -> None:
         super().__init__()
@@ -64,9 +70,7 @@ class JsonlLogger(Logger):
     @rank_zero_only
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = json.dumps({"step": step, **{k: float(v) for k, v in metrics.items()}}) + "\n"
-        with self.path.open("a") as handle:
-            handle.write(line)
+        append_line(self.path, json.dumps({"step": step, **{k: float(v) for k, v in metrics.items()}}))
 
     @rank_zero_only
     def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:

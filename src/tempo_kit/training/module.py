@@ -14,7 +14,7 @@ precision on labelled segments.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -134,44 +134,52 @@ def normalise_answer(text: str) -> str:
     return text.strip().strip(".,;:!?\"'()[]").strip().lower()
 
 
-def score_answers(texts: list[str], answers: list[str | None], num_options: int) -> tuple[int, int, int, int]:
-    """(mc correct, mc scored, open correct, open scored) of generated replies.
+def split_answers(
+    texts: Sequence[str], answers: Sequence[str | None], num_options: int
+) -> tuple[list[str | None], list[str], list[bool]]:
+    """Generated replies → (letters read from the multiple-choice replies, their reference
+    letters, exact-match hits of the open-ended replies).
 
-    A reference that is one of the first ``num_options`` letters marks a multiple-choice row,
-    scored by the option letter read from the reply (``extract_choice``); any other reference is
-    an open-ended row, scored by normalised exact match.
+    A reference that is one of the first ``num_options`` letters marks a multiple-choice row, its
+    reply read by ``extract_choice`` and scored by the kit's one multiple-choice metric
+    (:func:`~tempo_kit.evaluation.metrics.choice_accuracy_metric`); any other reference is an
+    open-ended row, scored by normalised exact match. Rows without a reference are left out.
     """
     from tempo_kit.evaluation.answers import extract_choice, valid_letters
 
     letters = valid_letters(num_options)
-    mc_correct = mc_scored = open_correct = open_scored = 0
+    choices: list[str | None] = []
+    references: list[str] = []
+    open_hits: list[bool] = []
     for text, answer in zip(texts, answers):
         if answer is None:
             continue
         reference = str(answer).strip()
         if len(reference) == 1 and reference.upper() in letters:
-            mc_scored += 1
-            mc_correct += int(extract_choice(text, num_options) == reference.upper())
+            choices.append(extract_choice(text, num_options))
+            references.append(reference.upper())
         else:
-            open_scored += 1
-            open_correct += int(normalise_answer(text) == normalise_answer(reference))
-    return mc_correct, mc_scored, open_correct, open_scored
+            open_hits.append(normalise_answer(text) == normalise_answer(reference))
+    return choices, references, open_hits
 
 
 def eval_metrics():
     """torchmetrics accumulators of validation/test: means weighted by samples, and sample counts.
 
     ``loss`` weighs each batch's mean loss by its number of samples; ``accuracy`` is the option
-    letter on multiple-choice rows, ``open_accuracy`` normalised exact match on open-ended rows.
+    letter on multiple-choice rows (the same metric ``tempo-kit eval`` reports),
+    ``open_accuracy`` normalised exact match on open-ended rows.
     """
     from torch import nn
     from torchmetrics import MeanMetric, SumMetric
+
+    from tempo_kit.evaluation.metrics import choice_accuracy_metric
 
     return nn.ModuleDict(
         {
             "loss": MeanMetric(),
             "loss_samples": SumMetric(),
-            "accuracy": MeanMetric(),
+            "accuracy": choice_accuracy_metric(sync_on_compute=True),
             "scored": SumMetric(),
             "open_accuracy": MeanMetric(),
             "open_scored": SumMetric(),
@@ -376,15 +384,17 @@ class TempoModule(LightningModule):
             generated = self.model.generate(
                 prompt_only(batch), max_new_tokens=int(settings["max_new_tokens"])
             )
-            mc_correct, mc_scored, open_correct, open_scored = score_answers(
+            from tempo_kit.evaluation.metrics import choice_classes
+
+            choices, references, open_hits = split_answers(
                 list(generated.texts), list(batch.answers), int(settings["num_options"])
             )
-            if mc_scored:
-                metrics["accuracy"].update(mc_correct / mc_scored, weight=mc_scored)
-                metrics["scored"].update(mc_scored)
-            if open_scored:
-                metrics["open_accuracy"].update(open_correct / open_scored, weight=open_scored)
-                metrics["open_scored"].update(open_scored)
+            if references:
+                metrics["accuracy"].update(*(t.to(self.device) for t in choice_classes(choices, references)))
+                metrics["scored"].update(len(references))
+            if open_hits:
+                metrics["open_accuracy"].update(sum(open_hits) / len(open_hits), weight=len(open_hits))
+                metrics["open_scored"].update(len(open_hits))
 
     def _eval_epoch_end(self, stage: str) -> None:
         from tempo_kit.training.callbacks import emit

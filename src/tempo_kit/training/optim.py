@@ -14,10 +14,8 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
+from tempo_kit.parts import TRAINABLE_PARTS as GROUP_ORDER
 from tempo_kit.training.trainability import part_of
-
-#: Order of the groups in the optimiser (stable across runs so a resumed state matches).
-GROUP_ORDER: tuple[str, ...] = ("compressor", "memory_tokens", "projector", "decoder")
 
 
 def param_groups(model: nn.Module, lr: Mapping[str, float], weight_decay: float = 0.0) -> list[dict]:

@@ -16,10 +16,7 @@ from typing import Any
 from torch import nn
 
 from tempo_kit.errors import ConfigError
-
-#: The model attributes holding the parts (memory tokens are ``compressor.memory_tokens``).
-COMPONENTS: tuple[str, ...] = ("compressor", "projector", "decoder")
-MEMORY_TOKENS = "compressor.memory_tokens"
+from tempo_kit.parts import COMPONENTS, MEMORY_TOKENS, MEMORY_TOKENS_PART
 
 #: Substring peft gives every LoRA parameter name (``lora_A``, ``lora_B``, ``lora_embedding_A`` ...).
 LORA_MARKER = "lora_"
@@ -37,7 +34,7 @@ def part_of(name: str) -> str | None:
     for segment in WRAPPER_SEGMENTS:
         name = name.replace(segment, "")
     if name == MEMORY_TOKENS or name.startswith(MEMORY_TOKENS + "."):
-        return "memory_tokens"
+        return MEMORY_TOKENS_PART
     head = name.split(".", 1)[0]
     return head if head in COMPONENTS else None
 

@@ -9,9 +9,9 @@ from tempo_kit.lazy import lazy_exports
 
 #: name → the module that defines it, imported on first use
 _EXPORTS = {
-    "BACKENDS": "tempo_kit.video.backends",
     "INFERENCE_WINDOW": "tempo_kit.video.segments",
     "TRAIN_WINDOW": "tempo_kit.video.segments",
+    "VIDEO_BACKENDS": "tempo_kit.registry",
     "VideoClip": "tempo_kit.video.decode",
     "VideoSource": "tempo_kit.video.backends",
     "blank_image_segments": "tempo_kit.video.segments",

@@ -11,8 +11,9 @@ caller never holds the whole full-resolution video.
   presentation order, so frame ``i`` is exactly the ``i``-th decoded frame: slower on long videos,
   but no seeking can pick a wrong frame. Resizing uses the same swscale bicubic filter.
 
-Register another backend (e.g. torchcodec) with :func:`register_backend`; ``load_video(...,
-backend="name")`` then uses it.
+Register another backend (e.g. torchcodec) with :func:`register_backend` (the
+:data:`~tempo_kit.registry.VIDEO_BACKENDS` registry; a package can also name it in the entry-point
+group ``tempo_kit.video_backends``); ``load_video(..., backend="name")`` then uses it.
 
 Where decord is not installed (it has no wheels for ARM: Apple Silicon, GH200) or cannot open a
 file PyAV can (clips of 16 px or less), ``"decord"`` falls back to ``"pyav"``, saying so once.
@@ -32,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from tempo_kit.errors import MediaError
+from tempo_kit.registry import VIDEO_BACKENDS
 
 logger = logging.getLogger("tempo_kit.video")
 
@@ -75,17 +77,10 @@ class VideoSource(ABC):
 #: so a backend that resizes inside its decoder can set that up once.
 SizeRule = Callable[[int, int], tuple[int, int]]
 
-BACKENDS: dict[str, Callable[..., VideoSource]] = {}
-
 
 def register_backend(name: str) -> Callable:
     """Decorator registering ``factory(path, output_size: SizeRule | None = None) -> VideoSource``."""
-
-    def wrap(factory: Callable[[str], VideoSource]) -> Callable[[str], VideoSource]:
-        BACKENDS[name] = factory
-        return factory
-
-    return wrap
+    return VIDEO_BACKENDS.register(name)
 
 
 def open_video(path: str | Path, backend: str = "decord", output_size: SizeRule | None = None) -> VideoSource:
@@ -97,8 +92,7 @@ def open_video(path: str | Path, backend: str = "decord", output_size: SizeRule 
         MediaError: the file is missing or unreadable, has no frames, or reports an impossible fps.
     """
     path = str(path)
-    if backend not in BACKENDS:
-        raise MediaError(f"unknown video backend {backend!r}; available: {sorted(BACKENDS)}")
+    VIDEO_BACKENDS.get(backend)  # an unknown name fails here, before any file is read, with a did-you-mean
     if not Path(path).is_file():
         raise MediaError(f"video file not found: {path} (check the path and the media root)")
     if Path(path).suffix.lower() in IMAGE_SUFFIXES:  # PyAV would open it as a one-frame "video"
@@ -118,7 +112,8 @@ def open_video(path: str | Path, backend: str = "decord", output_size: SizeRule 
         check_metadata(source)
         return source
     try:
-        source = BACKENDS[backend](path) if output_size is None else BACKENDS[backend](path, output_size)
+        factory = VIDEO_BACKENDS.get(backend)  # decord may have given way to pyav above
+        source = factory(path) if output_size is None else factory(path, output_size)
     except MediaError:
         raise
     except Exception as error:  # decoders raise many types; all mean "cannot open this file"

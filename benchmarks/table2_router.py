@@ -6,7 +6,8 @@
 Everything runs on the tiny checkpoints and synthetic needle videos (``make_needle_dataset``):
 
 1. **answer stage** — ``recipes/demo.yaml`` (SVLM frozen; memory tokens, projector and LLM learn)
-   on short needle videos (all ``k_max`` tokens of every segment, as the paper trains);
+   on short needle videos (2 segments each, all ``k_max`` tokens, as the paper trains), or an
+   exported one given by ``--answer-model`` (e.g. the demo's ``outputs/demo/final``);
 2. **router stage** — ``recipes/router.yaml`` from the answer stage's export, on long needle videos
    labelled by their ``relevant_spans``;
 3. **evaluation** on held-out long videos (≥ 32 segments), for the answer-stage model (its SVLM's
@@ -56,9 +57,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--seed", type=int, default=0, help="seed of the data, the training and the bootstrap"
     )
-    parser.add_argument("--answer-videos", type=int, default=96, help="short videos for the answer stage")
-    parser.add_argument("--answer-duration", type=float, default=16.0, help="seconds per answer-stage video")
-    parser.add_argument("--answer-epochs", type=int, default=12)
+    parser.add_argument("--answer-videos", type=int, default=512, help="short videos for the answer stage")
+    parser.add_argument(
+        "--answer-val-videos", type=int, default=64, help="held-out short videos (its accuracy)"
+    )
+    parser.add_argument("--answer-duration", type=float, default=12.0, help="seconds per answer-stage video")
+    parser.add_argument(
+        "--answer-needle-duration", type=float, default=6.0, help="needle seconds, short videos"
+    )
+    parser.add_argument(
+        "--answer-max-frames",
+        type=int,
+        default=8,
+        help="frames per answer-stage video (8: 2 segments, as the demo)",
+    )
+    parser.add_argument("--answer-epochs", type=int, default=6)
+    parser.add_argument(
+        "--answer-model",
+        default=None,
+        help="an exported answer-stage model to start from instead of training one (e.g. the demo's "
+        "outputs/demo/final; its k_max and frame size must match)",
+    )
     parser.add_argument("--router-videos", type=int, default=48, help="long videos for the router stage")
     parser.add_argument("--router-epochs", type=int, default=4)
     parser.add_argument("--test-videos", type=int, default=64, help="held-out long videos")
@@ -66,12 +85,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--duration", type=float, default=64.0, help="seconds per long video (2 fps, 4-frame segments)"
     )
     parser.add_argument("--needle-duration", type=float, default=4.0)
+    parser.add_argument(
+        "--size", default="48,64", help="frame height,width of every video (the demo's videos: 96,128)"
+    )
+    parser.add_argument(
+        "--fps",
+        type=float,
+        default=2.0,
+        help="source frame rate of every video (2: the sampling rate, all frames used)",
+    )
     parser.add_argument("--k-max", type=int, default=16, help="memory tokens per segment")
     parser.add_argument("--k-min", type=int, default=4, help="ATA's anchor (paper: 4)")
     parser.add_argument("--budgets", default="160,256", help="comma-separated visual-token budgets per video")
     parser.add_argument("--bootstraps", type=int, default=1000)
     parser.add_argument(
-        "--max-new-tokens", type=int, default=8, help="reply length (colour names take up to 4+ tiny-tokenizer tokens)"
+        "--max-new-tokens",
+        type=int,
+        default=8,
+        help="reply length (colour names take up to 4+ tiny-tokenizer tokens)",
     )
     parser.add_argument(
         "--override", action="append", default=[], help="router-stage recipe override (repeatable)"
@@ -95,22 +126,28 @@ def prepare(args: argparse.Namespace) -> dict[str, Path]:
         else make_tiny(tiny, seed=args.seed)
     )
     common = {
-        "fps": 4.0,
-        "size": (48, 64),
-        "needle_duration": args.needle_duration,
+        "fps": args.fps,
+        "size": tuple(int(v) for v in args.size.split(",")),
         "categories": ("colour",),
         "question_types": ("open",),
         "seed": args.seed,
     }
+    short = (args.answer_duration, args.answer_needle_duration)
+    long = (args.duration, args.needle_duration)
     sets = {
-        "answer": (out / "answer_data", args.answer_videos, "train", args.answer_duration),
-        "router": (out / "router_data", args.router_videos, "train", args.duration),
-        "test": (out / "router_data", args.test_videos, "test", args.duration),
+        "answer": (out / "answer_data", args.answer_videos, "train", *short),
+        "answer_val": (out / "answer_data", args.answer_val_videos, "val", *short),
+        "router": (out / "router_data", args.router_videos, "train", *long),
+        "test": (out / "router_data", args.test_videos, "test", *long),
     }
-    for name, (folder, count, split, duration) in sets.items():
+    if args.answer_model:  # the answer stage is not trained here
+        del sets["answer"], sets["answer_val"]
+    for name, (folder, count, split, duration, needle) in sets.items():
         path = folder / f"{split}.jsonl"
         if not path.is_file():
-            make_needle_dataset(folder, count, split=split, duration=duration, **common)
+            make_needle_dataset(
+                folder, count, split=split, duration=duration, needle_duration=needle, **common
+            )
         paths[name] = path
     return paths
 
@@ -124,7 +161,6 @@ def common_overrides(paths: dict[str, Path], out: Path, seed: int) -> list[str]:
         f"model.decoder.pretrained={paths['llm']}",
         f"run.output_dir={out}",
         f"run.seed={seed}",
-        "data.val_files=null",
         "data.backend=pyav",
         # Qwen3-VL's own frame geometry (the mode for models trained from scratch): the released
         # chain upscales every frame to ≥ 131072 pixels, ~10x the SVLM work of these 48x64 frames
@@ -157,19 +193,25 @@ def fit(recipe: str, overrides: list[str]) -> float:
 def train(args: argparse.Namespace, paths: dict[str, Path]) -> dict[str, Any]:
     out = Path(args.out)
     answer_dir, router_dir = out / "answer", out / "router"
-    answer_frames = int(round(args.answer_duration * 2))
-    answer = [
-        *common_overrides(paths, answer_dir, args.seed),
-        f"model.compressor.k_max={args.k_max}",
-        f"data.train_files={paths['answer']}",
-        f"data.max_frames={answer_frames}",
-        f"trainer.max_epochs={args.answer_epochs}",
-    ]
+    answer_model = Path(args.answer_model) if args.answer_model else answer_dir / "final"
+    answer = [f"(not trained here: {answer_model})"]
+    if not args.answer_model:
+        answer = [
+            *common_overrides(paths, answer_dir, args.seed),
+            f"model.compressor.k_max={args.k_max}",
+            f"data.train_files={paths['answer']}",
+            f"data.val_files={paths['answer_val']}",  # scored once, after the last epoch
+            f"data.max_frames={args.answer_max_frames}",
+            f"trainer.max_epochs={args.answer_epochs}",
+            f"trainer.check_val_every_n_epoch={args.answer_epochs}",
+            f"validation.max_new_tokens={args.max_new_tokens}",
+        ]
     router = [
         *common_overrides(paths, router_dir, args.seed),
-        f"run.init_from={answer_dir / 'final'}",
+        f"run.init_from={answer_model}",
         f"model.compressor.k_max={args.k_max}",  # as saved by the answer stage
         f"data.train_files={paths['router']}",
+        "data.val_files=null",
         f"data.max_frames={int(round(args.duration * 2))}",
         f"trainer.max_epochs={args.router_epochs}",
         "trainer.global_batch_size=4",
@@ -183,11 +225,17 @@ def train(args: argparse.Namespace, paths: dict[str, Path]) -> dict[str, Any]:
         *args.override,
     ]
     times = {}
-    if not (answer_dir / "final" / "tempo_config.json").is_file():
+    if not args.answer_model and not (answer_dir / "final" / "tempo_config.json").is_file():
         times["answer_stage_s"] = fit("demo.yaml", answer)
     if not (router_dir / "final" / "tempo_config.json").is_file():
         times["router_stage_s"] = fit("router.yaml", router)
-    return {"answer_overrides": answer, "router_overrides": router, **times}
+    return {"answer_overrides": answer, "router_overrides": router, "answer_model": answer_model, **times}
+
+
+def last_validation(run_dir: Path) -> dict[str, float]:
+    """The last validation metrics a run logged (its ``metrics.jsonl``)."""
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    return next((r for r in reversed(rows) if any(k.startswith("val/") for k in r)), {})
 
 
 # -------------------------------------------------------------------------------- evaluation
@@ -311,6 +359,16 @@ def markdown(document: dict[str, Any]) -> str:
         "```",
         "",
     ]
+    val = document.get("answer_validation", {})
+    if "val/open_accuracy" in val:
+        args = document["args"]
+        lines += [
+            f"Answer stage on {int(val['val/open_scored'])} held-out short videos ({args['answer_duration']:g} s, "
+            f"needle {args['answer_needle_duration']:g} s, {args['answer_max_frames']} frames = "
+            f"{args['answer_max_frames'] // 4} segments, all k_max tokens): accuracy {val['val/open_accuracy']:.3f}, "
+            f"loss {val['val/loss']:.3f}.",
+            "",
+        ]
     for stage, label in (
         ("answer", "answer stage only (untrained relevance)"),
         ("router", "after the router stage"),
@@ -389,9 +447,11 @@ def main(argv: list[str] | None = None) -> int:
     timing.update({k: v for k, v in trained.items() if k.endswith("_s")})
     budgets = [int(b) for b in args.budgets.split(",")]
     results = {}
+    answer_val = {} if args.answer_model else last_validation(Path(args.out) / "answer")
+    models = {"answer": trained["answer_model"], "router": Path(args.out) / "router" / "final"}
     for stage in ("answer", "router"):
         begin = time.perf_counter()
-        results[stage] = evaluate(Path(args.out) / stage / "final", paths["test"], budgets, args)
+        results[stage] = evaluate(models[stage], paths["test"], budgets, args)
         timing[f"evaluation_{stage}_s"] = time.perf_counter() - begin
     usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
     timing["total_s"] = time.perf_counter() - start
@@ -401,6 +461,7 @@ def main(argv: list[str] | None = None) -> int:
             ["python", "benchmarks/table2_router.py", *(sys.argv[1:] if argv is None else argv)]
         ),
         "args": {**vars(args), "budgets": budgets},
+        "answer_validation": answer_val,
         "results": results,
         "timing": timing,
         "recipes": {k: v for k, v in trained.items() if k.endswith("overrides")},

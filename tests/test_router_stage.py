@@ -92,3 +92,56 @@ def test_router_stage_separates_needle_segments_and_ata_routes_to_them(
     result = pipeline.answer(video=needle_videos["test"].parent / row["video"], query=row["question"],
                              budget=15, max_new_tokens=2, backend="pyav", progress=False)  # fmt: skip
     assert result.allocation.counts.sum() <= 15
+
+
+def _rows_file(benchmark: Path, path: Path, edits: list[dict]) -> Path:
+    """The benchmark's first row, once per edit (``None`` values drop the key), with absolute video paths."""
+    row = json.loads(benchmark.read_text().splitlines()[0])
+    row["video"] = str(benchmark.parent / row["video"])
+    lines = []
+    for number, edit in enumerate(edits):
+        changed = {**row, "id": f"row-{number}", **edit}
+        lines.append(json.dumps({k: v for k, v in changed.items() if v is not None}) + "\n")
+    path.write_text("".join(lines))
+    return path
+
+
+def test_the_router_stage_counts_rows_without_spans_or_with_bad_ones_as_skips(
+    tiny_needle_benchmark, tiny_tokenizer_dir, tmp_path
+):
+    from tempo_kit.data.datamodule import TempoDataModule
+
+    rows = _rows_file(
+        tiny_needle_benchmark,
+        tmp_path / "mixed.jsonl",
+        [
+            {},  # the needle's own span
+            {"relevant_spans": None},  # no spans: nothing to learn routing from
+            {"relevant_spans": [[5.0, 2.0]]},  # end before start
+            {"relevant_spans": [[40.0, 41.0]]},  # the row's duration is 12 s
+        ],
+    )
+    data = TempoDataModule(train_files=rows, tokenizer=tiny_tokenizer_dir, backend="pyav", require_spans=True)
+    data.setup("fit")
+    assert [r.id for part in data.datasets["train"].datasets for r in part.records] == ["row-0"]
+    reasons = {r.sample.rsplit(":", 1)[-1]: r.reason for r in data.skip_log.records}
+    assert set(reasons) == {"2", "3", "4"}, reasons
+    assert "no relevant_spans" in reasons["2"]
+    assert "ends before it starts" in reasons["3"]
+    assert "starts at or after the end of the video (12.00 s)" in reasons["4"]
+
+
+def test_the_router_stage_refuses_a_file_without_any_spans_naming_it(
+    tiny_needle_benchmark, tiny_tokenizer_dir, tmp_path
+):
+    from tempo_kit.data.datamodule import TempoDataModule
+    from tempo_kit.errors import ConfigError
+
+    rows = _rows_file(tiny_needle_benchmark, tmp_path / "plain.jsonl", [{"relevant_spans": None}] * 3)
+    data = TempoDataModule(train_files=rows, tokenizer=tiny_tokenizer_dir, backend="pyav", require_spans=True)
+    with pytest.raises(ConfigError) as error:
+        data.setup("fit")
+    message = str(error.value)
+    assert "\n" not in message and str(rows) in message
+    assert "none of its 3 rows is a video row with relevant_spans" in message
+    assert len(data.skip_log) == 3

@@ -1,8 +1,8 @@
 """Every shipped recipe trains 2 optimizer steps on CPU, and each changes exactly its parameters.
 
 The stage recipes run as shipped except for what a CPU test machine cannot have: the tiny
-checkpoints and synthetic needle videos replace the downloaded models and datasets, FSDP (GPU
-only in Lightning) becomes a single process, batches shrink to 2 samples. The four stages are
+checkpoints and synthetic needle videos replace the downloaded models and datasets, FSDP becomes
+a single process (two-process FSDP2 runs in ``test_fsdp2.py``), batches shrink to 2 samples. The four stages are
 chained the way the paper runs them: each starts from the previous stage's exported ``final/``.
 """
 

@@ -1,12 +1,9 @@
-"""Strategies from recipe settings: FSDP wrap policy on the real model's blocks, DDP options, batch maths.
+"""Strategies from recipe settings: FSDP2 units on the real model's blocks, DDP options, batch maths.
 
-FSDP itself needs GPUs in Lightning, so here its configuration is checked on the tiny model;
-DDP runs for real in ``test_training_distributed.py``.
+FSDP2 and DDP run for real on CPU processes in ``test_fsdp2.py`` and ``test_training_distributed.py``.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 import torch
@@ -14,7 +11,7 @@ import torch
 from tempo_kit.errors import CheckpointError, ConfigError
 from tempo_kit.training.commands import micro_batches_per_step, resolve_checkpoint
 from tempo_kit.training.module import prompt_only, split_answers
-from tempo_kit.training.strategies import LayerPolicy, build_strategy, layer_classes
+from tempo_kit.training.strategies import build_strategy, layer_classes
 
 
 @pytest.fixture(scope="module")
@@ -24,61 +21,43 @@ def tiny_model(tiny_tempo_dir):
     return TempoModel.from_pretrained(tiny_tempo_dir)
 
 
-def test_layer_policy_wraps_every_transformer_block(tiny_model):
+def test_fsdp_units_are_every_transformer_block(tiny_model):
+    from tempo_kit.training.fsdp2 import blocks
+
     names = {c.__name__ for c in layer_classes(tiny_model)}
     assert {"Qwen3DecoderLayer", "Qwen3VLTextDecoderLayer", "Qwen3VLVisionBlock"} <= names
-    policy = LayerPolicy()
-    assert policy(module=tiny_model, recurse=True, nonwrapped_numel=0)  # first call reads the root
-    wrapped = [
-        n for n, m in tiny_model.named_modules() if policy(module=m, recurse=False, nonwrapped_numel=0)
-    ]
+    wrapped = [name for name, _ in blocks(tiny_model)]
     config = tiny_model.decoder.model.config
     svlm = tiny_model.compressor.svlm.config
     expected = config.num_hidden_layers + svlm.text_config.num_hidden_layers + svlm.vision_config.depth
     assert len(wrapped) == expected
     assert all(".layers." in n or ".blocks." in n for n in wrapped)
-    with pytest.raises(ConfigError, match="found no transformer-block classes"):
-        LayerPolicy()(module=torch.nn.Linear(2, 2), recurse=True, nonwrapped_numel=0)
 
 
 def test_build_strategy_from_settings():
-    from lightning.pytorch.strategies import DDPStrategy, FSDPStrategy
+    from lightning.pytorch.strategies import DDPStrategy
+
+    from tempo_kit.training.sharded_checkpoint import FSDP2Strategy
 
     spec = {
         "name": "fsdp",
         "process_group_backend": None,
         "fsdp": {"state_dict_type": "sharded", "cpu_offload": False},
     }
-    fsdp = build_strategy(spec, "bf16-mixed", gradient_checkpointing=True)
-    assert isinstance(fsdp, FSDPStrategy)
-    assert isinstance(fsdp.kwargs["auto_wrap_policy"], LayerPolicy)
-    assert fsdp.kwargs["use_orig_params"] is True and fsdp._state_dict_type == "sharded"
-    assert fsdp.mixed_precision.param_dtype == torch.bfloat16
-    assert fsdp.mixed_precision.buffer_dtype == torch.float32  # the relevance direction stays fp32
-    assert build_strategy(spec, "32-true", gradient_checkpointing=False).mixed_precision is None
+    fsdp = build_strategy(spec, "bf16-mixed")
+    assert isinstance(fsdp, FSDP2Strategy) and fsdp._save_distributed_checkpoint is True
+    assert fsdp.precision_name == "bf16-mixed"
+    full = build_strategy({**spec, "fsdp": {"state_dict_type": "full"}}, "32-true")
+    assert full._save_distributed_checkpoint is False
+    with pytest.raises(ConfigError, match="limit_all_gathers is not an FSDP2 option"):
+        build_strategy({**spec, "fsdp": {"limit_all_gathers": True}}, "32-true")
     ddp = build_strategy(
         {"name": "ddp", "process_group_backend": "gloo", "ddp": {"find_unused_parameters": True}},
         "32-true",
-        False,
     )
     assert isinstance(ddp, DDPStrategy) and ddp._process_group_backend == "gloo"
     assert ddp._ddp_kwargs["find_unused_parameters"] is True
-    assert build_strategy({"name": "single"}, "32-true", False) == "single_device"
-
-
-def test_fsdp_on_cpu_is_refused_with_a_way_out(tiny_checkpoints, tmp_path):
-    from tempo_kit.recipes import load_recipe, to_dict
-    from tempo_kit.training.commands import build_trainer
-
-    recipe = to_dict(
-        load_recipe(
-            Path(__file__).resolve().parents[1] / "recipes" / "stage2.yaml",
-            ["trainer.accelerator=cpu", "trainer.devices=1", f"run.output_dir={tmp_path}"],
-            check_paths=False,
-        )
-    )
-    with pytest.raises(ConfigError, match="fsdp needs GPUs.*trainer.strategy.name=ddp"):
-        build_trainer(recipe, "fit")
+    assert build_strategy({"name": "single"}, "32-true") == "single_device"
 
 
 @pytest.mark.parametrize(("world", "expected"), [(1, 128), (8, 16), (64, 2), (128, 1)])

@@ -254,6 +254,7 @@ class TempoPipeline:
         max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
         progress: bool = False,
         compressed: CompressorOutput | None = None,
+        overlap: bool = False,
         **options: Any,
     ) -> InferenceResult:
         """Answer ``query`` about ``video`` (a path or a decoded clip) or ``frames``.
@@ -282,6 +283,10 @@ class TempoPipeline:
             compressed: memory and relevance already computed for this video and
                 ``compressor_query`` (what a :class:`~tempo_kit.inference.session.VideoSession`
                 passes); the compressor is then skipped.
+            overlap: decode the video file in a background thread, chunk by chunk, while the
+                compressor works on the chunks already decoded (:mod:`~tempo_kit.inference.overlap`):
+                same answer, host memory bounded by the chunk; for a file read once
+                (not with ``reuse_last_video``).
             options: sampling fields (above); the rest go to the LLM's ``generate``.
         """
         from tempo_kit.model import inference_batch
@@ -310,9 +315,21 @@ class TempoPipeline:
         video_key = None
         if self.reuse_last_video and frames is None and isinstance(video, (str, Path)):
             video_key = (str(video), *file_identity(video), sampling)
+        streamed = None
         if video_key is not None and video_key == self._video_key:
             segments, num_frames, duration, source, real_fps = self._decoded
             reused.append("decode")
+        elif overlap and video_key is None and compressed is None and isinstance(video, (str, Path)):
+            from tempo_kit.inference.overlap import compress_overlapped
+
+            streamed = compress_overlapped(
+                self, video, query if compressor_query is None else compressor_query, sampling=sampling,
+                relevance=relevance, relevance_prompt=relevance_prompt,
+            )
+            segments, compressed = streamed.segments, streamed.compressed
+            num_frames, duration, source, real_fps = (
+                streamed.num_frames, streamed.duration, streamed.source, streamed.real_fps
+            )
         else:
             decoded = self._segments(video, frames, sampling=sampling, frame_times=frame_times, progress=progress)
             segments, num_frames, duration, source, real_fps = decoded
@@ -340,6 +357,8 @@ class TempoPipeline:
                 self._compressed[compress_key] = compressed
         synchronize(model)
         timings["compress"] = time.perf_counter() - tick
+        if streamed is not None:
+            timings.update(streamed.timings)
 
         batch = inference_batch(model.tokenizer, [segments], [query])
         batch.queries = [svlm_query]
@@ -381,7 +400,7 @@ class TempoPipeline:
             timings=timings,
             settings=settings,
             reused=tuple(reused),
-            svlm_inputs=None if describe is None else describe(segments),
+            svlm_inputs=streamed.svlm_inputs if streamed is not None else None if describe is None else describe(segments),
         )
 
 

@@ -112,10 +112,9 @@ DEFAULTS: dict[str, Any] = {
             "process_group_backend": None,  # nccl on GPUs, gloo on CPUs when null
             "ddp": {"find_unused_parameters": False, "static_graph": False},
             "fsdp": {
-                "sharding_strategy": "FULL_SHARD",
+                "sharding_strategy": "FULL_SHARD",  # FULL_SHARD | SHARD_GRAD_OP (keep blocks gathered)
                 "state_dict_type": "sharded",  # sharded checkpoints: each rank saves its shard
-                "cpu_offload": False,
-                "limit_all_gathers": True,
+                "cpu_offload": False,  # FSDP2's CPUOffloadPolicy: shards, gradients and optimizer on the CPU
             },
         },
         # gradient (activation) checkpointing per component (Appendix C.1)

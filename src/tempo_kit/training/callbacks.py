@@ -21,10 +21,13 @@ from tempo_kit.training.progress import ProgressLines
 
 def global_grad_norm(module: torch.nn.Module, sharded: bool = False) -> float:
     """L2 norm of all gradients; with sharded parameters (FSDP) the squares are summed over ranks."""
+    from torch.distributed.tensor import DTensor
+
     total = None
     for param in module.parameters():
         if param.grad is not None:
-            square = param.grad.detach().float().pow(2).sum()
+            grad = param.grad.to_local() if isinstance(param.grad, DTensor) else param.grad  # this rank's shard
+            square = grad.detach().float().pow(2).sum()
             total = square if total is None else total + square
     if total is None:
         total = torch.zeros((), device=next(module.parameters()).device)

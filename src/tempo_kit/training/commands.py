@@ -150,7 +150,6 @@ def build_trainer(recipe: Mapping[str, Any], verb: str, module=None, callbacks: 
 
     settings = recipe["trainer"]
     output_dir = Path(recipe["run"]["output_dir"])
-    gradient_checkpointing = any(settings["gradient_checkpointing"].values())
     progress_bar = use_progress_bar(settings["enable_progress_bar"])
     lines = None if progress_bar else ProgressLines(settings["log_every_n_steps"])
     callbacks = [
@@ -178,14 +177,9 @@ def build_trainer(recipe: Mapping[str, Any], verb: str, module=None, callbacks: 
     try:
         has_val = bool(recipe["data"].get("val_files"))  # no validation loop without validation data
         trainer = _lightning_trainer(
-            settings, gradient_checkpointing, grad_clip, output_dir, callbacks, loggers, progress_bar, has_val
+            settings, grad_clip, output_dir, callbacks, loggers, progress_bar, has_val
         )
     except (ValueError, TypeError) as error:  # Lightning's MisconfigurationException is a ValueError
-        if "requires a GPU" in str(error):
-            raise ConfigError(
-                f"trainer.strategy.name=fsdp needs GPUs ({error}); on CPUs use trainer.strategy.name=ddp "
-                "(several processes) or trainer.strategy.name=auto (one)"
-            ) from error
         reason = " ".join(str(error).split())
         raise ConfigError(
             f"Lightning refuses the recipe's trainer settings: {reason} (change them under trainer:, "
@@ -198,19 +192,19 @@ def build_trainer(recipe: Mapping[str, Any], verb: str, module=None, callbacks: 
 
 
 def _lightning_trainer(
-    settings, gradient_checkpointing, grad_clip, output_dir, callbacks, loggers, progress_bar, has_val=True
+    settings, grad_clip, output_dir, callbacks, loggers, progress_bar, has_val=True
 ):
     from lightning.pytorch import Trainer
 
     from tempo_kit.training.resume import AtomicCheckpointIO
-    from tempo_kit.training.strategies import build_strategy
+    from tempo_kit.training.strategies import build_strategy, trainer_precision
 
     return Trainer(
         accelerator=settings["accelerator"],
         devices=settings["devices"],
         num_nodes=settings["num_nodes"],
-        strategy=build_strategy(settings["strategy"], settings["precision"], gradient_checkpointing),
-        precision=settings["precision"],
+        strategy=build_strategy(settings["strategy"], settings["precision"]),
+        precision=trainer_precision(settings["strategy"], settings["precision"]),
         max_epochs=settings["max_epochs"],
         max_steps=settings["max_steps"],
         gradient_clip_val=grad_clip if grad_clip else None,
@@ -267,41 +261,26 @@ def build_datamodule(recipe: Mapping[str, Any], verb: str = "fit"):
     )
 
 
-def _unsharded_copy(trainer, module):
-    """Under FSDP: gather the full state dict (collective) and, on rank 0, load it into a fresh copy."""
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
-
-    from tempo_kit.training.module import TempoModule
-    from tempo_kit.training.trainability import WRAPPER_SEGMENTS
-
-    options = StateDictOptions(full_state_dict=True, cpu_offload=True)  # rank 0 receives the tensors
-    state = get_model_state_dict(trainer.strategy.model, options=options)
-    if not trainer.is_global_zero:
-        return None
-
-    def clean(key: str) -> str:
-        for segment in WRAPPER_SEGMENTS:
-            key = key.replace(segment, "")
-        return key
-
-    copy = TempoModule(module.recipe)
-    copy.configure_model()
-    copy.load_state_dict({clean(k): v for k, v in state.items()}, strict=True)
-    return copy.model
-
-
 def export_final(trainer, module, out_dir: str | Path) -> Path | None:
     """Write the trained model, LoRA merged, in the kit's format (what ``run.init_from`` loads).
 
-    Rank 0 writes; under FSDP the full state dict is gathered to it first. A LoRA run also keeps
-    each part's adapter in peft's format in ``adapters/<part>/`` beside the folder.
+    Rank 0 writes. Under FSDP2 the full state dict is first gathered to rank 0's CPU memory and
+    rank 0's own model takes it in place of its shards (no second model is built); the model is
+    then saved as an unsharded run's would be. A LoRA run also keeps each part's adapter in peft's
+    format in ``adapters/<part>/`` beside the folder.
     """
     from tempo_kit.training.adapters import ADAPTERS_DIR, save_adapters
     from tempo_kit.training.strategies import is_fsdp
     from tempo_kit.training.trainability import has_lora, merge_lora
 
     out = Path(out_dir)
-    model = _unsharded_copy(trainer, module) if is_fsdp(trainer.strategy) else module.model
+    model = module.model
+    if is_fsdp(trainer.strategy):
+        from tempo_kit.training.fsdp2 import gather_full_state, hold_full_weights
+
+        state = gather_full_state(model)  # collective
+        if trainer.is_global_zero:
+            hold_full_weights(model, state)
     if trainer.is_global_zero:
         if has_lora(model):
             recipe = module.recipe
@@ -431,6 +410,10 @@ def run_recipe(
     set_cpu_threads(recipe["trainer"].get("cpu_threads"))
     module = TempoModule(recipe)
     trainer = build_trainer(recipe, verb, module, callbacks)
+    from tempo_kit.training.strategies import is_fsdp
+
+    if is_fsdp(trainer.strategy):
+        trainer.strategy.check_before_launch(module)
     if trainer.is_global_zero:
         name = RECIPE_FILE if verb == "fit" else f"recipe.{verb}.yaml"
         save_recipe(recipe, output_dir / name, command=command_line)

@@ -14,6 +14,7 @@ precision on labelled segments.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -26,8 +27,11 @@ from tempo_kit.errors import CheckpointError, ConfigError
 from tempo_kit.types import IGNORE_INDEX, TempoBatch
 
 
-def build_model(recipe: Mapping[str, Any]):
-    """A ``TempoModel`` from ``run.init_from`` (a kit-format folder) or from ``model:``."""
+def build_model(recipe: Mapping[str, Any], load_weights: bool = True):
+    """A ``TempoModel`` from ``run.init_from`` (a kit-format folder) or from ``model:``.
+
+    ``load_weights=False`` builds it on the meta device (what FSDP ranks other than 0 do).
+    """
     from tempo_kit.model import TempoModel
 
     init_from = recipe["run"].get("init_from")
@@ -41,8 +45,8 @@ def build_model(recipe: Mapping[str, Any]):
         settings = model_settings(recipe)
         overrides = runtime_overrides(settings)
         overrides.update(component_overrides(settings, path))
-        return TempoModel.from_pretrained(str(path), **overrides)
-    return TempoModel.from_config(model_settings(recipe))
+        return TempoModel.from_pretrained(str(path), load_weights=load_weights, **overrides)
+    return TempoModel.from_config(model_settings(recipe), load_weights=load_weights)
 
 
 #: Component settings a model loaded from ``run.init_from`` can still take: how its weights are
@@ -237,23 +241,34 @@ class TempoModule(LightningModule):
 
     # ------------------------------------------------------------------------------ model set-up
     def configure_model(self) -> None:
-        if self.model is not None:
-            return
         from tempo_kit.training.strategies import is_fsdp
+
+        fsdp = self._trainer is not None and is_fsdp(self.trainer.strategy)
+        if self.model is None:  # under FSDP only rank 0 reads weights; the others get its shards
+            self.set_up_model(load_weights=not fsdp or self.trainer.is_global_zero)
+        if fsdp:
+            self.trainer.strategy.shard(self.model)  # once: a sharded model is left as it is
+
+    def set_up_model(self, load_weights: bool = True) -> None:
+        """Build the model with its trainability, router set-up and activation checkpointing.
+
+        ``configure_model()`` calls it; a sharded run calls it on rank 0 before the other
+        processes start, so the model's structure is checked and rank 0's weights loaded first.
+        With ``load_weights=False`` everything, LoRA adapters included, is built on the meta
+        device (no memory, no weight file read).
+        """
         from tempo_kit.training.trainability import apply_trainability
 
-        self.model = build_model(self.recipe)
-        self.trainability = apply_trainability(self.model, self.recipe["trainable"], self.recipe["lora"])
-        if self.router.active:
-            self._set_up_router()
+        self.model = build_model(self.recipe, load_weights=load_weights)
+        with contextlib.nullcontext() if load_weights else torch.device("meta"):
+            self.trainability = apply_trainability(self.model, self.recipe["trainable"], self.recipe["lora"])
+            if self.router.active:
+                self._set_up_router()
         self.model.train()  # pretrained HF models load in eval mode; LoRA dropout needs train mode
-        fsdp = self._trainer is not None and is_fsdp(self.trainer.strategy)
         for part, enabled in self.recipe["trainer"]["gradient_checkpointing"].items():
             component = getattr(self.model, part, None)
-            # FSDP checkpoints the wrapped blocks itself (strategies.build_strategy)
-            trains = self._part_trains(part)
-            if enabled and trains and not fsdp and hasattr(component, "gradient_checkpointing_enable"):
-                component.gradient_checkpointing_enable()
+            if enabled and self._part_trains(part) and hasattr(component, "gradient_checkpointing_enable"):
+                component.gradient_checkpointing_enable()  # per block; FSDP2 composes with it
 
     def _set_up_router(self) -> None:
         """The router stage's prompt, and the relevance direction as a parameter if it trains."""

@@ -1,12 +1,13 @@
 """Distributed strategies from a recipe's ``trainer.strategy`` mapping: auto, single, ddp, fsdp.
 
-FSDP wraps (and, with gradient checkpointing on, checkpoints) every transformer block of the SVLM
-and of the LLM. Which classes those are is read from the built model — each component's
-``decoder_layer_classes`` or, failing that, its Hugging Face models' ``_no_split_modules`` — so the
-policy needs no class names in the recipe and works for any registered backbone. Lightning builds
-the model in ``configure_model()`` before wrapping, so the policy sees real modules.
-Multi-node runs use Lightning's launchers: ``torchrun`` or SLURM set the environment, the recipe
-sets ``trainer.num_nodes`` and ``trainer.devices``.
+``fsdp`` is PyTorch's FSDP2 (``fully_shard``) driven by Lightning's ``ModelParallelStrategy``
+(:mod:`tempo_kit.training.fsdp2`, :mod:`tempo_kit.training.sharded_checkpoint`): every
+transformer block of the SVLM and of the LLM is a unit. Which classes those are is read from the
+built model — each component's ``decoder_layer_classes`` or, failing that, its Hugging Face
+models' ``_no_split_modules`` — so no class names are needed in the recipe and any registered
+backbone works. It runs on GPUs (NCCL) and on CPUs (gloo). Multi-node runs use Lightning's
+launchers: ``torchrun`` or SLURM set the environment, the recipe sets ``trainer.num_nodes`` and
+``trainer.devices``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import torch
 from torch import nn
 
 from tempo_kit.errors import ConfigError
@@ -36,50 +36,13 @@ def layer_classes(root: nn.Module) -> set[type[nn.Module]]:
     return classes
 
 
-class LayerPolicy:
-    """FSDP auto-wrap / activation-checkpointing policy: every transformer block of the model.
-
-    The classes are collected from the root module on the first call (FSDP calls the policy on
-    the root first), so the policy can be made before the model exists.
-    """
-
-    def __init__(self, classes: set[type[nn.Module]] | None = None) -> None:
-        self.classes: tuple[type[nn.Module], ...] | None = tuple(classes) if classes else None
-
-    def __call__(self, module: nn.Module, recurse: bool, nonwrapped_numel: int = 0, **_: Any) -> bool:
-        if self.classes is None:
-            found = layer_classes(module)
-            if not found:
-                raise ConfigError(
-                    "trainer.strategy.name=fsdp: found no transformer-block classes to wrap in the model "
-                    "(components declare them with `decoder_layer_classes`)"
-                )
-            self.classes = tuple(found)
-        if recurse:
-            return True
-        return isinstance(module, self.classes)
-
-
-def _mixed_precision(precision: str):
-    """FSDP mixed precision for bf16/fp16 runs; buffers stay float32 (the relevance direction is fp32)."""
-    from torch.distributed.fsdp import MixedPrecision
-
-    dtype = {"bf16-mixed": torch.bfloat16, "bf16-true": torch.bfloat16, "16-mixed": torch.float16}.get(
-        precision
-    )
-    if dtype is None:
-        return None
-    return MixedPrecision(param_dtype=dtype, reduce_dtype=dtype, buffer_dtype=torch.float32)
-
-
-def build_strategy(spec: Mapping[str, Any], precision: str, gradient_checkpointing: bool) -> Any:
+def build_strategy(spec: Mapping[str, Any], precision: str) -> Any:
     """A Lightning strategy (object or name) from ``trainer.strategy``.
 
     Args:
         spec: ``{name: auto | single | ddp | fsdp, process_group_backend, ddp: {...}, fsdp: {...}}``;
             only the named strategy's options are used.
-        precision: the trainer precision (FSDP mixed precision follows it).
-        gradient_checkpointing: FSDP applies activation checkpointing to the wrapped blocks.
+        precision: the trainer precision (FSDP2's mixed-precision policy follows it).
     """
     name = spec.get("name", "auto")
     backend = spec.get("process_group_backend")
@@ -93,24 +56,25 @@ def build_strategy(spec: Mapping[str, Any], precision: str, gradient_checkpointi
 
         return DDPStrategy(**common, **dict(spec.get("ddp") or {}))
     if name == "fsdp":
-        from lightning.pytorch.strategies import FSDPStrategy
+        from tempo_kit.training.sharded_checkpoint import FSDP2Strategy
 
-        options = dict(spec.get("fsdp") or {})
-        return FSDPStrategy(
-            auto_wrap_policy=LayerPolicy(),
-            activation_checkpointing_policy=LayerPolicy() if gradient_checkpointing else None,
-            mixed_precision=_mixed_precision(precision),
-            use_orig_params=True,  # named parameter groups and frozen/trainable mixes per unit
-            sharding_strategy=options.pop("sharding_strategy", "FULL_SHARD"),
-            state_dict_type=options.pop("state_dict_type", "sharded"),
-            cpu_offload=bool(options.pop("cpu_offload", False)),
-            **common,
-            **options,
-        )
+        return FSDP2Strategy(precision, dict(spec.get("fsdp") or {}), **common)
     raise ConfigError(f"trainer.strategy.name={name!r} must be auto, single, ddp or fsdp")
 
 
 def is_fsdp(strategy: Any) -> bool:
-    from lightning.pytorch.strategies import FSDPStrategy
+    """Whether ``strategy`` shards the model (the kit's FSDP2 strategy)."""
+    from tempo_kit.training.sharded_checkpoint import FSDP2Strategy
 
-    return isinstance(strategy, FSDPStrategy)
+    return isinstance(strategy, FSDP2Strategy)
+
+
+def trainer_precision(spec: Mapping[str, Any], precision: str) -> str:
+    """The precision Lightning applies: under ``fsdp`` FSDP2's mixed-precision policy casts, so
+    Lightning runs in float32 (no autocast on top of the policy)."""
+    if spec.get("name") == "fsdp":
+        from tempo_kit.training.fsdp2 import param_dtype
+
+        param_dtype(precision)  # refuses precisions FSDP2 is not set up for
+        return "32-true"
+    return precision

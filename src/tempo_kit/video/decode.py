@@ -216,23 +216,12 @@ def load_video(
         raise ValueError(f"resize must be one of {', '.join(RESIZE_MODES)}, got {resize!r}")
     plan = FramePlan.for_mode(preprocessing, max_long_edge, size_multiple)
     with open_video(path, backend, plan.first_size if resize == "decoder" else None) as source:
-        duration = source.num_frames / source.fps
-        if not duration > 0:
-            raise MediaError(f"{path} has zero duration ({source.num_frames} frames at {source.fps} fps); re-encode it")
-        count = 1 if source.num_frames == 1 else num_sampled_frames(duration, fps, min_frames, max_frames)
-        indices = sample_indices(source.num_frames, count)
+        duration, indices = sampled_indices(source, fps, min_frames, max_frames)
         final = plan.final_size(source.height, source.width)
         unique, inverse = np.unique(indices, return_inverse=True)
         frames = torch.empty((len(unique), *final, 3), dtype=torch.uint8)
-        native = (source.height, source.width)
-        if resize == "decoder":
-            chunks = source.iter_chunks(unique, plan.first_size(*native), chunk_frames)
-        else:
-            per_chunk = max(1, min(chunk_frames, chunk_bytes // (source.height * source.width * 3)))
-            chunks = source.iter_chunks(unique, None, per_chunk)
         filled = 0
-        for chunk in chunks:
-            chunk = plan.apply(torch.from_numpy(chunk), "pil" if resize == "decoder" else resize, native)
+        for chunk in decode_frames(source, plan, unique, resize, chunk_frames, chunk_bytes):
             frames[filled : filled + len(chunk)] = chunk
             filled += len(chunk)
             del chunk
@@ -248,7 +237,38 @@ def load_video(
             fps=source.fps,
             duration=duration,
             source=str(path),
-            real_fps=count / duration,
+            real_fps=len(indices) / duration,
             num_source_frames=source.num_frames,
             preprocessing=preprocessing,
         )
+
+
+def sampled_indices(source, fps: float, min_frames: int, max_frames: int) -> tuple[float, np.ndarray]:
+    """``(duration, frame indices)`` of an opened video at ``fps`` in ``[min_frames, max_frames]``."""
+    duration = source.num_frames / source.fps
+    if not duration > 0:
+        raise MediaError(
+            f"{source.path} has zero duration ({source.num_frames} frames at {source.fps} fps); re-encode it"
+        )
+    count = 1 if source.num_frames == 1 else num_sampled_frames(duration, fps, min_frames, max_frames)
+    return duration, sample_indices(source.num_frames, count)
+
+
+def decode_frames(
+    source,
+    plan: FramePlan,
+    indices: np.ndarray,
+    resize: ResizeMode = DEFAULT_RESIZE,
+    chunk_frames: int = DEFAULT_CHUNK_FRAMES,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+):
+    """uint8 ``[n, H, W, 3]`` chunks of the frames at sorted unique ``indices``, at ``plan``'s final
+    size: the decode-and-resize step of :func:`load_video`, usable on any range of a video."""
+    native = (source.height, source.width)
+    if resize == "decoder":
+        chunks = source.iter_chunks(indices, plan.first_size(*native), chunk_frames)
+    else:
+        per_chunk = max(1, min(chunk_frames, chunk_bytes // (source.height * source.width * 3)))
+        chunks = source.iter_chunks(indices, None, per_chunk)
+    for chunk in chunks:
+        yield plan.apply(torch.from_numpy(chunk), "pil" if resize == "decoder" else resize, native)

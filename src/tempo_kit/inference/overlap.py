@@ -1,0 +1,245 @@
+"""Decode ahead while the compressor works: one video streamed through the SVLM chunk by chunk.
+
+The serial pipeline decodes the whole video, then compresses it: the accelerator waits for the
+decoder, and host memory holds every sampled frame. Here a background thread decodes and resizes
+the next chunks of segments (``chunk_segments`` windows at a time, at most ``prefetch`` chunks
+ahead) while the caller compresses the current one, as QuickVideo overlaps decoding with
+inference. Frames become patches on the model's device inside the compressor. Host memory holds
+at most ``prefetch + 2`` chunks, whatever the video's length; the returned segments keep their
+time tags and lengths but no frames.
+
+Segments are compressed independently, so the memory and relevance equal the serial path's when
+``chunk_segments`` is a multiple of the compressor's micro-batch (the default is).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from tempo_kit.types import CompressorOutput, Segments
+from tempo_kit.video.reading import Sampling
+
+#: Decoded chunks waiting for the compressor at most (bounds host memory with the chunk size).
+DEFAULT_PREFETCH = 2
+#: Micro-batches of the compressor per decoded chunk.
+CHUNK_MICRO_BATCHES = 2
+
+
+@dataclass
+class StreamedVideo:
+    """What the overlapped path knows of a video once it is compressed.
+
+    Attributes:
+        segments: the video's segments with their time tags and lengths; ``frames`` is empty
+            (``[S, F, 0, 0, 3]``): they were dropped chunk by chunk.
+        compressed: memory and relevance of every segment, as one sample.
+        svlm_inputs: per segment, what the compressor fed its SVLM (``describe_inputs``), or None.
+        timings: seconds the compressor waited for frames (``decode``) and computed (``compress``).
+        num_frames, duration, real_fps, source: as the serial path reports them.
+    """
+
+    segments: Segments
+    compressed: CompressorOutput
+    svlm_inputs: list[dict[str, Any]] | None
+    timings: dict[str, float]
+    num_frames: int
+    duration: float
+    real_fps: float
+    source: str
+
+
+class Prefetch:
+    """Iterates ``items`` in a background thread, at most ``depth`` items ahead of the consumer.
+
+    An exception in the producer is raised in the consumer; leaving the loop early (or an error
+    there) stops the producer and closes ``items``.
+    """
+
+    _END = object()
+
+    def __init__(self, items: Iterator[Any], depth: int = DEFAULT_PREFETCH) -> None:
+        if depth < 1:
+            raise ValueError(f"prefetch depth must be at least 1, got {depth}")
+        self._items = items
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._produce, name="tempo-kit-decode", daemon=True)
+        self._thread.start()
+
+    def _put(self, item: Any) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _produce(self) -> None:
+        try:
+            for item in self._items:
+                if not self._put(item):
+                    break
+        except BaseException as error:  # handed to the consumer, raised there
+            self._put(_Failure(error))
+        finally:
+            close = getattr(self._items, "close", None)
+            if close is not None:
+                close()
+            self._put(self._END)
+
+    def __iter__(self) -> Iterator[Any]:
+        try:
+            while True:
+                item = self._queue.get()
+                if item is self._END:
+                    return
+                if isinstance(item, _Failure):
+                    raise item.error
+                yield item
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the producer and wait for it (it finishes the chunk it is decoding)."""
+        self._stop.set()
+        self._thread.join()
+
+
+@dataclass
+class _Failure:
+    error: BaseException
+
+
+def stream_segments(
+    path: str | Path, sampling: Sampling, chunk_segments: int
+) -> tuple[Segments, Iterator[Segments], dict[str, Any]]:
+    """The video's frameless segments, an iterator of its decoded chunks, and its clip facts.
+
+    Each chunk is a :class:`Segments` of at most ``chunk_segments`` windows with the frames,
+    time tags and lengths :func:`~tempo_kit.video.make_segments` gives the whole video, decoded
+    as :func:`~tempo_kit.video.load_video` decodes it (same indices, same resize chain).
+    """
+    from tempo_kit.video import make_segments
+    from tempo_kit.video.backends import open_video
+    from tempo_kit.video.decode import FramePlan, VideoClip, decode_frames, sampled_indices
+    from tempo_kit.video.sampling import DEFAULT_SIZE_MULTIPLE
+    from tempo_kit.video.segments import segment_starts
+
+    if chunk_segments < 1:
+        raise ValueError(f"chunk_segments must be at least 1, got {chunk_segments}")
+    reading = sampling.load_arguments()
+    plan = FramePlan.for_mode(reading["preprocessing"], reading["max_long_edge"], DEFAULT_SIZE_MULTIPLE)
+    resize, window = reading["resize"], sampling.window
+    source = open_video(path, reading["backend"], plan.first_size if resize == "decoder" else None)
+    try:
+        duration, indices = sampled_indices(source, reading["fps"], reading["min_frames"], reading["max_frames"])
+        count = len(indices)
+        index_tensor = torch.from_numpy(indices)
+        timeline = VideoClip(
+            frames=torch.empty((count, 0, 0, 3), dtype=torch.uint8),  # times and lengths only
+            timestamps=index_tensor.double() / source.fps,
+            indices=index_tensor,
+            fps=source.fps,
+            duration=duration,
+            source=str(path),
+            real_fps=count / duration,
+            num_source_frames=source.num_frames,
+            preprocessing=reading["preprocessing"],
+        )
+        skeleton = make_segments(timeline, window, time_base=sampling.time_base)
+    except BaseException:
+        source.close()
+        raise
+    starts = segment_starts(count, window, window)
+    facts = {"num_frames": count, "duration": duration, "real_fps": count / duration, "source": str(path)}
+
+    def chunks() -> Iterator[Segments]:
+        try:
+            for first in range(0, len(starts), chunk_segments):
+                last = min(first + chunk_segments, len(starts))
+                begin, end = starts[first], min(starts[last - 1] + window, count)
+                unique, inverse = np.unique(indices[begin:end], return_inverse=True)
+                decoded = torch.cat(list(decode_frames(source, plan, unique, resize)))[torch.from_numpy(inverse)]
+                slots = (torch.tensor(starts[first:last])[:, None] + torch.arange(window)[None]).clamp(max=count - 1)
+                yield replace(skeleton.slice(first, last), frames=decoded[slots - begin])
+        finally:
+            source.close()
+
+    return skeleton, chunks(), facts
+
+
+def compress_streamed(
+    chunks: Iterator[Segments],
+    compress: Callable[[Segments], CompressorOutput],
+    describe: Callable[[Segments], list[dict[str, Any]]] | None = None,
+    prefetch: int = DEFAULT_PREFETCH,
+) -> tuple[CompressorOutput, list[dict[str, Any]] | None, float]:
+    """Compress each chunk as soon as it is decoded, the next ones decoding meanwhile.
+
+    Returns the memory and relevance of all segments as one sample, what ``describe`` says of
+    each segment's SVLM input, and the seconds the compressor waited for decoded frames.
+    """
+    memories, relevances, inputs = [], [], [] if describe is not None else None
+    waited, chunks = 0.0, iter(Prefetch(chunks, prefetch))
+    while True:
+        tick = time.perf_counter()
+        chunk = next(chunks, None)
+        waited += time.perf_counter() - tick
+        if chunk is None:
+            break
+        out = compress(chunk)
+        memories.append(out.memory)
+        relevances.append(out.relevance)
+        if inputs is not None:
+            inputs.extend(describe(chunk))
+        del chunk  # its frames are no longer needed
+    relevance = None if any(r is None for r in relevances) else torch.cat(relevances)
+    memory = torch.cat(memories)
+    return CompressorOutput(memory, relevance, [len(memory)]), inputs, waited
+
+
+def compress_overlapped(
+    pipe,
+    video: str | Path,
+    query: str,
+    *,
+    sampling: Sampling,
+    relevance: str = "trained",
+    relevance_prompt: str | None = None,
+    prefetch: int = DEFAULT_PREFETCH,
+) -> StreamedVideo:
+    """Decode and compress ``video`` for ``query`` with a :class:`TempoPipeline`, overlapped.
+
+    Chunks are :data:`CHUNK_MICRO_BATCHES` compressor micro-batches (``segment_batch_size``
+    segments each), so every call sees the segments the serial path gives it. ``timings``:
+    ``decode`` is the time the compressor waited for frames, ``compress`` the rest.
+    """
+    from tempo_kit.model.compression import segment_batch_size
+
+    start = time.perf_counter()
+    chunk_segments = CHUNK_MICRO_BATCHES * segment_batch_size(pipe.model.compressor)
+    segments, chunks, facts = stream_segments(video, sampling, chunk_segments)
+    compressed, inputs, waited = compress_streamed(
+        chunks,
+        lambda chunk: pipe.compress(chunk, query, relevance=relevance, relevance_prompt=relevance_prompt),
+        getattr(pipe.model.compressor, "describe_inputs", None),
+        prefetch,
+    )
+    total = time.perf_counter() - start
+    return StreamedVideo(
+        segments=segments,
+        compressed=compressed,
+        svlm_inputs=inputs,
+        timings={"decode": waited, "compress": total - waited},
+        **facts,
+    )

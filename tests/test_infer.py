@@ -207,3 +207,19 @@ def test_reuse_last_video_skips_decode_and_compression(tiny_tempo_dir, video):
         video=path, query=row["question"], budget=24, allocator="uniform", max_new_tokens=1
     )
     assert torch.equal(fresh.allocation.counts, second.allocation.counts) and fresh.answer == second.answer
+
+
+def test_cli_overlap_gives_the_serial_answer_and_allocation(tiny_tempo_dir, video, capsys):
+    path, row = video
+    command = ["infer", "--model", str(tiny_tempo_dir), "--video", path, "--query", row["question"],
+               "--budget", "24", "--max-new-tokens", "2", "--json", "--no-progress"]  # fmt: skip
+    documents = []
+    for extra in ([], ["--overlap"]):
+        assert main([*command, *extra]) == 0
+        documents.append(json.loads(capsys.readouterr().out))
+    serial, overlapped = documents
+    assert overlapped["answer"] == serial["answer"]
+    assert [s["tokens"] for s in overlapped["segments"]] == [s["tokens"] for s in serial["segments"]]
+    assert [s["relevance"] for s in overlapped["segments"]] == pytest.approx(
+        [s["relevance"] for s in serial["segments"]], abs=1e-6
+    )

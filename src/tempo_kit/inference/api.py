@@ -285,7 +285,7 @@ class TempoPipeline:
                 passes); the compressor is then skipped.
             overlap: decode the video file in a background thread, chunk by chunk, while the
                 compressor works on the chunks already decoded (:mod:`~tempo_kit.inference.overlap`):
-                same answer, host memory bounded by the chunk; for a file read once
+                same answer, decoded frames held per chunk, not per video; for a file read once
                 (not with ``reuse_last_video``).
             options: sampling fields (above); the rest go to the LLM's ``generate``.
         """

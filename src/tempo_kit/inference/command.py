@@ -156,6 +156,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     out.add_argument("--plot", default=None, metavar="FILE.png", help="write the allocation-over-time figure")
     out.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    parser.add_argument(
+        "--overlap",
+        action="store_true",
+        help="decode the next chunks of the video in a background thread while the compressor works "
+        "(same answer; host memory holds a few chunks, not the whole video)",
+    )
 
 
 def format_result(result) -> str:
@@ -270,6 +276,7 @@ def run(args: argparse.Namespace) -> int:
         relevance_prompt=args.relevance_prompt,
         max_new_tokens=args.max_new_tokens,
         progress=not args.no_progress,
+        overlap=args.overlap,
     )
     plot, plot_error = None, None
     if args.plot:

@@ -4,9 +4,11 @@ The serial pipeline decodes the whole video, then compresses it: the accelerator
 decoder, and host memory holds every sampled frame. Here a background thread decodes and resizes
 the next chunks of segments (``chunk_segments`` windows at a time, at most ``prefetch`` chunks
 ahead) while the caller compresses the current one, as QuickVideo overlaps decoding with
-inference. Frames become patches on the model's device inside the compressor. Host memory holds
-at most ``prefetch + 2`` chunks, whatever the video's length; the returned segments keep their
-time tags and lengths but no frames.
+inference. Frames become patches on the model's device inside the compressor. At most
+``prefetch + 2`` chunks of decoded frames are held, whatever the video's length; the returned
+segments keep their time tags and lengths but no frames. (The process's peak RSS still grows
+with the video on CPU, about 0.8 MB per frame in ``benchmarks/results/overlap_cpu.md``; the cause is
+not yet found.)
 
 Segments are compressed independently, so the memory and relevance equal the serial path's when
 ``chunk_segments`` is a multiple of the compressor's micro-batch (the default is).

@@ -6,8 +6,11 @@ Each case runs ``tempo_kit.cli.main`` as a user would and checks that no traceba
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -173,3 +176,17 @@ def test_a_bad_row_met_again_warns_once(caplog):
         log.add("val.jsonl:2", "other.png", "MediaError: cannot read image other.png")
     assert caplog.text.count("skipping sample val.jsonl:1") == 1 and "val.jsonl:2" in caplog.text
     assert log.summary() == "2 samples skipped (2× MediaError); 4 skip events"
+
+
+def test_a_reader_that_left_is_no_traceback(tmp_path):
+    """`tempo-kit components | head -1`: the pipe closes before the listing is written."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line: every write fails with EPIPE
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "tempo_kit.cli", "components"],
+            stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120,
+        )  # fmt: skip
+    finally:
+        os.close(write_end)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import inspect
+import os
 import sys
 from collections.abc import Sequence
 
@@ -90,6 +91,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except TempoKitError as error:
             print(f"tempo-kit {verb}: error: {user_message(error)}", file=sys.stderr)
             return 2
+        except BrokenPipeError:  # the reader left (`tempo-kit components | head`): stop quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit's flush
+            return 0
         except Exception as error:  # a full or read-only disk met by a library's own write
             from tempo_kit.atomic import disk_error
 

@@ -85,3 +85,20 @@ def test_compressor_benchmark(results):
     assert set(e2e["seconds"]) >= {"compress", "allocate", "generate", "total"}
     assert 0 < e2e["visual_tokens"] <= 64  # the tiny budget
     assert e2e["prefill_seconds"] > 0 and "ms_per_new_token" in e2e
+
+
+def test_analytic_flops_counts_the_real_shapes(tmp_path):
+    out = tmp_path / "flops.json"
+    subprocess.run([sys.executable, "benchmarks/analytic_flops.py", "--json", str(out)], cwd=ROOT, check=True,
+                   capture_output=True, timeout=300)  # fmt: skip
+    figures = json.loads(out.read_text())
+    sample = figures["train_sample"]
+    # 4 frames of 512×256: 2 temporal patches × (16·32 patches / 2×2 merge) = 256 visual tokens
+    assert sample["visual_tokens_per_segment"] == 256
+    assert sample["svlm_tokens_per_segment"] > 256 + 128  # + memory tokens + prompt and query text
+    forward = sample["forward_tflop"]
+    # everything learns: 3× each part's forward, but 2× for the patch embedding (pixels need no grad)
+    expected = 3 * (forward["forward"] - forward["vision_patch_embed"]) + 2 * forward["vision_patch_embed"]
+    assert sample["step_tflop"] == pytest.approx(expected, rel=1e-9)
+    question = figures["question_1024_frames"]
+    assert question["llm_prompt_tokens"] > 8192 and question["total_tflop"] > question["compressor_tflop"]

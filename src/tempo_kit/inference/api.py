@@ -24,7 +24,8 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from tempo_kit.errors import ConfigError
-from tempo_kit.inference.defaults import DEFAULT_INFER_MAX_CONTEXT, DEFAULT_MAX_NEW_TOKENS, RELEVANCE_SOURCES
+from tempo_kit.generation import DEFAULT_MAX_NEW_TOKENS
+from tempo_kit.inference.defaults import DEFAULT_INFER_MAX_CONTEXT, RELEVANCE_SOURCES
 from tempo_kit.inference.result import InferenceResult
 from tempo_kit.inference.session import DEFAULT_MAX_CACHE_BYTES, VideoSession
 from tempo_kit.model.compression import compress_samples

@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 
 from tempo_kit.errors import ConfigError, MediaError
-from tempo_kit.inference.defaults import DEFAULT_INFER_MAX_CONTEXT, DEFAULT_MAX_NEW_TOKENS, RELEVANCE_SOURCES
+from tempo_kit.generation import DEFAULT_MAX_NEW_TOKENS
+from tempo_kit.inference.defaults import DEFAULT_INFER_MAX_CONTEXT, RELEVANCE_SOURCES
 from tempo_kit.registry import parse_spec
 from tempo_kit.video.options import DEFAULT_PREPROCESSING, PREPROCESSING_MODES, RESIZE_MODES, TIME_BASES
 from tempo_kit.video.reading import Sampling

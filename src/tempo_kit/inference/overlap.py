@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from tempo_kit.model.compression import join_calls
 from tempo_kit.types import CompressorOutput, Segments
 from tempo_kit.video.reading import Sampling
 
@@ -191,7 +192,7 @@ def compress_streamed(
     Returns the memory and relevance of all segments as one sample, what ``describe`` says of
     each segment's SVLM input, and the seconds the compressor waited for decoded frames.
     """
-    memories, relevances, inputs = [], [], [] if describe is not None else None
+    outputs, inputs = [], [] if describe is not None else None
     waited, chunks = 0.0, iter(Prefetch(chunks, prefetch))
     while True:
         tick = time.perf_counter()
@@ -199,15 +200,11 @@ def compress_streamed(
         waited += time.perf_counter() - tick
         if chunk is None:
             break
-        out = compress(chunk)
-        memories.append(out.memory)
-        relevances.append(out.relevance)
+        outputs.append(compress(chunk))
         if inputs is not None:
             inputs.extend(describe(chunk))
         del chunk  # its frames are no longer needed
-    relevance = None if any(r is None for r in relevances) else torch.cat(relevances)
-    memory = torch.cat(memories)
-    return CompressorOutput(memory, relevance, [len(memory)]), inputs, waited
+    return join_calls(outputs, [sum(len(out.memory) for out in outputs)]), inputs, waited
 
 
 def compress_overlapped(

@@ -196,7 +196,12 @@ class VideoSession:
     ) -> tuple[CompressorOutput, int | None, bool]:
         """Memory and relevance of every segment, from the cache where it holds them."""
         from tempo_kit.inference.api import relevance_system_prompt
-        from tempo_kit.model.compression import check_system_prompt, compress_samples, segment_batch_size
+        from tempo_kit.model.compression import (
+            check_system_prompt,
+            compress_samples,
+            join_calls,
+            segment_batch_size,
+        )
 
         compressor = self.pipeline.model.compressor
         prompt = relevance_system_prompt(relevance_prompt)
@@ -212,7 +217,7 @@ class VideoSession:
             self._prompt = prompt_text
         reused = self.cached_segments > 0
         chunk = segment_batch_size(compressor)
-        memories, relevances, tokens = [], [], 0
+        outputs, tokens = [], 0
         total = len(self.segments)
         with tqdm(total=total, desc="compress", unit="seg", disable=not progress, dynamic_ncols=True) as bar:
             for start in range(0, total, chunk):
@@ -227,12 +232,10 @@ class VideoSession:
                 self._keep(fresh)
                 prefixes = [fresh[j] if j in fresh else self._prefixes[j] for j in indices]
                 out = compressor.compress_with_prefixes(prefixes, [query] * len(indices))
-                memories.append(out.memory)
-                relevances.append(out.relevance)
+                outputs.append(out)
                 tokens += out.tokens
                 bar.update(len(indices))
-        relevance = None if any(r is None for r in relevances) else torch.cat(relevances)
-        return CompressorOutput(torch.cat(memories), relevance, [total]), tokens, reused
+        return join_calls(outputs, [total]), tokens, reused
 
     def _keep(self, fresh: dict[int, SegmentPrefix]) -> None:
         """Cache new prefixes in segment order while they fit under ``max_cache_bytes``."""

@@ -91,15 +91,13 @@ def compress_samples(
     size = segment_batch_size(compressor)
     report = on_chunk or (lambda n: None)
     prompt = {} if system_prompt is None else {"system_prompt": system_prompt}
-    memories, relevances = [], []
+    outputs: list[CompressorOutput] = []
     call: list[tuple[Segments, str]] = []
     room = size
 
     def run() -> None:
         chunk = [piece for piece, _ in call]
-        out = _checked(compressor, compressor(chunk, [query for _, query in call], **prompt), chunk)
-        memories.append(out.memory)
-        relevances.append(out.relevance)
+        outputs.append(_checked(compressor, compressor(chunk, [query for _, query in call], **prompt), chunk))
         report(sum(len(piece) for piece in chunk))
 
     for segments, query in zip(samples, queries):
@@ -112,10 +110,19 @@ def compress_samples(
             if room == 0:
                 run()
                 call, room = [], size
-    if call or not memories:
+    if call or not outputs:
         run()
+    return join_calls(outputs, [len(s) for s in samples])
+
+
+def join_calls(calls: Sequence, num_segments: Sequence[int]) -> CompressorOutput:
+    """One output from consecutive compressor calls (each with ``memory`` and ``relevance``).
+
+    The relevance is ``None`` when any call gave none (a query-agnostic compressor).
+    """
+    relevances = [call.relevance for call in calls]
     relevance = None if any(r is None for r in relevances) else torch.cat(relevances)
-    return CompressorOutput(torch.cat(memories), relevance, [len(s) for s in samples])
+    return CompressorOutput(torch.cat([call.memory for call in calls]), relevance, list(num_segments))
 
 
 def _checked(compressor: nn.Module, out: CompressorOutput, segments: Sequence[Segments]) -> CompressorOutput:

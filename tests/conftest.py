@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import time
+
 import pytest
 
 
@@ -85,3 +90,28 @@ def letter_model(tiny_checkpoints, tmp_path_factory):
         }
     )
     return model.save_pretrained(root / "tempo")
+
+
+@pytest.fixture
+def kill_once_written():
+    """``kill(command, path, lines, seconds, env=None)``: start ``command`` in its own process group
+    and SIGKILL the group once ``path`` holds ``lines`` lines (a crash in the middle of a run)."""
+
+    def kill(command, path, lines: int, seconds: float, env=None) -> None:
+        process = subprocess.Popen(
+            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
+        deadline = time.monotonic() + seconds
+        try:
+            while time.monotonic() < deadline and process.poll() is None:
+                if path.exists() and path.read_bytes().count(b"\n") >= lines:
+                    break
+                time.sleep(0.02)
+            assert process.poll() is None, "the run ended before it could be killed"
+            os.killpg(process.pid, signal.SIGKILL)
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+    return kill

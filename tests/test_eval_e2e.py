@@ -7,11 +7,7 @@ neither 0 nor 1 by construction, which makes the recount from the JSONL a real c
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
-import time
 
 import pytest
 
@@ -84,7 +80,9 @@ def test_eval_sweep_end_to_end(letter_model, benchmark, tmp_path, capsys):
     assert stored.keys() == summaries.keys()
 
 
-def test_killed_run_resumes_without_recomputing(letter_model, benchmark, tmp_path, monkeypatch, capsys):
+def test_killed_run_resumes_without_recomputing(
+    letter_model, benchmark, tmp_path, monkeypatch, capsys, kill_once_written
+):
     out = tmp_path / "run"
     command = [
         sys.executable,
@@ -93,21 +91,7 @@ def test_killed_run_resumes_without_recomputing(letter_model, benchmark, tmp_pat
         *eval_args(letter_model, benchmark, out, "--budget", "32"),
     ]
     results = out / "b32_ata_head_kmin4_trained-default.jsonl"
-    process = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
-    deadline = time.monotonic() + 240
-    try:
-        while time.monotonic() < deadline and process.poll() is None:
-            if results.exists() and results.read_bytes().count(b"\n") >= 2:
-                break
-            time.sleep(0.02)
-        assert process.poll() is None, "the run finished before it could be killed"
-        os.kill(process.pid, signal.SIGKILL)
-    finally:
-        if process.poll() is None:
-            os.kill(process.pid, signal.SIGKILL)
-        process.wait()
+    kill_once_written(command, results, lines=2, seconds=240)
     before = results.read_bytes()
     finished = [r["id"] for r in read_results(results)]
     assert 2 <= len(finished) < 6

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -131,7 +129,7 @@ def environment(plugin_path):
 
 @pytest.mark.slow
 def test_lmms_eval_runs_the_kit_model_resumes_after_a_kill_and_matches_a_recount(
-    letter_model, task_folder, plugin_path, tmp_path
+    letter_model, task_folder, plugin_path, tmp_path, kill_once_written
 ):
     task, rows = task_folder
     answers, cache, out = tmp_path / "answers", tmp_path / "cache", tmp_path / "out"
@@ -139,21 +137,7 @@ def test_lmms_eval_runs_the_kit_model_resumes_after_a_kill_and_matches_a_recount
     env = environment(plugin_path)
     journal = answers / "rank0.jsonl"
 
-    process = subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
-    deadline = time.monotonic() + 300
-    try:
-        while time.monotonic() < deadline and process.poll() is None:
-            if journal.exists() and journal.read_bytes().count(b"\n") >= 2:
-                break
-            time.sleep(0.05)
-        assert process.poll() is None, "the run ended before it could be killed"
-        os.killpg(process.pid, signal.SIGKILL)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+    kill_once_written(command, journal, lines=2, seconds=300, env=env)
     finished = read_journal(journal)
     assert 2 <= len(finished) < NUM_VIDEOS
 

@@ -218,6 +218,7 @@ def test_cli_overlap_gives_the_serial_answer_and_allocation(tiny_tempo_dir, vide
         assert main([*command, *extra]) == 0
         documents.append(json.loads(capsys.readouterr().out))
     serial, overlapped = documents
+    assert (serial["settings"]["overlap"], overlapped["settings"]["overlap"]) == (False, True)
     assert overlapped["answer"] == serial["answer"]
     assert [s["tokens"] for s in overlapped["segments"]] == [s["tokens"] for s in serial["segments"]]
     assert [s["relevance"] for s in overlapped["segments"]] == pytest.approx(

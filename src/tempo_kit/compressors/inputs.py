@@ -32,11 +32,22 @@ def validate_inputs(segments: Sequence[Segments], queries: Sequence[str], requir
             raise ConfigError(f"{name} (sample {index}) has no segments")
 
 
-def check_sizes(k_max: int, segment_batch_size: int) -> None:
-    """Both are positive integers (:class:`ConfigError` naming the key otherwise)."""
+def check_sizes(k_max: int, segment_batch_size: int, call_token_budget: int | None = None) -> None:
+    """``k_max`` and ``segment_batch_size`` are positive integers, ``call_token_budget`` one or
+    ``None`` (:class:`ConfigError` naming the key otherwise)."""
     if not isinstance(k_max, int) or k_max < 1:
         raise ConfigError(f"compressor k_max must be a positive integer, got {k_max!r}")
     if not isinstance(segment_batch_size, int) or segment_batch_size < 1:
         raise ConfigError(
             f"compressor segment_batch_size must be a positive integer, got {segment_batch_size!r}"
+        )
+    check_call_token_budget(call_token_budget, "compressor call_token_budget")
+
+
+def check_call_token_budget(budget: object, key: str) -> None:
+    """A per-call token budget is a positive integer or ``None`` (no budget); ``key`` names where it was set."""
+    if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 1):
+        raise ConfigError(
+            f"{key}={budget!r} must be a positive integer (most tokens one compressor call may hold) "
+            "or null for no token budget"
         )

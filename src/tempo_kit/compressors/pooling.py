@@ -18,7 +18,7 @@ from torch import nn
 from tempo_kit.compressors.base import DEFAULT_SEGMENT_BATCH_SIZE, Compressor
 from tempo_kit.compressors.checkpoint import QWEN3_VL_MODEL_TYPE, patch_configs
 from tempo_kit.compressors.inputs import K_MAX, check_sizes, validate_inputs
-from tempo_kit.compressors.visual import patch_segments
+from tempo_kit.compressors.visual import patch_segments, segment_grids
 from tempo_kit.dtypes import AUTO, resolve_dtype
 from tempo_kit.hf import (
     build_from_config,
@@ -46,6 +46,9 @@ class PoolingCompressor(Compressor):
         pretrained: local Qwen3-VL checkpoint folder; only its vision tower is loaded.
         k_max: tokens per segment.
         segment_batch_size: segments per vision-tower forward.
+        call_token_budget: most vision-tower patches one forward may hold (the tower packs the
+            segments' patches without padding, so a call costs their sum; :meth:`segment_tokens`).
+            ``None``: calls are cut by ``segment_batch_size`` alone.
         dtype: ``"auto"`` (the checkpoint config's) or any name :mod:`tempo_kit.dtypes` accepts.
         attn_implementation: vision attention implementation (Hugging Face name).
         min_pixels: lower video pixel bound, as for ``qwen3_vl``.
@@ -59,6 +62,7 @@ class PoolingCompressor(Compressor):
         pretrained: str,
         k_max: int = K_MAX,
         segment_batch_size: int = DEFAULT_SEGMENT_BATCH_SIZE,
+        call_token_budget: int | None = None,
         dtype: str | torch.dtype = "auto",
         attn_implementation: str | None = "sdpa",
         min_pixels: int | None = None,
@@ -70,7 +74,7 @@ class PoolingCompressor(Compressor):
         from transformers import AutoModel
         from transformers.models.qwen3_vl.modeling_qwen3_vl import Qwen3VLVisionBlock
 
-        check_sizes(k_max, segment_batch_size)
+        check_sizes(k_max, segment_batch_size, call_token_budget)
         where = "compressor 'pooling'"
         path = local_checkpoint(pretrained, "SVLM", model_type=QWEN3_VL_MODEL_TYPE, example_hub=SVLM_HUB_NAME)
         self.pretrained = str(path)
@@ -78,6 +82,7 @@ class PoolingCompressor(Compressor):
         self.hf_module_paths = {"visual": VISION_PREFIX}
         self.k_max = k_max
         self.segment_batch_size = segment_batch_size
+        self.call_token_budget = call_token_budget
         self.video_config, self.image_config = patch_configs(
             path,
             min_pixels=min_pixels,
@@ -112,6 +117,14 @@ class PoolingCompressor(Compressor):
 
     def gradient_checkpointing_disable(self) -> None:
         set_activation_checkpointing(self.visual, False)
+
+    def segment_tokens(self, segments: Segments, query: str = "", system_prompt: str | None = None) -> list[int]:
+        """Vision-tower patches of each segment, ``grid_t·grid_h·grid_w`` (the query plays no part)."""
+        return [g.num_patches for g in segment_grids(segments, self.video_config, self.image_config)]
+
+    def call_tokens(self, counts: Sequence[int]) -> int:
+        """The tower runs the segments' patches concatenated, unpadded: a call costs their sum."""
+        return sum(counts)
 
     def forward(
         self, segments: Sequence[Segments], queries: Sequence[str] | None = None, system_prompt: str | None = None

@@ -29,7 +29,7 @@ from tempo_kit.compressors.inputs import K_MAX, check_sizes, validate_inputs
 from tempo_kit.compressors.prefix_cache import PrefixCompression, SegmentPrefix, stack_left_padded
 from tempo_kit.compressors.prompts import COMPRESSOR_PROMPTS
 from tempo_kit.compressors.sequence import SequenceBuilder
-from tempo_kit.compressors.visual import SegmentPatches, describe_segments, patch_segments
+from tempo_kit.compressors.visual import SegmentPatches, describe_segments, patch_segments, segment_grids
 from tempo_kit.errors import CheckpointError, ConfigError
 from tempo_kit.hf import (
     build_from_config,
@@ -103,6 +103,10 @@ class Qwen3VLCompressor(Compressor):
             instruction that elicits the relevance prior) by default.
         prompt: if given, one prompt for both modes (overrides the two above).
         segment_batch_size: segments per SVLM forward (micro-batch). Outputs do not depend on it.
+        call_token_budget: most tokens one SVLM forward may hold, counted as the padded batch the
+            language model runs: segments × the longest sequence (prompt, visual tokens, query and
+            the ``k_max`` memory tokens; :meth:`segment_tokens`). ``None``: calls are cut by
+            ``segment_batch_size`` alone. Outputs do not depend on it.
         padding_side: where the padding of a micro-batch goes (``"right"`` or ``"left"``); memory
             tokens always follow each sequence's last real token, so outputs do not depend on it.
         dtype: parameter dtype (``"auto"``: the checkpoint config's, e.g. bf16); any name
@@ -126,6 +130,7 @@ class Qwen3VLCompressor(Compressor):
         eval_prompt: str = "routing",
         prompt: str | None = None,
         segment_batch_size: int = DEFAULT_SEGMENT_BATCH_SIZE,
+        call_token_budget: int | None = None,
         padding_side: str = "right",
         dtype: str | torch.dtype = "auto",
         attn_implementation: str | None = "sdpa",
@@ -143,7 +148,7 @@ class Qwen3VLCompressor(Compressor):
             Qwen3VLVisionBlock,
         )
 
-        check_sizes(k_max, segment_batch_size)
+        check_sizes(k_max, segment_batch_size, call_token_budget)
         if padding_side not in ("right", "left"):
             raise ConfigError(f"compressor padding_side must be 'right' or 'left', got {padding_side!r}")
         where = "compressor 'qwen3_vl'"
@@ -156,6 +161,7 @@ class Qwen3VLCompressor(Compressor):
         self.train_prompt = resolve_prompt(prompt or train_prompt)
         self.eval_prompt = resolve_prompt(prompt or eval_prompt)
         self.segment_batch_size = segment_batch_size
+        self.call_token_budget = call_token_budget
         self.padding_side = padding_side
         self.video_config, self.image_config = patch_configs(
             path,
@@ -262,6 +268,19 @@ class Qwen3VLCompressor(Compressor):
     def describe_inputs(self, segments: Segments) -> list[dict[str, object]]:
         """Per segment, the patch grid and per-patch time tags this compressor feeds its SVLM."""
         return describe_segments(segments, self.video_config, self.image_config)
+
+    def segment_tokens(self, segments: Segments, query: str, system_prompt: str | None = None) -> list[int]:
+        """Length of each segment's SVLM sequence for ``query``: exactly the ids :meth:`compress`
+        builds (system turn, time-tagged visual blocks, query, generation prompt) plus the
+        ``k_max`` memory tokens, from the patch grid alone (no pixels are resized)."""
+        prompt = self.prompt_for(system_prompt)
+        suffix = len(self.sequences.suffix(query))
+        return [
+            len(self.sequences.prefix(prompt, slot=g.slot, tokens_per_patch=g.tokens_per_patch, patch_times=g.times))
+            + suffix
+            + self.k_max
+            for g in segment_grids(segments, self.video_config, self.image_config)
+        ]
 
     def compress(
         self, patches: Sequence[SegmentPatches], queries: Sequence[str], system_prompt: str | None = None
@@ -380,7 +399,9 @@ class Qwen3VLCompressor(Compressor):
         rows = hidden.shape[0]
         memory_states = hidden[memory_mask].view(rows, self.k_max, -1)
         query_state = hidden[torch.arange(rows, device=hidden.device), last_real]
-        relevance = torch.sigmoid(query_state.float() @ self.relevance_direction)
+        # a per-row product and sum, not a matrix-vector product: its value does not depend on how
+        # many rows the call holds, so the cut into calls never changes a score by a rounding
+        relevance = torch.sigmoid((query_state.float() * self.relevance_direction).sum(-1))
         return memory_states, relevance
 
     def _pad(self, sequences: list[list[int]], device) -> tuple[Tensor, Tensor, Tensor, Tensor]:

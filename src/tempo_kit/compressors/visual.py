@@ -97,25 +97,60 @@ def patch_segments(
     return out
 
 
+@dataclass(frozen=True)
+class SegmentGrid:
+    """What the vision tower will see of one segment, known before any pixel is touched.
+
+    Attributes:
+        slot: ``"video"`` or ``"image"``.
+        grid_thw: ``(grid_t, grid_h, grid_w)`` in patches, as :func:`patchify` will produce it.
+        times: temporal-patch times in seconds (video only), unrounded as the time tags use them.
+        tokens_per_patch: merged visual tokens per temporal patch, ``grid_h·grid_w / merge²``.
+    """
+
+    slot: str
+    grid_thw: tuple[int, int, int]
+    times: list[float] | None
+    tokens_per_patch: int
+
+    @property
+    def num_patches(self) -> int:
+        """Vision-tower patches (before the merge): ``grid_t·grid_h·grid_w``."""
+        return self.grid_thw[0] * self.grid_thw[1] * self.grid_thw[2]
+
+
+def segment_grids(
+    segments: Segments, video_config: PatchConfig, image_config: PatchConfig, index: int = 0
+) -> list[SegmentGrid]:
+    """The :class:`SegmentGrid` of every segment of one sample (``index`` names it in errors)."""
+    slot = slot_of(segments, index)
+    config = video_config if slot == "video" else image_config
+    height, width = segments.frame_size
+    out: list[SegmentGrid] = []
+    for j in range(len(segments)):
+        length = segments.window if segments.lengths is None else int(segments.lengths[j])
+        new_h, new_w = processor_size(height, width, length, config, slot)
+        grid = (-(-length // config.temporal_patch_size), new_h // config.patch_size, new_w // config.patch_size)
+        times = None
+        if slot == "video":
+            times = temporal_patch_times(segments.frame_times[j : j + 1, :length], config.temporal_patch_size)
+            times = [float(t) for t in times[0]]
+        out.append(SegmentGrid(slot, grid, times, grid[1] * grid[2] // config.merge_size**2))
+    return out
+
+
 def describe_segments(
     segments: Segments, video_config: PatchConfig, image_config: PatchConfig
 ) -> list[dict[str, object]]:
     """What the SVLM sees of each segment, without touching pixels: ``svlm_grid`` [t, h, w] in
     patches and ``frame_times``, the per-temporal-patch time tags (seconds; ``None`` for images)."""
-    slot = slot_of(segments, 0)
-    config = video_config if slot == "video" else image_config
-    height, width = segments.frame_size
-    out: list[dict[str, object]] = []
-    for j in range(len(segments)):
-        length = segments.window if segments.lengths is None else int(segments.lengths[j])
-        new_h, new_w = processor_size(height, width, length, config, slot)
-        grid_t = -(-length // config.temporal_patch_size)
-        times = None
-        if slot == "video":
-            times = temporal_patch_times(segments.frame_times[j : j + 1, :length], config.temporal_patch_size)
-            times = [round(float(t), 3) for t in times[0]]
-        out.append({"svlm_grid": [grid_t, new_h // config.patch_size, new_w // config.patch_size], "frame_times": times})
-    return out
+    return [
+        {
+            "svlm_grid": list(grid.grid_thw),
+            "frame_times": None if grid.times is None else [round(t, 3) for t in grid.times],
+        }
+        for grid in segment_grids(segments, video_config, image_config)
+    ]
 
 
 def _by_length(segments: Segments, picks: Sequence[int]) -> dict[int, list[int]]:

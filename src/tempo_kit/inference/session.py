@@ -196,12 +196,7 @@ class VideoSession:
     ) -> tuple[CompressorOutput, int | None, bool]:
         """Memory and relevance of every segment, from the cache where it holds them."""
         from tempo_kit.inference.api import relevance_system_prompt
-        from tempo_kit.model.compression import (
-            check_system_prompt,
-            compress_samples,
-            join_calls,
-            segment_batch_size,
-        )
+        from tempo_kit.model.compression import call_plan, check_system_prompt, compress_samples, join_calls
 
         compressor = self.pipeline.model.compressor
         prompt = relevance_system_prompt(relevance_prompt)
@@ -216,12 +211,12 @@ class VideoSession:
             self._prefixes = [None] * len(self.segments)
             self._prompt = prompt_text
         reused = self.cached_segments > 0
-        chunk = segment_batch_size(compressor)
-        outputs, tokens = [], 0
+        plan = call_plan(compressor, [self.segments], [query], prompt)  # the calls compress_samples makes
+        outputs, tokens, start = [], 0, 0
         total = len(self.segments)
         with tqdm(total=total, desc="compress", unit="seg", disable=not progress, dynamic_ncols=True) as bar:
-            for start in range(0, total, chunk):
-                indices = list(range(start, min(start + chunk, total)))
+            for size in plan:
+                indices, start = list(range(start, start + size)), start + size
                 missing = [j for j in indices if self._prefixes[j] is None]
                 fresh = (
                     dict(zip(missing, compressor.encode_prefixes(self.segments, missing, prompt_text)))

@@ -1,19 +1,21 @@
 """Running a compressor over a batch: the one place that cuts segments into calls.
 
-A compressor is given at most its ``segment_batch_size`` segments per call (see
-:class:`~tempo_kit.compressors.Compressor`). Segments are compressed independently, so the cut
-changes memory use, never results. Text-only samples can be skipped (they carry a blank image only
-so that training touches every parameter).
+A compressor is given at most its ``segment_batch_size`` segments per call and, when it declares a
+``call_token_budget``, at most that many tokens (see :class:`~tempo_kit.compressors.Compressor`).
+Segments are compressed independently, so the cut changes memory use, never results. Text-only
+samples can be skipped (they carry a blank image only so that training touches every parameter).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import torch
 from torch import nn
 
-from tempo_kit.compressors.base import DEFAULT_SEGMENT_BATCH_SIZE
+from tempo_kit.compressors.base import DEFAULT_SEGMENT_BATCH_SIZE, Compressor, padded_tokens
+from tempo_kit.compressors.inputs import check_call_token_budget
 from tempo_kit.errors import ConfigError, TempoKitError
 from tempo_kit.types import CompressorOutput, Segments, TempoBatch
 
@@ -26,6 +28,40 @@ def segment_batch_size(compressor: nn.Module) -> int:
             f"compressor {type(compressor).__name__}: segment_batch_size={size!r} must be a positive integer"
         )
     return size
+
+
+def call_token_budget(compressor: nn.Module) -> int | None:
+    """Tokens per call of ``compressor``: its declared ``call_token_budget`` (``None``: no budget)."""
+    budget = getattr(compressor, "call_token_budget", None)
+    check_call_token_budget(budget, f"compressor {type(compressor).__name__}: call_token_budget")
+    return budget
+
+
+def plan_calls(
+    counts: Sequence[int],
+    size: int,
+    budget: int | None = None,
+    cost: Callable[[Sequence[int]], int] = padded_tokens,
+) -> list[int]:
+    """Segments per call, in order, for segments of ``counts`` tokens each.
+
+    Greedy: a call takes the next segment while it holds fewer than ``size`` segments and, with a
+    ``budget``, while ``cost`` of its counts with that segment stays within it. ``cost`` is the
+    compressor's :meth:`~tempo_kit.compressors.Compressor.call_tokens` (padded: count × longest).
+    Both costs grow when a segment is added, so every call is as long as it can be. A segment
+    over the budget on its own still gets a call of its own; :func:`compress_samples` refuses it first.
+    """
+    calls: list[int] = []
+    current: list[int] = []
+    for count in counts:
+        full = len(current) == size or (budget is not None and cost([*current, count]) > budget)
+        if current and full:
+            calls.append(len(current))
+            current = []
+        current.append(count)
+    if current:
+        calls.append(len(current))
+    return calls
 
 
 def check_system_prompt(compressor: nn.Module, system_prompt: str | None) -> None:
@@ -80,20 +116,24 @@ def compress_samples(
     system_prompt: str | None = None,
     on_chunk: Callable[[int], object] | None = None,
 ) -> CompressorOutput:
-    """All segments of all samples, in calls of exactly the compressor's ``segment_batch_size``
-    (the last one may be shorter).
+    """All segments of all samples, in calls of the compressor's ``segment_batch_size`` segments
+    and, if it sets one, within its ``call_token_budget`` (see :func:`plan_calls`).
 
     Samples are cut into slices wherever a call fills up, so a call may hold the end of one sample
-    and the start of the next. ``on_chunk(n)`` is told after each call how many segments it
+    and the start of the next. With a budget, every segment's tokens are counted first
+    (``compressor.segment_tokens``) and a segment that alone exceeds the budget is refused before
+    any call runs: the budget is a bound on a call's memory, and running that segment anyway would
+    break the bound the user set. ``on_chunk(n)`` is told after each call how many segments it
     compressed (a progress bar's ``update``).
     """
     check_system_prompt(compressor, system_prompt)
-    size = segment_batch_size(compressor)
+    plan = call_plan(compressor, samples, queries, system_prompt)
     report = on_chunk or (lambda n: None)
     prompt = {} if system_prompt is None else {"system_prompt": system_prompt}
     outputs: list[CompressorOutput] = []
     call: list[tuple[Segments, str]] = []
-    room = size
+    calls = iter(plan)
+    room = next(calls, 0)
 
     def run() -> None:
         chunk = [piece for piece, _ in call]
@@ -109,10 +149,64 @@ def compress_samples(
             start, room = start + take, room - take
             if room == 0:
                 run()
-                call, room = [], size
+                call, room = [], next(calls, 0)
     if call or not outputs:
         run()
     return join_calls(outputs, [len(s) for s in samples])
+
+
+def call_plan(
+    compressor: nn.Module, samples: Sequence[Segments], queries: Sequence[str], system_prompt: str | None = None
+) -> list[int]:
+    """Segments per call of ``compressor`` over every segment of ``samples`` (see :func:`plan_calls`).
+
+    Without a ``call_token_budget`` nothing is counted: calls of ``segment_batch_size``, the last
+    one shorter. With one, a segment over it alone is refused (:func:`segment_token_counts`).
+    """
+    size = segment_batch_size(compressor)
+    budget = call_token_budget(compressor)
+    if budget is None:
+        return plan_calls([1] * sum(len(s) for s in samples), size)
+    counts = segment_token_counts(compressor, samples, queries, system_prompt, budget)
+    return plan_calls(counts, size, budget, _call_cost(compressor))
+
+
+def segment_token_counts(
+    compressor: nn.Module,
+    samples: Sequence[Segments],
+    queries: Sequence[str],
+    system_prompt: str | None,
+    budget: int,
+) -> list[int]:
+    """Tokens of every segment of every sample, in order; a segment over ``budget`` alone is refused."""
+    count = getattr(compressor, "segment_tokens", None)
+    if not callable(count):  # a plugin that is no Compressor subclass: the interface's own refusal
+        count = partial(Compressor.segment_tokens, compressor)
+    prompt = {} if system_prompt is None else {"system_prompt": system_prompt}
+    cost = _call_cost(compressor)
+    out: list[int] = []
+    for index, (segments, query) in enumerate(zip(samples, queries)):
+        counts = [int(c) for c in count(segments, query, **prompt)]
+        if len(counts) != len(segments) or any(c < 1 for c in counts):
+            raise TempoKitError(
+                f"compressor {type(compressor).__name__}.segment_tokens gave {counts} for {len(segments)} "
+                "segments; it must give one positive count per segment"
+            )
+        for j, tokens in enumerate(counts):
+            if cost([tokens]) > budget:
+                raise ConfigError(
+                    f"segment {j} of {segments.source or f'sample {index}'} needs {cost([tokens])} tokens in one "
+                    f"compressor call, over call_token_budget={budget}; raise model.compressor.call_token_budget "
+                    f"to at least {cost([tokens])} (or set it to null)"
+                )
+        out.extend(counts)
+    return out
+
+
+def _call_cost(compressor: nn.Module) -> Callable[[Sequence[int]], int]:
+    """The compressor's :meth:`~tempo_kit.compressors.Compressor.call_tokens` (padded if it has none)."""
+    cost = getattr(compressor, "call_tokens", None)
+    return cost if callable(cost) else padded_tokens
 
 
 def join_calls(calls: Sequence, num_segments: Sequence[int]) -> CompressorOutput:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from tempo_kit.compressors.inputs import check_call_token_budget
 from tempo_kit.errors import ConfigError, did_you_mean
 from tempo_kit.model.assembly import (
     CONTEXT_CUTS,
@@ -45,6 +46,9 @@ def check_model_settings(values: Mapping[str, Any], prefix: str) -> None:
             raise ConfigError(f"{prefix}{key}={value!r} must be an integer ≥ {low}")
     if not isinstance(values.get("tag_images", False), bool):
         raise ConfigError(f"{prefix}tag_images={values['tag_images']!r} must be true or false")
+    compressor = values.get("compressor")
+    if isinstance(compressor, Mapping) and "call_token_budget" in compressor:
+        check_call_token_budget(compressor["call_token_budget"], f"{prefix}compressor.call_token_budget")
 
 
 def _spec(value: Any, key: str) -> dict[str, Any]:

@@ -163,3 +163,17 @@ def test_session_prefix_calls_follow_the_budget_and_answer_the_same(tiny_tempo_d
     assert calls[None] == [3, 3] and calls["two segments"] == [2, 2, 1, 1]  # prefixes, then questions
     assert torch.equal(results[None].allocation.relevance, results["two segments"].allocation.relevance)
     assert results[None].answer == results["two segments"].answer
+
+
+def test_infer_takes_the_budget_and_refuses_a_bad_one(tiny_tempo_dir, tiny_needle_benchmark, tmp_path, capsys):
+    from tempo_kit.cli import main
+
+    row = json.loads(tiny_needle_benchmark.read_text().splitlines()[0])
+    command = ["infer", "--video", str(tiny_needle_benchmark.parent / row["video"]), "--query", "q", "--no-progress"]
+    assert main([*command, "--model", str(tmp_path / "absent"), "--call-token-budget", "0"]) == 2
+    err = capsys.readouterr().err  # refused before the (missing) model is looked for
+    assert err.count("\n") == 1 and "--call-token-budget 0: the most tokens one compressor call holds must be ≥ 1" in err
+    # a budget below one segment reaches the compressor: refused before its first call
+    assert main([*command, "--model", str(tiny_tempo_dir), "--call-token-budget", "10"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "over call_token_budget=10; raise model.compressor.call_token_budget" in err

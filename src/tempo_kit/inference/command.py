@@ -150,6 +150,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--video", required=True, help="video file")
     parser.add_argument("--query", required=True, help="the question")
     add_model_arguments(parser)
+    parser.add_argument(
+        "--call-token-budget",
+        type=int,
+        default=None,
+        metavar="N",
+        help="most SVLM tokens one compressor call holds (segments × the longest sequence): bounds the "
+        "compressor's activation memory whatever the video's frame size (default: the model's; none)",
+    )
     add_allocation_arguments(parser)
     out = parser.add_argument_group("output")
     out.add_argument(
@@ -226,6 +234,11 @@ def check_arguments(args: argparse.Namespace) -> None:
     if not Path(args.video).is_file():
         raise MediaError(f"--video {args.video}: file not found; check the path")
     check_budget(args.budget, args.k_min)
+    if args.call_token_budget is not None and args.call_token_budget < 1:
+        raise ConfigError(
+            f"--call-token-budget {args.call_token_budget}: the most tokens one compressor call holds must be "
+            "≥ 1; pass a positive number, or leave the switch out for the model's own"
+        )
     check_model_arguments(args)
     check_allocation_names(args)
     if args.plot is not None and Path(args.plot).suffix.lower() not in PLOT_SUFFIXES:
@@ -261,8 +274,9 @@ def run(args: argparse.Namespace) -> int:
         from tempo_kit.quiet import hide_library_progress
 
         hide_library_progress()
+    overrides = {} if args.call_token_budget is None else {"compressor": {"call_token_budget": args.call_token_budget}}
     pipeline = TempoPipeline.from_pretrained(
-        args.model, device=args.device, dtype=args.dtype, base_svlm=args.base_svlm
+        args.model, device=args.device, dtype=args.dtype, base_svlm=args.base_svlm, **overrides
     )
     result = pipeline.answer(
         video=args.video,

@@ -177,3 +177,4 @@ def test_infer_takes_the_budget_and_refuses_a_bad_one(tiny_tempo_dir, tiny_needl
     assert main([*command, "--model", str(tiny_tempo_dir), "--call-token-budget", "10"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "over call_token_budget=10; raise model.compressor.call_token_budget" in err
+

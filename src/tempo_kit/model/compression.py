@@ -48,7 +48,7 @@ def plan_calls(
     Greedy: a call takes the next segment while it holds fewer than ``size`` segments and, with a
     ``budget``, while ``cost`` of its counts with that segment stays within it. ``cost`` is the
     compressor's :meth:`~tempo_kit.compressors.Compressor.call_tokens` (padded: count × longest).
-    Both costs grow when a segment is added, so every call is as long as it can be. A segment
+    Neither cost falls when a segment is added, so every call is as long as it can be. A segment
     over the budget on its own still gets a call of its own; :func:`compress_samples` refuses it first.
     """
     calls: list[int] = []

@@ -86,7 +86,7 @@ def test_overrides_set_and_delete(base_and_stage):
         ("trainable.projector=lora", "trainable.projector=lora is not supported"),
         ("trainable.decoder=ful", "must be one of full, lora, frozen (did you mean 'full'?)"),
         ("model.projector.bais=false", "unknown argument 'bais' (did you mean 'bias'?)"),
-        ("model.projector.name=linar", "Did you mean 'linear'?"),
+        ("model.projector.name=linar", "unknown projector 'linar' (did you mean 'linear'?)"),
         ("model.max_contxt=10", "unknown key 'model.max_contxt' (did you mean 'max_context'?)"),
         ("trainer.strategy.name=fdsp", "must be one of auto, single, ddp, fsdp (did you mean 'fsdp'?)"),
         ("trainer.strategy.fsdp.sharding=FULL_SHARD", "(did you mean 'sharding_strategy'?)"),

@@ -30,9 +30,15 @@ class OutputError(TempoKitError):
     name too long, or a folder already holding another run."""
 
 
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """`` (did you mean 'x'?)`` for the closest of ``choices`` to a misspelt ``word``, else ``""``."""
-    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
+#: How alike (difflib's ratio, 0 to 1) a name must be to a misspelt word to be suggested.
+SIMILARITY = 0.6
+
+
+def did_you_mean(word: object, choices: Iterable[object]) -> str:
+    """`` (did you mean 'x'?)`` for the one name in ``choices`` closest to a misspelt ``word``,
+    else ``""``: the kit's one way of suggesting a name (one guess reads faster than a list, and
+    the messages list every choice anyway)."""
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=SIMILARITY)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
@@ -40,5 +46,5 @@ def check_choice(value: object, choices: Iterable[str], key: str) -> str:
     """``value`` if it is one of ``choices``, else a :class:`ConfigError` naming ``key`` and the choices."""
     choices = list(choices)
     if value not in choices:
-        raise ConfigError(f"{key}={value!r}{did_you_mean(str(value), choices)}: use one of {', '.join(choices)}")
+        raise ConfigError(f"{key}={value!r}{did_you_mean(value, choices)}: use one of {', '.join(choices)}")
     return value  # type: ignore[return-value]

@@ -35,7 +35,7 @@ def _check_trainable(cfg: DictConfig, source: str) -> None:
         if mode not in MODES:
             raise ConfigError(
                 f"recipe {source!r}: trainable.{part}={mode!r} must be one of {', '.join(MODES)}"
-                f"{did_you_mean(str(mode), MODES)}"
+                f"{did_you_mean(mode, MODES)}"
             )
         if mode == "lora" and part in FULL_OR_FROZEN_ONLY:
             raise ConfigError(
@@ -77,7 +77,7 @@ def _check_model(cfg: DictConfig, source: str) -> None:
     for key in cfg.model:
         if key not in known_model_keys:
             raise ConfigError(
-                f"recipe {source!r}: unknown key 'model.{key}'{did_you_mean(str(key), known_model_keys)}. "
+                f"recipe {source!r}: unknown key 'model.{key}'{did_you_mean(key, known_model_keys)}. "
                 f"Known keys under 'model': {', '.join(known_model_keys)}."
             )
     from tempo_kit.registry import PART_REGISTRIES, REDUCTIONS
@@ -142,7 +142,7 @@ def _check_trainer(cfg: DictConfig, source: str) -> None:
     if strategy.name not in STRATEGIES:
         raise ConfigError(
             f"recipe {source!r}: trainer.strategy.name={strategy.name!r} must be one of {', '.join(STRATEGIES)}"
-            f"{did_you_mean(str(strategy.name), STRATEGIES)}"
+            f"{did_you_mean(strategy.name, STRATEGIES)}"
         )
     from omegaconf import OmegaConf
 
@@ -156,7 +156,7 @@ def _check_trainer(cfg: DictConfig, source: str) -> None:
     if trainer.profiler not in PROFILERS:
         raise ConfigError(
             f"recipe {source!r}: trainer.profiler={trainer.profiler!r} must be one of "
-            f"{', '.join(map(str, PROFILERS))}{did_you_mean(str(trainer.profiler), map(str, PROFILERS))}"
+            f"{', '.join(map(str, PROFILERS))}{did_you_mean(trainer.profiler, PROFILERS)}"
         )
     for part in trainer.gradient_checkpointing:
         if part not in ("compressor", "decoder"):

@@ -42,9 +42,10 @@ def did_you_mean(word: object, choices: Iterable[object]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def check_choice(value: object, choices: Iterable[str], key: str) -> str:
-    """``value`` if it is one of ``choices``, else a :class:`ConfigError` naming ``key`` and the choices."""
+def check_choice(value: object, choices: Iterable[object], key: str) -> str:
+    """``value`` if it is one of ``choices``, else a :class:`ConfigError` naming ``key``, the
+    closest choice and all of them: the kit's one check of a value against a fixed set."""
     choices = list(choices)
     if value not in choices:
-        raise ConfigError(f"{key}={value!r}{did_you_mean(value, choices)}: use one of {', '.join(choices)}")
+        raise ConfigError(f"{key}={value!r}{did_you_mean(value, choices)}: use one of {', '.join(map(str, choices))}")
     return value  # type: ignore[return-value]

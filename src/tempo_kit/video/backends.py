@@ -321,9 +321,10 @@ class DecordSource(VideoSource):
 
     def stream_chunks(self, indices, size, chunk_size):
         """:meth:`iter_chunks`, rewinding after each batch: decord keeps decoded frames buffered
-        after ``get_batch``, so over a long pass its memory grows with the video (1262 MB against
-        686 MB for 1024 sampled frames of a 640×360 video in ``benchmarks/results/overlap_cpu.md``;
-        decord issues #197, #208). Rewinding frees them; the next batch seeks to its key frame."""
+        after ``get_batch``, so over a long pass its memory grows with the video (peak 404 → 508 MB
+        from 384 to 1536 frames, against 357 → 351 MB rewound: ``benchmarks/results/overlap_cpu.md``;
+        decord issues #197, #208). Rewinding frees them; the next batch seeks to its key frame, which
+        costs decode time where batches share a group of pictures."""
         for chunk in self.iter_chunks(indices, size, chunk_size):
             self._reader.seek(0)
             yield chunk

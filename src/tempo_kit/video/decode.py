@@ -261,14 +261,20 @@ def decode_frames(
     resize: ResizeMode = DEFAULT_RESIZE,
     chunk_frames: int = DEFAULT_CHUNK_FRAMES,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    stream: bool = False,
 ):
     """uint8 ``[n, H, W, 3]`` chunks of the frames at sorted unique ``indices``, at ``plan``'s final
-    size: the decode-and-resize step of :func:`load_video`, usable on any range of a video."""
+    size: the decode-and-resize step of :func:`load_video`, usable on any range of a video.
+
+    ``stream=True`` reads through the source's ``stream_chunks``: one pass whose host memory stays
+    bounded by a chunk however long the video, for a caller that drops each chunk once used.
+    """
     native = (source.height, source.width)
+    read = source.stream_chunks if stream else source.iter_chunks
     if resize == "decoder":
-        chunks = source.iter_chunks(indices, plan.first_size(*native), chunk_frames)
+        chunks = read(indices, plan.first_size(*native), chunk_frames)
     else:
         per_chunk = max(1, min(chunk_frames, chunk_bytes // (source.height * source.width * 3)))
-        chunks = source.iter_chunks(indices, None, per_chunk)
+        chunks = read(indices, None, per_chunk)
     for chunk in chunks:
         yield plan.apply(torch.from_numpy(chunk), "pil" if resize == "decoder" else resize, native)

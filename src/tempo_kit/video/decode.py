@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from tempo_kit.errors import MediaError
+from tempo_kit.errors import MediaError, check_choice
 from tempo_kit.video.backends import open_video
 from tempo_kit.video.options import (
     DEFAULT_PREPROCESSING,
@@ -212,8 +212,7 @@ def load_video(
         MediaError: missing, unreadable, truncated, 0-frame or 0-duration file, or an impossible
             fps; the message names the file and the reason.
     """
-    if resize not in RESIZE_MODES:
-        raise ValueError(f"resize must be one of {', '.join(RESIZE_MODES)}, got {resize!r}")
+    check_choice(resize, RESIZE_MODES, "resize")
     plan = FramePlan.for_mode(preprocessing, max_long_edge, size_multiple)
     with open_video(path, backend, plan.first_size if resize == "decoder" else None) as source:
         duration, indices = sampled_indices(source, fps, min_frames, max_frames)

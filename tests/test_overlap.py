@@ -28,12 +28,23 @@ def counter_video(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_overlapped_answers_equal_the_serial_pipeline(letter_model, counter_video):
+@pytest.mark.parametrize("cut", ["segments", "tokens"])
+def test_overlapped_answers_equal_the_serial_pipeline(letter_model, counter_video, cut):
     from tempo_kit.inference.api import TempoPipeline
 
-    # one segment per compressor call: chunks of 2 segments, so the video arrives in 3 chunks
-    pipe = TempoPipeline.from_pretrained(letter_model, compressor={"segment_batch_size": 1})
+    # one segment per compressor call: chunks of 2 segments, so the video arrives in 3 chunks;
+    # or calls cut by a token budget that holds 2 of this video's segments (padded), 8 allowed
+    limits = {"segment_batch_size": 1} if cut == "segments" else {}
+    pipe = TempoPipeline.from_pretrained(letter_model, compressor=limits)
     asked = {"query": "Which letter? (A) one (B) two (C) three (D) four", "max_new_tokens": 2}
+    if cut == "tokens":  # a budget that holds 2 of this video's segments (padded): calls of 2, 2, 1
+        from tempo_kit.inference.api import relevance_system_prompt
+        from tempo_kit.model.compression import call_plan
+
+        compressor, prompt = pipe.model.compressor, relevance_system_prompt(None)
+        shaped = next(stream_segments(counter_video, Sampling.inference(), 5)[1])
+        compressor.call_token_budget = 2 * max(compressor.segment_tokens(shaped, asked["query"], prompt))
+        assert call_plan(compressor, [shaped], [asked["query"]], prompt) == [2, 2, 1]
     serial = pipe.answer(video=counter_video, **asked)
     overlapped = pipe.answer(video=counter_video, overlap=True, **asked)
     assert overlapped.answer == serial.answer
@@ -43,6 +54,31 @@ def test_overlapped_answers_equal_the_serial_pipeline(letter_model, counter_vide
     assert (overlapped.num_frames, overlapped.duration) == (serial.num_frames, serial.duration) == (37, 18.5)
     assert overlapped.svlm_inputs == serial.svlm_inputs
     assert set(overlapped.timings) == set(serial.timings)
+    # chunks are 2 whole compressor calls: of 1 segment each, or of 2, 2 and 1 under the budget
+    assert overlapped.settings["overlap_chunks"] == ([2, 2, 1] if cut == "segments" else [4, 1])
+    assert serial.settings["overlap_chunks"] is None
+
+
+def test_chunks_follow_a_plan_made_from_the_final_frame_size(counter_video, tiny_checkpoints):
+    """A planning function sees the video's segments at their final frame size without pixels, so
+    a compressor counts their tokens exactly as it will on the decoded chunks."""
+    from tempo_kit.compressors.qwen3_vl import Qwen3VLCompressor
+
+    compressor = Qwen3VLCompressor(pretrained=str(tiny_checkpoints["svlm"]), k_max=4)
+    seen = {}
+
+    def plan(shaped):
+        seen["counts"] = compressor.segment_tokens(shaped, "Which letter?")
+        seen["bytes"] = shaped.frames.untyped_storage().nbytes()
+        return [2, 1, 2]
+
+    _, chunks, _ = stream_segments(counter_video, Sampling.inference(), plan)
+    parts = list(chunks)
+    assert [len(p) for p in parts] == [2, 1, 2]
+    decoded_counts = [n for p in parts for n in compressor.segment_tokens(p, "Which letter?")]
+    assert seen["counts"] == decoded_counts and seen["bytes"] == 1
+    with pytest.raises(ValueError, match=r"chunk plan \[2, 2\] does not cover the video's 5 segments"):
+        stream_segments(counter_video, Sampling.inference(), lambda shaped: [2, 2])
 
 
 def test_chunks_hold_the_serial_segments_and_the_timeline_no_frames(counter_video):
@@ -57,7 +93,9 @@ def test_chunks_hold_the_serial_segments_and_the_timeline_no_frames(counter_vide
     assert [len(p) for p in parts] == [3, 3, 3, 1]  # host memory: one chunk of frames at a time
     for name in ("frames", "frame_times", "times", "lengths"):
         assert torch.equal(torch.cat([getattr(p, name) for p in parts]), getattr(serial, name)), name
-    assert facts == {"num_frames": 37, "duration": 18.5, "real_fps": 2.0, "source": str(counter_video)}
+    assert facts == {
+        "num_frames": 37, "duration": 18.5, "real_fps": 2.0, "source": str(counter_video), "chunk_sizes": [3, 3, 3, 1]
+    }
 
 
 def test_prefetch_runs_at_most_depth_ahead_and_passes_errors_on():
@@ -110,7 +148,8 @@ def test_one_decoding_pass_regroups_into_the_serial_segments(repeats, window, ch
     skeleton = make_segments(torch.empty((len(inverse), 0, 0, 3), dtype=torch.uint8), window)
     pieces = iter(unique_frames.split(piece))
     starts = segment_starts(len(inverse), window, window)
-    chunks = list(_group_into_chunks(pieces, inverse, starts, skeleton, chunk_segments, window))
+    sizes = [min(chunk_segments, len(starts) - first) for first in range(0, len(starts), chunk_segments)]
+    chunks = list(_group_into_chunks(pieces, inverse, starts, skeleton, sizes, window))
     assert [len(c) for c in chunks][:-1] == [chunk_segments] * (len(chunks) - 1)
     assert torch.equal(torch.cat([c.frames for c in chunks]), serial.frames)
     assert torch.equal(torch.cat([c.lengths for c in chunks]), serial.lengths)

@@ -388,6 +388,7 @@ class TempoPipeline:
             "max_context": config.max_context if max_context is None else max_context,
             "max_new_tokens": max_new_tokens,
             "overlap": streamed is not None,  # decoded ahead of the compressor (not just asked for)
+            "overlap_chunks": streamed.chunk_sizes if streamed is not None else None,  # segments each
         }
         describe = getattr(model.compressor, "describe_inputs", None)
         return InferenceResult(

@@ -13,16 +13,18 @@ frames are held, whatever the video's length; the returned segments keep their t
 lengths but no frames. Peak host memory is flat in the video's length
 (``benchmarks/results/overlap_cpu.md``; ``tests/test_overlap.py`` holds it for 384 and 1536 frames).
 
-Segments are compressed independently, so the memory and relevance equal the serial path's when
-``chunk_segments`` is a multiple of the compressor's micro-batch (the default is).
+Segments are compressed independently, so the memory and relevance equal the serial path's;
+:func:`compress_overlapped` cuts chunks along the serial path's own compressor calls (whole calls
+under a ``call_token_budget`` too), so every call holds the same segments as well.
 """
 
 from __future__ import annotations
 
+import itertools
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -51,6 +53,7 @@ class StreamedVideo:
         compressed: memory and relevance of every segment, as one sample.
         svlm_inputs: per segment, what the compressor fed its SVLM (``describe_inputs``), or None.
         timings: seconds the compressor waited for frames (``decode``) and computed (``compress``).
+        chunk_sizes: segments per decoded chunk, in order.
         num_frames, duration, real_fps, source: as the serial path reports them.
     """
 
@@ -58,6 +61,7 @@ class StreamedVideo:
     compressed: CompressorOutput
     svlm_inputs: list[dict[str, Any]] | None
     timings: dict[str, float]
+    chunk_sizes: list[int]
     num_frames: int
     duration: float
     real_fps: float
@@ -128,13 +132,16 @@ class _Failure:
 
 
 def stream_segments(
-    path: str | Path, sampling: Sampling, chunk_segments: int
+    path: str | Path, sampling: Sampling, chunk_segments: int | Callable[[Segments], Sequence[int]]
 ) -> tuple[Segments, Iterator[Segments], dict[str, Any]]:
     """The video's frameless segments, an iterator of its decoded chunks, and its clip facts.
 
-    Each chunk is a :class:`Segments` of at most ``chunk_segments`` windows with the frames,
-    time tags and lengths :func:`~tempo_kit.video.make_segments` gives the whole video, decoded
-    as :func:`~tempo_kit.video.load_video` decodes it (same indices, same resize chain).
+    Each chunk is a :class:`Segments` of consecutive windows with the frames, time tags and
+    lengths :func:`~tempo_kit.video.make_segments` gives the whole video, decoded as
+    :func:`~tempo_kit.video.load_video` decodes it (same indices, same resize chain).
+    ``chunk_segments`` is the windows per chunk, or a function of the video's segments (frames
+    with the final frame size but no pixels: a stride-0 view) giving each chunk's window count,
+    e.g. whole compressor calls under a token budget.
     """
     from tempo_kit.video import make_segments
     from tempo_kit.video.backends import open_video
@@ -142,7 +149,7 @@ def stream_segments(
     from tempo_kit.video.sampling import DEFAULT_SIZE_MULTIPLE
     from tempo_kit.video.segments import segment_starts
 
-    if chunk_segments < 1:
+    if isinstance(chunk_segments, int) and chunk_segments < 1:
         raise ValueError(f"chunk_segments must be at least 1, got {chunk_segments}")
     reading = sampling.load_arguments()
     plan = FramePlan.for_mode(reading["preprocessing"], reading["max_long_edge"], DEFAULT_SIZE_MULTIPLE)
@@ -164,17 +171,24 @@ def stream_segments(
             preprocessing=reading["preprocessing"],
         )
         skeleton = make_segments(timeline, window, time_base=sampling.time_base)
+        sizes = _chunk_sizes(chunk_segments, skeleton, plan.final_size(source.height, source.width))
     except BaseException:
         source.close()
         raise
     starts = segment_starts(count, window, window)
     unique, inverse = np.unique(indices, return_inverse=True)
-    facts = {"num_frames": count, "duration": duration, "real_fps": count / duration, "source": str(path)}
+    facts = {
+        "num_frames": count,
+        "duration": duration,
+        "real_fps": count / duration,
+        "source": str(path),
+        "chunk_sizes": sizes,
+    }
 
     def chunks() -> Iterator[Segments]:
         try:
             yield from _group_into_chunks(
-                decode_frames(source, plan, unique, resize, stream=True), inverse, starts, skeleton, chunk_segments, window
+                decode_frames(source, plan, unique, resize, stream=True), inverse, starts, skeleton, sizes, window
             )
         finally:
             source.close()
@@ -182,15 +196,30 @@ def stream_segments(
     return skeleton, chunks(), facts
 
 
+def _chunk_sizes(
+    chunk_segments: int | Callable[[Segments], Sequence[int]], skeleton: Segments, frame_size: tuple[int, int]
+) -> list[int]:
+    """Windows per chunk: ``chunk_segments`` each, or what the planning function says (checked)."""
+    total = len(skeleton)
+    if isinstance(chunk_segments, int):
+        return [min(chunk_segments, total - first) for first in range(0, total, chunk_segments)]
+    shape = (*skeleton.frames.shape[:2], *frame_size, 3)
+    shaped = replace(skeleton, frames=torch.zeros((), dtype=torch.uint8).expand(shape))
+    sizes = [int(n) for n in chunk_segments(shaped)]
+    if sum(sizes) != total or min(sizes, default=1) < 1:
+        raise ValueError(f"chunk plan {sizes} does not cover the video's {total} segments in positive chunks")
+    return sizes
+
+
 def _group_into_chunks(
     decoded: Iterator[torch.Tensor],
     inverse: np.ndarray,
     starts: list[int],
     skeleton: Segments,
-    chunk_segments: int,
+    sizes: Sequence[int],
     window: int,
 ) -> Iterator[Segments]:
-    """Regroup one sequential pass of decoded frames into chunks of ``chunk_segments`` windows.
+    """Regroup one sequential pass of decoded frames into chunks of ``sizes`` windows each.
 
     ``decoded`` yields the video's unique sampled frames in order, in whatever pieces the decoder
     gives; ``inverse`` maps each sampled position to its unique frame. Only the frames of the chunk
@@ -200,8 +229,7 @@ def _group_into_chunks(
     held: list[torch.Tensor] = []  # decoded pieces not yet handed out, oldest first
     held_from = 0  # unique position of held[0][0]
     held_until = 0  # one past the last unique position held
-    for first in range(0, len(starts), chunk_segments):
-        last = min(first + chunk_segments, len(starts))
+    for first, last in itertools.pairwise([0, *itertools.accumulate(sizes)]):
         end = min(starts[last - 1] + window, count)
         while held_until <= inverse[end - 1]:
             piece = next(decoded, None)
@@ -260,15 +288,23 @@ def compress_overlapped(
 ) -> StreamedVideo:
     """Decode and compress ``video`` for ``query`` with a :class:`TempoPipeline`, overlapped.
 
-    Chunks are :data:`CHUNK_MICRO_BATCHES` compressor micro-batches (``segment_batch_size``
-    segments each), so every call sees the segments the serial path gives it. ``timings``:
-    ``decode`` is the time the compressor waited for frames, ``compress`` the rest.
+    Chunks are :data:`CHUNK_MICRO_BATCHES` whole compressor calls of the serial path's plan
+    (:func:`~tempo_kit.model.compression.call_plan`: ``segment_batch_size`` segments, or fewer under
+    a ``call_token_budget``), so every call sees the segments the serial path gives it and host
+    memory follows the budget. ``timings``: ``decode`` is the time the compressor waited for
+    frames, ``compress`` the rest.
     """
-    from tempo_kit.model.compression import segment_batch_size
+    from tempo_kit.inference.api import relevance_system_prompt
+    from tempo_kit.model.compression import call_plan
+
+    prompt = relevance_system_prompt(relevance_prompt) if relevance == "trained" else None
+
+    def whole_calls(shaped: Segments) -> list[int]:
+        calls = call_plan(pipe.model.compressor, [shaped], [query], prompt)
+        return [sum(calls[i : i + CHUNK_MICRO_BATCHES]) for i in range(0, len(calls), CHUNK_MICRO_BATCHES)]
 
     start = time.perf_counter()
-    chunk_segments = CHUNK_MICRO_BATCHES * segment_batch_size(pipe.model.compressor)
-    segments, chunks, facts = stream_segments(video, sampling, chunk_segments)
+    segments, chunks, facts = stream_segments(video, sampling, whole_calls)
     compressed, inputs, waited = compress_streamed(
         chunks,
         lambda chunk: pipe.compress(chunk, query, relevance=relevance, relevance_prompt=relevance_prompt),

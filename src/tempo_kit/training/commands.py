@@ -67,7 +67,10 @@ def add_arguments(parser: argparse.ArgumentParser, verb: str = "fit") -> None:
         "--ckpt",
         default=None,
         metavar="PATH|last",
-        help=argparse.SUPPRESS if fit else "evaluate the weights of a Lightning checkpoint instead of the recipe's model",
+        help=argparse.SUPPRESS
+        if fit
+        else "evaluate the weights of a Lightning checkpoint (a .ckpt file, or an FSDP run's sharded checkpoint "
+        "folder, on any strategy) instead of the recipe's model",
     )
 
 
@@ -412,6 +415,10 @@ def run_recipe(
     trainer = build_trainer(recipe, verb, module, callbacks)
     from tempo_kit.training.strategies import is_fsdp
 
+    if resume_path is not None:
+        from tempo_kit.training.sharded_folder import check_resume_strategy
+
+        check_resume_strategy(resume_path, is_fsdp(trainer.strategy))
     if is_fsdp(trainer.strategy):
         trainer.strategy.check_before_launch(module)
     if trainer.is_global_zero:

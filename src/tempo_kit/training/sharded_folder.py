@@ -19,6 +19,8 @@ from typing import Any
 
 import torch
 
+from tempo_kit.errors import ConfigError
+
 #: ``torch.distributed.checkpoint``'s index of a sharded checkpoint: every tensor's shape, dtype
 #: and which file holds which part of it.
 INDEX_FILE = ".metadata"
@@ -102,8 +104,6 @@ def read_sharded_checkpoint(path: str | Path, weights_only: bool | None = None) 
 def check_resume_strategy(path: str | Path, sharded_strategy: bool) -> None:
     """``fit --resume`` of a sharded folder needs ``fsdp``: its optimizer state is keyed by
     parameter name, which only the sharded loader maps back."""
-    from tempo_kit.errors import ConfigError
-
     if is_sharded_checkpoint(path) and not sharded_strategy:
         raise ConfigError(
             f"--resume {path} is a sharded checkpoint (a folder an FSDP run saved): continue it with "

@@ -30,7 +30,9 @@ torch.set_num_threads(args["threads"])
 from tempo_kit.inference.api import TempoPipeline
 
 pipe = TempoPipeline.from_pretrained(args["model"])
-asked = {"query": "What colour was the shape?", "max_new_tokens": 4, "preprocessing": args["preprocessing"]}
+asked = {"query": "What colour was the shape?", "max_new_tokens": 4,
+         "sampling": {"preprocessing": args["preprocessing"], "backend": args["backend"],
+                      "max_frames": args["max_frames"]}}
 pipe.answer(video=args["warmup"], overlap=args["overlap"], **asked)  # first-call costs out of the timing
 start = time.perf_counter()
 result = pipe.answer(video=args["video"], overlap=args["overlap"], **asked)
@@ -71,14 +73,16 @@ def prepare(folder: Path, frame_counts: list[int], size: tuple[int, int]) -> tup
     return model, {n: videos[n] for n in frame_counts}, videos[16]
 
 
-def run(model: Path, video: Path, warmup: Path, overlap: bool, preprocessing: str, threads: int) -> dict:
+def run(model: Path, video: Path, warmup: Path, overlap: bool, args: argparse.Namespace) -> dict:
     args = {
         "model": str(model),
         "video": str(video),
         "warmup": str(warmup),
         "overlap": overlap,
-        "preprocessing": preprocessing,
-        "threads": threads,
+        "preprocessing": args.preprocessing,
+        "backend": args.backend,
+        "max_frames": args.max_frames,
+        "threads": args.threads,
     }
     done = subprocess.run([sys.executable, "-c", CHILD, json.dumps(args)], capture_output=True, text=True)
     if done.returncode != 0:
@@ -92,7 +96,8 @@ def report(rows: list[dict], args: argparse.Namespace, command: str) -> str:
         "# Overlapped inference (CPU, tiny checkpoints)",
         "",
         "`TempoPipeline.answer` on a synthetic H.264 video with exactly N frames at 2 fps (every frame",
-        f"sampled), {args.width} × {args.height}, `preprocessing={args.preprocessing}`: serial (decode the",
+        f"sampled), {args.width} × {args.height}, `preprocessing={args.preprocessing}`, "
+        f"`backend={args.backend}`: serial (decode the",
         "whole video, then compress) against `overlap=True` (a background thread decodes the next chunks",
         "while the compressor works). Fresh process per run, one warm-up question first; peak RSS is the",
         "process's maximum resident set (model and libraries included).",
@@ -132,6 +137,8 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=360)
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--preprocessing", default="released", choices=["released", "qwen3_vl"])
+    parser.add_argument("--backend", default="decord", help="video backend (decord, pyav)")
+    parser.add_argument("--max-frames", type=int, default=2048, help="sampling cap (above the largest count)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
     parser.add_argument("--cache", default="outputs/bench_overlap", help="tiny model and videos (written once)")
     parser.add_argument("--out", help="write the Markdown table here")
@@ -143,8 +150,8 @@ def main() -> None:
     rows = []
     for count, video in videos.items():
         tick = time.perf_counter()
-        serial = run(model, video, warmup, False, args.preprocessing, args.threads)
-        overlapped = run(model, video, warmup, True, args.preprocessing, args.threads)
+        serial = run(model, video, warmup, False, args)
+        overlapped = run(model, video, warmup, True, args)
         rows.append({"frames": count, "serial": serial, "overlapped": overlapped})
         print(f"{count} frames: serial {serial['seconds']:.2f} s, overlapped {overlapped['seconds']:.2f} s "
               f"({time.perf_counter() - tick:.0f} s)", flush=True)

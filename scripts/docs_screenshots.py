@@ -8,11 +8,12 @@ gallery's newest entries), so a change of layout shows up in review. The tests c
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from tempo_kit.browser import CHROMIUM_FLAGS, find_chromium
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "assets" / "screenshots"
@@ -24,24 +25,6 @@ PAGES = {
     "example-compressor-and-ata": "examples/compressor_and_ata/index.html",
     "example-plugin-package": "examples/plugin_package/index.html",
 }
-
-#: A browser that does nothing but render: no network of its own, no profile, no GPU.
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--hide-scrollbars",
-)
-
-
-def chromium() -> str | None:
-    """The Chromium binary on PATH (Debian's ``chromium``), or None."""
-    return next((path for name in ("chromium", "chromium-browser") if (path := shutil.which(name))), None)
-
 
 def build_site(site: Path) -> Path:
     """``mkdocs build --strict`` into ``site``."""
@@ -58,7 +41,7 @@ def screenshot(page: Path | str, out: Path, width: int = 1280, height: int = 900
 
     Headless Chromium paints nothing below an anchor's scroll position, so photograph pages from the top.
     """
-    binary = chromium()
+    binary = find_chromium()
     if binary is None:
         raise FileNotFoundError("chromium is not installed (Debian: apt-get install chromium)")
     path, _, anchor = str(page).partition("#")

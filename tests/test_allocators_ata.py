@@ -234,7 +234,7 @@ def test_bad_inputs_raise_config_error(args, kwargs, message):
 
 
 def test_bad_mode_suggests():
-    with pytest.raises(ConfigError, match="Did you mean 'exact'"):
+    with pytest.raises(ConfigError, match=r"^ata: mode='exakt' \(did you mean 'exact'\?\): use one of released, exact$"):
         ATAAllocator(mode="exakt")
     with pytest.raises(ConfigError, match="eps=0"):
         ATAAllocator(eps=0)

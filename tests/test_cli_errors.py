@@ -38,8 +38,8 @@ def infer(model, video, *extra: str) -> list[str]:
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (("--allocator", "atta"), r"--allocator atta: unknown allocator 'atta'\. Did you mean 'ata'\?"),
-        (("--reduction", "hed"), r"--reduction hed: unknown reduction 'hed'\. Did you mean 'head'\?"),
+        (("--allocator", "atta"), r"--allocator atta: unknown allocator 'atta' \(did you mean 'ata'\?\)\. Known: "),
+        (("--reduction", "hed"), r"--reduction hed: unknown reduction 'hed' \(did you mean 'head'\?\)\. Known: "),
         (
             ("--allocator", "ata:mod=exact"),
             r"--allocator ata:mod=exact: allocator 'ata' got unknown argument 'mod' \(did you mean 'mode'\?\)",
@@ -96,7 +96,7 @@ def test_unknown_recipe_key_and_misspelt_component(capsys, tmp_path):
     code, err = run_cli(capsys, "fit", "--recipe", recipe, "optim.lrr=1", "--print")
     assert code == 2 and "unknown key 'optim.lrr' (did you mean 'lr'?)" in err
     code, err = run_cli(capsys, "fit", "--recipe", recipe, "model.projector.name=linaer", "--print")
-    assert code == 2 and "unknown projector 'linaer'. Did you mean 'linear'?" in err
+    assert code == 2 and "unknown projector 'linaer' (did you mean 'linear'?). Known: " in err
 
 
 def test_eval_bad_budget_and_malformed_row(capsys, tmp_path, tiny_tempo_dir, tiny_needle_benchmark):

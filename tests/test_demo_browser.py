@@ -19,22 +19,14 @@ import urllib.request
 
 import pytest
 
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--window-size=1400,1100",
-)
+from tempo_kit.browser import CHROMIUM_FLAGS, find_chromium
+
 FIRST = "Where is the red circle?"
 SECOND = "What happens at the end of the video?"
 
 
 def browser_paths() -> tuple[str, str]:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    chromium = find_chromium()
     driver = shutil.which("chromedriver")
     if not (chromium and driver):
         pytest.skip("needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)")
@@ -99,7 +91,7 @@ def test_demo_answers_two_questions_in_chromium(tiny_tempo_dir, tiny_needle_benc
     )
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
-    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}"):
+    for flag in (*CHROMIUM_FLAGS, "--window-size=1400,1100", f"--user-data-dir={tmp_path / 'profile'}"):
         options.add_argument(flag)
     driver = None
     try:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tempo_kit.browser import find_chromium
+
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,7 +51,7 @@ def test_home_page_is_a_way_in(site):
         assert "--8&lt;--" not in text and ("reduce_tokens" in text or "GatedProjector" in text)
 
 
-@pytest.mark.skipif(screenshots.chromium() is None, reason="chromium is not installed (.ci/run installs it)")
+@pytest.mark.skipif(find_chromium() is None, reason="chromium is not installed (.ci/run installs it)")
 @pytest.mark.parametrize("name", sorted(screenshots.PAGES))
 def test_pages_render_in_chromium(site, name, tmp_path):
     from PIL import Image

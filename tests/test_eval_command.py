@@ -76,7 +76,7 @@ def test_print_prompts_needs_no_model(tmp_path, capsys):
     }
     assert main(["eval", "--format", "lvbnch", "--annotations", str(path), "--print-prompts"]) == 2
     assert (
-        "--format 'lvbnch': unknown benchmark format 'lvbnch'. Did you mean 'lvbench' or 'longvideobench'? "
+        "--format 'lvbnch': unknown benchmark format 'lvbnch' (did you mean 'lvbench'?). "
         "Known: longvideobench, lvbench, mlvu, videomme. Or use kit: the harness's own fields."
     ) in capsys.readouterr().err
 

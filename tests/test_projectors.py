@@ -36,5 +36,5 @@ def test_identity_rejects_width_change():
 
 
 def test_unknown_projector_name_suggests():
-    with pytest.raises(KeyError, match="Did you mean 'linear'"):
+    with pytest.raises(KeyError, match=r"unknown projector 'linaer' \(did you mean 'linear'\?\)"):
         build_projector("linaer", 2, 2)

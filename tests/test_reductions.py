@@ -85,7 +85,7 @@ def test_errors_name_the_problem(memory):
         head(memory, -1)
     with pytest.raises(ConfigError, match=r"memory must be a \[n, d\] tensor"):
         merge(memory[None], 2)
-    with pytest.raises(KeyError, match="Did you mean 'merge'"):
+    with pytest.raises(KeyError, match=r"unknown reduction 'merg' \(did you mean 'merge'\?\)"):
         reduce_tokens(memory[None], [1], method="merg")
     with pytest.raises(KeyError, match="unknown argument.*'seed'"):
         reduce_tokens(memory[None], [1], method="head", seed=1)

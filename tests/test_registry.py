@@ -4,6 +4,7 @@ import sys
 
 import pytest
 
+from tempo_kit.errors import ConfigError, check_choice, did_you_mean
 from tempo_kit.registry import PROJECTORS, Registry, RegistryError
 
 
@@ -31,10 +32,23 @@ def test_register_and_build_with_kwargs():
 
 def test_unknown_name_suggests_close_match():
     reg = make_registry()
-    with pytest.raises(RegistryError, match=r"unknown widget 'alpah'\. Did you mean 'alpha'\?"):
+    with pytest.raises(RegistryError, match=r"^unknown widget 'alpah' \(did you mean 'alpha'\?\)\. Known: alpha, beta\.$"):
         reg.get("alpah")
     with pytest.raises(RegistryError, match="Known: alpha, beta"):
         reg.get("zzz")
+
+
+def test_did_you_mean_is_one_style_for_every_suggestion():
+    assert did_you_mean("alpah", ["alpha", "beta"]) == " (did you mean 'alpha'?)"
+    # only the closest, though 'longvideobench' is alike enough (ratio 0.6) to be suggested alone
+    assert did_you_mean("lvbnch", ["mlvu", "longvideobench", "lvbench"]) == " (did you mean 'lvbench'?)"
+    assert did_you_mean("lvbnch", ["mlvu", "longvideobench"]) == " (did you mean 'longvideobench'?)"
+    assert did_you_mean("lvbnch", ["mlvu", "videomme"]) == ""  # ratios 0.4 and 0.14: no guess
+    assert did_you_mean("zzz", ["alpha", "beta"]) == ""
+    assert did_you_mean(None, [None, "auto"]) == " (did you mean 'None'?)"  # non-strings are compared as text
+    with pytest.raises(ConfigError, match=r"^mode='exakt' \(did you mean 'exact'\?\): use one of released, exact$"):
+        check_choice("exakt", ("released", "exact"), "mode")
+    assert check_choice("exact", ("released", "exact"), "mode") == "exact"
 
 
 def test_unknown_kwarg_is_named_with_hint():

@@ -99,7 +99,7 @@ def test_logger_and_callback_specs(tmp_path):
     [
         ("trainer.loggers=[wandbb]", r"unknown logger 'wandbb' \(did you mean 'wandb'\?\)"),
         ("trainer.callbacks=[{name: ModelSummry}]", r"did you mean 'ModelSummary'"),
-        ("trainer.profiler=simpel", r"trainer.profiler='simpel' must be one of None, simple, advanced, pytorch"),
+        ("trainer.profiler=simpel", r"trainer.profiler='simpel' \(did you mean 'simple'\?\): use one of None, simple, advanced, pytorch"),
         ("optim.min_lr_ratio=0.1", None),  # a floor under cosine is fine
         ("optim.scheduler=linear", None),
     ],

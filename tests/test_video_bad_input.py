@@ -98,7 +98,7 @@ def test_bad_metadata(tmp_path, num_frames, fps, match):
 
 
 def test_unknown_backend(tmp_path):
-    with pytest.raises(ConfigError, match=r"unknown video backend 'pyavv'. Did you mean 'pyav'\?"):
+    with pytest.raises(ConfigError, match=r"unknown video backend 'pyavv' \(did you mean 'pyav'\?\)\. Known: "):
         load_video(tmp_path / "x.mp4", backend="pyavv")
 
 

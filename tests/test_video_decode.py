@@ -129,22 +129,27 @@ def test_custom_fps_and_size(videos):
 
 
 def test_peak_memory_bounded_for_1080p(tmp_path):
-    """Decoding 60 frames of a 1080p clip grows RSS far less than the full-resolution video."""
+    """Decoding 60 frames of a 1080p clip grows RSS by the resized clip and about one chunk, far
+    less than the full-resolution video (PyAV: no decoder-side buffering, so this is the kit's own
+    bound; decord keeps its own frame buffers, see ``test_streamed_memory_stays_flat``)."""
+    from tempo_kit.video.decode import DEFAULT_CHUNK_BYTES
+
     path = write_counter_video(tmp_path / "hd.mp4", 60, 10, (1080, 1920))
     code = (
         "import resource, sys\n"
         "from tempo_kit.video import load_video\n"
         "peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024\n"
-        "load_video(sys.argv[1], fps=0.5)\n"  # warm-up: libraries and decoder set-up
+        "load_video(sys.argv[1], fps=0.5, backend='pyav')\n"  # warm-up: libraries and decoder set-up
         "base = peak()\n"
-        "clip = load_video(sys.argv[1], fps=10.0)\n"
-        "print(len(clip), peak() - base)\n"
+        "clip = load_video(sys.argv[1], fps=10.0, backend='pyav')\n"
+        "print(len(clip), clip.frames.numel(), peak() - base)\n"
     )
     out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
-    frames, growth = (int(x) for x in out.stdout.split())
+    frames, clip_bytes, growth = (int(x) for x in out.stdout.split())
     full_resolution = frames * 1080 * 1920 * 3
     assert frames == 60
-    assert growth < 0.3 * full_resolution, f"RSS grew {growth / 1e6:.0f} MB vs {full_resolution / 1e6:.0f} MB"
+    bound = clip_bytes + DEFAULT_CHUNK_BYTES + 32 * 2**20  # the clip, one native chunk, slack
+    assert growth < bound < full_resolution / 2, f"RSS grew {growth / 1e6:.0f} MB, bound {bound / 1e6:.0f} MB"
 
 
 def test_frames_are_real_pixels(videos):

@@ -30,15 +30,22 @@ class OutputError(TempoKitError):
     name too long, or a folder already holding another run."""
 
 
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """`` (did you mean 'x'?)`` for the closest of ``choices`` to a misspelt ``word``, else ``""``."""
-    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
+#: How alike (difflib's ratio, 0 to 1) a name must be to a misspelt word to be suggested.
+SIMILARITY = 0.6
+
+
+def did_you_mean(word: object, choices: Iterable[object]) -> str:
+    """`` (did you mean 'x'?)`` for the one name in ``choices`` closest to a misspelt ``word``,
+    else ``""``: the kit's one way of suggesting a name (one guess reads faster than a list, and
+    the messages list every choice anyway)."""
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=SIMILARITY)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def check_choice(value: object, choices: Iterable[str], key: str) -> str:
-    """``value`` if it is one of ``choices``, else a :class:`ConfigError` naming ``key`` and the choices."""
+def check_choice(value: object, choices: Iterable[object], key: str) -> str:
+    """``value`` if it is one of ``choices``, else a :class:`ConfigError` naming ``key``, the
+    closest choice and all of them: the kit's one check of a value against a fixed set."""
     choices = list(choices)
     if value not in choices:
-        raise ConfigError(f"{key}={value!r}{did_you_mean(str(value), choices)}: use one of {', '.join(choices)}")
+        raise ConfigError(f"{key}={value!r}{did_you_mean(value, choices)}: use one of {', '.join(map(str, choices))}")
     return value  # type: ignore[return-value]

@@ -17,7 +17,6 @@ model can record what to install to load it again.
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import importlib
 import inspect
@@ -139,9 +138,8 @@ class Registry(Generic[T]):
         if name not in self._builders and (family := self._family_builder(name)) is not None:
             return family
         if name not in self._builders:
-            close = difflib.get_close_matches(name, self._builders, n=3, cutoff=0.5)
-            hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-            raise RegistryError(f"unknown {self.noun} {name!r}.{hint} Known: {', '.join(sorted(self._builders)) or '(none)'}.")
+            known = ", ".join(sorted(self._builders)) or "(none)"
+            raise RegistryError(f"unknown {self.noun} {name!r}{did_you_mean(name, self._builders)}. Known: {known}.")
         return self._builders[name]
 
     def list(self, pattern: str = "*") -> list[str]:

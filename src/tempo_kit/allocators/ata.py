@@ -11,13 +11,11 @@ scores are not all equal.
 
 from __future__ import annotations
 
-import difflib
-
 import torch
 from torch import Tensor
 
 from tempo_kit.allocators.base import AllocationRequest, Allocator, check_request, mask_of, rank_descending
-from tempo_kit.errors import ConfigError
+from tempo_kit.errors import ConfigError, check_choice
 from tempo_kit.registry import ALLOCATORS
 
 ATA_MODES = ("released", "exact")
@@ -191,10 +189,7 @@ class ATAAllocator(Allocator):
 
     def __init__(self, mode: str = "released", eps: float = DEFAULT_EPS) -> None:
         super().__init__()
-        if mode not in ATA_MODES:
-            close = difflib.get_close_matches(str(mode), ATA_MODES, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(f"ata: unknown mode {mode!r}.{hint} Choose one of {', '.join(ATA_MODES)}.")
+        check_choice(mode, ATA_MODES, "ata: mode")
         if not eps > 0:
             raise ConfigError(
                 f"ata: eps={eps} must be > 0 (it keeps ŝ below 1); the default is {DEFAULT_EPS}"

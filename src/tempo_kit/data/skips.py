@@ -72,7 +72,6 @@ class SkipLog:
 
 
 def check_on_error(on_error: str) -> None:
-    if on_error not in ON_ERROR_CHOICES:
-        from tempo_kit.errors import ConfigError
+    from tempo_kit.errors import check_choice
 
-        raise ConfigError(f"on_error must be one of {ON_ERROR_CHOICES}, got {on_error!r}")
+    check_choice(on_error, ON_ERROR_CHOICES, "on_error")

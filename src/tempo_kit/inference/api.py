@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from tempo_kit.errors import ConfigError
+from tempo_kit.errors import ConfigError, check_choice
 from tempo_kit.generation import DEFAULT_MAX_NEW_TOKENS
 from tempo_kit.inference.defaults import DEFAULT_INFER_MAX_CONTEXT, RELEVANCE_SOURCES
 from tempo_kit.inference.result import InferenceResult
@@ -295,8 +295,7 @@ class TempoPipeline:
 
         if not isinstance(query, str) or not query.strip():
             raise ConfigError("query is empty; pass the question to answer")
-        if relevance not in RELEVANCE_SOURCES:
-            raise ConfigError(f"relevance must be one of {', '.join(RELEVANCE_SOURCES)}, got {relevance!r}")
+        check_choice(relevance, RELEVANCE_SOURCES, "relevance")
         if relevance == "base" and self.base_compressor is None:
             raise ConfigError(
                 "relevance='base' needs the base SVLM: load with base_svlm=<Qwen3-VL-2B-Instruct folder> "

@@ -24,7 +24,7 @@ from tempo_kit.inference.command import (
     check_budget,
     check_model_arguments,
     format_result,
-    parse_spec,
+    question_options,
 )
 
 #: Words that end the conversation.
@@ -127,17 +127,7 @@ def run(args: argparse.Namespace) -> int:
     with session:
         for question in questions(sys.stdin, interactive):
             try:
-                result = session.ask(
-                    question,
-                    budget=args.budget,
-                    allocator=None if args.allocator is None else parse_spec(args.allocator, "--allocator"),
-                    reduction=args.reduction,
-                    k_min=args.k_min,
-                    relevance_prompt=args.relevance_prompt,
-                    max_context=args.max_context,
-                    max_new_tokens=args.max_new_tokens,
-                    progress=not args.no_progress,
-                )
+                result = session.ask(question, **question_options(args))
             except TempoKitError as error:
                 print(f"error: {error}", file=sys.stderr, flush=True)
                 continue

@@ -146,6 +146,21 @@ def add_allocation_arguments(parser: argparse.ArgumentParser, sweep: bool = Fals
     )
 
 
+def question_options(args: argparse.Namespace) -> dict:
+    """What the allocation, generation and progress switches say about answering one question:
+    the keywords ``TempoPipeline.answer`` (``infer``) and ``VideoSession.ask`` (``chat``) share."""
+    return {
+        "budget": args.budget,
+        "allocator": None if args.allocator is None else parse_spec(args.allocator, "--allocator"),
+        "reduction": args.reduction,
+        "k_min": args.k_min,
+        "relevance_prompt": args.relevance_prompt,
+        "max_context": args.max_context,
+        "max_new_tokens": args.max_new_tokens,
+        "progress": not args.no_progress,
+    }
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--video", required=True, help="video file")
     parser.add_argument("--query", required=True, help="the question")
@@ -268,16 +283,9 @@ def run(args: argparse.Namespace) -> int:
         video=args.video,
         query=args.query,
         sampling=sampling_of(args),
-        budget=args.budget,
-        max_context=args.max_context,
-        allocator=None if args.allocator is None else parse_spec(args.allocator, "--allocator"),
-        reduction=args.reduction,
-        k_min=args.k_min,
         relevance=args.relevance,
-        relevance_prompt=args.relevance_prompt,
-        max_new_tokens=args.max_new_tokens,
-        progress=not args.no_progress,
         overlap=args.overlap,
+        **question_options(args),
     )
     plot, plot_error = None, None
     if args.plot:

@@ -4,11 +4,14 @@ The serial pipeline decodes the whole video, then compresses it: the accelerator
 decoder, and host memory holds every sampled frame. Here a background thread decodes and resizes
 the next chunks of segments (``chunk_segments`` windows at a time, at most ``prefetch`` chunks
 ahead) while the caller compresses the current one, as QuickVideo overlaps decoding with
-inference. Frames become patches on the model's device inside the compressor. At most
-``prefetch + 2`` chunks of decoded frames are held, whatever the video's length; the returned
-segments keep their time tags and lengths but no frames. (The process's peak RSS still grows
-with the video on CPU, about 0.8 MB per frame in ``benchmarks/results/overlap_cpu.md``; the cause is
-not yet found.)
+inference. Frames become patches on the model's device inside the compressor.
+
+The video is read in **one sequential pass** (``decode_frames(..., stream=True)``), regrouped into
+chunks as frames arrive: PyAV never restarts from the first frame, and decord rewinds after each
+batch so its frame buffers do not grow with the video. At most ``prefetch + 2`` chunks of decoded
+frames are held, whatever the video's length; the returned segments keep their time tags and
+lengths but no frames. Peak host memory is flat in the video's length
+(``benchmarks/results/overlap_cpu.md``; ``tests/test_overlap.py`` holds it for 384 and 1536 frames).
 
 Segments are compressed independently, so the memory and relevance equal the serial path's when
 ``chunk_segments`` is a multiple of the compressor's micro-batch (the default is).
@@ -27,6 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from tempo_kit.errors import MediaError
 from tempo_kit.model.compression import join_calls
 from tempo_kit.types import CompressorOutput, Segments
 from tempo_kit.video.reading import Sampling
@@ -164,21 +168,58 @@ def stream_segments(
         source.close()
         raise
     starts = segment_starts(count, window, window)
+    unique, inverse = np.unique(indices, return_inverse=True)
     facts = {"num_frames": count, "duration": duration, "real_fps": count / duration, "source": str(path)}
 
     def chunks() -> Iterator[Segments]:
         try:
-            for first in range(0, len(starts), chunk_segments):
-                last = min(first + chunk_segments, len(starts))
-                begin, end = starts[first], min(starts[last - 1] + window, count)
-                unique, inverse = np.unique(indices[begin:end], return_inverse=True)
-                decoded = torch.cat(list(decode_frames(source, plan, unique, resize)))[torch.from_numpy(inverse)]
-                slots = (torch.tensor(starts[first:last])[:, None] + torch.arange(window)[None]).clamp(max=count - 1)
-                yield replace(skeleton.slice(first, last), frames=decoded[slots - begin])
+            yield from _group_into_chunks(
+                decode_frames(source, plan, unique, resize, stream=True), inverse, starts, skeleton, chunk_segments, window
+            )
         finally:
             source.close()
 
     return skeleton, chunks(), facts
+
+
+def _group_into_chunks(
+    decoded: Iterator[torch.Tensor],
+    inverse: np.ndarray,
+    starts: list[int],
+    skeleton: Segments,
+    chunk_segments: int,
+    window: int,
+) -> Iterator[Segments]:
+    """Regroup one sequential pass of decoded frames into chunks of ``chunk_segments`` windows.
+
+    ``decoded`` yields the video's unique sampled frames in order, in whatever pieces the decoder
+    gives; ``inverse`` maps each sampled position to its unique frame. Only the frames of the chunk
+    being built are kept (one pass, never a second seek from the start: PyAV decodes sequentially).
+    """
+    count = len(inverse)
+    held: list[torch.Tensor] = []  # decoded pieces not yet handed out, oldest first
+    held_from = 0  # unique position of held[0][0]
+    held_until = 0  # one past the last unique position held
+    for first in range(0, len(starts), chunk_segments):
+        last = min(first + chunk_segments, len(starts))
+        end = min(starts[last - 1] + window, count)
+        while held_until <= inverse[end - 1]:
+            piece = next(decoded, None)
+            if piece is None:
+                raise MediaError(
+                    f"{skeleton.source}: the decoder stopped after {held_until} of {int(inverse[-1]) + 1} "
+                    "sampled frames; the file is truncated or corrupt"
+                )
+            held.append(piece)
+            held_until += len(piece)
+        frames = torch.cat(held) if len(held) > 1 else held[0]
+        slots = (torch.tensor(starts[first:last])[:, None] + torch.arange(window)[None]).clamp(max=count - 1)
+        positions = torch.from_numpy(inverse)[slots] - held_from
+        yield replace(skeleton.slice(first, last), frames=frames[positions])
+        keep_from = int(inverse[end]) if end < count else held_until  # a frame both chunks sample stays
+        tail = frames[keep_from - held_from :].clone() if keep_from < held_until else None  # frees the rest
+        held, held_from = ([tail] if tail is not None else []), keep_from
+        del frames
 
 
 def compress_streamed(

@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from tempo_kit.errors import ConfigError
+from tempo_kit.errors import ConfigError, check_choice
 from tempo_kit.time_tags import TIME_TAG_TEMPLATE, check_time_tag_template, format_time_tag
 from tempo_kit.types import IGNORE_INDEX, VISUAL_PLACEHOLDER_ID
 
@@ -116,8 +116,7 @@ def fit_to_context(
     dropped too). ``cut="released"`` slices the rows (a tag may be cut); ``"segments"`` keeps a
     segment's whole tag with at least one of its tokens, or nothing of it.
     """
-    if cut not in CONTEXT_CUTS:
-        raise ConfigError(f"context_cut={cut!r}: use one of {', '.join(CONTEXT_CUTS)}")
+    check_choice(cut, CONTEXT_CUTS, "context_cut")
     fitted: list[tuple[int, int]] = []
     left = max(room, 0)
     for tag, k in zip(tag_lengths, counts):

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from tempo_kit.errors import ConfigError, did_you_mean
+from tempo_kit.errors import ConfigError, check_choice, did_you_mean
 from tempo_kit.model.assembly import (
     CONTEXT_CUTS,
     DEFAULT_ANSWER_ROOM,
@@ -104,10 +104,7 @@ class TempoConfig:
         if not isinstance(self.reduction, str):
             self.reduction = _spec(self.reduction, "reduction")
         check_preprocessing(self.preprocessing, "model config: preprocessing")
-        if self.context_cut not in CONTEXT_CUTS:
-            raise ConfigError(
-                f"model config: context_cut={self.context_cut!r} must be one of {', '.join(CONTEXT_CUTS)}"
-            )
+        check_choice(self.context_cut, CONTEXT_CUTS, "model config: context_cut")
         check_model_settings({f.name: getattr(self, f.name) for f in fields(self)}, "model config: ")
         check_time_tag_template(self.time_tag_template)
 

@@ -22,7 +22,7 @@ def _walk_unknown(user: Mapping, schema: Mapping, prefix: str, source: str) -> N
             known = ", ".join(sorted(schema)) or "(none)"
             where = f"under {prefix[:-1]!r}" if prefix else "at the top level"
             raise ConfigError(
-                f"recipe {source!r}: unknown key {dotted!r}{did_you_mean(str(key), schema)}. "
+                f"recipe {source!r}: unknown key {dotted!r}{did_you_mean(key, schema)}. "
                 f"Known keys {where}: {known}."
             )
         if dotted in OPEN_SECTIONS:

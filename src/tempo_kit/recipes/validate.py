@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from tempo_kit.errors import ConfigError, did_you_mean
+from tempo_kit.errors import ConfigError, check_choice, did_you_mean
 from tempo_kit.recipes.components import check_arguments, check_component, check_registry_name
 from tempo_kit.recipes.paths import check_checkpoint_paths
 from tempo_kit.recipes.schema import FULL_OR_FROZEN_ONLY, MODES, PARTS, PROFILERS, STRATEGIES, model_keys
@@ -32,11 +32,7 @@ def _check_trainable(cfg: DictConfig, source: str) -> None:
     """Each part's mode exists and suits the part; a LoRA part's settings are LoraConfig arguments."""
     for part in cfg.trainable:
         mode = cfg.trainable[part]
-        if mode not in MODES:
-            raise ConfigError(
-                f"recipe {source!r}: trainable.{part}={mode!r} must be one of {', '.join(MODES)}"
-                f"{did_you_mean(str(mode), MODES)}"
-            )
+        check_choice(mode, MODES, f"recipe {source!r}: trainable.{part}")
         if mode == "lora" and part in FULL_OR_FROZEN_ONLY:
             raise ConfigError(
                 f"recipe {source!r}: trainable.{part}=lora is not supported: {part} is trained fully "
@@ -77,7 +73,7 @@ def _check_model(cfg: DictConfig, source: str) -> None:
     for key in cfg.model:
         if key not in known_model_keys:
             raise ConfigError(
-                f"recipe {source!r}: unknown key 'model.{key}'{did_you_mean(str(key), known_model_keys)}. "
+                f"recipe {source!r}: unknown key 'model.{key}'{did_you_mean(key, known_model_keys)}. "
                 f"Known keys under 'model': {', '.join(known_model_keys)}."
             )
     from tempo_kit.registry import PART_REGISTRIES, REDUCTIONS
@@ -139,11 +135,7 @@ def _check_trainer(cfg: DictConfig, source: str) -> None:
             f"recipe {source!r}: trainer.strategy must be a mapping with a name, got {strategy!r} "
             f"(on the command line: trainer.strategy.name={strategy})"
         )
-    if strategy.name not in STRATEGIES:
-        raise ConfigError(
-            f"recipe {source!r}: trainer.strategy.name={strategy.name!r} must be one of {', '.join(STRATEGIES)}"
-            f"{did_you_mean(str(strategy.name), STRATEGIES)}"
-        )
+    check_choice(strategy.name, STRATEGIES, f"recipe {source!r}: trainer.strategy.name")
     from omegaconf import OmegaConf
 
     from tempo_kit.training.loggers import check_installed, logger_specs
@@ -153,11 +145,7 @@ def _check_trainer(cfg: DictConfig, source: str) -> None:
     for spec in logger_specs(as_data["loggers"]):
         check_installed(spec)
     callback_specs(as_data["callbacks"])
-    if trainer.profiler not in PROFILERS:
-        raise ConfigError(
-            f"recipe {source!r}: trainer.profiler={trainer.profiler!r} must be one of "
-            f"{', '.join(map(str, PROFILERS))}{did_you_mean(str(trainer.profiler), map(str, PROFILERS))}"
-        )
+    check_choice(trainer.profiler, PROFILERS, f"recipe {source!r}: trainer.profiler")
     for part in trainer.gradient_checkpointing:
         if part not in ("compressor", "decoder"):
             raise ConfigError(

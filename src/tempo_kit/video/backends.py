@@ -63,6 +63,14 @@ class VideoSource(ABC):
         Chunks hold at most ``chunk_size`` frames.
         """
 
+    def stream_chunks(
+        self, indices: Sequence[int], size: tuple[int, int] | None, chunk_size: int
+    ) -> Iterator[np.ndarray]:
+        """As :meth:`iter_chunks`, for one pass over a whole video whose host memory must stay
+        bounded by a chunk (the overlapped pipeline). A backend that buffers decoded frames across
+        batches overrides this to release them; by default it is :meth:`iter_chunks`."""
+        return self.iter_chunks(indices, size, chunk_size)
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release decoder resources."""
 
@@ -310,6 +318,16 @@ class DecordSource(VideoSource):
             raise
         except Exception as error:
             raise MediaError(f"decord failed to decode {self.path}: {_reason(error)}") from error
+
+    def stream_chunks(self, indices, size, chunk_size):
+        """:meth:`iter_chunks`, rewinding after each batch: decord keeps decoded frames buffered
+        after ``get_batch``, so over a long pass its memory grows with the video (peak 404 → 508 MB
+        from 384 to 1536 frames, against 357 → 351 MB rewound: ``benchmarks/results/overlap_cpu.md``;
+        decord issues #197, #208). Rewinding frees them; the next batch seeks to its key frame, which
+        costs decode time where batches share a group of pictures."""
+        for chunk in self.iter_chunks(indices, size, chunk_size):
+            self._reader.seek(0)
+            yield chunk
 
     def close(self) -> None:
         self._reader = None

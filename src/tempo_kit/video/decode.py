@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from tempo_kit.errors import MediaError
+from tempo_kit.errors import MediaError, check_choice
 from tempo_kit.video.backends import open_video
 from tempo_kit.video.options import (
     DEFAULT_PREPROCESSING,
@@ -212,8 +212,7 @@ def load_video(
         MediaError: missing, unreadable, truncated, 0-frame or 0-duration file, or an impossible
             fps; the message names the file and the reason.
     """
-    if resize not in RESIZE_MODES:
-        raise ValueError(f"resize must be one of {', '.join(RESIZE_MODES)}, got {resize!r}")
+    check_choice(resize, RESIZE_MODES, "resize")
     plan = FramePlan.for_mode(preprocessing, max_long_edge, size_multiple)
     with open_video(path, backend, plan.first_size if resize == "decoder" else None) as source:
         duration, indices = sampled_indices(source, fps, min_frames, max_frames)
@@ -261,14 +260,20 @@ def decode_frames(
     resize: ResizeMode = DEFAULT_RESIZE,
     chunk_frames: int = DEFAULT_CHUNK_FRAMES,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    stream: bool = False,
 ):
     """uint8 ``[n, H, W, 3]`` chunks of the frames at sorted unique ``indices``, at ``plan``'s final
-    size: the decode-and-resize step of :func:`load_video`, usable on any range of a video."""
+    size: the decode-and-resize step of :func:`load_video`, usable on any range of a video.
+
+    ``stream=True`` reads through the source's ``stream_chunks``: one pass whose host memory stays
+    bounded by a chunk however long the video, for a caller that drops each chunk once used.
+    """
     native = (source.height, source.width)
+    read = source.stream_chunks if stream else source.iter_chunks
     if resize == "decoder":
-        chunks = source.iter_chunks(indices, plan.first_size(*native), chunk_frames)
+        chunks = read(indices, plan.first_size(*native), chunk_frames)
     else:
         per_chunk = max(1, min(chunk_frames, chunk_bytes // (source.height * source.width * 3)))
-        chunks = source.iter_chunks(indices, None, per_chunk)
+        chunks = read(indices, None, per_chunk)
     for chunk in chunks:
         yield plan.apply(torch.from_numpy(chunk), "pil" if resize == "decoder" else resize, native)

@@ -115,7 +115,7 @@ class Sampling:
         for key in values:
             if key not in names:
                 raise ConfigError(
-                    f"{where}{key!r} is not a sampling setting{did_you_mean(str(key), names)}; "
+                    f"{where}{key!r} is not a sampling setting{did_you_mean(key, names)}; "
                     f"known: {', '.join(names)}"
                 )
         return replace(self, **dict(values))

@@ -24,6 +24,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from tempo_kit.errors import check_choice
 from tempo_kit.types import SampleKind, Segments
 from tempo_kit.video.decode import VideoClip
 from tempo_kit.video.options import DEFAULT_TIME_BASE, INFERENCE_WINDOW, TIME_BASES, TRAIN_WINDOW, TimeBase
@@ -69,8 +70,7 @@ def make_segments(
         frame_times: ``[T]`` container seconds of a bare tensor's frames (``time_base="container"``).
         time_base: ``"released"`` or ``"container"`` (module docstring).
     """
-    if time_base not in TIME_BASES:
-        raise ValueError(f"time_base must be one of {', '.join(TIME_BASES)}, got {time_base!r}")
+    check_choice(time_base, TIME_BASES, "time_base")
     if isinstance(clip_or_frames, VideoClip):
         clip = clip_or_frames
         frames, frame_times = clip.frames, clip.timestamps

@@ -68,19 +68,24 @@ def recipe_with_probe(folder: Path, probe: Path, crash_at_step: int = -1) -> Pat
     return path
 
 
-def fit(recipe: Path, out: Path, args: list[str], *, ok: bool = True, resume: bool = False):
+def run_cli(args: list[str], ok: bool = True) -> subprocess.CompletedProcess:
+    """``tempo-kit ARGS`` in a subprocess (the test callbacks importable), as a user runs it."""
     env = {
         **os.environ,
         "OMP_NUM_THREADS": "1",
         "PYTHONUNBUFFERED": "1",
         "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
     }
-    command = [sys.executable, "-m", "tempo_kit.cli", "fit", "--recipe", str(recipe), *args, f"run.output_dir={out}"]
-    if resume:
-        command += ["--resume", "last"]
-    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
+    result = subprocess.run(
+        [sys.executable, "-m", "tempo_kit.cli", *args], capture_output=True, text=True, env=env, timeout=900
+    )
     assert (result.returncode == 0) == ok, result.stdout[-3000:] + result.stderr[-3000:]
     return result
+
+
+def fit(recipe: Path, out: Path, args: list[str], *, ok: bool = True, resume: bool = False):
+    command = ["fit", "--recipe", str(recipe), *args, f"run.output_dir={out}"]
+    return run_cli([*command, "--resume", "last"] if resume else command, ok)
 
 
 def losses(out: Path) -> dict[int, float]:
@@ -113,18 +118,27 @@ def answers(final: Path, video: str) -> tuple[str, list[int], list[float]]:
     return result.answer, allocation.counts.tolist(), [round(float(s), 4) for s in allocation.relevance]
 
 
+@pytest.fixture(scope="module")
+def full_finetuning(tiny_checkpoints, tiny_needle_benchmark, tmp_path_factory):
+    """Full fine-tuning, 4 steps, on one process (``one``) and under FSDP2 on two (``two``, probed
+    into ``probe/``); the fit overrides (``args``) and the folder holding the runs (``root``)."""
+    root = tmp_path_factory.mktemp("fsdp2_full")
+    args = [*overrides(tiny_checkpoints, tiny_needle_benchmark, steps=4), "trainable.compressor=full"]
+    fit(DEMO, root / "one", [*args, "trainer.devices=1"])
+    fit(recipe_with_probe(root, root / "probe"), root / "two", [*args, *FSDP])
+    return {"one": root / "one", "two": root / "two", "args": args, "root": root}
+
+
 @pytest.mark.slow
 def test_fsdp2_full_finetuning_matches_one_process_resumes_and_exports(
-    tiny_checkpoints, tiny_needle_benchmark, tmp_path
+    full_finetuning, tiny_needle_benchmark, tmp_path
 ):
-    args = [*overrides(tiny_checkpoints, tiny_needle_benchmark, steps=4), "trainable.compressor=full"]
-    one, two, resumed = tmp_path / "one", tmp_path / "two", tmp_path / "resumed"
-    fit(DEMO, one, [*args, "trainer.devices=1"])
-    fit(recipe_with_probe(tmp_path, tmp_path / "probe"), two, [*args, *FSDP])
+    args, one, two = full_finetuning["args"], full_finetuning["one"], full_finetuning["two"]
+    resumed = tmp_path / "resumed"
     assert_same_losses(losses(one), losses(two))
     assert losses(one)[4] != losses(one)[1]  # the weights did move
 
-    ranks = [json.loads((tmp_path / "probe" / f"rank{r}.json").read_text()) for r in (0, 1)]
+    ranks = [json.loads((full_finetuning["root"] / "probe" / f"rank{r}.json").read_text()) for r in (0, 1)]
     full = ranks[0]["full"]
     assert full == sum(p.numel() for p in _plain_model(one).parameters())
     assert sum(r["local"] for r in ranks) == full  # the shards partition the model
@@ -144,6 +158,86 @@ def test_fsdp2_full_finetuning_matches_one_process_resumes_and_exports(
     video = json.loads(tiny_needle_benchmark.read_text().splitlines()[0])["video"]
     video = str((tiny_needle_benchmark.parent / video).resolve())
     assert answers(two / "final", video) == answers(one / "final", video)
+
+
+def evaluate(args: list[str], out: Path, verb: str = "validate", ckpt: Path | None = None) -> dict[str, float]:
+    """``tempo-kit <verb>`` on one process, in this process; its metrics at full precision."""
+    recipe = to_dict(load_recipe(DEMO, [*args, f"run.output_dir={out}"]))
+    return run_recipe(recipe, verb, ckpt=None if ckpt is None else str(ckpt))
+
+
+def assert_same_metrics(reference: dict[str, float], other: dict[str, float]) -> None:
+    assert reference.keys() == other.keys() and any(k.endswith("/loss") for k in reference), (reference, other)
+    for key in reference:
+        assert other[key] == pytest.approx(reference[key], rel=1e-5, abs=1e-6), (key, reference, other)
+
+
+@pytest.mark.slow
+def test_sharded_checkpoint_evaluates_on_fsdp_and_on_one_process_as_its_unsharded_state(
+    full_finetuning, tiny_needle_benchmark, tmp_path
+):
+    from tempo_kit.model import TempoModel
+    from tempo_kit.training.sharded_folder import read_sharded_checkpoint
+
+    two = full_finetuning["two"]
+    sharded = two / "checkpoints" / "last.ckpt"  # step 4, the weights final/ was exported from
+    args = [*full_finetuning["args"], f"data.val_files={tiny_needle_benchmark}"]
+    unsharded = evaluate([*args, f"run.init_from={two / 'final'}"], tmp_path / "final")
+
+    checkpoint = read_sharded_checkpoint(sharded)  # the shards joined on one process
+    assert checkpoint["global_step"] == 4
+    exported = TempoModel.from_pretrained(two / "final").state_dict()
+    assert checkpoint["state_dict"].keys() == {f"model.{key}" for key in exported}
+    for key, value in exported.items():
+        assert torch.equal(checkpoint["state_dict"][f"model.{key}"], value), key
+
+    assert_same_metrics(unsharded, evaluate(args, tmp_path / "one_process", ckpt=sharded))
+    tested = evaluate([*args, f"data.test_files={tiny_needle_benchmark}"], tmp_path / "test", "test", sharded)
+    assert_same_metrics({k.replace("val/", "test/"): v for k, v in unsharded.items()}, tested)
+
+    out = tmp_path / "fsdp"  # the shards loaded into the sharded model, two processes
+    result = run_cli(["validate", "--recipe", str(DEMO), *args, *FSDP, f"run.output_dir={out}", "--ckpt", str(sharded)])
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert_same_metrics(unsharded, {k: v for k, v in rows[-1].items() if k != "step"})
+    assert f"val/loss: {unsharded['val/loss']:.4f}" in result.stdout
+
+
+@pytest.mark.slow
+def test_partial_sharded_checkpoint_is_refused_before_any_process_starts(
+    full_finetuning, tiny_needle_benchmark, tmp_path
+):
+    import shutil
+
+    from tempo_kit.errors import CheckpointError
+
+    sharded = full_finetuning["two"] / "checkpoints" / "last.ckpt"
+    args = [*full_finetuning["args"], f"data.val_files={tiny_needle_benchmark}", *FSDP]
+    damages = {
+        "no_index": (lambda folder: (folder / ".metadata").unlink(), "it has no .metadata"),
+        "no_shard": (
+            lambda folder: (folder / "__1_0.distcp").unlink(),
+            "shard file __1_0.distcp named by its .metadata missing (every rank's shard must be in this one folder",
+        ),
+        "cut_shard": (lambda folder: os.truncate(folder / "__0_0.distcp", 100), "shard file __0_0.distcp cut short"),
+        "no_meta": (lambda folder: (folder / "meta.pt").unlink(), "it has no meta.pt"),
+        "cut_meta": (lambda folder: os.truncate(folder / "meta.pt", 100), "its meta.pt is damaged: not a complete"),
+    }
+    for name, (damage, reason) in damages.items():
+        folder = tmp_path / name / "last.ckpt"
+        shutil.copytree(sharded, folder)
+        damage(folder)
+        out = tmp_path / name / "run"
+        recipe = to_dict(load_recipe(DEMO, [*args, f"run.output_dir={out}"]))
+        with pytest.raises(CheckpointError) as caught:
+            run_recipe(recipe, "validate", ckpt=str(folder))  # two devices asked: nothing was spawned
+        message = str(caught.value)
+        assert message.startswith(f"--ckpt: {folder} is damaged: {reason}"), message
+        assert message.endswith(f"no other checkpoint in {folder.parent} reads whole: pass --ckpt a whole checkpoint")
+        assert not out.exists()
+
+    one_process = to_dict(load_recipe(DEMO, [*full_finetuning["args"], f"run.output_dir={tmp_path / 'resume'}"]))
+    with pytest.raises(ConfigError, match="is a sharded checkpoint .* continue it with trainer.strategy.name=fsdp"):
+        run_recipe(one_process, "fit", resume=str(sharded))
 
 
 def _plain_model(run: Path):

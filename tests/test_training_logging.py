@@ -13,9 +13,9 @@ from tempo_kit.errors import ConfigError
 from tempo_kit.evaluation.metrics import choice_classes
 from tempo_kit.recipes import load_recipe
 from tempo_kit.training.loggers import JsonlLogger, build_loggers, logger_specs
-from tempo_kit.training.module import computed_eval_metrics, eval_metrics
 from tempo_kit.training.progress import ProgressLines, clock, progress_line, use_progress_bar
 from tempo_kit.training.recipe_callbacks import build_callbacks, callback_specs
+from tempo_kit.training.scoring import computed_eval_metrics, eval_metrics
 
 
 def test_progress_line_hand_worked():

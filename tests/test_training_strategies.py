@@ -5,12 +5,15 @@ FSDP2 and DDP run for real on CPU processes in ``test_fsdp2.py`` and ``test_trai
 
 from __future__ import annotations
 
+import warnings
+from pathlib import Path
+
 import pytest
 import torch
 
 from tempo_kit.errors import CheckpointError, ConfigError
 from tempo_kit.training.commands import micro_batches_per_step, resolve_checkpoint
-from tempo_kit.training.module import prompt_only, split_answers
+from tempo_kit.training.scoring import prompt_only, split_answers
 from tempo_kit.training.strategies import build_strategy, layer_classes
 
 
@@ -100,3 +103,35 @@ def test_split_answers_separates_multiple_choice_and_open_rows():
     answers = ["B", "C", "D", "blue", "green", None, "a"]
     choices, references, open_hits = split_answers(texts, answers, 4)
     assert (choices, references, open_hits) == (["B", "C", "A", None], ["B", "C", "D", "A"], [True, False])
+
+
+def test_activation_checkpointing_uses_the_current_transformers_api(tiny_checkpoints, tiny_needle_benchmark):
+    """Turned on per part from the recipe, with no deprecated transformers call (a FutureWarning
+    here fails the test)."""
+    from tempo_kit.recipes import load_recipe, to_dict
+    from tempo_kit.training.module import TempoModule
+
+    demo = Path(__file__).resolve().parents[1] / "recipes" / "demo.yaml"
+    recipe = to_dict(
+        load_recipe(
+            demo,
+            [
+                f"model.compressor.pretrained={tiny_checkpoints['svlm']}",
+                f"model.decoder.pretrained={tiny_checkpoints['llm']}",
+                f"data.train_files={tiny_needle_benchmark}",
+                "data.val_files=null",
+                "trainable.compressor=full",
+                "trainer.gradient_checkpointing.compressor=true",
+                "trainer.gradient_checkpointing.decoder=true",
+            ],
+        )
+    )
+    module = TempoModule(recipe)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        module.set_up_model()
+        model = module.model
+        assert model.decoder.is_gradient_checkpointing
+        assert model.compressor.svlm.is_activation_checkpointing
+        model.decoder.gradient_checkpointing_disable()
+        assert not model.decoder.is_gradient_checkpointing

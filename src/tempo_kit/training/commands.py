@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tempo_kit.errors import CheckpointError, ConfigError
+from tempo_kit.training.export import export_final
 
 #: Where a run keeps its pieces, relative to ``run.output_dir``.
 RECIPE_FILE = "recipe.yaml"
@@ -67,7 +68,10 @@ def add_arguments(parser: argparse.ArgumentParser, verb: str = "fit") -> None:
         "--ckpt",
         default=None,
         metavar="PATH|last",
-        help=argparse.SUPPRESS if fit else "evaluate the weights of a Lightning checkpoint instead of the recipe's model",
+        help=argparse.SUPPRESS
+        if fit
+        else "evaluate the weights of a Lightning checkpoint (a .ckpt file, or an FSDP run's sharded checkpoint "
+        "folder, on any strategy) instead of the recipe's model",
     )
 
 
@@ -261,37 +265,6 @@ def build_datamodule(recipe: Mapping[str, Any], verb: str = "fit"):
     )
 
 
-def export_final(trainer, module, out_dir: str | Path) -> Path | None:
-    """Write the trained model, LoRA merged, in the kit's format (what ``run.init_from`` loads).
-
-    Rank 0 writes. Under FSDP2 the full state dict is first gathered to rank 0's CPU memory and
-    rank 0's own model takes it in place of its shards (no second model is built); the model is
-    then saved as an unsharded run's would be. A LoRA run also keeps each part's adapter in peft's
-    format in ``adapters/<part>/`` beside the folder.
-    """
-    from tempo_kit.training.adapters import ADAPTERS_DIR, save_adapters
-    from tempo_kit.training.strategies import is_fsdp
-    from tempo_kit.training.trainability import has_lora, merge_lora
-
-    out = Path(out_dir)
-    model = module.model
-    if is_fsdp(trainer.strategy):
-        from tempo_kit.training.fsdp2 import gather_full_state, hold_full_weights
-
-        state = gather_full_state(model)  # collective
-        if trainer.is_global_zero:
-            hold_full_weights(model, state)
-    if trainer.is_global_zero:
-        if has_lora(model):
-            recipe = module.recipe
-            save_adapters(model, recipe["trainable"], recipe["lora"], out.parent / ADAPTERS_DIR)
-            merge_lora(model)
-        model.save_pretrained(str(out))
-    if trainer.world_size > 1:
-        trainer.strategy.barrier("export")
-    return out if trainer.is_global_zero else None
-
-
 def fit_summary(trainer, output_dir: Path, final: Path | None) -> str:
     """Where a finished fit left the model, the checkpoints, each logger's files and the skips."""
     from tempo_kit.training.loggers import describe
@@ -412,6 +385,10 @@ def run_recipe(
     trainer = build_trainer(recipe, verb, module, callbacks)
     from tempo_kit.training.strategies import is_fsdp
 
+    if resume_path is not None:
+        from tempo_kit.training.sharded_folder import check_resume_strategy
+
+        check_resume_strategy(resume_path, is_fsdp(trainer.strategy))
     if is_fsdp(trainer.strategy):
         trainer.strategy.check_before_launch(module)
     if trainer.is_global_zero:

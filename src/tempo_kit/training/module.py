@@ -8,15 +8,14 @@ stage of the paper runs through this one class. The router stage adds a relevanc
 segments labelled by ``relevant_spans`` (``router:`` section, :mod:`tempo_kit.training.router`).
 Validation reports the loss (each batch weighted by its samples) and, on batches with reference
 answers, the accuracy of the greedily generated option letter, accumulated across batches and
-devices with torchmetrics; with the router objective on, also the relevance AUROC and average
-precision on labelled segments.
+devices with torchmetrics (:mod:`tempo_kit.training.scoring`); with the router objective on, also
+the relevance AUROC and average precision on labelled segments.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,14 @@ import torch
 from lightning.pytorch import LightningModule
 
 from tempo_kit.errors import CheckpointError, ConfigError
-from tempo_kit.types import IGNORE_INDEX, TempoBatch
+from tempo_kit.training.scoring import (
+    computed_eval_metrics,
+    eval_metrics,
+    normalise_answer,  # noqa: F401  (its import path before the split)
+    prompt_only,
+    split_answers,
+)
+from tempo_kit.types import TempoBatch
 
 
 def build_model(recipe: Mapping[str, Any], load_weights: bool = True):
@@ -109,108 +115,6 @@ RUNTIME_KEYS = (
 def runtime_overrides(model_cfg: Mapping[str, Any]) -> dict[str, Any]:
     """The runtime settings of ``model:`` a stage may change over its ``init_from`` (e.g. context 16384)."""
     return {key: model_cfg[key] for key in RUNTIME_KEYS if key in model_cfg}
-
-
-def prompt_only(batch: TempoBatch) -> TempoBatch:
-    """The batch cut before each row's first supervised token: the prompt to generate an answer from.
-
-    Validation rows carry their reference answer (for the loss); generation must not see it.
-    """
-    rows, masks = [], []
-    for ids, labels, mask in zip(batch.input_ids, batch.labels, batch.attention_mask):
-        supervised = (labels != IGNORE_INDEX).nonzero()
-        end = int(supervised[0]) if len(supervised) else int(mask.sum())
-        rows.append(ids[:end])
-        masks.append(mask[:end])
-    length = max(len(r) for r in rows)
-    input_ids = torch.zeros(len(rows), length, dtype=batch.input_ids.dtype, device=batch.input_ids.device)
-    attention = torch.zeros_like(input_ids)
-    for index, (row, mask) in enumerate(zip(rows, masks)):
-        input_ids[index, : len(row)] = row
-        attention[index, : len(mask)] = mask
-    return replace(
-        batch, input_ids=input_ids, attention_mask=attention, labels=torch.full_like(input_ids, IGNORE_INDEX)
-    )
-
-
-def normalise_answer(text: str) -> str:
-    """Lower case, surrounding punctuation and spaces removed: ``" Yellow."`` → ``"yellow"``."""
-    return text.strip().strip(".,;:!?\"'()[]").strip().lower()
-
-
-def split_answers(
-    texts: Sequence[str], answers: Sequence[str | None], num_options: int
-) -> tuple[list[str | None], list[str], list[bool]]:
-    """Generated replies → (letters read from the multiple-choice replies, their reference
-    letters, exact-match hits of the open-ended replies).
-
-    A reference that is one of the first ``num_options`` letters marks a multiple-choice row, its
-    reply read by ``extract_choice`` and scored by the kit's one multiple-choice metric
-    (:func:`~tempo_kit.evaluation.metrics.choice_accuracy_metric`); any other reference is an
-    open-ended row, scored by normalised exact match. Rows without a reference are left out.
-    """
-    from tempo_kit.evaluation.answers import extract_choice, valid_letters
-
-    letters = valid_letters(num_options)
-    choices: list[str | None] = []
-    references: list[str] = []
-    open_hits: list[bool] = []
-    for text, answer in zip(texts, answers):
-        if answer is None:
-            continue
-        reference = str(answer).strip()
-        if len(reference) == 1 and reference.upper() in letters:
-            choices.append(extract_choice(text, num_options))
-            references.append(reference.upper())
-        else:
-            open_hits.append(normalise_answer(text) == normalise_answer(reference))
-    return choices, references, open_hits
-
-
-def eval_metrics():
-    """torchmetrics accumulators of validation/test: means weighted by samples, and sample counts.
-
-    ``loss`` weighs each batch's mean loss by its number of samples; ``accuracy`` is the option
-    letter on multiple-choice rows (the same metric ``tempo-kit eval`` reports),
-    ``open_accuracy`` normalised exact match on open-ended rows.
-    """
-    from torch import nn
-    from torchmetrics import MeanMetric, SumMetric
-
-    from tempo_kit.evaluation.metrics import choice_accuracy_metric
-
-    return nn.ModuleDict(
-        {
-            "loss": MeanMetric(),
-            "loss_samples": SumMetric(),
-            "accuracy": choice_accuracy_metric(sync_on_compute=True),
-            "scored": SumMetric(),
-            "open_accuracy": MeanMetric(),
-            "open_scored": SumMetric(),
-        }
-    )
-
-
-def computed_eval_metrics(metrics, stage: str) -> dict[str, float]:
-    """``{stage}/loss``, ``/accuracy``, ``/scored``, ``/open_accuracy``, ``/open_scored``; then reset.
-
-    Collective across devices (torchmetrics syncs in ``compute``): every rank calls it.
-    """
-    import warnings
-
-    out: dict[str, float] = {}
-    with warnings.catch_warnings():  # a count nobody updated (no open-ended rows) is simply 0
-        warnings.filterwarnings("ignore", message=r".*was called before the ``update`` method")
-        counts = {name: float(metrics[name].compute()) for name in ("loss_samples", "scored", "open_scored")}
-    for mean, count in (("loss", "loss_samples"), ("accuracy", "scored"), ("open_accuracy", "open_scored")):
-        total = counts[count]
-        if total > 0:
-            out[f"{stage}/{mean}"] = float(metrics[mean].compute())
-            if mean != "loss":
-                out[f"{stage}/{count}"] = total
-    for metric in metrics.values():
-        metric.reset()
-    return out
 
 
 class TempoModule(LightningModule):

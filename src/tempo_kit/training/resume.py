@@ -5,8 +5,8 @@
 - :class:`RandomState` stores the Python, NumPy and torch random states in every checkpoint and
   restores them (dropout, LoRA dropout and random reductions draw from them);
 - the data module stores the position inside the epoch (see :mod:`tempo_kit.data.sampler`);
-- :func:`readable_checkpoint` checks a checkpoint before Lightning loads it and, when it is
-  damaged, names the newest readable one in the same folder.
+- :func:`readable_checkpoint` checks a checkpoint (a file, or an FSDP run's sharded folder) before
+  Lightning loads it and, when it is damaged, names the newest readable one in the same folder.
 """
 
 from __future__ import annotations
@@ -27,7 +27,15 @@ from tempo_kit.errors import CheckpointError
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning's torch checkpoint writer, made atomic (write beside, sync, rename)."""
+    """Lightning's torch checkpoint writer, made atomic (write beside, sync, rename); it also reads
+    an FSDP run's sharded checkpoint folder, so strategies other than ``fsdp`` can evaluate it."""
+
+    def load_checkpoint(self, path, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        from tempo_kit.training.sharded_folder import is_sharded_checkpoint, read_sharded_checkpoint
+
+        if is_sharded_checkpoint(path):
+            return read_sharded_checkpoint(path, kwargs.get("weights_only"))
+        return super().load_checkpoint(path, *args, **kwargs)
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
         buffer = io.BytesIO()  # serialised first (as Lightning does), so a full disk fails in Python's
@@ -60,11 +68,16 @@ def damage(path: Path) -> str | None:
     """Why a checkpoint file cannot be read (``None`` when it reads whole).
 
     A torch checkpoint is a zip archive: every member's CRC is checked, so a truncated or
-    overwritten file is found without unpickling it. A folder (FSDP's sharded checkpoint) is
-    taken as it is.
+    overwritten file is found without unpickling it. A folder (FSDP's sharded checkpoint) must
+    hold its index, Lightning's ``meta.pt`` and every shard file the index names, whole
+    (:func:`~tempo_kit.training.sharded_folder.sharded_damage`).
     """
     if path.is_dir():
-        return None
+        from tempo_kit.training.sharded_folder import LIGHTNING_META, sharded_damage
+
+        reason = sharded_damage(path)
+        meta = None if reason else damage(path / LIGHTNING_META)
+        return reason or (meta and f"its {LIGHTNING_META} is damaged: {meta}")
     try:
         with zipfile.ZipFile(path) as archive:
             bad = archive.testzip()
@@ -82,9 +95,9 @@ def readable_checkpoint(path: Path, flag: str = "--resume") -> Path:
         (p for p in path.parent.glob("*.ckpt") if p != path), key=lambda p: p.stat().st_mtime, reverse=True
     )
     newest = next((p for p in others if damage(p) is None), None)
-    fix = (
-        f"the newest readable checkpoint is {newest}: pass {flag} {newest}"
-        if newest is not None
-        else f"no other checkpoint in {path.parent} reads whole: start over without {flag}"
-    )
+    if newest is not None:
+        fix = f"the newest readable checkpoint is {newest}: pass {flag} {newest}"
+    else:
+        instead = f"start over without {flag}" if flag == "--resume" else f"pass {flag} a whole checkpoint"
+        fix = f"no other checkpoint in {path.parent} reads whole: {instead}"
     raise CheckpointError(f"{flag}: {path} is damaged: {reason}; {fix}")

@@ -7,7 +7,8 @@ and :class:`~tempo_kit.training.module.TempoModule` shards on it with
 folders (each rank writes its shard; ``trainer.strategy.fsdp.state_dict_type: sharded``) written
 beside their name and renamed into place once every rank has finished, so a crash mid-save
 leaves the previous ``last.ckpt`` whole; ``state_dict_type: full`` gathers one file on rank 0.
-``--resume`` reads the shards back into the sharded model (Lightning's own loader).
+``--resume`` reads the shards back into the sharded model (Lightning's own loader);
+``validate`` / ``test --ckpt`` read them on any strategy (:mod:`tempo_kit.training.sharded_folder`).
 """
 
 from __future__ import annotations

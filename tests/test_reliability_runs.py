@@ -103,7 +103,7 @@ FUZZ_VALUES = st.one_of(
 @given(key=st.sampled_from(FUZZ_KEYS), value=FUZZ_VALUES)
 def test_recipe_fuzz_gives_one_line_errors_or_a_buildable_trainer(key, value):
     from tempo_kit.recipes import load_recipe, to_dict
-    from tempo_kit.training.commands import build_trainer
+    from tempo_kit.training.trainer import build_trainer
 
     try:
         recipe = to_dict(load_recipe(RECIPE, [f"{key}={value}"], check_paths=False))

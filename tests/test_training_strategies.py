@@ -12,9 +12,10 @@ import pytest
 import torch
 
 from tempo_kit.errors import CheckpointError, ConfigError
-from tempo_kit.training.commands import micro_batches_per_step, resolve_checkpoint
+from tempo_kit.training.commands import resolve_checkpoint
 from tempo_kit.training.scoring import prompt_only, split_answers
 from tempo_kit.training.strategies import build_strategy, layer_classes
+from tempo_kit.training.trainer import micro_batches_per_step
 
 
 @pytest.fixture(scope="module")

@@ -31,6 +31,7 @@ from typing import Any
 
 import torch
 from common import (
+    QUESTION,
     add_checkpoint_arguments,
     checkpoints,
     machine,
@@ -48,7 +49,6 @@ GEOMETRIES = ((256, 512), (384, 512))
 #: how calls are cut: by --segments alone; by as many segments as the budget holds of the longest
 #: sequences (a count that is safe for every geometry); by the budget, with a loose segment cap
 MODES = ("count", "count_safe", "tokens")
-QUESTION = "When does the red circle appear? (A) at the start (B) in the middle (C) at the end (D) never"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

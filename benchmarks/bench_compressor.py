@@ -29,6 +29,7 @@ from typing import Any
 
 import torch
 from common import (
+    QUESTION,
     add_checkpoint_arguments,
     add_frame_size_arguments,
     checkpoints,
@@ -44,8 +45,6 @@ from common import (
 
 from tempo_kit.compressors.base import DEFAULT_SEGMENT_BATCH_SIZE
 from tempo_kit.flops import FlopRecorder, mfu
-
-QUESTION = "When does the red circle appear? (A) at the start (B) in the middle (C) at the end (D) never"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

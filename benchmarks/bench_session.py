@@ -22,11 +22,11 @@ import statistics
 import time
 from typing import Any
 
-from common import add_checkpoint_arguments, checkpoints, machine, random_video, write_json
+from common import QUESTION, add_checkpoint_arguments, checkpoints, machine, random_video, write_json
 
 from tempo_kit.flops import FlopRecorder, compressor_flops
 
-FIRST = "When does the red circle appear? (A) at the start (B) in the middle (C) at the end (D) never"
+FIRST = QUESTION
 FOLLOW_UPS = (
     "What colour is the square?",
     "Describe what happens right after the circle disappears, and say which object moves fastest.",

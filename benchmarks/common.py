@@ -13,6 +13,8 @@ from typing import Any
 import torch
 
 #: Frame size the SVLM sees of a 16:9 video.
+#: the question every benchmark asks (a multiple-choice question of the evaluation's length)
+QUESTION = "When does the red circle appear? (A) at the start (B) in the middle (C) at the end (D) never"
 REAL_FRAME = (256, 512)  # the released geometry of every 16:9 video ≥ 360p (compatibility §1)
 #: Frame size in ``--tiny`` mode.
 TINY_FRAME = (64, 96)

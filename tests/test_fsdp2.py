@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_runs import tiny_run_overrides
 from torch import nn
 
 from tempo_kit.compressors.base import Compressor
@@ -43,17 +44,8 @@ LORA = [
 
 def overrides(tiny_checkpoints, data: Path, steps: int) -> list[str]:
     return [
-        f"model.compressor.pretrained={tiny_checkpoints['svlm']}",
-        f"model.decoder.pretrained={tiny_checkpoints['llm']}",
-        "model.compressor.k_max=8",
-        f"data.train_files={data}",
-        "data.val_files=null",
-        "data.max_frames=8",
-        "data.max_long_edge=64",
-        "data.preprocessing=qwen3_vl",
+        *tiny_run_overrides(tiny_checkpoints, data),
         "trainer.global_batch_size=4",
-        "trainer.micro_batch_size=1",
-        "trainer.enable_progress_bar=false",
         "trainer.log_every_n_steps=1",
         f"trainer.max_steps={steps}",
         "trainer.checkpoint_every_n_steps=2",

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 from lightning.pytorch import Callback
+from tiny_runs import tiny_run_overrides
 
 from tempo_kit.recipes import load_recipe, to_dict
 from tempo_kit.training.commands import CHECKPOINT_DIR, LAST_CHECKPOINT, run_recipe
@@ -25,19 +26,10 @@ DEMO = Path(__file__).resolve().parents[1] / "recipes" / "demo.yaml"
 
 def tiny_overrides(tiny_checkpoints, data: Path, out: Path) -> list[str]:
     return [
-        f"model.compressor.pretrained={tiny_checkpoints['svlm']}",
-        f"model.decoder.pretrained={tiny_checkpoints['llm']}",
-        "model.compressor.k_max=8",
+        *tiny_run_overrides(tiny_checkpoints, data),
         f"run.output_dir={out}",
         "run.export_final=false",
-        f"data.train_files={data}",
-        "data.val_files=null",
-        "data.max_frames=8",
-        "data.max_long_edge=64",
-        "data.preprocessing=qwen3_vl",  # tiny from-scratch models: no 131072-px upscale
         "trainer.global_batch_size=4",
-        "trainer.micro_batch_size=1",
-        "trainer.enable_progress_bar=false",
         "trainer.log_every_n_steps=1",
     ]
 

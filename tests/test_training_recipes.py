@@ -15,6 +15,7 @@ import pytest
 import torch
 from lightning.pytorch import Callback
 from omegaconf import OmegaConf
+from tiny_runs import tiny_run_overrides
 
 from tempo_kit.recipes import load_recipe, to_dict
 from tempo_kit.training.commands import FINAL_DIR, run_recipe
@@ -82,24 +83,15 @@ class Snapshot(Callback):
 def ci_overrides(tiny_checkpoints, data: Path, out: Path, init_from: Path | None) -> list[str]:
     """The CPU stand-ins for a shipped recipe: tiny models, synthetic videos, 2 steps of 2 samples."""
     return [
-        f"model.compressor.pretrained={tiny_checkpoints['svlm']}",
-        f"model.decoder.pretrained={tiny_checkpoints['llm']}",
-        "model.compressor.k_max=8",
+        *tiny_run_overrides(tiny_checkpoints, data),
         f"run.init_from={init_from if init_from else 'null'}",
         f"run.output_dir={out}",
-        f"data.train_files={data}",
-        "data.val_files=null",
-        "data.max_frames=8",
-        "data.max_long_edge=64",
-        "data.preprocessing=qwen3_vl",  # tiny from-scratch models: no 131072-px upscale
         "data.num_workers=0",
         "trainer.strategy.name=auto",
         "trainer.accelerator=cpu",
         "trainer.devices=1",
         "trainer.global_batch_size=2",
-        "trainer.micro_batch_size=1",
         "trainer.max_steps=2",
-        "trainer.enable_progress_bar=false",
     ]
 
 

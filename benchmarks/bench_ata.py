@@ -96,13 +96,14 @@ def exact_loop(scores: list[float], k_max: int, budget: int, k_min: int, eps: fl
         capped: set[int] = set()
         while True:
             free = [i for i in positive if i not in capped]
-            lam = (total - cap * len(capped)) / math.fsum(s_hat[i] for i in free)
-            newly = [i for i in free if lam * s_hat[i] > cap]
+            left, mass = total - cap * len(capped), math.fsum(s_hat[i] for i in free)
+            share = {i: left * (s_hat[i] / mass) for i in free}  # λ·ŝ; λ alone overflows for subnormal ŝ
+            newly = [i for i in free if share[i] > cap]
             if not newly:
                 break
             capped.update(newly)
         for i in positive:
-            x[i] = float(cap) if i in capped else lam * s_hat[i]
+            x[i] = float(cap) if i in capped else share[i]
     floors = [math.floor(v) for v in x]
     eligible = [i for i in range(n) if floors[i] < cap]
     rank = {i: r for r, i in enumerate(order)}

@@ -1,21 +1,17 @@
 """ATA (Alg. 1): hand-worked Eq. 3 / Eq. 4, the released facts case by case, properties, errors."""
 
-import importlib.util
-from pathlib import Path
 
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from repo_scripts import load_script
 
 from tempo_kit.allocators import ATAAllocator
 from tempo_kit.errors import ConfigError
 from tempo_kit.registry import ALLOCATORS
 
-_BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_ata.py"
-_spec = importlib.util.spec_from_file_location("bench_ata", _BENCH)
-bench_ata = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(bench_ata)
+bench_ata = load_script("benchmarks/bench_ata.py")
 
 RELEASED, EXACT = ATAAllocator("released"), ATAAllocator("exact")
 
@@ -194,6 +190,14 @@ def test_exact_properties_and_loop(case):
         assert int(k.sum()) == min(budget, n * k_max)
     elif budget < n:
         assert int(k.sum()) == budget
+
+
+def test_subnormal_score_still_gets_its_share_of_the_budget():
+    # four saturate at 8 (32 tokens); the subnormal score is the only one left with ŝ > 0, so it
+    # takes the remaining 4. λ = 4 / 2.2e-308 overflows; λ·ŝ computed as 4 · (ŝ / Σŝ) does not.
+    scores = torch.tensor([0.0, 1.0, 1.0, 1.0, 1.0, 2.2250738585072014e-308], dtype=torch.float64)
+    assert EXACT(scores, 8, 36, 0).tolist() == [0, 8, 8, 8, 8, 4]
+    assert bench_ata.exact_loop(scores.tolist(), 8, 36, 0) == [0, 8, 8, 8, 8, 4]
 
 
 def test_huge_score_range_is_rescaled_not_nan():

@@ -3,22 +3,16 @@ way in, and the home page and gallery pages rendered by a real browser (headless
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
-from pathlib import Path
 
 import pytest
+from repo_scripts import load_script
 
 from tempo_kit.browser import find_chromium
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("docs_screenshots", ROOT / "scripts" / "docs_screenshots.py")
-screenshots = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = screenshots
-spec.loader.exec_module(screenshots)
+screenshots = load_script("scripts/docs_screenshots.py")
 
 
 @pytest.fixture(scope="module")

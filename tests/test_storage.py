@@ -196,13 +196,11 @@ def test_loading_reads_each_weight_file_once(tiny_tempo_dir, monkeypatch):
 def test_export_size_benchmark_counts_a_frozen_stage_once():
     """benchmarks/export_size.py at real shapes: stage 0's compressor is the bf16 SVLM plus its own
     float32 tensors, where format 1 stored the base copy plus every SVLM tensor again in float32."""
-    import importlib.util
+    from repo_scripts import load_script
 
     from tempo_kit.recipes.load import load_recipe
 
-    spec = importlib.util.spec_from_file_location("export_size", "benchmarks/export_size.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_script("benchmarks/export_size.py")
     keys = bench.component_tensors()
     svlm = sum(bench.nbytes(s, torch.bfloat16) for k, s in keys["compressor"].items() if k.startswith("svlm."))
     own = (128 * 2048 + 2048) * 4  # memory tokens [128, 2048] and relevance direction [2048], float32

@@ -118,11 +118,12 @@ def water_fill(s_hat: Tensor, cap: int, total: int, order: Tensor | None = None)
     ordered = s_hat[order] if order is not None else torch.sort(s_hat, descending=True).values
     tail_sums = torch.flip(torch.cumsum(torch.flip(ordered, [0]), 0), [0])  # Σ_{i ≥ j} ordered[i]
     capped = torch.arange(s_hat.numel(), device=s_hat.device, dtype=torch.float64)
-    lam = (total - capped * cap) / tail_sums
-    # With j segments capped, λ_j is consistent once the (j+1)-th largest no longer exceeds cap.
-    consistent = (lam * ordered <= cap) & (capped < num_positive)
-    first = int(torch.argmax(consistent.to(torch.uint8)))
-    return torch.clamp(lam[first] * s_hat, max=float(cap))
+    left = total - capped * cap  # tokens still to spend with j segments capped
+    # With j segments capped, λ_j = left_j / tail_j is consistent once the (j+1)-th largest no
+    # longer exceeds cap. λ·ŝ is computed as left · (ŝ / tail): λ alone overflows for subnormal ŝ.
+    consistent = (left * (ordered / tail_sums) <= cap) & (capped < num_positive)
+    first = int(torch.argmax(consistent.to(torch.uint8)))  # found: at j = #positive − 1, left < cap
+    return torch.clamp(left[first] * (s_hat / tail_sums[first]), max=float(cap))
 
 
 def round_preserving_sum(x: Tensor, by_score: Tensor, cap: int, total: int) -> Tensor:

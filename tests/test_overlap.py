@@ -140,16 +140,16 @@ def test_one_decoding_pass_regroups_into_the_serial_segments(repeats, window, ch
     """Whatever pieces the decoder hands over and however often a frame is sampled (short videos
     repeat indices), the chunks hold exactly the serial path's segment frames."""
     from tempo_kit.video import make_segments
-    from tempo_kit.video.segments import segment_starts
+    from tempo_kit.video.segments import window_positions
 
     unique_frames = torch.arange(len(repeats), dtype=torch.uint8).view(-1, 1, 1, 1).expand(-1, 1, 1, 3)
     inverse = np.repeat(np.arange(len(repeats)), repeats)  # sampled position -> unique frame
     serial = make_segments(unique_frames[torch.from_numpy(inverse)], window)
     skeleton = make_segments(torch.empty((len(inverse), 0, 0, 3), dtype=torch.uint8), window)
     pieces = iter(unique_frames.split(piece))
-    starts = segment_starts(len(inverse), window, window)
+    starts, _, index = window_positions(len(inverse), window, window)
     sizes = [min(chunk_segments, len(starts) - first) for first in range(0, len(starts), chunk_segments)]
-    chunks = list(_group_into_chunks(pieces, inverse, starts, skeleton, sizes, window))
+    chunks = list(_group_into_chunks(pieces, torch.from_numpy(inverse)[index], skeleton, sizes))
     assert [len(c) for c in chunks][:-1] == [chunk_segments] * (len(chunks) - 1)
     assert torch.equal(torch.cat([c.frames for c in chunks]), serial.frames)
     assert torch.equal(torch.cat([c.lengths for c in chunks]), serial.lengths)

@@ -147,7 +147,7 @@ def stream_segments(
     from tempo_kit.video.backends import open_video
     from tempo_kit.video.decode import FramePlan, VideoClip, decode_frames, sampled_indices
     from tempo_kit.video.sampling import DEFAULT_SIZE_MULTIPLE
-    from tempo_kit.video.segments import segment_starts
+    from tempo_kit.video.segments import window_positions
 
     if isinstance(chunk_segments, int) and chunk_segments < 1:
         raise ValueError(f"chunk_segments must be at least 1, got {chunk_segments}")
@@ -175,8 +175,9 @@ def stream_segments(
     except BaseException:
         source.close()
         raise
-    starts = segment_starts(count, window, window)
     unique, inverse = np.unique(indices, return_inverse=True)
+    _, _, index = window_positions(count, window, window)
+    windows = torch.from_numpy(inverse)[index]  # [S, window]: the unique frame each slot shows
     facts = {
         "num_frames": count,
         "duration": duration,
@@ -188,7 +189,7 @@ def stream_segments(
     def chunks() -> Iterator[Segments]:
         try:
             yield from _group_into_chunks(
-                decode_frames(source, plan, unique, resize, stream=True), inverse, starts, skeleton, sizes, window
+                decode_frames(source, plan, unique, resize, stream=True), windows, skeleton, sizes
             )
         finally:
             source.close()
@@ -212,39 +213,32 @@ def _chunk_sizes(
 
 
 def _group_into_chunks(
-    decoded: Iterator[torch.Tensor],
-    inverse: np.ndarray,
-    starts: list[int],
-    skeleton: Segments,
-    sizes: Sequence[int],
-    window: int,
+    decoded: Iterator[torch.Tensor], windows: torch.Tensor, skeleton: Segments, sizes: Sequence[int]
 ) -> Iterator[Segments]:
     """Regroup one sequential pass of decoded frames into chunks of ``sizes`` windows each.
 
     ``decoded`` yields the video's unique sampled frames in order, in whatever pieces the decoder
-    gives; ``inverse`` maps each sampled position to its unique frame. Only the frames of the chunk
-    being built are kept (one pass, never a second seek from the start: PyAV decodes sequentially).
+    gives; ``windows`` ``[S, window]`` names the unique frame each window slot shows (nondecreasing
+    row by row). Only the frames of the chunk being built are kept (one pass, never a second seek
+    from the start: PyAV decodes sequentially).
     """
-    count = len(inverse)
     held: list[torch.Tensor] = []  # decoded pieces not yet handed out, oldest first
     held_from = 0  # unique position of held[0][0]
     held_until = 0  # one past the last unique position held
     for first, last in itertools.pairwise([0, *itertools.accumulate(sizes)]):
-        end = min(starts[last - 1] + window, count)
-        while held_until <= inverse[end - 1]:
+        needed = windows[first:last]
+        while held_until <= int(needed[-1, -1]):
             piece = next(decoded, None)
             if piece is None:
                 raise MediaError(
-                    f"{skeleton.source}: the decoder stopped after {held_until} of {int(inverse[-1]) + 1} "
+                    f"{skeleton.source}: the decoder stopped after {held_until} of {int(windows[-1, -1]) + 1} "
                     "sampled frames; the file is truncated or corrupt"
                 )
             held.append(piece)
             held_until += len(piece)
         frames = torch.cat(held) if len(held) > 1 else held[0]
-        slots = (torch.tensor(starts[first:last])[:, None] + torch.arange(window)[None]).clamp(max=count - 1)
-        positions = torch.from_numpy(inverse)[slots] - held_from
-        yield replace(skeleton.slice(first, last), frames=frames[positions])
-        keep_from = int(inverse[end]) if end < count else held_until  # a frame both chunks sample stays
+        yield replace(skeleton.slice(first, last), frames=frames[needed - held_from])
+        keep_from = int(windows[last, 0]) if last < len(windows) else held_until  # a frame both chunks show stays
         tail = frames[keep_from - held_from :].clone() if keep_from < held_until else None  # frees the rest
         held, held_from = ([tail] if tail is not None else []), keep_from
         del frames

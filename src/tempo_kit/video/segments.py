@@ -47,6 +47,18 @@ def segment_starts(num_frames: int, window: int, stride: int) -> list[int]:
     return starts
 
 
+def window_positions(num_frames: int, window: int, stride: int) -> tuple[list[int], Tensor, Tensor]:
+    """``(starts, slots, index)`` of the windows over ``num_frames`` sampled frames.
+
+    ``slots`` ``[S, window]`` are the positions each window covers, continuing past the last frame
+    for a short last window (its time tags); ``index`` is the frame each slot shows: the padding
+    repeats the last frame.
+    """
+    starts = segment_starts(num_frames, window, stride)
+    slots = torch.tensor(starts)[:, None] + torch.arange(window)[None]
+    return starts, slots, slots.clamp(max=num_frames - 1)
+
+
 def make_segments(
     clip_or_frames: VideoClip | Tensor,
     window: int,
@@ -93,9 +105,7 @@ def make_segments(
         raise ValueError("time_base='container' needs frame_times (the container's seconds of each frame)")
 
     stride = window if stride is None else stride
-    starts = segment_starts(num_frames, window, stride)
-    slots = torch.tensor(starts)[:, None] + torch.arange(window)[None]  # padding continues the positions
-    index = slots.clamp(max=num_frames - 1)
+    starts, slots, index = window_positions(num_frames, window, stride)
     real = torch.tensor([min(window, num_frames - s) for s in starts])
     lengths = torch.where((real == 1) & (window > 1), torch.full_like(real, TEMPORAL_PATCH), real)
     if time_base == "released":

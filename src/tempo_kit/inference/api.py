@@ -203,6 +203,12 @@ class TempoPipeline:
             bar.update(1)
         return clip
 
+    @staticmethod
+    def model_system_prompt(relevance: str, relevance_prompt: str | None) -> str | None:
+        """The system prompt the model's own compressor calls get: the relevance prompt when it
+        scores relevance (``"trained"``), else its own inference prompt (``None``)."""
+        return relevance_system_prompt(relevance_prompt) if relevance == "trained" else None
+
     def compress(
         self,
         segments: Segments,
@@ -224,7 +230,7 @@ class TempoPipeline:
                 self.model.compressor,
                 [segments],
                 [query],
-                prompt if relevance == "trained" else None,
+                self.model_system_prompt(relevance, relevance_prompt),
                 on_chunk=bar.update,
             )
         if relevance == "trained":

@@ -288,10 +288,9 @@ def compress_overlapped(
     memory follows the budget. ``timings``: ``decode`` is the time the compressor waited for
     frames, ``compress`` the rest.
     """
-    from tempo_kit.inference.api import relevance_system_prompt
     from tempo_kit.model.compression import call_plan
 
-    prompt = relevance_system_prompt(relevance_prompt) if relevance == "trained" else None
+    prompt = pipe.model_system_prompt(relevance, relevance_prompt)
 
     def whole_calls(shaped: Segments) -> list[int]:
         calls = call_plan(pipe.model.compressor, [shaped], [query], prompt)

@@ -35,6 +35,22 @@ def tiny_checkpoints(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tiny_svlm(tiny_checkpoints, tiny_tokenizer, tmp_path_factory):
+    """``tiny_svlm(family)``: the folder of a tiny checkpoint of that compressor family, written
+    once per session by its writer in ``tempo_kit.tiny.svlm_families`` (qwen3_vl: the shared one)."""
+    from tempo_kit.tiny.svlm_families import SVLM_WRITERS
+
+    written = {"qwen3_vl": tiny_checkpoints["svlm"]}
+
+    def folder(family: str):
+        if family not in written:
+            written[family] = SVLM_WRITERS[family](tmp_path_factory.mktemp(f"tiny_{family}"), tiny_tokenizer)
+        return written[family]
+
+    return folder
+
+
+@pytest.fixture(scope="session")
 def tiny_tempo_dir(tiny_checkpoints, tmp_path_factory):
     """A kit-format TempoModel folder built from the tiny checkpoints (k_max 16, budget 64)."""
     from tempo_kit.model import TempoModel

@@ -1,12 +1,14 @@
 """Compressors: turn video segments (and a query) into memory tokens.
 
 Importing this package registers the built-in compressors in
-:data:`~tempo_kit.registry.COMPRESSORS`: ``qwen3_vl`` (Tempo's query-aware SVLM) and ``pooling``
-(a query-agnostic baseline on the same vision tower).
+:data:`~tempo_kit.registry.COMPRESSORS`: the memory-token families ``qwen3_vl`` (Tempo's
+query-aware SVLM) and ``qwen2_5_vl`` (:mod:`tempo_kit.compressors.memory` with one adapter each),
+and ``pooling`` (a query-agnostic baseline on Qwen3-VL's vision tower).
 """
 
 from tempo_kit.compressors.base import Compressor
 from tempo_kit.compressors.pooling import PoolingCompressor
+from tempo_kit.compressors.qwen2_5_vl import Qwen25VLCompressor
 from tempo_kit.compressors.qwen3_vl import Qwen3VLCompressor
 
-__all__ = ["Compressor", "PoolingCompressor", "Qwen3VLCompressor"]
+__all__ = ["Compressor", "PoolingCompressor", "Qwen25VLCompressor", "Qwen3VLCompressor"]

@@ -45,6 +45,8 @@ class Compressor(nn.Module, ABC):
     #: whether ``forward`` takes a ``system_prompt`` (an instruction-following SVLM does; a
     #: vision-only compressor does not, and the kit refuses a prompt for it with a clear error)
     takes_system_prompt: bool = False
+    #: whether ``forward`` returns a relevance per segment (a query-aware compressor) or ``None``
+    scores_relevance: bool = False
 
     @abstractmethod
     def forward(

@@ -50,6 +50,9 @@ class FamilyAdapter(ABC):
     prefix_cache: ClassVar[bool] = False
     #: checkpoint key of the LM head (read once for the relevance direction, then dropped)
     lm_head_key: ClassVar[str] = "lm_head.weight"
+    #: where the compressor's modules sit in the checkpoint files (``{"svlm": "model"}``:
+    #: ``svlm.x`` ↔ ``model.x``); a family whose files keep an older layout maps its parts
+    checkpoint_paths: ClassVar[dict[str, str]] = {"svlm": "model"}
     #: key of the input embeddings in the compressor's own state (``svlm.`` + the HF model's path)
     embeddings_key: ClassVar[str] = "svlm.language_model.embed_tokens.weight"
 
@@ -114,5 +117,7 @@ class FamilyAdapter(ABC):
         return start[:, None] + torch.arange(width, device=start.device)[None, :]
 
     def next_position(self, position_ids: Tensor, row: int, length: int) -> int:
-        """The position of the first token after row ``row``'s prefix of ``length`` tokens."""
-        return int(position_ids[..., row, :length].max()) + 1
+        """The position of the first token after row ``row``'s prefix of ``length`` tokens: its last
+        (text) token's plus one, whatever rule placed the visual block before it (Qwen2.5-VL's
+        temporal axis can run past the spatial ones, so the largest position is not that)."""
+        return int(position_ids[..., row, length - 1].max()) + 1

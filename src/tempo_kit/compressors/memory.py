@@ -108,6 +108,7 @@ class MemoryTokenCompressor(Compressor):
     #: the VLM family this compressor reads (set by each registered subclass)
     family: ClassVar[type[FamilyAdapter]]
     takes_system_prompt = True
+    scores_relevance = True
 
     def __init__(
         self,
@@ -137,7 +138,7 @@ class MemoryTokenCompressor(Compressor):
         self.pretrained = str(path)
         # where this component's modules sit in the checkpoint's own Hugging Face model
         # (XForConditionalGeneration.model is ``svlm``): weights and peft adapters are keyed against it
-        self.hf_module_paths = {"svlm": "model"}
+        self.hf_module_paths = dict(family.checkpoint_paths)
         self.k_max = k_max
         self.train_prompt = resolve_prompt(prompt or train_prompt)
         self.eval_prompt = resolve_prompt(prompt or eval_prompt)

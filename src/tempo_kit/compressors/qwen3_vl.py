@@ -55,6 +55,8 @@ class Qwen3VLFamily(FamilyAdapter):
     model_types = (QWEN3_VL_MODEL_TYPE,)
     time_encoding = "per_patch"
     prefix_cache = True
+    #: resize rule of video segments (:func:`~tempo_kit.compressors.visual.patch_segments`)
+    video_rule = "video"
 
     def __init__(
         self,
@@ -95,7 +97,7 @@ class Qwen3VLFamily(FamilyAdapter):
         return (Qwen3VLTextDecoderLayer, Qwen3VLVisionBlock)
 
     def encode_visual(self, segments: Sequence[Segments], items, device) -> list[SegmentPatches]:
-        return patch_segments(segments, items, self.video_config, self.image_config, device)
+        return patch_segments(segments, items, self.video_config, self.image_config, device, self.video_rule)
 
     def visual_inputs(self, visuals: Sequence[SegmentPatches], device) -> dict[str, Tensor]:
         return grid_visual_inputs(visuals, device)
@@ -111,12 +113,12 @@ class Qwen3VLFamily(FamilyAdapter):
     def prefix_lengths(self, segments: Segments, prompt: str) -> list[int]:
         return [
             len(self.sequences.prefix(prompt, slot=g.slot, tokens_per_patch=g.tokens_per_patch, patch_times=g.times))
-            for g in segment_grids(segments, self.video_config, self.image_config)
+            for g in segment_grids(segments, self.video_config, self.image_config, video_rule=self.video_rule)
         ]
 
     def describe(self, segments: Segments) -> list[dict[str, object]]:
         """Per segment, the patch grid and per-patch time tags this compressor feeds its SVLM."""
-        return describe_segments(segments, self.video_config, self.image_config)
+        return describe_segments(segments, self.video_config, self.image_config, video_rule=self.video_rule)
 
     def positions(self, model, input_ids: Tensor, attention_mask: Tensor, visual: dict[str, Tensor]) -> Tensor:
         """Qwen3-VL's own M-RoPE positions ``[3, B, L]`` (memory tokens count as text)."""

@@ -14,6 +14,8 @@ template's video slot::
 An image (or the blank image of a text sample) takes Qwen3-VL's image slot instead:
 ``<|vision_start|><|image_pad|> × (grid_h·grid_w/4)<|vision_end|>``, without a time tag.
 The memory tokens are not ids; the compressor appends their embeddings after these.
+Untagged (``tagged=False``, Qwen2.5-VL, which tells time by positions), a video is one block,
+``<|vision_start|><|video_pad|> × (grid_t·grid_h·grid_w/4)<|vision_end|>``, as its processor builds it.
 
 Text between special tokens is tokenised as one piece (so the ids equal those of tokenising the
 whole expanded string) with ``split_special_tokens=True``: a query that happens to contain
@@ -35,9 +37,11 @@ VisualSlot = Literal["video", "image"]
 class SequenceBuilder:
     """Builds SVLM input ids for (system prompt, visual block, query) with a given tokenizer."""
 
-    def __init__(self, tokenizer, time_tag_template: str = TIME_TAG_TEMPLATE) -> None:
+    def __init__(self, tokenizer, time_tag_template: str = TIME_TAG_TEMPLATE, tagged: bool = True) -> None:
         self.tokenizer = tokenizer
         self.time_tag_template = time_tag_template
+        #: one time-tagged block per temporal patch (Qwen3-VL) or one untagged block per video (Qwen2.5-VL)
+        self.tagged = tagged
         self.ids = {name: self._special_id(name) for name in _SPECIALS}
         self._encode = lru_cache(maxsize=4096)(self._encode_text)
 
@@ -96,7 +100,9 @@ class SequenceBuilder:
         if slot == "video":
             if not patch_times:
                 raise ValueError("a video slot needs one time per temporal patch")
-            for t in patch_times:
+            if not self.tagged:
+                parts += ["<|vision_start|>", (self.video_token_id, tokens_per_patch * len(patch_times)), "<|vision_end|>"]
+            for t in patch_times if self.tagged else ():
                 parts += [self.time_tag_template.format(t=float(t)), "<|vision_start|>"]
                 parts += [(self.video_token_id, tokens_per_patch), "<|vision_end|>"]
         elif slot == "image":

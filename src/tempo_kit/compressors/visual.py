@@ -30,6 +30,8 @@ class SegmentPatches:
         grid_thw: long ``[3]``.
         times: temporal-patch times in seconds (video only).
         tokens_per_patch: merged visual tokens per temporal patch, ``grid_h·grid_w / merge²``.
+        seconds_per_patch: seconds one temporal patch spans (temporal patch size × the frame
+            step; video only), what Qwen2.5-VL's absolute-time M-RoPE scales by.
     """
 
     slot: str
@@ -37,6 +39,7 @@ class SegmentPatches:
     grid_thw: Tensor
     times: list[float] | None
     tokens_per_patch: int
+    seconds_per_patch: float | None = None
 
     @property
     def num_tokens(self) -> int:
@@ -63,10 +66,12 @@ def patch_segments(
     video_config: PatchConfig,
     image_config: PatchConfig,
     device: torch.device | str | None = None,
+    video_rule: str = "video",
 ) -> list[SegmentPatches]:
     """Patches for each ``(sample, segment)`` pair of ``items``, in order.
 
-    Frames move to ``device`` (the model's) as uint8 before resizing, which is both the smaller
+    ``video_rule`` is the resize rule of video segments: ``"video"`` (Qwen3-VL's video processor
+    bounds the whole clip) or ``"image"`` (Qwen2-VL's video processor bounds each frame). Frames move to ``device`` (the model's) as uint8 before resizing, which is both the smaller
     transfer and, on a GPU, the faster resize.
     """
     out: list[SegmentPatches] = []
@@ -80,9 +85,9 @@ def patch_segments(
             index = torch.tensor(same_length, device=source.frames.device)
             frames = source.frames.index_select(0, index)[:, :length]
             frame_times = source.frame_times.index_select(0, index.to(source.frame_times.device))[:, :length]
-            patches = patchify(
-                frames if device is None else frames.to(device), frame_times, config, rule=slot
-            )
+            rule = video_rule if slot == "video" else "image"
+            patches = patchify(frames if device is None else frames.to(device), frame_times, config, rule=rule)
+            steps = (frame_times[:, 1] - frame_times[:, 0]).tolist() if length > 1 else [0.0] * len(same_length)
             rows = int(patches.grid_thw[0].prod())
             per_patch = int(patches.grid_thw[0, 1] * patches.grid_thw[0, 2]) // config.merge_size**2
             for k, j in enumerate(same_length):
@@ -92,6 +97,7 @@ def patch_segments(
                     grid_thw=patches.grid_thw[k],
                     times=patches.timestamps[k].tolist() if slot == "video" else None,
                     tokens_per_patch=per_patch,
+                    seconds_per_patch=float(steps[k]) * config.temporal_patch_size if slot == "video" else None,
                 )
         out.extend(by_segment[j] for j in picks)
     return out
@@ -120,16 +126,21 @@ class SegmentGrid:
 
 
 def segment_grids(
-    segments: Segments, video_config: PatchConfig, image_config: PatchConfig, index: int = 0
+    segments: Segments,
+    video_config: PatchConfig,
+    image_config: PatchConfig,
+    index: int = 0,
+    video_rule: str = "video",
 ) -> list[SegmentGrid]:
-    """The :class:`SegmentGrid` of every segment of one sample (``index`` names it in errors)."""
+    """The :class:`SegmentGrid` of every segment of one sample (``index`` names it in errors;
+    ``video_rule`` as for :func:`patch_segments`)."""
     slot = slot_of(segments, index)
     config = video_config if slot == "video" else image_config
     height, width = segments.frame_size
     out: list[SegmentGrid] = []
     for j in range(len(segments)):
         length = segments.window if segments.lengths is None else int(segments.lengths[j])
-        new_h, new_w = processor_size(height, width, length, config, slot)
+        new_h, new_w = processor_size(height, width, length, config, video_rule if slot == "video" else "image")
         grid = (-(-length // config.temporal_patch_size), new_h // config.patch_size, new_w // config.patch_size)
         times = None
         if slot == "video":
@@ -140,7 +151,7 @@ def segment_grids(
 
 
 def describe_segments(
-    segments: Segments, video_config: PatchConfig, image_config: PatchConfig
+    segments: Segments, video_config: PatchConfig, image_config: PatchConfig, video_rule: str = "video"
 ) -> list[dict[str, object]]:
     """What the SVLM sees of each segment, without touching pixels: ``svlm_grid`` [t, h, w] in
     patches and ``frame_times``, the per-temporal-patch time tags (seconds; ``None`` for images)."""
@@ -149,7 +160,7 @@ def describe_segments(
             "svlm_grid": list(grid.grid_thw),
             "frame_times": None if grid.times is None else [round(t, 3) for t in grid.times],
         }
-        for grid in segment_grids(segments, video_config, image_config)
+        for grid in segment_grids(segments, video_config, image_config, video_rule=video_rule)
     ]
 
 

@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from tempo_kit.compressors.memory import MemoryTokenCompressor
+from tempo_kit.errors import ConfigError
 from tempo_kit.model.compression import compress_samples
 from tempo_kit.registry import COMPRESSORS
 from tempo_kit.types import Segments
@@ -93,11 +94,12 @@ def test_calls_cut_by_segments_or_tokens_change_nothing_and_repeat_exactly(name,
     assert calls == [4] and torch.equal(whole.memory, again.memory)
     cuts = [run(compressor, segment_batch_size=1)]
     try:
-        counts = compressor.segment_tokens(samples()[0], QUERIES[0])
-    except Exception:  # a compressor without token counts takes no token budget
+        counts = [n for sample, query in zip(samples(), QUERIES) for n in compressor.segment_tokens(sample, query)]
+    except ConfigError:  # a compressor without token counts takes no token budget
         counts = None
-    if counts is not None:
-        cuts.append(run(compressor, segment_batch_size=8, call_token_budget=compressor.call_tokens(counts[:2])))
+    if counts is not None:  # a budget that holds the largest segment alone, so calls must be cut
+        budget = max(compressor.call_tokens([n]) for n in counts)
+        cuts.append(run(compressor, segment_batch_size=8, call_token_budget=budget))
     for out, cut_calls in cuts:
         assert len(cut_calls) > 1
         torch.testing.assert_close(out.memory, whole.memory, atol=1e-5, rtol=1e-4)

@@ -171,6 +171,7 @@ def test_video_and_image_batches_equal_the_pre_core_forward(compressor, video):
     assert_bit_equal((out.memory, out.relevance), frozen_forward(compressor, samples, queries))
 
 
+@pytest.mark.slow
 @torch.no_grad()
 def test_left_padding_and_training_prompt_equal_the_pre_core_forward(compressor, video):
     compressor.padding_side = "left"
@@ -194,6 +195,7 @@ def test_prefix_cache_path_equals_the_pre_core_one(compressor, video):
     assert_bit_equal((got.memory, got.relevance), frozen_prefix_forward(compressor, video, [0, 1, 2], queries))
 
 
+@pytest.mark.slow
 def test_memory_token_gradients_equal_the_pre_core_ones(compressor, video):
     def gradient(run):
         compressor.zero_grad()

@@ -2,7 +2,7 @@
 
 Importing this package registers the built-in compressors in
 :data:`~tempo_kit.registry.COMPRESSORS`: the memory-token families ``qwen3_vl`` (Tempo's
-query-aware SVLM) and ``qwen2_5_vl`` (:mod:`tempo_kit.compressors.memory` with one adapter each),
+query-aware SVLM), ``qwen2_5_vl`` and ``smolvlm`` (:mod:`tempo_kit.compressors.memory` with one adapter each),
 and ``pooling`` (a query-agnostic baseline on Qwen3-VL's vision tower).
 """
 
@@ -10,5 +10,6 @@ from tempo_kit.compressors.base import Compressor
 from tempo_kit.compressors.pooling import PoolingCompressor
 from tempo_kit.compressors.qwen2_5_vl import Qwen25VLCompressor
 from tempo_kit.compressors.qwen3_vl import Qwen3VLCompressor
+from tempo_kit.compressors.smolvlm import SmolVLMCompressor
 
-__all__ = ["Compressor", "PoolingCompressor", "Qwen25VLCompressor", "Qwen3VLCompressor"]
+__all__ = ["Compressor", "PoolingCompressor", "Qwen25VLCompressor", "Qwen3VLCompressor", "SmolVLMCompressor"]

@@ -87,19 +87,30 @@ class FamilyAdapter(ABC):
         """The pixel (and grid) arguments of one forward over a micro-batch of :meth:`encode_visual` items."""
 
     # ------------------------------------------------------------------ the sequence
-    @abstractmethod
+    def sequence_ids(self, visual, prompt: str, query: str) -> list[int]:
+        """Ids of one segment's whole sequence (the memory tokens follow it); by default
+        :meth:`prefix_ids` + :meth:`suffix_ids`. A family whose visual block and question meet in
+        one run of text (so the two halves would tokenise differently) overrides this instead."""
+        return self.prefix_ids(visual, prompt) + self.suffix_ids(query)
+
+    def sequence_lengths(self, segments: Segments, prompt: str, query: str) -> list[int]:
+        """Length of each segment's :meth:`sequence_ids`, from frame sizes and times alone (no pixels)."""
+        suffix = len(self.suffix_ids(query))
+        return [n + suffix for n in self.prefix_lengths(segments, prompt)]
+
     def prefix_ids(self, visual, prompt: str) -> list[int]:
         """Question-independent head of a segment's sequence: system turn, user turn up to the
         end of the visual block. It must end where :meth:`suffix_ids` can start without changing
-        how the whole text tokenises."""
+        how the whole text tokenises (a special token), which is what makes it cacheable."""
+        raise NotImplementedError(f"family {self.name!r} builds whole sequences (sequence_ids)")
 
-    @abstractmethod
     def suffix_ids(self, query: str) -> list[int]:
-        """The question and the generation prompt; the memory tokens follow it."""
+        """The question and the generation prompt."""
+        raise NotImplementedError(f"family {self.name!r} builds whole sequences (sequence_ids)")
 
-    @abstractmethod
     def prefix_lengths(self, segments: Segments, prompt: str) -> list[int]:
         """Length of each segment's :meth:`prefix_ids`, from frame sizes alone (no pixels)."""
+        raise NotImplementedError(f"family {self.name!r} builds whole sequences (sequence_ids)")
 
     def describe(self, segments: Segments) -> list[dict[str, object]]:
         """What the model sees of each segment (shown by ``tempo-kit infer --explain``)."""

@@ -245,15 +245,15 @@ class MemoryTokenCompressor(Compressor):
     def segment_tokens(self, segments: Segments, query: str, system_prompt: str | None = None) -> list[int]:
         """Length of each segment's sequence for ``query``: exactly the ids :meth:`compress` builds
         plus the ``k_max`` memory tokens, from frame sizes alone (no pixels are resized)."""
-        suffix = len(self.adapter.suffix_ids(query))
-        return [n + suffix + self.k_max for n in self.adapter.prefix_lengths(segments, self.prompt_for(system_prompt))]
+        lengths = self.adapter.sequence_lengths(segments, self.prompt_for(system_prompt), query)
+        return [n + self.k_max for n in lengths]
 
     def compress(self, visuals: Sequence, queries: Sequence[str], system_prompt: str | None = None) -> tuple[Tensor, Tensor]:
         """One SVLM forward over a micro-batch: ``(memory [B, k_max, d], relevance [B] float32)``."""
         device = self.memory_tokens.device
         prompt = self.prompt_for(system_prompt)
         adapter = self.adapter
-        sequences = [adapter.prefix_ids(v, prompt) + adapter.suffix_ids(q) for v, q in zip(visuals, queries)]
+        sequences = [adapter.sequence_ids(v, prompt, q) for v, q in zip(visuals, queries)]
         input_ids, attention_mask, memory_mask, last_real = self._pad(sequences, device)
         visual = adapter.visual_inputs(visuals, device)
         position_ids = adapter.positions(self.svlm, input_ids, attention_mask, visual)

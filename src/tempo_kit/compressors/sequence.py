@@ -116,22 +116,29 @@ class SequenceBuilder:
         return self._assemble([QUERY_PREFIX + query, "<|im_end|>", "\n", "<|im_start|>", "assistant\n"])
 
     def _assemble(self, parts: list) -> list[int]:
-        ids: list[int] = []
-        text = ""
-        for part in parts:
-            if isinstance(part, str) and part not in self.ids:
-                text += part
-                continue
-            if text:
-                ids.extend(self._encode(text))
-                text = ""
-            if isinstance(part, tuple):
-                ids.extend([part[0]] * part[1])
-            else:
-                ids.append(self.ids[part])
+        return assemble(parts, self.ids, self._encode)
+
+
+def assemble(parts: list, special_ids: dict[str, int], encode) -> list[int]:
+    """Ids of ``parts``: special-token names (keys of ``special_ids``) as their ids, ``(id, n)`` as
+    ``n`` copies, and the text between them joined and tokenised in one piece by ``encode``, as a
+    tokenizer splits a whole string at its special tokens."""
+    ids: list[int] = []
+    text = ""
+    for part in parts:
+        if isinstance(part, str) and part not in special_ids:
+            text += part
+            continue
         if text:
-            ids.extend(self._encode(text))
-        return ids
+            ids.extend(encode(text))
+            text = ""
+        if isinstance(part, tuple):
+            ids.extend([part[0]] * part[1])
+        else:
+            ids.append(special_ids[part])
+    if text:
+        ids.extend(encode(text))
+    return ids
 
 
 _SPECIALS = (

@@ -10,8 +10,10 @@ from collections.abc import Callable
 
 from tempo_kit.tiny.qwen2_5_vl import save_tiny_qwen2_5_vl
 from tempo_kit.tiny.qwen3_vl import save_tiny_qwen3_vl
+from tempo_kit.tiny.smolvlm import save_tiny_smolvlm
 
 SVLM_WRITERS: dict[str, Callable] = {
     "qwen3_vl": save_tiny_qwen3_vl,
     "qwen2_5_vl": save_tiny_qwen2_5_vl,
+    "smolvlm": save_tiny_smolvlm,
 }

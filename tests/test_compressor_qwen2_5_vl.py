@@ -106,3 +106,21 @@ def test_a_per_patch_time_tag_is_refused_at_build(tiny_svlm):
     with pytest.raises(ConfigError, match=r"'qwen2_5_vl' tells time by 'positions', not per-patch time tags"):
         COMPRESSORS.build({"name": "qwen2_5_vl", "pretrained": str(tiny_svlm("qwen2_5_vl")),
                            "time_tag_template": "<{t:.1f} seconds>"})  # fmt: skip
+
+
+@torch.no_grad()
+def test_cached_prefixes_give_the_full_forward(tiny_svlm):
+    """The question continues after the prefix's last token, not after its largest position: with
+    absolute time the temporal axis of a 4-patch video runs past the spatial ones."""
+    from tempo_kit.video import make_segments
+
+    compressor = COMPRESSORS.build({"name": "qwen2_5_vl", "pretrained": str(tiny_svlm("qwen2_5_vl")), "k_max": 4,
+                                    "dtype": "float32"}).eval()  # fmt: skip
+    frames = torch.randint(0, 256, (21, 56, 84, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    segments = make_segments(frames, 8, kind="video", real_fps=2.0)
+    queries = ["Where is it?", "a longer question about the end?", "when?"]
+    whole = compressor([segments] * 3, queries)
+    cached = compressor.compress_with_prefixes(compressor.encode_prefixes(segments, [0, 1, 2]), queries)
+    picks = [0, 4, 8]  # segment j of sample j
+    torch.testing.assert_close(cached.memory, whole.memory[picks], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(cached.relevance, whole.relevance[picks], atol=1e-6, rtol=1e-5)

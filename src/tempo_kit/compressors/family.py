@@ -43,6 +43,8 @@ class FamilyAdapter(ABC):
     name: ClassVar[str]
     #: ``model_type`` values of ``config.json`` this adapter reads
     model_types: ClassVar[tuple[str, ...]]
+    #: a hub checkpoint of the family, named in the download hint for a missing folder
+    hub_example: ClassVar[str] = "Qwen/Qwen3-VL-2B-Instruct"
     #: how time reaches the model (one of :data:`TIME_ENCODINGS`)
     time_encoding: ClassVar[str] = "none"
     #: whether a question-independent prefix can be cached for follow-up questions

@@ -38,7 +38,7 @@ from tempo_kit.hf import (
     save_component_folder,
     set_activation_checkpointing,
 )
-from tempo_kit.hub import SVLM_HUB_NAME, local_checkpoint
+from tempo_kit.hub import local_checkpoint
 from tempo_kit.types import CompressorOutput, Segments
 
 #: Tokens whose LM-head rows define the relevance direction (paper Sec. 3.3).
@@ -305,7 +305,7 @@ def family_checkpoint(pretrained: str, family: type[FamilyAdapter]) -> Path:
     naming the compressor that reads it (a supported family) or the adapter file to write."""
     from tempo_kit.registry import COMPRESSORS
 
-    path = local_checkpoint(pretrained, "SVLM", example_hub=SVLM_HUB_NAME)
+    path = local_checkpoint(pretrained, "SVLM", example_hub=family.hub_example)
     found = read_config_type(path)
     if found in family.model_types:
         return path

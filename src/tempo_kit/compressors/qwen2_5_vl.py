@@ -43,6 +43,7 @@ class Qwen25VLFamily(Qwen3VLFamily):
 
     name = "qwen2_5_vl"
     model_types = ("qwen2_5_vl",)
+    hub_example = "Qwen/Qwen2.5-VL-3B-Instruct"
     time_encoding = "positions"
     prefix_cache = True
     video_rule = "image"  # Qwen2-VL's video processor bounds each frame, as its image processor does

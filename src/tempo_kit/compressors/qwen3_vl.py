@@ -32,6 +32,7 @@ from tempo_kit.compressors.memory_prefix import PrefixCachedMemoryCompressor
 from tempo_kit.compressors.sequence import SequenceBuilder
 from tempo_kit.compressors.visual import SegmentPatches, describe_segments, patch_segments, segment_grids
 from tempo_kit.errors import ConfigError
+from tempo_kit.hub import SVLM_HUB_NAME
 from tempo_kit.registry import COMPRESSORS
 from tempo_kit.time_tags import TIME_TAG_TEMPLATE
 from tempo_kit.types import Segments
@@ -53,6 +54,7 @@ class Qwen3VLFamily(FamilyAdapter):
 
     name = "qwen3_vl"
     model_types = (QWEN3_VL_MODEL_TYPE,)
+    hub_example = SVLM_HUB_NAME
     time_encoding = "per_patch"
     prefix_cache = True
     #: resize rule of video segments (:func:`~tempo_kit.compressors.visual.patch_segments`)

@@ -60,6 +60,7 @@ class SmolVLMFamily(FamilyAdapter):
 
     name = "smolvlm"
     model_types = ("smolvlm",)
+    hub_example = "HuggingFaceTB/SmolVLM2-256M-Video-Instruct"
     time_encoding = "per_frame"
     prefix_cache = False
     embeddings_key = "svlm.text_model.embed_tokens.weight"

@@ -19,7 +19,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -123,7 +123,7 @@ class MemoryTokenCompressor(Compressor):
         dtype: str | torch.dtype = "auto",
         attn_implementation: str | None = "sdpa",
         require_prefix_cache: bool = False,
-        **options,
+        **options: Any,
     ) -> None:
         super().__init__()
         from transformers import AutoTokenizer

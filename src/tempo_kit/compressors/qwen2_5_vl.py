@@ -36,9 +36,13 @@ class Qwen25VLFamily(Qwen3VLFamily):
     """Qwen2.5-VL's input: one untagged block per video, absolute-time M-RoPE.
 
     Args:
-        min_pixels / max_pixels: per-frame video pixel bounds; default from the checkpoint's
-            ``video_preprocessor_config.json`` (else its ``preprocessor_config.json``).
-        image_min_pixels / image_max_pixels: image pixel bounds (``preprocessor_config.json``).
+        path: the checkpoint folder.
+        tokenizer: its tokenizer.
+        config: its Hugging Face config.
+        min_pixels: lower per-frame video pixel bound; default from ``video_preprocessor_config.json``.
+        max_pixels: upper per-frame video pixel bound, same default source.
+        image_min_pixels: lower image pixel bound; default from ``preprocessor_config.json``.
+        image_max_pixels: upper image pixel bound, same default source.
     """
 
     name = "qwen2_5_vl"

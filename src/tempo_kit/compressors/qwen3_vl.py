@@ -46,9 +46,14 @@ class Qwen3VLFamily(FamilyAdapter):
     """Qwen3-VL's input: patchified frames, per-patch time tags, M-RoPE, DeepStack (in the model).
 
     Args:
-        min_pixels / max_pixels: video pixel bounds (whole segment); default from the checkpoint's
+        path: the checkpoint folder.
+        tokenizer: its tokenizer.
+        config: its Hugging Face config.
+        min_pixels: lower video pixel bound (whole segment); default from the checkpoint's
             ``video_preprocessor_config.json``.
-        image_min_pixels / image_max_pixels: image pixel bounds; default from ``preprocessor_config.json``.
+        max_pixels: upper video pixel bound (whole segment), same default source.
+        image_min_pixels: lower image pixel bound; default from ``preprocessor_config.json``.
+        image_max_pixels: upper image pixel bound, same default source.
         time_tag_template: Qwen3-VL's per-temporal-patch time tag.
     """
 
@@ -166,14 +171,13 @@ def grid_visual_inputs(patches: Sequence[SegmentPatches], device) -> dict[str, T
 class Qwen3VLCompressor(PrefixCachedMemoryCompressor):
     """Tempo's compressor on a Hugging Face Qwen3-VL checkpoint.
 
-    Args:
-        pretrained: local folder of a Qwen3-VL checkpoint (e.g. Qwen3-VL-2B-Instruct downloaded
-            with ``hf download``). Its LM head is read once for the relevance direction and then dropped.
-        k_max, train_prompt, eval_prompt, prompt, segment_batch_size, call_token_budget,
-        padding_side, dtype, attn_implementation, require_prefix_cache: the memory-token core's
-            (:class:`~tempo_kit.compressors.memory.MemoryTokenCompressor`).
-        min_pixels, max_pixels, image_min_pixels, image_max_pixels, time_tag_template: the
-            family's (:class:`Qwen3VLFamily`).
+    ``pretrained`` is a local folder of a Qwen3-VL checkpoint (e.g. Qwen3-VL-2B-Instruct downloaded
+    with ``hf download``); its LM head is read once for the relevance direction and then dropped.
+    The other settings are the memory-token core's
+    (:class:`~tempo_kit.compressors.memory.MemoryTokenCompressor`: ``k_max``, the prompts,
+    ``segment_batch_size``, ``call_token_budget``, ``padding_side``, ``dtype``,
+    ``attn_implementation``, ``require_prefix_cache``) and the family's (:class:`Qwen3VLFamily`:
+    the pixel bounds and ``time_tag_template``).
     """
 
     family = Qwen3VLFamily

@@ -67,6 +67,10 @@ class SmolVLMFamily(FamilyAdapter):
 
     def __init__(self, path: Path, tokenizer: Any, config: Any) -> None:
         super().__init__(path, tokenizer, config)
+        try:
+            import num2words  # noqa: F401  (the frame count in words)
+        except ImportError:
+            raise ConfigError("compressor 'smolvlm' needs num2words: pip install 'tempo-kit[families]'") from None
         processor = _read(path / "preprocessor_config.json")
         vision = config.vision_config
         self.size = int(processor.get("max_image_size", {}).get("longest_edge", vision.image_size))

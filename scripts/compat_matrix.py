@@ -76,10 +76,10 @@ def _order(pair: str) -> tuple[int, str]:
 
 def run() -> int:
     """Run the matrix test into :data:`RESULTS` (with the commit), then render the page."""
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     env = {**os.environ, "TEMPO_KIT_COMPAT_MATRIX": str(RESULTS)}
     command = [sys.executable, "-m", "pytest", str(ROOT / "tests" / "test_compat_matrix.py"), "-q", "-p", "no:cacheprovider"]
     code = subprocess.run(command, env=env, cwd=ROOT).returncode
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     results = json.loads(RESULTS.read_text())
     results["commit"] = commit or "unknown"
     RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")

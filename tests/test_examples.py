@@ -26,6 +26,7 @@ def checkpoint_flags(name: str, tiny: dict[str, Path], tempo: Path) -> list[str]
         "infer_video.py": ["--model", str(tempo)],
         "ask_many_questions.py": ["--model", str(tempo)],
         "lora_finetune.py": ["--svlm", svlm, "--llm", llm],
+        "other_backbone_loop.py": ["--svlm", svlm],  # and a tiny Llama 3 it writes itself
     }.get(name, [])
 
 

@@ -34,7 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "convert": ("tempo_kit.checkpoints.command", "convert between the released Tempo layout and the kit's"),
     "recipes": ("tempo_kit.recipes.command", "list, show or copy the shipped recipes"),
     "components": ("tempo_kit.components_command", "list the registered components and where each comes from"),
-    "make-tiny": ("tempo_kit.tiny.command", "write tiny Qwen3-VL / Qwen3 checkpoints for tests and demos"),
+    "make-tiny": ("tempo_kit.tiny.command", "write tiny SVLM / LLM checkpoints (any supported pair) for tests and demos"),
     "make-synthetic": ("tempo_kit.data.synthetic_command", "write needle-in-a-haystack videos + questions"),
 }
 

@@ -83,10 +83,13 @@ def build_from_config(
 
 
 def restore_rotary_buffers(module: nn.Module) -> None:
-    """Recompute the rotary-embedding frequencies of every Hugging Face model inside ``module``.
+    """Recompute the computed buffers (rotary frequencies, Gemma's embedding scale) of every Hugging
+    Face model inside ``module``.
 
     They are non-persistent buffers: no checkpoint holds them, and ``to_empty`` (after building on
-    the meta device) leaves them uninitialised. Hugging Face's own ``_init_weights`` recomputes them.
+    the meta device) leaves them uninitialised. Hugging Face's own ``_init_weights`` recomputes them;
+    it is run on each module that holds such buffers with that module's parameters marked as
+    initialised (transformers' init functions then leave them alone), so loaded weights stay.
     """
     from transformers import PreTrainedModel
 
@@ -95,10 +98,19 @@ def restore_rotary_buffers(module: nn.Module) -> None:
         if not isinstance(owner, PreTrainedModel):
             continue
         for child in owner.modules():
-            rotary = "RotaryEmbedding" in type(child).__name__ and hasattr(child, "original_inv_freq")
-            if rotary and id(child) not in done and not child.inv_freq.is_meta:
+            computed = [getattr(child, name) for name in getattr(child, "_non_persistent_buffers_set", ())]
+            computed = [b for b in computed if isinstance(b, Tensor)]
+            if not computed or id(child) in done or any(b.is_meta for b in computed):
+                continue
+            params = [p for p in child.parameters(recurse=False) if not getattr(p, "_is_hf_initialized", False)]
+            for param in params:
+                param._is_hf_initialized = True
+            try:
                 owner._init_weights(child)
-                done.add(id(child))
+            finally:
+                for param in params:
+                    del param._is_hf_initialized
+            done.add(id(child))
 
 
 def _checkpoint_key(key: str, module_paths: Mapping[str, str]) -> str | None:

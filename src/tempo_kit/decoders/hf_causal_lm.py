@@ -1,4 +1,8 @@
-"""The ``hf_causal_lm`` decoder: any Hugging Face causal LM (Qwen3 first) driven by ``inputs_embeds``.
+"""The ``hf_causal_lm`` decoder: a Hugging Face causal LM of a supported family driven by ``inputs_embeds``.
+
+The families (Qwen3, Qwen2.5, Llama/SmolLM2, Gemma 3, Mistral, Phi-3) are rows of
+:mod:`tempo_kit.decoders.families`; a checkpoint of another architecture is refused before anything
+is built. Its chat format and stop tokens come from its tokenizer (:mod:`tempo_kit.model.chat_formats`).
 
 A thin wrapper in the open_clip ``hf_model`` spirit: it builds ``AutoModelForCausalLM`` from a local
 directory's config (loading its weights unless built on the meta device) and its ``AutoTokenizer``, exposes the input embeddings for sequence assembly, the
@@ -16,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from tempo_kit.decoders.base import Decoder
+from tempo_kit.decoders.families import family_of
 from tempo_kit.dtypes import resolve_dtype
 from tempo_kit.errors import CheckpointError
 from tempo_kit.generation import DEFAULT_MAX_NEW_TOKENS
@@ -29,7 +34,18 @@ from tempo_kit.hf import (
     set_activation_checkpointing,
 )
 from tempo_kit.hub import LLM_HUB_NAME, local_checkpoint
+from tempo_kit.model.chat_formats import chat_format_of, stop_token_ids
 from tempo_kit.registry import DECODERS
+
+
+def declared_model_type(path: Path) -> str | None:
+    """``model_type`` of ``path/config.json`` as written (read before transformers parses it)."""
+    import json
+
+    try:
+        return json.loads((path / "config.json").read_text()).get("model_type")
+    except (OSError, ValueError, AttributeError):
+        return None  # read_config then says what is wrong with the file
 
 
 @DECODERS.register("hf_causal_lm")
@@ -58,6 +74,7 @@ class HFCausalLM(Decoder):
 
         where = "decoder 'hf_causal_lm'"
         path = local_checkpoint(pretrained, where, need_tokenizer=True, example_hub=LLM_HUB_NAME)
+        self.family = family_of(declared_model_type(path), f"{where}: {path / 'config.json'}")
         config = read_config(path, where)
         dtype = resolve_dtype(dtype, f"{where}: dtype")
         try:
@@ -68,6 +85,7 @@ class HFCausalLM(Decoder):
         except (OSError, ValueError) as error:
             reason = " ".join(str(error).split())[:300]
             raise CheckpointError(f"{where}: cannot build a causal LM and tokenizer from {path}: {reason}") from None
+        self.chat_format = chat_format_of(self.tokenizer)  # refused here, not at the first prompt
         rows = int(self.model.get_input_embeddings().num_embeddings)
         if len(self.tokenizer) > rows:
             raise CheckpointError(
@@ -110,18 +128,17 @@ class HFCausalLM(Decoder):
     ) -> Tensor:
         """New token ids ``[B, N]`` only (the prompt is embeddings, so HF returns no prompt ids).
 
-        Greedy by default (compatibility §4); prompts must be left-padded. Finished rows are filled with
-        the pad id. Extra keyword arguments go to ``transformers`` ``generate``.
+        Greedy by default (compatibility §4); prompts must be left-padded. Generation stops at the
+        checkpoint's end-of-sequence ids and the chat format's end-of-turn token (a base checkpoint's
+        generation config may name only ``</s>``). Finished rows are filled with the pad id. Extra keyword arguments go to ``transformers`` ``generate``.
         """
         generation_config = self.model.generation_config
-        eos = (
-            generation_config.eos_token_id
-            if generation_config.eos_token_id is not None
-            else self.tokenizer.eos_token_id
-        )
+        configured = generation_config.eos_token_id
+        configured = list(configured) if isinstance(configured, (list, tuple)) else [configured]
+        eos = list(dict.fromkeys(int(i) for i in [*configured, *stop_token_ids(self.tokenizer)] if i is not None))
         pad = generation_config.pad_token_id
         if pad is None:
-            pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else eos
+            pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else eos[0]
         if isinstance(pad, (list, tuple)):
             pad = pad[0]
         kwargs: dict[str, Any] = {"eos_token_id": eos, "pad_token_id": pad}
@@ -151,6 +168,11 @@ class HFCausalLM(Decoder):
             if hasattr(type(self.model), name):
                 return bool(getattr(self.model, name))
         return False
+
+    @property
+    def lora_target_modules(self) -> list[str]:
+        """The family's attention and MLP projections (what ``lora.decoder.target_modules: family`` means)."""
+        return list(self.family.lora_targets)
 
     @property
     def decoder_layer_classes(self) -> set[type[nn.Module]]:

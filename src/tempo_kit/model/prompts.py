@@ -1,7 +1,9 @@
 """Prompt text and tokenisation shared by training collation and inference.
 
-The **decoder prompt** (compatibility §4): ChatML with the system turn ``You are a helpful assistant.``;
-  the visual sequence goes at the start of the first user turn, followed by ``\\n`` and the text.
+The **decoder prompt** (compatibility §4): the decoder's chat format (ChatML for Qwen) with the
+  system turn ``You are a helpful assistant.``; the visual sequence goes at the start of the first
+  user turn, followed by ``\\n`` and the text. Other decoder families use their own chat format
+  (:mod:`tempo_kit.model.chat_formats`), read from their tokenizer.
   The visual sequence is marked by one :data:`~tempo_kit.types.VISUAL_PLACEHOLDER_ID` in the ids;
   the model replaces it by time tags and memory tokens. Only assistant turns are supervised.
 The compressor's own prompts live with the compressors (:mod:`tempo_kit.compressors.prompts`).
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from tempo_kit.model.chat_formats import ChatFormat, chat_format_of
 from tempo_kit.types import IGNORE_INDEX, VISUAL_PLACEHOLDER_ID
 
 #: System turn of the global LLM (compatibility §4).
@@ -62,47 +65,57 @@ def encode_decoder_prompt(
     has_visual: bool,
     add_generation_prompt: bool = False,
     system_prompt: str = DECODER_SYSTEM_PROMPT,
+    chat_format: ChatFormat | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """Tokenise a conversation in ChatML into ``(input_ids [L], labels [L])``.
+    """Tokenise a conversation in the decoder's chat format into ``(input_ids [L], labels [L])``.
 
-    The visual placeholder id goes right after ``<|im_start|>user\\n`` of the first user turn and is
-    followed by ``\\n``. Labels are :data:`IGNORE_INDEX` except assistant replies and their
-    ``<|im_end|>``. With ``add_generation_prompt`` the ids end with ``<|im_start|>assistant\\n``
-    (inference); the last turn must then be a user turn.
+    The format is the tokenizer's own (:func:`chat_format_of`) unless ``chat_format`` is given;
+    for Qwen it is ChatML. The visual placeholder id goes right after the first user turn's opening
+    (``<|im_start|>user\\n`` in ChatML) and is followed by ``\\n``. Labels are :data:`IGNORE_INDEX`
+    except assistant replies and their end-of-turn token (``<|im_end|>``). With
+    ``add_generation_prompt`` the ids end with the assistant turn's opening (inference); the last
+    turn must then be a user turn.
     """
     if not turns:
         raise ValueError("cannot encode an empty conversation")
     if turns[0].role != "user":
         raise ValueError(f"a conversation must start with a user turn, got {turns[0].role!r}")
+    form = chat_format if chat_format is not None else chat_format_of(tokenizer)
 
     ids: list[int] = []
     labels: list[int] = []
 
     def add(text: str, supervised: bool = False) -> None:
+        if not text:
+            return
         piece = tokenizer(text, add_special_tokens=False)["input_ids"]
         ids.extend(piece)
         labels.extend(piece if supervised else [IGNORE_INDEX] * len(piece))
 
-    add(f"<|im_start|>system\n{system_prompt}<|im_end|>\n")
+    add(form.begin)
+    if form.system is not None:
+        add(form.system.format(system=system_prompt))
     first_user = True
     for turn in turns:
         if turn.role == "user":
             text = strip_media_placeholders(turn.text)
-            add("<|im_start|>user\n")
+            add(form.user_open)
+            if first_user and form.system is None:
+                add(form.system_in_user.format(system=system_prompt))
             if first_user and has_visual:
                 ids.append(VISUAL_PLACEHOLDER_ID)
                 labels.append(IGNORE_INDEX)
                 text = "\n" + text
             first_user = False
-            add(text + "<|im_end|>\n")
+            add(text + form.user_close)
         elif turn.role == "assistant":
-            add("<|im_start|>assistant\n")
-            add(turn.text + "<|im_end|>", supervised=True)
-            add("\n")
+            add(form.assistant_open)
+            add(form.reply_prefix + turn.text + form.end_of_turn, supervised=True)
+            add(form.after_reply)
         else:
             raise ValueError(f"unknown turn role {turn.role!r}; expected 'user' or 'assistant'")
     if add_generation_prompt:
         if turns[-1].role != "user":
             raise ValueError("add_generation_prompt needs the conversation to end with a user turn")
-        add("<|im_start|>assistant\n")
+        add(form.assistant_open)
     return torch.tensor(ids, dtype=torch.long), torch.tensor(labels, dtype=torch.long)

@@ -52,11 +52,15 @@ def tiny_qwen3_config(tokenizer):
     return qwen3_config(TINY_LLM, tokenizer, len(tokenizer))
 
 
-def save_tiny_qwen3(out_dir: str | Path, tokenizer, seed: int = 0) -> Path:
-    """Write a randomly initialised tiny ``Qwen3ForCausalLM`` and the tokenizer into ``out_dir``."""
+def save_tiny_qwen3(out_dir: str | Path, tokenizer=None, seed: int = 0) -> Path:
+    """Write a randomly initialised tiny ``Qwen3ForCausalLM`` and the tokenizer (default: the kit's
+    tiny Qwen tokenizer) into ``out_dir``."""
     import torch
     from transformers import Qwen3ForCausalLM
 
+    from tempo_kit.tiny.tokenizer import build_tokenizer
+
+    tokenizer = tokenizer or build_tokenizer()
     config = tiny_qwen3_config(tokenizer)
     torch.manual_seed(seed)
     return save_checkpoint(Qwen3ForCausalLM(config).eval(), tokenizer, out_dir)

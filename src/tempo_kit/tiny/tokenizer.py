@@ -72,10 +72,8 @@ def _training_corpus() -> list[str]:
     return lines * 4
 
 
-def build_tokenizer(vocab_size: int = 1024):
-    """Train the tiny BPE and wrap it as a ``Qwen2Tokenizer`` with Qwen's special tokens."""
-    from transformers import Qwen2Tokenizer
-
+def train_backend(vocab_size: int = 1024) -> Tokenizer:
+    """The tiny byte-level BPE (Qwen's pre-tokenisation), trained on the kit's small corpus."""
     backend = Tokenizer(models.BPE())
     backend.pre_tokenizer = pre_tokenizers.Sequence(
         [
@@ -90,6 +88,22 @@ def build_tokenizer(vocab_size: int = 1024):
         special_tokens=[],
     )
     backend.train_from_iterator(_training_corpus(), trainer=trainer)
+    return backend
+
+
+def check_yes_no(tokenizer) -> None:
+    """The compressor's relevance reads "Yes"/"No" as single tokens: a tiny tokenizer must keep them so."""
+    for word in ("Yes", "No"):
+        ids = tokenizer(word, add_special_tokens=False)["input_ids"]
+        if len(ids) != 1:
+            raise RuntimeError(f"tiny tokenizer must encode {word!r} as one token, got {ids}")
+
+
+def build_tokenizer(vocab_size: int = 1024):
+    """Train the tiny BPE and wrap it as a ``Qwen2Tokenizer`` with Qwen's special tokens."""
+    from transformers import Qwen2Tokenizer
+
+    backend = train_backend(vocab_size)
     state = backend.model
     vocab = backend.get_vocab()
     merges = _merges_of(state)
@@ -105,10 +119,38 @@ def build_tokenizer(vocab_size: int = 1024):
     tokenizer.add_special_tokens({"pad_token": "<|endoftext|>"})
     tokenizer.chat_template = CHATML_TEMPLATE
     tokenizer.model_max_length = 32768
-    for word in ("Yes", "No"):
-        ids = tokenizer(word, add_special_tokens=False)["input_ids"]
-        if len(ids) != 1:
-            raise RuntimeError(f"tiny tokenizer must encode {word!r} as one token, got {ids}")
+    check_yes_no(tokenizer)
+    return tokenizer
+
+
+def build_family_tokenizer(
+    special_tokens: list[str],
+    chat_template: str,
+    *,
+    bos: str | None = None,
+    eos: str,
+    pad: str | None = None,
+    unk: str | None = None,
+    vocab_size: int = 1024,
+):
+    """The tiny BPE as a generic fast tokenizer with another family's special tokens and chat template.
+
+    Used for the decoder families whose real tokenizers are not Qwen's (Llama 3, Gemma, Mistral,
+    Phi-3): their special tokens and template are what the kit's prompt code reads, the word pieces
+    are the kit's small BPE. ``pad`` ``None`` keeps the family's lack of a padding token.
+    """
+    from tokenizers import decoders
+    from transformers import PreTrainedTokenizerFast
+
+    backend = train_backend(vocab_size)
+    backend.decoder = decoders.ByteLevel()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend)
+    tokenizer.add_special_tokens({"additional_special_tokens": list(special_tokens)})
+    named = {"bos_token": bos, "eos_token": eos, "pad_token": pad, "unk_token": unk}
+    tokenizer.add_special_tokens({k: v for k, v in named.items() if v is not None})
+    tokenizer.chat_template = chat_template
+    tokenizer.model_max_length = 32768
+    check_yes_no(tokenizer)
     return tokenizer
 
 

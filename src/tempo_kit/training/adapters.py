@@ -65,8 +65,11 @@ def save_adapter(component: nn.Module, settings: Mapping[str, Any], folder: Path
     from peft.utils import get_peft_model_state_dict
     from safetensors.torch import save_file
 
+    from tempo_kit.training.trainability import lora_targets
+
     settings = dict(settings)
     module = str(settings.pop("module", "") or "")
+    settings["target_modules"] = lora_targets(component, settings.get("target_modules"), f"lora.{part}")
     prefix = hf_path(component, module, f"lora.{part}.module")
     target = component.get_submodule(module) if module else component
     state = get_peft_model_state_dict(target)

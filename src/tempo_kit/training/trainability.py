@@ -54,6 +54,42 @@ def _submodule(root: nn.Module, dotted: str, where: str) -> nn.Module:
     return module
 
 
+#: ``lora.<part>.target_modules`` value that means the component's own family targets
+#: (its ``lora_target_modules``: e.g. Phi-3's fused ``qkv_proj``/``gate_up_proj``).
+FAMILY_TARGETS = "family"
+
+
+def lora_targets(component: nn.Module, targets: Any, where: str) -> Any:
+    """The recipe's ``target_modules`` with :data:`FAMILY_TARGETS` replaced by the component's own list."""
+    if targets != FAMILY_TARGETS:
+        return targets
+    declared = getattr(component, "lora_target_modules", None)
+    if not declared:
+        raise ConfigError(
+            f"{where}.target_modules={FAMILY_TARGETS}: {type(component).__name__} declares no "
+            "lora_target_modules; list the module names instead"
+        )
+    return list(declared)
+
+
+def check_partial_targets(component: nn.Module, target: nn.Module, targets: Any, where: str) -> None:
+    """Refuse a target list some of whose names the module lacks (adapters on half the projections).
+
+    A list none of whose names exist is left to peft's own error.
+    """
+    if isinstance(targets, str) or not targets:
+        return
+    names = [name for name, _ in target.named_modules()]
+    missing = [t for t in targets if not any(n == t or n.endswith("." + str(t)) for n in names)]
+    if missing and len(missing) < len(targets):
+        family = getattr(component, "lora_target_modules", None)
+        hint = f"; this family's projections are {list(family)} (target_modules: {FAMILY_TARGETS})" if family else ""
+        raise ConfigError(
+            f"{where}.target_modules: {type(target).__name__} has no module named {missing}, so LoRA would "
+            f"adapt only part of each layer{hint}"
+        )
+
+
 def inject_lora(component: nn.Module, settings: Mapping[str, Any], where: str) -> nn.Module:
     """Inject peft LoRA adapters into ``component.<settings['module']>``; returns that module.
 
@@ -64,6 +100,8 @@ def inject_lora(component: nn.Module, settings: Mapping[str, Any], where: str) -
 
     settings = dict(settings)
     target = _submodule(component, str(settings.pop("module", "") or ""), f"{where}.module")
+    settings["target_modules"] = lora_targets(component, settings.get("target_modules"), where)
+    check_partial_targets(component, target, settings["target_modules"], where)
     try:
         config = LoraConfig(**settings)
     except (TypeError, ValueError) as error:

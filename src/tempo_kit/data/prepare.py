@@ -32,6 +32,7 @@ from tempo_kit.data.dataset import TempoDataset
 from tempo_kit.data.rows import read_rows
 from tempo_kit.data.shard_dataset import clip_meta
 from tempo_kit.data.shards import (
+    DEFAULT_SHARD_ROWS,
     FORMAT_VERSION,
     INDEX_FILE,
     PAYLOADS,
@@ -124,7 +125,7 @@ def prepare_file(
     media_root: str | Path | None = None,
     sampling: Sampling | None = None,
     payload: str = "bytes",
-    shard_rows: int = 256,
+    shard_rows: int = DEFAULT_SHARD_ROWS,
     workers: int = 1,
     progress: bool = True,
 ) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from tempo_kit.errors import ConfigError
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from tempo_kit.data.shards import DEFAULT_SHARD_ROWS
 
-    parser.add_argument("--recipe", required=True, help="the recipe whose data.train_files and frame geometry to use")
+    parser.add_argument("--recipe", required=True, help="recipe YAML file or shipped recipe name: its data.train_files and frame geometry are used")
     parser.add_argument("--out", required=True, help="folder for the prepared folders (one per annotation file)")
     parser.add_argument("--workers", type=int, default=1, help="processes writing shards (default 1)")
     parser.add_argument(

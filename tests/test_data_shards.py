@@ -182,3 +182,19 @@ def test_remote_shards_are_cached_once_and_read_like_local_ones(rows, tiny_token
     finally:
         server.terminate()
         server.wait()
+
+
+def test_a_checkpoint_of_two_ranks_resumes_on_one_with_the_rest_of_the_epoch(rows, tiny_tokenizer, tmp_path):
+    files = module(tiny_tokenizer, train_files=rows, shard_payload="frames")
+    prepare_file(rows, tmp_path / "p", sampling=files.sampling, payload="frames", shard_rows=4, progress=False)
+
+    def ids(state=None):
+        dm = module(tiny_tokenizer, shards=str(tmp_path / "p"), shard_payload="frames", max_samples=12)
+        if state is not None:
+            dm.load_state_dict(state)
+        return [i for batch in batches(dm) for i in batch.ids]
+
+    straight = ids()
+    # two ranks trained 2 batches of 2 each: the first 8 samples of the epoch's order are done
+    resumed = ids({"train_epoch": 0, "train_batches": 2, "train_world_size": 2})
+    assert len(straight) == 12 and resumed == straight[8:]

@@ -35,6 +35,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "recipes": ("tempo_kit.recipes.command", "list, show or copy the shipped recipes"),
     "components": ("tempo_kit.components_command", "list the registered components and where each comes from"),
     "make-tiny": ("tempo_kit.tiny.command", "write tiny SVLM / LLM checkpoints (any supported pair) for tests and demos"),
+    "prepare": (
+        "tempo_kit.data.prepare_command",
+        "annotation files → shard folders to stream from (data.shards), in parallel, resumable",
+    ),
     "make-synthetic": ("tempo_kit.data.synthetic_command", "write needle-in-a-haystack videos + questions"),
 }
 

@@ -18,6 +18,10 @@ Several training files form a :class:`~tempo_kit.data.mixture.MixtureDataset` we
 ``weight`` (default: each file's size). In multi-GPU runs Lightning swaps in its distributed
 sampler. Bad samples follow ``on_error``; skipped ones are summarised at the end of each stage.
 
+``shards:`` replaces ``train_files`` with folders that ``tempo-kit prepare`` wrote (local paths or
+URLs, each ``{path, weight}`` or a plain location; see :mod:`tempo_kit.data.shards`): the same rows,
+mixed, shuffled and resumed the same way, read from shards instead of the media folders.
+
 Every loader draws from a :class:`~tempo_kit.data.sampler.ResumableSampler` (also across ranks, so
 the recipe's trainer runs with ``use_distributed_sampler=False``), and the position inside the
 training epoch is saved in every checkpoint: ``fit --resume`` continues with the next batch.
@@ -32,7 +36,7 @@ import tempfile
 import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightning as L
 import torch
@@ -43,6 +47,7 @@ from tempo_kit.data.collate import TempoCollator
 from tempo_kit.data.dataset import TempoDataset
 from tempo_kit.data.mixture import MixtureDataset
 from tempo_kit.data.sampler import ResumableSampler
+from tempo_kit.data.shards import PAYLOADS, shard_entries
 from tempo_kit.data.skips import SkipLog, check_on_error
 from tempo_kit.errors import ConfigError, check_choice
 from tempo_kit.video.decode import DEFAULT_RESIZE, RESIZE_MODES
@@ -56,6 +61,9 @@ from tempo_kit.video.sampling import (
     DEFAULT_SAMPLE_FPS,
 )
 from tempo_kit.video.segments import TIME_BASES, TRAIN_WINDOW
+
+if TYPE_CHECKING:
+    from tempo_kit.data.shard_dataset import ShardDataset
 
 logger = logging.getLogger("tempo_kit.data")
 
@@ -144,6 +152,11 @@ class TempoDataModule(L.LightningDataModule):
             process exits.
         require_spans: keep only rows with ``relevant_spans`` (the router stage); the others are
             counted as skips, and a file left with none is an error.
+        shards: prepared folders to train from instead of ``train_files`` (paths or URLs, or
+            ``{path, weight}``); checked (complete, one prepare run, reachable) when built.
+        shard_cache: local folder for remote shards (default ``~/.cache/tempo-kit/shards``).
+        shard_payload: what ``tempo-kit prepare`` stores for media rows: ``"bytes"`` (the files as
+            they are) or ``"frames"`` (sampled and resized with this recipe's geometry).
     """
 
     def __init__(
@@ -174,6 +187,9 @@ class TempoDataModule(L.LightningDataModule):
         max_length: int | None = None,
         skips_file: str | Path | None = None,
         require_spans: bool = False,
+        shards: Any = None,
+        shard_cache: str | None = None,
+        shard_payload: str = "bytes",
     ):
         super().__init__()
         check_on_error(on_error)
@@ -210,9 +226,25 @@ class TempoDataModule(L.LightningDataModule):
         self.modes = {"val": val_mode, "test": test_mode}
         self.max_length = max_length
         self.require_spans = require_spans
+        self.shard_cache = shard_cache
         self.skip_log = SkipLog(_fresh_skips_file(self, skips_file))
         self.datasets: dict[str, Dataset] = {}
-        self._resume_at: tuple[int, int] = (0, 0)  # (epoch, batches trained in it) from a checkpoint
+        self._resume_at: tuple[int, int] = (0, 0)  # (epoch, samples of it trained, all ranks) from a checkpoint
+        self.shard_payload = check_choice(shard_payload, PAYLOADS, "data.shard_payload")
+        self.shard_entries = shard_entries(shards)
+        if self.shard_entries and self.train_entries:
+            raise ConfigError("data.shards and data.train_files are both set: train from one (remove the other)")
+        self.shard_parts = [self._shard_dataset(entry) for entry in self.shard_entries]  # checked before training
+
+    def _shard_dataset(self, entry: dict) -> ShardDataset:
+        from tempo_kit.data.shard_dataset import ShardDataset
+
+        part = ShardDataset(
+            entry["path"], sampling=self.sampling, cache=self.shard_cache, on_error=self.on_error, skip_log=self.skip_log
+        )
+        if self.require_spans:
+            part.records = self._with_spans(part.records, entry["path"])
+        return part
 
     # ------------------------------------------------------------------ building
     def _dataset(self, entry: dict, sampling: Sampling, require_answer: bool) -> TempoDataset:
@@ -263,11 +295,10 @@ class TempoDataModule(L.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         self._resolve_tokenizer()
-        if stage in (None, "fit") and self.train_entries and "train" not in self.datasets:
-            parts = [self._dataset(e, self.sampling, True) for e in self.train_entries]
-            weights = [
-                e["weight"] if e["weight"] is not None else len(p) for e, p in zip(self.train_entries, parts)
-            ]
+        entries = self.shard_entries or self.train_entries
+        if stage in (None, "fit") and entries and "train" not in self.datasets:
+            parts = self.shard_parts or [self._dataset(e, self.sampling, True) for e in self.train_entries]
+            weights = [e["weight"] if e["weight"] is not None else len(p) for e, p in zip(entries, parts)]
             self.datasets["train"] = MixtureDataset(parts, weights, self.max_samples, self.seed)
         for split, stages in (("val", (None, "fit", "validate")), ("test", (None, "test"))):
             if stage in stages and split not in self.datasets:
@@ -287,21 +318,26 @@ class TempoDataModule(L.LightningDataModule):
         if trainer is None:
             return {}
         progress = trainer.fit_loop.epoch_loop.batch_progress.current
-        return {"train_epoch": int(trainer.current_epoch), "train_batches": int(progress.processed)}
+        return {
+            "train_epoch": int(trainer.current_epoch),
+            "train_batches": int(progress.processed),
+            "train_world_size": int(trainer.world_size),
+        }
 
     def load_state_dict(self, state: Mapping[str, int]) -> None:
-        """Restore the training position: the next training loader starts after those batches."""
+        """Restore the training position: the next training loader starts after the samples those
+        batches held on all ranks (any world size; see :mod:`~tempo_kit.data.sampler`)."""
         if "train_epoch" in state:
-            self._resume_at = (int(state["train_epoch"]), int(state["train_batches"]))
+            # a checkpoint without it predates the field: it is resumed on its own world size
+            world = int(state.get("train_world_size", self.trainer.world_size if self.trainer else 1))
+            self._resume_at = (int(state["train_epoch"]), int(state["train_batches"]) * self.batch_size * world)
 
     # ------------------------------------------------------------------ loaders
     def _loader(self, split: str, mode: str, shuffle: bool) -> DataLoader:
         if split not in self.datasets:
             raise ConfigError(f"no {split} data: set data.{split}_files in the recipe")
-        epoch, batches = self._resume_at if split == "train" else (0, 0)
-        sampler = ResumableSampler(
-            len(self.datasets[split]), self.seed, shuffle, start_epoch=epoch, start=batches * self.batch_size
-        )
+        epoch, samples = self._resume_at if split == "train" else (0, 0)
+        sampler = ResumableSampler(len(self.datasets[split]), self.seed, shuffle, start_epoch=epoch, start=samples)
         generator = torch.Generator().manual_seed(self.seed) if shuffle else None
         return DataLoader(
             self.datasets[split],

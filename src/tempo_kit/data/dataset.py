@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torch import Tensor
 from torch.utils.data import Dataset
@@ -26,6 +26,9 @@ from tempo_kit.types import Segments
 from tempo_kit.video import blank_image_segments, load_image, load_video, make_segments
 from tempo_kit.video.options import DEFAULT_PREPROCESSING
 from tempo_kit.video.reading import Sampling
+
+if TYPE_CHECKING:
+    from tempo_kit.video.decode import VideoClip
 
 #: Consecutive bad rows tolerated before a skip-mode dataset gives up.
 DEFAULT_MAX_REPLACEMENTS = 16
@@ -94,18 +97,24 @@ class TempoDataset(Dataset):
         path = Path(record.media)
         return path if path.is_absolute() or self.media_root is None else self.media_root / path
 
+    def read_clip(self, record: Record) -> VideoClip | None:
+        """The row's decoded frames (``None`` for a text row): the one place a dataset reads media,
+        so a dataset over prepared shards (:mod:`tempo_kit.data.shards`) only replaces this."""
+        if record.kind == "text":
+            return None
+        path = self.media_path(record)
+        if record.kind == "video":
+            return load_video(path, **self.sampling.load_arguments())
+        return load_image(path, max_long_edge=self.image_max_long_edge)
+
     def load(self, record: Record) -> Sample:
         """Build one sample; raises :class:`TempoKitError` naming the row and file on bad input."""
         if self.require_answer and record.turns[-1].role != "assistant":
             raise AnnotationError("the conversation must end with a gpt turn to be trained on")
-        if record.kind == "text":
+        clip = self.read_clip(record)
+        if clip is None:
             segments = blank_image_segments()
         else:
-            path = self.media_path(record)
-            if record.kind == "video":
-                clip = load_video(path, **self.sampling.load_arguments())
-            else:
-                clip = load_image(path, max_long_edge=self.image_max_long_edge)
             segments = make_segments(clip, self.sampling.window, time_base=self.sampling.time_base)
         labels = None
         if record.relevant_spans is not None and record.kind == "video":

@@ -47,6 +47,7 @@ def check_model_settings(values: Mapping[str, Any], prefix: str) -> None:
             raise ConfigError(f"{prefix}{key}={value!r} must be an integer ≥ {low}")
     if not isinstance(values.get("tag_images", False), bool):
         raise ConfigError(f"{prefix}tag_images={values['tag_images']!r} must be true or false")
+    check_pack_tokens(values.get("train_pack_tokens"), f"{prefix}train_pack_tokens")
     compressor = values.get("compressor")
     if isinstance(compressor, Mapping) and "call_token_budget" in compressor:
         check_call_token_budget(compressor["call_token_budget"], f"{prefix}compressor.call_token_budget")
@@ -117,7 +118,6 @@ class TempoConfig:
         check_choice(self.context_cut, CONTEXT_CUTS, "model config: context_cut")
         check_model_settings({f.name: getattr(self, f.name) for f in fields(self)}, "model config: ")
         check_time_tag_template(self.time_tag_template)
-        check_pack_tokens(self.train_pack_tokens, "model config: train_pack_tokens")
 
     @classmethod
     def from_mapping(cls, cfg: Mapping[str, Any]) -> TempoConfig:

@@ -87,3 +87,20 @@ def test_decoder_resize_path_is_close_to_the_exact_path(videos):
     assert fast.frames.shape == exact.frames.shape
     assert [read_counter(f.numpy()) for f in fast.frames] == fast.indices.tolist()
     assert float(np.abs(fast.frames.numpy().astype(int) - exact.frames.numpy()).mean()) < 6.0
+
+
+@loads
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device decodes torchcodec_cuda itself")
+def test_torchcodec_cuda_without_a_gpu_decodes_on_the_cpu(videos):
+    path = videos["h264.mp4"]
+    code = (
+        "from tempo_kit.video import load_video\n"
+        f"a = load_video({str(path)!r}, backend='torchcodec_cuda')\n"
+        f"b = load_video({str(path)!r}, backend='torchcodec')\n"
+        "assert (a.frames == b.frames).all()\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert [line for line in run.stderr.splitlines() if line.strip()] == [
+        "no CUDA device for torchcodec_cuda: decoding with torchcodec on the CPU instead"
+    ]

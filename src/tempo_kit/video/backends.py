@@ -112,12 +112,10 @@ def open_video(path: str | Path, backend: str = "decord", output_size: SizeRule 
     probe = probe_file(path)
     if probe.has_audio and not probe.has_video:  # no re-encoding advice can make it a video
         raise MediaError(f"{path} holds audio only, no video stream; pass a video file")
-    if backend == "torchcodec":
-        from tempo_kit.video.torchcodec_source import TORCHCODEC_NEEDS, torchcodec_problem
+    if backend.startswith("torchcodec"):
+        from tempo_kit.video.torchcodec_source import usable_backend
 
-        if problem := torchcodec_problem():
-            _note_once(f"{problem}: decoding with decord instead ({TORCHCODEC_NEEDS})")
-            backend = "decord"
+        backend = usable_backend(backend)
     if backend == "decord" and not decord_available():
         _note_once("decord is not installed (it has no build for this platform): decoding with PyAV")
         backend = "pyav"

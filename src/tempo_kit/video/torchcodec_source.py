@@ -6,7 +6,7 @@ the package index load only beside a **CUDA build of torch** (they need ``libc10
 only where FFmpeg's shared libraries are installed (``apt install libavcodec59 libavformat59
 libavutil57 libswscale6 libavdevice59 libavfilter8 libswresample4`` on Debian 12). Where either is
 missing, asking for ``"torchcodec"`` decodes with the next backend instead and says so in one
-line (:func:`torchcodec_problem`), never a traceback.
+line (:func:`usable_backend`), never a traceback. ``"torchcodec_cuda"`` decodes on the GPU.
 
 Pixels: torchcodec's full-resolution RGB frames are FFmpeg's swscale conversion, the same as
 decord's, so the exact path (``resize="pil"``) gives the released pixels bit for bit through it
@@ -54,6 +54,24 @@ def torchcodec_problem() -> str | None:
     except Exception as error:  # a broken native load raises several types; all mean "unusable"
         return f"torchcodec cannot load ({_reason(error)})"
     return None
+
+
+def usable_backend(backend: str) -> str:
+    """``backend`` where it can decode here, else the next one down, said once in one line:
+    ``"torchcodec_cuda"`` → ``"torchcodec"`` (no CUDA device) → ``"decord"`` (torchcodec cannot load)."""
+    from tempo_kit.video.backends import _note_once
+
+    if backend == "torchcodec_cuda":
+        import torch
+
+        if torch.cuda.is_available():
+            return backend
+        _note_once("no CUDA device for torchcodec_cuda: decoding with torchcodec on the CPU instead")
+        backend = "torchcodec"
+    if problem := torchcodec_problem():
+        _note_once(f"{problem}: decoding with decord instead ({TORCHCODEC_NEEDS})")
+        return "decord"
+    return backend
 
 
 @register_backend("torchcodec")
@@ -114,3 +132,9 @@ class TorchcodecSource(VideoSource):
 
     def close(self) -> None:
         self._decoders.clear()
+
+
+@register_backend("torchcodec_cuda")
+def torchcodec_cuda(path: str, output_size: SizeRule | None = None) -> TorchcodecSource:
+    """torchcodec decoding on the GPU (NVDEC); frames come back to host memory."""
+    return TorchcodecSource(path, output_size, device="cuda")

@@ -5,7 +5,8 @@
   factor-32 clip resize (compatibility §1);
 * kit: ``tempo_kit.video.load_video`` (the same indices and geometry) on the exact path
   (``resize="pil"``, default: the released pixels, decoded in bounded chunks), the fast path
-  (``resize="decoder"``: the decoder scales straight to the final size) on decord and PyAV.
+  (``resize="decoder"``: the decoder scales straight to the final size) on decord and PyAV, and
+  both paths on torchcodec where it loads (a CUDA build of torch; otherwise the script says so).
 
 Each approach runs in a fresh process; the script reports wall time, peak RSS (the process's
 maximum resident set), the ratios, and each method's pixel difference to the released frames
@@ -133,6 +134,14 @@ def main() -> int:
         "kit: decord, fast path (resize=decoder)": {"method": "kit", "backend": "decord", "resize": "decoder"},
         "kit: PyAV, fast path (resize=decoder)": {"method": "kit", "backend": "pyav", "resize": "decoder"},
     }
+    from tempo_kit.video.torchcodec_source import torchcodec_problem
+
+    if problem := torchcodec_problem():
+        print(f"{problem}: no torchcodec rows (run this with a CUDA build of torch and torchcodec)", flush=True)
+    else:
+        methods["kit: torchcodec, exact path (resize=pil)"] = {"method": "kit", "backend": "torchcodec", "resize": "pil"}
+        methods["kit: torchcodec, fast path (resize=decoder, bilinear)"] = {
+            "method": "kit", "backend": "torchcodec", "resize": "decoder"}
     if not args.skip_released:
         methods = {released_label: {"method": "released"}, **methods}
     results, dumps = {}, {}

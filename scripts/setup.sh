@@ -8,7 +8,7 @@ PYTHON="${PYTHON:-python3}"
 source .venv/bin/activate
 python -m pip install --quiet --upgrade pip
 python -c "import torch" 2>/dev/null || python -m pip install --quiet "torch==${TORCH_VERSION:-2.13.0}"
-python -m pip install --quiet -e ".[dev,trackers,demo,families,shards]"
+python -m pip install --quiet -e ".[dev,trackers,demo,families,shards,torchcodec]"
 # The [eval] extra without lmms-eval's own dependency list: that list pulls torchvision and a newer
 # torch, which would replace the torch build above. Its CLI runs on these (the tests use it offline).
 python -m pip install --quiet --no-deps "lmms-eval>=0.7,<0.8"

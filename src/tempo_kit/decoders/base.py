@@ -26,8 +26,23 @@ class Decoder(nn.Module, ABC):
         """Input embeddings ``[..., d_llm]`` of token ids ``[...]``."""
 
     @abstractmethod
-    def forward(self, inputs_embeds: Tensor, attention_mask: Tensor, labels: Tensor | None = None) -> Any:
-        """Run the LLM; returns an object with ``.loss`` (when labels are given) and ``.logits``."""
+    def forward(
+        self,
+        inputs_embeds: Tensor,
+        attention_mask: Tensor | None,
+        labels: Tensor | None = None,
+        position_ids: Tensor | None = None,
+    ) -> Any:
+        """Run the LLM; returns an object with ``.loss`` (when labels are given) and ``.logits``.
+
+        Packed rows (:mod:`tempo_kit.model.packing`) come with ``attention_mask=None`` and
+        ``position_ids`` restarting at each sample; only a decoder whose :meth:`packing_problem` is
+        ``None`` is given them.
+        """
+
+    def packing_problem(self) -> str | None:
+        """Why this decoder cannot train on packed rows, or ``None`` when it can (default: cannot)."""
+        return f"{type(self).__name__} does not declare support for packed rows"
 
     @abstractmethod
     def generate(self, inputs_embeds: Tensor, attention_mask: Tensor, **generation_kwargs: Any) -> Tensor:

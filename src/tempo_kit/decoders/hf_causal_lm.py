@@ -37,6 +37,10 @@ from tempo_kit.hub import LLM_HUB_NAME, local_checkpoint
 from tempo_kit.model.chat_formats import chat_format_of, stop_token_ids
 from tempo_kit.registry import DECODERS
 
+#: attention implementations for which transformers turns restarting position ids into per-sample
+#: attention (masking_utils: a block-diagonal mask; flash-attention: per-sequence lengths)
+PACKING_ATTENTION = frozenset({"sdpa", "eager", "flash_attention_2", "flash_attention_3"})
+
 
 def declared_model_type(path: Path) -> str | None:
     """``model_type`` of ``path/config.json`` as written (read before transformers parses it)."""
@@ -111,10 +115,34 @@ class HFCausalLM(Decoder):
         embedding = self.model.get_input_embeddings()
         return embedding(input_ids.to(embedding.weight.device))
 
-    def forward(self, inputs_embeds: Tensor, attention_mask: Tensor, labels: Tensor | None = None) -> Any:
-        """HF forward: ``.logits`` ``[B, L, V]`` and, with labels, the HF shifted cross-entropy ``.loss``."""
+    def forward(
+        self,
+        inputs_embeds: Tensor,
+        attention_mask: Tensor | None,
+        labels: Tensor | None = None,
+        position_ids: Tensor | None = None,
+    ) -> Any:
+        """HF forward: ``.logits`` ``[B, L, V]`` and, with labels, the HF shifted cross-entropy ``.loss``.
+
+        With ``position_ids`` and no mask, transformers reads packed rows (restarting positions)
+        as separate sequences.
+        """
         return self.model(
-            inputs_embeds=inputs_embeds, attention_mask=attention_mask, labels=labels, use_cache=False
+            inputs_embeds=inputs_embeds,
+            attention_mask=attention_mask,
+            labels=labels,
+            position_ids=position_ids,
+            use_cache=False,
+        )
+
+    def packing_problem(self) -> str | None:
+        """transformers builds packed rows' masks for these attention implementations only."""
+        implementation = getattr(self.model.config, "_attn_implementation", None) or "eager"
+        if implementation in PACKING_ATTENTION:
+            return None
+        return (
+            f"attention implementation {implementation!r} cannot attend within packed rows; "
+            f"use one of {', '.join(sorted(PACKING_ATTENTION))} or set train_pack_tokens: null"
         )
 
     @torch.no_grad()

@@ -20,6 +20,7 @@ from tempo_kit.model.assembly import (
     DEFAULT_MAX_CONTEXT,
     DEFAULT_TRAIN_MAX_CONTEXT,
 )
+from tempo_kit.model.packing import check_pack_tokens
 from tempo_kit.time_tags import TIME_TAG_TEMPLATE, check_time_tag_template
 from tempo_kit.video.options import DEFAULT_PREPROCESSING
 from tempo_kit.video.preprocessing import check_preprocessing
@@ -46,6 +47,7 @@ def check_model_settings(values: Mapping[str, Any], prefix: str) -> None:
             raise ConfigError(f"{prefix}{key}={value!r} must be an integer ≥ {low}")
     if not isinstance(values.get("tag_images", False), bool):
         raise ConfigError(f"{prefix}tag_images={values['tag_images']!r} must be true or false")
+    check_pack_tokens(values.get("train_pack_tokens"), f"{prefix}train_pack_tokens")
     compressor = values.get("compressor")
     if isinstance(compressor, Mapping) and "call_token_budget" in compressor:
         check_call_token_budget(compressor["call_token_budget"], f"{prefix}compressor.call_token_budget")
@@ -83,6 +85,10 @@ class TempoConfig:
             (whole tags, a segment's head of tokens); see :mod:`~tempo_kit.model.assembly`.
         preprocessing: the frame geometry the model was trained with (``"released"`` or
             ``"qwen3_vl"``); inference reads videos the same way unless told otherwise.
+        train_pack_tokens: in ``forward`` (training), pack the batch's samples into decoder rows of
+            at most this many tokens, each sample attending only to itself, instead of padding
+            every row to the longest (:mod:`~tempo_kit.model.packing`); ``None`` (default) pads.
+            The loss is the padded loss.
         tag_images: give an image sample's single segment a time tag too (off: an image has no
             time; video segments are always tagged).
     """
@@ -101,6 +107,7 @@ class TempoConfig:
     context_cut: str = DEFAULT_CONTEXT_CUT
     preprocessing: str = DEFAULT_PREPROCESSING
     tag_images: bool = False
+    train_pack_tokens: int | None = None
 
     def __post_init__(self) -> None:
         for key in ("compressor", "decoder", "projector", "allocator"):

@@ -16,7 +16,8 @@ class TempoOutput:
 
     Attributes:
         loss: mean cross-entropy over supervised (assistant) tokens, or ``None`` without labels.
-        logits: ``[B, L, V]`` over the assembled sequence.
+        logits: ``[B, L, V]`` over the assembled sequence (with ``train_pack_tokens``: ``[R, L, V]``
+            over the packed rows, and ``labels``/``attention_mask`` are the rows' too).
         visual_tokens: memory tokens inserted per sample (0 for text-only samples).
         counts: per sample, tokens inserted per segment (``None`` for text-only samples).
         relevance: ``[S_total]`` compressor relevance (``None`` if query-agnostic).

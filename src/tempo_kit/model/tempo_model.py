@@ -28,6 +28,7 @@ from tempo_kit.model.compression import compress_batch
 from tempo_kit.model.config import TempoConfig, check_model_settings
 from tempo_kit.model.inference_batch import inference_batch
 from tempo_kit.model.outputs import GenerationOutput, TempoOutput
+from tempo_kit.model.packing import pack_rows
 from tempo_kit.model.timing import PhaseTimer
 from tempo_kit.model.visual_selection import allocation_records, select_visuals
 from tempo_kit.parts import COMPONENTS
@@ -75,6 +76,10 @@ class TempoModel(nn.Module):
                 "allocator": allocator,
             }
             config = TempoConfig(**{key: {"name": type(part).__name__} for key, part in parts.items()})
+        if config.train_pack_tokens is not None:  # refused when built, not at the first step
+            problem = decoder.packing_problem() if hasattr(decoder, "packing_problem") else "it has no packing_problem()"
+            if problem:
+                raise ConfigError(f"model config: train_pack_tokens={config.train_pack_tokens}: {problem}")
         self.config = config
         #: the kit-format folder this model was loaded from (:meth:`from_pretrained`), else None
         self.saved_at: Path | None = None
@@ -262,7 +267,13 @@ class TempoModel(nn.Module):
             padding_side="right",
             timer=timer,
         )
-        out = self.decoder(embeds, assembled.attention_mask, assembled.labels)
+        labels, attention_mask = assembled.labels, assembled.attention_mask
+        if self.config.train_pack_tokens is None:
+            out = self.decoder(embeds, attention_mask, labels)
+        else:
+            packed = pack_rows(embeds, attention_mask, labels, self.config.train_pack_tokens)
+            out = self.decoder(packed.inputs_embeds, None, packed.labels, position_ids=packed.position_ids)
+            labels, attention_mask = packed.labels, packed.token_mask
         return TempoOutput(
             loss=getattr(out, "loss", None),
             logits=out.logits,
@@ -270,8 +281,8 @@ class TempoModel(nn.Module):
             counts=assembled.counts,
             relevance=compressed.relevance,
             stats=assembled.stats,
-            labels=assembled.labels,
-            attention_mask=assembled.attention_mask,
+            labels=labels,
+            attention_mask=attention_mask,
             allocations=allocations,
         )
 

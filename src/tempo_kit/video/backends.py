@@ -11,7 +11,11 @@ caller never holds the whole full-resolution video.
   presentation order, so frame ``i`` is exactly the ``i``-th decoded frame: slower on long videos,
   but no seeking can pick a wrong frame. Resizing uses the same swscale bicubic filter.
 
-Register another backend (e.g. torchcodec) with :func:`register_backend` (the
+* ``"torchcodec"``: PyTorch's own decoder, on CPU or CUDA (:mod:`tempo_kit.video.torchcodec_source`);
+  where it cannot load (its wheels need a CUDA build of torch and FFmpeg's shared libraries) it
+  gives way to decord, saying so once.
+
+Register another backend with :func:`register_backend` (the
 :data:`~tempo_kit.registry.VIDEO_BACKENDS` registry; a package can also name it in the entry-point
 group ``tempo_kit.video_backends``); ``load_video(..., backend="name")`` then uses it.
 
@@ -108,6 +112,10 @@ def open_video(path: str | Path, backend: str = "decord", output_size: SizeRule 
     probe = probe_file(path)
     if probe.has_audio and not probe.has_video:  # no re-encoding advice can make it a video
         raise MediaError(f"{path} holds audio only, no video stream; pass a video file")
+    if backend.startswith("torchcodec"):
+        from tempo_kit.video.torchcodec_source import usable_backend
+
+        backend = usable_backend(backend)
     if backend == "decord" and not decord_available():
         _note_once("decord is not installed (it has no build for this platform): decoding with PyAV")
         backend = "pyav"
@@ -414,3 +422,7 @@ class PyAVSource(VideoSource):
         if self._container is not None:
             self._container.close()
             self._container = None
+
+
+# the torchcodec backend registers itself; imported last, as it builds on the classes above
+from tempo_kit.video import torchcodec_source  # noqa: E402, F401

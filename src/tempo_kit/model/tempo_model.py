@@ -384,10 +384,20 @@ class TempoModel(nn.Module):
 
     @classmethod
     def from_pretrained(
-        cls, path: str | Path, *, verify: bool = True, load_weights: bool = True, **overrides: Any
+        cls,
+        path: str | Path,
+        *,
+        revision: str | None = None,
+        verify: bool = True,
+        load_weights: bool = True,
+        **overrides: Any,
     ) -> TempoModel:
         """Load a kit-format folder: every component built from its folder's configs, then each
         folder's weights read once.
+
+        ``path`` may be a hub id (``org/name``, optionally ``org/name@revision``; ``revision=``
+        picks a branch, tag or commit): it is fetched into the user's hub cache, and a repository
+        in the released Tempo layout is converted on load (:func:`tempo_kit.hub.model_folder`).
 
         Every file listed in its ``manifest.json`` must be present with its saved size and, with
         ``verify`` (the default), its saved checksum; see :mod:`tempo_kit.manifest`.
@@ -399,9 +409,10 @@ class TempoModel(nn.Module):
         (``decoder={"dtype": "bfloat16"}``) and replaces the spec when it names another one
         (``allocator={"name": "uniform"}``).
         """
+        from tempo_kit.hub import model_folder
         from tempo_kit.manifest import verify_folder
 
-        root = Path(path).expanduser()
+        root = model_folder(path, revision=revision)
         document = storage.read_config(root, COMPONENTS)
         verify_folder(root, checksums=verify)
         for key, value in overrides.items():

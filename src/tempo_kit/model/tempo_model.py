@@ -354,8 +354,11 @@ class TempoModel(nn.Module):
         }
 
     # ------------------------------------------------------------------------------ persistence
-    def save_pretrained(self, out_dir: str | Path) -> Path:
+    def save_pretrained(self, out_dir: str | Path, *, training: Mapping[str, Any] | None = None) -> Path:
         """Write the kit format (:mod:`tempo_kit.model.storage`): ``tempo_config.json`` + one folder per part.
+
+        ``README.md`` is the model card (:mod:`tempo_kit.model.card`): the parts and their base
+        checkpoints, and, given ``training`` (what a fit's export knows), the recipe, data and metrics.
 
         A component with its own ``save_pretrained`` (the HF compressors and decoder) writes its
         folder in the Hugging Face layout, tensors it did not change in its base checkpoint's dtype;
@@ -372,8 +375,12 @@ class TempoModel(nn.Module):
         from tempo_kit.manifest import write_manifest
 
         out = check_output_path(out_dir, what="model folder")
+        from tempo_kit.atomic import write_text
+        from tempo_kit.model.card import CARD_NAME, model_card
+
         with atomic_folder(out, replace=True) as partial:
             saved = self.config.to_dict()
+            write_text(partial / CARD_NAME, model_card(saved, __version__, training))
             for name in COMPONENTS:
                 saved[name] = storage.save_component(getattr(self, name), saved[name], partial / name, name)
             # plugin parts: which package to install to load this folder again

@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "route": ("tempo_kit.evaluation.route_command", "relevance vs labelled spans: AUROC, tokens per budget, plots"),
     "convert": ("tempo_kit.checkpoints.command", "convert between the released Tempo layout and the kit's"),
+    "push": ("tempo_kit.push", "upload a saved model folder, with its model card, to the hub"),
     "recipes": ("tempo_kit.recipes.command", "list, show or copy the shipped recipes"),
     "components": ("tempo_kit.components_command", "list the registered components and where each comes from"),
     "make-tiny": ("tempo_kit.tiny.command", "write tiny Qwen3-VL / Qwen3 checkpoints for tests and demos"),

@@ -389,6 +389,19 @@ class TempoModel(nn.Module):
             write_manifest(partial)
         return out
 
+    def push_to_hub(self, repo_id: str, *, token: str | None = None, **options: Any) -> str:
+        """Save this model (with its card) and upload it to ``repo_id``; ``options`` are
+        :func:`tempo_kit.push.push_folder`'s (``private``, ``revision``, ``commit_message``,
+        ``create_pr``). The token is checked before anything is written."""
+        import tempfile
+
+        from tempo_kit.push import hub_token, push_folder
+
+        token = hub_token(token)
+        with tempfile.TemporaryDirectory(prefix="tempo-push-") as folder:
+            saved = self.save_pretrained(Path(folder) / "model")
+            return push_folder(saved, repo_id, token=token, **options)
+
     @classmethod
     def from_pretrained(
         cls,

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "chat": ("tempo_kit.inference.chat", "a conversation about one video (follow-ups reuse the SVLM prefix cache)"),
     "demo": ("tempo_kit.inference.demo", "a Gradio web app to ask videos questions (needs the demo extra)"),
     "eval": ("tempo_kit.evaluation.command", "multiple-choice benchmark over an annotation file"),
+    "predict": ("tempo_kit.evaluation.predict_command", "open-ended answers, allocations and timings for every row of a file"),
     "convert-grounding": (
         "tempo_kit.data.grounding_command",
         "temporal-grounding rows (Charades-STA, QVHighlights) → annotation rows with relevant_spans",

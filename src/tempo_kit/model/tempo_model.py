@@ -381,6 +381,10 @@ class TempoModel(nn.Module):
         with atomic_folder(out, replace=True) as partial:
             saved = self.config.to_dict()
             write_text(partial / CARD_NAME, model_card(saved, __version__, training))
+            from tempo_kit.model.auto import auto_files  # AutoModel.from_pretrained(folder)
+
+            for name, text in auto_files().items():
+                write_text(partial / name, text)
             for name in COMPONENTS:
                 saved[name] = storage.save_component(getattr(self, name), saved[name], partial / name, name)
             # plugin parts: which package to install to load this folder again

@@ -63,3 +63,25 @@ def test_multirun_print_gives_one_recipe_per_combination(capsys, tmp_path):
     first, second = out.split("# multirun 2/2")
     assert "weight_decay: 0.0" in first and f"output_dir: {tmp_path}/sweep/0" in first
     assert "weight_decay: 0.1" in second and f"output_dir: {tmp_path}/sweep/1" in second
+
+
+def test_recipes_list_keeps_whole_words(capsys):
+    import re
+
+    from tempo_kit.recipes.shipped import shipped_recipes
+
+    recipes = shipped_recipes()
+    out = printed(capsys, "recipes", "list")
+    for line in out.splitlines():
+        name, description = line.split(maxsplit=1)
+        heading = " ".join(x.lstrip("#").strip() for x in recipes[name].read_text().splitlines() if x.startswith("#"))
+        words = description.removesuffix(" …").split()
+        assert words and re.search(r"(?<!\S)" + re.escape(" ".join(words)) + r"(?!\S)", heading), line
+        assert len(description) <= 110
+
+
+def test_counts_print_as_whole_numbers():
+    from tempo_kit.training.commands import format_metric
+
+    assert format_metric("val/open_scored", 64) == "val/open_scored: 64"
+    assert format_metric("val/loss", 1.25) == "val/loss: 1.2500"

@@ -290,6 +290,11 @@ def set_cpu_threads(threads: int | None) -> None:
     torch.set_num_threads(threads)
 
 
+def format_metric(key: str, value: float | int) -> str:
+    """``val/loss: 1.2500``; a count stays a whole number (``val/open_scored: 64``)."""
+    return f"{key}: {value}" if isinstance(value, int) else f"{key}: {value:.4f}"
+
+
 def run_recipe(
     recipe: Mapping[str, Any],
     verb: str = "fit",
@@ -342,5 +347,5 @@ def run_recipe(
     metrics = dict(module.last_eval_metrics)
     if trainer.is_global_zero:
         for key, value in metrics.items():
-            print(f"{key}: {value:.4f}")
+            print(format_metric(key, value))
     return metrics

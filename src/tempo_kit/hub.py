@@ -1,5 +1,8 @@
-"""Local checkpoint folders: the kit never downloads, so a path that is not a folder gets the
-command that fetches it.
+"""Local folder or hub id: the one place that decides.
+
+Component checkpoints (the SVLM, the LLM) are local folders: a path that is not one gets the
+command that fetches it. A whole saved Tempo model may also be a hub id (:func:`model_folder`):
+it is fetched with ``huggingface_hub`` only then, never silently.
 
 :func:`local_checkpoint` is the one check every loader uses (compressors, decoder, model folders,
 converter, recipes): the folder exists, holds ``config.json`` (of the right ``model_type``) and,

@@ -92,3 +92,28 @@ def test_kit_loads_its_adapters_back(trained, tiny_checkpoints):
 def test_load_adapters_names_a_wrong_folder(tiny_checkpoints, tmp_path):
     with pytest.raises(CheckpointError, match="holds no adapters"):
         load_adapters(tiny_model(tiny_checkpoints), tmp_path)
+
+
+@pytest.mark.filterwarnings("ignore:`is_gradient_checkpointing` is deprecated:FutureWarning")
+def test_auto_peft_loads_the_decoder_adapter_from_another_folder(trained, tiny_checkpoints, tmp_path, monkeypatch):
+    from peft import AutoPeftModelForCausalLM
+
+    model, out = trained
+    config = json.loads((out / "decoder" / ADAPTER_CONFIG).read_text())
+    assert config["task_type"] == "CAUSAL_LM"
+    monkeypatch.chdir(tmp_path)  # the base path does not depend on where the adapter is loaded from
+    llm = AutoPeftModelForCausalLM.from_pretrained(str(out / "decoder")).merge_and_unload()
+    merged = merge_lora(model).state_dict()
+    for key, value in llm.state_dict().items():
+        assert torch.allclose(value, merged[f"decoder.model.{key}"], atol=1e-6), key
+
+
+def test_adapter_base_path_is_absolute(tiny_checkpoints, tmp_path, monkeypatch):
+    import os
+
+    from tempo_kit.training.adapters import base_model_path
+
+    monkeypatch.chdir(tiny_checkpoints["llm"].parent)
+    relative = os.path.relpath(tiny_checkpoints["llm"])
+    assert base_model_path(relative) == str(tiny_checkpoints["llm"].resolve())
+    assert base_model_path("Qwen/Qwen3-4B") == "Qwen/Qwen3-4B"

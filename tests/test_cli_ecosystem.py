@@ -71,6 +71,7 @@ def test_the_wheel_carries_the_recipes(tmp_path):
     (wheel,) = (tmp_path / "dist").glob("tempo_kit-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         shipped = {n for n in archive.namelist() if n.startswith("tempo_kit/shipped_recipes/")}
+        assert "tempo_kit/py.typed" in archive.namelist()  # type checkers read the kit's annotations
         archive.extractall(tmp_path / "site")
     assert shipped == {f"tempo_kit/shipped_recipes/{p.name}" for p in (ROOT / "recipes").glob("*.yaml")}
     # installed from the wheel alone, the kit finds them by name from any folder
@@ -118,7 +119,10 @@ def test_version_and_help_per_verb(capsys):
         assert present in text and absent not in text, verb
 
 
-@pytest.mark.parametrize("verb", ["fit", "validate", "infer", "eval", "convert", "make-tiny", "make-synthetic", "prepare", "recipes", "components"])
+@pytest.mark.parametrize(
+    "verb",
+    ["fit", "validate", "infer", "eval", "predict", "push", "convert", "make-tiny", "make-synthetic", "prepare", "recipes", "components"],
+)
 def test_help_imports_no_torch(verb):
     code = (
         "import sys\nfrom tempo_kit.cli import main\n"

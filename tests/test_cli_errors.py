@@ -74,9 +74,13 @@ def test_missing_model_folder_and_hub_id(capsys, tmp_path, video, monkeypatch):
     code, err = run_cli(capsys, *infer(tmp_path / "absent", video))
     assert code == 2 and f"model folder {tmp_path / 'absent'} does not exist" in err
     monkeypatch.chdir(tmp_path)
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # a hub id is fetched: never from the network here
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
     code, err = run_cli(capsys, *infer("Qwen/Qwen3-4B", video))
-    assert code == 2 and "looks like a hub id" in err
-    assert "hf download Qwen/Qwen3-4B --local-dir checkpoints/Qwen3-4B" in err
+    assert code == 2 and "model Qwen/Qwen3-4B is not in the hub cache" in err
+    assert "unset HF_HUB_OFFLINE to download it" in err
 
 
 def test_corrupt_video_and_image_given_as_video(capsys, tmp_path, tiny_tempo_dir, video):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from tempo_kit.cli import main
@@ -57,3 +58,16 @@ def test_stats_table_rows():
         "| reused | decode, prefix |",
     ]
     assert lines[-1] == "| total (s) | 0.751 |"
+
+
+def test_app_has_one_named_endpoint_and_share_option(tiny_tempo_dir):
+    pytest.importorskip("gradio")
+    from tempo_kit.cli import parse_verb
+    from tempo_kit.inference.api import TempoPipeline
+    from tempo_kit.inference.demo import build_app
+
+    app = build_app(TempoPipeline.from_pretrained(tiny_tempo_dir))
+    names = {d.get("api_name") for d in app.config["dependencies"] if d.get("api_name")}
+    assert "ask" in names and not any(str(n).startswith("respond") for n in names)
+    assert parse_verb("demo", ["--model", "m", "--share"])[1].share is True
+    assert parse_verb("demo", ["--model", "m"])[1].share is False

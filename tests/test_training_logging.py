@@ -59,6 +59,7 @@ def test_validation_loss_is_weighted_by_samples():
     out = computed_eval_metrics(metrics, "val")
     # (4 × 1 + 1 × 4) / 5 = 1.6, where a mean of batch means would say 2.5
     assert out == pytest.approx({"val/loss": 1.6, "val/accuracy": 2 / 3, "val/scored": 3.0})
+    assert type(out["val/scored"]) is int  # a count prints as one (`val/scored: 3`)
     assert computed_eval_metrics(metrics, "val") == {}  # reset after compute
 
 

@@ -128,6 +128,8 @@ def fit(recipe: str, overrides: list[str]) -> tuple[Snapshot, dict]:
 
 
 def test_stages_chain_and_train_exactly_their_parts(tiny_checkpoints, tiny_needle_benchmark, tmp_path):
+    from huggingface_hub import ModelCard
+
     previous = None
     for stage in ("stage0.yaml", "stage1.yaml", "stage2.yaml", "stage3.yaml"):
         out = tmp_path / stage.removesuffix(".yaml")
@@ -142,6 +144,9 @@ def test_stages_chain_and_train_exactly_their_parts(tiny_checkpoints, tiny_needl
                 if name in snapshot.before:
                     assert torch.equal(value, snapshot.before[name]), name
         assert (out / FINAL_DIR / "tempo_config.json").is_file()
+        card = ModelCard.load(out / FINAL_DIR / "README.md")  # the export's card says how it was trained
+        assert f"Recipe `{cfg['run']['name']}`" in card.text and f"| train | {tiny_needle_benchmark} |" in card.text
+        assert "Trainability per part: " + ", ".join(f"{k}: {v}" for k, v in cfg["trainable"].items()) in card.text
         assert (
             OmegaConf.to_container(OmegaConf.load(out / "recipe.yaml")) == cfg
         )  # the resolved recipe is kept

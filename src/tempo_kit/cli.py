@@ -14,6 +14,7 @@ import inspect
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from tempo_kit.errors import TempoKitError
 
@@ -26,12 +27,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "chat": ("tempo_kit.inference.chat", "a conversation about one video (follow-ups reuse the SVLM prefix cache)"),
     "demo": ("tempo_kit.inference.demo", "a Gradio web app to ask videos questions (needs the demo extra)"),
     "eval": ("tempo_kit.evaluation.command", "multiple-choice benchmark over an annotation file"),
+    "predict": ("tempo_kit.evaluation.predict_command", "open-ended answers, allocations and timings for every row of a file"),
     "convert-grounding": (
         "tempo_kit.data.grounding_command",
         "temporal-grounding rows (Charades-STA, QVHighlights) → annotation rows with relevant_spans",
     ),
     "route": ("tempo_kit.evaluation.route_command", "relevance vs labelled spans: AUROC, tokens per budget, plots"),
     "convert": ("tempo_kit.checkpoints.command", "convert between the released Tempo layout and the kit's"),
+    "push": ("tempo_kit.push", "upload a saved model folder, with its model card, to the hub"),
     "recipes": ("tempo_kit.recipes.command", "list, show or copy the shipped recipes"),
     "components": ("tempo_kit.components_command", "list the registered components and where each comes from"),
     "make-tiny": ("tempo_kit.tiny.command", "write tiny SVLM / LLM checkpoints (any supported pair) for tests and demos"),
@@ -77,20 +80,34 @@ def version() -> str:
         return __version__
 
 
+def parse_verb(verb: str, argv: Sequence[str]) -> tuple[Any, argparse.Namespace]:
+    """The verb's module and its parsed arguments, the same way for every verb: options and
+    positionals in any order (``fit --recipe R a=1 --resume last b=2``, as Lightning's and
+    torchtune's command lines take them). A module may rewrite its argv first
+    (``normalize_argv``, e.g. LightningCLI's spellings for ``fit``)."""
+    module_name, help_text = COMMANDS[verb]
+    module = importlib.import_module(module_name)
+    parser = argparse.ArgumentParser(prog=f"tempo-kit {verb}", description=help_text)
+    if "verb" in inspect.signature(module.add_arguments).parameters:  # one module, several verbs
+        module.add_arguments(parser, verb=verb)
+    else:
+        module.add_arguments(parser)
+    argv = list(argv)
+    if callable(getattr(module, "normalize_argv", None)):
+        argv = module.normalize_argv(argv)
+    # argparse's intermixed parsing cannot take sub-commands (`recipes list`): those parse as usual
+    has_subcommands = any(isinstance(action, argparse._SubParsersAction) for action in parser._actions)
+    args = parser.parse_args(argv) if has_subcommands else parser.parse_intermixed_args(argv)
+    args.command = verb
+    return module, args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in COMMANDS:
         verb = argv[0]
-        module_name, help_text = COMMANDS[verb]
-        module = importlib.import_module(module_name)
-        parser = argparse.ArgumentParser(prog=f"tempo-kit {verb}", description=help_text)
-        if "verb" in inspect.signature(module.add_arguments).parameters:  # one module, several verbs
-            module.add_arguments(parser, verb=verb)
-        else:
-            module.add_arguments(parser)
-        args = parser.parse_args(argv[1:])
-        args.command = verb
         try:
+            module, args = parse_verb(verb, argv[1:])
             return int(module.run(args) or 0)
         except TempoKitError as error:
             print(f"tempo-kit {verb}: error: {user_message(error)}", file=sys.stderr)

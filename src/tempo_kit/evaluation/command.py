@@ -122,6 +122,8 @@ def _budget(text: str) -> int:
 
 def settings_from_args(args: argparse.Namespace, model_config) -> list[dict[str, Any]]:
     """Every combination of the sweep switches, with model defaults filled in."""
+    from tempo_kit.hub import is_hub_model
+
     allocator_default = model_config.allocator.get("name")
     combos = itertools.product(
         _split(args.budget, _budget),
@@ -148,7 +150,7 @@ def settings_from_args(args: argparse.Namespace, model_config) -> list[dict[str,
                 "pre_prompt": args.pre_prompt,
                 "post_prompt": args.post_prompt,
                 "max_new_tokens": args.max_new_tokens,
-                "model": str(Path(args.model).resolve()),
+                "model": args.model if is_hub_model(args.model) else str(Path(args.model).resolve()),
             }
         )
     return settings

@@ -28,6 +28,8 @@ VIDEO_SUFFIXES = frozenset({".mp4", ".webm", ".mkv", ".mov", ".avi"})
 BUDGET_RANGE = (1, 16384)
 #: Where the app listens unless told otherwise (Gradio's port).
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 7860
+#: The app's API endpoint (``gradio_client``: ``client.predict(..., api_name="/ask")``).
+API_NAME = "ask"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     app.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on ({DEFAULT_HOST})")
     app.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port ({DEFAULT_PORT})")
     app.add_argument("--budget", type=int, default=None, help="initial visual-token budget (model default)")
+    app.add_argument("--share", action="store_true", help="also serve on a public gradio.live link (Gradio's share)")
 
 
 def import_gradio():
@@ -167,8 +170,8 @@ def build_app(
                 stats = gr.Markdown(elem_id="stats")
         inputs = [video, question, budget_slider, chat, state]
         outputs = [chat, stats, timeline, state, question]
-        ask.click(respond, inputs, outputs)
-        question.submit(respond, inputs, outputs)
+        ask.click(respond, inputs, outputs, api_name=API_NAME)  # the one API endpoint: /ask
+        question.submit(respond, inputs, outputs, api_name=False)
     return app
 
 
@@ -196,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
     app.queue().launch(
         server_name=args.host,
         server_port=args.port,
-        share=False,
+        share=args.share,
         inbrowser=False,
         allowed_paths=[str(Path(v).parent) for v in examples],
     )

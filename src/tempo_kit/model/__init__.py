@@ -12,8 +12,11 @@
 | :mod:`~tempo_kit.model.prompts` | the decoder's ChatML prompt and time tags |
 | :mod:`~tempo_kit.model.inference_batch` | questions → a batch of generation prompts |
 | :mod:`~tempo_kit.model.storage` | the kit format on disk: one folder per component |
+| :mod:`~tempo_kit.model.card` | the model card (README.md) every saved folder carries |
+| :mod:`~tempo_kit.model.auto` | the whole model through transformers' ``AutoModel`` (registered on import) |
 """
 
+from tempo_kit.model import auto as _auto  # noqa: F401  (registers the Auto classes)
 from tempo_kit.model.config import TempoConfig
 from tempo_kit.model.inference_batch import inference_batch
 from tempo_kit.model.outputs import GenerationOutput, TempoOutput

@@ -365,8 +365,11 @@ class TempoModel(nn.Module):
         }
 
     # ------------------------------------------------------------------------------ persistence
-    def save_pretrained(self, out_dir: str | Path) -> Path:
+    def save_pretrained(self, out_dir: str | Path, *, training: Mapping[str, Any] | None = None) -> Path:
         """Write the kit format (:mod:`tempo_kit.model.storage`): ``tempo_config.json`` + one folder per part.
+
+        ``README.md`` is the model card (:mod:`tempo_kit.model.card`): the parts and their base
+        checkpoints, and, given ``training`` (what a fit's export knows), the recipe, data and metrics.
 
         A component with its own ``save_pretrained`` (the HF compressors and decoder) writes its
         folder in the Hugging Face layout, tensors it did not change in its base checkpoint's dtype;
@@ -383,8 +386,16 @@ class TempoModel(nn.Module):
         from tempo_kit.manifest import write_manifest
 
         out = check_output_path(out_dir, what="model folder")
+        from tempo_kit.atomic import write_text
+        from tempo_kit.model.card import CARD_NAME, model_card
+
         with atomic_folder(out, replace=True) as partial:
             saved = self.config.to_dict()
+            write_text(partial / CARD_NAME, model_card(saved, __version__, training))
+            from tempo_kit.model.auto import auto_files  # AutoModel.from_pretrained(folder)
+
+            for name, text in auto_files().items():
+                write_text(partial / name, text)
             for name in COMPONENTS:
                 saved[name] = storage.save_component(getattr(self, name), saved[name], partial / name, name)
             # plugin parts: which package to install to load this folder again
@@ -393,12 +404,35 @@ class TempoModel(nn.Module):
             write_manifest(partial)
         return out
 
+    def push_to_hub(self, repo_id: str, *, token: str | None = None, **options: Any) -> str:
+        """Save this model (with its card) and upload it to ``repo_id``; ``options`` are
+        :func:`tempo_kit.push.push_folder`'s (``private``, ``revision``, ``commit_message``,
+        ``create_pr``). The token is checked before anything is written."""
+        import tempfile
+
+        from tempo_kit.push import hub_token, push_folder
+
+        token = hub_token(token)
+        with tempfile.TemporaryDirectory(prefix="tempo-push-") as folder:
+            saved = self.save_pretrained(Path(folder) / "model")
+            return push_folder(saved, repo_id, token=token, **options)
+
     @classmethod
     def from_pretrained(
-        cls, path: str | Path, *, verify: bool = True, load_weights: bool = True, **overrides: Any
+        cls,
+        path: str | Path,
+        *,
+        revision: str | None = None,
+        verify: bool = True,
+        load_weights: bool = True,
+        **overrides: Any,
     ) -> TempoModel:
         """Load a kit-format folder: every component built from its folder's configs, then each
         folder's weights read once.
+
+        ``path`` may be a hub id (``org/name``, optionally ``org/name@revision``; ``revision=``
+        picks a branch, tag or commit): it is fetched into the user's hub cache, and a repository
+        in the released Tempo layout is converted on load (:func:`tempo_kit.hub.model_folder`).
 
         Every file listed in its ``manifest.json`` must be present with its saved size and, with
         ``verify`` (the default), its saved checksum; see :mod:`tempo_kit.manifest`.
@@ -410,9 +444,10 @@ class TempoModel(nn.Module):
         (``decoder={"dtype": "bfloat16"}``) and replaces the spec when it names another one
         (``allocator={"name": "uniform"}``).
         """
+        from tempo_kit.hub import model_folder
         from tempo_kit.manifest import verify_folder
 
-        root = Path(path).expanduser()
+        root = model_folder(path, revision=revision)
         document = storage.read_config(root, COMPONENTS)
         verify_folder(root, checksums=verify)
         for key, value in overrides.items():

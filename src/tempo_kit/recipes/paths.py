@@ -1,4 +1,5 @@
-"""Checkpoint paths in a recipe must be local folders: the kit never downloads weights."""
+"""Checkpoint paths in a recipe: the components' base checkpoints are local folders; ``run.init_from``
+(a whole kit model) may also be a hub id, fetched when the model is built (:mod:`tempo_kit.hub`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from tempo_kit.errors import CheckpointError
-from tempo_kit.hub import LLM_HUB_NAME, SVLM_HUB_NAME, download_command, looks_like_hub_name
+from tempo_kit.hub import LLM_HUB_NAME, SVLM_HUB_NAME, download_command, is_hub_model, looks_like_hub_name
 
 #: Compressors built on a Qwen3-VL checkpoint: their ``pretrained`` must be one.
 QWEN3_VL_COMPRESSORS = ("qwen3_vl", "pooling")
@@ -23,11 +24,11 @@ HUB_NAMES = {
 def check_checkpoint_paths(cfg: DictConfig, source: str) -> None:
     """``run.init_from``, or else the compressor's and decoder's ``pretrained``, are local folders."""
     init_from = cfg.run.init_from
-    if init_from is not None and not Path(str(init_from)).expanduser().is_dir():
+    if init_from is not None and not Path(str(init_from)).expanduser().is_dir() and not is_hub_model(init_from):
         raise CheckpointError(
             f"recipe {source!r}: run.init_from={str(init_from)!r} is not a local folder. It is the previous "
-            "stage's export (<output_dir>/final of its fit run): run that stage first, point run.init_from at "
-            "its final/ folder, or set run.init_from=null to start from the model: checkpoints."
+            "stage's export (<output_dir>/final of its fit run) or a hub id (org/name): run that stage first, "
+            "point run.init_from at its final/ folder, or set run.init_from=null to start from the model: checkpoints."
         )
     if cfg.run.init_from is None:
         for part in ("compressor", "decoder"):

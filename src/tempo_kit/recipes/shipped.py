@@ -28,17 +28,33 @@ def shipped_recipes() -> dict[str, Path]:
     return {path.stem: path for path in sorted(folder.glob("*.yaml"))} if folder.is_dir() else {}
 
 
-def describe(path: Path) -> str:
-    """A recipe's one-line summary: its first comment line that is not the launch command."""
+#: Longest description ``recipes list`` prints; a longer one is cut at a word boundary with "…".
+DESCRIPTION_WIDTH = 110
+
+
+def describe(path: Path, width: int = DESCRIPTION_WIDTH) -> str:
+    """A recipe's one-line summary: the first sentence of its heading comment (the launch command
+    left out), which may run over several comment lines, shortened at a word boundary."""
+    import re
+    import textwrap
+
+    words: list[str] = []
     for line in path.read_text().splitlines():
         if not line.strip():
+            if words:
+                break
             continue
         if not line.startswith("#"):
             break
         text = line.lstrip("#").strip()
-        if text and not text.startswith("tempo-kit "):
-            return text
-    return ""
+        if text.startswith("tempo-kit ") or not text:
+            if words:
+                break
+            continue
+        words.append(text)
+    paragraph = " ".join(words)
+    sentence = re.split(r"(?<=[.!])\s+(?=[A-Z])", paragraph, maxsplit=1)[0]
+    return textwrap.shorten(sentence, width=width, placeholder=" …")
 
 
 def shipped_recipe(name: str) -> Path:

@@ -37,6 +37,20 @@ KIT_ADAPTER_FILE = "tempo_kit_adapter.json"
 PEFT_PREFIX = "base_model.model."
 
 
+#: peft's ``task_type`` per part: the decoder is a causal LM, so ``AutoPeftModelForCausalLM`` loads its
+#: adapter; the compressor's Qwen3-VL has no peft task class (``PeftModel.from_pretrained`` loads it).
+TASK_TYPES = {"decoder": "CAUSAL_LM"}
+
+
+def base_model_path(pretrained: Any) -> str | None:
+    """The adapter's ``base_model_name_or_path``: a local folder made absolute (peft resolves it
+    from wherever the adapter is loaded, not where the run was launched); a hub id kept as is."""
+    if pretrained is None:
+        return None
+    path = Path(str(pretrained)).expanduser()
+    return str(path.resolve()) if path.exists() else str(pretrained)
+
+
 def hf_path(component: nn.Module, module: str, where: str) -> str:
     """Where ``component.<module>`` sits inside the part's Hugging Face model (``""``: the model itself)."""
     for attribute, hf_root in getattr(component, "hf_module_paths", {}).items():
@@ -76,7 +90,8 @@ def save_adapter(component: nn.Module, settings: Mapping[str, Any], folder: Path
     full = PEFT_PREFIX + (prefix + "." if prefix else "")
     tensors = {full + key: value.detach().cpu().contiguous() for key, value in state.items()}
     config = LoraConfig(**{**settings, "target_modules": peft_targets(settings.get("target_modules"), prefix)})
-    config.base_model_name_or_path = getattr(component, "pretrained", None)
+    config.task_type = TASK_TYPES.get(part)
+    config.base_model_name_or_path = base_model_path(getattr(component, "pretrained", None))
     folder.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(folder / ADAPTER_WEIGHTS), metadata={"format": "pt"})
     config.save_pretrained(str(folder))

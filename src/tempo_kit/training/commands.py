@@ -29,8 +29,12 @@ from tempo_kit.training.trainer import build_trainer
 def add_arguments(parser: argparse.ArgumentParser, verb: str = "fit") -> None:
     parser.add_argument(
         "--recipe",
+        "--config",
+        "-c",
+        dest="recipe",
         required=True,
-        help="recipe YAML file, or the name of a shipped recipe (`tempo-kit recipes list`), e.g. stage2",
+        help="recipe YAML file, or the name of a shipped recipe (`tempo-kit recipes list`), e.g. stage2 "
+        "(--config / -c: LightningCLI's spelling)",
     )
     parser.add_argument(
         "overrides",
@@ -39,7 +43,18 @@ def add_arguments(parser: argparse.ArgumentParser, verb: str = "fit") -> None:
         help="recipe overrides in dotted form, e.g. optim.lr.decoder=2e-5 trainer.devices=2; ~key deletes a key",
     )
     parser.add_argument(
-        "--print", dest="print_recipe", action="store_true", help="print the resolved recipe and exit"
+        "--print",
+        "--print_config",
+        dest="print_recipe",
+        action="store_true",
+        help="print the resolved recipe and exit (--print_config: LightningCLI's spelling)",
+    )
+    parser.add_argument(
+        "--multirun",
+        "-m",
+        action="store_true",
+        help="one run per combination of comma-separated override values (key=a,b), each in "
+        "<run.output_dir>/<n>; Hydra's multirun without Hydra",
     )
     # each verb lists its own switch; the other verb's is still parsed (hidden) so that using it
     # gets an error naming the right command instead of argparse's "unrecognized arguments"
@@ -68,6 +83,25 @@ def add_arguments(parser: argparse.ArgumentParser, verb: str = "fit") -> None:
         else "evaluate the weights of a Lightning checkpoint (a .ckpt file, or an FSDP run's sharded checkpoint "
         "folder, on any strategy) instead of the recipe's model",
     )
+
+
+def normalize_argv(argv: list[str]) -> list[str]:
+    """LightningCLI's override spellings as the kit's: ``--trainer.max_epochs=3`` and
+    ``--trainer.max_epochs 3`` become ``trainer.max_epochs=3`` (a dotted option is a recipe key)."""
+    out: list[str] = []
+    tokens = iter(argv)
+    for token in tokens:
+        name = token[2:].split("=", 1)[0]
+        if not token.startswith("--") or "." not in name:
+            out.append(token)
+        elif "=" in token:
+            out.append(token[2:])
+        else:
+            value = next(tokens, None)
+            if value is None:
+                raise ConfigError(f"{token} needs a value: {token} VALUE, {token}=VALUE or {name}=VALUE")
+            out.append(f"{name}={value}")
+    return out
 
 
 def resolve_checkpoint(value: str | None, output_dir: str | Path, flag: str) -> str | None:
@@ -178,6 +212,11 @@ def _command_line(args: argparse.Namespace) -> str:
 def run(args: argparse.Namespace) -> int:
     from tempo_kit.recipes import format_recipe, load_recipe
 
+    if getattr(args, "multirun", False):
+        from tempo_kit.training.multirun import run_multirun
+
+        return run_multirun(args, run)
+
     for flag in ("resume", "ckpt"):  # `--resume key=value`: argparse took an override for the path
         value = getattr(args, flag, None)
         if value and "=" in value and not Path(value).exists():
@@ -251,6 +290,11 @@ def set_cpu_threads(threads: int | None) -> None:
     torch.set_num_threads(threads)
 
 
+def format_metric(key: str, value: float | int) -> str:
+    """``val/loss: 1.2500``; a count stays a whole number (``val/open_scored: 64``)."""
+    return f"{key}: {value}" if isinstance(value, int) else f"{key}: {value:.4f}"
+
+
 def run_recipe(
     recipe: Mapping[str, Any],
     verb: str = "fit",
@@ -303,5 +347,5 @@ def run_recipe(
     metrics = dict(module.last_eval_metrics)
     if trainer.is_global_zero:
         for key, value in metrics.items():
-            print(f"{key}: {value:.4f}")
+            print(format_metric(key, value))
     return metrics

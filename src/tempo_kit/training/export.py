@@ -7,7 +7,40 @@ FSDP2 the shards are gathered to rank 0 first, into rank 0's own model.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
+
+#: The data splits a recipe names files for, in the order the model card lists them.
+SPLITS = ("train", "val", "test")
+
+
+def training_details(trainer, module) -> dict[str, Any]:
+    """What the model card says about a fit: the recipe (name, trainability, resolved text), each
+    data file with the rows read from it, and the last logged metrics."""
+    from tempo_kit.recipes import format_recipe
+
+    recipe = module.recipe
+    datamodule = getattr(trainer, "datamodule", None)
+    data = []
+    for split in SPLITS:
+        entries = getattr(datamodule, f"{split}_entries", None) or []
+        dataset = (getattr(datamodule, "datasets", None) or {}).get(split)
+        parts = getattr(dataset, "datasets", None) or ([dataset] if dataset is not None and len(entries) == 1 else [])
+        for index, entry in enumerate(entries):
+            rows = len(parts[index]) if index < len(parts) else "-"
+            data.append({"split": split, "file": str(entry["path"]), "rows": rows})
+    metrics: dict[str, Any] = {}
+    for key, value in {**trainer.callback_metrics, **module.last_eval_metrics}.items():
+        number = float(value)
+        metrics[str(key)] = int(number) if number.is_integer() else round(number, 6)
+    return {
+        "name": recipe["run"].get("name"),
+        "trainable": dict(recipe.get("trainable") or {}),
+        "data": data,
+        "metrics": metrics,
+        "recipe": format_recipe(recipe) if isinstance(recipe, Mapping) else None,
+    }
 
 
 def export_final(trainer, module, out_dir: str | Path) -> Path | None:
@@ -35,7 +68,7 @@ def export_final(trainer, module, out_dir: str | Path) -> Path | None:
             recipe = module.recipe
             save_adapters(model, recipe["trainable"], recipe["lora"], out.parent / ADAPTERS_DIR)
             merge_lora(model)
-        model.save_pretrained(str(out))
+        model.save_pretrained(str(out), training=training_details(trainer, module))
     if trainer.world_size > 1:
         trainer.strategy.barrier("export")
     return out if trainer.is_global_zero else None

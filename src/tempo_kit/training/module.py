@@ -34,7 +34,7 @@ from tempo_kit.types import TempoBatch
 
 
 def build_model(recipe: Mapping[str, Any], load_weights: bool = True):
-    """A ``TempoModel`` from ``run.init_from`` (a kit-format folder) or from ``model:``.
+    """A ``TempoModel`` from ``run.init_from`` (a kit-format folder or a hub id) or from ``model:``.
 
     ``load_weights=False`` builds it on the meta device (what FSDP ranks other than 0 do).
     """
@@ -42,12 +42,14 @@ def build_model(recipe: Mapping[str, Any], load_weights: bool = True):
 
     init_from = recipe["run"].get("init_from")
     if init_from:
-        path = Path(str(init_from)).expanduser()
-        if not path.is_dir():
+        from tempo_kit.hub import is_hub_model, model_folder
+
+        if not is_hub_model(init_from) and not Path(str(init_from)).expanduser().is_dir():
             raise CheckpointError(
                 f"run.init_from={str(init_from)!r} is not a local folder; point it at a previous stage's "
-                "exported model (<output_dir>/final) or set run.init_from=null"
+                "exported model (<output_dir>/final), a hub id (org/name), or set run.init_from=null"
             )
+        path = model_folder(init_from, what="run.init_from")
         settings = model_settings(recipe)
         overrides = runtime_overrides(settings)
         overrides.update(component_overrides(settings, path))

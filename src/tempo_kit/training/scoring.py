@@ -95,7 +95,7 @@ def eval_metrics():
     )
 
 
-def computed_eval_metrics(metrics, stage: str) -> dict[str, float]:
+def computed_eval_metrics(metrics, stage: str) -> dict[str, float | int]:
     """``{stage}/loss``, ``/accuracy``, ``/scored``, ``/open_accuracy``, ``/open_scored``; then reset.
 
     Collective across devices (torchmetrics syncs in ``compute``): every rank calls it.
@@ -111,7 +111,7 @@ def computed_eval_metrics(metrics, stage: str) -> dict[str, float]:
         if total > 0:
             out[f"{stage}/{mean}"] = float(metrics[mean].compute())
             if mean != "loss":
-                out[f"{stage}/{count}"] = total
+                out[f"{stage}/{count}"] = int(total)  # a count of rows, printed and logged as one
     for metric in metrics.values():
         metric.reset()
     return out

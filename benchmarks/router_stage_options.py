@@ -3,15 +3,15 @@
     python benchmarks/router_stage_options.py --answer-model outputs/demo/final \\
         --answer-rows outputs/synthetic/val.jsonl --results benchmarks/results/router_options_cpu.md
 
-The router stage (``recipes/router.yaml``) teaches the SVLM's relevance score
+The router stage (``recipes/router.yaml``, ``recipes/router_lora.yaml``) teaches the SVLM's relevance score
 ``σ((w_Yes − w_No)·h)`` where the answer is. How it trains decides whether the memory tokens the
 LLM reads move under the LLM's feet. Each option starts from the same exported answer model and
 trains on the same long needle videos (labelled by ``relevant_spans``):
 
-* ``lora`` — LoRA adapters on the SVLM's language model, relevance loss only (the LLM frozen and
-  never run);
+* ``lora`` — ``router_lora.yaml``: LoRA adapters on the SVLM's language model, relevance loss
+  only (the LLM frozen and never run);
 * ``lora + answer loss`` — the same adapters, plus the answer loss through the frozen LLM;
-* ``direction only`` — the SVLM stays frozen; only ``w_Yes − w_No`` trains. The memory tokens
+* ``direction only`` — ``router.yaml``: the SVLM stays frozen; only ``w_Yes − w_No`` trains. The memory tokens
   cannot change, so neither can any answer at a given allocation.
 
 Per option: held-out routing AUROC (``val/auroc`` on unseen long videos) and the answer accuracy on
@@ -32,11 +32,11 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
-#: Recipe overrides of each option, on top of ``recipes/router.yaml``.
-OPTIONS: dict[str, list[str]] = {
-    "lora": ["trainable.compressor=lora", "router.train_direction=false", "router.answer_weight=0"],
-    "lora + answer loss": ["trainable.compressor=lora", "router.train_direction=false", "router.answer_weight=1.0"],
-    "direction only": ["trainable.compressor=frozen", "router.train_direction=true", "router.answer_weight=0"],
+#: Each option's recipe and its overrides.
+OPTIONS: dict[str, tuple[str, list[str]]] = {
+    "lora": ("router_lora.yaml", ["router.answer_weight=0"]),
+    "lora + answer loss": ("router_lora.yaml", ["router.answer_weight=1.0"]),
+    "direction only": ("router.yaml", ["router.answer_weight=0"]),
 }
 
 
@@ -44,6 +44,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--answer-model", required=True, help="exported answer-stage model (kit format)")
     parser.add_argument("--answer-rows", required=True, help="annotation file the answer model is scored on")
+    parser.add_argument("--k-max", type=int, default=16, help="the answer model's k_max (demo: 16)")
     parser.add_argument("--answer-max-frames", type=int, default=8, help="frames per answer video (demo: 8)")
     parser.add_argument("--out", default="outputs/router_options", help="work folder")
     parser.add_argument("--results", default=None, help="markdown table to write")
@@ -85,6 +86,7 @@ def overrides(args: argparse.Namespace, option: str, data: dict[str, Path], out:
     lr = args.direction_lr if option == "direction only" else args.lora_lr
     return [
         f"run.init_from={args.answer_model}",
+        f"model.compressor.k_max={args.k_max}",  # as the answer model was built
         f"run.output_dir={out}",
         f"run.seed={args.seed}",
         f"data.train_files={data['train']}",
@@ -109,16 +111,16 @@ def overrides(args: argparse.Namespace, option: str, data: dict[str, Path], out:
         "lora.compressor.lora_dropout=0",
         f"optim.lr.compressor={lr}",
         "optim.warmup_ratio=0.1",
-        *OPTIONS[option],
+        *OPTIONS[option][1],
     ]
 
 
-def fit(cfg_overrides: list[str]) -> float:
+def fit(recipe: str, cfg_overrides: list[str]) -> float:
     from tempo_kit.quiet import quiet_library_messages
     from tempo_kit.recipes import load_recipe, to_dict
     from tempo_kit.training.commands import run_recipe
 
-    cfg = to_dict(load_recipe(ROOT / "recipes" / "router.yaml", cfg_overrides))
+    cfg = to_dict(load_recipe(ROOT / "recipes" / recipe, cfg_overrides))
     start = time.perf_counter()
     with quiet_library_messages():
         run_recipe(cfg, "fit")
@@ -188,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     for option in args.options:
         run_dir = out / option.replace(" ", "_").replace("+", "and")
         print(f"router stage: {option}", flush=True)
-        seconds = fit(overrides(args, option, data, run_dir))
+        seconds = fit(OPTIONS[option][0], overrides(args, option, data, run_dir))
         after = answers(run_dir / "final", rows_file, args.answer_max_frames)
         changed = sum(a[0] != b[0] for a, b in zip(after, before, strict=True)) / len(before)
         doc["options"][option] = {"auroc": last_auroc(run_dir), "accuracy": accuracy(after),

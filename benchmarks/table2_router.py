@@ -8,7 +8,7 @@ Everything runs on the tiny checkpoints and synthetic needle videos (``make_need
 1. **answer stage** — ``recipes/demo.yaml`` (SVLM frozen; memory tokens, projector and LLM learn)
    on short needle videos (2 segments each, all ``k_max`` tokens, as the paper trains), or an
    exported one given by ``--answer-model`` (e.g. the demo's ``outputs/demo/final``);
-2. **router stage** — ``recipes/router.yaml`` from the answer stage's export, on long needle videos
+2. **router stage** — ``recipes/router_lora.yaml`` from the answer stage's export, on long needle videos
    labelled by their ``relevant_spans``;
 3. **evaluation** on held-out long videos (≥ 32 segments), for the answer-stage model (its SVLM's
    relevance untrained) and the router-stage model: allocators uniform / random / adversarial /
@@ -228,7 +228,7 @@ def train(args: argparse.Namespace, paths: dict[str, Path]) -> dict[str, Any]:
     if not args.answer_model and not (answer_dir / "final" / "tempo_config.json").is_file():
         times["answer_stage_s"] = fit("demo.yaml", answer)
     if not (router_dir / "final" / "tempo_config.json").is_file():
-        times["router_stage_s"] = fit("router.yaml", router)
+        times["router_stage_s"] = fit("router_lora.yaml", router)
     return {"answer_overrides": answer, "router_overrides": router, "answer_model": answer_model, **times}
 
 

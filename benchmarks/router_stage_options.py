@@ -135,6 +135,7 @@ def last_auroc(run_dir: Path) -> float | None:
 def answers(model_dir: Path, rows_file: Path, max_frames: int) -> list[tuple[str, str]]:
     """``(answer given, answer key)`` per row, all tokens, through the public pipeline."""
     from tempo_kit.inference.api import TempoPipeline
+    from tempo_kit.training.scoring import normalise_answer  # what the demo's validation accuracy uses
 
     pipe = TempoPipeline.from_pretrained(model_dir)
     rows = [json.loads(line) for line in rows_file.read_text().splitlines() if line.strip()]
@@ -142,7 +143,7 @@ def answers(model_dir: Path, rows_file: Path, max_frames: int) -> list[tuple[str
     for row in rows:
         result = pipe.answer(rows_file.parent / row["video"], row["question"], budget=100_000, allocator="uniform",
                              window=4, max_frames=max_frames, backend="pyav", max_new_tokens=8)  # fmt: skip
-        out.append((result.answer.strip().lower(), str(row["answer"]).strip().lower()))
+        out.append((normalise_answer(result.answer), normalise_answer(str(row["answer"]))))
     return out
 
 

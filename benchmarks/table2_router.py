@@ -11,8 +11,9 @@ Everything runs on the tiny checkpoints and synthetic needle videos (``make_need
 2. **router stage** — ``recipes/router_lora.yaml`` from the answer stage's export, on long needle videos
    labelled by their ``relevant_spans``;
 3. **evaluation** on held-out long videos (≥ 32 segments), for the answer-stage model (its SVLM's
-   relevance untrained) and the router-stage model: allocators uniform / random / adversarial /
-   top-k / ATA (released, exact) with head reduction, and ATA released with tail and merge, at each
+   relevance untrained) and the router-stage model: allocators subsample (the paper's Uniform
+   Subsampling) / uniform (even split) / random / adversarial / top-k / ATA (released, exact) with
+   head reduction, and ATA released with tail and merge, at each
    budget. Per setting: answer accuracy (one-word colour answers, 8 colours: chance 12.5 %) and
    needle-token recall (share of the needle segments' ``k_max`` tokens that reach the LLM), with
    95 % bootstrap intervals over videos (torchmetrics ``BootStrapper``).
@@ -35,9 +36,11 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
-#: Table 2B's allocators (head reduction), in the paper's row order, then ATA's two modes.
+#: Table 2B's allocators (head reduction), in the paper's row order (its Uniform Subsampling is
+#: ``subsample``; the kit's even split ``uniform`` beside it), then ATA's two modes.
 ALLOCATORS: dict[str, dict[str, Any]] = {
-    "uniform": {"name": "uniform"},
+    "subsample (paper's uniform)": {"name": "subsample"},
+    "uniform (even split)": {"name": "uniform"},
     "random": {"name": "random"},
     "adversarial": {"name": "adversarial"},
     "top-k": {"name": "topk"},

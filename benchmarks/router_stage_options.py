@@ -45,6 +45,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--answer-model", required=True, help="exported answer-stage model (kit format)")
     parser.add_argument("--answer-rows", required=True, help="annotation file the answer model is scored on")
     parser.add_argument("--k-max", type=int, default=16, help="the answer model's k_max (demo: 16)")
+    parser.add_argument("--answer-limit", type=int, default=None, help="score only the first N rows")
     parser.add_argument("--answer-max-frames", type=int, default=8, help="frames per answer video (demo: 8)")
     parser.add_argument("--out", default="outputs/router_options", help="work folder")
     parser.add_argument("--results", default=None, help="markdown table to write")
@@ -132,13 +133,13 @@ def last_auroc(run_dir: Path) -> float | None:
     return next((r["val/auroc"] for r in reversed(rows) if "val/auroc" in r), None)
 
 
-def answers(model_dir: Path, rows_file: Path, max_frames: int) -> list[tuple[str, str]]:
+def answers(model_dir: Path, rows_file: Path, max_frames: int, limit: int | None) -> list[tuple[str, str]]:
     """``(answer given, answer key)`` per row, all tokens, through the public pipeline."""
     from tempo_kit.inference.api import TempoPipeline
     from tempo_kit.training.scoring import normalise_answer  # what the demo's validation accuracy uses
 
     pipe = TempoPipeline.from_pretrained(model_dir)
-    rows = [json.loads(line) for line in rows_file.read_text().splitlines() if line.strip()]
+    rows = [json.loads(line) for line in rows_file.read_text().splitlines() if line.strip()][:limit]
     out = []
     for row in rows:
         result = pipe.answer(rows_file.parent / row["video"], row["question"], budget=100_000, allocator="uniform",
@@ -180,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     data = router_data(args)
     rows_file = Path(args.answer_rows)
     print("scoring the answer model before any router stage", flush=True)
-    before = answers(Path(args.answer_model), rows_file, args.answer_max_frames)
+    before = answers(Path(args.answer_model), rows_file, args.answer_max_frames, args.answer_limit)
     doc: dict[str, Any] = {
         "commit": git_commit(),
         "command": shlex.join(["python", "benchmarks/router_stage_options.py", *(argv or sys.argv[1:])]),
@@ -192,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         run_dir = out / option.replace(" ", "_").replace("+", "and")
         print(f"router stage: {option}", flush=True)
         seconds = fit(OPTIONS[option][0], overrides(args, option, data, run_dir))
-        after = answers(run_dir / "final", rows_file, args.answer_max_frames)
+        after = answers(run_dir / "final", rows_file, args.answer_max_frames, args.answer_limit)
         changed = sum(a[0] != b[0] for a, b in zip(after, before, strict=True)) / len(before)
         doc["options"][option] = {"auroc": last_auroc(run_dir), "accuracy": accuracy(after),
                                   "changed": changed, "seconds": seconds}  # fmt: skip

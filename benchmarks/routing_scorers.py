@@ -50,7 +50,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def git_commit() -> str:
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    dirty = subprocess.run(["git", "status", "--porcelain", "--", "src", "benchmarks", "recipes"],
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "src", "benchmarks", "recipes"],
                            cwd=ROOT, capture_output=True, text=True)  # fmt: skip
     return head.stdout.strip() + (" (uncommitted changes)" if dirty.stdout.strip() else "")
 

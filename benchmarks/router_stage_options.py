@@ -177,13 +177,14 @@ def markdown(doc: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    commit = git_commit()  # the code that runs, before any results file is written
     out = Path(args.out)
     data = router_data(args)
     rows_file = Path(args.answer_rows)
     print("scoring the answer model before any router stage", flush=True)
     before = answers(Path(args.answer_model), rows_file, args.answer_max_frames, args.answer_limit)
     doc: dict[str, Any] = {
-        "commit": git_commit(),
+        "commit": commit,
         "command": shlex.join(["python", "benchmarks/router_stage_options.py", *(argv or sys.argv[1:])]),
         "answer_model": args.answer_model, "answer_rows": args.answer_rows, "answer_count": len(before),
         "before": accuracy(before), "router_videos": args.router_videos, "test_videos": args.test_videos,

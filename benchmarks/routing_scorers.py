@@ -178,6 +178,7 @@ def markdown(doc: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    commit = git_commit()  # the code that runs, before any results file is written
     paths = prepare(args)
     runs = {"router.yaml (direction only)": ("direction", "router.yaml", [f"optim.lr.compressor={args.direction_lr}"])}
     if args.lora:
@@ -190,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         models[name], seconds[name] = train_router(args, paths, folder, recipe, extra)
     models["untrained relevance"] = paths["answer_model"]
     doc = {
-        "commit": git_commit(),
+        "commit": commit,
         "command": shlex.join(["python", "benchmarks/routing_scorers.py", *(argv or sys.argv[1:])]),
         "test_videos": args.test_videos, "train_videos": args.train_videos, "duration": args.duration,
         "size": args.size.replace(",", "x"), "epochs": args.epochs, "train_seconds": seconds,

@@ -13,7 +13,7 @@ AUROC of the relevance against the question's ``relevant_spans`` for:
 * ``position only`` — closeness of the segment to the video's middle, where events are drawn;
 * each trained router (its SVLM relevance under the routing prompt).
 
-Per question kind as well as pooled: on ``colours`` questions (one named event among others as
+Mean per-video AUROC, per question kind and over all rows: on ``colours`` questions (one named event among others as
 bright) only a question-conditioned score can beat pixel saliency.
 """
 
@@ -116,7 +116,12 @@ def saturation(frames: torch.Tensor) -> torch.Tensor:
 
 
 def score(models: dict[str, Path], test_file: Path, args: argparse.Namespace) -> dict[str, dict[str, Any]]:
-    """AUROC per scorer, pooled and per question kind."""
+    """Mean per-video AUROC per scorer, over all rows and per question kind.
+
+    Per video, because an allocator only ranks the segments of one video: a score whose level
+    shifts from video to video (a background's colour) ranks perfectly inside each video and
+    badly when videos are pooled.
+    """
     from tempo_kit.data.annotations import load_annotations
     from tempo_kit.evaluation.routing import ranking_scores, score_rows
     from tempo_kit.model import TempoModel
@@ -124,13 +129,14 @@ def score(models: dict[str, Path], test_file: Path, args: argparse.Namespace) ->
 
     records = load_annotations(test_file, on_error="raise")
     kinds = {r.id: r.meta["category"] for r in records}
-    scores: dict[str, dict[str, list]] = {}
+    scores: dict[str, dict[str, list[float]]] = {}
 
     def add(scorer: str, kind: str, relevance: torch.Tensor, labels: torch.Tensor) -> None:
+        auroc = ranking_scores(relevance.float(), labels.float())["auroc"]
+        if auroc is None:  # every segment of one class: nothing to rank
+            return
         for key in (kind, "all"):
-            entry = scores.setdefault(scorer, {}).setdefault(key, [[], []])
-            entry[0].append(relevance.float())
-            entry[1].append(labels.float())
+            scores.setdefault(scorer, {}).setdefault(key, []).append(auroc)
 
     for name, model_dir in models.items():
         model = TempoModel.from_pretrained(model_dir).eval()
@@ -147,7 +153,7 @@ def score(models: dict[str, Path], test_file: Path, args: argparse.Namespace) ->
                 add("position only", kind, -(video.times.float() - middle).abs(), video.labels)
     out = {}
     for scorer, per_kind in scores.items():
-        out[scorer] = {kind: ranking_scores(torch.cat(r), torch.cat(lab))["auroc"] for kind, (r, lab) in per_kind.items()}
+        out[scorer] = {kind: sum(values) / len(values) for kind, values in per_kind.items()}
     return out
 
 
@@ -158,7 +164,7 @@ def markdown(doc: dict[str, Any]) -> str:
         "",
         f"Commit `{doc['commit']}`. {doc['test_videos']} held-out videos ({doc['duration']:.0f} s at 2 fps, "
         f"2–3 striped shapes each, {doc['size']} frames), one question of each kind per video; AUROC of "
-        "each score against the segments of the events the question names (pooled over videos).",
+        "each score against the segments of the events the question names, per video, averaged.",
         "",
         "```bash",
         doc["command"],

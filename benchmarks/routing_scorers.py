@@ -132,7 +132,11 @@ def score(models: dict[str, Path], test_file: Path, args: argparse.Namespace) ->
     scores: dict[str, dict[str, list[float]]] = {}
 
     def add(scorer: str, kind: str, relevance: torch.Tensor, labels: torch.Tensor) -> None:
-        auroc = ranking_scores(relevance.float(), labels.float())["auroc"]
+        # into [0, 1], order kept: torchmetrics reads scores outside [0, 1] as logits and squashes
+        # them with a sigmoid, which ties every saturation above ~20
+        values = relevance.double()
+        scaled = (values - values.min()) / (values.max() - values.min()).clamp_min(1e-12)
+        auroc = ranking_scores(scaled.float(), labels.float())["auroc"]
         if auroc is None:  # every segment of one class: nothing to rank
             return
         for key in (kind, "all"):

@@ -84,7 +84,7 @@ def prepare(args: argparse.Namespace) -> dict[str, Path]:
 
 def train_router(
     args: argparse.Namespace, paths: dict[str, Path], name: str, recipe: str, extra: list[str]
-) -> tuple[Path, float]:
+) -> tuple[Path, float | None]:
     from tempo_kit.quiet import quiet_library_messages
     from tempo_kit.recipes import load_recipe, to_dict
     from tempo_kit.training.commands import FINAL_DIR, run_recipe
@@ -100,10 +100,11 @@ def train_router(
         "trainer.gradient_checkpointing.compressor=false", f"trainer.max_epochs={args.epochs}",
         "trainer.global_batch_size=4", "trainer.micro_batch_size=2", "optim.warmup_ratio=0.1", *extra,
     ]  # fmt: skip
+    if (run_dir / FINAL_DIR / "tempo_config.json").is_file():
+        return run_dir / FINAL_DIR, None  # trained by an earlier run into the same folder
     start = time.perf_counter()
-    if not (run_dir / FINAL_DIR / "tempo_config.json").is_file():
-        with quiet_library_messages():
-            run_recipe(to_dict(load_recipe(ROOT / "recipes" / recipe, overrides)), "fit")
+    with quiet_library_messages():
+        run_recipe(to_dict(load_recipe(ROOT / "recipes" / recipe, overrides)), "fit")
     return run_dir / FINAL_DIR, time.perf_counter() - start
 
 
@@ -180,7 +181,10 @@ def markdown(doc: dict[str, Any]) -> str:
     for scorer, per_kind in doc["auroc"].items():
         cells = ["n/a" if per_kind.get(c) is None else f"{per_kind[c]:.3f}" for c in columns]
         lines.append(f"| {scorer} | " + " | ".join(cells) + " |")
-    times = ", ".join(f"{k} {v:.0f} s" for k, v in doc["train_seconds"].items())
+    times = ", ".join(
+        f"{k} " + ("reused from an earlier run's folder" if v is None else f"{v:.0f} s")
+        for k, v in doc["train_seconds"].items()
+    )
     lines += ["", f"Router training ({doc['train_videos']} videos, {doc['epochs']} epochs), wall time on a shared "
               f"2-core machine: {times}.", ""]  # fmt: skip
     return "\n".join(lines)

@@ -8,11 +8,12 @@ Everything runs on the tiny checkpoints and synthetic needle videos (``make_need
 1. **answer stage** — ``recipes/demo.yaml`` (SVLM frozen; memory tokens, projector and LLM learn)
    on short needle videos (2 segments each, all ``k_max`` tokens, as the paper trains), or an
    exported one given by ``--answer-model`` (e.g. the demo's ``outputs/demo/final``);
-2. **router stage** — ``recipes/router.yaml`` from the answer stage's export, on long needle videos
+2. **router stage** — ``recipes/router_lora.yaml`` from the answer stage's export, on long needle videos
    labelled by their ``relevant_spans``;
 3. **evaluation** on held-out long videos (≥ 32 segments), for the answer-stage model (its SVLM's
-   relevance untrained) and the router-stage model: allocators uniform / random / adversarial /
-   top-k / ATA (released, exact) with head reduction, and ATA released with tail and merge, at each
+   relevance untrained) and the router-stage model: allocators subsample (the paper's Uniform
+   Subsampling) / uniform (even split) / random / adversarial / top-k / ATA (released, exact) with
+   head reduction, and ATA released with tail and merge, at each
    budget. Per setting: answer accuracy (one-word colour answers, 8 colours: chance 12.5 %) and
    needle-token recall (share of the needle segments' ``k_max`` tokens that reach the LLM), with
    95 % bootstrap intervals over videos (torchmetrics ``BootStrapper``).
@@ -35,9 +36,11 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
-#: Table 2B's allocators (head reduction), in the paper's row order, then ATA's two modes.
+#: Table 2B's allocators (head reduction), in the paper's row order (its Uniform Subsampling is
+#: ``subsample``; the kit's even split ``uniform`` beside it), then ATA's two modes.
 ALLOCATORS: dict[str, dict[str, Any]] = {
-    "uniform": {"name": "uniform"},
+    "subsample (paper's uniform)": {"name": "subsample"},
+    "uniform (even split)": {"name": "uniform"},
     "random": {"name": "random"},
     "adversarial": {"name": "adversarial"},
     "top-k": {"name": "topk"},
@@ -228,7 +231,7 @@ def train(args: argparse.Namespace, paths: dict[str, Path]) -> dict[str, Any]:
     if not args.answer_model and not (answer_dir / "final" / "tempo_config.json").is_file():
         times["answer_stage_s"] = fit("demo.yaml", answer)
     if not (router_dir / "final" / "tempo_config.json").is_file():
-        times["router_stage_s"] = fit("router.yaml", router)
+        times["router_stage_s"] = fit("router_lora.yaml", router)
     return {"answer_overrides": answer, "router_overrides": router, "answer_model": answer_model, **times}
 
 

@@ -9,6 +9,7 @@ from tempo_kit.allocators import (
     AdversarialAllocator,
     PruneAllocator,
     RandomDropAllocator,
+    SubsampleAllocator,
     TopKAllocator,
     UniformAllocator,
 )
@@ -22,6 +23,21 @@ def test_uniform_gives_equal_counts_and_ignores_scores():
     assert UniformAllocator()(SCORES, 128, 500, 4).tolist() == [83] * 6  # 500 // 6
     assert UniformAllocator()(None, 128, 10_000, 4, num_segments=6).tolist() == [128] * 6
     assert UniformAllocator()(None, 128, 5, 4, num_segments=6).tolist() == [0] * 6
+
+
+def test_subsample_keeps_evenly_spaced_segments_at_k_max():
+    # the paper's Uniform Subsampling: B // k_max = 48 // 16 = 3 of 6 segments, every other one
+    assert SubsampleAllocator()(SCORES, 16, 48, 4).tolist() == [16, 0, 16, 0, 16, 0]
+    # scores play no role; 6 kept of 10 at ⌊i·10/6⌋ = 0, 1, 3, 5, 6, 8; the remainder 100 − 96 unspent
+    assert SubsampleAllocator()(None, 16, 100, 4, num_segments=10).tolist() == [16, 16, 0, 16, 0, 16, 16, 0, 16, 0]
+    # 32 segments, B = 160, k_max = 16 → 10 kept at ⌊3.2·i⌋
+    kept = SubsampleAllocator()(None, 16, 160, 4, num_segments=32).nonzero().flatten().tolist()
+    assert kept == [0, 3, 6, 9, 12, 16, 19, 22, 25, 28]
+    # budget for all: everything at k_max; budget below k_max: the first segment keeps B
+    assert SubsampleAllocator()(SCORES, 16, 1000, 4).tolist() == [16] * 6
+    assert SubsampleAllocator()(SCORES, 16, 5, 4).tolist() == [5, 0, 0, 0, 0, 0]
+    assert SubsampleAllocator()(SCORES, 16, 0, 4).tolist() == [0] * 6
+    assert ALLOCATORS.build("subsample")(None, 128, 256, num_segments=6).tolist() == [128, 0, 0, 128, 0, 0]
 
 
 def test_topk_keeps_the_highest_half_at_k_max():
@@ -83,7 +99,7 @@ def test_prune_can_drop_segments_and_ignores_k_min():
     st.integers(1, 64),
     st.integers(0, 3000),
     st.integers(0, 8),
-    st.sampled_from(["uniform", "topk", "adversarial", "random", "prune"]),
+    st.sampled_from(["uniform", "subsample", "topk", "adversarial", "random", "prune"]),
     st.booleans(),
 )
 def test_baselines_respect_budget_and_bounds(scores, k_max, budget, k_min, name, anchor):

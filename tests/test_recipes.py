@@ -182,7 +182,7 @@ def test_cli_reports_config_errors_cleanly(base_and_stage, capsys):
 def test_docs_recipe_table_matches_the_yaml_files():
     """The recipes page's table is this function's output; on a change it prints the table to paste."""
     root = Path(__file__).resolve().parents[1]
-    names = ["stage0", "stage1", "stage2", "stage3", "stage2_lora", "stage3_lora", "demo", "router", "router_full"]
+    names = ["stage0", "stage1", "stage2", "stage3", "stage2_lora", "stage3_lora", "demo", "router", "router_lora", "router_full"]
     assert {p.stem for p in (root / "recipes").glob("*.yaml")} == {*names, "base"}
     page = (root / "docs" / "training" / "recipes.md").read_text()
     documented = page.split("<!-- recipe-table:start -->\n")[1].split("\n<!-- recipe-table:end -->")[0]
@@ -200,17 +200,18 @@ def recipe_table(paths: Sequence[str | Path]) -> str:
     for path in paths:
         cfg = load_recipe(path, check_paths=False)
         trainable = cfg.trainable
+        direction_only = trainable.compressor == "frozen" and cfg.router.train_direction
         rows.append(
             "| "
             + " | ".join(
                 [
                     f"`{Path(path).name}`",
                     f"`{cfg.run.init_from}`" if cfg.run.init_from else "base checkpoints",
-                    trainable.compressor,
+                    "w_Yes − w_No only" if direction_only else trainable.compressor,
                     trainable.memory_tokens,
                     trainable.projector,
                     trainable.decoder,
-                    _lr_text(cfg, ["compressor"]),
+                    f"{float(cfg.optim.lr.compressor):.0e}" if direction_only else _lr_text(cfg, ["compressor"]),
                     _lr_text(cfg, ["decoder", "projector", "memory_tokens"]),
                     str(cfg.trainer.global_batch_size),
                     str(cfg.data.get("max_frames", "—")),

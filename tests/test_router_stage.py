@@ -1,4 +1,4 @@
-"""The router stage end to end on CPU: train, export, measure with ``tempo-kit route``, answer with the export.
+"""The LoRA router stage end to end on CPU: train, export, measure with ``tempo-kit route``, answer with the export.
 
 The small version of the Table 2 experiment (``benchmarks/table2_router.py``): a random tiny SVLM
 learns, in a few LoRA steps on 20-s needle videos (10 segments), to score the needle's segments above the rest on
@@ -66,7 +66,7 @@ def test_router_stage_separates_needle_segments_and_ata_routes_to_them(
         "optim.lr.compressor=5.0e-3",
         "optim.warmup_ratio=0.1",
     ]
-    metrics = run_recipe(to_dict(load_recipe(RECIPES / "router.yaml", overrides)), "fit")
+    metrics = run_recipe(to_dict(load_recipe(RECIPES / "router_lora.yaml", overrides)), "fit")
     assert metrics["val/auroc"] >= 0.9, metrics  # logged by the training module on held-out videos
 
     report_dir = tmp_path / "route"

@@ -52,7 +52,14 @@ EXPECTED = {
         "projector": "frozen",
         "decoder": "lora",
     },
-    "router.yaml": {"compressor": "lora", "memory_tokens": "frozen", "projector": "frozen", "decoder": "frozen"},
+    # router.yaml trains the relevance direction alone (router.train_direction): test_router_keeps_answers.py
+    "router.yaml": {"compressor": "frozen", "memory_tokens": "frozen", "projector": "frozen", "decoder": "frozen"},
+    "router_lora.yaml": {
+        "compressor": "lora",
+        "memory_tokens": "frozen",
+        "projector": "frozen",
+        "decoder": "frozen",
+    },
     "router_full.yaml": {
         "compressor": "full",
         "memory_tokens": "frozen",
@@ -154,7 +161,7 @@ def test_stages_chain_and_train_exactly_their_parts(tiny_checkpoints, tiny_needl
         previous = out / FINAL_DIR
 
 
-@pytest.mark.parametrize("recipe", ["stage2_lora.yaml", "stage3_lora.yaml", "router.yaml"])
+@pytest.mark.parametrize("recipe", ["stage2_lora.yaml", "stage3_lora.yaml", "router_lora.yaml"])
 def test_lora_recipes_train_adapters_and_export_merged(
     recipe, tiny_checkpoints, tiny_needle_benchmark, tmp_path
 ):

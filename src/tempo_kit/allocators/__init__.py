@@ -1,7 +1,7 @@
 """Allocators (how many tokens each segment keeps) and intra-segment reductions (which ones).
 
-Importing this package registers ``ata``, ``uniform``, ``topk``, ``adversarial``, ``random`` and
-``prune`` in ``ALLOCATORS`` and ``head``, ``tail``, ``merge``, ``random`` in ``REDUCTIONS``.
+Importing this package registers ``ata``, ``uniform``, ``subsample``, ``topk``, ``adversarial``,
+``random`` and ``prune`` in ``ALLOCATORS`` and ``head``, ``tail``, ``merge``, ``random`` in ``REDUCTIONS``.
 """
 
 from tempo_kit.allocators.ata import ATA_MODES, ATAAllocator, ata_exact, ata_released
@@ -10,6 +10,7 @@ from tempo_kit.allocators.baselines import (
     AdversarialAllocator,
     PruneAllocator,
     RandomDropAllocator,
+    SubsampleAllocator,
     TopKAllocator,
     UniformAllocator,
 )
@@ -23,6 +24,7 @@ __all__ = [
     "Allocator",
     "PruneAllocator",
     "RandomDropAllocator",
+    "SubsampleAllocator",
     "TopKAllocator",
     "UniformAllocator",
     "ata_exact",

@@ -35,15 +35,57 @@ def _check_ratio(name: str, value: float, *, allow_zero: bool, allow_one: bool, 
 
 @ALLOCATORS.register("uniform")
 class UniformAllocator(Allocator):
-    """Uniform subsampling (Table 2B): every segment keeps ``min(k_max, B // N)`` tokens.
+    """Even split: every segment keeps ``min(k_max, B // N)`` tokens.
 
-    Query-agnostic: ignores the relevance and ``k_min``. When ``B < N`` every segment gets 0.
+    Every segment stays on the timeline with fewer tokens each. Not the paper's Uniform
+    Subsampling row (Table 2B keeps fewer segments at full ``k_max``): that is
+    :class:`SubsampleAllocator` (``subsample``). Query-agnostic: ignores the relevance and
+    ``k_min``. When ``B < N`` every segment gets 0.
     """
 
     def forward(self, relevance, k_max, budget, k_min=0, *, num_segments=None) -> Tensor:
         request = check_request(relevance, k_max, budget, k_min, num_segments, where="uniform")
         per_segment = request.budget // request.num_segments if request.num_segments else 0
         return request.full(min(request.k_max, per_segment))
+
+
+def evenly_spaced(count: int, num_segments: int) -> Tensor:
+    """``count`` segment indices spread evenly over ``num_segments``: ``⌊i·N/count⌋`` for i < count.
+
+    Starts at the first segment; ``count = N/2`` keeps every other one (0, 2, 4, …), as halving
+    the frames does.
+    """
+    return torch.arange(count, dtype=torch.long) * num_segments // count if count else torch.zeros(0, dtype=torch.long)
+
+
+@ALLOCATORS.register("subsample")
+class SubsampleAllocator(Allocator):
+    """The paper's Uniform Subsampling (Table 2B): fewer segments, each at full ``k_max`` tokens.
+
+    Table 2B fixes every baseline's segment capacity at ``k_max`` and meets the budget by keeping
+    fewer segments; Uniform Subsampling keeps them evenly spaced in time (the paper halves the
+    frames: 8K budget = half of 1024 frames' segments at 128 tokens). Here: ``n = min(N, B // k_max)``
+    segments at :func:`evenly_spaced` positions keep ``k_max`` tokens each, the others 0; the
+    remainder ``B mod k_max`` stays unspent. When ``B < k_max`` one segment (the first) keeps ``B``.
+    Query-agnostic (ignores relevance and ``k_min``).
+
+    The paper drops frames *before* grouping them into segments, so each of its segments spans
+    twice the time at half the frame rate; an allocator sees segments already formed, so a kept
+    segment here keeps its own frames and the time between kept segments is unseen. Compare
+    :class:`UniformAllocator`, which keeps every segment at ``B // N`` tokens.
+    """
+
+    def forward(self, relevance, k_max, budget, k_min=0, *, num_segments=None) -> Tensor:
+        request = check_request(relevance, k_max, budget, k_min, num_segments, where="subsample")
+        n = request.num_segments
+        counts = torch.zeros(n, dtype=torch.long)
+        if n and request.budget:
+            n_keep = min(n, request.budget // request.k_max)
+            if n_keep:
+                counts[evenly_spaced(n_keep, n)] = request.k_max
+            else:
+                counts[0] = request.budget
+        return counts.to(request.device)
 
 
 @ALLOCATORS.register("topk")

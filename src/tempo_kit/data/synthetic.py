@@ -14,6 +14,7 @@ test can check that a decoder returned exactly the frames it was asked for
 from __future__ import annotations
 
 import json
+import math
 import zlib
 from collections.abc import Iterable, Sequence
 from fractions import Fraction
@@ -188,6 +189,17 @@ def _background(rng: np.random.Generator, height: int, width: int):
 # ---------------------------------------------------------------- the dataset
 
 
+def check_positive(**values: float) -> None:
+    """Raise ``ValueError`` naming the first value that is not a finite number > 0.
+
+    Checked before any frame is drawn: a zero frame rate or window would otherwise end in a
+    ``ZeroDivisionError`` halfway through writing the videos.
+    """
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+
+
 def needle_segment_index(
     needle_time: float,
     num_frames: int,
@@ -236,6 +248,10 @@ def make_needle_dataset(
     Returns:
         the annotation file's path (video paths in it are relative to ``out_dir``).
     """
+    check_positive(duration=duration, fps=fps, needle_duration=needle_duration, window=window,
+                   sample_fps=sample_fps, max_frames=max_frames)  # fmt: skip
+    if num_videos < 0:
+        raise ValueError(f"num_videos must be ≥ 0, got {num_videos}")
     unknown = set(categories) - set(CATEGORIES)
     if unknown or not categories:
         raise ValueError(f"categories must be a non-empty subset of {CATEGORIES}, got {list(categories)}")

@@ -27,7 +27,7 @@ from tempo_kit.compressors.base import DEFAULT_SEGMENT_BATCH_SIZE, Compressor
 from tempo_kit.compressors.checkpoint import QWEN3_VL_MODEL_TYPE, patch_configs
 from tempo_kit.compressors.inputs import K_MAX, check_sizes, validate_inputs
 from tempo_kit.compressors.prefix_cache import PrefixCompression, SegmentPrefix, stack_left_padded
-from tempo_kit.compressors.prompts import COMPRESSOR_PROMPTS
+from tempo_kit.compressors.prompts import compressor_prompt_text
 from tempo_kit.compressors.sequence import SequenceBuilder
 from tempo_kit.compressors.visual import SegmentPatches, describe_segments, patch_segments, segment_grids
 from tempo_kit.errors import CheckpointError, ConfigError
@@ -81,11 +81,7 @@ def initial_memory_tokens(embeddings: Tensor, k_max: int) -> Tensor:
 
 def resolve_prompt(prompt: str) -> str:
     """A prompt name from :data:`~tempo_kit.compressors.prompts.COMPRESSOR_PROMPTS` or a literal system prompt."""
-    if not isinstance(prompt, str) or not prompt:
-        raise ConfigError(
-            f"compressor prompt must be 'standard', 'routing' or a system-prompt text, got {prompt!r}"
-        )
-    return COMPRESSOR_PROMPTS.get(prompt, prompt)
+    return compressor_prompt_text(prompt, "compressor prompt")
 
 
 @COMPRESSORS.register("qwen3_vl")

@@ -12,6 +12,4 @@ from __future__ import annotations
 
 #: LLM context cap of the released evaluation scripts, whatever the checkpoint says (compatibility §4).
 EVAL_MAX_CONTEXT = 32768
-#: The frame preprocessing the released weights were evaluated with (compatibility §1).
-EVAL_PREPROCESSING = "released"
 

@@ -20,15 +20,16 @@ from tempo_kit.errors import ConfigError, MediaError, TempoKitError
 from tempo_kit.inference.command import (
     add_allocation_arguments,
     add_model_arguments,
-    check_allocation_names,
-    check_budget,
     check_model_arguments,
+    check_question,
     format_result,
     question_options,
 )
 
 #: Words that end the conversation.
 EXIT_WORDS = frozenset({"exit", "quit"})
+#: The query the settings are checked with before the model loads (the questions come later).
+PLACEHOLDER_QUERY = "?"
 #: Prompt shown before each question on a terminal (nothing is shown when input is piped).
 PROMPT = "question> "
 
@@ -97,9 +98,8 @@ def run(args: argparse.Namespace) -> int:
 
     if not Path(args.video).is_file():
         raise MediaError(f"--video {args.video}: file not found; check the path")
-    check_budget(args.budget, args.k_min)
     check_model_arguments(args)
-    check_allocation_names(args)
+    check_question(args, PLACEHOLDER_QUERY)
     if args.relevance != "trained":
         raise ConfigError(
             f"--relevance {args.relevance}: a chat reads relevance from the model's own SVLM (the cached "
@@ -127,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     with session:
         for question in questions(sys.stdin, interactive):
             try:
-                result = session.ask(question, **question_options(args))
+                result = session.ask(question, progress=not args.no_progress, **question_options(args))
             except TempoKitError as error:
                 print(f"error: {error}", file=sys.stderr, flush=True)
                 continue

@@ -28,6 +28,7 @@ from tempo_kit.inference.question import Question, resolve_question, resolve_sam
 from tempo_kit.inference.result import InferenceResult
 from tempo_kit.inference.session import DEFAULT_MAX_CACHE_BYTES, VideoSession
 from tempo_kit.inference.sources import BaseRelevance, LastVideo, MemorySource, SerialSource, StreamedSource
+from tempo_kit.moved import moved_names
 from tempo_kit.time_tags import format_time_tag
 from tempo_kit.video.reading import Sampling
 
@@ -255,3 +256,6 @@ def load_base_compressor(path: str | Path, dtype: str = "auto", prompt: str = "r
             "prompt": compressor_prompt_text(prompt),
         }
     )
+
+
+__getattr__ = moved_names(__name__)  # old names, see tempo_kit.moved

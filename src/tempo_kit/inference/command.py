@@ -10,6 +10,7 @@ stderr); ``--plot`` writes the allocation-over-time figure.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -18,7 +19,6 @@ from tempo_kit.errors import ConfigError, MediaError
 from tempo_kit.generation import DEFAULT_MAX_NEW_TOKENS
 from tempo_kit.inference.defaults import RELEVANCE_SOURCES
 from tempo_kit.registry import parse_spec
-from tempo_kit.video.options import DEFAULT_PREPROCESSING, PREPROCESSING_MODES, RESIZE_MODES, TIME_BASES
 from tempo_kit.video.reading import Sampling
 
 #: figure formats ``--plot`` writes (matplotlib picks the format from the file ending)
@@ -62,44 +62,18 @@ def add_model_arguments(
 
 
 def add_sampling_arguments(parser: argparse.ArgumentParser, sampling: Sampling) -> None:
-    """One flag per :class:`~tempo_kit.video.reading.Sampling` field, its defaults from ``sampling``."""
+    """One switch per :class:`~tempo_kit.video.reading.Sampling` field, generated from the field's
+    declaration (type, choices, help), its default from ``sampling``."""
     group = parser.add_argument_group("sampling")
-    group.add_argument("--fps", type=float, default=sampling.fps, help=f"frames per second sampled ({sampling.fps:g})")
-    group.add_argument(
-        "--max-frames", type=int, default=sampling.max_frames, help=f"most frames ({sampling.max_frames})"
-    )
-    group.add_argument("--window", type=int, default=sampling.window, help=f"frames per segment ({sampling.window})")
-    group.add_argument(
-        "--min-frames", type=int, default=sampling.min_frames, help=f"fewest frames sampled ({sampling.min_frames})"
-    )
-    group.add_argument(
-        "--preprocessing",
-        default=sampling.preprocessing,
-        choices=PREPROCESSING_MODES,
-        help="frame geometry: the released pipeline's or Qwen3-VL's own (default: the model's, "
-        f"{DEFAULT_PREPROCESSING} unless it was trained otherwise)",
-    )
-    group.add_argument(
-        "--resize",
-        default=sampling.resize,
-        choices=RESIZE_MODES,
-        help="pil: exact released pixels (default); decoder: faster, resized by the decoder",
-    )
-    group.add_argument(
-        "--time-base",
-        default=sampling.time_base,
-        choices=TIME_BASES,
-        help="time tags from the real sampling rate (released) or the container's timestamps",
-    )
-    group.add_argument(
-        "--backend", default=sampling.backend, help=f"video decoder backend (decord or pyav; {sampling.backend})"
-    )
-    group.add_argument(
-        "--max-long-edge",
-        type=int,
-        default=sampling.max_long_edge,
-        help=f"long edge in the qwen3_vl geometry ({sampling.max_long_edge} px)",
-    )
+    for spec in dataclasses.fields(Sampling):
+        default = getattr(sampling, spec.name)
+        group.add_argument(
+            f"--{spec.name.replace('_', '-')}",
+            type=spec.metadata["type"],
+            default=default,
+            choices=spec.metadata.get("choices"),
+            help=spec.metadata["help"] + ("" if default is None else f" ({default})"),
+        )
 
 
 def sampling_of(args: argparse.Namespace) -> Sampling:

@@ -35,6 +35,7 @@ import torch
 
 from tempo_kit.errors import MediaError
 from tempo_kit.model.compression import join_calls
+from tempo_kit.moved import moved_names
 from tempo_kit.types import CompressorOutput, Segments
 from tempo_kit.video.reading import Sampling
 
@@ -233,3 +234,6 @@ def compress_streamed(
             inputs.extend(describe(chunk))
         del chunk  # its frames are no longer needed
     return join_calls(outputs, [sum(len(out.memory) for out in outputs)]), inputs, waited
+
+
+__getattr__ = moved_names(__name__)  # old names, see tempo_kit.moved

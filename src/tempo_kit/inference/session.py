@@ -38,7 +38,7 @@ from tempo_kit.inference.sources import (
     describe,
     load_clip,
 )
-from tempo_kit.model.compression import call_plan, check_system_prompt, join_calls
+from tempo_kit.model.compression import call_plan, check_system_prompt, join_calls, plan_pieces
 from tempo_kit.types import CompressorOutput
 from tempo_kit.video.reading import Sampling
 
@@ -208,11 +208,11 @@ class VideoSession(MemorySource):
             self._prompt = prompt_text
         reused = self.cached_segments > 0
         plan = call_plan(compressor, [self.segments], [query], prompt)  # the calls compress_samples makes
-        outputs, tokens, start = [], 0, 0
+        outputs, tokens = [], 0
         total = len(self.segments)
         with tqdm(total=total, desc="compress", unit="seg", disable=not progress, dynamic_ncols=True) as bar:
-            for size in plan:
-                indices, start = list(range(start, start + size)), start + size
+            for ((_, first, last),) in plan_pieces(plan, [total]):  # one sample: one piece per call
+                indices = list(range(first, last))
                 missing = [j for j in indices if self._prefixes[j] is None]
                 fresh = (
                     dict(zip(missing, compressor.encode_prefixes(self.segments, missing, prompt_text)))

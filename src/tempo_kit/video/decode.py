@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from tempo_kit.defaults import DEFAULT_BACKEND
 from tempo_kit.errors import MediaError, check_choice
 from tempo_kit.video.backends import open_video
 from tempo_kit.video.options import (
@@ -194,7 +195,7 @@ def load_video(
     preprocessing: Preprocessing = DEFAULT_PREPROCESSING,
     max_long_edge: int | None = DEFAULT_MAX_LONG_EDGE,
     size_multiple: int = DEFAULT_SIZE_MULTIPLE,
-    backend: str = "decord",
+    backend: str = DEFAULT_BACKEND,
     resize: ResizeMode = DEFAULT_RESIZE,
     chunk_frames: int = DEFAULT_CHUNK_FRAMES,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,

@@ -102,10 +102,10 @@ def test_the_model_max_context_is_honoured(tiny_tempo_dir, tiny_needle_benchmark
 @pytest.mark.parametrize(
     ("verb", "extra", "message"),
     [
-        ("chat", ["--budget", "0"], "--budget: budget=0"),
+        ("chat", ["--budget", "0"], "--budget 0: must be an integer"),
         ("chat", ["--allocator", "atta"], "did you mean 'ata'"),
-        ("chat", ["--relevance-prompt", " "], "--relevance-prompt: relevance_prompt"),
-        ("demo", ["--budget", "0"], "--budget: budget=0"),
+        ("chat", ["--relevance-prompt", " "], "--relevance-prompt  : must be one of"),
+        ("demo", ["--budget", "0"], "--budget 0: must be an integer"),
         ("demo", ["--max-new-tokens", "0"], "--max-new-tokens"),
     ],
 )

@@ -27,7 +27,7 @@ from typing import Any
 from tempo_kit.errors import ConfigError, MediaError
 from tempo_kit.evaluation.items import DEFAULT_POST_PROMPT, DEFAULT_PRE_PROMPT
 from tempo_kit.evaluation.protocol import EVAL_MAX_CONTEXT
-from tempo_kit.inference.command import add_allocation_arguments, add_model_arguments, flag_of, sampling_of
+from tempo_kit.inference.command import add_allocation_arguments, add_model_arguments, as_switch, sampling_of
 from tempo_kit.registry import parse_spec
 from tempo_kit.video.reading import Sampling
 
@@ -256,7 +256,7 @@ def check_settings(settings: list[dict[str, Any]], pipeline) -> None:
         try:
             pipeline.question("?", **question_options(setting))
         except ConfigError as error:
-            raise ConfigError(f"{flag_of(str(error))}{error}") from None
+            raise ConfigError(as_switch(str(error))) from None
 
 
 def current_shard() -> tuple[int, int]:

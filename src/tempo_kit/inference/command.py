@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -162,13 +163,18 @@ def check_question(args: argparse.Namespace, query: str, options: dict | None = 
     try:
         resolve_question(saved_model_config(args.model), query, sampling=sampling_of(args), **options)
     except ConfigError as error:
-        raise ConfigError(f"{flag_of(str(error))}{error}") from None
+        raise ConfigError(as_switch(str(error))) from None
 
 
-def flag_of(message: str) -> str:
-    """``--budget: `` for a message about ``budget=…`` (the switch that set the value), else ``""``."""
-    key = message.split("=", 1)[0].split(":", 1)[0].strip()
-    return f"--{key.replace('_', '-')}: " if key.isidentifier() else ""
+def as_switch(message: str) -> str:
+    """A resolver message about ``key=value`` said of the switch that set it: ``budget=0 must be …``
+    → ``--budget 0: must be …``; ``allocator: …`` → ``--allocator: …``; others unchanged."""
+    match = re.match(r"(\w+)=('[^']*'|\"[^\"]*\"|\S+?)(?::|\s)\s*(.*)", message, re.DOTALL)
+    if match:
+        key, value, rest = match.groups()
+        return f"--{key.replace('_', '-')} {value.strip(chr(39))}: {rest}"
+    key = message.split(":", 1)[0]
+    return f"--{key.replace('_', '-')}: {message.split(':', 1)[1].strip()}" if key.isidentifier() else message
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -102,11 +102,14 @@ def test_the_model_max_context_is_honoured(tiny_tempo_dir, tiny_needle_benchmark
 @pytest.mark.parametrize(
     ("verb", "extra", "message"),
     [
-        ("chat", ["--budget", "0"], "--budget 0: must be an integer"),
+        ("chat", ["--budget", "0"], "--budget 0: the budget is"),
         ("chat", ["--allocator", "atta"], "did you mean 'ata'"),
         ("chat", ["--relevance-prompt", " "], "--relevance-prompt  : must be one of"),
-        ("demo", ["--budget", "0"], "--budget 0: must be an integer"),
+        ("demo", ["--budget", "-3"], "--budget -3:"),
         ("demo", ["--max-new-tokens", "0"], "--max-new-tokens"),
+        ("demo", ["--window", "0"], "--window 0:"),
+        ("chat", ["--max-context", "0"], "--max-context 0:"),
+        ("chat", ["--reduction", "haed"], "did you mean 'head'"),
     ],
 )
 def test_chat_and_demo_options_are_checked_like_infer(tiny_tempo_dir, tiny_needle_benchmark, capsys, verb, extra, message):

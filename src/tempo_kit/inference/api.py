@@ -4,12 +4,11 @@
 >>> result = pipe.answer(video="match.mp4", query="Who scores the second goal?", budget=4096)
 >>> result.answer, result.tokens_used, result.tokens_per_frame, result.timings
 
-The pipeline decodes and samples the video (a :class:`~tempo_kit.video.reading.Sampling`: 2 FPS,
-≤ ``max_frames``, the model's frame geometry), cuts it into windows, and asks the model: its
-``compress`` (a progress bar per compressor call) and its ``generate`` (allocation, reduction,
-assembly, the LLM), which times each phase. The relevance the allocator reads can come from the
-trained SVLM (the default, same forward pass as the memory) or from a base SVLM's prior (paper
-Table 2D), each with the routing or standard system prompt.
+:meth:`TempoPipeline.answer` resolves the question's settings once
+(:func:`~tempo_kit.inference.question.resolve_question`: everything checked before a frame is
+decoded), picks a memory source (:mod:`~tempo_kit.inference.sources`: serial, streamed, or a
+session's prefix cache; the base SVLM's relevance prior as a wrapper), and hands the memory to the
+model's ``generate`` (allocation, reduction, assembly, the LLM), which times each phase.
 """
 
 from __future__ import annotations
@@ -145,9 +144,10 @@ class TempoPipeline:
         overlap: bool = False,
     ) -> MemorySource:
         """The memory source :meth:`answer` uses for a video: streamed with ``overlap`` (a file read
-        once), else serial (reusing the last video's work with ``reuse_last_video``)."""
-        if overlap and not self.reuse_last_video and frames is None:
-            return StreamedSource(self.model.compressor, video)
+        once; ``result.settings["overlap"]`` says whether it was), else serial (reusing the last
+        video's work with ``reuse_last_video``)."""
+        if overlap and not self.reuse_last_video and isinstance(video, (str, Path)):
+            return StreamedSource(self.model.compressor, video)  # a decoded clip has nothing left to overlap
         return SerialSource(
             self.model.compressor,
             video,

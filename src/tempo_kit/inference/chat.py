@@ -20,6 +20,7 @@ from tempo_kit.errors import ConfigError, MediaError, TempoKitError
 from tempo_kit.inference.command import (
     add_allocation_arguments,
     add_model_arguments,
+    check_budget,
     check_model_arguments,
     check_question,
     format_result,
@@ -98,14 +99,15 @@ def run(args: argparse.Namespace) -> int:
 
     if not Path(args.video).is_file():
         raise MediaError(f"--video {args.video}: file not found; check the path")
+    check_budget(args.budget, args.k_min)
     check_model_arguments(args)
-    check_question(args, PLACEHOLDER_QUERY)
     if args.relevance != "trained":
         raise ConfigError(
             f"--relevance {args.relevance}: a chat reads relevance from the model's own SVLM (the cached "
             "pass); use `tempo-kit infer --relevance base` for the base SVLM's prior"
         )
     max_cache = cache_bytes(args)
+    check_question(args, PLACEHOLDER_QUERY)  # on the saved model config, before the model loads
     if args.no_progress:
         from tempo_kit.quiet import hide_library_progress
 

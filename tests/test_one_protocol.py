@@ -63,6 +63,7 @@ def test_eval_infer_and_lmms_eval_spend_the_same_tokens(own_model, tiny_needle_b
     assert released_geometry.question.sampling.preprocessing == "released"
 
 
+@pytest.mark.slow
 def test_lmms_eval_model_arguments_are_checked_before_any_request(own_model):
     lmms_eval_model = pytest.importorskip("tempo_kit.evaluation.lmms_eval_model")
     from tempo_kit.errors import ConfigError

@@ -36,7 +36,6 @@ from tempo_kit.inference.sources import (
     compress_segments,
     decode_video,
     describe,
-    load_clip,
 )
 from tempo_kit.model.compression import call_plan, check_system_prompt, join_calls, plan_pieces
 from tempo_kit.types import CompressorOutput
@@ -105,8 +104,6 @@ class VideoSession(MemorySource):
         #: how the video is read (every question of the session reads it so)
         self.sampling: Sampling = resolve_sampling(pipeline.model.config, given.pop("sampling", None), given)
         start = time.perf_counter()
-        if frames is None:
-            video = load_clip(video, self.sampling, progress)
         decoded = decode_video(video, frames, frame_times, self.sampling, progress)
         self.segments, self.num_frames, self.duration = decoded.segments, decoded.num_frames, decoded.duration
         self.video, self.real_fps = decoded.video, decoded.real_fps

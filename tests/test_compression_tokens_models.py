@@ -140,7 +140,7 @@ def test_padded_cost_of_a_call_is_rows_times_width(svlm):
 
 @pytest.mark.slow
 def test_session_prefix_calls_follow_the_budget_and_answer_the_same(tiny_tempo_dir):
-    from tempo_kit.inference.api import TempoPipeline, relevance_system_prompt
+    from tempo_kit.inference.api import TempoPipeline
 
     pipeline = TempoPipeline.from_pretrained(
         tiny_tempo_dir, compressor={"dtype": "float32", "attn_implementation": "eager"}
@@ -151,7 +151,7 @@ def test_session_prefix_calls_follow_the_budget_and_answer_the_same(tiny_tempo_d
     results, calls = {}, {}
     for budget in (None, "two segments"):
         with pipeline.open(frames=frames) as session:
-            counts = compressor.segment_tokens(session.segments, question, relevance_system_prompt(None))
+            counts = compressor.segment_tokens(session.segments, question, None)
             compressor.call_token_budget = None if budget is None else 2 * max(counts)
             try:
                 results[budget], seen = recorded_calls(compressor.svlm, lambda: session.ask(question, **kwargs))

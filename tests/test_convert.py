@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from tempo_kit.checkpoints import released as layout
-from tempo_kit.checkpoints.files import load_state_dict, save_state_dict
 from tempo_kit.errors import CheckpointError
+from tempo_kit.hf_folder import load_state_dict, save_state_dict
 
 K_MAX = 8
 
@@ -158,7 +158,7 @@ def test_released_to_kit_maps_every_tensor_and_bakes_the_relevance_direction(
 ):
     from transformers import AutoTokenizer
 
-    from tempo_kit.checkpoints.files import read_tensor
+    from tempo_kit.hf_folder import read_tensor
     from tempo_kit.model import TempoModel
 
     _, state, config = released_dir

@@ -32,11 +32,20 @@ def test_defaults_come_from_the_model_config():
     (setting,) = settings_from_args(parse(), MODEL_CONFIG)
     assert (setting["budget"], setting["allocator"], setting["reduction"], setting["k_min"]) == (
         8192,
-        "ata",
+        {"name": "ata"},
         "head",
         4,
     )
     assert setting_name(setting) == "b8192_ata_head_kmin4_trained-default"
+
+
+def test_the_model_allocator_keeps_its_arguments():
+    import dataclasses
+
+    config = dataclasses.replace(MODEL_CONFIG, allocator={"name": "ata", "mode": "exact"})
+    (setting,) = settings_from_args(parse(), config)
+    assert setting["allocator"] == {"name": "ata", "mode": "exact"}
+    assert setting_name(setting) == "b8192_ata-mode-exact_head_kmin4_trained-default"
 
 
 def test_sweep_is_every_combination():

@@ -76,7 +76,7 @@ def test_budget_respected_for_every_allocator(pipeline, video, allocator, reduct
     )
     counts = result.allocation.counts
     assert int(counts.sum()) <= budget and int(counts.max()) <= 16 and int(counts.min()) >= 0
-    assert result.settings["allocator"] == {"name": allocator} and result.settings["reduction"] == reduction
+    assert result.settings["allocator"] == {"name": allocator} and result.settings["reduction"] == {"name": reduction}
 
 
 def test_frames_in_memory_give_the_same_answer_as_the_file(pipeline, video):

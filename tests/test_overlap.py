@@ -40,7 +40,7 @@ def test_overlapped_answers_equal_the_serial_pipeline(letter_model, counter_vide
     if cut == "tokens":  # a budget that holds 2 of this video's segments (padded): calls of 2, 2, 1
         from tempo_kit.model.compression import call_plan
 
-        compressor, prompt = pipe.model.compressor, pipe.model_system_prompt("trained", None)
+        compressor, prompt = pipe.model.compressor, pipe.question(asked["query"]).system_prompt
         shaped = next(stream_segments(counter_video, Sampling.inference(), 5)[1])
         compressor.call_token_budget = 2 * max(compressor.segment_tokens(shaped, asked["query"], prompt))
         assert call_plan(compressor, [shaped], [asked["query"]], prompt) == [2, 2, 1]

@@ -108,14 +108,14 @@ def test_bad_input_gets_clear_errors(pipeline, frames, video_file, tmp_path):
         pipeline.open(frames=frames, max_cache_bytes=100).ask(FIRST, max_new_tokens=1)
     with pytest.raises(ConfigError, match="max_cache_bytes must be a positive number of bytes"):
         pipeline.open(frames=frames, max_cache_bytes=0)
-    with pytest.raises(ConfigError, match="open\\(\\) needs exactly one of a video"):
+    with pytest.raises(ConfigError, match="open\\(\\) needs exactly one of video="):
         pipeline.open()
     with pytest.raises(ConfigError, match=r"unknown argument 'windw' \(did you mean 'window'\?\)"):
         pipeline.open(frames=frames, windw=4)
     session = pipeline.open(frames=frames)
     with pytest.raises(ConfigError, match="window=…, which is fixed when the session is opened"):
         session.ask(FIRST, window=4)
-    with pytest.raises(ConfigError, match="question is empty"):
+    with pytest.raises(ConfigError, match="query is empty"):
         session.ask("  ")
     truncated = tmp_path / "truncated.mp4"
     truncated.write_bytes(video_file.read_bytes()[:4000])

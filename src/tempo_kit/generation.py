@@ -3,5 +3,5 @@
 Torch-free, so the command-line parsers can show the defaults without loading a model.
 """
 
-#: Most new tokens the LLM writes per answer (the released scripts' ``max_new_tokens``).
-DEFAULT_MAX_NEW_TOKENS = 1024
+from tempo_kit.defaults import DEFAULT_MAX_NEW_TOKENS  # noqa: F401 (re-exported)
+

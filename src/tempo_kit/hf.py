@@ -26,9 +26,9 @@ from torch import Tensor, nn
 
 from tempo_kit.dtypes import AUTO, resolve_dtype
 from tempo_kit.errors import CheckpointError
+from tempo_kit.hf_folder import SAFE_INDEX, copy_files, save_state_dict, weight_files
 
 #: Index file of a sharded safetensors checkpoint.
-SAFE_INDEX = "model.safetensors.index.json"
 #: Tensors a component holds beside its Hugging Face model (e.g. memory tokens), in its folder.
 OWN_TENSORS_NAME = "state_dict.safetensors"
 def building_on_meta() -> bool:
@@ -149,26 +149,10 @@ def to_empty_keeping_ties(module: nn.Module, device: str | torch.device = "cpu")
 def has_weights(folder: Path) -> bool:
     """Whether ``folder`` holds weights (a config-only folder, e.g. a conversion's, does not)."""
     try:
-        weight_files(folder)
+        weight_files(folder, safetensors_only=True)
     except CheckpointError:
         return False
     return True
-
-
-def weight_files(folder: Path) -> list[Path]:
-    """The safetensors files of a checkpoint folder (all shards), or a :class:`CheckpointError`."""
-    from tempo_kit.checkpoints import files
-
-    found = files.weight_files(folder)
-    if any(path.suffix != ".safetensors" for path in found):
-        raise CheckpointError(
-            f"{folder} holds PyTorch .bin weights; the kit reads safetensors: save the checkpoint again with "
-            "save_pretrained(..., safe_serialization=True)"
-        )
-    missing = [path.name for path in found if not path.is_file()]
-    if missing:
-        raise CheckpointError(f"{folder}: {', '.join(missing)} listed in {SAFE_INDEX} but missing")
-    return found
 
 
 def _open_error(path: Path, error: Exception) -> CheckpointError:
@@ -191,7 +175,7 @@ def read_component_tensors(
     extra = set(extra)
     tensors: dict[str, Tensor] = {}
     extras: dict[str, Tensor] = {}
-    for path in weight_files(folder):
+    for path in weight_files(folder, safetensors_only=True):
         try:
             with safe_open(str(path), framework="pt") as handle:
                 for name in handle.keys():  # noqa: SIM118 - safe_open is not a mapping
@@ -229,8 +213,6 @@ def write_component_tensors(
     """
     from safetensors import safe_open
 
-    from tempo_kit.checkpoints.files import save_state_dict
-
     rest: dict[str, Tensor] = {}
     out: dict[str, Tensor] = {}
     for key, value in state.items():
@@ -241,7 +223,7 @@ def write_component_tensors(
             rest[key] = value
         else:
             out[name] = value.detach().cpu()
-    base_files = weight_files(base) if base is not None and has_weights(base) else []
+    base_files = weight_files(base, safetensors_only=True) if base is not None and has_weights(base) else []
     unchanged: dict[str, Tensor] = {}
     base_keys: set[str] = set()
     for path in base_files:
@@ -312,7 +294,6 @@ def save_component_folder(module: nn.Module, base: Path | None, folder: Path) ->
     files, its checkpoint tensors in the Hugging Face layout (:func:`write_component_tensors`) and
     its own tensors in :data:`OWN_TENSORS_NAME`."""
     from tempo_kit.atomic import atomic_path
-    from tempo_kit.checkpoints.files import copy_files
 
     folder = Path(folder)
     if base is not None and not (base / "config.json").is_file():

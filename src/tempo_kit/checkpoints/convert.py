@@ -27,7 +27,9 @@ from torch import Tensor
 
 from tempo_kit.atomic import atomic_folder
 from tempo_kit.checkpoints import released as layout
-from tempo_kit.checkpoints.files import (
+from tempo_kit.errors import CheckpointError
+from tempo_kit.hf import load_tensors, tied_aliases, to_empty_keeping_ties
+from tempo_kit.hf_folder import (
     TOKENIZER_FILES,
     copy_files,
     load_state_dict,
@@ -36,8 +38,6 @@ from tempo_kit.checkpoints.files import (
     save_state_dict,
     write_json,
 )
-from tempo_kit.errors import CheckpointError
-from tempo_kit.hf import load_tensors, tied_aliases, to_empty_keeping_ties
 
 #: Written into a converted kit folder: where it came from, so converting back restores the
 #: released config's own fields (architectures, SVLM name) exactly.

@@ -27,7 +27,7 @@ from torch import Tensor, nn
 from tempo_kit.compressors.base import DEFAULT_SEGMENT_BATCH_SIZE, Compressor
 from tempo_kit.compressors.family import FamilyAdapter
 from tempo_kit.compressors.inputs import K_MAX, check_sizes, validate_inputs
-from tempo_kit.compressors.prompts import COMPRESSOR_PROMPTS
+from tempo_kit.compressors.prompts import compressor_prompt_text
 from tempo_kit.errors import CheckpointError, ConfigError
 from tempo_kit.hf import (
     build_from_config,
@@ -74,11 +74,7 @@ def initial_memory_tokens(embeddings: Tensor, k_max: int) -> Tensor:
 
 def resolve_prompt(prompt: str) -> str:
     """A prompt name from :data:`~tempo_kit.compressors.prompts.COMPRESSOR_PROMPTS` or a literal system prompt."""
-    if not isinstance(prompt, str) or not prompt:
-        raise ConfigError(
-            f"compressor prompt must be 'standard', 'routing' or a system-prompt text, got {prompt!r}"
-        )
-    return COMPRESSOR_PROMPTS.get(prompt, prompt)
+    return compressor_prompt_text(prompt, "compressor prompt")
 
 
 class MemoryTokenCompressor(Compressor):

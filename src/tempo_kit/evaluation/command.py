@@ -27,7 +27,7 @@ from typing import Any
 from tempo_kit.errors import ConfigError, MediaError
 from tempo_kit.evaluation.items import DEFAULT_POST_PROMPT, DEFAULT_PRE_PROMPT
 from tempo_kit.evaluation.protocol import EVAL_MAX_CONTEXT
-from tempo_kit.inference.command import add_allocation_arguments, add_model_arguments, sampling_of
+from tempo_kit.inference.command import add_allocation_arguments, add_model_arguments, as_switch, sampling_of
 from tempo_kit.registry import parse_spec
 from tempo_kit.video.reading import Sampling
 
@@ -121,10 +121,10 @@ def _budget(text: str) -> int:
 
 
 def settings_from_args(args: argparse.Namespace, model_config) -> list[dict[str, Any]]:
-    """Every combination of the sweep switches, with model defaults filled in."""
+    """Every combination of the sweep switches, with model defaults filled in (the allocator's
+    arguments included: a model saved with ``ata:mode=exact`` is evaluated with them)."""
     from tempo_kit.hub import is_hub_model
 
-    allocator_default = model_config.allocator.get("name")
     combos = itertools.product(
         _split(args.budget, _budget),
         _split(args.allocator),
@@ -138,7 +138,7 @@ def settings_from_args(args: argparse.Namespace, model_config) -> list[dict[str,
         settings.append(
             {
                 "budget": model_config.budget if budget is None else budget,
-                "allocator": allocator_default if allocator is None else allocator,
+                "allocator": dict(model_config.allocator) if allocator is None else parse_spec(allocator, "--allocator"),
                 "reduction": model_config.reduction_name if reduction is None else reduction,
                 "k_min": model_config.k_min if k_min is None else k_min,
                 "relevance": relevance or "trained",
@@ -156,10 +156,30 @@ def settings_from_args(args: argparse.Namespace, model_config) -> list[dict[str,
     return settings
 
 
+def spec_text(spec: dict[str, Any]) -> str:
+    """``ata`` or ``ata:mode=exact``: a spec as the ``--allocator`` switch writes it."""
+    return ":".join([spec["name"], *(f"{k}={v}" for k, v in spec.items() if k != "name")])
+
+
+def question_options(setting: dict[str, Any]) -> dict[str, Any]:
+    """The keywords of :meth:`TempoPipeline.answer` one setting gives (the question's settings)."""
+    return {
+        "budget": setting["budget"],
+        "allocator": setting["allocator"],
+        "reduction": setting["reduction"],
+        "k_min": setting["k_min"],
+        "relevance": setting["relevance"],
+        "relevance_prompt": None if setting["relevance_prompt"] == "default" else setting["relevance_prompt"],
+        "sampling": Sampling(**{name: setting[name] for name in Sampling.names()}),
+        "max_context": setting["max_context"],
+        "max_new_tokens": setting["max_new_tokens"],
+    }
+
+
 def setting_name(setting: dict[str, Any]) -> str:
     """A file-name-safe name for a setting, e.g. ``b4096_ata_head_kmin4_trained-routing``."""
     name = (
-        f"b{setting['budget']}_{setting['allocator']}_{setting['reduction']}_kmin{setting['k_min']}_"
+        f"b{setting['budget']}_{spec_text(setting['allocator'])}_{setting['reduction']}_kmin{setting['k_min']}_"
         f"{setting['relevance']}-{setting['relevance_prompt']}"
     )
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", name)
@@ -174,22 +194,14 @@ def make_answer_fn(pipeline, setting: dict[str, Any]):
     """The harness's ``(item, prompt) -> Reply`` for one setting of a loaded pipeline."""
     from tempo_kit.evaluation.harness import Reply
 
-    prompt_name = None if setting["relevance_prompt"] == "default" else setting["relevance_prompt"]
+    options = question_options(setting)
 
     def answer(item, prompt: str) -> Reply:
         result = pipeline.answer(
             video=item.video,
             query=prompt,
             compressor_query=item.question if setting["compressor_query"] == "question" else None,
-            budget=setting["budget"],
-            allocator=parse_spec(setting["allocator"], "--allocator"),
-            reduction=setting["reduction"],
-            k_min=setting["k_min"],
-            relevance=setting["relevance"],
-            relevance_prompt=prompt_name,
-            sampling=Sampling(**{name: setting[name] for name in Sampling.names()}),
-            max_context=setting["max_context"],
-            max_new_tokens=setting["max_new_tokens"],
+            **options,
         )
         return Reply(
             text=result.answer,
@@ -242,22 +254,11 @@ def format_summaries(named: dict[str, dict[str, Any]]) -> str:
 
 def check_settings(settings: list[dict[str, Any]], pipeline) -> None:
     """Refuse a bad switch before the first question, not as an error on every record."""
-    from tempo_kit.inference.command import check_budget
-    from tempo_kit.inference.defaults import RELEVANCE_SOURCES
-    from tempo_kit.registry import ALLOCATORS, REDUCTIONS, check_spec
-
     for setting in settings:
-        allocator = setting["allocator"]
-        check_spec(ALLOCATORS, parse_spec(allocator, "--allocator"), f"--allocator {allocator}")
-        if setting["reduction"] not in REDUCTIONS:
-            raise ConfigError(
-                f"--reduction {setting['reduction']!r}: unknown; known: {', '.join(REDUCTIONS.list())}"
-            )
-        if setting["relevance"] not in RELEVANCE_SOURCES:
-            raise ConfigError(f"--relevance {setting['relevance']!r}: use {' or '.join(RELEVANCE_SOURCES)}")
-        if setting["relevance"] == "base" and pipeline.base_compressor is None:
-            raise ConfigError("--relevance base needs --base-svlm DIR (the base Qwen3-VL-2B-Instruct folder)")
-        check_budget(setting["budget"], setting["k_min"])
+        try:
+            pipeline.question("?", **question_options(setting))
+        except ConfigError as error:
+            raise ConfigError(as_switch(str(error))) from None
 
 
 def current_shard() -> tuple[int, int]:

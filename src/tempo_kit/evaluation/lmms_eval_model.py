@@ -5,11 +5,14 @@ the kit with its ``[eval]`` extra is enough; the name ``tempo`` is an alias, so 
 evaluation commands run unchanged. It asks the model the way the released wrapper did
 (compatibility §7): the task's ``doc_to_text`` string, unchanged, is both the SVLM query and the
 LLM question; greedy decoding with the task's ``max_new_tokens``; at least 8 frames; a 32768-token
-context; the released frame preprocessing.
+context; the model's own frame geometry (``released`` for the released weights), as ``infer``.
 
 Model arguments (``--model_args key=value,...``): ``pretrained`` (kit-format folder, required),
-``budget``, ``allocator``, ``reduction``, ``k_min``, ``device``, ``dtype``, ``fps``,
-``max_frames``, ``min_frames``, ``window``, ``max_context``, ``answers``.
+``budget``, ``allocator`` (``ata:mode=exact`` style), ``reduction``, ``k_min``, ``device``,
+``dtype``, ``max_context``, ``answers``, and every :class:`~tempo_kit.video.reading.Sampling`
+field (``fps``, ``min_frames``, ``max_frames``, ``window``, ``preprocessing``, ``resize``,
+``time_base``, ``backend``, ``max_long_edge``). Each is checked when the model is built, through
+the same :func:`~tempo_kit.inference.question.resolve_question` as ``infer``.
 
 Resuming: lmms-eval's ``--use_cache DIR`` stores answers only after the model has answered every
 request of a run, so a killed run loses them all. ``answers=DIR`` keeps a journal per rank
@@ -31,9 +34,9 @@ from lmms_eval.api.model import lmms
 from lmms_eval.models.registry_v2 import ModelManifest
 from tqdm.auto import tqdm
 
-from tempo_kit.errors import ConfigError
+from tempo_kit.errors import ConfigError, did_you_mean
 from tempo_kit.evaluation.journal import append_record, open_journal, read_journal
-from tempo_kit.evaluation.protocol import EVAL_MAX_CONTEXT, EVAL_PREPROCESSING
+from tempo_kit.evaluation.protocol import EVAL_MAX_CONTEXT
 from tempo_kit.video.reading import Sampling
 
 #: The model's lmms-eval name and its alias (the released wrapper's name).
@@ -59,6 +62,15 @@ def _optional_int(value: Any, name: str) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         raise ConfigError(f"--model_args {name}={value!r}: expected an integer") from None
+
+
+def _model_arg(value: Any) -> Any:
+    """A ``--model_args`` value (text) as YAML reads it: ``8`` an int, ``2.0`` a float, ``none`` null."""
+    import yaml
+
+    if not isinstance(value, str):
+        return value
+    return None if value.strip().lower() in ("", "none", "null") else yaml.safe_load(value)
 
 
 def _request_key(task: str, doc_id: Any, context: str, videos: list[str], gen_kwargs: dict, setting: str) -> str:
@@ -93,27 +105,25 @@ class TempoKitLMM(lmms):
         k_min: int | str | None = None,
         device: str | None = None,
         dtype: str | None = None,
-        fps: float | str | None = None,
-        max_frames: int | str | None = None,
-        min_frames: int | str | None = None,
-        window: int | str | None = None,
         max_context: int | str | None = EVAL_MAX_CONTEXT,
         answers: str | None = None,
         batch_size: int | str = 1,
-        **unknown: Any,
+        **sampling: Any,
     ) -> None:
         super().__init__()
+        unknown = sorted(set(sampling) - set(Sampling.names()))
         if unknown:
+            known = ["pretrained", "budget", "allocator", "reduction", "k_min", "device", "dtype", "max_context",
+                     "answers", *Sampling.names()]
             raise ConfigError(
-                f"--model_args: unknown key(s) {', '.join(sorted(unknown))}; known: pretrained, budget, "
-                "allocator, reduction, k_min, device, dtype, fps, max_frames, min_frames, window, "
-                "max_context, answers"
+                f"--model_args: unknown key {unknown[0]!r}{did_you_mean(unknown[0], known)}; known: {', '.join(known)}"
             )
         if int(batch_size) != 1:
             raise ConfigError(f"--batch_size {batch_size}: the tempo_kit model answers one request at a time; use 1")
         import torch
 
         from tempo_kit.inference.api import TempoPipeline
+        from tempo_kit.registry import parse_spec
 
         local_rank = int(os.environ.get("LOCAL_RANK", 0))
         if device is None:
@@ -122,28 +132,21 @@ class TempoKitLMM(lmms):
         self.pipeline = TempoPipeline.from_pretrained(
             pretrained, device=device, dtype=dtype, reuse_last_video=True
         )
-        self.sampling = Sampling.evaluation(
-            preprocessing=EVAL_PREPROCESSING,
-            **{
-                key: value
-                for key, value in (
-                    ("fps", None if fps in (None, "") else float(fps)),
-                    ("max_frames", _optional_int(max_frames, "max_frames")),
-                    ("window", _optional_int(window, "window")),
-                    ("min_frames", _optional_int(min_frames, "min_frames")),
-                )
-                if value is not None
-            },
-        )
+        #: the question's settings; the frame geometry is the model's own unless preprocessing= says
         self.call_kwargs = {
+            "sampling": Sampling.evaluation().updated(
+                {key: _model_arg(value) for key, value in sampling.items()}, "--model_args "
+            ),
             "budget": _optional_int(budget, "budget"),
-            "allocator": allocator or None,
+            "allocator": None if allocator in (None, "") else parse_spec(allocator, "--model_args allocator"),
             "reduction": reduction or None,
             "k_min": _optional_int(k_min, "k_min"),
             "max_context": _optional_int(max_context, "max_context"),
         }
+        self.question = self.pipeline.question("?", **self.call_kwargs)  # every setting checked before a request
         self.setting = json.dumps(
-            {"model": str(Path(pretrained).resolve()), **self.call_kwargs, **self.sampling.to_dict()}, sort_keys=True
+            {"model": str(Path(pretrained).resolve()), **self.question.to_dict(), "query": None,
+             "compressor_query": None}, sort_keys=True, default=str,
         )
         self.answers_dir = None if answers in (None, "") else Path(answers)
         self._answered: dict[str, str] = {}
@@ -171,10 +174,7 @@ class TempoKitLMM(lmms):
         max_new_tokens = int(
             gen_kwargs.get("max_new_tokens") or gen_kwargs.get("max_gen_toks") or FALLBACK_MAX_NEW_TOKENS
         )
-        kwargs = {k: v for k, v in self.call_kwargs.items() if v is not None}
-        result = self.pipeline.answer(
-            video=video, query=context, sampling=self.sampling, max_new_tokens=max_new_tokens, **kwargs
-        )
+        result = self.pipeline.answer(video=video, query=context, max_new_tokens=max_new_tokens, **self.call_kwargs)
         return _cut_at_stop(result.answer, gen_kwargs.get("until"))
 
     def generate_until(self, requests) -> list[str]:

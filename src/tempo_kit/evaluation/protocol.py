@@ -10,8 +10,6 @@ frame-count default lives with every other sampling default in
 
 from __future__ import annotations
 
-#: LLM context cap of the released evaluation scripts, whatever the checkpoint says (compatibility §4).
-EVAL_MAX_CONTEXT = 32768
-#: The frame preprocessing the released weights were evaluated with (compatibility §1).
-EVAL_PREPROCESSING = "released"
+from tempo_kit.defaults import EVAL_MAX_CONTEXT  # noqa: F401 (re-exported)
+
 

@@ -4,12 +4,11 @@
 >>> result = pipe.answer(video="match.mp4", query="Who scores the second goal?", budget=4096)
 >>> result.answer, result.tokens_used, result.tokens_per_frame, result.timings
 
-The pipeline decodes and samples the video (a :class:`~tempo_kit.video.reading.Sampling`: 2 FPS,
-≤ ``max_frames``, the model's frame geometry), cuts it into windows, and asks the model: its
-``compress`` (a progress bar per compressor call) and its ``generate`` (allocation, reduction,
-assembly, the LLM), which times each phase. The relevance the allocator reads can come from the
-trained SVLM (the default, same forward pass as the memory) or from a base SVLM's prior (paper
-Table 2D), each with the routing or standard system prompt.
+:meth:`TempoPipeline.answer` resolves the question's settings once
+(:func:`~tempo_kit.inference.question.resolve_question`: everything checked before a frame is
+decoded), picks a memory source (:mod:`~tempo_kit.inference.sources`: serial, streamed, or a
+session's prefix cache; the base SVLM's relevance prior as a wrapper), and hands the memory to the
+model's ``generate`` (allocation, reduction, assembly, the LLM), which times each phase.
 """
 
 from __future__ import annotations
@@ -21,42 +20,20 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
-from tempo_kit.errors import ConfigError, check_choice
-from tempo_kit.generation import DEFAULT_MAX_NEW_TOKENS
-from tempo_kit.inference.defaults import DEFAULT_INFER_MAX_CONTEXT, RELEVANCE_SOURCES
+from tempo_kit.compressors.prompts import compressor_prompt_text
+from tempo_kit.errors import ConfigError
+from tempo_kit.inference.question import Question, resolve_question, resolve_sampling
 from tempo_kit.inference.result import InferenceResult
 from tempo_kit.inference.session import DEFAULT_MAX_CACHE_BYTES, VideoSession
-from tempo_kit.model.compression import compress_samples
-from tempo_kit.model.timing import synchronize
-from tempo_kit.types import CompressorOutput, Segments
-from tempo_kit.video.reading import Sampling, split_sampling
+from tempo_kit.inference.sources import BaseRelevance, LastVideo, MemorySource, SerialSource, StreamedSource
+from tempo_kit.moved import moved_names
+from tempo_kit.time_tags import format_time_tag
+from tempo_kit.video.reading import Sampling
 
-#: System prompts of the relevance pass. ``qwen_default`` is Qwen-VL's own default system prompt,
-#: what the paper's "Base Model Prior (Standard prompt)" row used (Appendix E.3).
-RELEVANCE_PROMPTS = {
-    "routing": "routing",
-    "standard": "standard",
-    "qwen_default": "You are a helpful assistant.",
-}
 #: Memory tokens of the base-prior compressor: relevance is read before the first memory token
 #: (causal attention), so one is enough and the base SVLM never needs Tempo's trained tokens.
 BASE_PRIOR_K_MAX = 1
-
-
-def relevance_system_prompt(prompt: str | None) -> str | None:
-    """The compressor system prompt of a ``relevance_prompt`` name (or literal text); ``None`` stays."""
-    return None if prompt is None else RELEVANCE_PROMPTS.get(prompt, prompt)
-
-
-def file_identity(path: str | Path) -> tuple[int, int] | tuple[None, None]:
-    """(size, modification time in ns) of a file: a file replaced under the same name is a new video."""
-    try:
-        stat = Path(path).stat()
-    except OSError:
-        return None, None
-    return stat.st_size, stat.st_mtime_ns
 
 
 class TempoPipeline:
@@ -79,9 +56,7 @@ class TempoPipeline:
         self.model = model.eval()
         self.base_compressor = None if base_compressor is None else base_compressor.eval()
         self.reuse_last_video = reuse_last_video
-        self._video_key: tuple | None = None
-        self._decoded: tuple | None = None
-        self._compressed: dict[tuple, CompressorOutput] = {}
+        self._last = LastVideo()
 
     @classmethod
     def from_pretrained(
@@ -117,8 +92,7 @@ class TempoPipeline:
     def sampling(self, sampling: Sampling | Mapping[str, Any] | None = None, **values: Any) -> Sampling:
         """How a video is read: ``sampling`` (a record or mapping) and ``values`` on the inference
         defaults, checked, with the model's own ``preprocessing`` when none is chosen."""
-        base = sampling if isinstance(sampling, Sampling) else Sampling.inference().updated(sampling or {})
-        return base.updated(values).with_preprocessing(self.model.config.preprocessing)
+        return resolve_sampling(self.model.config, sampling, values)
 
     def open(
         self,
@@ -150,265 +124,122 @@ class TempoPipeline:
             **reading,
         )
 
-    def _segments(
-        self,
-        video: str | Path | Any | None,
-        frames: Tensor | None,
-        *,
-        sampling: Sampling,
-        frame_times: Tensor | None,
-        progress: bool,
-    ) -> tuple[Segments, int, float | None, str | None, float]:
-        """Segments of the video (or of in-memory frames), with the real sampling rate."""
-        from tempo_kit.video import make_segments
-        from tempo_kit.video.decode import prepare_frames
-
-        if (video is None) == (frames is None):
+    def question(self, query: str, **options: Any) -> Question:
+        """The :class:`~tempo_kit.inference.question.Question` ``query`` and ``options`` make on this
+        model (see :func:`~tempo_kit.inference.question.resolve_question`): checked, defaults filled."""
+        question = resolve_question(self.model.config, query, **options)
+        if question.relevance == "base" and self.base_compressor is None:
             raise ConfigError(
-                "give exactly one of video= (a path or a VideoClip) or frames= (uint8 [T, H, W, 3])"
+                "relevance='base' needs the base SVLM: load with base_svlm=<Qwen3-VL-2B-Instruct folder> "
+                "(CLI: --base-svlm DIR)"
             )
-        if frames is not None:
-            frames = torch.as_tensor(frames)
-            if frames.dtype != torch.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
-                raise ConfigError(
-                    f"frames must be uint8 [T, H, W, 3] RGB, got {frames.dtype} {tuple(frames.shape)}"
-                )
-            if sampling.time_base == "container" and frame_times is None:
-                raise ConfigError("time_base='container' needs frame_times= (seconds of each frame)")
-            frames = prepare_frames(frames, sampling.preprocessing, resize=sampling.resize)
-            real_fps = float(sampling.fps)
-            segments = make_segments(
-                frames,
-                sampling.window,
-                kind="video",
-                real_fps=real_fps,
-                frame_times=frame_times,
-                time_base=sampling.time_base,
-            )
-            return segments, int(frames.shape[0]), frames.shape[0] / real_fps, None, real_fps
-        clip = self._load(video, sampling=sampling, progress=progress)
-        segments = make_segments(clip, sampling.window, time_base=sampling.time_base)
-        return segments, len(clip), float(clip.duration), str(clip.source or video), float(clip.real_fps)
+        return question
 
-    def _load(self, video: str | Path | Any, *, sampling: Sampling, progress: bool) -> Any:
-        """The decoded :class:`~tempo_kit.video.VideoClip` of a path (a clip passes through):
-        the one decoding step of :meth:`answer` and of sessions."""
-        from tempo_kit.video import VideoClip, load_video
-
-        if isinstance(video, VideoClip):
-            return video
-        with tqdm(total=1, desc="decode", unit="video", disable=not progress, dynamic_ncols=True) as bar:
-            clip = load_video(video, **sampling.load_arguments())
-            bar.set_postfix(frames=len(clip), seconds=f"{clip.duration:.0f}")
-            bar.update(1)
-        return clip
-
-    @staticmethod
-    def model_system_prompt(relevance: str, relevance_prompt: str | None) -> str | None:
-        """The system prompt the model's own compressor calls get: the relevance prompt when it
-        scores relevance (``"trained"``), else its own inference prompt (``None``)."""
-        return relevance_system_prompt(relevance_prompt) if relevance == "trained" else None
-
-    def compress(
+    def source(
         self,
-        segments: Segments,
-        query: str,
+        video: str | Path | Any | None = None,
         *,
-        relevance: str = "trained",
-        relevance_prompt: str | None = None,
-        progress: bool = False,
-    ) -> CompressorOutput:
-        """Memory from the model's SVLM; relevance from it or from the base SVLM's prior.
-
-        With ``relevance="trained"`` one pass gives both, under ``relevance_prompt`` (default: the
-        compressor's own inference prompt); with ``"base"`` the base SVLM scores relevance under
-        that prompt while the model's SVLM compresses under its own.
-        """
-        prompt = relevance_system_prompt(relevance_prompt)
-        with tqdm(total=len(segments), desc="compress", unit="seg", disable=not progress, dynamic_ncols=True) as bar:
-            compressed = compress_samples(
-                self.model.compressor,
-                [segments],
-                [query],
-                self.model_system_prompt(relevance, relevance_prompt),
-                on_chunk=bar.update,
-            )
-        if relevance == "trained":
-            return compressed
-        with tqdm(
-            total=len(segments), desc="relevance (base SVLM)", unit="seg", disable=not progress, dynamic_ncols=True
-        ) as bar:
-            prior = compress_samples(self.base_compressor, [segments], [query], prompt, on_chunk=bar.update)
-        return CompressorOutput(compressed.memory, prior.relevance, compressed.num_segments)
+        frames: Tensor | None = None,
+        frame_times: Tensor | None = None,
+        overlap: bool = False,
+    ) -> MemorySource:
+        """The memory source :meth:`answer` uses for a video: streamed with ``overlap`` (a file read
+        once; ``result.settings["overlap"]`` says whether it was), else serial (reusing the last
+        video's work with ``reuse_last_video``)."""
+        if overlap and not self.reuse_last_video and isinstance(video, (str, Path)):
+            return StreamedSource(self.model.compressor, video)  # a decoded clip has nothing left to overlap
+        return SerialSource(
+            self.model.compressor,
+            video,
+            frames=frames,
+            frame_times=frame_times,
+            last=self._last if self.reuse_last_video else None,
+        )
 
     @torch.no_grad()
     def answer(
         self,
         video: str | Path | Any | None = None,
-        query: str = "",
+        query: str | Question = "",
         *,
+        question: Question | None = None,
+        source: MemorySource | None = None,
         frames: Tensor | None = None,
         frame_times: Tensor | None = None,
-        sampling: Sampling | Mapping[str, Any] | None = None,
-        budget: int | None = None,
-        max_context: int | None = DEFAULT_INFER_MAX_CONTEXT,
-        allocator: str | Mapping[str, Any] | None = None,
-        reduction: str | None = None,
-        k_min: int | None = None,
-        relevance: str = "trained",
-        relevance_prompt: str | None = None,
-        compressor_query: str | None = None,
-        max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
-        progress: bool = False,
-        compressed: CompressorOutput | None = None,
         overlap: bool = False,
+        progress: bool = False,
         **options: Any,
     ) -> InferenceResult:
         """Answer ``query`` about ``video`` (a path or a decoded clip) or ``frames``.
 
         Args:
-            sampling: how the video is read, a :class:`~tempo_kit.video.reading.Sampling` (or a
-                mapping of its fields); its fields can also be given as keywords (``fps``,
-                ``min_frames``, ``max_frames``, ``window``, ``preprocessing``, ``resize``,
-                ``time_base``, ``backend``). Defaults: the released inference script's (2 FPS,
-                4–1024 frames, windows of 8) and the model's own frame geometry.
-            budget: visual tokens for the whole video (default: the model's, 8192 as released).
-            max_context: the LLM context cap (released: 16384 at inference, 32768 in evaluation;
-                ``None``: the model config's).
-            allocator: registry name or spec (``ata``, ``uniform``, ``topk``, …; default the model's).
-            reduction: which tokens a segment keeps (``head``, ``tail``, ``merge``, ``random``).
-            k_min: anchor tokens per segment (default the model's, 4).
-            relevance: ``"trained"`` (the model's SVLM, same pass as the memory) or ``"base"``
-                (a base SVLM's prior; needs ``base_svlm``).
-            relevance_prompt: ``"routing"`` (default at inference), ``"standard"``,
-                ``"qwen_default"`` or a literal system prompt for the relevance pass. With
-                ``relevance="trained"`` it is also the prompt the memory is compressed under
-                (one forward pass gives both).
-            compressor_query: the text the SVLM is conditioned on, if not ``query`` (e.g. the bare
-                question without the multiple-choice options and instructions).
-            progress: show progress bars for decoding and compression.
-            compressed: memory and relevance already computed for this video and
-                ``compressor_query`` (what a :class:`~tempo_kit.inference.session.VideoSession`
-                passes); the compressor is then skipped.
+            query: the question, or a :class:`~tempo_kit.inference.question.Question` (also as
+                ``question=``) built by :meth:`question`.
+            source: where the memory comes from, instead of ``video``/``frames`` (a session passes
+                itself, :class:`~tempo_kit.inference.session.VideoSession`).
             overlap: decode the video file in a background thread, chunk by chunk, while the
                 compressor works on the chunks already decoded (:mod:`~tempo_kit.inference.overlap`):
-                same answer, decoded frames held per chunk, not per video; for a file read once
-                (not with ``reuse_last_video``).
-            options: sampling fields (above); the rest go to the LLM's ``generate``.
+                same answer, decoded frames held per chunk, not per video.
+            progress: show progress bars for decoding and compression.
+            options: the question's settings, resolved by :meth:`question`: ``sampling`` (a
+                :class:`~tempo_kit.video.reading.Sampling` or mapping) and its fields (``fps``,
+                ``min_frames``, ``max_frames``, ``window``, ``preprocessing``, ``resize``,
+                ``time_base``, ``backend``, ``max_long_edge``); ``budget``, ``allocator`` (name or
+                spec), ``reduction``, ``k_min``; ``relevance`` (``"trained"`` or ``"base"``, which
+                needs ``base_svlm``) and ``relevance_prompt`` (``"routing"``, ``"standard"``,
+                ``"qwen_default"`` or text); ``compressor_query``; ``max_context`` (default the
+                model config's); ``max_new_tokens`` and the LLM's generation settings. An unknown
+                keyword is refused before the video is decoded.
         """
         from tempo_kit.model import inference_batch
-        from tempo_kit.model.config import check_model_settings
 
-        if not isinstance(query, str) or not query.strip():
-            raise ConfigError("query is empty; pass the question to answer")
-        check_choice(relevance, RELEVANCE_SOURCES, "relevance")
-        if relevance == "base" and self.base_compressor is None:
-            raise ConfigError(
-                "relevance='base' needs the base SVLM: load with base_svlm=<Qwen3-VL-2B-Instruct folder> "
-                "(CLI: --base-svlm DIR)"
-            )
-        sampling = self.sampling(sampling, **split_sampling(options))
-        if max_context is not None and (
-            isinstance(max_context, bool) or not isinstance(max_context, int) or max_context < 1
-        ):
-            raise ConfigError(f"max_context must be a positive number of tokens or None, got {max_context!r}")
-        given = {key: value for key, value in (("budget", budget), ("k_min", k_min)) if value is not None}
-        check_model_settings(given, "")  # before decoding: budget=True or 0 is refused, not coerced
-        model = self.model
-        timings: dict[str, float] = {}
-        reused: list[str] = []
+        if isinstance(query, Question):
+            question, query = query, ""
+        if question is None:
+            question = self.question(query, **options)
+        elif query or options:
+            raise ConfigError("answer() got a Question and also a query or settings; put them in the Question")
+        elif question.relevance == "base" and self.base_compressor is None:
+            self.question(question.query, relevance="base")  # the same refusal
+        if source is None:
+            source = self.source(video, frames=frames, frame_times=frame_times, overlap=overlap)
+        elif video is not None or frames is not None:
+            raise ConfigError("answer() got a source and also a video or frames; pass one of them")
+        if question.relevance == "base":
+            source = BaseRelevance(source, self.base_compressor)
         start = time.perf_counter()
-        video_key = None
-        if self.reuse_last_video and frames is None and isinstance(video, (str, Path)):
-            video_key = (str(video), *file_identity(video), sampling)
-        streamed = None
-        if video_key is not None and video_key == self._video_key:
-            segments, num_frames, duration, source, real_fps = self._decoded
-            reused.append("decode")
-        elif overlap and video_key is None and compressed is None and isinstance(video, (str, Path)):
-            from tempo_kit.inference.overlap import compress_overlapped
-
-            streamed = compress_overlapped(
-                self, video, query if compressor_query is None else compressor_query, sampling=sampling,
-                relevance=relevance, relevance_prompt=relevance_prompt,
-            )
-            segments, compressed = streamed.segments, streamed.compressed
-            num_frames, duration, source, real_fps = (
-                streamed.num_frames, streamed.duration, streamed.source, streamed.real_fps
-            )
-        else:
-            decoded = self._segments(video, frames, sampling=sampling, frame_times=frame_times, progress=progress)
-            segments, num_frames, duration, source, real_fps = decoded
-            if video_key is not None:
-                self._video_key, self._decoded, self._compressed = video_key, decoded, {}
-        timings["decode"] = time.perf_counter() - start
-
-        svlm_query = query if compressor_query is None else compressor_query
-        tick = time.perf_counter()
-        compress_key = (svlm_query, relevance, relevance_prompt)
-        if compressed is not None:
-            if list(compressed.num_segments) != [len(segments)]:
-                raise ConfigError(
-                    f"compressed= holds {compressed.num_segments} segments but the video has {len(segments)}; "
-                    "pass the compressor output of this video with the same sampling"
-                )
-        elif video_key is not None and compress_key in self._compressed:
-            compressed = self._compressed[compress_key]
-            reused.append("compress")
-        else:
-            compressed = self.compress(
-                segments, svlm_query, relevance=relevance, relevance_prompt=relevance_prompt, progress=progress
-            )
-            if video_key is not None:
-                self._compressed[compress_key] = compressed
-        synchronize(model)
-        timings["compress"] = time.perf_counter() - tick
-        if streamed is not None:
-            timings.update(streamed.timings)
-
-        batch = inference_batch(model.tokenizer, [segments], [query])
-        batch.queries = [svlm_query]
+        memory = source.compress(question, progress=progress)
+        batch = inference_batch(self.model.tokenizer, [memory.segments], [question.query])
+        batch.queries = [question.compressor_query]
         # allocation, reduction, assembly and the LLM, on the memory computed above
-        out = model.generate(
+        out = self.model.generate(
             batch,
-            budget=budget,
-            k_min=k_min,
-            reduction=reduction,
-            allocator=allocator,
-            max_context=max_context,
-            max_new_tokens=max_new_tokens,
-            compressed=compressed,
-            **options,
+            budget=question.budget,
+            k_min=question.k_min,
+            reduction=question.reduction,
+            allocator=question.allocator,
+            max_context=question.max_context,
+            max_new_tokens=question.max_new_tokens,
+            compressed=memory.compressed,
+            **question.generation,
         )
+        timings = dict(memory.timings)
         timings.update({phase: out.timings[phase] for phase in ("allocate", "assemble", "generate")})
-        timings["total"] = time.perf_counter() - start
-        config = model.config
-        spec = config.allocator if allocator is None else allocator
-        settings = {
-            "allocator": {"name": spec} if isinstance(spec, str) else dict(spec),
-            "reduction": config.reduction_name if reduction is None else reduction,
-            "relevance": relevance,
-            "relevance_prompt": relevance_prompt or "model default",
-            **sampling.to_dict(),
-            "real_fps": real_fps,
-            "max_context": config.max_context if max_context is None else max_context,
-            "max_new_tokens": max_new_tokens,
-            "overlap": streamed is not None,  # decoded ahead of the compressor (not just asked for)
-            "overlap_chunks": streamed.chunk_sizes if streamed is not None else None,  # segments each
-        }
-        describe = getattr(model.compressor, "describe_inputs", None)
+        timings["total"] = time.perf_counter() - start + memory.earlier_seconds
         return InferenceResult(
             answer=out.texts[0],
-            query=query,
-            video=source,
+            query=question.query,
+            video=memory.video,
             allocation=out.allocations[0],
-            num_frames=num_frames,
-            duration=duration,
-            window=sampling.window,
+            num_frames=memory.num_frames,
+            duration=memory.duration,
+            window=question.sampling.window,
             timings=timings,
-            settings=settings,
-            reused=tuple(reused),
-            svlm_inputs=streamed.svlm_inputs if streamed is not None else None if describe is None else describe(segments),
+            settings={**question.to_dict(), "real_fps": memory.real_fps, **memory.settings},
+            reused=memory.reused,
+            svlm_inputs=memory.svlm_inputs,
+            svlm_tokens=memory.svlm_tokens,
+            time_tags=[format_time_tag(t, self.model.config.time_tag_template) for t in out.allocations[0].times],
         )
 
 
@@ -422,6 +253,9 @@ def load_base_compressor(path: str | Path, dtype: str = "auto", prompt: str = "r
             "pretrained": str(path),
             "k_max": BASE_PRIOR_K_MAX,
             "dtype": dtype,
-            "prompt": relevance_system_prompt(prompt),
+            "prompt": compressor_prompt_text(prompt),
         }
     )
+
+
+__getattr__ = moved_names(__name__)  # old names, see tempo_kit.moved

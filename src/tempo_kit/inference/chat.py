@@ -20,15 +20,17 @@ from tempo_kit.errors import ConfigError, MediaError, TempoKitError
 from tempo_kit.inference.command import (
     add_allocation_arguments,
     add_model_arguments,
-    check_allocation_names,
     check_budget,
     check_model_arguments,
+    check_question,
     format_result,
     question_options,
 )
 
 #: Words that end the conversation.
 EXIT_WORDS = frozenset({"exit", "quit"})
+#: The query the settings are checked with before the model loads (the questions come later).
+PLACEHOLDER_QUERY = "?"
 #: Prompt shown before each question on a terminal (nothing is shown when input is piped).
 PROMPT = "question> "
 
@@ -99,13 +101,13 @@ def run(args: argparse.Namespace) -> int:
         raise MediaError(f"--video {args.video}: file not found; check the path")
     check_budget(args.budget, args.k_min)
     check_model_arguments(args)
-    check_allocation_names(args)
     if args.relevance != "trained":
         raise ConfigError(
             f"--relevance {args.relevance}: a chat reads relevance from the model's own SVLM (the cached "
             "pass); use `tempo-kit infer --relevance base` for the base SVLM's prior"
         )
     max_cache = cache_bytes(args)
+    check_question(args, PLACEHOLDER_QUERY)  # on the saved model config, before the model loads
     if args.no_progress:
         from tempo_kit.quiet import hide_library_progress
 
@@ -127,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
     with session:
         for question in questions(sys.stdin, interactive):
             try:
-                result = session.ask(question, **question_options(args))
+                result = session.ask(question, progress=not args.no_progress, **question_options(args))
             except TempoKitError as error:
                 print(f"error: {error}", file=sys.stderr, flush=True)
                 continue

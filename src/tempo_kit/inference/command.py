@@ -10,15 +10,16 @@ stderr); ``--plot`` writes the allocation-over-time figure.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import re
 import sys
 from pathlib import Path
 
 from tempo_kit.errors import ConfigError, MediaError
 from tempo_kit.generation import DEFAULT_MAX_NEW_TOKENS
-from tempo_kit.inference.defaults import DEFAULT_INFER_MAX_CONTEXT, RELEVANCE_SOURCES
+from tempo_kit.inference.defaults import RELEVANCE_SOURCES
 from tempo_kit.registry import parse_spec
-from tempo_kit.video.options import DEFAULT_PREPROCESSING, PREPROCESSING_MODES, RESIZE_MODES, TIME_BASES
 from tempo_kit.video.reading import Sampling
 
 #: figure formats ``--plot`` writes (matplotlib picks the format from the file ending)
@@ -28,15 +29,15 @@ PLOT_SUFFIXES = frozenset({".png", ".pdf", ".svg", ".jpg"})
 def add_model_arguments(
     parser: argparse.ArgumentParser,
     sampling: Sampling | None = None,
-    max_context: int = DEFAULT_INFER_MAX_CONTEXT,
+    max_context: int | None = None,
     model_required: bool = True,
 ) -> None:
     """Options shared by ``infer`` and ``eval``: the model and how it reads a video.
 
     ``sampling`` and ``max_context`` are the defaults of the released script the verb mirrors
-    (inference: :meth:`Sampling.inference` and 16384; evaluation: :meth:`Sampling.evaluation` and
-    32768; compatibility §1, §4). ``eval`` makes ``--model`` optional because ``--print-prompts``
-    runs without one.
+    (inference: :meth:`Sampling.inference` and the model config's context, 16384 as released;
+    evaluation: :meth:`Sampling.evaluation` and 32768; compatibility §1, §4). ``eval`` makes
+    ``--model`` optional because ``--print-prompts`` runs without one.
     """
     sampling = sampling or Sampling.inference()
     group = parser.add_argument_group("model")
@@ -55,49 +56,25 @@ def add_model_arguments(
         "--max-context",
         type=int,
         default=max_context,
-        help=f"LLM context cap; visual rows beyond it are cut ({max_context})",
+        help="LLM context cap; visual rows beyond it are cut ("
+        + ("the model's, 16384 as released" if max_context is None else str(max_context))
+        + ")",
     )
 
 
 def add_sampling_arguments(parser: argparse.ArgumentParser, sampling: Sampling) -> None:
-    """One flag per :class:`~tempo_kit.video.reading.Sampling` field, its defaults from ``sampling``."""
+    """One switch per :class:`~tempo_kit.video.reading.Sampling` field, generated from the field's
+    declaration (type, choices, help), its default from ``sampling``."""
     group = parser.add_argument_group("sampling")
-    group.add_argument("--fps", type=float, default=sampling.fps, help=f"frames per second sampled ({sampling.fps:g})")
-    group.add_argument(
-        "--max-frames", type=int, default=sampling.max_frames, help=f"most frames ({sampling.max_frames})"
-    )
-    group.add_argument("--window", type=int, default=sampling.window, help=f"frames per segment ({sampling.window})")
-    group.add_argument(
-        "--min-frames", type=int, default=sampling.min_frames, help=f"fewest frames sampled ({sampling.min_frames})"
-    )
-    group.add_argument(
-        "--preprocessing",
-        default=sampling.preprocessing,
-        choices=PREPROCESSING_MODES,
-        help="frame geometry: the released pipeline's or Qwen3-VL's own (default: the model's, "
-        f"{DEFAULT_PREPROCESSING} unless it was trained otherwise)",
-    )
-    group.add_argument(
-        "--resize",
-        default=sampling.resize,
-        choices=RESIZE_MODES,
-        help="pil: exact released pixels (default); decoder: faster, resized by the decoder",
-    )
-    group.add_argument(
-        "--time-base",
-        default=sampling.time_base,
-        choices=TIME_BASES,
-        help="time tags from the real sampling rate (released) or the container's timestamps",
-    )
-    group.add_argument(
-        "--backend", default=sampling.backend, help=f"video decoder backend (decord or pyav; {sampling.backend})"
-    )
-    group.add_argument(
-        "--max-long-edge",
-        type=int,
-        default=sampling.max_long_edge,
-        help=f"long edge in the qwen3_vl geometry ({sampling.max_long_edge} px)",
-    )
+    for spec in dataclasses.fields(Sampling):
+        default = getattr(sampling, spec.name)
+        group.add_argument(
+            f"--{spec.name.replace('_', '-')}",
+            type=spec.metadata["type"],
+            default=default,
+            choices=spec.metadata.get("choices"),
+            help=spec.metadata["help"] + ("" if default is None else f" ({default})"),
+        )
 
 
 def sampling_of(args: argparse.Namespace) -> Sampling:
@@ -147,18 +124,57 @@ def add_allocation_arguments(parser: argparse.ArgumentParser, sweep: bool = Fals
 
 
 def question_options(args: argparse.Namespace) -> dict:
-    """What the allocation, generation and progress switches say about answering one question:
-    the keywords ``TempoPipeline.answer`` (``infer``) and ``VideoSession.ask`` (``chat``) share."""
+    """What the allocation and generation switches say about answering one question: the
+    keywords of :func:`~tempo_kit.inference.question.resolve_question` that ``infer``, ``chat``
+    and ``demo`` share (``TempoPipeline.answer``, ``VideoSession.ask``)."""
     return {
         "budget": args.budget,
         "allocator": None if args.allocator is None else parse_spec(args.allocator, "--allocator"),
         "reduction": args.reduction,
         "k_min": args.k_min,
+        "relevance": args.relevance,
         "relevance_prompt": args.relevance_prompt,
         "max_context": args.max_context,
         "max_new_tokens": args.max_new_tokens,
-        "progress": not args.no_progress,
     }
+
+
+def saved_model_config(folder: str | Path):
+    """The :class:`~tempo_kit.model.config.TempoConfig` a model folder stores, read without
+    building the model (seconds before a load that takes minutes)."""
+    from tempo_kit.model.config import TempoConfig
+    from tempo_kit.model.storage import read_config
+    from tempo_kit.parts import COMPONENTS
+
+    return TempoConfig.from_mapping(read_config(Path(folder).expanduser(), COMPONENTS))
+
+
+def check_question(args: argparse.Namespace, query: str, options: dict | None = None) -> None:
+    """Every question setting the switches give, resolved on the saved model config as the
+    pipeline will resolve it (:func:`~tempo_kit.inference.question.resolve_question`): a bad
+    value fails here, naming its switch, before the model loads. ``chat`` and ``demo`` pass a
+    placeholder ``query``: their questions come later. ``options``: the keywords the verb passes
+    (default: :func:`question_options`)."""
+    from tempo_kit.inference.question import resolve_question
+
+    options = dict(question_options(args) if options is None else options)
+    if options.get("max_new_tokens", 1) is None:
+        del options["max_new_tokens"]
+    try:
+        resolve_question(saved_model_config(args.model), query, sampling=sampling_of(args), **options)
+    except ConfigError as error:
+        raise ConfigError(as_switch(str(error))) from None
+
+
+def as_switch(message: str) -> str:
+    """A resolver message about ``key=value`` said of the switch that set it: ``budget=0 must be …``
+    → ``--budget 0: must be …``; ``allocator: …`` → ``--allocator: …``; others unchanged."""
+    match = re.match(r"(\w+)=('[^']*'|\"[^\"]*\"|\S+?)(?::|\s)\s*(.*)", message, re.DOTALL)
+    if match:
+        key, value, rest = match.groups()
+        return f"--{key.replace('_', '-')} {value.strip(chr(39))}: {rest}"
+    key = message.split(":", 1)[0]
+    return f"--{key.replace('_', '-')}: {message.split(':', 1)[1].strip()}" if key.isidentifier() else message
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -228,9 +244,9 @@ def check_model_arguments(args: argparse.Namespace) -> None:
     if not math.isfinite(args.fps):
         raise ConfigError(f"--fps {args.fps}: frames sampled per second must be a finite number > 0 (the paper uses 2)")
     sampling_of(args)
-    if args.max_context < 1:
+    if args.max_context is not None and args.max_context < 1:
         raise ConfigError(f"--max-context {args.max_context}: the LLM needs a positive context (released: 16384)")
-    if args.max_new_tokens < 1:
+    if args.max_new_tokens is not None and args.max_new_tokens < 1:
         raise ConfigError(f"--max-new-tokens {args.max_new_tokens}: the answer needs at least 1 token")
     device = str(args.device)
     if device.startswith("cuda") and not torch.cuda.is_available():
@@ -285,6 +301,7 @@ def run(args: argparse.Namespace) -> int:
     from tempo_kit.inference.api import TempoPipeline
 
     check_arguments(args)
+    check_question(args, args.query)
     if args.no_progress:
         from tempo_kit.quiet import hide_library_progress
 
@@ -297,8 +314,8 @@ def run(args: argparse.Namespace) -> int:
         video=args.video,
         query=args.query,
         sampling=sampling_of(args),
-        relevance=args.relevance,
         overlap=args.overlap,
+        progress=not args.no_progress,
         **question_options(args),
     )
     plot, plot_error = None, None

@@ -6,7 +6,10 @@ How a video is read (frames per second, frame counts, window, geometry) is the
 
 from __future__ import annotations
 
-#: The LLM context cap the released inference script and demo app pass (compatibility §4).
-DEFAULT_INFER_MAX_CONTEXT = 16384
+from tempo_kit.moved import moved_names
+
 #: Where the allocator's relevance comes from: the trained SVLM, or a base SVLM's prior.
 RELEVANCE_SOURCES = ("trained", "base")
+
+
+__getattr__ = moved_names(__name__)  # old names, see tempo_kit.moved

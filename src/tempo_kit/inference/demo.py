@@ -19,8 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from tempo_kit.errors import ConfigError, TempoKitError
-from tempo_kit.inference.chat import add_cache_arguments, cache_bytes, reading_of
-from tempo_kit.inference.command import add_model_arguments, check_budget, check_model_arguments
+from tempo_kit.inference.chat import PLACEHOLDER_QUERY, add_cache_arguments, cache_bytes, reading_of
+from tempo_kit.inference.command import (
+    add_model_arguments,
+    check_budget,
+    check_model_arguments,
+    check_question,
+)
 
 #: Video file endings offered from ``--examples``.
 VIDEO_SUFFIXES = frozenset({".mp4", ".webm", ".mkv", ".mov", ".avi"})
@@ -184,6 +189,8 @@ def run(args: argparse.Namespace) -> int:
     examples = example_videos(args.examples)
     if not 0 < args.port < 65536:
         raise ConfigError(f"--port {args.port}: pass a TCP port between 1 and 65535")
+    asked = {"budget": args.budget, "max_context": args.max_context, "max_new_tokens": args.max_new_tokens}
+    check_question(args, PLACEHOLDER_QUERY, asked)  # on the saved model config, before the model loads
     import_gradio()
     pipeline = TempoPipeline.from_pretrained(args.model, device=args.device, dtype=args.dtype)
     app = build_app(

@@ -14,8 +14,9 @@ lengths but no frames. Peak host memory is flat in the video's length
 (``benchmarks/results/overlap_cpu.md``; ``tests/test_overlap.py`` holds it for 384 and 1536 frames).
 
 Segments are compressed independently, so the memory and relevance equal the serial path's;
-:func:`compress_overlapped` cuts chunks along the serial path's own compressor calls (whole calls
-under a ``call_token_budget`` too), so every call holds the same segments as well.
+:class:`~tempo_kit.inference.sources.StreamedSource` cuts chunks along the serial path's own
+compressor calls (whole calls under a ``call_token_budget`` too), so every call holds the same
+segments as well.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import torch
 
 from tempo_kit.errors import MediaError
 from tempo_kit.model.compression import join_calls
+from tempo_kit.moved import moved_names
 from tempo_kit.types import CompressorOutput, Segments
 from tempo_kit.video.reading import Sampling
 
@@ -41,31 +43,6 @@ from tempo_kit.video.reading import Sampling
 DEFAULT_PREFETCH = 2
 #: Micro-batches of the compressor per decoded chunk.
 CHUNK_MICRO_BATCHES = 2
-
-
-@dataclass
-class StreamedVideo:
-    """What the overlapped path knows of a video once it is compressed.
-
-    Attributes:
-        segments: the video's segments with their time tags and lengths; ``frames`` is empty
-            (``[S, F, 0, 0, 3]``): they were dropped chunk by chunk.
-        compressed: memory and relevance of every segment, as one sample.
-        svlm_inputs: per segment, what the compressor fed its SVLM (``describe_inputs``), or None.
-        timings: seconds the compressor waited for frames (``decode``) and computed (``compress``).
-        chunk_sizes: segments per decoded chunk, in order.
-        num_frames, duration, real_fps, source: as the serial path reports them.
-    """
-
-    segments: Segments
-    compressed: CompressorOutput
-    svlm_inputs: list[dict[str, Any]] | None
-    timings: dict[str, float]
-    chunk_sizes: list[int]
-    num_frames: int
-    duration: float
-    real_fps: float
-    source: str
 
 
 class Prefetch:
@@ -144,34 +121,20 @@ def stream_segments(
     e.g. whole compressor calls under a token budget.
     """
     from tempo_kit.video import make_segments
-    from tempo_kit.video.backends import open_video
-    from tempo_kit.video.decode import FramePlan, VideoClip, decode_frames, sampled_indices
+    from tempo_kit.video.decode import decode_frames, open_sampled
     from tempo_kit.video.sampling import DEFAULT_SIZE_MULTIPLE
     from tempo_kit.video.segments import window_positions
 
     if isinstance(chunk_segments, int) and chunk_segments < 1:
         raise ValueError(f"chunk_segments must be at least 1, got {chunk_segments}")
     reading = sampling.load_arguments()
-    plan = FramePlan.for_mode(reading["preprocessing"], reading["max_long_edge"], DEFAULT_SIZE_MULTIPLE)
-    resize, window = reading["resize"], sampling.window
-    source = open_video(path, reading["backend"], plan.first_size if resize == "decoder" else None)
+    opened = open_sampled(path, size_multiple=DEFAULT_SIZE_MULTIPLE, **reading)
+    source, plan, indices, resize, window = opened.source, opened.plan, opened.indices, reading["resize"], sampling.window
+    count, duration = len(indices), opened.duration
     try:
-        duration, indices = sampled_indices(source, reading["fps"], reading["min_frames"], reading["max_frames"])
-        count = len(indices)
-        index_tensor = torch.from_numpy(indices)
-        timeline = VideoClip(
-            frames=torch.empty((count, 0, 0, 3), dtype=torch.uint8),  # times and lengths only
-            timestamps=index_tensor.double() / source.fps,
-            indices=index_tensor,
-            fps=source.fps,
-            duration=duration,
-            source=str(path),
-            real_fps=count / duration,
-            num_source_frames=source.num_frames,
-            preprocessing=reading["preprocessing"],
-        )
+        timeline = opened.clip(torch.empty((count, 0, 0, 3), dtype=torch.uint8))  # times and lengths only
         skeleton = make_segments(timeline, window, time_base=sampling.time_base)
-        sizes = _chunk_sizes(chunk_segments, skeleton, plan.final_size(source.height, source.width))
+        sizes = _chunk_sizes(chunk_segments, skeleton, opened.final_size)
     except BaseException:
         source.close()
         raise
@@ -249,6 +212,7 @@ def compress_streamed(
     compress: Callable[[Segments], CompressorOutput],
     describe: Callable[[Segments], list[dict[str, Any]]] | None = None,
     prefetch: int = DEFAULT_PREFETCH,
+    on_chunk: Callable[[int], object] | None = None,
 ) -> tuple[CompressorOutput, list[dict[str, Any]] | None, float]:
     """Compress each chunk as soon as it is decoded, the next ones decoding meanwhile.
 
@@ -264,51 +228,12 @@ def compress_streamed(
         if chunk is None:
             break
         outputs.append(compress(chunk))
+        if on_chunk is not None:
+            on_chunk(len(chunk))
         if inputs is not None:
             inputs.extend(describe(chunk))
         del chunk  # its frames are no longer needed
     return join_calls(outputs, [sum(len(out.memory) for out in outputs)]), inputs, waited
 
 
-def compress_overlapped(
-    pipe,
-    video: str | Path,
-    query: str,
-    *,
-    sampling: Sampling,
-    relevance: str = "trained",
-    relevance_prompt: str | None = None,
-    prefetch: int = DEFAULT_PREFETCH,
-) -> StreamedVideo:
-    """Decode and compress ``video`` for ``query`` with a :class:`TempoPipeline`, overlapped.
-
-    Chunks are :data:`CHUNK_MICRO_BATCHES` whole compressor calls of the serial path's plan
-    (:func:`~tempo_kit.model.compression.call_plan`: ``segment_batch_size`` segments, or fewer under
-    a ``call_token_budget``), so every call sees the segments the serial path gives it and host
-    memory follows the budget. ``timings``: ``decode`` is the time the compressor waited for
-    frames, ``compress`` the rest.
-    """
-    from tempo_kit.model.compression import call_plan
-
-    prompt = pipe.model_system_prompt(relevance, relevance_prompt)
-
-    def whole_calls(shaped: Segments) -> list[int]:
-        calls = call_plan(pipe.model.compressor, [shaped], [query], prompt)
-        return [sum(calls[i : i + CHUNK_MICRO_BATCHES]) for i in range(0, len(calls), CHUNK_MICRO_BATCHES)]
-
-    start = time.perf_counter()
-    segments, chunks, facts = stream_segments(video, sampling, whole_calls)
-    compressed, inputs, waited = compress_streamed(
-        chunks,
-        lambda chunk: pipe.compress(chunk, query, relevance=relevance, relevance_prompt=relevance_prompt),
-        getattr(pipe.model.compressor, "describe_inputs", None),
-        prefetch,
-    )
-    total = time.perf_counter() - start
-    return StreamedVideo(
-        segments=segments,
-        compressed=compressed,
-        svlm_inputs=inputs,
-        timings={"decode": waited, "compress": total - waited},
-        **facts,
-    )
+__getattr__ = moved_names(__name__)  # old names, see tempo_kit.moved

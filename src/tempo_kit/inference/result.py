@@ -33,6 +33,8 @@ class InferenceResult:
             compressor does not say).
         svlm_tokens: tokens the SVLM computed for this answer (a session's follow-up question runs
             only its own and the memory tokens); ``None`` where not counted.
+        time_tags: per segment, the time-tag text the LLM read (``<2.1 seconds>``): the exact
+            tag, where the rounded ``time`` in seconds may round the other way.
     """
 
     answer: str
@@ -47,6 +49,7 @@ class InferenceResult:
     reused: tuple[str, ...] = ()
     svlm_inputs: list[dict[str, Any]] | None = None
     svlm_tokens: int | None = None
+    time_tags: list[str] | None = None
 
     @property
     def tokens_used(self) -> int:
@@ -102,12 +105,13 @@ class InferenceResult:
     def segment_records(self) -> list[dict[str, Any]]:
         """One record per segment: its LLM ``time`` tag, ``relevance``, ``tokens`` kept, and what
         the SVLM saw (``svlm_grid``, per-patch ``frame_times``) — the things to check when a
-        pipeline's inputs are in doubt."""
+        pipeline's inputs are in doubt. ``time_tag`` is the tag's text as the LLM read it."""
         relevance = self.allocation.relevance
         records = []
         for i, (time_s, count) in enumerate(zip(self.allocation.times, self.allocation.counts)):
             record: dict[str, Any] = {
                 "time": round(float(time_s), 3),
+                "time_tag": None if self.time_tags is None else self.time_tags[i],
                 "relevance": None if relevance is None else round(float(relevance[i]), 6),
                 "tokens": int(count),
             }

@@ -15,7 +15,6 @@ A compressor without a prefix cache makes the session recompress the whole video
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from pathlib import Path
@@ -27,7 +26,18 @@ from tqdm.auto import tqdm
 
 from tempo_kit.compressors.prefix_cache import PrefixCaching, SegmentPrefix
 from tempo_kit.errors import ConfigError, did_you_mean
+from tempo_kit.inference.question import Question, resolve_sampling
 from tempo_kit.inference.result import InferenceResult
+from tempo_kit.inference.sources import (
+    Memory,
+    MemorySource,
+    Rescore,
+    check_video_arguments,
+    compress_segments,
+    decode_video,
+    describe,
+)
+from tempo_kit.model.compression import call_plan, check_system_prompt, join_calls, plan_pieces
 from tempo_kit.types import CompressorOutput
 from tempo_kit.video.reading import Sampling
 
@@ -45,8 +55,9 @@ READING_KEYS = ("sampling", *Sampling.names())
 _TOLD_NO_CACHE: set[str] = set()
 
 
-class VideoSession:
-    """One decoded video and its compressor prefix cache, answering questions with :meth:`ask`.
+class VideoSession(MemorySource):
+    """One decoded video and its compressor prefix cache, answering questions with :meth:`ask`:
+    the prefix-cached :class:`~tempo_kit.inference.sources.MemorySource`.
 
     Open one with :meth:`TempoPipeline.open <tempo_kit.inference.api.TempoPipeline.open>`.
 
@@ -79,8 +90,7 @@ class VideoSession:
                 f"max_cache_bytes must be a positive number of bytes, got {max_cache_bytes!r} "
                 f"(default {DEFAULT_MAX_CACHE_BYTES}); to recompute everything per question use answer()"
             )
-        if (video is None) == (frames is None):
-            raise ConfigError("open() needs exactly one of a video (a path or a VideoClip) or frames= (uint8 [T, H, W, 3])")
+        check_video_arguments(video, frames, "open()")
         unknown = sorted(set(reading) - set(READING_KEYS))
         if unknown:
             raise ConfigError(
@@ -91,21 +101,12 @@ class VideoSession:
         self.cache_device = None if cache_device is None else torch.device(cache_device)
         self.max_cache_bytes = max_cache_bytes
         given = {k: v for k, v in reading.items() if v is not None}
-        #: how the video is read (``answer`` gets the same record for every question)
-        self.sampling: Sampling = pipeline.sampling(given.pop("sampling", None), **given)
+        #: how the video is read (every question of the session reads it so)
+        self.sampling: Sampling = resolve_sampling(pipeline.model.config, given.pop("sampling", None), given)
         start = time.perf_counter()
-        if frames is not None:
-            #: what :meth:`TempoPipeline.answer` reads this video from (decoded once, here)
-            self.source: dict[str, Any] = {"frames": frames, "frame_times": frame_times}
-        else:
-            self.source = {"video": pipeline._load(video, sampling=self.sampling, progress=progress)}
-        self.segments, self.num_frames, self.duration, self.video, self.real_fps = pipeline._segments(
-            self.source.get("video"),
-            self.source.get("frames"),
-            sampling=self.sampling,
-            frame_times=frame_times,
-            progress=progress,
-        )
+        decoded = decode_video(video, frames, frame_times, self.sampling, progress)
+        self.segments, self.num_frames, self.duration = decoded.segments, decoded.num_frames, decoded.duration
+        self.video, self.real_fps = decoded.video, decoded.real_fps
         self.decode_seconds = time.perf_counter() - start
         self._prefixes: list[SegmentPrefix | None] = [None] * len(self.segments)
         self._prompt: str | None = None
@@ -132,7 +133,6 @@ class VideoSession:
         """Free the cache and the frames; further questions raise :class:`ConfigError`."""
         self._prefixes = []
         self.segments = None
-        self.source = {}
         self._closed = True
 
     def __enter__(self) -> VideoSession:
@@ -142,18 +142,10 @@ class VideoSession:
         self.close()
 
     # ------------------------------------------------------------------------------ asking
-    @torch.no_grad()
-    def ask(
-        self,
-        question: str,
-        *,
-        relevance_prompt: str | None = None,
-        compressor_query: str | None = None,
-        progress: bool = False,
-        **answer_kwargs: Any,
-    ) -> InferenceResult:
-        """Answer ``question``; same arguments as :meth:`TempoPipeline.answer` (``budget``,
-        ``allocator``, ``reduction``, ``k_min``, ``max_new_tokens``, …) except the video's.
+    def ask(self, question: str, **options: Any) -> InferenceResult:
+        """Answer ``question``: :meth:`TempoPipeline.answer` with this session as its memory source,
+        so the same keywords (``budget``, ``allocator``, ``reduction``, ``k_min``,
+        ``relevance_prompt``, ``max_new_tokens``, …) except how the video is read.
 
         The result's ``svlm_tokens`` counts the SVLM tokens computed for this question (prefixes
         included the first time), ``timings["compress"]`` their time, and ``reused`` names what
@@ -161,62 +153,63 @@ class VideoSession:
         """
         if self._closed:
             raise ConfigError("this video session is closed; open a new one with pipeline.open(video)")
-        if not isinstance(question, str) or not question.strip():
-            raise ConfigError("question is empty; pass the question to answer")
-        for key in ("video", "frames", "frame_times", "relevance", "compressed", *READING_KEYS):
-            if key in answer_kwargs:
+        for key in ("video", "frames", "frame_times", "source", *READING_KEYS):
+            if key in options:
                 raise ConfigError(
                     f"ask() got {key}=…, which is fixed when the session is opened; open a new session "
                     "for another video or sampling"
                 )
+        return self.pipeline.answer(query=question, source=self, sampling=self.sampling, **options)
+
+    @torch.no_grad()
+    def compress(self, question: Question, *, progress: bool = False, rescore: Rescore | None = None) -> Memory:
+        """Memory and relevance of every segment for ``question``, from the cache where it holds them."""
+        if self._closed:
+            raise ConfigError("this video session is closed; open a new one with pipeline.open(video)")
+        if question.sampling != self.sampling:
+            raise ConfigError(
+                f"the question reads the video as {question.sampling} but this session was opened with "
+                f"{self.sampling}; open a new session for another sampling"
+            )
         first = self.questions == 0
-        svlm_query = question if compressor_query is None else compressor_query
         tick = time.perf_counter()
-        compressed, svlm_tokens, prefix_reused = self._compress(svlm_query, relevance_prompt, progress)
-        compress_seconds = time.perf_counter() - tick
-        result = self.pipeline.answer(
-            **self.source,
-            query=question,
-            sampling=self.sampling,
-            relevance_prompt=relevance_prompt,
-            compressor_query=compressor_query,
-            compressed=compressed,
-            **answer_kwargs,
-        )
+        compressed, svlm_tokens, prefix_reused = self._compress(question, progress)
+        if rescore is not None:
+            compressed = rescore(self.segments, compressed, question, progress)
         self.questions += 1
-        timings = dict(result.timings)
-        timings["decode"] = self.decode_seconds if first else 0.0
-        timings["compress"] = compress_seconds
-        timings["total"] = sum(seconds for phase, seconds in timings.items() if phase != "total")
-        reused = (() if first else ("decode",)) + (("prefix",) if prefix_reused else ())
-        return dataclasses.replace(result, timings=timings, reused=reused, svlm_tokens=svlm_tokens)
+        return Memory(
+            segments=self.segments,
+            compressed=compressed,
+            timings={"decode": self.decode_seconds if first else 0.0, "compress": time.perf_counter() - tick},
+            num_frames=self.num_frames,
+            duration=self.duration,
+            video=self.video,
+            real_fps=self.real_fps,
+            svlm_inputs=describe(self.pipeline.model.compressor, self.segments),
+            svlm_tokens=svlm_tokens,
+            reused=(() if first else ("decode",)) + (("prefix",) if prefix_reused else ()),
+            earlier_seconds=self.decode_seconds if first else 0.0,
+        )
 
-    def _compress(
-        self, query: str, relevance_prompt: str | None, progress: bool
-    ) -> tuple[CompressorOutput, int | None, bool]:
+    def _compress(self, question: Question, progress: bool) -> tuple[CompressorOutput, int | None, bool]:
         """Memory and relevance of every segment, from the cache where it holds them."""
-        from tempo_kit.inference.api import relevance_system_prompt
-        from tempo_kit.model.compression import call_plan, check_system_prompt, compress_samples, join_calls
-
         compressor = self.pipeline.model.compressor
-        prompt = relevance_system_prompt(relevance_prompt)
+        prompt, query = question.system_prompt, question.compressor_query
         check_system_prompt(compressor, prompt)
         if not isinstance(compressor, PrefixCaching):
             self._say_no_cache(compressor)
-            with tqdm(total=len(self.segments), desc="compress", unit="seg", disable=not progress) as bar:
-                out = compress_samples(compressor, [self.segments], [query], prompt, on_chunk=bar.update)
-            return out, None, False
+            return compress_segments(compressor, self.segments, question, progress), None, False
         prompt_text = compressor.prompt_for(prompt)
         if prompt_text != self._prompt:  # a prefix holds its system prompt
             self._prefixes = [None] * len(self.segments)
             self._prompt = prompt_text
         reused = self.cached_segments > 0
         plan = call_plan(compressor, [self.segments], [query], prompt)  # the calls compress_samples makes
-        outputs, tokens, start = [], 0, 0
+        outputs, tokens = [], 0
         total = len(self.segments)
         with tqdm(total=total, desc="compress", unit="seg", disable=not progress, dynamic_ncols=True) as bar:
-            for size in plan:
-                indices, start = list(range(start, start + size)), start + size
+            for ((_, first, last),) in plan_pieces(plan, [total]):  # one sample: one piece per call
+                indices = list(range(first, last))
                 missing = [j for j in indices if self._prefixes[j] is None]
                 fresh = (
                     dict(zip(missing, compressor.encode_prefixes(self.segments, missing, prompt_text)))

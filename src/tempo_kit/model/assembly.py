@@ -28,18 +28,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from tempo_kit.defaults import DEFAULT_ANSWER_ROOM, DEFAULT_MAX_CONTEXT, DEFAULT_TRAIN_MAX_CONTEXT  # noqa: F401 (re-exported)
 from tempo_kit.errors import ConfigError, check_choice
 from tempo_kit.time_tags import TIME_TAG_TEMPLATE, check_time_tag_template, format_time_tag
 from tempo_kit.types import IGNORE_INDEX, VISUAL_PLACEHOLDER_ID
-
-#: Context cap at inference in the released code (compatibility §4).
-DEFAULT_MAX_CONTEXT = 16384
-
-#: Context cap of the released training recipes (``tokenizer_model_max_length``).
-DEFAULT_TRAIN_MAX_CONTEXT = 8192
-
-#: Room kept for the answer when the cap cuts at inference (released ``inference_max_length``).
-DEFAULT_ANSWER_ROOM = 16
 
 #: How the cap cuts the visual sequence (module docstring).
 CONTEXT_CUTS = ("released", "segments")

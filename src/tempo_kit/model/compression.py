@@ -8,7 +8,7 @@ samples can be skipped (they carry a blank image only so that training touches e
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 
 import torch
@@ -131,28 +131,39 @@ def compress_samples(
     report = on_chunk or (lambda n: None)
     prompt = {} if system_prompt is None else {"system_prompt": system_prompt}
     outputs: list[CompressorOutput] = []
-    call: list[tuple[Segments, str]] = []
-    calls = iter(plan)
-    room = next(calls, 0)
 
-    def run() -> None:
-        chunk = [piece for piece, _ in call]
-        outputs.append(_checked(compressor, compressor(chunk, [query for _, query in call], **prompt), chunk))
+    def run(call: list[tuple[int, int, int]]) -> None:
+        chunk = [samples[i] if (first, last) == (0, len(samples[i])) else samples[i].slice(first, last) for i, first, last in call]
+        outputs.append(_checked(compressor, compressor(chunk, [queries[i] for i, _, _ in call], **prompt), chunk))
         report(sum(len(piece) for piece in chunk))
 
-    for segments, query in zip(samples, queries):
+    for call in plan_pieces(plan, [len(s) for s in samples]):
+        run(call)
+    if not outputs:
+        run([])
+    return join_calls(outputs, [len(s) for s in samples])
+
+
+def plan_pieces(plan: Sequence[int], lengths: Sequence[int]) -> Iterator[list[tuple[int, int, int]]]:
+    """Each call of ``plan`` as its pieces ``(sample, first, last)`` of samples of ``lengths``
+    segments: the one executor of a call plan (:func:`compress_samples`, sessions). A call may
+    hold the end of one sample and the start of the next."""
+    calls = iter(plan)
+    room = next(calls, 0)
+    call: list[tuple[int, int, int]] = []
+    for index, length in enumerate(lengths):
         start = 0
-        while start < len(segments):
-            take = min(room, len(segments) - start)
-            whole = start == 0 and take == len(segments)
-            call.append((segments if whole else segments.slice(start, start + take), query))
+        while start < length:
+            if room < 1:
+                raise ValueError(f"call plan {list(plan)} does not cover samples of {list(lengths)} segments")
+            take = min(room, length - start)
+            call.append((index, start, start + take))
             start, room = start + take, room - take
             if room == 0:
-                run()
+                yield call
                 call, room = [], next(calls, 0)
-    if call or not outputs:
-        run()
-    return join_calls(outputs, [len(s) for s in samples])
+    if call:
+        yield call
 
 
 def call_plan(

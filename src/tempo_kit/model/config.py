@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from tempo_kit.compressors.inputs import check_call_token_budget
+from tempo_kit.defaults import DEFAULT_BUDGET, DEFAULT_K_MIN, DEFAULT_REDUCTION  # noqa: F401 (re-exported)
 from tempo_kit.errors import ConfigError, check_choice, did_you_mean
 from tempo_kit.model.assembly import (
     CONTEXT_CUTS,
@@ -24,16 +25,6 @@ from tempo_kit.model.packing import check_pack_tokens
 from tempo_kit.time_tags import TIME_TAG_TEMPLATE, check_time_tag_template
 from tempo_kit.video.options import DEFAULT_PREPROCESSING
 from tempo_kit.video.preprocessing import check_preprocessing
-
-#: Visual-token budget B per video at inference (the paper's main 8K setting).
-DEFAULT_BUDGET = 8192
-
-#: Minimal anchor tokens per segment at inference (paper §3.3, k_min = 4).
-DEFAULT_K_MIN = 4
-
-#: Intra-segment reduction at inference: head truncation (paper Table 2C's default).
-DEFAULT_REDUCTION = "head"
-
 
 #: Lowest value of each integer model setting (a budget of 0 tokens cannot answer anything).
 INTEGER_MINIMUMS = {"budget": 1, "k_min": 0, "max_context": 1, "train_max_context": 1, "answer_room": 0}

@@ -294,7 +294,7 @@ class TempoModel(nn.Module):
         *,
         budget: int | None = None,
         k_min: int | None = None,
-        reduction: str | None = None,
+        reduction: str | Mapping[str, Any] | None = None,
         allocator: str | Mapping[str, Any] | nn.Module | None = None,
         max_context: int | None = None,
         max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
@@ -356,13 +356,13 @@ class TempoModel(nn.Module):
         budget = config.budget if budget is None else budget
         k_min = config.k_min if k_min is None else k_min
         check_model_settings({"budget": budget, "k_min": k_min}, "")  # True, 0 or 2.5 are not budgets
-        return {
-            "allocator": allocator,
-            "budget": budget,
-            "k_min": k_min,
-            "reduction": config.reduction_name if reduction is None else reduction,
-            "reduction_kwargs": config.reduction_kwargs if reduction is None else {},
-        }
+        if reduction is None:
+            name, kwargs = config.reduction_name, config.reduction_kwargs
+        elif isinstance(reduction, Mapping):  # a spec: {name: merge, ...arguments}
+            name, kwargs = reduction["name"], {k: v for k, v in reduction.items() if k != "name"}
+        else:
+            name, kwargs = reduction, {}
+        return {"allocator": allocator, "budget": budget, "k_min": k_min, "reduction": name, "reduction_kwargs": kwargs}
 
     # ------------------------------------------------------------------------------ persistence
     def save_pretrained(self, out_dir: str | Path, *, training: Mapping[str, Any] | None = None) -> Path:

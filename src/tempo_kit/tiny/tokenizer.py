@@ -11,6 +11,8 @@ from pathlib import Path
 
 from tokenizers import Regex, Tokenizer, models, pre_tokenizers, trainers
 
+from tempo_kit.time_tags import format_time_tag
+
 #: Qwen's pre-tokenisation regex (digits split one by one, as in Qwen2/Qwen3).
 QWEN_PRETOKENIZE_REGEX = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
 
@@ -66,7 +68,7 @@ _WORDS = (
 def _training_corpus() -> list[str]:
     words = _WORDS.split()
     lines = [" ".join(words[i : i + 12]) for i in range(0, len(words), 12)]
-    lines += [f"<{t / 2:.1f} seconds>" for t in range(0, 400)]
+    lines += [format_time_tag(t / 2) for t in range(0, 400)]  # the tags the models read
     lines += [f"({c}) {c}. Answer: {c}" for c in "ABCDE"]
     lines += [f"{n} {n * 7} {n}.{n}" for n in range(100)]
     return lines * 4

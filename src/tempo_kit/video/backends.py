@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tempo_kit.defaults import DEFAULT_BACKEND
 from tempo_kit.errors import MediaError
 from tempo_kit.registry import VIDEO_BACKENDS
 
@@ -95,7 +96,7 @@ def register_backend(name: str) -> Callable:
     return VIDEO_BACKENDS.register(name)
 
 
-def open_video(path: str | Path, backend: str = "decord", output_size: SizeRule | None = None) -> VideoSource:
+def open_video(path: str | Path, backend: str = DEFAULT_BACKEND, output_size: SizeRule | None = None) -> VideoSource:
     """Open ``path`` with the named backend and check its metadata.
 
     ``output_size`` tells the backend the size rule frames will be read at (optional).

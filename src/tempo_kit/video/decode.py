@@ -24,12 +24,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from tempo_kit.defaults import DEFAULT_BACKEND
 from tempo_kit.errors import MediaError, check_choice
 from tempo_kit.video.backends import open_video
 from tempo_kit.video.options import (
@@ -193,7 +195,7 @@ def load_video(
     preprocessing: Preprocessing = DEFAULT_PREPROCESSING,
     max_long_edge: int | None = DEFAULT_MAX_LONG_EDGE,
     size_multiple: int = DEFAULT_SIZE_MULTIPLE,
-    backend: str = "decord",
+    backend: str = DEFAULT_BACKEND,
     resize: ResizeMode = DEFAULT_RESIZE,
     chunk_frames: int = DEFAULT_CHUNK_FRAMES,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
@@ -212,34 +214,88 @@ def load_video(
         MediaError: missing, unreadable, truncated, 0-frame or 0-duration file, or an impossible
             fps; the message names the file and the reason.
     """
-    check_choice(resize, RESIZE_MODES, "resize")
-    plan = FramePlan.for_mode(preprocessing, max_long_edge, size_multiple)
-    with open_video(path, backend, plan.first_size if resize == "decoder" else None) as source:
-        duration, indices = sampled_indices(source, fps, min_frames, max_frames)
-        final = plan.final_size(source.height, source.width)
-        unique, inverse = np.unique(indices, return_inverse=True)
-        frames = torch.empty((len(unique), *final, 3), dtype=torch.uint8)
+    opened = open_sampled(
+        path,
+        fps=fps,
+        max_frames=max_frames,
+        min_frames=min_frames,
+        preprocessing=preprocessing,
+        max_long_edge=max_long_edge,
+        size_multiple=size_multiple,
+        backend=backend,
+        resize=resize,
+    )
+    with opened.source:
+        unique, inverse = np.unique(opened.indices, return_inverse=True)
+        frames = torch.empty((len(unique), *opened.final_size, 3), dtype=torch.uint8)
         filled = 0
-        for chunk in decode_frames(source, plan, unique, resize, chunk_frames, chunk_bytes):
+        for chunk in decode_frames(opened.source, opened.plan, unique, resize, chunk_frames, chunk_bytes):
             frames[filled : filled + len(chunk)] = chunk
             filled += len(chunk)
             del chunk
         if filled != len(unique):
             raise RuntimeError(f"backend {backend!r} returned {filled} of {len(unique)} frames for {path}")
-        if len(unique) != len(indices):
+        if len(unique) != len(opened.indices):
             frames = frames[torch.from_numpy(inverse)]
-        index_tensor = torch.from_numpy(indices)
+        return opened.clip(frames)
+
+
+@dataclass
+class SampledVideo:
+    """An opened video with its sampled frame indices and frame plan, nothing decoded yet: the
+    start that :func:`load_video` and the streamed decode (:mod:`tempo_kit.inference.overlap`)
+    share. The caller closes ``source``."""
+
+    source: Any
+    plan: FramePlan
+    duration: float
+    indices: np.ndarray
+    preprocessing: str
+    path: str
+
+    @property
+    def final_size(self) -> tuple[int, int]:
+        """(height, width) of every decoded frame."""
+        return self.plan.final_size(self.source.height, self.source.width)
+
+    def clip(self, frames: Tensor) -> VideoClip:
+        """The :class:`VideoClip` of these indices holding ``frames`` (``[T, 0, 0, 3]``: times only)."""
+        index_tensor = torch.from_numpy(self.indices)
         return VideoClip(
             frames=frames,
-            timestamps=index_tensor.double() / source.fps,
+            timestamps=index_tensor.double() / self.source.fps,
             indices=index_tensor,
-            fps=source.fps,
-            duration=duration,
-            source=str(path),
-            real_fps=len(indices) / duration,
-            num_source_frames=source.num_frames,
-            preprocessing=preprocessing,
+            fps=self.source.fps,
+            duration=self.duration,
+            source=self.path,
+            real_fps=len(self.indices) / self.duration,
+            num_source_frames=self.source.num_frames,
+            preprocessing=self.preprocessing,
         )
+
+
+def open_sampled(
+    path: str | Path,
+    *,
+    fps: float,
+    max_frames: int,
+    min_frames: int,
+    preprocessing: Preprocessing,
+    max_long_edge: int | None,
+    size_multiple: int,
+    backend: str,
+    resize: ResizeMode,
+) -> SampledVideo:
+    """Open ``path`` and pick its sampled frames (see :func:`load_video`); the source is closed on error."""
+    check_choice(resize, RESIZE_MODES, "resize")
+    plan = FramePlan.for_mode(preprocessing, max_long_edge, size_multiple)
+    source = open_video(path, backend, plan.first_size if resize == "decoder" else None)
+    try:
+        duration, indices = sampled_indices(source, fps, min_frames, max_frames)
+    except BaseException:
+        source.close()
+        raise
+    return SampledVideo(source, plan, duration, indices, preprocessing, str(path))
 
 
 def sampled_indices(source, fps: float, min_frames: int, max_frames: int) -> tuple[float, np.ndarray]:

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-#: Frames per segment (paper §4.1): 4 in training, 8 at inference.
-TRAIN_WINDOW = 4
-INFERENCE_WINDOW = 8
+from tempo_kit.defaults import INFERENCE_WINDOW, TRAIN_WINDOW  # noqa: F401 (re-exported)
 
 ResizeMode = Literal["decoder", "pil", "torch"]
 RESIZE_MODES = ("pil", "decoder", "torch")

@@ -9,30 +9,27 @@ Torch-free, so the command-line parsers can read its defaults without loading a 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from tempo_kit.errors import ConfigError, check_choice, did_you_mean
-from tempo_kit.video.options import (
-    DEFAULT_RESIZE,
-    DEFAULT_TIME_BASE,
-    INFERENCE_WINDOW,
-    PREPROCESSING_MODES,
-    RESIZE_MODES,
-    TIME_BASES,
-    TRAIN_WINDOW,
-)
-from tempo_kit.video.sampling import (
+from tempo_kit.defaults import (  # noqa: F401 (DEFAULT_BACKEND, EVAL_MIN_FRAMES re-exported)
+    DEFAULT_BACKEND,
     DEFAULT_MAX_FRAMES,
     DEFAULT_MAX_LONG_EDGE,
     DEFAULT_MIN_FRAMES,
     DEFAULT_SAMPLE_FPS,
+    EVAL_MIN_FRAMES,
+    INFERENCE_WINDOW,
+    SAMPLING_PRESETS,
 )
-
-#: Video decoder unless told otherwise (``pyav`` is the fallback backend).
-DEFAULT_BACKEND = "decord"
-#: Fewest frames the released evaluation samples per video (compatibility §1; its inference uses 4).
-EVAL_MIN_FRAMES = 8
+from tempo_kit.errors import ConfigError, check_choice, did_you_mean
+from tempo_kit.video.options import (
+    DEFAULT_RESIZE,
+    DEFAULT_TIME_BASE,
+    PREPROCESSING_MODES,
+    RESIZE_MODES,
+    TIME_BASES,
+)
 
 
 @dataclass(frozen=True)
@@ -55,15 +52,36 @@ class Sampling:
             the released geometry fixes its own first resize); ``None`` keeps the native size.
     """
 
-    fps: float = DEFAULT_SAMPLE_FPS
-    min_frames: int = DEFAULT_MIN_FRAMES
-    max_frames: int = DEFAULT_MAX_FRAMES
-    window: int = INFERENCE_WINDOW
-    preprocessing: str | None = None
-    resize: str = DEFAULT_RESIZE
-    time_base: str = DEFAULT_TIME_BASE
-    backend: str = DEFAULT_BACKEND
-    max_long_edge: int | None = DEFAULT_MAX_LONG_EDGE
+    # ``metadata``: the command-line switch each field becomes (``--max-frames``; its type,
+    # choices and help), so every verb's sampling switches are generated from this declaration.
+    fps: float = field(default=DEFAULT_SAMPLE_FPS, metadata={"type": float, "help": "frames per second sampled"})
+    min_frames: int = field(default=DEFAULT_MIN_FRAMES, metadata={"type": int, "help": "fewest frames sampled"})
+    max_frames: int = field(default=DEFAULT_MAX_FRAMES, metadata={"type": int, "help": "most frames sampled"})
+    window: int = field(default=INFERENCE_WINDOW, metadata={"type": int, "help": "frames per segment"})
+    preprocessing: str | None = field(
+        default=None,
+        metadata={
+            "type": str,
+            "choices": PREPROCESSING_MODES,
+            "help": "frame geometry: the released pipeline's or Qwen3-VL's own (default: the model's)",
+        },
+    )
+    resize: str = field(
+        default=DEFAULT_RESIZE,
+        metadata={"type": str, "choices": RESIZE_MODES, "help": "pil: exact released pixels; decoder: faster"},
+    )
+    time_base: str = field(
+        default=DEFAULT_TIME_BASE,
+        metadata={
+            "type": str,
+            "choices": TIME_BASES,
+            "help": "time tags from the real sampling rate (released) or the container's timestamps",
+        },
+    )
+    backend: str = field(default=DEFAULT_BACKEND, metadata={"type": str, "help": "video decoder backend (decord or pyav)"})
+    max_long_edge: int | None = field(
+        default=DEFAULT_MAX_LONG_EDGE, metadata={"type": int, "help": "long edge in the qwen3_vl geometry, px"}
+    )
 
     def __post_init__(self) -> None:
         if isinstance(self.fps, bool) or not isinstance(self.fps, (int, float)) or not self.fps > 0:
@@ -97,17 +115,17 @@ class Sampling:
     @classmethod
     def inference(cls, **values: Any) -> Sampling:
         """The released inference script's defaults (min 4 frames, window 8), ``values`` on top."""
-        return cls(**values)
+        return cls(**{**SAMPLING_PRESETS["inference"], **values})
 
     @classmethod
     def evaluation(cls, **values: Any) -> Sampling:
         """The released evaluation's defaults (min 8 frames, window 8), ``values`` on top."""
-        return cls(**{"min_frames": EVAL_MIN_FRAMES, **values})
+        return cls(**{**SAMPLING_PRESETS["evaluation"], **values})
 
     @classmethod
     def training(cls, **values: Any) -> Sampling:
         """Training defaults (window 4, the released geometry), ``values`` on top."""
-        return cls(**{"window": TRAIN_WINDOW, "preprocessing": PREPROCESSING_MODES[0], **values})
+        return cls(**{**SAMPLING_PRESETS["training"], **values})
 
     def updated(self, values: Mapping[str, Any], where: str = "") -> Sampling:
         """A copy with ``values`` (names checked: an unknown one fails with a did-you-mean)."""

@@ -19,17 +19,13 @@ import math
 
 import numpy as np
 
-#: Frames sampled per second of video (paper §4.1: "We extract frames at 2 FPS via Decord").
-DEFAULT_SAMPLE_FPS = 2.0
-#: Cap on sampled frames per video at inference (paper Tab. 1; 2048 in the scaling run). Training
-#: stages use their own cap (8 / 128 / 384, paper Table A) through the same parameter.
-DEFAULT_MAX_FRAMES = 1024
-#: Fewest frames taken from any video (released implementation), so a short clip still fills a window.
-DEFAULT_MIN_FRAMES = 4
-#: Long edge of a sampled frame, in pixels (paper Table A, "Max 512 (Long edge)").
-DEFAULT_MAX_LONG_EDGE = 512
-#: Every side is a multiple of this (the SVLM's 16-px patch).
-DEFAULT_SIZE_MULTIPLE = 16
+from tempo_kit.defaults import (  # noqa: F401 (re-exported)
+    DEFAULT_MAX_FRAMES,
+    DEFAULT_MAX_LONG_EDGE,
+    DEFAULT_MIN_FRAMES,
+    DEFAULT_SAMPLE_FPS,
+    DEFAULT_SIZE_MULTIPLE,
+)
 
 
 def num_sampled_frames(

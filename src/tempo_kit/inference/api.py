@@ -168,6 +168,8 @@ class TempoPipeline:
         frame_times: Tensor | None = None,
         overlap: bool = False,
         progress: bool = False,
+        streamer: Any = None,
+        stopping_criteria: Any = None,
         **options: Any,
     ) -> InferenceResult:
         """Answer ``query`` about ``video`` (a path or a decoded clip) or ``frames``.
@@ -181,6 +183,10 @@ class TempoPipeline:
                 compressor works on the chunks already decoded (:mod:`~tempo_kit.inference.overlap`):
                 same answer, decoded frames held per chunk, not per video.
             progress: show progress bars for decoding and compression.
+            streamer, stopping_criteria: per-call hooks handed to the LLM's ``generate`` as they
+                are (a ``transformers`` streamer that sees each new token; stopping criteria that
+                can end the answer early, e.g. when a client leaves): they watch or stop this one
+                answer, so they are not settings and are not part of the question or its record.
             options: the question's settings, resolved by :meth:`question`: ``sampling`` (a
                 :class:`~tempo_kit.video.reading.Sampling` or mapping) and its fields (``fps``,
                 ``min_frames``, ``max_frames``, ``window``, ``preprocessing``, ``resize``,
@@ -222,6 +228,7 @@ class TempoPipeline:
             max_new_tokens=question.max_new_tokens,
             compressed=memory.compressed,
             **question.generation,
+            **{k: v for k, v in (("streamer", streamer), ("stopping_criteria", stopping_criteria)) if v is not None},
         )
         timings = dict(memory.timings)
         timings.update({phase: out.timings[phase] for phase in ("allocate", "assemble", "generate")})

@@ -140,13 +140,14 @@ def question_options(args: argparse.Namespace) -> dict:
 
 
 def saved_model_config(folder: str | Path):
-    """The :class:`~tempo_kit.model.config.TempoConfig` a model folder stores, read without
+    """The :class:`~tempo_kit.model.config.TempoConfig` a model folder (or hub id) stores, read without
     building the model (seconds before a load that takes minutes)."""
+    from tempo_kit.hub import model_folder
     from tempo_kit.model.config import TempoConfig
     from tempo_kit.model.storage import read_config
     from tempo_kit.parts import COMPONENTS
 
-    return TempoConfig.from_mapping(read_config(Path(folder).expanduser(), COMPONENTS))
+    return TempoConfig.from_mapping(read_config(model_folder(folder), COMPONENTS))
 
 
 def check_question(args: argparse.Namespace, query: str, options: dict | None = None) -> None:

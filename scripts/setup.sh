@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create .venv and install tempo-kit with its dev tools the web demo's Gradio and the server's FastAPI. torch is pinned first so the CPU build
+# Create .venv and install tempo-kit with its dev tools, the web demo's Gradio and the server's FastAPI. torch is pinned first so the CPU build
 # on this machine is used; on a GPU machine install your CUDA build of torch before running this.
 set -euo pipefail
 cd "$(dirname "$0")/.."

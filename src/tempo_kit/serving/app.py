@@ -102,14 +102,16 @@ class TempoServer:
         except ConfigError as error:
             raise RequestError(400, str(error)) from None
 
-    def finish(self, request: ChatRequest, result: Any, found: str, video: LocalVideo, started: float) -> tuple[dict, dict]:
+    def finish(
+        self, request: ChatRequest, result: Any, found: str, video: LocalVideo, entry: Any, started: float
+    ) -> tuple[dict, dict]:
         """(the ``tempo`` record, the usage) of an answer; counts it."""
         self.requests.answered += 1
         self.requests.prefix_reused += "prefix" in result.reused
         self.requests.latency_sum += time.perf_counter() - started
         prompt = result.tokens_used + len(self.tokenizer(request.decoder_query)["input_ids"])
         answer_tokens = len(self.tokenizer(result.answer, add_special_tokens=False)["input_ids"])
-        return tempo_record(result, found, video.sha256), usage(prompt, answer_tokens)
+        return tempo_record(result, found, video.sha256, entry), usage(prompt, answer_tokens)
 
 
 def build_app(pipeline: Any, settings: ServerSettings) -> FastAPI:
@@ -198,7 +200,7 @@ def build_app(pipeline: Any, settings: ServerSettings) -> FastAPI:
             result = await server.worker.run(lambda: server.ask(entry, chat, cancelled), cancelled, release)
         except RequestError as error:
             return answered(refuse(error.status, str(error), request_id))
-        tempo, tokens = server.finish(chat, result, found, video, started)
+        tempo, tokens = server.finish(chat, result, found, video, entry, started)
         return answered(JSONResponse(completion(request_id, settings.model_id, result.answer, tempo, tokens)))
 
     def answered(response):
@@ -232,7 +234,7 @@ def build_app(pipeline: Any, settings: ServerSettings) -> FastAPI:
                 logger.exception("%s failed while streaming", request_id)
                 yield f"data: {json.dumps(error_body(500, f'internal error; see the server log under {request_id}', request_id))}\n\n"
                 return
-            tempo, tokens = server.finish(chat, result, found, video, started)
+            tempo, tokens = server.finish(chat, result, found, video, entry, started)
             yield chunk(request_id, model, {}, "stop", usage=tokens, tempo=tempo)
             yield STREAM_END
         finally:

@@ -30,13 +30,16 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
-def tempo_record(result: Any, video_cache: str, sha256: str) -> dict[str, Any]:
-    """What the pipeline did for one answer (an :class:`~tempo_kit.inference.result.InferenceResult`)."""
+def tempo_record(result: Any, video_cache: str, sha256: str, entry: Any) -> dict[str, Any]:
+    """What the pipeline did for one answer (an :class:`~tempo_kit.inference.result.InferenceResult`)
+    and what its video's cache entry holds now."""
     return {
         "segments": jsonable(result.segment_records()),
         "svlm_tokens": result.svlm_tokens,
         "visual_tokens": result.tokens_used,
         "budget": result.budget,
+        "k_min": result.allocation.k_min,
+        "k_max": result.allocation.k_max,
         "num_frames": result.num_frames,
         "duration": result.duration,
         "window": result.window,
@@ -45,6 +48,8 @@ def tempo_record(result: Any, video_cache: str, sha256: str) -> dict[str, Any]:
         "prefix_reused": "prefix" in result.reused,
         "video_cache": video_cache,
         "video_sha256": sha256,
+        "cached_segments": entry.session.cached_segments,
+        "video_cache_bytes": entry.nbytes,
         "settings": jsonable(result.settings),
     }
 

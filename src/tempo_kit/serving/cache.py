@@ -85,6 +85,7 @@ class VideoCache:
             self.hits += 1
         entry = await asyncio.shield(task)  # a client leaving does not stop the decode others wait for
         entry.users += 1
+        self.trim()  # after taking it: a fresh entry is never the one evicted for itself
         return entry, found
 
     async def _open(self, key: Hashable, open_session: Callable[[], Awaitable[Any]]) -> CacheEntry:
@@ -100,7 +101,6 @@ class VideoCache:
                     f"--max-cache-gb above {entry.frames_bytes / 2**30:.3f}, or ask with fewer frames (max_frames)",
                 )
             self._entries[key] = entry
-            self.trim()
             return entry
         finally:
             self._opening.pop(key, None)

@@ -170,6 +170,10 @@ def test_multi_turn_puts_earlier_turns_before_the_question(client, pipeline, med
     )
     assert reply.choices[0].message.content == expected.answer
     assert [s["tokens"] for s in reply.tempo["segments"]] == expected.allocation.counts.tolist()
+    # the same file read another way is another cache entry: sampling is part of the key
+    fewer = ask(client, video, "Is there a circle?", max_frames=8)
+    assert fewer.tempo["video_cache"] == "miss" and fewer.tempo["num_frames"] == 8
+    assert fewer.tempo["video_sha256"] == reply.tempo["video_sha256"]
 
 
 @pytest.mark.slow

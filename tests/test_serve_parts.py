@@ -57,8 +57,12 @@ def test_cache_opens_a_video_once_for_concurrent_requests_and_evicts_the_least_r
         cache.release(c)
         again, how = await cache.acquire("a", opener(0))
         assert how == "hit" and opened == [0, 1, 2] and cache.hits == 2
-        d, _ = await cache.acquire("d", opener(3))  # c is the least recent idle entry now
+        cache.release(again)  # a and c both idle; the hit made a the most recent
+        d, _ = await cache.acquire("d", opener(3))
         assert c.session.closed and not again.session.closed and cache.evictions == 2
+        cache.release(d)
+        e, _ = await cache.acquire("e", opener(4))  # a is the least recent idle entry now
+        assert again.session.closed and not d.session.closed and not e.session.closed and cache.evictions == 3
         return cache
 
     asyncio.run(scenario())

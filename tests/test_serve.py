@@ -259,7 +259,7 @@ def test_a_client_that_leaves_mid_stream_does_not_stop_the_server(server, media)
 @pytest.mark.slow
 def test_a_cache_smaller_than_one_video_is_a_clear_error(letter_model, media, tmp_path):
     words = ["tempo-kit", "serve", "--model", str(letter_model), "--media-root", str(media["root"]),
-             "--port", "0", "--max-cache-gb", "0.0001"]
+             "--port", "0", "--max-cache-gb", "0.0001", "--max-upload-mb", "0.005"]
     process, url = start_server(words, tmp_path / "log")
     try:
         response = httpx.post(f"{url}/v1/chat/completions", json=question(f"file://{media['videos'][0]}"), timeout=120)
@@ -267,6 +267,9 @@ def test_a_cache_smaller_than_one_video_is_a_clear_error(letter_model, media, tm
         message = response.json()["error"]["message"]
         assert "--max-cache-gb" in message and "more than the server's whole video cache" in message
         assert httpx.get(f"{url}/health").status_code == 200
+        upload = "data:video/mp4;base64," + base64.b64encode(media["videos"][0].read_bytes()).decode()
+        too_large = httpx.post(f"{url}/v1/chat/completions", json=question(upload), timeout=120)
+        assert too_large.status_code == 413 and "--max-upload-mb" in too_large.json()["error"]["message"]
     finally:
         stop(process)
 

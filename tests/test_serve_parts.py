@@ -151,3 +151,26 @@ def test_a_cancelled_answer_stops_at_the_next_token(pipeline):
         frames=video, query="Which?", max_new_tokens=12, stopping_criteria=StoppingCriteriaList([StopWhenCancelled(cancelled)])
     )
     assert len(full.answer) >= 12 and len(stopped.answer) < len(full.answer) and full.answer.startswith(stopped.answer)
+
+
+def test_urls_are_fetched_only_when_allowed_and_under_the_size_cap(tmp_path):
+    import functools
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    (tmp_path / "small.mp4").write_bytes(b"v" * 10)
+    (tmp_path / "large.mp4").write_bytes(b"v" * 100)
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *args: None
+    with ThreadingHTTPServer(("127.0.0.1", 0), handler) as http:
+        threading.Thread(target=http.serve_forever, daemon=True).start()
+        base = f"http://127.0.0.1:{http.server_address[1]}"
+        policy = MediaPolicy([], tmp_path / "uploads", max_upload_bytes=50, allow_url=True)
+        fetched = policy.resolve(f"{base}/small.mp4")
+        assert fetched.path.read_bytes() == b"v" * 10 and fetched.path.suffix == ".mp4"
+        for url, status in [(f"{base}/large.mp4", 413), (f"{base}/missing.mp4", 422), (f"file://{tmp_path}/small.mp4", 403)]:
+            with pytest.raises(RequestError) as error:
+                policy.resolve(url)
+            assert error.value.status == status, url
+        with pytest.raises(RequestError, match="--allow-url"):
+            MediaPolicy([], tmp_path, 50, allow_url=False).resolve(f"{base}/small.mp4")
+        http.shutdown()

@@ -24,7 +24,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from tempo_kit.errors import ConfigError, MediaError
+from tempo_kit.errors import ConfigError, MediaError, TempoKitError
 from tempo_kit.serving.cache import VideoCache
 from tempo_kit.serving.media import LocalVideo, MediaPolicy
 from tempo_kit.serving.metrics import RequestCounters, prometheus_text
@@ -99,8 +99,8 @@ class TempoServer:
             return entry.session.ask(
                 request.decoder_query, compressor_query=request.compressor_query, **request.options, **hooks
             )
-        except ConfigError as error:
-            raise RequestError(400, str(error)) from None
+        except TempoKitError as error:  # an option the model refuses (400) or frames it cannot use (422)
+            raise RequestError(400 if isinstance(error, ConfigError) else 422, str(error)) from None
 
     def finish(
         self, request: ChatRequest, result: Any, found: str, video: LocalVideo, entry: Any, started: float
@@ -147,6 +147,7 @@ def build_app(pipeline: Any, settings: ServerSettings) -> FastAPI:
             response = await call_next(request)
         except Exception:  # a bug: the traceback goes to the log, the client gets the request id
             logger.exception("%s failed", request_id)
+            server.requests.by_status[500] += 1
             return refuse(500, f"internal error; the server log has the details under {request_id}", request_id)
         response.headers["x-request-id"] = request_id
         return response

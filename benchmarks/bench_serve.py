@@ -14,7 +14,9 @@ Goals. CPU, tiny model: ≥ 3× the baseline's questions/s at 8 clients. GPU (a 
 here): Tempo-6B on one H100, one warm 1024-frame video, follow-up p50 ≤ 1 s and ≥ 10 questions/s:
 
     python benchmarks/bench_serve.py --model DIR --clients 8 --questions 8 --videos 1 \\
-        --frames 1024 --device cuda --dtype bfloat16 --json benchmarks/results/serve_h100.json
+        --duration 512 --device cuda --dtype bfloat16 --json benchmarks/results/serve_h100.json
+
+(512 s at 2 FPS is 1024 frames; p50 there is over all questions, the one cold first question included.)
 
     python benchmarks/bench_serve.py --tiny --json benchmarks/results/serve_tiny_cpu.json
 """

@@ -118,7 +118,7 @@ def test_version_and_help_per_verb(capsys):
         assert present in text and absent not in text, verb
 
 
-@pytest.mark.parametrize("verb", ["fit", "validate", "infer", "eval", "convert", "make-tiny", "make-synthetic", "recipes", "components"])
+@pytest.mark.parametrize("verb", ["fit", "validate", "infer", "eval", "convert", "make-tiny", "make-synthetic", "recipes", "components", "serve"])
 def test_help_imports_no_torch(verb):
     code = (
         "import sys\nfrom tempo_kit.cli import main\n"

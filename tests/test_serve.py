@@ -274,11 +274,21 @@ def test_a_cache_smaller_than_one_video_is_a_clear_error(letter_model, media, tm
         stop(process)
 
 
-def test_start_refuses_bad_switches_before_loading(tmp_path):
+def test_start_refuses_bad_switches_before_loading(tmp_path, capsys):
     from tempo_kit.cli import main
 
     assert main(["serve", "--model", str(tmp_path), "--max-cache-gb", "0"]) == 2
     assert main(["serve", "--model", str(tmp_path), "--media-root", str(tmp_path / "none")]) == 2
+    assert main(["chat", "--video", str(tmp_path / "v.mp4")]) == 2  # neither --model nor --server
+    (tmp_path / "v.mp4").write_bytes(b"")
+    assert main(["chat", "--server", "localhost:1", "--video", str(tmp_path / "v.mp4")]) == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert errors == [
+        "tempo-kit serve: error: --max-cache-gb 0.0: must be a number > 0",
+        f"tempo-kit serve: error: --media-root {tmp_path / 'none'}: not a folder; pass the folder holding the videos to serve",
+        "tempo-kit chat: error: --model DIR is needed (or --server URL to ask a running `tempo-kit serve`)",
+        "tempo-kit chat: error: --server localhost:1: pass the server's address, e.g. http://127.0.0.1:8000",
+    ]
 
 
 @pytest.mark.slow

@@ -174,3 +174,23 @@ def test_urls_are_fetched_only_when_allowed_and_under_the_size_cap(tmp_path):
         with pytest.raises(RequestError, match="--allow-url"):
             MediaPolicy([], tmp_path, 50, allow_url=False).resolve(f"{base}/small.mp4")
         http.shutdown()
+
+
+def test_a_video_over_the_duration_limit_or_unreadable_is_refused(pipeline, tiny_needle_benchmark, tmp_path):
+    import json
+
+    from tempo_kit.serving.app import TempoServer
+    from tempo_kit.serving.media import LocalVideo
+    from tempo_kit.serving.settings import ServerSettings
+
+    row = json.loads(tiny_needle_benchmark.read_text().splitlines()[0])
+    video = LocalVideo(tiny_needle_benchmark.parent / row["video"], "sha")  # 12 s
+    server = TempoServer(pipeline, ServerSettings("m", upload_dir=tmp_path, max_duration_s=5.0))
+    with pytest.raises(RequestError, match="12 s long, over this server's limit of 5 s") as error:
+        server.open_video(video, pipeline.sampling())
+    assert error.value.status == 413
+    (tmp_path / "bad.mp4").write_bytes(b"junk")
+    with pytest.raises(RequestError, match="could not be read") as error:
+        server.open_video(LocalVideo(tmp_path / "bad.mp4", "sha2"), pipeline.sampling())
+    assert error.value.status == 422
+    server.worker.close()

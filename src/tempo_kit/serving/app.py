@@ -68,12 +68,12 @@ class TempoServer:
         video = await asyncio.to_thread(self.media.resolve, request.video_url)
 
         async def open_session() -> Any:
-            return await self.worker.decode(lambda: self._open(video, sampling))
+            return await self.worker.decode(lambda: self.open_video(video, sampling))
 
         entry, found = await self.cache.acquire((video.sha256, sampling), open_session)
         return request, video, entry, found
 
-    def _open(self, video: LocalVideo, sampling: Any) -> Any:
+    def open_video(self, video: LocalVideo, sampling: Any) -> Any:
         """Decode ``video`` into a session (decode thread); an unreadable or too long video is refused."""
         try:
             session = self.pipeline.open(

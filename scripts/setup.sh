@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create .venv and install tempo-kit with its dev tools and the web demo's Gradio. torch is pinned first so the CPU build
+# Create .venv and install tempo-kit with its dev tools, the web demo's Gradio and the server's FastAPI. torch is pinned first so the CPU build
 # on this machine is used; on a GPU machine install your CUDA build of torch before running this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,7 +8,7 @@ PYTHON="${PYTHON:-python3}"
 source .venv/bin/activate
 python -m pip install --quiet --upgrade pip
 python -c "import torch" 2>/dev/null || python -m pip install --quiet "torch==${TORCH_VERSION:-2.13.0}"
-python -m pip install --quiet -e ".[dev,trackers,demo,families,shards,torchcodec]"
+python -m pip install --quiet -e ".[dev,trackers,demo,serve,families,shards,torchcodec]"
 # The [eval] extra without lmms-eval's own dependency list: that list pulls torchvision and a newer
 # torch, which would replace the torch build above. Its CLI runs on these (the tests use it offline).
 python -m pip install --quiet --no-deps "lmms-eval>=0.7,<0.8"

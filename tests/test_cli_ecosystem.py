@@ -121,7 +121,8 @@ def test_version_and_help_per_verb(capsys):
 
 @pytest.mark.parametrize(
     "verb",
-    ["fit", "validate", "infer", "eval", "predict", "push", "convert", "make-tiny", "make-synthetic", "prepare", "recipes", "components"],
+    ["fit", "validate", "infer", "eval", "predict", "push", "convert", "make-tiny", "make-synthetic", "prepare", "recipes",
+     "components", "serve"],
 )
 def test_help_imports_no_torch(verb):
     code = (

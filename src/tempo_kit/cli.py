@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "infer": ("tempo_kit.inference.command", "answer a question about one video"),
     "chat": ("tempo_kit.inference.chat", "a conversation about one video (follow-ups reuse the SVLM prefix cache)"),
     "demo": ("tempo_kit.inference.demo", "a Gradio web app to ask videos questions (needs the demo extra)"),
+    "serve": ("tempo_kit.serving.command", "an OpenAI-compatible server for video questions (needs the serve extra)"),
     "eval": ("tempo_kit.evaluation.command", "multiple-choice benchmark over an annotation file"),
     "predict": ("tempo_kit.evaluation.predict_command", "open-ended answers, allocations and timings for every row of a file"),
     "convert-grounding": (

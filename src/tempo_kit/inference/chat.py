@@ -26,6 +26,7 @@ from tempo_kit.inference.command import (
     format_result,
     question_options,
 )
+from tempo_kit.serving.client import add_server_arguments
 
 #: Words that end the conversation.
 EXIT_WORDS = frozenset({"exit", "quit"})
@@ -37,10 +38,11 @@ PROMPT = "question> "
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--video", required=True, help="video file")
-    add_model_arguments(parser)
+    add_model_arguments(parser, model_required=False)
     add_allocation_arguments(parser)
     add_cache_arguments(parser)
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_server_arguments(parser)
 
 
 def add_cache_arguments(parser: argparse.ArgumentParser) -> None:
@@ -97,6 +99,12 @@ def format_turn(result) -> str:
 def run(args: argparse.Namespace) -> int:
     from tempo_kit.inference.api import TempoPipeline
 
+    if args.server:
+        from tempo_kit.serving.client import chat_over_server
+
+        return chat_over_server(args)
+    if args.model is None:
+        raise ConfigError("--model DIR is needed (or --server URL to ask a running `tempo-kit serve`)")
     if not Path(args.video).is_file():
         raise MediaError(f"--video {args.video}: file not found; check the path")
     check_budget(args.budget, args.k_min)

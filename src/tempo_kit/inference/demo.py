@@ -26,6 +26,7 @@ from tempo_kit.inference.command import (
     check_model_arguments,
     check_question,
 )
+from tempo_kit.serving.client import add_server_arguments
 
 #: Video file endings offered from ``--examples``.
 VIDEO_SUFFIXES = frozenset({".mp4", ".webm", ".mkv", ".mov", ".avi"})
@@ -38,8 +39,9 @@ API_NAME = "ask"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_model_arguments(parser)
+    add_model_arguments(parser, model_required=False)
     add_cache_arguments(parser)
+    add_server_arguments(parser)
     app = parser.add_argument_group("web app")
     app.add_argument("--examples", default=None, help="folder of videos offered as examples")
     app.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on ({DEFAULT_HOST})")
@@ -189,10 +191,19 @@ def run(args: argparse.Namespace) -> int:
     examples = example_videos(args.examples)
     if not 0 < args.port < 65536:
         raise ConfigError(f"--port {args.port}: pass a TCP port between 1 and 65535")
-    asked = {"budget": args.budget, "max_context": args.max_context, "max_new_tokens": args.max_new_tokens}
-    check_question(args, PLACEHOLDER_QUERY, asked)  # on the saved model config, before the model loads
+    if args.model is not None and not args.server:  # on the saved model config, before the model loads
+        asked = {"budget": args.budget, "max_context": args.max_context, "max_new_tokens": args.max_new_tokens}
+        check_question(args, PLACEHOLDER_QUERY, asked)
     import_gradio()
-    pipeline = TempoPipeline.from_pretrained(args.model, device=args.device, dtype=args.dtype)
+    if args.server:  # a running `tempo-kit serve` answers; the browser's videos are uploaded to it
+        from tempo_kit.serving.client import RemotePipeline, ServerClient
+
+        pipeline = RemotePipeline(ServerClient(args.server, args.api_key))
+        args.budget = args.budget or pipeline.client.model()["tempo"]["budget"]
+    elif args.model is None:
+        raise ConfigError("--model DIR is needed (or --server URL to ask a running `tempo-kit serve`)")
+    else:
+        pipeline = TempoPipeline.from_pretrained(args.model, device=args.device, dtype=args.dtype)
     app = build_app(
         pipeline,
         examples=examples,

@@ -129,6 +129,11 @@ class VideoSession(MemorySource):
         """Memory the cached prefixes take now."""
         return sum(p.nbytes for p in self._prefixes if p is not None)
 
+    @property
+    def frames_bytes(self) -> int:
+        """Memory the decoded frames take (the session keeps its segments' frames, not the clip)."""
+        return 0 if self.segments is None else self.segments.frames.untyped_storage().nbytes()
+
     def close(self) -> None:
         """Free the cache and the frames; further questions raise :class:`ConfigError`."""
         self._prefixes = []

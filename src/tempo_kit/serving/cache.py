@@ -24,14 +24,8 @@ from tempo_kit.serving.protocol import RequestError
 
 
 def frames_bytes(session: Any) -> int:
-    """Bytes of the decoded frames a session holds (its segments and its clip), each storage once."""
-    tensors = [session.segments.frames, getattr(session.source.get("video"), "frames", None), session.source.get("frames")]
-    seen: dict[int, int] = {}
-    for tensor in tensors:
-        if tensor is not None:
-            storage = tensor.untyped_storage()
-            seen[storage.data_ptr()] = storage.nbytes()
-    return sum(seen.values())
+    """Bytes of the decoded frames a session holds (:attr:`VideoSession.frames_bytes`)."""
+    return session.frames_bytes
 
 
 @dataclass

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tempo_kit.errors import ConfigError, TempoKitError, did_you_mean
+from tempo_kit.inference.question import QUESTION_KEYS as ASKED_KEYS
 from tempo_kit.model.prompts import Turn, compressor_query
 from tempo_kit.video.reading import Sampling
 
@@ -25,8 +26,10 @@ class RequestError(TempoKitError):
         self.status = status
 
 
-#: Tempo's per-question options a body may carry (``VideoSession.ask``'s keywords).
-QUESTION_KEYS = ("budget", "allocator", "reduction", "k_min", "relevance_prompt", "max_context", "max_new_tokens")
+#: Tempo's per-question options a body may carry: the question's settings
+#: (:data:`~tempo_kit.inference.question.QUESTION_KEYS`) but those the server itself decides
+#: (the compressor's query comes from the messages, the sampling from the fields below).
+QUESTION_KEYS = tuple(key for key in ASKED_KEYS if key not in ("compressor_query", "sampling"))
 #: Options that say how the video is read: part of the video cache's key.
 READING_KEYS = Sampling.names()
 #: OpenAI fields that are accepted and ignored: decoding is greedy (compatibility §4), one choice.

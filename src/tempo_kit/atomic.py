@@ -76,13 +76,23 @@ def translated_disk_errors(path: str | Path) -> Iterator[None]:
         raise translated from error
 
 
-def check_output_path(path: str | Path, *, what: str = "output") -> Path:
-    """Refuse an output path that cannot be written before any work starts.
+#: ``check_output_path(kind=...)``: what the output is.
+OUTPUT_KINDS = ("file", "folder")
+
+
+def check_output_path(path: str | Path, *, what: str = "output", kind: str | None = None) -> Path:
+    """Refuse an output path that cannot be written before any work starts; every verb's outputs
+    go through here, so each is refused the same way.
 
     Checks: every existing ancestor is a folder, the nearest existing one is writable, no name is
-    over :data:`MAX_NAME_BYTES` bytes. Returns the path.
+    over :data:`MAX_NAME_BYTES` bytes and, with ``kind`` (``"file"`` / ``"folder"``), the path is
+    not already the other kind. Returns the path.
     """
     path = Path(path).expanduser()
+    if kind == "folder" and path.exists() and not path.is_dir():
+        raise OutputError(f"{what} {path} is a file, but a folder is written there; choose another path")
+    if kind == "file" and path.is_dir():
+        raise OutputError(f"{what} {path} is a folder, but a file is written there; name a file")
     for part in path.parts:
         if len(os.fsencode(part)) > MAX_NAME_BYTES:
             raise OutputError(

@@ -334,7 +334,7 @@ def run(args: argparse.Namespace) -> int:
     from tempo_kit.atomic import check_output_path
     from tempo_kit.run_lock import run_lock
 
-    output_folder = check_output_path(args.output, what="--output")
+    output_folder = check_output_path(args.output, what="--output", kind="folder")
     for skip in benchmark.skipped:
         print(f"skipped {skip}")
     items = check_videos(benchmark, args.missing_video)

@@ -263,7 +263,7 @@ def check_arguments(args: argparse.Namespace) -> None:
     if args.plot is not None:
         from tempo_kit.atomic import check_output_path
 
-        check_output_path(args.plot, what="--plot")
+        check_output_path(args.plot, what="--plot", kind="file")
 
 
 def check_allocation_names(args: argparse.Namespace) -> None:

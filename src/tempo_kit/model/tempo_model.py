@@ -371,7 +371,7 @@ class TempoModel(nn.Module):
         from tempo_kit.atomic import atomic_folder, check_output_path
         from tempo_kit.manifest import write_manifest
 
-        out = check_output_path(out_dir, what="model folder")
+        out = check_output_path(out_dir, what="model folder", kind="folder")
         with atomic_folder(out, replace=True) as partial:
             saved = self.config.to_dict()
             for name in COMPONENTS:

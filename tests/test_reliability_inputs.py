@@ -1,0 +1,41 @@
+"""Fault suite, inputs a user types: each refused with one line naming the value and the fix, before
+any work starts (``docs/concepts/reliability.md``'s class table)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tiny_runs import tiny_run_overrides
+
+from tempo_kit.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT / "recipes" / "demo.yaml"
+
+
+def refused(capsys, *argv: str) -> str:
+    """``tempo-kit ARGV``'s one error line (exit status 2, no traceback)."""
+    code = main([str(a) for a in argv])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err, err
+    (line,) = [line for line in err.splitlines() if line.strip()]
+    return line
+
+
+def test_every_verb_refuses_an_existing_file_where_its_output_folder_goes(
+    capsys, tmp_path, tiny_checkpoints, tiny_needle_benchmark, tiny_tempo_dir
+):
+    taken = tmp_path / "taken"
+    taken.write_text("not a folder")
+    fix = f"{taken} is a file, but a folder is written there; choose another path"
+    runs = {
+        "run.output_dir": ["fit", "--recipe", DEMO, *tiny_run_overrides(tiny_checkpoints, tiny_needle_benchmark),
+                           f"run.output_dir={taken}"],
+        "--output": ["eval", "--model", tiny_tempo_dir, "--annotations", tiny_needle_benchmark, "--output", taken],
+        "recipes copy": ["recipes", "copy", "demo", taken],
+    }
+    for what, argv in runs.items():
+        assert refused(capsys, *argv).endswith(f"error: {what} {fix}")
+    route = ["route", "--model", tiny_tempo_dir, "--annotations", tiny_needle_benchmark, "--output", taken]
+    assert refused(capsys, *route).endswith(f"error: --output {fix}")
+    assert taken.read_text() == "not a folder"

@@ -21,6 +21,7 @@ import argparse
 import itertools
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -276,6 +277,13 @@ def _barrier(shard: tuple[int, int]) -> None:
     dist.barrier()
 
 
+def report_skipped(benchmark, stream) -> None:
+    """One ``skipped <file:line>: <why>`` line per row that is not a usable question, whether the
+    questions are asked or only printed (``--print-prompts``)."""
+    for skip in benchmark.skipped:
+        print(f"skipped {skip}", file=stream)
+
+
 def print_prompts(benchmark, preset) -> None:
     for item in benchmark.items:
         record = {
@@ -321,6 +329,7 @@ def run(args: argparse.Namespace) -> int:
         args.max_new_tokens = preset.max_new_tokens
     benchmark = load_benchmark(args.annotations, media_root=args.media_root, limit=args.limit, fmt=args.format)
     if args.print_prompts:
+        report_skipped(benchmark, sys.stderr)  # stdout stays one JSON record a line
         print_prompts(benchmark, preset)
         return 0
     for flag, value in (("--model", args.model), ("--output", args.output)):
@@ -335,8 +344,7 @@ def run(args: argparse.Namespace) -> int:
     from tempo_kit.run_lock import run_lock
 
     output_folder = check_output_path(args.output, what="--output", kind="folder")
-    for skip in benchmark.skipped:
-        print(f"skipped {skip}")
+    report_skipped(benchmark, sys.stdout)
     items = check_videos(benchmark, args.missing_video)
     # a second eval into the same --output is refused, not interleaved
     with run_lock(output_folder, "eval"):

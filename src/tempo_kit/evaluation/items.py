@@ -80,6 +80,11 @@ def item_from_row(row: Mapping, media_root: Path | None, where: str) -> Benchmar
     missing = [k for k in ("id", "video", "question", "options", "answer") if row.get(k) in (None, "")]
     if missing:
         raise ConfigError(f"{where} (id {row.get('id')!r}): missing field(s) {', '.join(missing)}")
+    if not isinstance(row["question"], (str, int, float)) or isinstance(row["question"], bool):
+        raise ConfigError(
+            f"{where} (id {row['id']!r}): question is {row['question']!r}; a question is plain text "
+            "(pick one language's text from a translated row)"
+        )
     options = row["options"]
     if not isinstance(options, list) or not 2 <= len(options) <= 26:
         raise ConfigError(f"{where} (id {row['id']!r}): 'options' must be a list of 2 to 26 strings")

@@ -3,6 +3,7 @@ any work starts (``docs/concepts/reliability.md``'s class table)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from tiny_runs import tiny_run_overrides
@@ -39,3 +40,16 @@ def test_every_verb_refuses_an_existing_file_where_its_output_folder_goes(
     route = ["route", "--model", tiny_tempo_dir, "--annotations", tiny_needle_benchmark, "--output", taken]
     assert refused(capsys, *route).endswith(f"error: --output {fix}")
     assert taken.read_text() == "not a folder"
+
+
+def test_validate_into_a_running_fits_folder_is_refused_and_writes_nothing(
+    capsys, tmp_path, tiny_checkpoints, tiny_needle_benchmark
+):
+    from tempo_kit.run_lock import run_lock
+
+    out = tmp_path / "run"
+    overrides = [*tiny_run_overrides(tiny_checkpoints, tiny_needle_benchmark), f"data.val_files={tiny_needle_benchmark}"]
+    with run_lock(out, "fit"):  # a fit is running there
+        line = refused(capsys, "validate", "--recipe", DEMO, *overrides, f"run.output_dir={out}")
+    assert f"{out} is in use by `tempo-kit fit` (pid {os.getpid()}); wait for it to finish" in line
+    assert sorted(p.name for p in out.iterdir()) == [".tempo-kit.lock"]  # no metrics.jsonl row, no recipe

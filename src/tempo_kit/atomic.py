@@ -111,8 +111,10 @@ def check_output_path(path: str | Path, *, what: str = "output", kind: str | Non
 
 def remove_partials(folder: str | Path, name: str = "*", recursive: bool = True) -> None:
     """Delete what interrupted atomic writes of ``name`` left in ``folder`` (``.NAME.partial-*``,
-    ``.NAME.old-*``); only while holding the folder's run lock, so no live write is touched."""
-    for pattern in (f".{name}.partial-*", f".{name}.old-*"):
+    ``.NAME.old-*``, and ``..NAME.partial-*``: a folder written atomically into a partial one, as
+    ``convert`` saves a model into its output's partial); only while holding the folder's run lock,
+    so no live write is touched."""
+    for pattern in (f".{name}.partial-*", f"..{name}.partial-*", f".{name}.old-*"):
         found = Path(folder).rglob(pattern) if recursive else Path(folder).glob(pattern)
         for path in found:
             shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)

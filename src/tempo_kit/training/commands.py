@@ -209,7 +209,7 @@ def run(args: argparse.Namespace) -> int:
     from tempo_kit.run_lock import is_launch_process, run_lock
 
     output_dir = check_output_path(recipe["run"]["output_dir"], what="run.output_dir", kind="folder")
-    lock = run_lock(output_dir, args.command) if args.command == "fit" else contextlib.nullcontext()
+    lock = run_lock(output_dir, args.command)  # validate/test too: never a row in a running fit's files
     if not use_progress_bar(recipe["trainer"]["enable_progress_bar"]):
         hide_library_progress()  # no loading bars from transformers where Lightning's bar is off
     with lock, quiet_library_messages():

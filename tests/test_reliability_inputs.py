@@ -53,3 +53,16 @@ def test_validate_into_a_running_fits_folder_is_refused_and_writes_nothing(
         line = refused(capsys, "validate", "--recipe", DEMO, *overrides, f"run.output_dir={out}")
     assert f"{out} is in use by `tempo-kit fit` (pid {os.getpid()}); wait for it to finish" in line
     assert sorted(p.name for p in out.iterdir()) == [".tempo-kit.lock"]  # no metrics.jsonl row, no recipe
+
+
+def test_an_interpolation_to_a_missing_key_is_one_line_in_a_recipe_file_and_an_override(capsys, tmp_path):
+    recipe = tmp_path / "mine.yaml"
+    recipe.write_text(f"base: {DEMO}\nrun:\n  output_dir: outputs/${{run.missing}}\n")
+    for argv in (["--print"], []):
+        line = refused(capsys, "fit", "--recipe", recipe, *argv)
+        assert line.endswith(
+            "run.output_dir: cannot resolve an interpolation: Interpolation key 'run.missing' not found; "
+            "set that key or correct the ${...} reference"
+        ), line
+    line = refused(capsys, "fit", "--recipe", DEMO, "run.name=${nope.key}", "--print")
+    assert "run.name: cannot resolve an interpolation: Interpolation key 'nope.key' not found" in line

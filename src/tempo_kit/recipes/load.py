@@ -34,9 +34,17 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = (), *, check_paths:
     try:
         OmegaConf.resolve(cfg)
     except OmegaConfBaseException as error:
-        raise ConfigError(f"recipe {str(path)!r}: cannot resolve an interpolation: {error}") from error
+        raise ConfigError(f"recipe {str(path)!r}: {interpolation_error(error)}") from None
     validate_recipe(cfg, source=str(path), check_paths=check_paths)
     return cfg
+
+
+def interpolation_error(error: OmegaConfBaseException) -> str:
+    """OmegaConf's several-line message as one line naming the key that holds the ``${...}``."""
+    reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+    key = getattr(error, "full_key", None)
+    where = f"{key}: " if key else ""
+    return f"{where}cannot resolve an interpolation: {reason}; set that key or correct the ${{...}} reference"
 
 
 def _load_with_bases(path: Path, seen: tuple[Path, ...] = ()) -> DictConfig:
@@ -70,6 +78,8 @@ def _take_replace_markers(cfg: DictConfig, prefix: str = "") -> list[str]:
     """Dotted keys of the mappings marked ``_replace_: true`` (markers removed, nested ones too)."""
     found = []
     for key in list(cfg.keys()):
+        if OmegaConf.is_interpolation(cfg, key):  # resolved later, once every part is merged
+            continue
         value = cfg[key]
         if not isinstance(value, DictConfig):
             continue

@@ -22,7 +22,14 @@ from typing import Any
 
 from tempo_kit.errors import CheckpointError, ConfigError
 from tempo_kit.training.export import export_final
-from tempo_kit.training.run_folder import CHECKPOINT_DIR, FINAL_DIR, LAST_CHECKPOINT, RECIPE_FILE, SKIPS_FILE
+from tempo_kit.training.run_folder import (
+    CHECKPOINT_DIR,
+    FINAL_DIR,
+    LAST_CHECKPOINT,
+    LOGGER_FILES,
+    RECIPE_FILE,
+    SKIPS_FILE,
+)
 from tempo_kit.training.trainer import build_trainer
 
 
@@ -90,7 +97,9 @@ def resolve_checkpoint(value: str | None, output_dir: str | Path, flag: str) -> 
 
 
 #: What an earlier fit leaves in its run folder; ``--overwrite`` removes them.
-RUN_PIECES = (CHECKPOINT_DIR, FINAL_DIR, "metrics.jsonl", "tensorboard", "adapters", "adapters.safetensors")
+RUN_PIECES = (
+    CHECKPOINT_DIR, FINAL_DIR, "metrics.jsonl", "tensorboard", "adapters", "adapters.safetensors", *LOGGER_FILES
+)  # fmt: skip
 
 
 def check_fresh_output(output_dir: Path, resume: str | None, overwrite: bool) -> None:

@@ -66,3 +66,20 @@ def test_an_interpolation_to_a_missing_key_is_one_line_in_a_recipe_file_and_an_o
         ), line
     line = refused(capsys, "fit", "--recipe", DEMO, "run.name=${nope.key}", "--print")
     assert "run.name: cannot resolve an interpolation: Interpolation key 'nope.key' not found" in line
+
+
+def test_devices_this_machine_lacks_are_refused_before_any_work(capsys, tmp_path, tiny_checkpoints, tiny_needle_benchmark):
+    import torch
+
+    video = next((tiny_needle_benchmark.parent / "videos").iterdir())
+    infer = ["infer", "--model", tmp_path / "not_loaded", "--video", video, "--query", "q"]
+    line = refused(capsys, *infer, "--device", "tpu9")
+    assert "--device tpu9: not a device name; use cpu, cuda, cuda:N or mps (usable here: cpu" in line
+    missing = f"cuda:{torch.cuda.device_count()}"  # one past the last GPU, or the first on a CPU machine
+    assert f"--device {missing}: this machine has no such device" in refused(capsys, *infer, "--device", missing)
+    if not torch.cuda.is_available():
+        out = tmp_path / "run"
+        argv = ["fit", "--recipe", DEMO, *tiny_run_overrides(tiny_checkpoints, tiny_needle_benchmark),
+                f"run.output_dir={out}", "trainer.accelerator=gpu"]  # fmt: skip
+        line = refused(capsys, *argv)
+        assert "trainer.accelerator=gpu: this machine has no gpu (usable here: cpu" in line

@@ -60,6 +60,9 @@ def build_trainer(recipe: Mapping[str, Any], verb: str, module=None, callbacks: 
                 save_last=True,
             )
         )
+    from tempo_kit.devices import check_accelerator
+
+    check_accelerator(settings["accelerator"])
     loggers = build_loggers(settings.get("loggers"), output_dir, recipe["run"]["name"])
     callbacks.append(TrackerRuns(output_dir))
     grad_clip = recipe["optim"]["grad_clip"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
 from tiny_runs import tiny_run_overrides
 
 from tempo_kit.cli import main
@@ -19,7 +20,7 @@ def refused(capsys, *argv: str) -> str:
     code = main([str(a) for a in argv])
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err, err
-    (line,) = [line for line in err.splitlines() if line.strip()]
+    (line,) = [line for line in err.splitlines() if ": error: " in line]  # beside it only Lightning's INFO lines
     return line
 
 
@@ -83,3 +84,16 @@ def test_devices_this_machine_lacks_are_refused_before_any_work(capsys, tmp_path
                 f"run.output_dir={out}", "trainer.accelerator=gpu"]  # fmt: skip
         line = refused(capsys, *argv)
         assert "trainer.accelerator=gpu: this machine has no gpu (usable here: cpu" in line
+
+
+@pytest.mark.slow
+def test_resuming_a_checkpoint_of_another_shape_names_the_tensors(capsys, tmp_path, tiny_checkpoints, tiny_needle_benchmark):
+    out = tmp_path / "run"
+    fit = ["fit", "--recipe", DEMO, *tiny_run_overrides(tiny_checkpoints, tiny_needle_benchmark),
+           f"run.output_dir={out}", "trainer.max_steps=1", "run.export_final=false"]  # fmt: skip
+    assert main([str(a) for a in fit]) == 0
+    capsys.readouterr()
+    line = refused(capsys, *fit, "model.compressor.k_max=4", "--resume", "last")
+    checkpoint = out / "checkpoints" / "last.ckpt"
+    assert f"{checkpoint} was saved by a model of another shape: compressor.memory_tokens (8, 64) in the checkpoint, (4, 64) in the model" in line
+    assert "use the recipe that wrote it" in line

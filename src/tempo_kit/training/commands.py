@@ -165,12 +165,12 @@ def build_datamodule(recipe: Mapping[str, Any], verb: str = "fit"):
 
 def fit_summary(trainer, output_dir: Path, final: Path | None) -> str:
     """Where a finished fit left the model, the checkpoints, each logger's files and the skips."""
-    from tempo_kit.training.loggers import describe
+    from tempo_kit.training.loggers import describe, logger_name
     from tempo_kit.training.progress import run_summary
 
     logs = []
     for logger in trainer.loggers:
-        logs.append((type(logger).__name__.removesuffix("Logger").lower(), describe(logger)))
+        logs.append((logger_name(logger), describe(logger)))
     skips = output_dir / SKIPS_FILE
     if skips.is_file():
         logs.append(("skipped samples", str(skips)))

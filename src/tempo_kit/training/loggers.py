@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from lightning.pytorch import Callback
-from lightning.pytorch.loggers import CSVLogger, Logger
+from lightning.pytorch.loggers import CSVLogger, Logger, MLFlowLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities import rank_zero_only
@@ -74,6 +74,26 @@ class ContinuingCSVLogger(CSVLogger):
             self._fs.makedirs(self.root_dir, exist_ok=True)
             self._experiment = ContinuingWriter(log_dir=self.log_dir)
         return self._experiment
+
+
+class ContinuingMLFlowLogger(MLFlowLogger):
+    """Lightning's ``MLFlowLogger`` that, continuing a run (``run_id`` given), logs only the
+    parameters that run does not hold yet: MLflow refuses a changed value (a resumed run that
+    raised ``trainer.max_steps``), and the first values stay the run's record."""
+
+    def log_hyperparams(self, params: Any) -> None:
+        if self._continuing:
+            from lightning.fabric.utilities.logger import _convert_params, _flatten_dict
+
+            logged = self.experiment.get_run(self.run_id).data.params
+            params = {k: v for k, v in _flatten_dict(_convert_params(params)).items() if k not in logged}
+            if not params:
+                return
+        super().log_hyperparams(params)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._continuing = kwargs.get("run_id") is not None
 
 
 class JsonlLogger(Logger):
@@ -139,8 +159,6 @@ def _wandb(out: Path, run_name: str, run_id: str | None = None, **kwargs: Any) -
 
 
 def _mlflow(out: Path, run_name: str, run_id: str | None = None, **kwargs: Any) -> Logger:
-    from lightning.pytorch.loggers import MLFlowLogger
-
     out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     defaults = {  # a local SQLite store (MLflow 3 retired plain folders) and artifacts beside it
@@ -149,7 +167,7 @@ def _mlflow(out: Path, run_name: str, run_id: str | None = None, **kwargs: Any) 
         "experiment_name": run_name,
         "run_id": run_id,
     }
-    return MLFlowLogger(**{**defaults, **kwargs})
+    return ContinuingMLFlowLogger(**{**defaults, **kwargs})
 
 
 def read_runs(out: Path) -> dict[str, str]:
@@ -170,10 +188,9 @@ def read_runs(out: Path) -> dict[str, str]:
 
 
 def _run_id(logger: Logger) -> tuple[str, str] | None:
-    kind = type(logger).__name__
-    if kind == "WandbLogger":
+    if type(logger).__name__ == "WandbLogger":  # its class is imported only with wandb
         return "wandb", str(logger.experiment.id)
-    if kind == "MLFlowLogger":
+    if isinstance(logger, MLFlowLogger):
         return "mlflow", str(logger.run_id)
     return None
 
@@ -194,11 +211,19 @@ class TrackerRuns(Callback):
             write_json(self.output_dir / RUNS_FILE, {**runs, **found})
 
 
+def logger_name(logger: Logger) -> str:
+    """The name a recipe gives ``logger`` (``csv``, ``wandb``, ...), for the end-of-fit summary."""
+    for kind, name in ((ContinuingCSVLogger, "csv"), (MLFlowLogger, "mlflow")):
+        if isinstance(logger, kind):
+            return name
+    return type(logger).__name__.removesuffix("Logger").lower()
+
+
 def describe(logger: Logger) -> str:
     """Where a logger keeps its records, for the end-of-fit summary."""
     if isinstance(logger, JsonlLogger):
         return str(logger.path)
-    if type(logger).__name__ == "MLFlowLogger":
+    if isinstance(logger, MLFlowLogger):
         import mlflow
 
         return f"{mlflow.get_tracking_uri()} (experiment {logger.name}, run {logger.run_id}; `mlflow ui --backend-store-uri` it)"

@@ -277,6 +277,25 @@ def _barrier(shard: tuple[int, int]) -> None:
     dist.barrier()
 
 
+def earlier_settings(summary_path: Path) -> dict[str, Any]:
+    """The ``settings`` of an existing ``summary.json``. One that cannot be read (cut short, edited)
+    is replaced, with a warning: each setting's answers stay in its ``<setting>.jsonl``, and
+    running that setting again summarises it without asking anything again."""
+    try:
+        settings = json.loads(summary_path.read_text(encoding="utf-8")).get("settings", {})
+        if isinstance(settings, dict):
+            return settings
+        reason = "its 'settings' is not a mapping"
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as error:
+        reason = f"{type(error).__name__}: {error}"
+    print(
+        f"warning: {summary_path} cannot be read ({reason}); it is written anew with this run's settings. "
+        "Earlier settings keep their answers in <setting>.jsonl: run them again to summarise them",
+        file=sys.stderr,
+    )
+    return {}
+
+
 def report_skipped(benchmark, stream) -> None:
     """One ``skipped <file:line>: <why>`` line per row that is not a usable question, whether the
     questions are asked or only printed (``--print-prompts``)."""
@@ -389,7 +408,7 @@ def run(args: argparse.Namespace) -> int:
         summary_path = output / "summary.json"
         everything: dict[str, Any] = {}
         if summary_path.is_file() and not args.overwrite:  # keep the settings of earlier sweeps
-            everything = json.loads(summary_path.read_text()).get("settings", {})
+            everything = earlier_settings(summary_path)
         everything.update(named)
         document = {"annotations": str(args.annotations), "format": args.format, "settings": everything}
         write_json(summary_path, document)

@@ -172,6 +172,22 @@ def build_app(
     return app
 
 
+def check_port_free(host: str, port: int) -> None:
+    """Refuse a port another program listens on before the model loads (Gradio would say so only
+    after, with its own advice)."""
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will: TIME_WAIT is free
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise ConfigError(
+                f"--port {port}: cannot listen on {host}:{port} ({error.strerror}); another program (an earlier "
+                "demo?) uses it: stop it, or pass another --port"
+            ) from None
+
+
 def run(args: argparse.Namespace) -> int:
     from tempo_kit.inference.api import TempoPipeline
 
@@ -181,6 +197,7 @@ def run(args: argparse.Namespace) -> int:
     examples = example_videos(args.examples)
     if not 0 < args.port < 65536:
         raise ConfigError(f"--port {args.port}: pass a TCP port between 1 and 65535")
+    check_port_free(args.host, args.port)
     import_gradio()
     pipeline = TempoPipeline.from_pretrained(args.model, device=args.device, dtype=args.dtype)
     app = build_app(

@@ -27,8 +27,10 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = (), *, check_paths:
     """
     path = resolve_recipe(path)
     user = _load_with_bases(path)
+    _lightning_logger_key(user, str(path))
     check_keys(OmegaConf.to_container(user), source=str(path))
     cfg = apply_overrides(OmegaConf.merge(OmegaConf.create(copy.deepcopy(DEFAULTS)), user), overrides)
+    _lightning_logger_key(cfg, str(path), overridden=True)
     check_keys(OmegaConf.to_container(cfg), source=str(path))
     check_present(OmegaConf.to_container(cfg), str(path))
     try:
@@ -37,6 +39,22 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = (), *, check_paths:
         raise ConfigError(f"recipe {str(path)!r}: {interpolation_error(error)}") from None
     validate_recipe(cfg, source=str(path), check_paths=check_paths)
     return cfg
+
+
+def _lightning_logger_key(cfg: DictConfig, source: str, overridden: bool = False) -> None:
+    """Lightning's ``Trainer(logger=...)`` spelling, ``trainer.logger``, taken as the kit's
+    ``trainer.loggers`` (``false`` is no logger). In a recipe file both at once are refused; after
+    the overrides a ``trainer.logger`` can only be an override, and it wins."""
+    trainer = cfg.get("trainer") if not OmegaConf.is_interpolation(cfg, "trainer") else None
+    if not isinstance(trainer, DictConfig) or "logger" not in trainer:
+        return
+    if "loggers" in trainer and not overridden:
+        raise ConfigError(
+            f"recipe {source!r}: trainer.logger (Lightning's name) and trainer.loggers are both set; keep trainer.loggers"
+        )
+    value = trainer.pop("logger")
+    if value is not True:  # true: the default loggers
+        trainer["loggers"] = [] if value is False else value
 
 
 def interpolation_error(error: OmegaConfBaseException) -> str:

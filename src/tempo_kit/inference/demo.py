@@ -108,7 +108,9 @@ def build_app(
 ):
     """The Gradio ``Blocks`` app answering questions with ``pipeline`` (not launched)."""
     gr = import_gradio()
-    figures = Path(tempfile.mkdtemp(prefix="tempo-demo-"))
+    # the timeline figures, removed when the app is gone or the process exits (Ctrl-C included)
+    scratch = tempfile.TemporaryDirectory(prefix="tempo-demo-")
+    figures = Path(scratch.name)
     lock = threading.Lock()  # one model: questions from several tabs take turns
     initial_budget = int(budget if budget is not None else pipeline.model.config.budget or BUDGET_RANGE[1])
     sampling = dict(sampling or {})
@@ -169,6 +171,7 @@ def build_app(
         outputs = [chat, stats, timeline, state, question]
         ask.click(respond, inputs, outputs)
         question.submit(respond, inputs, outputs)
+    app.tempo_scratch = scratch  # lives as long as the app
     return app
 
 

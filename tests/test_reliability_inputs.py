@@ -95,5 +95,6 @@ def test_resuming_a_checkpoint_of_another_shape_names_the_tensors(capsys, tmp_pa
     capsys.readouterr()
     line = refused(capsys, *fit, "model.compressor.k_max=4", "--resume", "last")
     checkpoint = out / "checkpoints" / "last.ckpt"
-    assert f"{checkpoint} was saved by a model of another shape: compressor.memory_tokens (8, 64) in the checkpoint, (4, 64) in the model" in line
+    assert f"{checkpoint} was saved by a model of another shape: " in line
+    assert "compressor.memory_tokens (8, 64) in the checkpoint, (4, 64) in the model" in line
     assert "use the recipe that wrote it" in line

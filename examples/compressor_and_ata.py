@@ -13,6 +13,7 @@ synthetic clip; with a real checkpoint and video:
 from __future__ import annotations
 
 import argparse
+import tempfile
 from pathlib import Path
 
 import torch
@@ -23,15 +24,13 @@ from tempo_kit.registry import ALLOCATORS, COMPRESSORS
 from tempo_kit.video import INFERENCE_WINDOW, load_video, make_segments
 
 
-def svlm_folder(path: str | None) -> Path:
-    """The Qwen3-VL checkpoint: given, or built tiny now."""
+def svlm_folder(path: str | None, scratch: str) -> Path:
+    """The Qwen3-VL checkpoint: given, or built tiny now in ``scratch`` (removed at the end)."""
     if path:
         return Path(path)
-    import tempfile
-
     from tempo_kit.tiny import make_tiny
 
-    return make_tiny(tempfile.mkdtemp(prefix="tempo-tiny-"))["svlm"]
+    return make_tiny(scratch)["svlm"]
 
 
 def synthetic_frames(seconds: int = 24, fps: float = 2.0, size: int = 64) -> torch.Tensor:
@@ -68,9 +67,10 @@ def main() -> None:
     parser.add_argument("--k-min", type=int, default=1, help="anchor tokens every segment keeps")
     args = parser.parse_args()
 
-    compressor = COMPRESSORS.build(
-        {"name": "qwen3_vl", "pretrained": str(svlm_folder(args.svlm)), "k_max": args.k_max}
-    ).eval()
+    with tempfile.TemporaryDirectory(prefix="tempo-tiny-") as scratch:  # the built model reads it at once
+        compressor = COMPRESSORS.build(
+            {"name": "qwen3_vl", "pretrained": str(svlm_folder(args.svlm, scratch)), "k_max": args.k_max}
+        ).eval()
     allocator = ALLOCATORS.build({"name": "ata", "mode": "exact"})  # budget-exact ATA
 
     clip = load_video(args.video) if args.video else synthetic_frames()

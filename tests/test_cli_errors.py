@@ -45,6 +45,10 @@ def infer(model, video, *extra: str) -> list[str]:
             r"--allocator ata:mod=exact: allocator 'ata' got unknown argument 'mod' \(did you mean 'mode'\?\)",
         ),
         (("--allocator", "ata:exact"), r"--allocator ata:exact: 'exact' is not key=value; write e\.g\. ata:mode=exact"),
+        (  # a class without its own __init__ inherits (*args, **kwargs): checked all the same
+            ("--allocator", "uniform:mode=exact"),
+            r"--allocator uniform:mode=exact: allocator 'uniform' got unknown argument 'mode'\. Accepted: \(none\)\.",
+        ),
         (("--budget", "-1"), r"--budget -1: .* must be ≥ 1"),
         (("--budget", "0"), r"--budget 0: .* must be ≥ 1"),
         (("--k-min", "-2"), r"--k-min -2: .* ≥ 0"),

@@ -326,3 +326,30 @@ def test_stage_checkpoint_without_llm_weights_takes_the_base_llm(tiny_checkpoint
     model = TempoModel.from_pretrained(tmp_path / "kit")
     assert torch.equal(model.projector.proj.weight, state["model.mm_projector.weight"])
     assert torch.equal(model.decoder.model.model.norm.weight, state["model.norm.weight"])
+
+
+KILLED_WHILE_SAVING = """
+import os, signal, sys
+import tempo_kit.manifest
+tempo_kit.manifest.write_manifest = lambda folder: os.kill(os.getpid(), signal.SIGKILL)  # kill -9 mid-save
+from tempo_kit.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_conversion_killed_midway_leaves_nothing_a_rerun_does_not_remove(released_dir, tiny_checkpoints, tmp_path):
+    import subprocess
+    import sys
+
+    from tempo_kit.cli import main
+
+    folder, _, _ = released_dir
+    out = tmp_path / "kit"
+    argv = ["convert", "to-kit", str(folder), str(out), "--svlm", str(tiny_checkpoints["svlm"]), "--no-progress"]
+    killed = subprocess.run([sys.executable, "-c", KILLED_WHILE_SAVING, *argv], capture_output=True, timeout=300)
+    assert killed.returncode == -9
+    lock = f".{out.name}.tempo-kit.lock"
+    left = {p.name for p in tmp_path.iterdir()} - {lock}
+    assert left and not out.exists()  # the weights half-written beside the output, and the LLM's files
+    assert main(argv) == 0
+    assert {p.name for p in tmp_path.iterdir()} == {out.name, lock}

@@ -124,3 +124,15 @@ def test_lightning_fit_over_the_datamodule(needle, tiny_tokenizer, tmp_path):
     trainer.fit(module, datamodule=dm)
     ids = sorted(i for batch_ids, _ in module.seen for i in batch_ids)
     assert len(module.seen) == 2 and len(ids) == 4 and len(set(ids)) == 4  # every row once per epoch
+
+
+def test_a_training_file_with_no_usable_row_is_named_with_why(needle, tmp_path, tiny_tokenizer):
+    _, train, _, _ = needle
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    invalid = tmp_path / "invalid.jsonl"
+    invalid.write_text('{"id": "1"}\n{"id": "2"}\n')
+    for bad, why in ((empty, "the file holds no rows"), (invalid, "all 2 rows are invalid, e.g. malformed row: ")):
+        dm = TempoDataModule([str(train), str(bad)], tokenizer=tiny_tokenizer)
+        with pytest.raises(ConfigError, match=rf"^{bad}: no usable row was found: {why}"):
+            dm.setup("fit")

@@ -177,3 +177,46 @@ def test_qvhighlights_rows_keep_every_window_and_the_cli_reports_counts(tmp_path
     assert row["video"] == "NUsG9BgSes0_210.0_360.0.mp4"
     assert main(["convert-grounding", "--format", "qvhighlight", str(source), str(out)]) == 2
     assert "did you mean 'qvhighlights'" in capsys.readouterr().err
+
+
+def test_qvhighlights_rows_that_would_be_written_wrong_are_counted_skips(tmp_path, capsys):
+    from tempo_kit.cli import main
+
+    good = {"qid": 1, "query": "A dog runs.", "vid": "a", "relevant_windows": [[0, 150]]}
+    lines = [
+        json.dumps({**good, "duration": "30"}),  # a number written as text: still cuts the span at 30 s
+        json.dumps({**good, "qid": 2, "relevant_windows": [[0, float("inf")]]}),  # written as Infinity
+        json.dumps({**good, "qid": 3, "duration": "long"}),
+        json.dumps({**good, "qid": 4, "query": {"en": "A dog runs."}}),
+    ]
+    source = tmp_path / "qv.jsonl"
+    source.write_text("".join(line + "\n" for line in lines))
+    out = tmp_path / "rows.jsonl"
+    assert main(["convert-grounding", "--format", "qvhighlights", str(source), str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "1 rows written; skipped: " in printed
+    for reason in ("1× must be", "1× 'duration' is not a number of seconds", "1× 'query' is not text"):
+        assert reason in printed
+    (row,) = [json.loads(line) for line in out.read_text().splitlines()]  # strict JSON: no Infinity
+    assert row["relevant_spans"] == [[0.0, 30.0]] and row["duration"] == 30.0
+
+
+def test_convert_grounding_refuses_its_source_as_output_and_bad_source_files(tmp_path, capsys):
+    from tempo_kit.cli import main
+
+    source = tmp_path / "charades.txt"
+    source.write_text("3MSZA 24.3 30.4##person turn a light on.\n")
+    before = source.read_text()
+    assert main(["convert-grounding", "--format", "charades-sta", str(source), str(source)]) == 2
+    assert f"output {source} is the source file: write the rows to another file" in capsys.readouterr().err
+    assert source.read_text() == before
+    out = tmp_path / "rows.jsonl"
+    durations = tmp_path / "lengths.csv"
+    durations.write_text("id,length\n3MSZA,about a minute\n")
+    assert main(["convert-grounding", "--format", "charades-sta", str(source), str(out), "--durations",
+                 str(durations)]) == 2  # fmt: skip
+    assert "lengths.csv:2: length 'about a minute' of '3MSZA' is not a positive number" in capsys.readouterr().err
+    source.write_bytes("3MSZA 24.3 30.4##caf\xe9\n".encode("latin-1"))
+    assert main(["convert-grounding", "--format", "charades-sta", str(source), str(out)]) == 2
+    assert "is not UTF-8 text (byte 0xe9 on line 1)" in capsys.readouterr().err
+    assert not out.exists()

@@ -71,3 +71,23 @@ def test_app_has_one_named_endpoint_and_share_option(tiny_tempo_dir):
     assert "ask" in names and not any(str(n).startswith("respond") for n in names)
     assert parse_verb("demo", ["--model", "m", "--share"])[1].share is True
     assert parse_verb("demo", ["--model", "m"])[1].share is False
+def test_a_port_in_use_is_refused_before_the_model_loads(capsys):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, err = run_demo(capsys, "--port", str(port))
+    assert code == 2 and err.startswith(f"tempo-kit demo: error: --port {port}: cannot listen on 127.0.0.1:{port} (")
+    assert err.endswith("another program (an earlier demo?) uses it: stop it, or pass another --port")
+
+
+def test_chat_refuses_a_question_that_is_not_utf8_and_goes_on(capsys):
+    import io
+
+    from tempo_kit.inference.chat import questions
+
+    typed = io.BytesIO("caf\u00e9?\n".encode("latin-1") + "Caf\u00e9 au lait?\nexit\nnever read\n".encode())
+    assert list(questions(typed, interactive=False)) == ["Caf\u00e9 au lait?"]
+    assert "error: this question is not UTF-8 text (byte 0xe9)" in capsys.readouterr().err

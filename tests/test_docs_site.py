@@ -56,3 +56,13 @@ def test_pages_render_in_chromium(site, name, tmp_path):
         grey = image.convert("L").resize((64, 45))
         colours = len(set(grey.tobytes()))
     assert colours > 20, f"{name} rendered (nearly) blank: {colours} grey levels"
+
+
+def test_tables_show_no_escape_backslashes_and_the_build_code_is_not_published(site):
+    cells = {
+        str(page.relative_to(site)): re.findall(r"<td>(?:(?!</td>).)*\\\|(?:(?!</td>).)*</td>", page.read_text(), re.S)
+        for page in site.rglob("*.html")
+    }
+    assert not {page: found for page, found in cells.items() if found}
+    assert "--relevance {trained,base}" in (site / "commands" / "infer" / "index.html").read_text()
+    assert not (site / "hooks").exists() and not list(site.rglob("griffe_roles.py"))

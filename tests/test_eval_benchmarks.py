@@ -258,3 +258,22 @@ def test_videomme_per_duration_and_longvideobench_groups():
     }
     assert scores["overall"]["accuracy"] == 0.5 and scores["unparsed"] == 1
     assert scores["overall_if_unparsed_guessed"] == pytest.approx((2 + 1 / 4) / 4)
+
+
+def test_mlvu_folder_of_task_files_is_one_benchmark(tmp_path, capsys):
+    from tempo_kit.cli import main
+
+    folder = tmp_path / "json"
+    folder.mkdir()
+    write(folder / "1_plotQA.json", [MLVU])
+    write(folder / "2_needle.json", [{**MLVU, "question_type": "findNeedle"}, {**MLVU, "answer": "Purple"}])
+    (folder / "README.txt").write_text("not annotations")
+    benchmark = load_benchmark(folder, fmt="mlvu")
+    assert [i.id for i in benchmark.items] == ["plotQA_1", "needle_1"]
+    assert [s.where for s in benchmark.skipped] == [f"{folder / '2_needle.json'} row 2"]
+    assert benchmark.items[0].video == str(folder / "1_plotQA" / "movie101_66.mp4")
+    assert main(["eval", "--format", "mlvu", "--annotations", str(folder), "--print-prompts"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2
+    with pytest.raises(ConfigError, match=f"annotation folder {tmp_path / 'empty'} holds no .json, .jsonl, .parquet"):
+        (tmp_path / "empty").mkdir()
+        load_benchmark(tmp_path / "empty", fmt="mlvu")

@@ -108,3 +108,21 @@ def test_missing_videos_stop_the_run_before_the_model_loads_and_list_them(tmp_pa
     assert "2 of 3 questions have no video file" in error
     assert f"{tmp_path / 'v0.mp4'}" in error and f"{tmp_path / 'v2.mp4'}" in error
     assert "--missing-video skip" in error and not (tmp_path / "o").exists()
+
+
+def test_print_prompts_names_each_skipped_row_as_eval_does_and_an_object_question_is_one(tmp_path, capsys):
+    import json
+
+    from tempo_kit.cli import main
+
+    good = {"id": "1", "video": "v.mp4", "question": "What?", "options": ["yes", "no"], "answer": "A"}
+    rows = [good, {**good, "id": "2", "question": {"en": "What?"}}, {**good, "id": "3", "answer": "Z"}]
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    assert main(["eval", "--annotations", str(path), "--print-prompts"]) == 0
+    captured = capsys.readouterr()
+    assert [json.loads(line)["id"] for line in captured.out.splitlines()] == ["1"]  # stdout: prompts only
+    skipped = captured.err.splitlines()
+    assert len(skipped) == 2 and all(line.startswith(f"skipped {path} row ") for line in skipped)
+    assert "(id '2'): question is {'en': 'What?'}; a question is plain text" in skipped[0]
+    assert "(id '3'): answer 'Z' is not one of the option letters" in skipped[1]

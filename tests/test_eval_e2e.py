@@ -131,3 +131,15 @@ def test_a_run_where_every_question_failed_exits_non_zero(letter_model, tmp_path
     (results,) = out.glob("*.jsonl")
     records = read_results(results)
     assert len(records) == 2 and all(r["error"] and r["correct"] is False for r in records)
+
+
+def test_a_rerun_after_summary_json_was_cut_short_warns_and_writes_it_anew(letter_model, benchmark, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(eval_args(letter_model, benchmark, out, "--budget", "20", "--limit", "2")) == 0
+    summary = out / "summary.json"
+    summary.write_text(summary.read_text()[:40])  # a disk filled by something else, an editor's crash
+    capsys.readouterr()
+    assert main(eval_args(letter_model, benchmark, out, "--budget", "48", "--limit", "2")) == 0
+    err = capsys.readouterr().err
+    assert f"warning: {summary} cannot be read (JSONDecodeError: " in err and "Traceback" not in err
+    assert list(json.loads(summary.read_text())["settings"]) == ["b48_ata_head_kmin4_trained-default"]

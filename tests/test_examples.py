@@ -44,3 +44,13 @@ def test_gallery_includes_every_example():
     pages = "".join(page.read_text() for page in GALLERY.glob("*.md"))
     included = set(re.findall(r'--8<-- "examples/([^"/]+\.py)"', pages))
     assert included == {p.name for p in EXAMPLES}
+
+
+def test_an_example_that_builds_its_own_tiny_model_leaves_no_temporary_folder(tmp_path):
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**os.environ, "TMPDIR": str(scratch)}
+    script = ROOT / "examples" / "compressor_and_ata.py"  # no --svlm: it builds a tiny Qwen3-VL
+    result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert not list(scratch.glob("tempo-*"))

@@ -211,8 +211,16 @@ def test_partial_sharded_checkpoint_is_refused_before_any_process_starts(
             "shard file __1_0.distcp named by its .metadata missing (every rank's shard must be in this one folder",
         ),
         "cut_shard": (lambda folder: os.truncate(folder / "__0_0.distcp", 100), "shard file __0_0.distcp cut short"),
+        "flipped_shard": (
+            lambda folder: _flip_byte(folder / "__1_0.distcp"),
+            f"{tmp_path / 'flipped_shard' / 'last.ckpt' / '__1_0.distcp'} does not match the checksum it was saved",
+        ),
+        "swapped_shard": (  # rank 1's shard under rank 0's name: the same size, other values
+            lambda folder: shutil.copy2(folder / "__1_0.distcp", folder / "__0_0.distcp"),
+            f"{tmp_path / 'swapped_shard' / 'last.ckpt' / '__0_0.distcp'} ",
+        ),
         "no_meta": (lambda folder: (folder / "meta.pt").unlink(), "it has no meta.pt"),
-        "cut_meta": (lambda folder: os.truncate(folder / "meta.pt", 100), "its meta.pt is damaged: not a complete"),
+        "cut_meta": (lambda folder: os.truncate(folder / "meta.pt", 100), "meta.pt has 100 bytes but was saved with"),
     }
     for name, (damage, reason) in damages.items():
         folder = tmp_path / name / "last.ckpt"
@@ -223,13 +231,19 @@ def test_partial_sharded_checkpoint_is_refused_before_any_process_starts(
         with pytest.raises(CheckpointError) as caught:
             run_recipe(recipe, "validate", ckpt=str(folder))  # two devices asked: nothing was spawned
         message = str(caught.value)
-        assert message.startswith(f"--ckpt: {folder} is damaged: {reason}"), message
+        assert message.startswith(f"--ckpt: {folder} is damaged: ") and reason in message, message
         assert message.endswith(f"no other checkpoint in {folder.parent} reads whole: pass --ckpt a whole checkpoint")
         assert not out.exists()
 
     one_process = to_dict(load_recipe(DEMO, [*full_finetuning["args"], f"run.output_dir={tmp_path / 'resume'}"]))
     with pytest.raises(ConfigError, match="is a sharded checkpoint .* continue it with trainer.strategy.name=fsdp"):
         run_recipe(one_process, "fit", resume=str(sharded))
+
+
+def _flip_byte(path: Path, offset: int = -10) -> None:
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0xFF
+    path.write_bytes(bytes(data))
 
 
 def _plain_model(run: Path):

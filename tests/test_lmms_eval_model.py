@@ -154,3 +154,12 @@ def test_lmms_eval_runs_the_kit_model_resumes_after_a_kill_and_matches_a_recount
     assert reported == pytest.approx(sum(correct) / len(rows))
     assert 0 < reported < 1
     assert (cache / "cache.db").is_file()  # lmms-eval's own --use_cache store, merged at the end
+
+
+def test_the_video_mme_task_imports_with_the_eval_extra():
+    """lmms-eval's Video-MME task reads frames with OpenCV (cv2), which lmms-eval installed with
+    --no-deps does not bring: the [eval] extra does."""
+    import importlib
+
+    pytest.importorskip("lmms_eval", reason="lmms-eval is installed by scripts/setup.sh")
+    assert callable(importlib.import_module("lmms_eval.tasks.videomme.utils").videomme_doc_to_visual)

@@ -278,3 +278,18 @@ def test_cpu_threads_is_applied_and_checked():
                 set_cpu_threads(bad)
     finally:
         torch.set_num_threads(before)
+
+
+def test_lightnings_trainer_logger_is_taken_as_trainer_loggers(tmp_path):
+    from tempo_kit.errors import ConfigError
+    from tempo_kit.recipes import load_recipe
+
+    demo = Path(__file__).resolve().parents[1] / "recipes" / "demo.yaml"
+    assert list(load_recipe(demo, ["trainer.logger=[csv, jsonl]"], check_paths=False).trainer.loggers) == ["csv", "jsonl"]
+    assert list(load_recipe(demo, ["trainer.logger=false"], check_paths=False).trainer.loggers) == []
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(f"base: {demo}\ntrainer:\n  logger: [wandb]\n")
+    assert list(load_recipe(mine, check_paths=False).trainer.loggers) == ["wandb"]
+    mine.write_text(f"base: {demo}\ntrainer:\n  logger: [wandb]\n  loggers: [csv]\n")
+    with pytest.raises(ConfigError, match="trainer.logger .Lightning's name. and trainer.loggers are both set"):
+        load_recipe(mine, check_paths=False)

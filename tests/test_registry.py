@@ -142,3 +142,14 @@ def test_kit_registries_fill_themselves_on_first_lookup():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "['linear'] True ['head']"
+
+
+def test_every_registered_component_refuses_an_argument_it_does_not_take():
+    """Whatever signature a builder shows (``uniform`` inherits ``(*args, **kwargs)`` from
+    nn.Module), an unknown argument is a RegistryError before it is called, never a TypeError."""
+    from tempo_kit.registry import ALLOCATORS, PROJECTORS, REDUCTIONS, RegistryError
+
+    for registry in (ALLOCATORS, PROJECTORS, REDUCTIONS):
+        for name in registry.list():
+            with pytest.raises(RegistryError, match=rf"{registry.noun} {name!r} got unknown argument 'not_an_option'"):
+                registry.build({"name": name, "not_an_option": 1})

@@ -127,6 +127,16 @@ def test_without_a_manifest_a_missing_or_truncated_component_is_still_refused(mo
         TempoModel.from_pretrained(model_copy)
 
 
+@pytest.mark.parametrize("load_weights", [True, False])
+def test_without_a_manifest_a_compressor_without_its_memory_tokens_is_refused(model_copy, load_weights):
+    """The compressor's SVLM weights are all there, but its memory tokens are not: they are never
+    drawn afresh (infer/eval/convert load eagerly; run.init_from under FSDP loads later)."""
+    (model_copy / "manifest.json").unlink()
+    (model_copy / "compressor" / "state_dict.safetensors").unlink()
+    with pytest.raises(CheckpointError, match=r"compressor/state_dict.safetensors is missing: the compressor"):
+        TempoModel.from_pretrained(model_copy, load_weights=load_weights).load_initial_weights()
+
+
 def _flip_byte(path, offset=-10):
     data = bytearray(path.read_bytes())
     data[offset] ^= 0xFF

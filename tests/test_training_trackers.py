@@ -47,6 +47,7 @@ def fit_run(tiny_checkpoints, tiny_needle_benchmark, tmp_path_factory):
     ]  # fmt: skip
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
+    done.env = env
     return out, tmp, done
 
 
@@ -93,3 +94,30 @@ def test_skipped_samples_go_to_the_run_folder_not_tmp(fit_run):
         ("train_with_a_bad_row.jsonl:5", "not_there.mp4")  # file:line of the row, and the missing video
     ]
     assert not list(tmp.glob("tempo-kit-skips-*"))
+
+
+def test_resume_continues_the_csv_file_the_wandb_run_and_the_mlflow_run(fit_run, tmp_path):
+    """A pre-empted run resumed: one continuous run in every tracker, earlier rows intact."""
+    import shutil
+
+    from mlflow import MlflowClient
+
+    first, _, done = fit_run
+    out = shutil.copytree(first, tmp_path / "run")  # the finished 4-step run, continued to step 6
+    before = (out / "csv" / "metrics.csv").read_text().splitlines()
+    command = [*done.args[:-2], f"run.output_dir={out}", *done.args[-2:]]
+    command += ["trainer.max_steps=6", "--resume", "last"]
+    resumed = subprocess.run(command, env=done.env, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+
+    with open(out / "csv" / "metrics.csv") as handle:
+        table = list(csv.DictReader(handle))
+    assert [int(row["step"]) for row in table if row["train/loss"]] == [1, 2, 4, 6], resumed.stdout[-2000:]
+    rows = (out / "csv" / "metrics.csv").read_text().splitlines()
+    assert rows[1 : len(before)] == before[1:]  # the earlier rows as they were (the header may grow)
+    runs = sorted((out / "wandb").glob("offline-run-*"))
+    assert len(runs) == 2 and len({run.name.rsplit("-", 1)[1] for run in runs}) == 1  # one W&B run id
+    client = MlflowClient(tracking_uri=f"sqlite:///{out / 'mlflow.db'}")
+    (experiment,) = [e for e in client.search_experiments() if e.name == "demo"]
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "train/loss")] == [1, 2, 4, 6]

@@ -76,13 +76,23 @@ def translated_disk_errors(path: str | Path) -> Iterator[None]:
         raise translated from error
 
 
-def check_output_path(path: str | Path, *, what: str = "output") -> Path:
-    """Refuse an output path that cannot be written before any work starts.
+#: ``check_output_path(kind=...)``: what the output is.
+OUTPUT_KINDS = ("file", "folder")
+
+
+def check_output_path(path: str | Path, *, what: str = "output", kind: str | None = None) -> Path:
+    """Refuse an output path that cannot be written before any work starts; every verb's outputs
+    go through here, so each is refused the same way.
 
     Checks: every existing ancestor is a folder, the nearest existing one is writable, no name is
-    over :data:`MAX_NAME_BYTES` bytes. Returns the path.
+    over :data:`MAX_NAME_BYTES` bytes and, with ``kind`` (``"file"`` / ``"folder"``), the path is
+    not already the other kind. Returns the path.
     """
     path = Path(path).expanduser()
+    if kind == "folder" and path.exists() and not path.is_dir():
+        raise OutputError(f"{what} {path} is a file, but a folder is written there; choose another path")
+    if kind == "file" and path.is_dir():
+        raise OutputError(f"{what} {path} is a folder, but a file is written there; name a file")
     for part in path.parts:
         if len(os.fsencode(part)) > MAX_NAME_BYTES:
             raise OutputError(
@@ -101,8 +111,10 @@ def check_output_path(path: str | Path, *, what: str = "output") -> Path:
 
 def remove_partials(folder: str | Path, name: str = "*", recursive: bool = True) -> None:
     """Delete what interrupted atomic writes of ``name`` left in ``folder`` (``.NAME.partial-*``,
-    ``.NAME.old-*``); only while holding the folder's run lock, so no live write is touched."""
-    for pattern in (f".{name}.partial-*", f".{name}.old-*"):
+    ``.NAME.old-*``, and ``..NAME.partial-*``: a folder written atomically into a partial one, as
+    ``convert`` saves a model into its output's partial); only while holding the folder's run lock,
+    so no live write is touched."""
+    for pattern in (f".{name}.partial-*", f"..{name}.partial-*", f".{name}.old-*"):
         found = Path(folder).rglob(pattern) if recursive else Path(folder).glob(pattern)
         for path in found:
             shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)

@@ -122,6 +122,16 @@ def _checkpoint_key(key: str, module_paths: Mapping[str, str]) -> str | None:
     return None
 
 
+def own_tensor_keys(module: nn.Module) -> list[str]:
+    """Keys of an HF-wrapping component that no checkpoint name holds (memory tokens, relevance
+    direction): a saved folder keeps them in :data:`OWN_TENSORS_NAME`, never anywhere else."""
+    paths = getattr(module, "hf_module_paths", None)
+    if not isinstance(paths, Mapping):
+        return []
+    aliases = tied_aliases(module)
+    return [key for key in module.state_dict() if key not in aliases and _checkpoint_key(key, paths) is None]
+
+
 def tied_aliases(module: nn.Module) -> dict[str, str]:
     """``{alias: first name}`` of parameters registered under several names (tied weights)."""
     first: dict[int, str] = {}

@@ -46,27 +46,38 @@ def write_manifest(folder: str | Path) -> Path:
 def verify_folder(folder: str | Path, *, checksums: bool = True) -> bool:
     """Check ``folder`` against its manifest; ``False`` when it has none (a folder saved before
     manifests existed), else ``True``. Raises :class:`CheckpointError` naming the first bad file."""
+    folder = Path(folder)
+    if not (folder / MANIFEST_NAME).is_file():
+        return False
+    reason = manifest_damage(folder, checksums=checksums)
+    if reason is not None:
+        fix = "copy the folder again from where it was saved, or save/convert the model again"
+        raise CheckpointError(f"{reason}; {fix}")
+    return True
+
+
+def manifest_damage(folder: str | Path, *, checksums: bool = True) -> str | None:
+    """Why ``folder`` differs from its ``manifest.json`` (``None`` when it matches or has none):
+    the first missing, resized or changed file. Also the check of FSDP's sharded checkpoint
+    folders, whose shards of the same size could come from another run."""
     import json
 
     folder = Path(folder)
     manifest = folder / MANIFEST_NAME
     if not manifest.is_file():
-        return False
+        return None
     try:
-        document = json.loads(manifest.read_text())
-        files = document["files"]
-    except (json.JSONDecodeError, KeyError, TypeError) as error:
-        raise CheckpointError(f"{manifest} is damaged ({error}); save or convert the model again") from None
-    fix = "copy the folder again from where it was saved, or save/convert the model again"
-    for name, entry in files.items():
+        files = json.loads(manifest.read_text())["files"]
+        entries = [(name, int(entry["size"]), str(entry[ALGORITHM])) for name, entry in files.items()]
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError, AttributeError) as error:
+        return f"{manifest} is damaged ({type(error).__name__}: {error})"
+    for name, saved_size, saved_digest in entries:
         path = folder / name
         if not path.is_file():
-            raise CheckpointError(f"{folder} is incomplete: {name} is missing; {fix}")
+            return f"{folder} is incomplete: {name} is missing"
         size = path.stat().st_size
-        if size != entry["size"]:
-            raise CheckpointError(
-                f"{path} has {size} bytes but was saved with {entry['size']} (truncated or replaced); {fix}"
-            )
-        if checksums and file_digest(path) != entry[ALGORITHM]:
-            raise CheckpointError(f"{path} does not match the checksum it was saved with (damaged); {fix}")
-    return True
+        if size != saved_size:
+            return f"{path} has {size} bytes but was saved with {saved_size} (truncated or replaced)"
+        if checksums and file_digest(path) != saved_digest:
+            return f"{path} does not match the checksum it was saved with (damaged or from another save)"
+    return None

@@ -190,8 +190,28 @@ class Registry(Generic[T]):
         return builder(**kwargs)
 
 
+def _init_of(cls: type) -> Callable | None:
+    """The ``__init__`` that really takes a class's arguments: the first one defined along its MRO.
+    ``None`` when that is ``object``'s or ``torch.nn.Module``'s, which take none of their own
+    (their ``(*args, **kwargs)`` signature would otherwise hide every check: ``uniform``)."""
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        if klass is object or (klass.__module__ == "torch.nn.modules.module" and klass.__name__ == "Module"):
+            return None
+        return init
+    return None
+
+
 def accepted_arguments(builder: Callable) -> list[str] | None:
-    """Keyword names ``builder`` accepts, or ``None`` when it takes ``**kwargs`` or has no signature."""
+    """Keyword names ``builder`` accepts, or ``None`` when it takes ``**kwargs`` or has no signature.
+
+    A class is judged by the ``__init__`` that takes its arguments (:func:`_init_of`), whatever
+    signature it inherits: one without its own ``__init__`` accepts no argument.
+    """
+    if inspect.isclass(builder) and _init_of(builder) is None:
+        return []
     try:
         params = inspect.signature(builder).parameters
     except (TypeError, ValueError):

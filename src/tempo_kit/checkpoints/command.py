@@ -64,7 +64,7 @@ def check_output_folder(source: str, output: str) -> None:
     from tempo_kit.atomic import check_output_path
     from tempo_kit.errors import OutputError
 
-    out = check_output_path(output, what="output")
+    out = check_output_path(output, what="output", kind="folder")
     if out.exists():
         raise OutputError(
             f"output {out} already exists; convert into a new folder (remove the old one first to replace it)"

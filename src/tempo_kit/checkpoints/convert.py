@@ -223,8 +223,10 @@ def convert_released_to_kit(
     parts = layout.split_released(state)
     if not parts["svlm"]:
         report.notes.append(f"SVLM weights taken from the base SVLM {svlm_dir} (the checkpoint holds none)")
-    with tempfile.TemporaryDirectory(  # the LLM's config and tokenizer only: a few files, no weights
-        prefix="tempo-convert-", dir=out_dir.parent if out_dir.parent.exists() else None
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(  # the LLM's config and tokenizer only: a few files, no weights;
+        # named as a partial of the output, so a rerun after a kill removes it (atomic.remove_partials)
+        prefix=f".{out_dir.name}.partial-llm-", dir=out_dir.parent
     ) as tmp:
         llm_path = _llm_folder(
             parts["llm"], config, released_dir, Path(llm_dir) if llm_dir else None, Path(tmp), report

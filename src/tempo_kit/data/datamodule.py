@@ -249,7 +249,16 @@ class TempoDataModule(L.LightningDataModule):
     # ------------------------------------------------------------------ building
     def _dataset(self, entry: dict, sampling: Sampling, require_answer: bool) -> TempoDataset:
         root = entry["media_root"] if entry["media_root"] is not None else Path(entry["path"]).parent
+        before = len(self.skip_log.records)
         records = load_annotations(entry["path"], self.on_error, self.skip_log)
+        if not records:  # found here, per file, not as an empty mixture or dataset later
+            skipped = self.skip_log.records[before:]
+            why = (
+                f"all {len(skipped)} rows are invalid, e.g. {skipped[0].reason}"
+                if skipped
+                else "the file holds no rows"
+            )
+            raise ConfigError(f"{entry['path']}: no usable row was found: {why}; fix the file or drop it from the recipe")
         if self.require_spans:
             records = self._with_spans(records, entry["path"])
         return TempoDataset(

@@ -18,14 +18,17 @@ router stage adds the answer loss), ``question``, ``relevant_spans`` and, when k
 from __future__ import annotations
 
 import csv
+import io
 import json
+import math
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tempo_kit.atomic import write_text
+from tempo_kit.atomic import check_output_path, write_text
+from tempo_kit.data.rows import read_text
 from tempo_kit.data.spans import SPANS_KEY, SpanError, parse_spans
 from tempo_kit.errors import ConfigError
 
@@ -45,8 +48,23 @@ class Conversion:
         return f"{self.rows} rows written; skipped: {skips}"
 
 
+def _seconds(value: Any) -> float | None | str:
+    """A duration as seconds: a number, or a number written as text (``"150.0"``); ``None`` when
+    absent; the reason to skip the row when it is no finite positive number."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return "'duration' is not a number of seconds"
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        return "'duration' is not a positive number of seconds"
+    return float(value)
+
+
 def _charades(path: Path, durations: dict[str, float]) -> Iterator[tuple[str, dict[str, Any] | str]]:
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(read_text(path).splitlines(), start=1):
         if not line.strip():
             continue
         where = f"{path}:{number}"
@@ -72,7 +90,7 @@ def _charades(path: Path, durations: dict[str, float]) -> Iterator[tuple[str, di
 
 
 def _qvhighlights(path: Path) -> Iterator[tuple[str, dict[str, Any] | str]]:
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(read_text(path).splitlines(), start=1):
         if not line.strip():
             continue
         where = f"{path}:{number}"
@@ -81,17 +99,23 @@ def _qvhighlights(path: Path) -> Iterator[tuple[str, dict[str, Any] | str]]:
         except json.JSONDecodeError:
             yield where, "not valid JSON"
             continue
-        if not isinstance(row, dict) or not row.get("vid") or not str(row.get("query", "")).strip():
+        if not isinstance(row, dict) or not row.get("vid") or row.get("query") is None:
             yield where, "missing 'vid' or 'query'"
             continue
-        duration = row.get("duration")
+        if not isinstance(row["query"], str) or not row["query"].strip():
+            yield where, "'query' is not text"
+            continue
+        duration = _seconds(row.get("duration"))
+        if isinstance(duration, str):
+            yield where, duration
+            continue
         yield (
             where,
             {
                 "vid": str(row["vid"]),
                 "query": str(row["query"]).strip(),
                 "spans": row.get("relevant_windows"),
-                "duration": float(duration) if isinstance(duration, (int, float)) else None,
+                "duration": duration,
                 "qid": row.get("qid"),
             },
         )
@@ -102,11 +126,20 @@ def read_durations(path: str | Path) -> dict[str, float]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"--durations {path}: file not found")
-    with open(path, newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        if not reader.fieldnames or not {"id", "length"} <= set(reader.fieldnames):
-            raise ConfigError(f"--durations {path}: needs 'id' and 'length' columns, has {reader.fieldnames}")
-        return {row["id"]: float(row["length"]) for row in reader if row.get("length")}
+    reader = csv.DictReader(io.StringIO(read_text(path), newline=""))
+    if not reader.fieldnames or not {"id", "length"} <= set(reader.fieldnames):
+        raise ConfigError(f"--durations {path}: needs 'id' and 'length' columns, has {reader.fieldnames}")
+    durations = {}
+    for row in reader:
+        if row.get("length"):
+            seconds = _seconds(row["length"])
+            if not isinstance(seconds, float):
+                raise ConfigError(
+                    f"--durations {path}:{reader.line_num}: length {row['length']!r} of {row['id']!r} is not a "
+                    "positive number of seconds; fix or remove that line"
+                )
+            durations[row["id"]] = seconds
+    return durations
 
 
 def _answer(spans: list[tuple[float, float]]) -> str:
@@ -129,6 +162,9 @@ def convert_grounding(
         raise ConfigError(f"--format {fmt!r}: choose {' or '.join(FORMATS)}{did_you_mean(fmt, FORMATS)}")
     if not source.is_file():
         raise ConfigError(f"{source}: file not found")
+    output = check_output_path(output, what="output", kind="file")
+    if output.resolve() == source.resolve():
+        raise ConfigError(f"output {output} is the source file: write the rows to another file")
     if "{vid}" not in video_pattern:
         raise ConfigError(
             f"--video-pattern {video_pattern!r} must contain {{vid}}, e.g. {DEFAULT_VIDEO_PATTERN}"

@@ -19,6 +19,7 @@ often round the last span up.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -39,7 +40,8 @@ class SpanError(TempoKitError, ValueError):
 
 
 def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+    """A finite number of seconds: NaN and infinity are no times (and no valid JSON)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def parse_spans(value: Any, where: str, duration: float | None = None) -> list[Span]:
@@ -56,7 +58,7 @@ def parse_spans(value: Any, where: str, duration: float | None = None) -> list[S
     for number, span in enumerate(value):
         if not isinstance(span, (list, tuple)) or len(span) != 2 or not all(_number(v) for v in span):
             raise SpanError(
-                f"{where}: {SPANS_KEY}[{number}] must be [start_s, end_s] (two numbers), got {span!r}"
+                f"{where}: {SPANS_KEY}[{number}] must be [start_s, end_s] (two finite numbers), got {span!r}"
             )
         start, end = float(span[0]), float(span[1])
         if start < 0:

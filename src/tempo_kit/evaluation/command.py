@@ -21,6 +21,7 @@ import argparse
 import itertools
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -279,18 +280,6 @@ def _barrier(shard: tuple[int, int]) -> None:
     dist.barrier()
 
 
-def print_prompts(benchmark, preset) -> None:
-    for item in benchmark.items:
-        record = {
-            "id": item.id,
-            "prompt": preset.build(item),
-            "options": item.options,
-            "answer": item.answer,
-            "max_new_tokens": preset.max_new_tokens,
-        }
-        print(json.dumps(record, ensure_ascii=False))
-
-
 def check_videos(benchmark, policy: str):
     """Apply ``--missing-video`` before the first question; ``stop`` lists every missing file."""
     missing = [item for item in benchmark.items if not Path(item.video).is_file()]
@@ -313,6 +302,7 @@ def run(args: argparse.Namespace) -> int:
     from tempo_kit.evaluation.harness import Run, run_sweep, summarize_runs
     from tempo_kit.evaluation.items import load_benchmark
     from tempo_kit.evaluation.presets import get_preset
+    from tempo_kit.evaluation.printed import earlier_settings, print_prompts, report_skipped
     from tempo_kit.inference.api import TempoPipeline
     from tempo_kit.inference.command import check_model_arguments
 
@@ -324,6 +314,7 @@ def run(args: argparse.Namespace) -> int:
         args.max_new_tokens = preset.max_new_tokens
     benchmark = load_benchmark(args.annotations, media_root=args.media_root, limit=args.limit, fmt=args.format)
     if args.print_prompts:
+        report_skipped(benchmark, sys.stderr)  # stdout stays one JSON record a line
         print_prompts(benchmark, preset)
         return 0
     for flag, value in (("--model", args.model), ("--output", args.output)):
@@ -337,9 +328,8 @@ def run(args: argparse.Namespace) -> int:
     from tempo_kit.atomic import check_output_path
     from tempo_kit.run_lock import run_lock
 
-    output_folder = check_output_path(args.output, what="--output")
-    for skip in benchmark.skipped:
-        print(f"skipped {skip}")
+    output_folder = check_output_path(args.output, what="--output", kind="folder")
+    report_skipped(benchmark, sys.stdout)
     items = check_videos(benchmark, args.missing_video)
     # a second eval into the same --output is refused, not interleaved
     with run_lock(output_folder, "eval"):
@@ -384,7 +374,7 @@ def run(args: argparse.Namespace) -> int:
         summary_path = output / "summary.json"
         everything: dict[str, Any] = {}
         if summary_path.is_file() and not args.overwrite:  # keep the settings of earlier sweeps
-            everything = json.loads(summary_path.read_text()).get("settings", {})
+            everything = earlier_settings(summary_path)
         everything.update(named)
         document = {"annotations": str(args.annotations), "format": args.format, "settings": everything}
         write_json(summary_path, document)

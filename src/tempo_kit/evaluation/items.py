@@ -9,6 +9,7 @@ public benchmarks' own files into this form.
 
 from __future__ import annotations
 
+import itertools
 import re
 import warnings
 from collections.abc import Mapping
@@ -80,6 +81,11 @@ def item_from_row(row: Mapping, media_root: Path | None, where: str) -> Benchmar
     missing = [k for k in ("id", "video", "question", "options", "answer") if row.get(k) in (None, "")]
     if missing:
         raise ConfigError(f"{where} (id {row.get('id')!r}): missing field(s) {', '.join(missing)}")
+    if not isinstance(row["question"], (str, int, float)) or isinstance(row["question"], bool):
+        raise ConfigError(
+            f"{where} (id {row['id']!r}): question is {row['question']!r}; a question is plain text "
+            "(pick one language's text from a translated row)"
+        )
     options = row["options"]
     if not isinstance(options, list) or not 2 <= len(options) <= 26:
         raise ConfigError(f"{where} (id {row['id']!r}): 'options' must be a list of 2 to 26 strings")
@@ -120,6 +126,20 @@ class Benchmark:
     fmt: str
 
 
+#: Annotation files a folder given as ``--annotations`` contributes (MLVU ships ``json/<n>_<task>.json``).
+ANNOTATION_SUFFIXES = (".json", ".jsonl", ".parquet")
+
+
+def annotation_files(path: Path) -> list[Path]:
+    """``[path]``, or a folder's annotation files in name order (one run over all of them)."""
+    if not path.is_dir():
+        return [path]
+    files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix in ANNOTATION_SUFFIXES)
+    if not files:
+        raise ConfigError(f"annotation folder {path} holds no {', '.join(ANNOTATION_SUFFIXES)} file")
+    return files
+
+
 def load_benchmark(
     path: str | Path,
     media_root: str | Path | None = None,
@@ -129,8 +149,10 @@ def load_benchmark(
     """Read an annotation file; a bad row (or a repeated id) is skipped and named, not fatal.
 
     Args:
-        path: JSON list, JSONL or (benchmark formats) Parquet.
-        media_root: folder the ``video`` paths are relative to (default: the file's folder).
+        path: JSON list, JSONL or (benchmark formats) Parquet; or a folder of such files, read
+            in name order as one benchmark (MLVU's ``json/`` folder of seven task files).
+        media_root: folder the ``video`` paths are relative to (default: the file's folder, or
+            the folder given).
         limit: keep the first ``limit`` questions (a quick smoke run).
         fmt: ``"kit"`` (the harness fields) or a benchmark's own format
             (``videomme``, ``lvbench``, ``mlvu``, ``longvideobench``; see :mod:`.benchmarks`).
@@ -139,21 +161,24 @@ def load_benchmark(
     from tempo_kit.evaluation.benchmarks import convert_rows
 
     path = Path(path)
-    root = Path(media_root) if media_root is not None else path.parent
-    if fmt == "kit":
+    root = Path(media_root) if media_root is not None else path if path.is_dir() else path.parent
+
+    def kit_rows(path: Path):
         try:
             raw = read_rows(path)
         except AnnotationError as error:
             raise ConfigError(str(error)) from error
-        rows = (
+        return (
             SkippedRow(f"{path} row {n}", str(row).removeprefix(f"{path}:{n}: "))
             if isinstance(row, AnnotationError)
             else {**row, "where": f"{path} row {n}"} if isinstance(row, Mapping)
             else SkippedRow(f"{path} row {n}", f"expected an object, got {row!r}")
             for n, row in raw
         )
-    else:
-        rows = convert_rows(fmt, path)  # an unknown format is refused there, naming the known ones
+
+    # an unknown format is refused in convert_rows, naming the known ones
+    read = kit_rows if fmt == "kit" else lambda file: convert_rows(fmt, file)
+    rows = itertools.chain.from_iterable(read(file) for file in annotation_files(path))
     items: list[BenchmarkItem] = []
     skipped: list[SkippedRow] = []
     seen: dict[str, str] = {}

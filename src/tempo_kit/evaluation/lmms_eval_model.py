@@ -1,4 +1,4 @@
-"""A kit model as an lmms-eval model: ``lmms_eval --model tempo_kit --model_args pretrained=DIR``.
+"""A kit model as an lmms-eval model: ``lmms-eval --model tempo_kit --model_args pretrained=DIR``.
 
 Registered through the ``lmms_eval.models`` entry-point group (``pyproject.toml``), so installing
 the kit with its ``[eval]`` extra is enough; the name ``tempo`` is an alias, so the released

@@ -80,6 +80,9 @@ def diagnose(args: argparse.Namespace) -> int:
     from tempo_kit.registry import ALLOCATORS
 
     check_model_arguments(args)
+    from tempo_kit.atomic import check_output_path
+
+    check_output_path(args.output, what="--output", kind="folder")
     if args.k_min is not None:
         check_budget(None, args.k_min)
     if args.limit is not None and args.limit < 1:

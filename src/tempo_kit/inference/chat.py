@@ -76,13 +76,27 @@ def cache_bytes(args: argparse.Namespace) -> int:
 
 
 def questions(stream, interactive: bool) -> Iterator[str]:
-    """Stripped non-empty lines of ``stream`` until end of input or an exit word."""
+    """Stripped non-empty lines of ``stream`` until end of input or an exit word.
+
+    A byte stream's lines are read as UTF-8; a line in another encoding (latin-1 from a pipe) is
+    refused with one line and the chat goes on, rather than reaching the tokenizer garbled."""
     while True:
         if interactive:
             print(PROMPT, end="", flush=True)
         line = stream.readline()
         if not line:
             return
+        if isinstance(line, bytes):
+            try:
+                line = line.decode("utf-8")
+            except UnicodeDecodeError as error:
+                print(
+                    f"error: this question is not UTF-8 text (byte 0x{line[error.start]:02x}); "
+                    "type it again, or re-encode the input (e.g. iconv -f latin1 -t utf-8)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                continue
         text = line.strip()
         if text.lower() in EXIT_WORDS:
             return
@@ -135,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
     with session:
-        for question in questions(sys.stdin, interactive):
+        for question in questions(sys.stdin.buffer, interactive):
             try:
                 result = session.ask(question, progress=not args.no_progress, **question_options(args))
             except TempoKitError as error:

@@ -240,8 +240,6 @@ def check_model_arguments(args: argparse.Namespace) -> None:
     """Sampling, generation and device switches shared by ``infer`` and ``eval``."""
     import math
 
-    import torch
-
     if not math.isfinite(args.fps):
         raise ConfigError(f"--fps {args.fps}: frames sampled per second must be a finite number > 0 (the paper uses 2)")
     sampling_of(args)
@@ -249,12 +247,9 @@ def check_model_arguments(args: argparse.Namespace) -> None:
         raise ConfigError(f"--max-context {args.max_context}: the LLM needs a positive context (released: 16384)")
     if args.max_new_tokens is not None and args.max_new_tokens < 1:
         raise ConfigError(f"--max-new-tokens {args.max_new_tokens}: the answer needs at least 1 token")
-    device = str(args.device)
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(
-            f"--device {device}: no CUDA GPU is usable here (torch.cuda.is_available() is False); "
-            "use --device cpu, or install a CUDA build of torch on a GPU machine"
-        )
+    from tempo_kit.devices import check_device
+
+    check_device(args.device)
 
 
 def check_arguments(args: argparse.Namespace) -> None:
@@ -280,7 +275,7 @@ def check_arguments(args: argparse.Namespace) -> None:
     if args.plot is not None:
         from tempo_kit.atomic import check_output_path
 
-        check_output_path(args.plot, what="--plot")
+        check_output_path(args.plot, what="--plot", kind="file")
 
 
 def check_allocation_names(args: argparse.Namespace) -> None:

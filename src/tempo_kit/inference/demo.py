@@ -118,7 +118,9 @@ def build_app(
 ):
     """The Gradio ``Blocks`` app answering questions with ``pipeline`` (not launched)."""
     gr = import_gradio()
-    figures = Path(tempfile.mkdtemp(prefix="tempo-demo-"))
+    # the timeline figures, removed when the app is gone or the process exits (Ctrl-C included)
+    scratch = tempfile.TemporaryDirectory(prefix="tempo-demo-")
+    figures = Path(scratch.name)
     lock = threading.Lock()  # one model: questions from several tabs take turns
     initial_budget = int(budget if budget is not None else pipeline.model.config.budget or BUDGET_RANGE[1])
     sampling = dict(sampling or {})
@@ -179,7 +181,24 @@ def build_app(
         outputs = [chat, stats, timeline, state, question]
         ask.click(respond, inputs, outputs, api_name=API_NAME)  # the one API endpoint: /ask
         question.submit(respond, inputs, outputs, api_name=False)
+    app.tempo_scratch = scratch  # lives as long as the app
     return app
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Refuse a port another program listens on before the model loads (Gradio would say so only
+    after, with its own advice)."""
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will: TIME_WAIT is free
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise ConfigError(
+                f"--port {port}: cannot listen on {host}:{port} ({error.strerror}); another program (an earlier "
+                "demo?) uses it: stop it, or pass another --port"
+            ) from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -191,6 +210,7 @@ def run(args: argparse.Namespace) -> int:
     examples = example_videos(args.examples)
     if not 0 < args.port < 65536:
         raise ConfigError(f"--port {args.port}: pass a TCP port between 1 and 65535")
+    check_port_free(args.host, args.port)
     if args.model is not None and not args.server:  # on the saved model config, before the model loads
         asked = {"budget": args.budget, "max_context": args.max_context, "max_new_tokens": args.max_new_tokens}
         check_question(args, PLACEHOLDER_QUERY, asked)

@@ -44,7 +44,7 @@ from torch import Tensor, nn
 from tempo_kit.atomic import atomic_path, write_json
 from tempo_kit.dtypes import AUTO, dtype_name, resolve_dtype
 from tempo_kit.errors import CheckpointError
-from tempo_kit.hf import OWN_TENSORS_NAME, read_own_tensors
+from tempo_kit.hf import OWN_TENSORS_NAME, own_tensor_keys, read_own_tensors
 from tempo_kit.hub import missing_folder_hint
 
 #: Name of the kit-format config file inside a saved model folder.
@@ -92,9 +92,12 @@ def component_state(module: nn.Module, folder: Path | None, where: str) -> dict[
         return state if reads_itself else {k: v.detach().clone() for k, v in module.state_dict().items()}
     state_file = folder / STATE_DICT_NAME
     own_folder = Path(str(getattr(module, "pretrained", ""))).expanduser()
-    if state_file.is_file() and not (reads_itself and own_folder.resolve() == folder.resolve()):
-        state.update(read_own_tensors(state_file))
-    elif not reads_itself:
+    if state_file.is_file():
+        if not (reads_itself and own_folder.resolve() == folder.resolve()):  # else read already
+            state.update(read_own_tensors(state_file))
+    elif not reads_itself or own_tensor_keys(module):
+        # a saved component's own tensors (e.g. memory tokens) exist nowhere else: rebuilding them
+        # fresh would be a random component, so the folder is refused, manifest or not
         raise CheckpointError(
             f"{state_file} is missing: the {where} has no saved weights; the folder is incomplete "
             "(copy it again, or save/convert the model again)"

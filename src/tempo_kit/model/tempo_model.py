@@ -385,7 +385,7 @@ class TempoModel(nn.Module):
         from tempo_kit.atomic import atomic_folder, check_output_path
         from tempo_kit.manifest import write_manifest
 
-        out = check_output_path(out_dir, what="model folder")
+        out = check_output_path(out_dir, what="model folder", kind="folder")
         from tempo_kit.atomic import write_text
         from tempo_kit.model.card import CARD_NAME, model_card
 

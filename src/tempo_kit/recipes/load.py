@@ -27,16 +27,42 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = (), *, check_paths:
     """
     path = resolve_recipe(path)
     user = _load_with_bases(path)
+    _lightning_logger_key(user, str(path))
     check_keys(OmegaConf.to_container(user), source=str(path))
     cfg = apply_overrides(OmegaConf.merge(OmegaConf.create(copy.deepcopy(DEFAULTS)), user), overrides)
+    _lightning_logger_key(cfg, str(path), overridden=True)
     check_keys(OmegaConf.to_container(cfg), source=str(path))
     check_present(OmegaConf.to_container(cfg), str(path))
     try:
         OmegaConf.resolve(cfg)
     except OmegaConfBaseException as error:
-        raise ConfigError(f"recipe {str(path)!r}: cannot resolve an interpolation: {error}") from error
+        raise ConfigError(f"recipe {str(path)!r}: {interpolation_error(error)}") from None
     validate_recipe(cfg, source=str(path), check_paths=check_paths)
     return cfg
+
+
+def _lightning_logger_key(cfg: DictConfig, source: str, overridden: bool = False) -> None:
+    """Lightning's ``Trainer(logger=...)`` spelling, ``trainer.logger``, taken as the kit's
+    ``trainer.loggers`` (``false`` is no logger). In a recipe file both at once are refused; after
+    the overrides a ``trainer.logger`` can only be an override, and it wins."""
+    trainer = cfg.get("trainer") if not OmegaConf.is_interpolation(cfg, "trainer") else None
+    if not isinstance(trainer, DictConfig) or "logger" not in trainer:
+        return
+    if "loggers" in trainer and not overridden:
+        raise ConfigError(
+            f"recipe {source!r}: trainer.logger (Lightning's name) and trainer.loggers are both set; keep trainer.loggers"
+        )
+    value = trainer.pop("logger")
+    if value is not True:  # true: the default loggers
+        trainer["loggers"] = [] if value is False else value
+
+
+def interpolation_error(error: OmegaConfBaseException) -> str:
+    """OmegaConf's several-line message as one line naming the key that holds the ``${...}``."""
+    reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+    key = getattr(error, "full_key", None)
+    where = f"{key}: " if key else ""
+    return f"{where}cannot resolve an interpolation: {reason}; set that key or correct the ${{...}} reference"
 
 
 def _load_with_bases(path: Path, seen: tuple[Path, ...] = ()) -> DictConfig:
@@ -70,6 +96,8 @@ def _take_replace_markers(cfg: DictConfig, prefix: str = "") -> list[str]:
     """Dotted keys of the mappings marked ``_replace_: true`` (markers removed, nested ones too)."""
     found = []
     for key in list(cfg.keys()):
+        if OmegaConf.is_interpolation(cfg, key):  # resolved later, once every part is merged
+            continue
         value = cfg[key]
         if not isinstance(value, DictConfig):
             continue

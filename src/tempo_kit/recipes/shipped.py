@@ -90,8 +90,10 @@ def base_chain(path: Path) -> list[Path]:
 
 def copy_recipe(name: str, folder: str | Path) -> list[Path]:
     """Copy a shipped recipe and its ``base:`` chain into ``folder`` (made if needed); never overwrites."""
+    from tempo_kit.atomic import check_output_path
+
     chain = base_chain(shipped_recipe(name))
-    out = Path(folder).expanduser()
+    out = check_output_path(folder, what="recipes copy", kind="folder")
     targets = [out / source.name for source in chain]
     existing = [str(t) for t in targets if t.exists()]
     if existing:

@@ -22,7 +22,14 @@ from typing import Any
 
 from tempo_kit.errors import CheckpointError, ConfigError
 from tempo_kit.training.export import export_final
-from tempo_kit.training.run_folder import CHECKPOINT_DIR, FINAL_DIR, LAST_CHECKPOINT, RECIPE_FILE, SKIPS_FILE
+from tempo_kit.training.run_folder import (
+    CHECKPOINT_DIR,
+    FINAL_DIR,
+    LAST_CHECKPOINT,
+    LOGGER_FILES,
+    RECIPE_FILE,
+    SKIPS_FILE,
+)
 from tempo_kit.training.trainer import build_trainer
 
 
@@ -124,7 +131,9 @@ def resolve_checkpoint(value: str | None, output_dir: str | Path, flag: str) -> 
 
 
 #: What an earlier fit leaves in its run folder; ``--overwrite`` removes them.
-RUN_PIECES = (CHECKPOINT_DIR, FINAL_DIR, "metrics.jsonl", "tensorboard", "adapters", "adapters.safetensors")
+RUN_PIECES = (
+    CHECKPOINT_DIR, FINAL_DIR, "metrics.jsonl", "tensorboard", "adapters", "adapters.safetensors", *LOGGER_FILES
+)  # fmt: skip
 
 
 def check_fresh_output(output_dir: Path, resume: str | None, overwrite: bool) -> None:
@@ -190,12 +199,12 @@ def build_datamodule(recipe: Mapping[str, Any], verb: str = "fit"):
 
 def fit_summary(trainer, output_dir: Path, final: Path | None) -> str:
     """Where a finished fit left the model, the checkpoints, each logger's files and the skips."""
-    from tempo_kit.training.loggers import describe
+    from tempo_kit.training.loggers import describe, logger_name
     from tempo_kit.training.progress import run_summary
 
     logs = []
     for logger in trainer.loggers:
-        logs.append((type(logger).__name__.removesuffix("Logger").lower(), describe(logger)))
+        logs.append((logger_name(logger), describe(logger)))
     skips = output_dir / SKIPS_FILE
     if skips.is_file():
         logs.append(("skipped samples", str(skips)))
@@ -247,8 +256,8 @@ def run(args: argparse.Namespace) -> int:
     from tempo_kit.atomic import check_output_path, remove_partials
     from tempo_kit.run_lock import is_launch_process, run_lock
 
-    output_dir = check_output_path(recipe["run"]["output_dir"], what="run.output_dir")
-    lock = run_lock(output_dir, args.command) if args.command == "fit" else contextlib.nullcontext()
+    output_dir = check_output_path(recipe["run"]["output_dir"], what="run.output_dir", kind="folder")
+    lock = run_lock(output_dir, args.command)  # validate/test too: never a row in a running fit's files
     if not use_progress_bar(recipe["trainer"]["enable_progress_bar"]):
         hide_library_progress()  # no loading bars from transformers where Lightning's bar is off
     with lock, quiet_library_messages():

@@ -12,21 +12,34 @@ metrics go to all of them.
 | ``jsonl`` | ``metrics.jsonl`` | :class:`JsonlLogger` (the kit's) |
 | ``wandb`` | ``wandb/`` (offline runs: ``wandb sync`` uploads them later) | ``WandbLogger`` |
 | ``mlflow`` | ``mlflow.db`` + ``mlruns/`` (a local store unless ``tracking_uri`` says otherwise) | ``MLFlowLogger`` |
+
+A run folder holds one run of every tracker, however often it is resumed (a pre-emption must not
+split a run's curves): :class:`TrackerRuns` records each tracker's run id in
+:data:`RUNS_FILE` when training starts, and :func:`build_loggers` hands it back, so ``fit --resume``
+(and ``validate``/``test`` into the run folder) continue the same W&B run (``id``) and MLflow run
+(``run_id``); ``csv`` appends to its ``metrics.csv`` (:class:`ContinuingCSVLogger`) where Lightning's
+deletes it. ``tensorboard`` and ``jsonl`` append by nature. ``fit --overwrite`` removes the record
+with the rest of the run (:data:`LOGGER_FILES`).
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from lightning.pytorch.loggers import Logger
+from lightning.pytorch import Callback
+from lightning.pytorch.loggers import CSVLogger, Logger, MLFlowLogger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities import rank_zero_only
 
-from tempo_kit.atomic import append_line
+from tempo_kit.atomic import append_line, write_json
 from tempo_kit.errors import ConfigError, did_you_mean
+from tempo_kit.training.run_folder import TRACKER_RUNS
 
 #: The per-step metrics file of a run, relative to ``run.output_dir``.
 METRICS_FILE = "metrics.jsonl"
@@ -34,8 +47,53 @@ METRICS_FILE = "metrics.jsonl"
 #: MLflow's local store in the run folder (a SQLite file; artifacts under ``mlruns/``).
 MLFLOW_DB = "mlflow.db"
 
+#: ``{logger name: run id}`` of the trackers that have one, in the run folder.
+RUNS_FILE = TRACKER_RUNS
+
 #: What a recipe logs to when it does not say.
 DEFAULT_LOGGERS: tuple[str, ...] = ("tensorboard", "jsonl")
+
+
+class ContinuingWriter(ExperimentWriter):
+    """Lightning's CSV writer, taking up an existing ``metrics.csv`` (its header) instead of deleting it."""
+
+    def _check_log_dir_exists(self) -> None:
+        if self._fs.isfile(self.metrics_file_path):
+            with self._fs.open(self.metrics_file_path, "r", newline="") as handle:
+                self.metrics_keys = list(csv.DictReader(handle).fieldnames or [])
+
+
+class ContinuingCSVLogger(CSVLogger):
+    """Lightning's ``CSVLogger`` that appends to the run folder's ``metrics.csv``: a resumed run
+    keeps the rows written before it stopped (Lightning's deletes them)."""
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> ExperimentWriter:
+        if self._experiment is None:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = ContinuingWriter(log_dir=self.log_dir)
+        return self._experiment
+
+
+class ContinuingMLFlowLogger(MLFlowLogger):
+    """Lightning's ``MLFlowLogger`` that, continuing a run (``run_id`` given), logs only the
+    parameters that run does not hold yet: MLflow refuses a changed value (a resumed run that
+    raised ``trainer.max_steps``), and the first values stay the run's record."""
+
+    def log_hyperparams(self, params: Any) -> None:
+        if self._continuing:
+            from lightning.fabric.utilities.logger import _convert_params, _flatten_dict
+
+            logged = self.experiment.get_run(self.run_id).data.params
+            params = {k: v for k, v in _flatten_dict(_convert_params(params)).items() if k not in logged}
+            if not params:
+                return
+        super().log_hyperparams(params)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._continuing = kwargs.get("run_id") is not None
 
 
 class JsonlLogger(Logger):
@@ -77,46 +135,95 @@ class JsonlLogger(Logger):
         """The resolved recipe is saved beside the metrics as ``recipe.yaml``; nothing to add here."""
 
 
-def _tensorboard(out: Path, run_name: str, **kwargs: Any) -> Logger:
+def _tensorboard(out: Path, run_name: str, run_id: str | None = None, **kwargs: Any) -> Logger:
     from lightning.pytorch.loggers import TensorBoardLogger
 
     return TensorBoardLogger(**{"save_dir": str(out), "name": "tensorboard", "version": "", **kwargs})
 
 
-def _csv(out: Path, run_name: str, **kwargs: Any) -> Logger:
-    from lightning.pytorch.loggers import CSVLogger
-
-    return CSVLogger(**{"save_dir": str(out), "name": "csv", "version": "", **kwargs})
+def _csv(out: Path, run_name: str, run_id: str | None = None, **kwargs: Any) -> Logger:
+    return ContinuingCSVLogger(**{"save_dir": str(out), "name": "csv", "version": "", **kwargs})
 
 
-def _jsonl(out: Path, run_name: str, **kwargs: Any) -> Logger:
+def _jsonl(out: Path, run_name: str, run_id: str | None = None, **kwargs: Any) -> Logger:
     return JsonlLogger(**{"save_dir": out, **kwargs})
 
 
-def _wandb(out: Path, run_name: str, **kwargs: Any) -> Logger:
+def _wandb(out: Path, run_name: str, run_id: str | None = None, **kwargs: Any) -> Logger:
     from lightning.pytorch.loggers import WandbLogger
 
-    return WandbLogger(**{"save_dir": str(out), "name": run_name, "project": "tempo-kit", **kwargs})
+    defaults = {"save_dir": str(out), "name": run_name, "project": "tempo-kit"}
+    if run_id is not None:
+        defaults["id"] = run_id  # Lightning passes resume="allow": the same run continues
+    return WandbLogger(**{**defaults, **kwargs})
 
 
-def _mlflow(out: Path, run_name: str, **kwargs: Any) -> Logger:
-    from lightning.pytorch.loggers import MLFlowLogger
-
+def _mlflow(out: Path, run_name: str, run_id: str | None = None, **kwargs: Any) -> Logger:
     out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     defaults = {  # a local SQLite store (MLflow 3 retired plain folders) and artifacts beside it
         "tracking_uri": f"sqlite:///{out / MLFLOW_DB}",
         "artifact_location": (out / "mlruns").as_uri(),
         "experiment_name": run_name,
+        "run_id": run_id,
     }
-    return MLFlowLogger(**{**defaults, **kwargs})
+    return ContinuingMLFlowLogger(**{**defaults, **kwargs})
+
+
+def read_runs(out: Path) -> dict[str, str]:
+    """The run ids :class:`TrackerRuns` recorded in ``out`` (none for a new run folder)."""
+    path = out / RUNS_FILE
+    if not path.is_file():
+        return {}
+    try:
+        runs = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        runs = error
+    if not isinstance(runs, dict) or not all(isinstance(v, str) for v in runs.values()):
+        raise ConfigError(
+            f"{path} is damaged ({runs}); it names the tracker runs this folder continues: restore it, "
+            "or delete it to start new W&B/MLflow runs"
+        )
+    return runs
+
+
+def _run_id(logger: Logger) -> tuple[str, str] | None:
+    if type(logger).__name__ == "WandbLogger":  # its class is imported only with wandb
+        return "wandb", str(logger.experiment.id)
+    if isinstance(logger, MLFlowLogger):
+        return "mlflow", str(logger.run_id)
+    return None
+
+
+class TrackerRuns(Callback):
+    """Records each tracker's run id in :data:`RUNS_FILE` once training starts (rank 0), for
+    :func:`build_loggers` to continue the same runs."""
+
+    def __init__(self, output_dir: str | Path) -> None:
+        self.output_dir = Path(output_dir)
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        if not trainer.is_global_zero:
+            return
+        runs = read_runs(self.output_dir)
+        found = dict(filter(None, (_run_id(logger) for logger in trainer.loggers)))
+        if found and {**runs, **found} != runs:
+            write_json(self.output_dir / RUNS_FILE, {**runs, **found})
+
+
+def logger_name(logger: Logger) -> str:
+    """The name a recipe gives ``logger`` (``csv``, ``wandb``, ...), for the end-of-fit summary."""
+    for kind, name in ((ContinuingCSVLogger, "csv"), (MLFlowLogger, "mlflow")):
+        if isinstance(logger, kind):
+            return name
+    return type(logger).__name__.removesuffix("Logger").lower()
 
 
 def describe(logger: Logger) -> str:
     """Where a logger keeps its records, for the end-of-fit summary."""
     if isinstance(logger, JsonlLogger):
         return str(logger.path)
-    if type(logger).__name__ == "MLFlowLogger":
+    if isinstance(logger, MLFlowLogger):
         import mlflow
 
         return f"{mlflow.get_tracking_uri()} (experiment {logger.name}, run {logger.run_id}; `mlflow ui --backend-store-uri` it)"
@@ -168,8 +275,10 @@ def check_installed(spec: Mapping[str, Any], where: str = "trainer.loggers") -> 
 
 
 def build_loggers(value: Any, output_dir: str | Path, run_name: str) -> list[Logger]:
-    """Lightning loggers for ``trainer.loggers``, their files under ``output_dir``."""
+    """Lightning loggers for ``trainer.loggers``, their files under ``output_dir``, continuing the
+    tracker runs recorded there (module docstring)."""
     out = Path(output_dir)
+    runs = read_runs(out)
     loggers = []
     for spec in logger_specs(value):
         check_installed(spec)
@@ -178,7 +287,7 @@ def build_loggers(value: Any, output_dir: str | Path, run_name: str) -> list[Log
         if name == "wandb":
             os.environ.setdefault("WANDB_SILENT", "true")  # its banner would bury the kit's own lines
         try:
-            loggers.append(builder(out, run_name, **spec))
+            loggers.append(builder(out, run_name, runs.get(name), **spec))
         except TypeError as error:
             raise ConfigError(f"trainer.loggers: {name} does not take these arguments {spec}: {error}") from None
     return loggers

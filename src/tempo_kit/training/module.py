@@ -348,3 +348,9 @@ class TempoModule(LightningModule):
     # ------------------------------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["tempo_kit_recipe"] = self.recipe
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        from tempo_kit.training.resume import check_checkpoint_shapes
+
+        source = getattr(self._trainer, "ckpt_path", None) or "the checkpoint"
+        check_checkpoint_shapes(checkpoint.get("state_dict") or {}, self.state_dict(), str(source))

@@ -101,3 +101,20 @@ def readable_checkpoint(path: Path, flag: str = "--resume") -> Path:
         instead = f"start over without {flag}" if flag == "--resume" else f"pass {flag} a whole checkpoint"
         fix = f"no other checkpoint in {path.parent} reads whole: {instead}"
     raise CheckpointError(f"{flag}: {path} is damaged: {reason}; {fix}")
+
+
+def check_checkpoint_shapes(saved: dict[str, Any], current: dict[str, Any], source: str) -> None:
+    """A checkpoint of a model of another shape (another ``k_max``, LLM or projector) is refused
+    with the first differing tensors named, before Lightning's ``load_state_dict`` dumps every
+    size mismatch; tensors only one side has are left to the strict load's own message."""
+    differ = [
+        f"{key} {tuple(value.shape)} in the checkpoint, {tuple(current[key].shape)} in the model"
+        for key, value in saved.items()
+        if isinstance(value, torch.Tensor) and key in current and tuple(value.shape) != tuple(current[key].shape)
+    ]
+    if differ:
+        more = f" (and {len(differ) - 3} more)" if len(differ) > 3 else ""
+        raise CheckpointError(
+            f"{source} was saved by a model of another shape: {'; '.join(differ[:3])}{more}; use the recipe "
+            "that wrote it (the recipe.yaml beside its checkpoints/), or start over without it"
+        )

@@ -5,8 +5,9 @@ module; this one fixes the mesh to data parallelism over every process (no tenso
 and :class:`~tempo_kit.training.module.TempoModule` shards on it with
 :func:`~tempo_kit.training.fsdp2.shard_model`. Checkpoints are ``torch.distributed.checkpoint``
 folders (each rank writes its shard; ``trainer.strategy.fsdp.state_dict_type: sharded``) written
-beside their name and renamed into place once every rank has finished, so a crash mid-save
-leaves the previous ``last.ckpt`` whole; ``state_dict_type: full`` gathers one file on rank 0.
+beside their name, listed with every file's checksum in ``manifest.json`` (as a model folder is,
+:mod:`tempo_kit.manifest`) and renamed into place once every rank has finished, so a crash
+mid-save leaves the previous ``last.ckpt`` whole; ``state_dict_type: full`` gathers one file on rank 0.
 ``--resume`` reads the shards back into the sharded model (Lightning's own loader);
 ``validate`` / ``test --ckpt`` read them on any strategy (:mod:`tempo_kit.training.sharded_folder`).
 """
@@ -118,4 +119,8 @@ class FSDP2Strategy(ModelParallelStrategy):
             partial = Path(self.broadcast(str(partial)))  # rank 0's folder beside the target
             super().save_checkpoint(checkpoint, partial, storage_options)
             self.barrier("checkpoint written")
+            if self.is_global_zero:  # every shard's checksum: a same-size shard of another run is refused
+                from tempo_kit.manifest import write_manifest
+
+                write_manifest(partial)
         self.barrier("checkpoint renamed")

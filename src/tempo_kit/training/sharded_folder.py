@@ -8,7 +8,8 @@ or another number of processes (the index says which part of each tensor a file 
 shards are re-cut on load). Any other strategy — one process, DDP — goes through
 :func:`read_sharded_checkpoint`, which joins the shards into full tensors, so ``validate`` /
 ``test --ckpt`` take the folder wherever they run. :func:`sharded_damage` finds a partial folder
-(no index, a missing or cut shard file) before any process starts.
+(no index, a missing or cut shard file, a shard whose bytes differ from those saved) before any
+process starts.
 """
 
 from __future__ import annotations
@@ -44,8 +45,9 @@ def _index(path: Path):
 def sharded_damage(path: Path) -> str | None:
     """Why the sharded checkpoint folder ``path`` cannot be read whole (``None`` when it can).
 
-    Checks that the index and Lightning's ``meta.pt`` are there and that every shard file the
-    index names exists and is long enough for the parts it should hold, without reading tensors.
+    Checks that the index and Lightning's ``meta.pt`` are there, that every shard file the index
+    names exists and is long enough for the parts it should hold, then every file's checksum
+    against the ``manifest.json`` the save wrote (folders saved before it had one: sizes only).
     """
     if not (path / INDEX_FILE).is_file():
         return f"it has no {INDEX_FILE} (the index torch.distributed.checkpoint writes last)"
@@ -70,7 +72,9 @@ def sharded_damage(path: Path) -> str | None:
     short = sorted(name for name, end in needed.items() if (path / name).stat().st_size < end)
     if short:
         return f"shard file{'s' if len(short) > 1 else ''} {', '.join(short)} cut short"
-    return None
+    from tempo_kit.manifest import manifest_damage
+
+    return manifest_damage(path)  # the content: a same-size shard of another run, or flipped bytes
 
 
 def read_sharded_checkpoint(path: str | Path, weights_only: bool | None = None) -> dict[str, Any]:

@@ -31,7 +31,7 @@ def build_trainer(recipe: Mapping[str, Any], verb: str, module=None, callbacks: 
     from lightning.pytorch.callbacks import ModelCheckpoint
 
     from tempo_kit.training.callbacks import StepLogger
-    from tempo_kit.training.loggers import build_loggers
+    from tempo_kit.training.loggers import TrackerRuns, build_loggers
     from tempo_kit.training.progress import ProgressLines, use_progress_bar
     from tempo_kit.training.recipe_callbacks import build_callbacks
     from tempo_kit.training.resume import RandomState
@@ -60,7 +60,11 @@ def build_trainer(recipe: Mapping[str, Any], verb: str, module=None, callbacks: 
                 save_last=True,
             )
         )
+    from tempo_kit.devices import check_accelerator
+
+    check_accelerator(settings["accelerator"])
     loggers = build_loggers(settings.get("loggers"), output_dir, recipe["run"]["name"])
+    callbacks.append(TrackerRuns(output_dir))
     grad_clip = recipe["optim"]["grad_clip"]
     try:
         has_val = bool(recipe["data"].get("val_files"))  # no validation loop without validation data

@@ -74,8 +74,9 @@ class SmolVLMFamily(FamilyAdapter):
         processor = _read(path / "preprocessor_config.json")
         vision = config.vision_config
         self.size = int(processor.get("max_image_size", {}).get("longest_edge", vision.image_size))
-        self.mean = torch.tensor(processor.get("image_mean", [0.5] * 3)).view(3, 1, 1)
-        self.std = torch.tensor(processor.get("image_std", [0.5] * 3)).view(3, 1, 1)
+        # plain tensors on the CPU, also when the compressor is built on the meta device
+        self.mean = torch.tensor(processor.get("image_mean", [0.5] * 3), device="cpu").view(3, 1, 1)
+        self.std = torch.tensor(processor.get("image_std", [0.5] * 3), device="cpu").view(3, 1, 1)
         self.rescale = float(processor.get("rescale_factor", 1 / 255))
         self.tokens_per_frame = (self.size // vision.patch_size) ** 2 // config.scale_factor**2
         ids = {name: tokenizer.convert_tokens_to_ids(name) for name in SPECIALS}

@@ -96,7 +96,8 @@ def test_pair_recipe_trains_on_tiny_checkpoints_of_its_families(path, tiny_needl
         pytest.skip(f"no tiny {compressor!r} checkpoint writer in this build")
     llm = TINY_LLM[Path(str(raw(path).model.decoder.pretrained)).name]
     tiny = make_tiny(tmp_path / "tiny", svlm=compressor, llm=llm)
-    overrides = [*ci_overrides(tiny, tiny_needle_benchmark, tmp_path / "out", None), "trainer.max_steps=3"]
+    # 3 steps (LoRA needs them, see check_changes) of 2 samples: two epochs of the tiny benchmark
+    overrides = [*ci_overrides(tiny, tiny_needle_benchmark, tmp_path / "out", None), "trainer.max_steps=3", "trainer.max_epochs=2"]
     cfg = to_dict(load_recipe(path, overrides))
     snapshot = Snapshot()
     run_recipe(cfg, "fit", callbacks=[snapshot])

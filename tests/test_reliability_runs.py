@@ -206,7 +206,7 @@ def test_a_phone_video_is_decoded_upright_whatever_the_backend(tmp_path):
 def test_a_long_relevance_prompt_still_names_a_legal_results_file():
     from tempo_kit.evaluation.command import setting_name
 
-    base = {"budget": 4096, "allocator": "ata", "reduction": "head", "k_min": 4, "relevance": "trained"}
+    base = {"budget": 4096, "allocator": {"name": "ata"}, "reduction": "head", "k_min": 4, "relevance": "trained"}
     long_a, long_b = (setting_name({**base, "relevance_prompt": "Is it here? " * 40 + end}) for end in "ab")
     assert len(long_a) == 120 and long_a != long_b  # distinct prompts keep distinct files
     assert setting_name({**base, "relevance_prompt": "routing"}) == "b4096_ata_head_kmin4_trained-routing"

@@ -28,7 +28,6 @@ from tempo_kit.compressors.memory_prefix import PrefixCachedMemoryCompressor
 from tempo_kit.compressors.qwen3_vl import Qwen3VLFamily, grid_visual_inputs
 from tempo_kit.compressors.sequence import SequenceBuilder
 from tempo_kit.compressors.visual import SegmentPatches
-from tempo_kit.errors import ConfigError
 from tempo_kit.registry import COMPRESSORS
 
 
@@ -70,11 +69,7 @@ class Qwen25VLFamily(Qwen3VLFamily):
             image_min_pixels=image_min_pixels, image_max_pixels=image_max_pixels,
         )  # fmt: skip
         self.sequences = SequenceBuilder(tokenizer, tagged=False)
-        if config.video_token_id != self.sequences.video_token_id:
-            raise ConfigError(
-                f"tokenizer and config of {str(path)!r} disagree on <|video_pad|> "
-                f"({self.sequences.video_token_id} vs {config.video_token_id})"
-            )
+        self.sequences.check_video_token(config, path)
 
     @staticmethod
     def model_class() -> type:

@@ -31,7 +31,6 @@ from tempo_kit.compressors.memory import (  # noqa: F401  (the names this module
 from tempo_kit.compressors.memory_prefix import PrefixCachedMemoryCompressor
 from tempo_kit.compressors.sequence import SequenceBuilder
 from tempo_kit.compressors.visual import SegmentPatches, describe_segments, patch_segments, segment_grids
-from tempo_kit.errors import ConfigError
 from tempo_kit.hub import SVLM_HUB_NAME
 from tempo_kit.registry import COMPRESSORS
 from tempo_kit.time_tags import TIME_TAG_TEMPLATE
@@ -85,11 +84,7 @@ class Qwen3VLFamily(FamilyAdapter):
             image_max_pixels=image_max_pixels,
         )
         self.sequences = SequenceBuilder(tokenizer, time_tag_template)
-        if config.video_token_id != self.sequences.video_token_id:
-            raise ConfigError(
-                f"tokenizer and config of {str(path)!r} disagree on <|video_pad|> "
-                f"({self.sequences.video_token_id} vs {config.video_token_id})"
-            )
+        self.sequences.check_video_token(config, path)
 
     @staticmethod
     def model_class() -> type:

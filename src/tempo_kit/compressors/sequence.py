@@ -63,6 +63,16 @@ class SequenceBuilder:
     def image_token_id(self) -> int:
         return self.ids["<|image_pad|>"]
 
+    def check_video_token(self, config, path) -> None:
+        """The checkpoint's config and tokenizer must agree on ``<|video_pad|>`` (a mixed-up folder)."""
+        from tempo_kit.errors import ConfigError
+
+        if config.video_token_id != self.video_token_id:
+            raise ConfigError(
+                f"tokenizer and config of {str(path)!r} disagree on <|video_pad|> "
+                f"({self.video_token_id} vs {config.video_token_id})"
+            )
+
     def build(
         self,
         system_prompt: str,

@@ -183,10 +183,11 @@ class TempoPipeline:
                 compressor works on the chunks already decoded (:mod:`~tempo_kit.inference.overlap`):
                 same answer, decoded frames held per chunk, not per video.
             progress: show progress bars for decoding and compression.
-            streamer, stopping_criteria: per-call hooks handed to the LLM's ``generate`` as they
-                are (a ``transformers`` streamer that sees each new token; stopping criteria that
-                can end the answer early, e.g. when a client leaves): they watch or stop this one
-                answer, so they are not settings and are not part of the question or its record.
+            streamer: a ``transformers`` streamer that sees each new token, handed to the LLM's
+                ``generate`` as it is. It watches this one answer, so it is no setting and not
+                part of the question or its record.
+            stopping_criteria: ``transformers`` stopping criteria that can end this answer early
+                (e.g. when a client leaves), handed to ``generate`` the same way.
             options: the question's settings, resolved by :meth:`question`: ``sampling`` (a
                 :class:`~tempo_kit.video.reading.Sampling` or mapping) and its fields (``fps``,
                 ``min_frames``, ``max_frames``, ``window``, ``preprocessing``, ``resize``,

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
-from common import TINY_FRAME, machine
+from common import TINY_FRAME, git_commit, machine
 
 from tempo_kit.model import TempoModel
 from tempo_kit.model.prompts import Turn, encode_decoder_prompt
@@ -113,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("\n".join(lines) + summary)
     if args.out:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+        commit = git_commit()
         header = (
             "# Packed decoder rows in training (CPU, tiny Qwen3-VL + Qwen3, fp32)\n\n"
             f"`python benchmarks/bench_packing.py {' '.join(argv if argv is not None else sys.argv[1:])}` at commit "

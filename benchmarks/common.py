@@ -126,3 +126,31 @@ def write_json(path: str | None, results: dict[str, Any]) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(json.dumps(results, indent=2) + "\n")
         print(f"wrote {path}")
+
+
+#: the repository root (this folder's parent)
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def git_commit() -> str:
+    """The short commit a results file was made at, marked when src/, benchmarks/ or recipes/ differ."""
+    import subprocess
+
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "src", "benchmarks", "recipes"],
+                           cwd=ROOT, capture_output=True, text=True)  # fmt: skip
+    return head.stdout.strip() + (" (uncommitted changes)" if dirty.stdout.strip() else "")
+
+
+def fit_recipe(recipe: str, overrides: list[str]) -> float:
+    """Run ``tempo-kit fit`` on a shipped recipe in-process, library chatter quiet; its wall time in seconds."""
+    from tempo_kit.quiet import quiet_library_messages
+    from tempo_kit.recipes import load_recipe, to_dict
+    from tempo_kit.training.commands import run_recipe
+
+    cfg = to_dict(load_recipe(ROOT / "recipes" / recipe, overrides))
+    start = time.perf_counter()
+    with quiet_library_messages():
+        run_recipe(cfg, "fit")
+    return time.perf_counter() - start
+

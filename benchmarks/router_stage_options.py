@@ -24,13 +24,11 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from common import fit_recipe, git_commit  # this script's folder is on sys.path when it runs
 
 #: Each option's recipe and its overrides.
 OPTIONS: dict[str, tuple[str, list[str]]] = {
@@ -60,13 +58,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--lora-lr", type=float, default=2.0e-3, help="lr of the LoRA adapters")
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
-
-
-def git_commit() -> str:
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "src", "benchmarks", "recipes"],
-                           cwd=ROOT, capture_output=True, text=True)  # fmt: skip
-    return head.stdout.strip() + (" (uncommitted changes)" if dirty.stdout.strip() else "")
 
 
 def router_data(args: argparse.Namespace) -> dict[str, Path]:
@@ -114,18 +105,6 @@ def overrides(args: argparse.Namespace, option: str, data: dict[str, Path], out:
         "optim.warmup_ratio=0.1",
         *OPTIONS[option][1],
     ]
-
-
-def fit(recipe: str, cfg_overrides: list[str]) -> float:
-    from tempo_kit.quiet import quiet_library_messages
-    from tempo_kit.recipes import load_recipe, to_dict
-    from tempo_kit.training.commands import run_recipe
-
-    cfg = to_dict(load_recipe(ROOT / "recipes" / recipe, cfg_overrides))
-    start = time.perf_counter()
-    with quiet_library_messages():
-        run_recipe(cfg, "fit")
-    return time.perf_counter() - start
 
 
 def last_auroc(run_dir: Path) -> float | None:
@@ -193,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     for option in args.options:
         run_dir = out / option.replace(" ", "_").replace("+", "and")
         print(f"router stage: {option}", flush=True)
-        seconds = fit(OPTIONS[option][0], overrides(args, option, data, run_dir))
+        seconds = fit_recipe(OPTIONS[option][0], overrides(args, option, data, run_dir))
         after = answers(run_dir / "final", rows_file, args.answer_max_frames, args.answer_limit)
         changed = sum(a[0] != b[0] for a, b in zip(after, before, strict=True)) / len(before)
         doc["options"][option] = {"auroc": last_auroc(run_dir), "accuracy": accuracy(after),

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
+from common import git_commit  # this script's folder is on sys.path when it runs
 
 ROOT = Path(__file__).resolve().parents[1]
 KINDS = ("colours", "order", "count")
@@ -46,13 +46,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--direction-lr", type=float, default=0.1, help="lr of w_Yes − w_No (router.yaml)")
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
-
-
-def git_commit() -> str:
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "src", "benchmarks", "recipes"],
-                           cwd=ROOT, capture_output=True, text=True)  # fmt: skip
-    return head.stdout.strip() + (" (uncommitted changes)" if dirty.stdout.strip() else "")
 
 
 def prepare(args: argparse.Namespace) -> dict[str, Path]:

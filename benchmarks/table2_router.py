@@ -33,8 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
-ROOT = Path(__file__).resolve().parents[1]
+from common import fit_recipe  # this script's folder is on sys.path when it runs
 
 #: Table 2B's allocators (head reduction), in the paper's row order (its Uniform Subsampling is
 #: ``subsample``; the kit's even split ``uniform`` beside it), then ATA's two modes.
@@ -180,19 +179,6 @@ def common_overrides(paths: dict[str, Path], out: Path, seed: int) -> list[str]:
     ]
 
 
-def fit(recipe: str, overrides: list[str]) -> float:
-    """Run ``tempo-kit fit`` in-process; returns its wall time in seconds."""
-    from tempo_kit.quiet import quiet_library_messages
-    from tempo_kit.recipes import load_recipe, to_dict
-    from tempo_kit.training.commands import run_recipe
-
-    cfg = to_dict(load_recipe(ROOT / "recipes" / recipe, overrides))
-    start = time.perf_counter()
-    with quiet_library_messages():
-        run_recipe(cfg, "fit")
-    return time.perf_counter() - start
-
-
 def train(args: argparse.Namespace, paths: dict[str, Path]) -> dict[str, Any]:
     out = Path(args.out)
     answer_dir, router_dir = out / "answer", out / "router"
@@ -229,9 +215,9 @@ def train(args: argparse.Namespace, paths: dict[str, Path]) -> dict[str, Any]:
     ]
     times = {}
     if not args.answer_model and not (answer_dir / "final" / "tempo_config.json").is_file():
-        times["answer_stage_s"] = fit("demo.yaml", answer)
+        times["answer_stage_s"] = fit_recipe("demo.yaml", answer)
     if not (router_dir / "final" / "tempo_config.json").is_file():
-        times["router_stage_s"] = fit("router_lora.yaml", router)
+        times["router_stage_s"] = fit_recipe("router_lora.yaml", router)
     return {"answer_overrides": answer, "router_overrides": router, "answer_model": answer_model, **times}
 
 

@@ -1,0 +1,155 @@
+"""Tempo's compressor on InternVL 3 (transformers' native ``InternVLForConditionalGeneration``):
+InternViT + pixel shuffle + MLP projector + a Qwen2.5 language model, 1-D positions.
+
+What the adapter does, as ``InternVLProcessor`` does for a video:
+
+- every frame is resized to the vision tower's square (the video processor's ``size``), rescaled
+  and normalised (ImageNet mean/std), and becomes one ``<img><IMG_CONTEXT>×n</img>`` tile;
+  ``n`` = ``image_seq_length`` (patches per tile × ``downsample_ratio``²);
+- a video is InternVL's own video prompt, ``"Frame1: <img>…</img>\\nFrame2: <img>…</img>"``: the
+  segment's frames numbered from 1, which tells their order and not their time (time reaches the
+  global LLM through the decoder's segment time tags), so ``time_encoding = "none"``;
+- the turn is InternVL3-hf's ChatML template (``<video>\\n`` / ``<image>\\n`` before the text);
+- positions are 1-D (the core's default).
+
+The visual block ends on the special token ``</img>``, so the text after it tokenises on its own:
+the prefix up to there is cached for follow-up questions (a session's follow-up equals a fresh
+question). An image takes the single-tile form (``crop_to_patches=False``): the image processor's
+tiling into up to 12 crops plus a thumbnail is not used, a frame goes straight to the square.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from tempo_kit.compressors.family import FamilyAdapter
+from tempo_kit.compressors.memory_prefix import PrefixCachedMemoryCompressor
+from tempo_kit.compressors.prompts import QUERY_PREFIX
+from tempo_kit.compressors.sequence import assemble
+from tempo_kit.compressors.visual import slot_of
+from tempo_kit.errors import ConfigError
+from tempo_kit.registry import COMPRESSORS
+from tempo_kit.types import Segments
+from tempo_kit.video.patchify import resize_frames
+
+SPECIALS = ("<|im_start|>", "<|im_end|>", "<img>", "</img>", "<IMG_CONTEXT>")
+#: InternVL's video prompt, one line per frame (transformers' ``InternVLProcessor.replace_video_token``).
+FRAME_LABEL = "Frame{index}: "
+#: InternVL3-hf's defaults where a checkpoint's processor files do not say (ImageNet mean/std).
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+@dataclass
+class Tiles:
+    """One segment as InternVL sees it: ``pixels`` ``[F, 3, S, S]`` (``None`` when only counted)."""
+
+    slot: str
+    count: int
+    pixels: Tensor | None = None
+
+
+class InternVLFamily(FamilyAdapter):
+    """InternVL 3's input: one square tile per frame, frames numbered in text, 1-D positions."""
+
+    name = "internvl"
+    model_types = ("internvl",)
+    hub_example = "OpenGVLab/InternVL3-1B-hf"
+    time_encoding = "none"
+    prefix_cache = True
+    # the released files keep the older llava layout (``language_model.model.*``, ``vision_tower.*``)
+    checkpoint_paths = {"svlm.language_model": "language_model.model", "svlm.vision_tower": "vision_tower",
+                        "svlm.multi_modal_projector": "multi_modal_projector"}  # fmt: skip
+    lm_head_key = "language_model.lm_head.weight"
+
+    def __init__(self, path: Path, tokenizer: Any, config: Any) -> None:
+        super().__init__(path, tokenizer, config)
+        processor = _read(path / "video_preprocessor_config.json") or _read(path / "preprocessor_config.json")
+        vision = config.vision_config
+        size = processor.get("size", {})
+        self.size = (int(size.get("height", vision.image_size[0])), int(size.get("width", vision.image_size[1])))
+        if self.size != tuple(vision.image_size):
+            raise ConfigError(
+                f"{path / 'video_preprocessor_config.json'} resizes frames to {list(self.size)} but the vision "
+                f"tower of {str(path)!r} takes {list(vision.image_size)}; set its size to the tower's"
+            )
+        # plain tensors on the CPU, also when the compressor is built on the meta device
+        self.mean = torch.tensor(processor.get("image_mean", IMAGENET_MEAN), device="cpu").view(3, 1, 1)
+        self.std = torch.tensor(processor.get("image_std", IMAGENET_STD), device="cpu").view(3, 1, 1)
+        self.rescale = float(processor.get("rescale_factor", 1 / 255))
+        patches = (self.size[0] // vision.patch_size[0]) * (self.size[1] // vision.patch_size[1])
+        self.tokens_per_tile = int(patches * config.downsample_ratio**2)
+        ids = {name: tokenizer.convert_tokens_to_ids(name) for name in SPECIALS}
+        missing = [name for name, i in ids.items() if i is None or i == tokenizer.unk_token_id]
+        if missing or ids["<IMG_CONTEXT>"] != config.image_token_id:
+            raise ConfigError(f"the tokenizer of {str(path)!r} lacks InternVL's {missing or '<IMG_CONTEXT>'} token(s)")
+        self.ids = ids
+        self._encode = lambda text: tokenizer(text, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+
+    @staticmethod
+    def model_class() -> type:
+        from transformers.models.internvl.modeling_internvl import InternVLModel
+
+        return InternVLModel
+
+    @staticmethod
+    def layer_classes() -> tuple[type, ...]:
+        from transformers.models.internvl.modeling_internvl import InternVLVisionLayer
+        from transformers.models.qwen2.modeling_qwen2 import Qwen2DecoderLayer
+
+        return (Qwen2DecoderLayer, InternVLVisionLayer)
+
+    def _tiles(self, segments: Segments, index: int, j: int, pixels: bool, device=None) -> Tiles:
+        length = segments.window if segments.lengths is None else int(segments.lengths[j])
+        slot = slot_of(segments, index)
+        if not pixels:
+            return Tiles(slot, length)
+        frames = segments.frames[j, :length].to(device).permute(0, 3, 1, 2).float()
+        frames = resize_frames(frames, *self.size) * self.rescale
+        return Tiles(slot, length, (frames - self.mean.to(frames.device)) / self.std.to(frames.device))
+
+    def encode_visual(self, segments: Sequence[Segments], items, device) -> list[Tiles]:
+        return [self._tiles(segments[i], i, j, True, device) for i, j in items]
+
+    def visual_inputs(self, visuals: Sequence[Tiles], device) -> dict[str, Tensor]:
+        """``pixel_values`` ``[all tiles, 3, S, S]`` in row order: the model fills the
+        ``<IMG_CONTEXT>`` slots of the whole batch in that order."""
+        return {"pixel_values": torch.cat([v.pixels for v in visuals]).to(device)}
+
+    def prefix_ids(self, visual: Tiles, prompt: str) -> list[int]:
+        tile = ["<img>", (self.ids["<IMG_CONTEXT>"], self.tokens_per_tile), "</img>"]
+        parts: list = ["<|im_start|>", "system\n" + prompt, "<|im_end|>", "\n", "<|im_start|>", "user\n"]
+        if visual.slot == "video":
+            for i in range(visual.count):
+                parts += ["\n" if i else "", FRAME_LABEL.format(index=i + 1), *tile]
+        else:
+            parts += tile
+        return assemble(parts, self.ids, self._encode)
+
+    def suffix_ids(self, query: str) -> list[int]:
+        """``"\\n"`` (the template's, after the visual) + the question + the generation prompt."""
+        return assemble(["\n" + QUERY_PREFIX + query, "<|im_end|>", "\n", "<|im_start|>", "assistant\n"], self.ids,
+                        self._encode)  # fmt: skip
+
+    def prefix_lengths(self, segments: Segments, prompt: str) -> list[int]:
+        return [len(self.prefix_ids(self._tiles(segments, 0, j, False), prompt)) for j in range(len(segments))]
+
+
+def _read(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+@COMPRESSORS.register("internvl")
+class InternVLCompressor(PrefixCachedMemoryCompressor):
+    """Tempo's compressor on a Hugging Face InternVL 3 checkpoint (e.g. InternVL3-1B-hf).
+
+    Settings: the memory-token core's (:class:`~tempo_kit.compressors.memory.MemoryTokenCompressor`).
+    """
+
+    family = InternVLFamily

@@ -100,10 +100,12 @@ class InternVLFamily(FamilyAdapter):
 
     @staticmethod
     def layer_classes() -> tuple[type, ...]:
+        """InternViT's blocks and the language model's: Qwen2.5 in every InternVL3 but the 9B (Llama layout)."""
         from transformers.models.internvl.modeling_internvl import InternVLVisionLayer
+        from transformers.models.llama.modeling_llama import LlamaDecoderLayer
         from transformers.models.qwen2.modeling_qwen2 import Qwen2DecoderLayer
 
-        return (Qwen2DecoderLayer, InternVLVisionLayer)
+        return (Qwen2DecoderLayer, LlamaDecoderLayer, InternVLVisionLayer)
 
     def _tiles(self, segments: Segments, index: int, j: int, pixels: bool, device=None) -> Tiles:
         length = segments.window if segments.lengths is None else int(segments.lengths[j])

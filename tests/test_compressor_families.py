@@ -14,7 +14,7 @@ from tempo_kit.registry import COMPRESSORS
 from tempo_kit.types import IGNORE_INDEX, Segments, TempoBatch
 
 #: the families beyond qwen3_vl (whose own tests cover it)
-FAMILIES = ["qwen2_5_vl", "smolvlm"]
+FAMILIES = ["qwen2_5_vl", "smolvlm", "internvl"]
 
 
 def clip(seed=0) -> Segments:

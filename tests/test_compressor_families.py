@@ -88,3 +88,22 @@ def test_a_family_without_a_prefix_cache_is_refused_one_at_build(tiny_checkpoint
         NoCacheCompressor(str(tiny_checkpoints["svlm"]), require_prefix_cache=True)
     with pytest.raises(ConfigError, match=r"'no_cache' has no setting 'min_pixel'"):
         NoCacheCompressor(str(tiny_checkpoints["svlm"]), min_pixel=4)
+
+
+@pytest.mark.parametrize("family", ["qwen3_vl", *FAMILIES])
+def test_each_family_reads_frames_at_its_own_geometry_by_default(family):
+    """Qwen3-VL defaults to the released chain (its own); the others to their processor's geometry,
+    and refuse the released chain and Qwen3-VL's mode, which would hand them Qwen3-VL's frames."""
+    from tempo_kit.errors import ConfigError
+    from tempo_kit.model.config import TempoConfig
+
+    parts = {"compressor": {"name": family, "pretrained": "x"}, "decoder": {"name": "hf_causal_lm", "pretrained": "y"}}
+    expected = "released" if family == "qwen3_vl" else "processor"
+    assert TempoConfig(**parts).preprocessing == expected
+    assert TempoConfig(**parts, preprocessing="processor").preprocessing == "processor"
+    for other in ("released", "qwen3_vl"):
+        if family == "qwen3_vl":
+            assert TempoConfig(**parts, preprocessing=other).preprocessing == other
+        else:
+            with pytest.raises(ConfigError, match=rf"not a frame geometry compressor '{family}' takes"):
+                TempoConfig(**parts, preprocessing=other)

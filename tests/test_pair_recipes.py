@@ -58,6 +58,19 @@ def test_pair_recipe_validates_and_trains_its_stages_parts(path):
     assert cfg.trainer.strategy.name == "auto"  # one GPU
 
 
+@pytest.mark.parametrize("path", PAIR_RECIPES, ids=IDS)
+def test_pair_recipe_reads_frames_at_its_familys_geometry_and_refuses_the_released_chain(path):
+    from tempo_kit.errors import ConfigError
+
+    compressor = needs_compressor(path)
+    family = COMPRESSORS.get(compressor).family
+    assert load_recipe(path, check_paths=False).data.preprocessing == family.preprocessing[0] == "processor"
+    with pytest.raises(ConfigError) as refused:
+        load_recipe(path, ["data.preprocessing=released"], check_paths=False)
+    assert f"preprocessing='released' is not a frame geometry compressor {compressor!r} takes" in str(refused.value)
+    assert "set data.preprocessing: processor" in str(refused.value) and "\n" not in str(refused.value)
+
+
 @pytest.fixture(scope="module")
 def real_decoders(tmp_path_factory):
     """The pairs' decoders at their real shapes, built without weights on the meta device."""
@@ -98,6 +111,7 @@ def test_pair_recipe_trains_on_tiny_checkpoints_of_its_families(path, tiny_needl
     tiny = make_tiny(tmp_path / "tiny", svlm=compressor, llm=llm)
     # 3 steps (LoRA needs them, see check_changes) of 2 samples: two epochs of the tiny benchmark
     overrides = [*ci_overrides(tiny, tiny_needle_benchmark, tmp_path / "out", None), "trainer.max_steps=3", "trainer.max_epochs=2"]
+    overrides = [o for o in overrides if not o.startswith("data.preprocessing=")]  # the pair's own geometry
     cfg = to_dict(load_recipe(path, overrides))
     snapshot = Snapshot()
     run_recipe(cfg, "fit", callbacks=[snapshot])

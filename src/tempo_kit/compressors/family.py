@@ -50,6 +50,9 @@ class FamilyAdapter(ABC):
     #: whether a question-independent prefix can be cached for follow-up questions
     #: (:mod:`tempo_kit.compressors.prefix_cache`); the core offers the cache only then
     prefix_cache: ClassVar[bool] = False
+    #: the frame geometries (``data.preprocessing`` modes) its processor takes, its default first;
+    #: the released chain is Qwen3-VL's, so other families take ``"processor"`` (decode-time cap only)
+    preprocessing: ClassVar[tuple[str, ...]] = ("processor",)
     #: checkpoint key of the LM head (read once for the relevance direction, then dropped)
     lm_head_key: ClassVar[str] = "lm_head.weight"
     #: where the compressor's modules sit in the checkpoint files (``{"svlm": "model"}``:

@@ -48,6 +48,7 @@ class Qwen25VLFamily(Qwen3VLFamily):
     model_types = ("qwen2_5_vl",)
     hub_example = "Qwen/Qwen2.5-VL-3B-Instruct"
     time_encoding = "positions"
+    preprocessing = ("processor",)  # its processor's per-frame bounds, not Qwen3-VL's released chain
     prefix_cache = True
     video_rule = "image"  # Qwen2-VL's video processor bounds each frame, as its image processor does
     # the released files keep Qwen2-VL's layout: ``model.*`` is the language model, ``visual.*`` the tower

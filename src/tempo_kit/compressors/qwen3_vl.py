@@ -60,6 +60,7 @@ class Qwen3VLFamily(FamilyAdapter):
     model_types = (QWEN3_VL_MODEL_TYPE,)
     hub_example = SVLM_HUB_NAME
     time_encoding = "per_patch"
+    preprocessing = ("released", "qwen3_vl", "processor")  # the released chain is its own
     prefix_cache = True
     #: resize rule of video segments (:func:`~tempo_kit.compressors.visual.patch_segments`)
     video_rule = "video"

@@ -44,6 +44,27 @@ def check_model_settings(values: Mapping[str, Any], prefix: str) -> None:
         check_call_token_budget(compressor["call_token_budget"], f"{prefix}compressor.call_token_budget")
 
 
+def family_preprocessing(compressor: Mapping[str, Any], preprocessing: str | None) -> str:
+    """``preprocessing`` (``None``: the compressor family's default), checked against the modes the
+    family's processor takes; compressors without a family (``pooling``, plugins) take any mode,
+    ``"released"`` by default. A mode the family does not take is a one-line :class:`ConfigError`."""
+    from tempo_kit.registry import COMPRESSORS
+
+    builder = COMPRESSORS.get(compressor["name"]) if compressor.get("name") in COMPRESSORS else None
+    family = getattr(builder, "family", None)
+    modes = getattr(family, "preprocessing", None)
+    if preprocessing is None:
+        return modes[0] if modes else DEFAULT_PREPROCESSING
+    check_preprocessing(preprocessing, "model config: preprocessing")
+    if modes and preprocessing not in modes:
+        raise ConfigError(
+            f"preprocessing={preprocessing!r} is not a frame geometry compressor {family.name!r} takes "
+            f"(its processor takes: {', '.join(modes)}); set data.preprocessing: {modes[0]} in the recipe "
+            "(or preprocessing= when building the model)"
+        )
+    return preprocessing
+
+
 def _spec(value: Any, key: str) -> dict[str, Any]:
     """A component spec as a plain dict with a ``name``; a bare string is ``{"name": value}``."""
     if isinstance(value, str):
@@ -74,8 +95,11 @@ class TempoConfig:
         answer_room: tokens the cap keeps free for the answer at inference (released: 16).
         context_cut: ``"released"`` (raw visual rows, even inside a segment) or ``"segments"``
             (whole tags, a segment's head of tokens); see :mod:`~tempo_kit.model.assembly`.
-        preprocessing: the frame geometry the model was trained with (``"released"`` or
-            ``"qwen3_vl"``); inference reads videos the same way unless told otherwise.
+        preprocessing: the frame geometry the model was trained with (``"released"``,
+            ``"qwen3_vl"`` or ``"processor"``); inference reads videos the same way unless told
+            otherwise. ``None``: the compressor family's default (``FamilyAdapter.preprocessing``:
+            ``"released"`` for Qwen3-VL, ``"processor"`` for the others); a mode the family's
+            processor does not take is refused.
         train_pack_tokens: in ``forward`` (training), pack the batch's samples into decoder rows of
             at most this many tokens, each sample attending only to itself, instead of padding
             every row to the longest (:mod:`~tempo_kit.model.packing`); ``None`` (default) pads.
@@ -96,7 +120,7 @@ class TempoConfig:
     train_max_context: int = DEFAULT_TRAIN_MAX_CONTEXT
     answer_room: int = DEFAULT_ANSWER_ROOM
     context_cut: str = DEFAULT_CONTEXT_CUT
-    preprocessing: str = DEFAULT_PREPROCESSING
+    preprocessing: str | None = None
     tag_images: bool = False
     train_pack_tokens: int | None = None
 
@@ -105,7 +129,7 @@ class TempoConfig:
             setattr(self, key, _spec(getattr(self, key), key))
         if not isinstance(self.reduction, str):
             self.reduction = _spec(self.reduction, "reduction")
-        check_preprocessing(self.preprocessing, "model config: preprocessing")
+        self.preprocessing = family_preprocessing(self.compressor, self.preprocessing)
         check_choice(self.context_cut, CONTEXT_CUTS, "model config: context_cut")
         check_model_settings({f.name: getattr(self, f.name) for f in fields(self)}, "model config: ")
         check_time_tag_template(self.time_tag_template)

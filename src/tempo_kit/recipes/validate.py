@@ -104,6 +104,22 @@ def _check_data(cfg: DictConfig, source: str) -> None:
             f"recipe {source!r}: data.{key} is set by the recipe itself ({managed[key]}); remove data.{key}"
         )
     check_arguments(TempoDataModule, kwargs, "data (TempoDataModule)", source)
+    _check_frame_geometry(cfg, source)
+
+
+def _check_frame_geometry(cfg: DictConfig, source: str) -> None:
+    """The frames the data is read at are a geometry the compressor family's processor takes
+    (the model records ``data.preprocessing``; a family refuses another's chain)."""
+    from tempo_kit.model.config import family_preprocessing
+
+    compressor = cfg.model.get("compressor")
+    mode = cfg.model.get("preprocessing") or cfg.data.get("preprocessing")
+    if compressor is None or compressor.get("name") is None or mode is None:
+        return
+    try:
+        family_preprocessing({"name": str(compressor.name)}, str(mode))
+    except ConfigError as error:
+        raise ConfigError(f"recipe {source!r}: {error}") from None
 
 
 def _check_router(cfg: DictConfig, source: str) -> None:

@@ -147,7 +147,7 @@ class FramePlan:
         return ReleasedGeometry.of(height, width, long_edge=self.max_long_edge or max(height, width))
 
     def final_size(self, height: int, width: int) -> tuple[int, int]:
-        """The size the SVLM sees (``qwen3_vl``: before its processor's own rule)."""
+        """The size the SVLM sees (``qwen3_vl``, ``processor``: before its processor's own rule)."""
         if self.preprocessing == "released":
             return self.geometry(height, width).final
         if max(height, width) / min(height, width) > MAX_RATIO:
@@ -167,7 +167,7 @@ class FramePlan:
         """uint8 ``[N, H, W, 3]`` frames → the final size. ``method`` does the first resize; frames
         a decoder already brought to the first size pass ``source``, the video's own size."""
         height, width = source or frames.shape[1:3]
-        if self.preprocessing == "qwen3_vl":
+        if self.preprocessing != "released":  # qwen3_vl, processor: the family's processor does the rest
             return resize_frames(frames, self.final_size(height, width), method)
         geometry = self.geometry(height, width)
         return released_frames(resize_frames(frames, geometry.first, method), geometry)

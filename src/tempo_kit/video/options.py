@@ -15,8 +15,10 @@ RESIZE_MODES = ("pil", "decoder", "torch")
 #: The exact path is the default: the released pixels, bit for bit.
 DEFAULT_RESIZE: ResizeMode = "pil"
 
-Preprocessing = Literal["released", "qwen3_vl"]
-PREPROCESSING_MODES: tuple[str, ...] = ("released", "qwen3_vl")
+#: ``"processor"``: decode-time long-edge cap only, the compressor family's own processor does the
+#: rest (each family declares the modes it takes: ``FamilyAdapter.preprocessing``).
+Preprocessing = Literal["released", "qwen3_vl", "processor"]
+PREPROCESSING_MODES: tuple[str, ...] = ("released", "qwen3_vl", "processor")
 DEFAULT_PREPROCESSING: Preprocessing = "released"
 
 #: Where time tags come from: the real sampling rate (released) or the container's timestamps.

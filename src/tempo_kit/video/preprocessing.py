@@ -24,6 +24,12 @@ Worked examples (W×H in → W×H seen): 640×360 → 512×256, 1920×1080 → 5
 ``"qwen3_vl"`` is Qwen3-VL's own geometry, for training from scratch: long edge ≤ 512 with sides
 rounded to multiples of 16 at decode time, then Hugging Face's video processor rule
 (:func:`~tempo_kit.video.patchify.smart_resize`) when frames become patches.
+
+``"processor"`` is the same decode-time step for any compressor family: the family's own processor,
+in its adapter, then sizes the frames as it does for that family (Qwen2.5-VL's per-frame pixel
+bounds at patch 14 × merge 2, SmolVLM's and InternVL's square). The released chain is Qwen3-VL's
+(factor 32/64, small frames upscaled), so only ``qwen3_vl`` takes ``"released"``; each family
+declares the modes it takes (``FamilyAdapter.preprocessing``) and any other is refused at build.
 """
 
 from __future__ import annotations

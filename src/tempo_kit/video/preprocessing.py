@@ -1,6 +1,6 @@
 """What size the SVLM sees a video frame at: the released chain, or Qwen3-VL's own geometry.
 
-Two named modes (``PREPROCESSING_MODES``):
+Three named modes (``PREPROCESSING_MODES``):
 
 ``"released"`` (default) reproduces the released Tempo pipeline (compatibility §1), per frame:
 

@@ -3,7 +3,8 @@
 Importing this package registers the built-in compressors in
 :data:`~tempo_kit.registry.COMPRESSORS`: the memory-token families ``qwen3_vl`` (Tempo's
 query-aware SVLM), ``qwen2_5_vl``, ``smolvlm`` and ``internvl``
-(:mod:`tempo_kit.compressors.memory` with one adapter each), and ``pooling`` (a query-agnostic baseline on Qwen3-VL's vision tower).
+(:mod:`tempo_kit.compressors.memory` with one adapter each), and ``pooling`` (a query-agnostic
+baseline on Qwen3-VL's vision tower).
 """
 
 from tempo_kit.compressors.base import Compressor

@@ -237,3 +237,27 @@ def test_a_video_too_thin_for_the_svlm_is_refused_before_decoding(tmp_path, prep
     path = write_counter_video(tmp_path / "thin.mp4", 4, 4, (2, 480))  # 480×2: aspect ratio 240
     with pytest.raises(MediaError, match="aspect ratio over 200"):
         load_video(path, preprocessing=preprocessing)
+
+
+@given(st.integers(16, 1200), st.integers(16, 1200))
+def test_processor_geometry_only_caps_the_long_edge_and_never_takes_the_released_chain(height, width):
+    """``processor``: the decode-time step of ``qwen3_vl`` (long edge ≤ 512, sides ×16), no factor-64
+    or factor-32 resize and no upscaling of small frames; the family's processor does the rest."""
+    from tempo_kit.video.decode import FramePlan
+    from tempo_kit.video.preprocessing import ReleasedGeometry
+
+    if max(height, width) / min(height, width) > 200:
+        return
+    processor = FramePlan.for_mode("processor", 512, 16).final_size(height, width)
+    assert processor == FramePlan.for_mode("qwen3_vl", 512, 16).final_size(height, width)
+    assert max(processor) <= 512 + 8 and all(side % 16 == 0 for side in processor)
+    if (height, width) == (64, 96):
+        assert processor == (64, 96) != ReleasedGeometry.of(64, 96).final  # released upscales it
+
+
+def test_processor_geometry_resizes_frames_to_its_size():
+    from tempo_kit.video.decode import prepare_frames
+
+    frames = torch.randint(0, 256, (2, 720, 1280, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    assert tuple(prepare_frames(frames, "processor").shape) == (2, 288, 512, 3)
+    assert tuple(prepare_frames(frames[:, :64, :96], "processor").shape) == (2, 64, 96, 3)

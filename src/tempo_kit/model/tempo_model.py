@@ -18,10 +18,10 @@ import torch
 from torch import Tensor, nn
 
 from tempo_kit import __version__
+from tempo_kit.data.features import IdentityProjector, is_stored, stored_output
 from tempo_kit.errors import ConfigError
 from tempo_kit.generation import DEFAULT_MAX_NEW_TOKENS
 from tempo_kit.hf import load_tensors, tied_aliases, to_empty_keeping_ties
-from tempo_kit.data.features import IdentityProjector, is_stored, stored_output
 from tempo_kit.model import storage
 from tempo_kit.model.assembly import AssembledInputs, SequenceAssembler
 from tempo_kit.model.build import build_component, build_projector_between

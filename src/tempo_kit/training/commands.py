@@ -186,7 +186,6 @@ def tokenizer_source(recipe: Mapping[str, Any]) -> str:
 def build_datamodule(recipe: Mapping[str, Any], verb: str = "fit"):
     """The recipe's ``TempoDataModule`` (micro-batch size, seed, tokenizer and skips file come from the recipe)."""
     from tempo_kit.data import TempoDataModule
-
     from tempo_kit.training.features import check_feature_recipe, trains_from_features
 
     check_feature_recipe(recipe)

@@ -36,6 +36,13 @@ def check_feature_recipe(recipe: Mapping[str, Any]) -> None:
                 f"trainable.{part}={trainable[part]!r}: a feature store holds the output of the frozen "
                 f"{', '.join(STORED_PARTS)}; set trainable.{part}=frozen or train from videos (data.train_files)"
             )
+    data = recipe.get("data") or {}
+    for split in ("val_files", "test_files"):
+        if data.get(split):
+            raise FeatureStoreError(
+                f"data.{split} is set beside data.features: its videos would need the SVLM this run does not load; "
+                f"set data.{split}=null (evaluate the exported model with tempo-kit eval)"
+            )
     router = recipe.get("router") or {}
     if float(router.get("weight") or 0) > 0:
         raise FeatureStoreError(

@@ -160,6 +160,14 @@ def test_recipe_that_trains_a_stored_part_is_refused():
     recipe["router"]["weight"] = 1.0
     with pytest.raises(FeatureStoreError, match="router.weight"):
         check_feature_recipe(recipe)
+    recipe["router"]["weight"] = 0.0
+    recipe["data"]["val_files"] = "val.jsonl"
+    with pytest.raises(FeatureStoreError, match="data.val_files is set beside data.features"):
+        check_feature_recipe(recipe)
+    recipe["data"]["val_files"] = None
+    recipe["run"]["init_from"] = None
+    with pytest.raises(FeatureStoreError, match="needs run.init_from"):
+        check_feature_recipe(recipe)
 
 
 def test_export_puts_the_frozen_parts_back(tiny_tempo_dir, tmp_path):
@@ -171,3 +179,27 @@ def test_export_puts_the_frozen_parts_back(tiny_tempo_dir, tmp_path):
         theirs = getattr(reference, part).state_dict()
         for key, value in getattr(whole, part).state_dict().items():
             assert torch.equal(value, theirs[key]), f"{part}.{key}"
+
+
+@pytest.mark.slow
+def test_fit_from_the_store_trains_the_llm_and_exports_a_whole_model(store, tiny_tempo_dir, tiny_checkpoints, tmp_path):
+    """``tempo-kit fit`` on ``stage3_features.yaml``: 2 steps, the LLM moves, the export loads whole."""
+    from pathlib import Path
+
+    from tempo_kit.recipes import load_recipe, to_dict
+    from tempo_kit.training.commands import FINAL_DIR, run_recipe
+
+    overrides = [
+        f"run.init_from={tiny_tempo_dir}", f"run.output_dir={tmp_path / 'run'}",
+        f"model.compressor.pretrained={tiny_checkpoints['svlm']}", f"model.decoder.pretrained={tiny_checkpoints['llm']}",
+        "model.compressor.k_max=16", f"data.features=[{store['folder']}]", "data.max_frames=8",
+        "data.max_long_edge=64", "data.preprocessing=qwen3_vl", "data.num_workers=0", "trainer.strategy.name=auto",
+        "trainer.accelerator=cpu", "trainer.devices=1", "trainer.micro_batch_size=1", "trainer.global_batch_size=2",
+        "trainer.max_steps=2", "trainer.enable_progress_bar=false",
+    ]  # fmt: skip
+    recipe = to_dict(load_recipe(Path(__file__).resolve().parents[1] / "recipes" / "stage3_features.yaml", overrides))
+    run_recipe(recipe, "fit")
+    start, final = TempoModel.from_pretrained(tiny_tempo_dir), TempoModel.from_pretrained(tmp_path / "run" / FINAL_DIR)
+    trained = final.state_dict()
+    for name, value in start.state_dict().items():
+        assert torch.equal(value, trained[name]) != name.startswith("decoder."), name

@@ -203,3 +203,18 @@ def test_fit_from_the_store_trains_the_llm_and_exports_a_whole_model(store, tiny
     trained = final.state_dict()
     for name, value in start.state_dict().items():
         assert torch.equal(value, trained[name]) != name.startswith("decoder."), name
+
+
+@pytest.mark.slow
+def test_prepare_command_writes_a_store_and_prints_its_block(store, tiny_tempo_dir, tmp_path, capsys):
+    from tempo_kit.cli import main
+
+    recipe = ["--recipe", "stage3_features", "--out", str(tmp_path / "out")]
+    data = [f"data.train_files={store['clean']}", "data.max_frames=8", "data.max_long_edge=64", "data.preprocessing=qwen3_vl"]
+    assert main(["prepare", *recipe, "--model", str(tiny_tempo_dir), *data]) == 2  # --model without --features
+    assert "--model is read only with --features" in capsys.readouterr().err
+    assert main(["prepare", *recipe, "--features", "--model", str(tiny_tempo_dir), "--feature-dtype", "bf16", *data]) == 0
+    out = capsys.readouterr().out
+    assert "5 of 5 rows" in out and f"features:\n    - {{path: {tmp_path / 'out' / 'clean'}}}" in out
+    index = json.loads((tmp_path / "out" / "clean" / "index.json").read_text())
+    assert index["features"]["dtype"] == "bf16" and index["payload"] == "features"

@@ -73,6 +73,7 @@ def main() -> None:
     parser.add_argument("--videos", type=int, default=24)
     parser.add_argument("--duration", type=float, default=8.0)
     parser.add_argument("--max-frames", type=int, default=16)
+    parser.add_argument("--max-long-edge", type=int, default=64, help="frame size: the SVLM's share of a step grows with it")
     parser.add_argument("--k-max", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=2)
@@ -97,7 +98,7 @@ def main() -> None:
         "decoder": {"name": "hf_causal_lm", "pretrained": str(checkpoints["llm"])},
     }).save_pretrained(root / "stage2")  # fmt: skip
     rows = make_needle_dataset(root / "data", args.videos, split="train", duration=args.duration, question_types=["mc"], seed=0)
-    geometry = {"max_frames": args.max_frames, "max_long_edge": 64, "preprocessing": "qwen3_vl", "num_workers": args.workers}
+    geometry = {"max_frames": args.max_frames, "max_long_edge": args.max_long_edge, "preprocessing": "qwen3_vl", "num_workers": args.workers}
 
     def module(**data):
         return TempoDataModule(tokenizer=str(model_dir / "decoder"), batch_size=args.batch_size, seed=0, **geometry, **data)

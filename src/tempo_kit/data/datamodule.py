@@ -242,10 +242,11 @@ class TempoDataModule(L.LightningDataModule):
         self.shard_entries = shard_entries(shards)
         self.features_model = features_model
         stores = shard_entries(features)
-        sources = [name for name, given in (("train_files", self.train_entries), ("shards", self.shard_entries),
-                                            ("features", stores)) if given]  # fmt: skip
+        sources = [name for name, given in (("shards", self.shard_entries), ("features", stores),
+                                            ("train_files", self.train_entries)) if given]  # fmt: skip
         if len(sources) > 1:
-            raise ConfigError(f"data.{' and data.'.join(sources)} are all set: train from one (remove the others)")
+            both, other = ("both", "the other") if len(sources) == 2 else ("all", "the others")
+            raise ConfigError(f"data.{' and data.'.join(sources)} are {both} set: train from one (remove {other})")
         self.shard_parts = [self._shard_dataset(entry) for entry in self.shard_entries]  # checked before training
         if stores:
             self.shard_entries = stores

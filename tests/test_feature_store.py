@@ -68,6 +68,7 @@ def test_the_index_counts_rows_and_names_the_model(store, tiny_tempo_dir):
     assert index["geometry"]["window"] == 4 and index["geometry"]["max_frames"] == 8
 
 
+@pytest.mark.slow
 def test_rerun_keeps_the_finished_store(store, tiny_tempo_dir):
     tars = sorted(store["folder"].glob("*.tar"))
     before = {tar.name: tar.stat().st_mtime_ns for tar in tars}
@@ -76,6 +77,15 @@ def test_rerun_keeps_the_finished_store(store, tiny_tempo_dir):
                          features=feature_settings(tiny_tempo_dir))  # fmt: skip
     assert again == store["index"]
     assert {tar.name: tar.stat().st_mtime_ns for tar in tars} == before
+    # a run killed while writing the second shard: its sidecar never came, its tar is half written
+    second = tars[1]
+    data = second.read_bytes()
+    second.with_suffix(".json").unlink()
+    second.write_bytes(data[: len(data) // 2])
+    rebuilt = prepare_file(store["rows"], store["folder"], sampling=sampling, shard_rows=2, progress=False,
+                           features=feature_settings(tiny_tempo_dir))  # fmt: skip
+    assert rebuilt == store["index"] and second.read_bytes() == data  # the same bytes: no gap, no duplicate
+    assert tars[0].stat().st_mtime_ns == before[tars[0].name]
     with pytest.raises(ShardError, match="another prepare run"):  # another dtype: another run's folder
         prepare_file(store["rows"], store["folder"], sampling=sampling, shard_rows=2, progress=False,
                      features=feature_settings(tiny_tempo_dir, "bf16"))  # fmt: skip

@@ -10,7 +10,7 @@ command after a kill: finished shards are kept. With ``--features --model STAGE2
 row stores the frozen compressor + projector output instead (a stage-3 feature store,
 ``data.features``; :mod:`tempo_kit.data.features`)::
 
-    tempo-kit prepare --recipe recipes/stage3_features.yaml --out data/stage3_features --features \
+    tempo-kit prepare --recipe recipes/stage3.yaml --out data/stage3_features --features \
         --model outputs/stage2/final --feature-dtype bf16
 """
 

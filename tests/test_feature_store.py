@@ -22,6 +22,7 @@ from tempo_kit.training.trainability import apply_trainability
 GEOMETRY = {"max_frames": 8, "max_long_edge": 64, "preprocessing": "qwen3_vl"}
 STAGE3 = {"compressor": "frozen", "memory_tokens": "frozen", "projector": "frozen", "decoder": "full"}
 TEXT_ROW = {"id": "txt", "conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}]}
+LORA = {"decoder": {"module": "model", "r": 4, "lora_alpha": 8, "lora_dropout": 0.0, "target_modules": ["q_proj", "v_proj"]}}
 MISSING = {"id": "gone", "video": "videos/missing.mp4", "conversations": TEXT_ROW["conversations"]}
 
 
@@ -102,8 +103,9 @@ def _step(model, batch, optimizer):
 
 
 @pytest.mark.slow
-def test_store_loss_and_gradients_equal_the_video_path(store, tiny_tempo_dir):
-    """fp32, same rows, same order: every step's loss, every LLM gradient and the allocation equal."""
+@pytest.mark.parametrize("decoder", ["full", "lora"])
+def test_store_loss_and_gradients_equal_the_video_path(store, tiny_tempo_dir, decoder):
+    """fp32, same rows, same order: every step's loss, every LLM (or LoRA) gradient and the allocation equal."""
     video_batches = batches(files(tiny_tempo_dir, store["clean"]))
     stored_batches = batches(features(tiny_tempo_dir, store["folder"]))
     assert [b.ids for b in video_batches] == [b.ids for b in stored_batches]
@@ -113,13 +115,15 @@ def test_store_loss_and_gradients_equal_the_video_path(store, tiny_tempo_dir):
     assert sum(p.numel() for p in models[1].projector.parameters()) == 0
     optimizers = []
     for model in models:
-        apply_trainability(model, STAGE3)
+        torch.manual_seed(0)  # the same LoRA initialisation in both
+        apply_trainability(model, {**STAGE3, "decoder": decoder}, LORA)
         model.train()
         optimizers.append(torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3))
     for video, stored in zip(video_batches, stored_batches):  # 3 optimizer steps
         a, b = _step(models[0], video, optimizers[0]), _step(models[1], stored, optimizers[1])
         torch.testing.assert_close(b[0], a[0], rtol=1e-5, atol=1e-6)
         assert a[1].keys() == b[1].keys() and a[1]
+        assert decoder == "full" or all("lora_" in name for name in a[1])
         for name in a[1]:
             torch.testing.assert_close(b[1][name], a[1][name], rtol=1e-4, atol=1e-6, msg=name)
         torch.testing.assert_close(b[2], a[2], rtol=1e-5, atol=1e-6)

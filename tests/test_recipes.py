@@ -182,7 +182,7 @@ def test_cli_reports_config_errors_cleanly(base_and_stage, capsys):
 def test_docs_recipe_table_matches_the_yaml_files():
     """The recipes page's table is this function's output; on a change it prints the table to paste."""
     root = Path(__file__).resolve().parents[1]
-    names = ["stage0", "stage1", "stage2", "stage3", "stage2_lora", "stage3_lora", "demo", "router", "router_lora", "router_full"]
+    names = ["stage0", "stage1", "stage2", "stage3", "stage2_lora", "stage3_lora", "stage3_features", "demo", "router", "router_lora", "router_full"]
     assert {p.stem for p in (root / "recipes").glob("*.yaml")} == {*names, "base"}
     page = (root / "docs" / "training" / "recipes.md").read_text()
     documented = page.split("<!-- recipe-table:start -->\n")[1].split("\n<!-- recipe-table:end -->")[0]

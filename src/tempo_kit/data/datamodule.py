@@ -157,6 +157,12 @@ class TempoDataModule(L.LightningDataModule):
         shard_cache: local folder for remote shards (default ``~/.cache/tempo-kit/shards``).
         shard_payload: what ``tempo-kit prepare`` stores for media rows: ``"bytes"`` (the files as
             they are) or ``"frames"`` (sampled and resized with this recipe's geometry).
+        features: stage-3 feature stores to train from instead of ``train_files`` (folders that
+            ``tempo-kit prepare --features`` wrote, as ``shards``): no decoding, no SVLM; each is
+            checked against ``features_model`` and this geometry when built
+            (:mod:`tempo_kit.data.features`).
+        features_model: the model folder a store must have been made with (``tempo-kit fit``
+            passes ``run.init_from``).
     """
 
     def __init__(
@@ -190,6 +196,8 @@ class TempoDataModule(L.LightningDataModule):
         shards: Any = None,
         shard_cache: str | None = None,
         shard_payload: str = "bytes",
+        features: Any = None,
+        features_model: str | None = None,
     ):
         super().__init__()
         check_on_error(on_error)
@@ -232,9 +240,28 @@ class TempoDataModule(L.LightningDataModule):
         self._resume_at: tuple[int, int] = (0, 0)  # (epoch, samples of it trained, all ranks) from a checkpoint
         self.shard_payload = check_choice(shard_payload, PAYLOADS, "data.shard_payload")
         self.shard_entries = shard_entries(shards)
-        if self.shard_entries and self.train_entries:
-            raise ConfigError("data.shards and data.train_files are both set: train from one (remove the other)")
+        self.features_model = features_model
+        stores = shard_entries(features)
+        sources = [name for name, given in (("shards", self.shard_entries), ("features", stores),
+                                            ("train_files", self.train_entries)) if given]  # fmt: skip
+        if len(sources) > 1:
+            both, other = ("both", "the other") if len(sources) == 2 else ("all", "the others")
+            raise ConfigError(f"data.{' and data.'.join(sources)} are {both} set: train from one (remove {other})")
         self.shard_parts = [self._shard_dataset(entry) for entry in self.shard_entries]  # checked before training
+        if stores:
+            self.shard_entries = stores
+            self.shard_parts = [self._feature_dataset(entry) for entry in stores]
+
+    def _feature_dataset(self, entry: dict):
+        from tempo_kit.data.feature_dataset import FeatureDataset
+        from tempo_kit.data.features import store_geometry
+
+        sampling = self.sampling
+        geometry = store_geometry(sampling.load_arguments(), sampling.window, sampling.time_base)
+        return FeatureDataset(
+            entry["path"], sampling=sampling, model=self.features_model, geometry=geometry,
+            cache=self.shard_cache, on_error=self.on_error, skip_log=self.skip_log,
+        )  # fmt: skip
 
     def _shard_dataset(self, entry: dict) -> ShardDataset:
         from tempo_kit.data.shard_dataset import ShardDataset

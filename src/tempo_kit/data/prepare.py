@@ -29,6 +29,8 @@ import numpy as np
 from tempo_kit.atomic import remove_partials, write_json
 from tempo_kit.data.annotations import AnnotationError, parse_row
 from tempo_kit.data.dataset import TempoDataset
+from tempo_kit.data.feature_prepare import feature_payload
+from tempo_kit.data.features import FEATURES_PAYLOAD, store_geometry
 from tempo_kit.data.rows import read_rows
 from tempo_kit.data.shard_dataset import clip_meta
 from tempo_kit.data.shards import (
@@ -73,6 +75,7 @@ def write_one_shard(job: dict[str, Any]) -> dict[str, Any]:
     """Check and write one shard's rows; its sidecar (the index entry) once the tar is in place."""
     dataset = _CheckingDataset([], job["media_root"], sampling=job["sampling"], on_error="raise")
     samples, skips = [], []
+    feature_shape = None
     for position, row in job["rows"]:
         where = f"{job['annotation']}:{position}"
         try:
@@ -82,8 +85,11 @@ def write_one_shard(job: dict[str, Any]) -> dict[str, Any]:
             continue
         try:
             dataset.last_clip = None
-            dataset.load(record)
-            payload = _payload(dataset, record, job["payload"])
+            sample = dataset.load(record)
+            if job["payload"] == FEATURES_PAYLOAD:
+                payload, feature_shape = feature_payload(job["features"], sample)
+            else:
+                payload = _payload(dataset, record, job["payload"])
         except (TempoKitError, OSError) as error:
             path = str(dataset.media_path(record)) if record.media else None
             skips.append({"where": where, "path": path, "reason": f"{type(error).__name__}: {error}"})
@@ -96,6 +102,8 @@ def write_one_shard(job: dict[str, Any]) -> dict[str, Any]:
     entries = write_shard(tar, samples)
     sidecar = {"name": job["name"], "bytes": tar.stat().st_size, "rows": len(job["rows"]), "samples": entries}
     sidecar["skips"] = skips
+    if feature_shape is not None:
+        sidecar["feature_shape"] = feature_shape
     write_json(folder / f"{job['name']}.json", sidecar, indent=None)
     return sidecar
 
@@ -128,16 +136,27 @@ def prepare_file(
     shard_rows: int = DEFAULT_SHARD_ROWS,
     workers: int = 1,
     progress: bool = True,
+    features: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Prepare one annotation file into ``folder``; returns the index (also ``folder/index.json``)."""
-    check_choice(payload, PAYLOADS, "data.shard_payload")
+    """Prepare one annotation file into ``folder``; returns the index (also ``folder/index.json``).
+
+    ``features`` (:func:`~tempo_kit.data.feature_prepare.feature_settings`: the model, its
+    identity, the dtype) makes a stage-3 feature store instead (payload ``features``).
+    """
+    if features is not None:
+        payload = FEATURES_PAYLOAD
+    else:
+        check_choice(payload, PAYLOADS, "data.shard_payload")
     if shard_rows < 1 or workers < 1:
         raise ShardError(f"need shard_rows ≥ 1 and workers ≥ 1, got {shard_rows}, {workers}")
     annotation, folder = Path(annotation), Path(folder)
     sampling = Sampling.training() if sampling is None else sampling
     root = str(media_root) if media_root is not None else str(annotation.parent)
     geometry = sampling.load_arguments()
-    run = fingerprint(annotation, root, payload, geometry, shard_rows)
+    if features is not None:  # the segments and the model decide a store's bytes too
+        geometry = store_geometry(geometry, sampling.window, sampling.time_base)
+    identity = geometry if features is None else {**geometry, "features": {k: features[k] for k in ("model_identity", "dtype")}}
+    run = fingerprint(annotation, root, payload, identity, shard_rows)
     rows = read_rows(annotation)
     folder.mkdir(parents=True, exist_ok=True)
     _check_folder_is_ours(folder, run)
@@ -150,7 +169,8 @@ def prepare_file(
             continue
         jobs.append(
             {"name": name, "number": number, "rows": rows[start : start + shard_rows], "folder": str(folder),
-             "annotation": str(annotation), "media_root": root, "sampling": sampling, "payload": payload}
+             "annotation": str(annotation), "media_root": root, "sampling": sampling, "payload": payload,
+             "features": features}
         )  # fmt: skip
     total = len(done) + len(jobs)
     if done:
@@ -158,6 +178,9 @@ def prepare_file(
     _run_jobs(jobs, done, workers, progress, f"prepare {annotation.name}", total)
     shards = [done[number] for number in sorted(done)]
     index = _index(run, payload, geometry, annotation, root, shard_rows, shards)
+    if features is not None:
+        shape = next((shard["feature_shape"] for shard in shards if "feature_shape" in shard), None)
+        index["features"] = {**features, "shape": shape}
     write_json(folder / INDEX_FILE, index, indent=None)
     return index
 

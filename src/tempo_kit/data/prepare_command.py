@@ -6,7 +6,12 @@ Example::
 
 writes ``OUT/<file name>/`` for each of ``data.train_files`` (see :mod:`tempo_kit.data.prepare`) and
 prints the ``data.shards`` block to put in the recipe (the files' weights kept). Rerun the same
-command after a kill: finished shards are kept.
+command after a kill: finished shards are kept. With ``--features --model STAGE2_EXPORT`` each
+row stores the frozen compressor + projector output instead (a stage-3 feature store,
+``data.features``; :mod:`tempo_kit.data.features`)::
+
+    tempo-kit prepare --recipe recipes/stage3.yaml --out data/stage3_features --features \
+        --model outputs/stage2/final --feature-dtype bf16
 """
 
 from __future__ import annotations
@@ -26,6 +31,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--shard-rows", type=int, default=DEFAULT_SHARD_ROWS, help=f"annotation rows per shard (default {DEFAULT_SHARD_ROWS})"
     )
+    parser.add_argument(
+        "--features", action="store_true",
+        help="write a stage-3 feature store (the frozen compressor + projector output per row; data.features) instead",
+    )  # fmt: skip
+    parser.add_argument("--model", help="with --features: the stage-2 export to run (default: the recipe's run.init_from)")
+    parser.add_argument(
+        "--feature-dtype", default="fp32", choices=("fp32", "bf16"), help="with --features: stored dtype (default fp32)"
+    )
     parser.add_argument("overrides", nargs="*", help="recipe overrides, key=value")
 
 
@@ -42,7 +55,17 @@ def run(args: argparse.Namespace) -> int:
     from tempo_kit.training.commands import tokenizer_source
 
     recipe = to_dict(load_recipe(args.recipe, args.overrides, check_paths=False))
-    data = {k: v for k, v in recipe["data"].items() if k not in ("shards", "shard_cache")}
+    data = {k: v for k, v in recipe["data"].items() if k not in ("shards", "shard_cache", "features")}
+    features = None
+    if args.features:  # checked before any work: the model folder, its identity, the dtype
+        from tempo_kit.data.feature_prepare import feature_settings
+
+        model = args.model or recipe["run"].get("init_from")
+        if not model:
+            raise ConfigError("prepare --features needs --model STAGE2_EXPORT (or run.init_from in the recipe)")
+        features = feature_settings(model, args.feature_dtype)
+    elif args.model:
+        raise ConfigError("--model is read only with --features (a stage-3 feature store); add --features or drop --model")
     # the tokenizer is only named (it is loaded when training starts, never here)
     files = TempoDataModule(tokenizer=tokenizer_source(recipe), **data)
     if not files.train_entries:
@@ -52,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     for entry, name in zip(files.train_entries, folder_names([str(e["path"]) for e in files.train_entries])):
         index = prepare_file(
             entry["path"], out / name, media_root=entry["media_root"], sampling=files.sampling,
-            payload=files.shard_payload, shard_rows=args.shard_rows, workers=args.workers,
+            payload=files.shard_payload, shard_rows=args.shard_rows, workers=args.workers, features=features,
         )  # fmt: skip
         counts = index["counts"]
         reasons = ", ".join(f"{n}× {kind}" for kind, n in counts["skipped_by_reason"].items()) or "none"
@@ -62,5 +85,6 @@ def run(args: argparse.Namespace) -> int:
         )
         weight = "" if entry["weight"] is None else f", weight: {entry['weight']}"
         lines.append(f"    - {{path: {out / name}{weight}}}")
-    print("data:\n  train_files: null\n  shards:\n" + "\n".join(lines))
+    key = "features" if features else "shards"
+    print(f"data:\n  train_files: null\n  {key}:\n" + "\n".join(lines))
     return 0

@@ -63,7 +63,7 @@ def fingerprint(annotation: Path, media_root: str | None, payload: str, geometry
     digest = hashlib.sha256()
     digest.update(Path(annotation).read_bytes())
     settings = {"format": FORMAT_VERSION, "media_root": media_root, "payload": payload, "rows": rows}
-    settings["geometry"] = dict(geometry) if payload == "frames" else None
+    settings["geometry"] = dict(geometry) if payload != "bytes" else None
     digest.update(json.dumps(settings, sort_keys=True).encode())
     return digest.hexdigest()[:12]
 

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from tempo_kit import __version__
+from tempo_kit.data.features import IdentityProjector, is_stored, stored_output
 from tempo_kit.errors import ConfigError
 from tempo_kit.generation import DEFAULT_MAX_NEW_TOKENS
 from tempo_kit.hf import load_tensors, tied_aliases, to_empty_keeping_ties
@@ -188,6 +189,8 @@ class TempoModel(nn.Module):
         ``on_chunk(n)`` hears after each call how many segments it compressed (progress bars).
         See :func:`~tempo_kit.model.compression.compress_batch`.
         """
+        if is_stored(batch.segments):  # a feature-store batch: the frozen parts ran when it was made
+            return stored_output(batch.segments)
         return compress_batch(
             self.compressor, batch, skip_text=skip_text, system_prompt=system_prompt, on_chunk=on_chunk
         )
@@ -212,8 +215,9 @@ class TempoModel(nn.Module):
         arguments (training keeps every token and pads right; inference allocates and pads left).
         """
         with timer.phase("allocate"):
+            projector = IdentityProjector() if is_stored(batch.segments) else self.projector  # stored: projected
             visuals, anchor = select_visuals(
-                batch, compressed, self.projector, allocate=allocate, tag_images=self.config.tag_images, **settings
+                batch, compressed, projector, allocate=allocate, tag_images=self.config.tag_images, **settings
             )
         with timer.phase("assemble"):
             assembled = self.assembler(

@@ -186,14 +186,18 @@ def tokenizer_source(recipe: Mapping[str, Any]) -> str:
 def build_datamodule(recipe: Mapping[str, Any], verb: str = "fit"):
     """The recipe's ``TempoDataModule`` (micro-batch size, seed, tokenizer and skips file come from the recipe)."""
     from tempo_kit.data import TempoDataModule
+    from tempo_kit.training.features import check_feature_recipe, trains_from_features
 
+    check_feature_recipe(recipe)
     skips = SKIPS_FILE if verb == "fit" else f"skips.{verb}.jsonl"
+    stored = {"features_model": recipe["run"].get("init_from")} if trains_from_features(recipe) else {}
     return TempoDataModule(
         tokenizer=tokenizer_source(recipe),
         batch_size=recipe["trainer"]["micro_batch_size"],
         seed=recipe["run"]["seed"],
         skips_file=Path(recipe["run"]["output_dir"]) / skips,
         **dict(recipe["data"]),
+        **stored,
     )
 
 

@@ -68,6 +68,9 @@ def export_final(trainer, module, out_dir: str | Path) -> Path | None:
             recipe = module.recipe
             save_adapters(model, recipe["trainable"], recipe["lora"], out.parent / ADAPTERS_DIR)
             merge_lora(model)
+        from tempo_kit.model.stored import with_frozen_parts
+
+        model = with_frozen_parts(model)  # a run from a feature store gets its compressor back
         model.save_pretrained(str(out), training=training_details(trainer, module))
     if trainer.world_size > 1:
         trainer.strategy.barrier("export")

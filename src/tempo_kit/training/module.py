@@ -53,6 +53,13 @@ def build_model(recipe: Mapping[str, Any], load_weights: bool = True):
         settings = model_settings(recipe)
         overrides = runtime_overrides(settings)
         overrides.update(component_overrides(settings, path))
+        from tempo_kit.training.features import check_feature_recipe, trains_from_features
+
+        check_feature_recipe(recipe)
+        if trains_from_features(recipe):  # the decoder alone: the store holds the frozen parts' output
+            from tempo_kit.model.stored import stored_features_model
+
+            return stored_features_model(str(path), load_weights=load_weights, **overrides)
         return TempoModel.from_pretrained(str(path), load_weights=load_weights, **overrides)
     return TempoModel.from_config(model_settings(recipe), load_weights=load_weights)
 

@@ -112,18 +112,19 @@ def body(**extra):
 def test_request_checks_and_the_conversation_the_model_reads():
     request = parse_chat_request(body(budget=32, max_tokens=5, max_frames=64, temperature=0.7), "m", 100)
     assert request.options == {"budget": 32, "max_new_tokens": 5} and request.reading == {"max_frames": 64}
-    assert request.decoder_query == "Why?" and request.compressor_query is None
+    assert request.question == "Why?" and request.history == [] and request.compressor_query is None
     turns = body()
     turns["messages"] += [{"role": "assistant", "content": "B"}, {"role": "user", "content": "And then?"}]
     request = parse_chat_request(turns, "m", 100)
     assert request.history == [Turn("user", "Why?"), Turn("assistant", "B")]
-    assert request.decoder_query == "Conversation so far:\nUser: Why?\nAssistant: B\n\nQuestion: And then?"
+    assert request.question == "And then?"
     assert request.compressor_query == "Context turn 1: Why?\nContext turn 2: And then?"
     for bad, words in [
         (body(budget=0), "budget=0"), (body(budget=True), "budget=True"), (body(k_min=-1), "k_min=-1"),
         (body(max_tokens=101), "cap of 100"), (body(allocator="atta"), "did you mean 'ata'"),
         (body(reduction="nope"), "nope"), (body(n=2), "one choice"), (body(stream="yes"), "stream"),
         ({"messages": []}, "non-empty"), (body(model="other"), "not served here"),
+        ({"messages": [*turns["messages"][:1], *turns["messages"][2:]]}, "must alternate"),  # user, user
     ]:
         with pytest.raises(RequestError, match=words):
             parse_chat_request(bad, "m", 100)
@@ -188,7 +189,7 @@ def test_a_video_over_the_duration_limit_or_unreadable_is_refused(pipeline, tiny
     server = TempoServer(pipeline, ServerSettings("m", upload_dir=tmp_path, max_duration_s=11.9))  # just under the video
     with pytest.raises(RequestError, match="12 s long, over this server.s limit") as error:
         server.open_video(video, pipeline.sampling())
-    assert error.value.status == 413
+    assert error.value.status == 413 and server.requests.decodes == 0  # refused from the header alone
     (tmp_path / "bad.mp4").write_bytes(b"junk")
     with pytest.raises(RequestError, match="could not be read") as error:
         server.open_video(LocalVideo(tmp_path / "bad.mp4", "sha2"), pipeline.sampling())

@@ -194,8 +194,9 @@ class TempoPipeline:
                 ``time_base``, ``backend``, ``max_long_edge``); ``budget``, ``allocator`` (name or
                 spec), ``reduction``, ``k_min``; ``relevance`` (``"trained"`` or ``"base"``, which
                 needs ``base_svlm``) and ``relevance_prompt`` (``"routing"``, ``"standard"``,
-                ``"qwen_default"`` or text); ``compressor_query``; ``max_context`` (default the
-                model config's); ``max_new_tokens`` and the LLM's generation settings. An unknown
+                ``"qwen_default"`` or text); ``compressor_query``; ``history`` (the earlier
+                turns, each a :class:`~tempo_kit.model.prompts.Turn`, read by the decoder as chat turns);
+                ``max_context`` (default the model config's); ``max_new_tokens`` and the LLM's generation settings. An unknown
                 keyword is refused before the video is decoded.
         """
         from tempo_kit.model import inference_batch

@@ -12,11 +12,12 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tempo_kit.inference.batched import RowStops
 from tempo_kit.model.prompts import Turn
 from tempo_kit.serving.cache import VideoCache, frames_bytes
 from tempo_kit.serving.media import MediaPolicy
 from tempo_kit.serving.protocol import RequestError, parse_chat_request
-from tempo_kit.serving.streaming import StopWhenCancelled, StrippedPieces
+from tempo_kit.serving.streaming import StrippedPieces
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +150,7 @@ def test_a_cancelled_answer_stops_at_the_next_token(pipeline):
     cancelled = threading.Event()
     cancelled.set()
     stopped = pipeline.answer(
-        frames=video, query="Which?", max_new_tokens=12, stopping_criteria=StoppingCriteriaList([StopWhenCancelled(cancelled)])
+        frames=video, query="Which?", max_new_tokens=12, stopping_criteria=StoppingCriteriaList([RowStops([cancelled.is_set])])
     )
     assert len(full.answer) >= 12 and len(stopped.answer) < len(full.answer) and full.answer.startswith(stopped.answer)
 

@@ -113,3 +113,19 @@ def test_history_must_alternate_and_end_with_the_reply(pipeline):
         pipeline.question("Q?", history=[Turn("user", "first")])
     question = pipeline.question("Q?", history=[Turn("user", "first"), Turn("assistant", "A")])
     assert question.to_dict()["history"] == [{"role": "user", "text": "first"}, {"role": "assistant", "text": "A"}]
+
+
+def test_history_reaches_the_decoder_as_chat_turns(pipeline):
+    from tempo_kit.model import inference_batch
+    from tempo_kit.model.prompts import encode_decoder_prompt
+    from tempo_kit.types import Segments
+
+    tokenizer = pipeline.model.tokenizer
+    turns = [Turn("user", "Is there a circle?"), Turn("assistant", "Yes.")]
+    video = Segments(frames=torch.zeros(1, 4, 8, 8, 3, dtype=torch.uint8), frame_times=torch.zeros(1, 4), times=torch.zeros(1))
+    batch = inference_batch(tokenizer, [video, video], ["Which colour?", "Where?"], histories=[turns, ()])
+    with_turns, _ = encode_decoder_prompt(tokenizer, [*turns, Turn("user", "Which colour?")], has_visual=True,
+                                          add_generation_prompt=True)
+    alone, _ = encode_decoder_prompt(tokenizer, [Turn("user", "Where?")], has_visual=True, add_generation_prompt=True)
+    assert batch.input_ids[0, : len(with_turns)].tolist() == with_turns.tolist()
+    assert batch.input_ids[1, : len(alone)].tolist() == alone.tolist() and len(alone) < len(with_turns)

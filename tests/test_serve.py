@@ -196,6 +196,9 @@ def test_a_two_turn_request_answers_as_chat_does(client, pipeline, media):
     reply = client.chat.completions.create(model=client_model(client), messages=messages, extra_body=OPTIONS)
     assert reply.choices[0].message.content == second.answer
     assert [s["tokens"] for s in reply.tempo["segments"]] == second.allocation.counts.tolist()
+    assert reply.tempo["settings"]["history"] == second.settings["history"]  # turns, not text in the question
+    assert reply.tempo["settings"]["query"] == "Which colour is it?"
+    assert reply.tempo["settings"]["compressor_query"] == "Context turn 1: Is there a circle?\nContext turn 2: Which colour is it?"
     alone = ask(client, video, "Which colour is it?")
     assert reply.usage.prompt_tokens > alone.usage.prompt_tokens  # the earlier turns are read
     # the same file read another way is another cache entry: sampling is part of the key

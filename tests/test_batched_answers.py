@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from tempo_kit.inference.batched import Ask, answer_batch
+from tempo_kit.inference.batched import Ask, answer_batch, compress_together, decoder_batch
 from tempo_kit.model.compression import segment_batch_size
 from tempo_kit.model.prompts import Turn
 from tempo_kit.serving.streaming import PieceStreamer
@@ -129,3 +129,26 @@ def test_history_reaches_the_decoder_as_chat_turns(pipeline):
     alone, _ = encode_decoder_prompt(tokenizer, [Turn("user", "Where?")], has_visual=True, add_generation_prompt=True)
     assert batch.input_ids[0, : len(with_turns)].tolist() == with_turns.tolist()
     assert batch.input_ids[1, : len(alone)].tolist() == alone.tolist() and len(alone) < len(with_turns)
+
+
+@pytest.mark.slow
+def test_each_decoder_row_holds_its_own_question_turns_and_memory(pipeline, videos):
+    """The letter model answers the same letters whatever the question's text, so equal answers
+    cannot show that rows kept their questions: the decoder's inputs are compared here instead."""
+    from tempo_kit.model import inference_batch
+
+    asked = [(v, pipeline.question(q.query, history=q.history, max_frames=8, **SETTINGS))
+             for v, q in jobs(pipeline, videos)[2:]]  # video 0, video 1, video 0 with an earlier turn
+    sessions = [pipeline.open(v, max_frames=8) for v in videos]
+    memories = compress_together(pipeline, [Ask(sessions[v], q) for v, q in asked])
+    batch, compressed = decoder_batch(pipeline, [q for _, q in asked], memories)
+    first = 0
+    for row, ((v, question), memory) in enumerate(zip(asked, memories)):
+        alone = inference_batch(pipeline.model.tokenizer, [memory.segments], [question.query], histories=[question.history])
+        ids = batch.input_ids[row][batch.attention_mask[row].bool()]
+        assert ids.tolist() == alone.input_ids[0].tolist() and batch.queries[row] == question.compressor_query
+        single = sessions[v].compress(question)
+        count = len(memory.segments)
+        torch.testing.assert_close(compressed.memory[first : first + count], single.compressed.memory, rtol=0, atol=1e-5)
+        first += count
+    assert compressed.num_segments == [len(m.segments) for m in memories]

@@ -196,3 +196,34 @@ def test_a_video_over_the_duration_limit_or_unreadable_is_refused(pipeline, tiny
         server.open_video(LocalVideo(tmp_path / "bad.mp4", "sha2"), pipeline.sampling())
     assert error.value.status == 422
     server.worker.close()
+
+
+def test_the_worker_batches_what_arrives_within_the_window_up_to_the_size():
+    from tempo_kit.serving.worker import ModelWorker
+
+    batches: list[list[str]] = []
+
+    def run_batch(payloads):
+        batches.append(list(payloads))
+        return [ValueError("refused") if p == "bad" else p.upper() for p in payloads]
+
+    async def scenario():
+        worker = ModelWorker(run_batch, batch_window_s=0.5, max_batch_size=3)
+        released = []
+        gone = threading.Event()
+        gone.set()  # its client left before the batch started
+
+        async def one(payload, cancelled=None):
+            try:
+                return await worker.run(payload, cancelled or threading.Event(), lambda: released.append(payload))
+            except (ValueError, asyncio.CancelledError) as error:
+                return type(error).__name__
+
+        results = await asyncio.gather(one("a"), one("b"), one("left", gone), one("bad"), one("c"))
+        worker.close()
+        return results, released
+
+    results, released = asyncio.run(scenario())
+    assert results == ["A", "B", "CancelledError", "ValueError", "C"]
+    # the first three jobs arrived within the window (one dropped), the other two formed the next batch
+    assert batches == [["a", "b"], ["bad", "c"]] and sorted(released) == ["a", "b", "bad", "c", "left"]

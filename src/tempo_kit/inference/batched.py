@@ -142,22 +142,28 @@ def compress_together(pipeline: Any, asks: Sequence[Ask]) -> list[Any]:
     ]
 
 
-def _decode(pipeline, asks, group, memories, start, results) -> None:
-    """One decoder batch over ``group`` (asks with the same generation settings)."""
+def decoder_batch(pipeline: Any, questions: Sequence[Question], memories: Sequence[Any]) -> tuple[Any, CompressorOutput]:
+    """The decoder's batch (row ``i``: question ``i``'s prompt, its earlier turns as chat turns)
+    and the compressor output of all rows, each question's segments in order."""
     from tempo_kit.model import inference_batch
 
+    batch = inference_batch(
+        pipeline.model.tokenizer,
+        [m.segments for m in memories],
+        [q.query for q in questions],
+        histories=[q.history for q in questions],
+    )
+    batch.queries = [q.compressor_query for q in questions]
+    return batch, _stack([m.compressed for m in memories])
+
+
+def _decode(pipeline, asks, group, memories, start, results) -> None:
+    """One decoder batch over ``group`` (asks with the same generation settings)."""
     chosen = [asks[i] for i in group]
     mems = [memories[i] for i in group]
     questions = [a.question for a in chosen]
     try:
-        batch = inference_batch(
-            pipeline.model.tokenizer,
-            [m.segments for m in mems],
-            [q.query for q in questions],
-            histories=[q.history for q in questions],
-        )
-        batch.queries = [q.compressor_query for q in questions]
-        compressed = _stack([m.compressed for m in mems])
+        batch, compressed = decoder_batch(pipeline, questions, mems)
         out = pipeline.model.generate(
             batch, compressed=compressed, **generation_settings(questions[0]), **_hooks(chosen)
         )

@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -68,8 +68,6 @@ class Ask:
     question: Question
     streamer: Any = None
     stop: Callable[[], bool] | None = None
-    prefix_tokens: int = field(default=0, repr=False)
-    prefix_reused: bool = field(default=False, repr=False)
 
 
 def answer_batch(pipeline: Any, asks: Sequence[Ask]) -> list[InferenceResult | Exception]:
@@ -105,10 +103,13 @@ def one_by_one(pipeline: Any, ask: Ask) -> InferenceResult:
 def compress_together(pipeline: Any, asks: Sequence[Ask]) -> list[Any]:
     """The :class:`~tempo_kit.inference.sources.Memory` of each ask, their suffix rows in shared calls."""
     compressor = pipeline.model.compressor
-    rows, counts, owners = [], [], []
+    rows, counts, owners, fresh, reused = [], [], [], [], []
     budget = call_token_budget(compressor)
+    tick = time.perf_counter()
     for index, ask in enumerate(asks):
-        prefixes, ask.prefix_tokens, ask.prefix_reused = ask.session.prefixes(ask.question)
+        prefixes, prefix_tokens, was_cached = ask.session.prefixes(ask.question)
+        fresh.append(prefix_tokens)
+        reused.append(was_cached)
         question = ask.question
         rows += [(prefix, question.compressor_query) for prefix in prefixes]
         owners += [index] * len(prefixes)
@@ -118,7 +119,6 @@ def compress_together(pipeline: Any, asks: Sequence[Ask]) -> list[Any]:
             counts += segment_token_counts(
                 compressor, [ask.session.segments], [question.compressor_query], question.system_prompt, budget
             )
-    tick = time.perf_counter()
     calls = plan_calls(counts, segment_batch_size(compressor), budget, _cost(compressor))
     pieces: list[list[Any]] = [[] for _ in asks]
     tokens = [0] * len(asks)
@@ -135,9 +135,7 @@ def compress_together(pipeline: Any, asks: Sequence[Ask]) -> list[Any]:
         first += size
     seconds = time.perf_counter() - tick
     return [
-        ask.session.memory_of(
-            join_calls(pieces[i], [len(pieces[i])]), ask.prefix_tokens + tokens[i], ask.prefix_reused, seconds
-        )
+        ask.session.memory_of(join_calls(pieces[i], [len(pieces[i])]), fresh[i] + tokens[i], reused[i], seconds)
         for i, ask in enumerate(asks)
     ]
 

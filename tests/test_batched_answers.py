@@ -95,6 +95,7 @@ def test_each_row_stops_and_streams_on_its_own(pipeline, videos):
     assert "".join(pieces[1]) == stopped.answer
 
 
+@pytest.mark.slow
 def test_a_refused_setting_fails_its_own_question_only(pipeline, videos):
     session = pipeline.open(videos[0])
     good = pipeline.question(QUESTIONS[0], max_new_tokens=2)

@@ -1,14 +1,16 @@
 """Load on `tempo-kit serve`: N concurrent clients × M questions about a few videos, against the
-same questions answered one by one without any cache, in one run.
+same questions answered one by one without any cache, in one run; the server runs twice, batching
+questions (its defaults) and answering one question at a time (``--max-batch-size 1``, the queue
+of earlier versions), so the batching's own gain is measured on the same load.
 
 The baseline loads the model in this process and calls ``TempoPipeline.answer`` for every
 question in turn (each decodes its video and compresses every segment in full). The server run
 starts the real ``tempo-kit serve`` on a free port and lets N threads, each with its own
 ``openai`` client, ask their M questions (client i asks about video i mod V); the server's video
 cache decodes each video once and computes each segment's SVLM prefix once. Reported: p50/p95
-latency per question, questions per second, the cache hit rate (from ``/metrics``), peak memory
-(the baseline process's and the server's peak RSS), and whether every server answer equals the
-baseline's.
+latency per question, questions per second, the cache hit rate and batch sizes (from
+``/metrics``), peak memory (the baseline process's and each server's peak RSS), and whether every
+server answer equals the baseline's.
 
 Goals. CPU, tiny model: ≥ 3× the baseline's questions/s at 8 clients. GPU (a device run, not made
 here): Tempo-6B on one H100, one warm 1024-frame video, follow-up p50 ≤ 1 s and ≥ 10 questions/s:
@@ -35,7 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from common import machine
+from common import git_commit, machine
 
 #: Questions each client cycles through (different texts: each needs its own suffix and answer).
 QUESTIONS = (
@@ -142,9 +144,13 @@ def baseline(model: Path, jobs: list[tuple[Path, str]], args: argparse.Namespace
     return result, answers
 
 
-def start_server(model: Path, media: Path, args: argparse.Namespace) -> tuple[subprocess.Popen, str]:
+#: The two server runs: name → extra ``tempo-kit serve`` switches.
+SERVER_MODES = {"batched": [], "queue": ["--max-batch-size", "1"]}
+
+
+def start_server(model: Path, media: Path, args: argparse.Namespace, extra: list[str]) -> tuple[subprocess.Popen, str]:
     command = [sys.executable, "-m", "tempo_kit.cli", "serve", "--model", str(model), "--media-root", str(media),
-               "--port", "0", "--device", args.device, "--log-level", "warning"]
+               "--port", "0", "--device", args.device, "--log-level", "warning", *extra]
     if args.dtype:
         command += ["--dtype", args.dtype]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -155,12 +161,14 @@ def start_server(model: Path, media: Path, args: argparse.Namespace) -> tuple[su
     raise SystemExit("the server did not start")
 
 
-def served(model: Path, media: Path, clients: list[list[tuple[Path, str]]], args: argparse.Namespace) -> tuple[dict, dict]:
-    """The same questions from N concurrent clients against one fresh server."""
+def served(
+    model: Path, media: Path, clients: list[list[tuple[Path, str]]], args: argparse.Namespace, mode: str
+) -> tuple[dict, dict]:
+    """The same questions from N concurrent clients against one fresh server run in ``mode``."""
     import httpx
     from openai import OpenAI
 
-    process, url = start_server(model, media, args)
+    process, url = start_server(model, media, args, SERVER_MODES[mode])
     try:
         def client_run(work: list[tuple[Path, str]]) -> list[tuple[Path, str, str, float]]:
             client = OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0, timeout=3600)
@@ -175,7 +183,7 @@ def served(model: Path, media: Path, clients: list[list[tuple[Path, str]]], args
                     max_tokens=args.max_new_tokens,
                 )
                 out.append((video, question, reply.choices[0].message.content, time.perf_counter() - tick))
-            print(f"client done: {len(out)} questions", flush=True)
+            print(f"{mode}: client done, {len(out)} questions", flush=True)
             return out
 
         start = time.perf_counter()
@@ -189,17 +197,14 @@ def served(model: Path, media: Path, clients: list[list[tuple[Path, str]]], args
         result["cache_hit_rate"] = round(hits / max(hits + misses, 1), 4)
         result["prefix_reused"] = int(value["tempo_prefix_reused_total"])
         result["server_peak_rss_gib"] = peak_rss_gib(process.pid)
+        batches = value["tempo_model_batches_total"]
+        result["batches"] = int(batches)
+        result["mean_batch"] = round(value["tempo_model_batch_questions_total"] / max(batches, 1), 2)
+        result["largest_batch"] = int(value["tempo_model_largest_batch"])
         return result, {(r[0], r[1]): r[2] for r in results}
     finally:
         process.terminate()
         process.wait(timeout=60)
-
-
-def commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -212,17 +217,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     clients = plan(args, video_files)
     jobs = [job for client in clients for job in client]
     base, expected = baseline(model, jobs, args)
-    server, answers = served(model, video_files[0].parent, clients, args)
-    speedup = server["questions_per_s"] / base["questions_per_s"]
+    runs = {mode: served(model, video_files[0].parent, clients, args, mode) for mode in SERVER_MODES}
+    server, answers = runs["batched"]
+    queue, queue_answers = runs["queue"]
     results = {
-        "commit": commit(),
+        "commit": git_commit(),
         "machine": machine(),
         "setup": {k: getattr(args, k) for k in ("clients", "questions", "videos", "duration", "max_new_tokens", "device", "dtype")},
         "model": "tiny" if args.tiny else str(model),
         "baseline_sequential_uncached": base,
         "server": server,
-        "speedup_questions_per_s": round(speedup, 2),
+        "server_queue": queue,
+        "speedup_questions_per_s": round(server["questions_per_s"] / base["questions_per_s"], 2),
+        "queue_speedup_questions_per_s": round(queue["questions_per_s"] / base["questions_per_s"], 2),
+        "batched_over_queue": round(server["questions_per_s"] / queue["questions_per_s"], 2),
         "answers_equal": sum(answers[k] == expected[k] for k in expected),
+        "queue_answers_equal": sum(queue_answers[k] == expected[k] for k in expected),
         "answers_total": len(expected),
         "cpu_goal": f">= {CPU_GOAL_SPEEDUP}x questions/s at 8 clients (tiny model)",
         "gpu_goal": "Tempo-6B, one H100, one warm 1024-frame video: follow-up p50 <= 1 s, >= 10 questions/s",
@@ -238,8 +248,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 def markdown(r: dict[str, Any]) -> str:
-    b, s = r["baseline_sequential_uncached"], r["server"]
+    b, s, q = r["baseline_sequential_uncached"], r["server"], r["server_queue"]
     setup = r["setup"]
+    load = r["machine"].get("load_average")
     return "\n".join([
         f"# tempo-kit serve under load ({r['model']} model, {setup['device']})",
         "",
@@ -247,14 +258,20 @@ def markdown(r: dict[str, Any]) -> str:
         f"{setup['videos']} videos of {setup['duration']:g} s; answers of {setup['max_new_tokens']} tokens. "
         f"Written by `benchmarks/bench_serve.py`.",
         "",
-        "| run | questions/s | p50 (s) | p95 (s) | cache hit rate | peak RSS (GiB) |",
-        "|---|---|---|---|---|---|",
-        f"| one by one, no cache (`TempoPipeline.answer`) | {b['questions_per_s']} | {b['p50_s']} | {b['p95_s']} | – | {b['peak_rss_gib']} |",
-        f"| `tempo-kit serve`, {setup['clients']} concurrent clients | {s['questions_per_s']} | {s['p50_s']} | {s['p95_s']} "
-        f"| {s['cache_hit_rate']} | {s['server_peak_rss_gib']} |",
+        f"Load average when written (1, 5, 15 min): {load}.",
         "",
-        f"Speed-up: **{r['speedup_questions_per_s']}×** questions/s (goal: {r['cpu_goal']}). "
-        f"Answers equal to the baseline's: {r['answers_equal']}/{r['answers_total']}.",
+        "| run | questions/s | p50 (s) | p95 (s) | cache hit rate | mean / largest batch | peak RSS (GiB) |",
+        "|---|---|---|---|---|---|---|",
+        f"| one by one, no cache (`TempoPipeline.answer`) | {b['questions_per_s']} | {b['p50_s']} | {b['p95_s']} | – | – | {b['peak_rss_gib']} |",
+        f"| `tempo-kit serve --max-batch-size 1` (queue), {setup['clients']} clients | {q['questions_per_s']} | {q['p50_s']} "
+        f"| {q['p95_s']} | {q['cache_hit_rate']} | {q['mean_batch']} / {q['largest_batch']} | {q['server_peak_rss_gib']} |",
+        f"| `tempo-kit serve` (batched), {setup['clients']} clients | {s['questions_per_s']} | {s['p50_s']} | {s['p95_s']} "
+        f"| {s['cache_hit_rate']} | {s['mean_batch']} / {s['largest_batch']} | {s['server_peak_rss_gib']} |",
+        "",
+        f"Batched over the queue: **{r['batched_over_queue']}×** questions/s. Over the uncached baseline: batched "
+        f"**{r['speedup_questions_per_s']}×**, queue {r['queue_speedup_questions_per_s']}× (goal: {r['cpu_goal']}). "
+        f"Answers equal to the baseline's: batched {r['answers_equal']}/{r['answers_total']}, queue "
+        f"{r['queue_answers_equal']}/{r['answers_total']}.",
         f"GPU goal (a device run): {r['gpu_goal']}.",
         "",
     ])

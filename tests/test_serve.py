@@ -21,8 +21,6 @@ import pytest
 httpx = pytest.importorskip("httpx")
 openai = pytest.importorskip("openai")
 
-from tempo_kit.model.prompts import Turn  # noqa: E402
-from tempo_kit.serving.protocol import render_conversation  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "test-key"
@@ -69,6 +67,32 @@ def stop(process: subprocess.Popen) -> None:
             process.wait()
 
 
+def write_long_video(path: Path, frames: int = 3, seconds_apart: int = 9000) -> None:
+    """A real, tiny MPEG-4 file that lasts 5 hours: 3 frames 2.5 h apart (over the 4 h default limit)."""
+    import fractions
+
+    import av
+    import numpy as np
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=1)
+        stream.width = stream.height = 16
+        stream.pix_fmt = "yuv420p"
+        stream.time_base = fractions.Fraction(1, 1)
+        for index in range(frames):
+            frame = av.VideoFrame.from_ndarray(np.zeros((16, 16, 3), np.uint8), format="rgb24")
+            frame.pts, frame.time_base = index * seconds_apart, fractions.Fraction(1, 1)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+def metric(server, name: str) -> float:
+    text = httpx.get(f"{server['url']}/metrics", headers={"authorization": f"Bearer {KEY}"}).text
+    return float(re.search(rf"^{name} (\S+)$", text, re.M).group(1))
+
+
 @pytest.fixture(scope="module")
 def media(tiny_needle_benchmark, tmp_path_factory):
     """A media root with two videos, an unreadable and a truncated one, and a link pointing outside."""
@@ -84,6 +108,7 @@ def media(tiny_needle_benchmark, tmp_path_factory):
     (root / "truncated.mp4").write_bytes(data[: len(data) // 3])
     shutil.copy(videos[1], outside / "secret.mp4")
     (root / "link.mp4").symlink_to(outside / "secret.mp4")
+    write_long_video(root / "long.mp4")
     return {"root": root, "videos": videos, "outside": outside / "secret.mp4"}
 
 
@@ -152,24 +177,30 @@ def test_question_then_follow_up_reuses_the_prefix_and_streams_the_same_answer(c
 
 
 @pytest.mark.slow
-def test_multi_turn_puts_earlier_turns_before_the_question(client, pipeline, media):
+def test_a_two_turn_request_answers_as_chat_does(client, pipeline, media):
+    from tempo_kit.inference.chat import Conversation
+
     video = media["videos"][1]
+    conversation = Conversation()  # what `tempo-kit chat` runs for each line typed
+    with pipeline.open(video) as session:
+        first = conversation.ask(session, "Is there a circle?", max_new_tokens=4)
+        second = conversation.ask(session, "Which colour is it?", max_new_tokens=4)
+    assert second.settings["history"] == [{"role": "user", "text": "Is there a circle?"},
+                                          {"role": "assistant", "text": first.answer}]
     messages = [
         {"role": "system", "content": "ignored"},
         {"role": "user", "content": [video_part(video), {"type": "text", "text": "Is there a circle?"}]},
-        {"role": "assistant", "content": "A"},
+        {"role": "assistant", "content": first.answer},
         {"role": "user", "content": "Which colour is it?"},
     ]
     reply = client.chat.completions.create(model=client_model(client), messages=messages, extra_body=OPTIONS)
-    history = [Turn("user", "Is there a circle?"), Turn("assistant", "A")]
-    query = render_conversation(history, "Which colour is it?")
-    assert query == "Conversation so far:\nUser: Is there a circle?\nAssistant: A\n\nQuestion: Which colour is it?"
-    expected = pipeline.answer(
-        video, query, compressor_query="Context turn 1: Is there a circle?\nContext turn 2: Which colour is it?",
-        max_new_tokens=4,
-    )
-    assert reply.choices[0].message.content == expected.answer
-    assert [s["tokens"] for s in reply.tempo["segments"]] == expected.allocation.counts.tolist()
+    assert reply.choices[0].message.content == second.answer
+    assert [s["tokens"] for s in reply.tempo["segments"]] == second.allocation.counts.tolist()
+    assert reply.tempo["settings"]["history"] == second.settings["history"]  # turns, not text in the question
+    assert reply.tempo["settings"]["query"] == "Which colour is it?"
+    assert reply.tempo["settings"]["compressor_query"] == "Context turn 1: Is there a circle?\nContext turn 2: Which colour is it?"
+    alone = ask(client, video, "Which colour is it?")
+    assert reply.usage.prompt_tokens > alone.usage.prompt_tokens  # the earlier turns are read
     # the same file read another way is another cache entry: sampling is part of the key
     fewer = ask(client, video, "Is there a circle?", max_frames=8)
     assert fewer.tempo["video_cache"] == "miss" and fewer.tempo["num_frames"] == 8
@@ -192,6 +223,9 @@ def test_eight_concurrent_clients_on_two_videos_get_the_pipelines_answers(server
         assert reply.choices[0].message.content == expected[job] and reply.tempo["budget"] == 48
     metrics = httpx.get(f"{server['url']}/metrics", headers={"authorization": f"Bearer {KEY}"}).text
     assert re.search(r"^tempo_video_cache_hits_total [1-9]", metrics, re.M)
+    # they were answered together: some batch held several questions (about both videos)
+    assert metric(server, "tempo_model_largest_batch") >= 2
+    assert metric(server, "tempo_model_batch_questions_total") > metric(server, "tempo_model_batches_total")
 
 
 def post(server, body, key=KEY, raw=None):
@@ -236,6 +270,11 @@ def test_bad_input_gets_its_status_and_a_one_line_error_and_the_server_keeps_ser
         error = response.json()["error"]
         assert words in error["message"] and error["request_id"].startswith("req-"), (name, error)
         assert httpx.get(f"{server['url']}/health").json()["status"] == "ok", name
+    # a video over the duration limit is refused from its header: no decode starts
+    decodes = metric(server, "tempo_video_decodes_total")
+    response = post(server, question(f"file://{media['root'] / 'long.mp4'}"))
+    assert response.status_code == 413 and "18001 s long, over this server's limit of 14400 s" in response.text
+    assert metric(server, "tempo_video_decodes_total") == decodes
     # an upload of the same video is the same cache entry's content
     encoded = base64.b64encode(media["videos"][0].read_bytes()).decode()
     uploaded = post(server, question(f"data:video/mp4;base64,{encoded}"))

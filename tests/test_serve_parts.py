@@ -12,11 +12,12 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tempo_kit.inference.batched import RowStops
 from tempo_kit.model.prompts import Turn
 from tempo_kit.serving.cache import VideoCache, frames_bytes
 from tempo_kit.serving.media import MediaPolicy
 from tempo_kit.serving.protocol import RequestError, parse_chat_request
-from tempo_kit.serving.streaming import StopWhenCancelled, StrippedPieces
+from tempo_kit.serving.streaming import StrippedPieces
 
 
 @pytest.fixture(scope="module")
@@ -112,18 +113,19 @@ def body(**extra):
 def test_request_checks_and_the_conversation_the_model_reads():
     request = parse_chat_request(body(budget=32, max_tokens=5, max_frames=64, temperature=0.7), "m", 100)
     assert request.options == {"budget": 32, "max_new_tokens": 5} and request.reading == {"max_frames": 64}
-    assert request.decoder_query == "Why?" and request.compressor_query is None
+    assert request.question == "Why?" and request.history == [] and request.compressor_query is None
     turns = body()
     turns["messages"] += [{"role": "assistant", "content": "B"}, {"role": "user", "content": "And then?"}]
     request = parse_chat_request(turns, "m", 100)
     assert request.history == [Turn("user", "Why?"), Turn("assistant", "B")]
-    assert request.decoder_query == "Conversation so far:\nUser: Why?\nAssistant: B\n\nQuestion: And then?"
+    assert request.question == "And then?"
     assert request.compressor_query == "Context turn 1: Why?\nContext turn 2: And then?"
     for bad, words in [
         (body(budget=0), "budget=0"), (body(budget=True), "budget=True"), (body(k_min=-1), "k_min=-1"),
         (body(max_tokens=101), "cap of 100"), (body(allocator="atta"), "did you mean 'ata'"),
         (body(reduction="nope"), "nope"), (body(n=2), "one choice"), (body(stream="yes"), "stream"),
         ({"messages": []}, "non-empty"), (body(model="other"), "not served here"),
+        ({"messages": [*turns["messages"][:1], *turns["messages"][2:]]}, "must alternate"),  # user, user
     ]:
         with pytest.raises(RequestError, match=words):
             parse_chat_request(bad, "m", 100)
@@ -148,7 +150,7 @@ def test_a_cancelled_answer_stops_at_the_next_token(pipeline):
     cancelled = threading.Event()
     cancelled.set()
     stopped = pipeline.answer(
-        frames=video, query="Which?", max_new_tokens=12, stopping_criteria=StoppingCriteriaList([StopWhenCancelled(cancelled)])
+        frames=video, query="Which?", max_new_tokens=12, stopping_criteria=StoppingCriteriaList([RowStops([cancelled.is_set])])
     )
     assert len(full.answer) >= 12 and len(stopped.answer) < len(full.answer) and full.answer.startswith(stopped.answer)
 
@@ -188,9 +190,40 @@ def test_a_video_over_the_duration_limit_or_unreadable_is_refused(pipeline, tiny
     server = TempoServer(pipeline, ServerSettings("m", upload_dir=tmp_path, max_duration_s=11.9))  # just under the video
     with pytest.raises(RequestError, match="12 s long, over this server.s limit") as error:
         server.open_video(video, pipeline.sampling())
-    assert error.value.status == 413
+    assert error.value.status == 413 and server.requests.decodes == 0  # refused from the header alone
     (tmp_path / "bad.mp4").write_bytes(b"junk")
     with pytest.raises(RequestError, match="could not be read") as error:
         server.open_video(LocalVideo(tmp_path / "bad.mp4", "sha2"), pipeline.sampling())
     assert error.value.status == 422
     server.worker.close()
+
+
+def test_the_worker_batches_what_arrives_within_the_window_up_to_the_size():
+    from tempo_kit.serving.worker import ModelWorker
+
+    batches: list[list[str]] = []
+
+    def run_batch(payloads):
+        batches.append(list(payloads))
+        return [ValueError("refused") if p == "bad" else p.upper() for p in payloads]
+
+    async def scenario():
+        worker = ModelWorker(run_batch, batch_window_s=0.5, max_batch_size=3)
+        released = []
+        gone = threading.Event()
+        gone.set()  # its client left before the batch started
+
+        async def one(payload, cancelled=None):
+            try:
+                return await worker.run(payload, cancelled or threading.Event(), lambda: released.append(payload))
+            except (ValueError, asyncio.CancelledError) as error:
+                return type(error).__name__
+
+        results = await asyncio.gather(one("a"), one("b"), one("left", gone), one("bad"), one("c"))
+        worker.close()
+        return results, released
+
+    results, released = asyncio.run(scenario())
+    assert results == ["A", "B", "CancelledError", "ValueError", "C"]
+    # the first three jobs arrived within the window (one dropped), the other two formed the next batch
+    assert batches == [["a", "b"], ["bad", "c"]] and sorted(released) == ["a", "b", "bad", "c", "left"]

@@ -91,7 +91,7 @@ class PrefixCachedMemoryCompressor(MemoryTokenCompressor):
             **{cache_argument(self.svlm): DynamicCache(ddp_cache_data=layers)},
         ).last_hidden_state
         memory, relevance = self._read_out(hidden, memory_mask, last_real)
-        return PrefixCompression(memory, relevance, tokens=int(suffix_mask.sum()))
+        return PrefixCompression(memory, relevance, tokens=int(suffix_mask.sum()), row_tokens=suffix_mask.sum(1).tolist())
 
 
 def cache_argument(model: nn.Module) -> str:

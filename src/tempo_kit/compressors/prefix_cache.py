@@ -61,11 +61,14 @@ class PrefixCompression:
         memory: ``[B, k_max, d]``.
         relevance: ``[B]`` float32, or ``None`` for a query-agnostic compressor.
         tokens: SVLM tokens computed (question, generation prompt and memory tokens of every row).
+        row_tokens: the same per row, when the compressor says (a batch of several questions'
+            rows splits ``tokens`` by it); ``None``: not said.
     """
 
     memory: Tensor
     relevance: Tensor | None
     tokens: int
+    row_tokens: list[int] | None = None
 
 
 @runtime_checkable

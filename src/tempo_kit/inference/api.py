@@ -194,8 +194,9 @@ class TempoPipeline:
                 ``time_base``, ``backend``, ``max_long_edge``); ``budget``, ``allocator`` (name or
                 spec), ``reduction``, ``k_min``; ``relevance`` (``"trained"`` or ``"base"``, which
                 needs ``base_svlm``) and ``relevance_prompt`` (``"routing"``, ``"standard"``,
-                ``"qwen_default"`` or text); ``compressor_query``; ``max_context`` (default the
-                model config's); ``max_new_tokens`` and the LLM's generation settings. An unknown
+                ``"qwen_default"`` or text); ``compressor_query``; ``history`` (the earlier
+                turns, each a :class:`~tempo_kit.model.prompts.Turn`, read by the decoder as chat turns);
+                ``max_context`` (default the model config's); ``max_new_tokens`` and the LLM's generation settings. An unknown
                 keyword is refused before the video is decoded.
         """
         from tempo_kit.model import inference_batch
@@ -216,29 +217,28 @@ class TempoPipeline:
             source = BaseRelevance(source, self.base_compressor)
         start = time.perf_counter()
         memory = source.compress(question, progress=progress)
-        batch = inference_batch(self.model.tokenizer, [memory.segments], [question.query])
+        batch = inference_batch(self.model.tokenizer, [memory.segments], [question.query], histories=[question.history])
         batch.queries = [question.compressor_query]
         # allocation, reduction, assembly and the LLM, on the memory computed above
         out = self.model.generate(
             batch,
-            budget=question.budget,
-            k_min=question.k_min,
-            reduction=question.reduction,
-            allocator=question.allocator,
-            max_context=question.max_context,
-            max_new_tokens=question.max_new_tokens,
             compressed=memory.compressed,
-            **question.generation,
+            **generation_settings(question),
             **{k: v for k, v in (("streamer", streamer), ("stopping_criteria", stopping_criteria)) if v is not None},
         )
+        return self.result(question, memory, out, 0, time.perf_counter() - start)
+
+    def result(self, question: Question, memory: Any, out: Any, row: int, seconds: float) -> InferenceResult:
+        """The :class:`InferenceResult` of row ``row`` of a ``generate`` output ``out`` for
+        ``question``, whose memory came from ``memory``; ``seconds`` since its compression began."""
         timings = dict(memory.timings)
         timings.update({phase: out.timings[phase] for phase in ("allocate", "assemble", "generate")})
-        timings["total"] = time.perf_counter() - start + memory.earlier_seconds
+        timings["total"] = seconds + memory.earlier_seconds
         return InferenceResult(
-            answer=out.texts[0],
+            answer=out.texts[row],
             query=question.query,
             video=memory.video,
-            allocation=out.allocations[0],
+            allocation=out.allocations[row],
             num_frames=memory.num_frames,
             duration=memory.duration,
             window=question.sampling.window,
@@ -247,8 +247,21 @@ class TempoPipeline:
             reused=memory.reused,
             svlm_inputs=memory.svlm_inputs,
             svlm_tokens=memory.svlm_tokens,
-            time_tags=[format_time_tag(t, self.model.config.time_tag_template) for t in out.allocations[0].times],
+            time_tags=[format_time_tag(t, self.model.config.time_tag_template) for t in out.allocations[row].times],
         )
+
+
+def generation_settings(question: Question) -> dict[str, Any]:
+    """The keywords of ``TempoModel.generate`` a question sets (allocation, context, the LLM's)."""
+    return {
+        "budget": question.budget,
+        "k_min": question.k_min,
+        "reduction": question.reduction,
+        "allocator": question.allocator,
+        "max_context": question.max_context,
+        "max_new_tokens": question.max_new_tokens,
+        **question.generation,
+    }
 
 
 def load_base_compressor(path: str | Path, dtype: str = "auto", prompt: str = "routing") -> nn.Module:

@@ -4,7 +4,9 @@
 
 The video is decoded once; each question typed (one per line; ``exit``, ``quit`` or end of input
 stops) is answered through a :class:`~tempo_kit.inference.session.VideoSession`, so follow-ups
-reuse every segment's cached SVLM prefix. After each answer come its tokens, the SVLM tokens
+reuse every segment's cached SVLM prefix. It is one conversation (:class:`Conversation`): the
+decoder reads the earlier questions and answers as chat turns, and the compressor is conditioned
+on all questions so far in the released multi-turn form (``Context turn 1: …``). After each answer come its tokens, the SVLM tokens
 computed for it and the time of each phase. A question that fails (an impossible budget, say)
 prints its error and the conversation goes on.
 """
@@ -104,6 +106,29 @@ def questions(stream, interactive: bool) -> Iterator[str]:
             yield text
 
 
+class Conversation:
+    """The turns so far of one chat: each question is asked after them, then joins them.
+
+    The decoder gets the earlier turns as chat turns (``history``); the compressor's query is
+    every user turn in the released multi-turn form
+    (:func:`~tempo_kit.model.prompts.compressor_query`). A question that fails leaves no turn.
+    """
+
+    def __init__(self) -> None:
+        self.turns: list = []
+
+    def ask(self, session, question: str, **options):
+        from tempo_kit.model.prompts import Turn, compressor_query
+
+        if self.turns:
+            users = [t for t in self.turns if t.role == "user"]
+            options = {**options, "history": tuple(self.turns),
+                       "compressor_query": compressor_query([*users, Turn("user", question)])}
+        result = session.ask(question, **options)
+        self.turns += [Turn("user", question), Turn("assistant", result.answer)]
+        return result
+
+
 def format_turn(result) -> str:
     """An answer's report plus what the session saved (SVLM tokens, cached prefixes)."""
     reused = ", ".join(result.reused) if result.reused else "nothing (first question)"
@@ -148,10 +173,11 @@ def run(args: argparse.Namespace) -> int:
         + ("Ask away; 'exit' ends." if interactive else ""),
         flush=True,
     )
+    conversation = Conversation()
     with session:
         for question in questions(sys.stdin.buffer, interactive):
             try:
-                result = session.ask(question, progress=not args.no_progress, **question_options(args))
+                result = conversation.ask(session, question, progress=not args.no_progress, **question_options(args))
             except TempoKitError as error:
                 print(f"error: {error}", file=sys.stderr, flush=True)
                 continue

@@ -13,14 +13,17 @@ Torch-free: the command-line verbs resolve their questions before loading a mode
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tempo_kit.compressors.prompts import compressor_prompt_text
 from tempo_kit.errors import ConfigError, check_choice, did_you_mean
 from tempo_kit.generation import DEFAULT_MAX_NEW_TOKENS
 from tempo_kit.inference.defaults import RELEVANCE_SOURCES
+
+if TYPE_CHECKING:
+    from tempo_kit.model.prompts import Turn
 from tempo_kit.video.reading import Sampling
 
 #: Longest query (and compressor query) in characters. Every character is at least a fraction of
@@ -40,6 +43,7 @@ QUESTION_KEYS = (
     "relevance_prompt",
     "max_context",
     "max_new_tokens",
+    "history",
 )
 
 
@@ -64,6 +68,8 @@ class Question:
         max_context: the LLM context cap (the model config's unless given).
         max_new_tokens: greedy decoding limit.
         generation: further keyword arguments of the LLM's ``generate`` (checked names).
+        history: the conversation before ``query``, as decoder chat turns (user, assistant, …);
+            the video goes in its first user turn. Empty for a single question.
     """
 
     query: str
@@ -80,11 +86,13 @@ class Question:
     max_context: int
     max_new_tokens: int
     generation: dict[str, Any] = field(default_factory=dict)
+    history: tuple[Turn, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, the sampling fields at the top level (what ``result.settings`` holds)."""
         out = {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields(self) if f.name != "sampling"}
         out["relevance_prompt"] = self.relevance_prompt or "model default"
+        out["history"] = [{"role": t.role, "text": t.text} for t in self.history]
         return {**out, **self.sampling.to_dict()}
 
 
@@ -102,6 +110,7 @@ def resolve_question(
     relevance_prompt: str | None = None,
     max_context: int | None = None,
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+    history: Sequence[Turn] | None = None,
     **options: Any,
 ) -> Question:
     """The :class:`Question` ``query`` and the caller's keywords make on a model of ``config``.
@@ -142,6 +151,7 @@ def resolve_question(
         max_context=max_context,
         max_new_tokens=max_new_tokens,
         generation=generation,
+        history=check_history(history),
     )
 
 
@@ -161,6 +171,24 @@ def check_query(text: Any, key: str) -> None:
             f"{key} has {len(text)} characters, over the limit of {MAX_QUERY_CHARS} "
             "(it could not fit the LLM's context); shorten it"
         )
+
+
+def check_history(history: Sequence[Turn] | None) -> tuple[Turn, ...]:
+    """Earlier turns alternating user, assistant, …, ending with an assistant turn (the question
+    is the next user turn), each a :class:`~tempo_kit.model.prompts.Turn` with text."""
+    turns = tuple(history or ())
+    if turns:
+        from tempo_kit.model.prompts import Turn  # torch is loaded by then: a history comes with a model
+    for index, turn in enumerate(turns):
+        role = ("user", "assistant")[index % 2]
+        if not isinstance(turn, Turn) or turn.role != role or not isinstance(turn.text, str):
+            raise ConfigError(
+                f"history[{index}]={turn!r} must be Turn({role!r}, text): earlier turns alternate user and "
+                "assistant, starting with the user"
+            )
+    if len(turns) % 2:
+        raise ConfigError("history ends with a user turn; it must end with the assistant's reply (the question follows)")
+    return turns
 
 
 def _checked_spec(kind: str, value: Any) -> dict[str, Any]:

@@ -147,7 +147,7 @@ class VideoSession(MemorySource):
         self.close()
 
     # ------------------------------------------------------------------------------ asking
-    def ask(self, question: str, **options: Any) -> InferenceResult:
+    def ask(self, question: str | Question, **options: Any) -> InferenceResult:
         """Answer ``question``: :meth:`TempoPipeline.answer` with this session as its memory source,
         so the same keywords (``budget``, ``allocator``, ``reduction``, ``k_min``,
         ``relevance_prompt``, ``max_new_tokens``, …) except how the video is read.
@@ -164,6 +164,8 @@ class VideoSession(MemorySource):
                     f"ask() got {key}=…, which is fixed when the session is opened; open a new session "
                     "for another video or sampling"
                 )
+        if isinstance(question, Question):  # resolved already (with this session's sampling)
+            return self.pipeline.answer(question=question, source=self, **options)
         return self.pipeline.answer(query=question, source=self, sampling=self.sampling, **options)
 
     @torch.no_grad()
@@ -176,16 +178,24 @@ class VideoSession(MemorySource):
                 f"the question reads the video as {question.sampling} but this session was opened with "
                 f"{self.sampling}; open a new session for another sampling"
             )
-        first = self.questions == 0
         tick = time.perf_counter()
         compressed, svlm_tokens, prefix_reused = self._compress(question, progress)
         if rescore is not None:
             compressed = rescore(self.segments, compressed, question, progress)
+        return self.memory_of(compressed, svlm_tokens, prefix_reused, time.perf_counter() - tick)
+
+    def memory_of(
+        self, compressed: CompressorOutput, svlm_tokens: int | None, prefix_reused: bool, seconds: float
+    ) -> Memory:
+        """The :class:`Memory` record of one answered question (counts it): ``compressed`` came from
+        :meth:`compress` or from a batch of several questions' suffix calls
+        (:mod:`tempo_kit.inference.batched`); ``seconds`` is the compression time it waited for."""
+        first = self.questions == 0
         self.questions += 1
         return Memory(
             segments=self.segments,
             compressed=compressed,
-            timings={"decode": self.decode_seconds if first else 0.0, "compress": time.perf_counter() - tick},
+            timings={"decode": self.decode_seconds if first else 0.0, "compress": seconds},
             num_frames=self.num_frames,
             duration=self.duration,
             video=self.video,
@@ -199,36 +209,69 @@ class VideoSession(MemorySource):
     def _compress(self, question: Question, progress: bool) -> tuple[CompressorOutput, int | None, bool]:
         """Memory and relevance of every segment, from the cache where it holds them."""
         compressor = self.pipeline.model.compressor
-        prompt, query = question.system_prompt, question.compressor_query
-        check_system_prompt(compressor, prompt)
-        if not isinstance(compressor, PrefixCaching):
+        if not self.caches_prefixes(question):
             self._say_no_cache(compressor)
             return compress_segments(compressor, self.segments, question, progress), None, False
-        prompt_text = compressor.prompt_for(prompt)
-        if prompt_text != self._prompt:  # a prefix holds its system prompt
-            self._prefixes = [None] * len(self.segments)
-            self._prompt = prompt_text
-        reused = self.cached_segments > 0
-        plan = call_plan(compressor, [self.segments], [query], prompt)  # the calls compress_samples makes
-        outputs, tokens = [], 0
+        self._use_prompt(question)
+        outputs, tokens, reused = [], 0, self.cached_segments > 0
         total = len(self.segments)
         with tqdm(total=total, desc="compress", unit="seg", disable=not progress, dynamic_ncols=True) as bar:
-            for ((_, first, last),) in plan_pieces(plan, [total]):  # one sample: one piece per call
-                indices = list(range(first, last))
-                missing = [j for j in indices if self._prefixes[j] is None]
-                fresh = (
-                    dict(zip(missing, compressor.encode_prefixes(self.segments, missing, prompt_text)))
-                    if missing
-                    else {}
-                )
-                tokens += sum(p.length for p in fresh.values())
-                self._keep(fresh)
-                prefixes = [fresh[j] if j in fresh else self._prefixes[j] for j in indices]
-                out = compressor.compress_with_prefixes(prefixes, [query] * len(indices))
+            for indices, prefixes, fresh_tokens in self._prefix_calls(question):
+                out = compressor.compress_with_prefixes(prefixes, [question.compressor_query] * len(indices))
                 outputs.append(out)
-                tokens += out.tokens
+                tokens += fresh_tokens + out.tokens
                 bar.update(len(indices))
         return join_calls(outputs, [total]), tokens, reused
+
+    def caches_prefixes(self, question: Question) -> bool:
+        """Whether this session's compressor keeps prefixes (checks the question's system prompt)."""
+        compressor = self.pipeline.model.compressor
+        check_system_prompt(compressor, question.system_prompt)
+        return isinstance(compressor, PrefixCaching)
+
+    def prefixes(self, question: Question) -> tuple[list[SegmentPrefix], int, bool]:
+        """Every segment's prefix under ``question``'s system prompt, computing the missing ones in
+        the calls :meth:`compress` makes (so they are the same tensors): ``(prefixes, SVLM tokens
+        computed, whether cached prefixes were reused)``. Prefixes past ``max_cache_bytes`` are
+        returned but not kept. For :mod:`tempo_kit.inference.batched`, which runs the suffix calls
+        of several questions together."""
+        if question.sampling != self.sampling:
+            raise ConfigError(
+                f"the question reads the video as {question.sampling} but this session was opened with "
+                f"{self.sampling}; open a new session for another sampling"
+            )
+        self._use_prompt(question)
+        reused = self.cached_segments > 0
+        out: list[SegmentPrefix] = []
+        tokens = 0
+        for _, prefixes, fresh_tokens in self._prefix_calls(question):
+            out.extend(prefixes)
+            tokens += fresh_tokens
+        return out, tokens, reused
+
+    def _use_prompt(self, question: Question) -> None:
+        """Drop the cached prefixes when ``question`` has another system prompt (a prefix holds it)."""
+        if self._closed:
+            raise ConfigError("this video session is closed; open a new one with pipeline.open(video)")
+        prompt_text = self.pipeline.model.compressor.prompt_for(question.system_prompt)
+        if prompt_text != self._prompt:
+            self._prefixes = [None] * len(self.segments)
+            self._prompt = prompt_text
+
+    def _prefix_calls(self, question: Question):
+        """Per compressor call of the plan: ``(segment indices, their prefixes, fresh prefix tokens)``,
+        encoding and keeping the prefixes the cache lacks."""
+        compressor = self.pipeline.model.compressor
+        prompt = question.system_prompt
+        prompt_text = compressor.prompt_for(prompt)
+        plan = call_plan(compressor, [self.segments], [question.compressor_query], prompt)  # compress_samples' calls
+        for ((_, first, last),) in plan_pieces(plan, [len(self.segments)]):  # one sample: one piece per call
+            indices = list(range(first, last))
+            missing = [j for j in indices if self._prefixes[j] is None]
+            fresh = dict(zip(missing, compressor.encode_prefixes(self.segments, missing, prompt_text))) if missing else {}
+            self._keep(fresh)
+            prefixes = [fresh[j] if j in fresh else self._prefixes[j] for j in indices]
+            yield indices, prefixes, sum(p.length for p in fresh.values())
 
     def _keep(self, fresh: dict[int, SegmentPrefix]) -> None:
         """Cache new prefixes in segment order while they fit under ``max_cache_bytes``."""

@@ -12,21 +12,28 @@ from tempo_kit.types import IGNORE_INDEX, Segments, TempoBatch
 
 
 def inference_batch(
-    tokenizer, segments: Sequence[Segments], questions: Sequence[str], ids: Sequence[str] | None = None
+    tokenizer,
+    segments: Sequence[Segments],
+    questions: Sequence[str],
+    ids: Sequence[str] | None = None,
+    histories: Sequence[Sequence[Turn]] | None = None,
 ) -> TempoBatch:
     """A :class:`TempoBatch` of generation prompts, one question per sample (the compressor query too).
 
     A sample whose segments have ``kind="text"`` gets a prompt without the visual placeholder.
+    ``histories`` gives each sample's earlier turns (user, assistant, …), encoded as chat turns
+    before its question, the visual sequence in the first user turn.
     """
     if len(segments) != len(questions):
         raise ConfigError(
             f"{len(segments)} samples but {len(questions)} questions; give one question per sample"
         )
+    histories = histories if histories is not None else [()] * len(questions)
     encoded = [
         encode_decoder_prompt(
-            tokenizer, [Turn("user", q)], has_visual=s.kind != "text", add_generation_prompt=True
+            tokenizer, [*history, Turn("user", q)], has_visual=s.kind != "text", add_generation_prompt=True
         )[0]
-        for s, q in zip(segments, questions)
+        for s, q, history in zip(segments, questions, histories)
     ]
     length = max(len(e) for e in encoded)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0

@@ -2,9 +2,11 @@
 
 One question goes: check the body (:mod:`~tempo_kit.serving.protocol`) → find the video under the
 server's rules (:mod:`~tempo_kit.serving.media`) → take its session from the shared cache, or open
-it once for everyone waiting (:mod:`~tempo_kit.serving.cache`) → ``session.ask`` on the model
-worker (:mod:`~tempo_kit.serving.worker`) → a chat completion with a ``tempo`` record, or its
-chunks as server-sent events. A refused request gets its 4xx and a one-line JSON error; anything
+it once for everyone waiting (:mod:`~tempo_kit.serving.cache`; a video over the duration limit is
+refused from its container's header, before a frame is decoded) → resolve the question's
+settings → answered in a batch with other questions on the model worker
+(:mod:`~tempo_kit.serving.worker`, :mod:`~tempo_kit.inference.batched`) → a chat completion with a
+``tempo`` record, or its chunks as server-sent events. A refused request gets its 4xx and a one-line JSON error; anything
 unexpected gets 500 with a request id, the traceback going to the server log only.
 """
 
@@ -25,8 +27,9 @@ from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tempo_kit.errors import ConfigError, MediaError, TempoKitError
+from tempo_kit.inference.batched import Ask, answer_batch
 from tempo_kit.serving.cache import VideoCache
-from tempo_kit.serving.media import LocalVideo, MediaPolicy
+from tempo_kit.serving.media import LocalVideo, MediaPolicy, container_duration
 from tempo_kit.serving.metrics import RequestCounters, prometheus_text
 from tempo_kit.serving.protocol import ChatRequest, RequestError, parse_chat_request
 from tempo_kit.serving.responses import (
@@ -39,7 +42,7 @@ from tempo_kit.serving.responses import (
     usage,
 )
 from tempo_kit.serving.settings import ServerSettings
-from tempo_kit.serving.streaming import generation_hooks
+from tempo_kit.serving.streaming import PieceStreamer
 from tempo_kit.serving.worker import ModelWorker
 
 logger = logging.getLogger("tempo_kit.serving")
@@ -53,7 +56,7 @@ class TempoServer:
         self.settings = settings
         self.media = MediaPolicy(settings.media_roots, settings.upload_dir, settings.max_upload_bytes, settings.allow_url)
         self.cache = VideoCache(settings.max_cache_bytes)
-        self.worker = ModelWorker()
+        self.worker = ModelWorker(self.answer_batch, settings.batch_window_s, settings.max_batch_size)
         self.requests = RequestCounters()
         self.tokenizer = pipeline.model.tokenizer
 
@@ -74,7 +77,12 @@ class TempoServer:
         return request, video, entry, found
 
     def open_video(self, video: LocalVideo, sampling: Any) -> Any:
-        """Decode ``video`` into a session (decode thread); an unreadable or too long video is refused."""
+        """Decode ``video`` into a session (decode thread); an unreadable or too long video is refused,
+        the length read from the container's header before any frame is decoded."""
+        duration = container_duration(video.path)
+        if duration is not None and duration > self.settings.max_duration_s:
+            raise RequestError(413, self.too_long(duration))
+        self.requests.decodes += 1
         try:
             session = self.pipeline.open(
                 video.path,
@@ -85,22 +93,40 @@ class TempoServer:
         except MediaError as error:
             raise RequestError(422, f"the video could not be read: {error}") from None
         if session.duration is not None and session.duration > self.settings.max_duration_s:
-            session.close()
-            raise RequestError(
-                413, f"the video is {session.duration:.0f} s long, over this server's limit of "
-                f"{self.settings.max_duration_s:.0f} s (--max-duration-s)"
-            )
+            session.close()  # a header that understated the length
+            raise RequestError(413, self.too_long(session.duration))
         return session
 
-    def ask(self, entry: Any, request: ChatRequest, cancelled: threading.Event, on_text=None) -> Any:
-        """Answer on the model thread; a refused option is a 400."""
-        hooks = generation_hooks(self.tokenizer, cancelled, on_text)
+    def too_long(self, duration: float) -> str:
+        return (
+            f"the video is {duration:.0f} s long, over this server's limit of "
+            f"{self.settings.max_duration_s:.0f} s (--max-duration-s)"
+        )
+
+    def asked(self, entry: Any, request: ChatRequest, cancelled: threading.Event) -> Ask:
+        """The question of ``request`` about ``entry``'s video, its settings checked (a 400 here)."""
+        session = entry.session
         try:
-            return entry.session.ask(
-                request.decoder_query, compressor_query=request.compressor_query, **request.options, **hooks
+            question = self.pipeline.question(
+                request.question,
+                compressor_query=request.compressor_query,
+                history=request.history,
+                sampling=session.sampling,
+                **request.options,
             )
-        except TempoKitError as error:  # an option the model refuses (400) or frames it cannot use (422)
-            raise RequestError(400 if isinstance(error, ConfigError) else 422, str(error)) from None
+        except ConfigError as error:
+            raise RequestError(400, str(error)) from None
+        return Ask(session, question, stop=cancelled.is_set)
+
+    def answer_batch(self, asks: list[Ask]) -> list[Any]:
+        """Answer a batch on the model thread; a refused option is a 400, unusable frames a 422."""
+        results = answer_batch(self.pipeline, asks)
+        return [
+            RequestError(400 if isinstance(r, ConfigError) else 422, str(r))
+            if isinstance(r, TempoKitError) and not isinstance(r, RequestError)
+            else r
+            for r in results
+        ]
 
     def finish(
         self, request: ChatRequest, result: Any, found: str, video: LocalVideo, entry: Any, started: float
@@ -109,7 +135,8 @@ class TempoServer:
         self.requests.answered += 1
         self.requests.prefix_reused += "prefix" in result.reused
         self.requests.latency_sum += time.perf_counter() - started
-        prompt = result.tokens_used + len(self.tokenizer(request.decoder_query)["input_ids"])
+        text = "\n".join([*(turn.text for turn in request.history), request.question])
+        prompt = result.tokens_used + len(self.tokenizer(text)["input_ids"])
         answer_tokens = len(self.tokenizer(result.answer, add_special_tokens=False)["input_ids"])
         return tempo_record(result, found, video.sha256, entry), usage(prompt, answer_tokens)
 
@@ -191,14 +218,19 @@ def build_app(pipeline: Any, settings: ServerSettings) -> FastAPI:
             return answered(refuse(error.status, str(error), request_id))
         cancelled = threading.Event()
         release = lambda: server.cache.release(entry)  # noqa: E731 - once the model thread is done with it
+        try:
+            ask = server.asked(entry, chat, cancelled)  # its settings checked before it waits for a batch
+        except RequestError as error:
+            release()
+            return answered(refuse(error.status, str(error), request_id))
         if chat.stream:
             return answered(StreamingResponse(
-                stream(chat, video, entry, found, cancelled, release, request_id, started),
+                stream(chat, ask, video, entry, found, cancelled, release, request_id, started),
                 media_type="text/event-stream",
                 headers={"x-request-id": request_id, "cache-control": "no-cache"},
             ))
         try:
-            result = await server.worker.run(lambda: server.ask(entry, chat, cancelled), cancelled, release)
+            result = await server.worker.run(ask, cancelled, release)
         except RequestError as error:
             return answered(refuse(error.status, str(error), request_id))
         tempo, tokens = server.finish(chat, result, found, video, entry, started)
@@ -208,18 +240,13 @@ def build_app(pipeline: Any, settings: ServerSettings) -> FastAPI:
         server.requests.by_status[response.status_code] += 1
         return response
 
-    async def stream(chat, video, entry, found, cancelled, release, request_id, started):
+    async def stream(chat, ask, video, entry, found, cancelled, release, request_id, started):
         """Server-sent events: the role, each text piece as generated, then the ``tempo`` record."""
         loop = asyncio.get_running_loop()
         pieces: asyncio.Queue = asyncio.Queue()
         done = object()
-        job = asyncio.ensure_future(
-            server.worker.run(
-                lambda: server.ask(entry, chat, cancelled, lambda text: loop.call_soon_threadsafe(pieces.put_nowait, text)),
-                cancelled,
-                release,
-            )
-        )
+        ask.streamer = PieceStreamer(server.tokenizer, lambda text: loop.call_soon_threadsafe(pieces.put_nowait, text))
+        job = asyncio.ensure_future(server.worker.run(ask, cancelled, release))
         job.add_done_callback(lambda _: pieces.put_nowait(done))
         model = settings.model_id
         try:

@@ -63,10 +63,13 @@ class ServerClient:
         """The served model's record (its ``id`` and ``tempo`` defaults)."""
         return self._call("GET", "/v1/models")["data"][0]
 
-    def ask(self, video_url: str, question: str, **options: Any) -> dict:
-        """One chat completion about ``video_url``; ``options`` are Tempo's extra body fields."""
-        content = [{"type": "video_url", "video_url": {"url": video_url}}, {"type": "text", "text": question}]
-        body = {"messages": [{"role": "user", "content": content}], **{k: v for k, v in options.items() if v is not None}}
+    def ask(self, video_url: str, question: str, history: Any = (), **options: Any) -> dict:
+        """One chat completion about ``video_url`` after the earlier turns ``history`` (the video
+        goes in the first user message); ``options`` are Tempo's extra body fields."""
+        turns = [*({"role": t.role, "content": t.text} for t in history), {"role": "user", "content": question}]
+        turns[0] = {"role": "user", "content": [{"type": "video_url", "video_url": {"url": video_url}},
+                                                {"type": "text", "text": turns[0]["content"]}]}
+        body = {"messages": turns, **{k: v for k, v in options.items() if v is not None}}
         return self._call("POST", "/v1/chat/completions", body)
 
 
@@ -125,6 +128,7 @@ class RemoteSession:
 
     def ask(self, question: str, **options: Any) -> Any:
         options.pop("progress", None)
+        options.pop("compressor_query", None)  # the server forms it from the conversation's user turns
         reply = self.client.ask(self.url, question, **self.reading, **options)
         self.cached_segments = reply["tempo"]["cached_segments"]
         self.cache_bytes = reply["tempo"]["video_cache_bytes"]
@@ -149,7 +153,7 @@ class RemotePipeline:
 
 def chat_over_server(args: argparse.Namespace) -> int:
     """``tempo-kit chat --server URL``: the same conversation, answered by the server."""
-    from tempo_kit.inference.chat import format_turn, questions, reading_of
+    from tempo_kit.inference.chat import Conversation, format_turn, questions, reading_of
     from tempo_kit.inference.command import question_options
 
     if not Path(args.video).is_file():
@@ -160,9 +164,10 @@ def chat_over_server(args: argparse.Namespace) -> int:
     interactive = sys.stdin.isatty()
     print(f"{args.video}: asking {model['id']} at {client.url}. " + ("Ask away; 'exit' ends." if interactive else ""), flush=True)
     asked = 0
+    conversation = Conversation()
     for question in questions(sys.stdin, interactive):
         try:
-            result = session.ask(question, **question_options(args))
+            result = conversation.ask(session, question, **question_options(args))
         except TempoKitError as error:
             print(f"error: {error}", file=sys.stderr, flush=True)
             continue

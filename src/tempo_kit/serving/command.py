@@ -22,6 +22,7 @@ from tempo_kit.serving.settings import (
     DEFAULT_MAX_UPLOAD_MB,
     ServerSettings,
 )
+from tempo_kit.serving.worker import DEFAULT_BATCH_WINDOW_S, DEFAULT_MAX_BATCH_SIZE
 
 #: Where the server listens unless told otherwise (loopback only: exposing it is a choice).
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8000
@@ -52,6 +53,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     cache = parser.add_argument_group("video cache")
     cache.add_argument("--max-cache-gb", type=float, default=DEFAULT_MAX_CACHE_GB, help=f"cap on cached frames and SVLM prefixes ({DEFAULT_MAX_CACHE_GB:g} GiB)")
     cache.add_argument("--cache-device", default=None, help="keep cached prefixes here, e.g. cpu (default: the model's device)")
+    batching = parser.add_argument_group("batching")
+    batching.add_argument(
+        "--batch-window-ms", type=float, default=DEFAULT_BATCH_WINDOW_S * 1000,
+        help=f"wait this long after a question for others to batch with it ({DEFAULT_BATCH_WINDOW_S * 1000:g} ms)",
+    )
+    batching.add_argument(
+        "--max-batch-size", type=int, default=DEFAULT_MAX_BATCH_SIZE,
+        help=f"most questions answered together ({DEFAULT_MAX_BATCH_SIZE}; 1 answers one at a time)",
+    )
     parser.add_argument("--max-new-tokens", type=int, default=DEFAULT_MAX_NEW_TOKENS, help=f"cap on an answer's length ({DEFAULT_MAX_NEW_TOKENS})")
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"), help="server log level")
 
@@ -77,6 +87,10 @@ def settings_of(args: argparse.Namespace) -> ServerSettings:
             raise ConfigError(f"{flag} {value}: must be a number > 0")
     if args.max_new_tokens < 1:
         raise ConfigError(f"--max-new-tokens {args.max_new_tokens}: must be ≥ 1")
+    if not (math.isfinite(args.batch_window_ms) and args.batch_window_ms >= 0):
+        raise ConfigError(f"--batch-window-ms {args.batch_window_ms}: must be a number ≥ 0")
+    if args.max_batch_size < 1:
+        raise ConfigError(f"--max-batch-size {args.max_batch_size}: must be ≥ 1 (1 answers one question at a time)")
     roots = []
     for root in args.media_root:
         if not Path(root).is_dir():
@@ -94,6 +108,8 @@ def settings_of(args: argparse.Namespace) -> ServerSettings:
         max_upload_bytes=int(args.max_upload_mb * 2**20),
         max_duration_s=args.max_duration_s,
         max_new_tokens=args.max_new_tokens,
+        batch_window_s=args.batch_window_ms / 1000,
+        max_batch_size=args.max_batch_size,
     )
 
 

@@ -148,3 +148,23 @@ class MediaPolicy:
             raise RequestError(422, f"{url[:80]}: could not fetch the video ({error})") from None
         suffix = Path(urllib.parse.urlparse(url).path).suffix.lower() or ".mp4"
         return self._store(b"".join(chunks), suffix)
+
+
+def container_duration(path: str | Path) -> float | None:
+    """Seconds the container's header gives for ``path`` (PyAV reads the header, decodes no frame),
+    or ``None`` when it gives none or cannot be read (the decoder then reports the real problem).
+
+    The server checks its duration limit with this before decoding, so an over-long upload costs
+    a header read, not a decode."""
+    try:
+        import av
+
+        with av.open(str(path)) as container:
+            if container.duration:
+                return container.duration / av.time_base
+            streams = container.streams.video
+            if streams and streams[0].duration and streams[0].time_base:
+                return float(streams[0].duration * streams[0].time_base)
+    except Exception:  # noqa: BLE001 - an unreadable file is the decoder's to report, with its reason
+        return None
+    return None

@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 
 @dataclass
 class RequestCounters:
-    """Requests answered per HTTP status, questions answered, and their summed latency."""
+    """Requests answered per HTTP status, questions answered, their summed latency, videos decoded."""
 
     by_status: Counter = field(default_factory=Counter)
     answered: int = 0
     prefix_reused: int = 0
     latency_sum: float = 0.0
+    decodes: int = 0
 
 
 def prometheus_text(requests: RequestCounters, cache, worker) -> str:
@@ -37,6 +38,10 @@ def prometheus_text(requests: RequestCounters, cache, worker) -> str:
     metric("tempo_video_cache_entries", "gauge", "Videos cached.", [("", len(cache))])
     metric("tempo_model_queue", "gauge", "Model jobs queued or running.", [("", worker.queued)])
     metric("tempo_model_jobs_dropped_total", "counter", "Queued jobs whose client left first.", [("", worker.dropped)])
+    metric("tempo_model_batches_total", "counter", "Batches of questions the model ran.", [("", worker.batches)])
+    metric("tempo_model_batch_questions_total", "counter", "Questions answered in those batches.", [("", worker.batched_questions)])
+    metric("tempo_model_largest_batch", "gauge", "Most questions in one batch so far.", [("", worker.largest_batch)])
+    metric("tempo_video_decodes_total", "counter", "Videos whose frames were decoded.", [("", requests.decodes)])
     metric("tempo_questions_answered_total", "counter", "Questions answered.", [("", requests.answered)])
     metric("tempo_prefix_reused_total", "counter", "Answers that reused cached SVLM prefixes.", [("", requests.prefix_reused)])
     metric("tempo_answer_seconds_sum", "counter", "Seconds spent answering, summed.", [("", requests.latency_sum)])

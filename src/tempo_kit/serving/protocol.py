@@ -37,16 +37,17 @@ IGNORED_OPENAI_KEYS = frozenset(
     {"temperature", "top_p", "user", "seed", "stream_options", "presence_penalty", "frequency_penalty",
      "logit_bias", "metadata", "store", "service_tier", "parallel_tool_calls", "n"}
 )
-#: How earlier turns reach the decoder: ``answer`` takes one user text, so the conversation so far
-#: is written before the question (a ChatML multi-turn prompt would need ``answer`` to take turns).
-CONVERSATION_TEMPLATE = "Conversation so far:\n{history}\n\nQuestion: {question}"
-#: How each earlier turn is written into :data:`CONVERSATION_TEMPLATE`.
-ROLE_NAMES = {"user": "User", "assistant": "Assistant"}
+#: Roles a message may have besides system/developer (ignored: the decoder's system prompt is the model's own).
+ROLES = ("user", "assistant")
 
 
 @dataclass
 class ChatRequest:
-    """One checked question: the video's URL, the conversation, and the options to answer with."""
+    """One checked question: the video's URL, the conversation, and the options to answer with.
+
+    ``history`` holds the earlier turns (user, assistant, …): the decoder reads them as chat turns
+    before the question (:attr:`~tempo_kit.inference.question.Question.history`), as ``chat`` does.
+    """
 
     video_url: str
     question: str
@@ -57,25 +58,12 @@ class ChatRequest:
     model: str = ""
 
     @property
-    def decoder_query(self) -> str:
-        """The text the LLM answers: the question, after the earlier turns when there are any."""
-        return render_conversation(self.history, self.question)
-
-    @property
     def compressor_query(self) -> str | None:
         """What the SVLM is conditioned on: all user turns in the released multi-turn form
         (``Context turn i: …``, :func:`~tempo_kit.model.prompts.compressor_query`), or ``None``
         (the question itself) for a single question."""
         users = [t for t in self.history if t.role == "user"]
         return compressor_query([*users, Turn("user", self.question)]) if users else None
-
-
-def render_conversation(history: list[Turn], question: str) -> str:
-    """``question`` alone, or :data:`CONVERSATION_TEMPLATE` over the earlier turns."""
-    if not history:
-        return question
-    lines = "\n".join(f"{ROLE_NAMES[t.role]}: {t.text}" for t in history)
-    return CONVERSATION_TEMPLATE.format(history=lines, question=question)
 
 
 def parse_chat_request(body: Any, model_id: str, max_new_tokens_cap: int) -> ChatRequest:
@@ -120,7 +108,7 @@ def parse_messages(messages: Any) -> tuple[str, list[Turn], str]:
         role = message["role"]
         if role in ("system", "developer"):
             continue  # the decoder's system prompt is the model's own (compatibility §4)
-        if role not in ROLE_NAMES:
+        if role not in ROLES:
             raise RequestError(400, f"{where}.role={role!r}: use user, assistant or system")
         text, found = parse_content(message.get("content"), where)
         if found and role != "user":
@@ -136,6 +124,12 @@ def parse_messages(messages: Any) -> tuple[str, list[Turn], str]:
         raise RequestError(400, f"{len(videos)} videos in the messages; a conversation is about one video, send one")
     if turns[-1].role != "user" or not turns[-1].text.strip():
         raise RequestError(400, "the last message must be a user message with the question's text")
+    for index, turn in enumerate(turns):
+        if turn.role != ROLES[index % 2]:
+            raise RequestError(
+                400, f"message {index + 1} (not counting system messages) is a {turn.role} turn after a "
+                f"{turns[index - 1].role} turn; user and assistant turns must alternate, starting with the user"
+            )
     return videos[0], turns[:-1], turns[-1].text.strip()
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tempo_kit.generation import DEFAULT_MAX_NEW_TOKENS
+from tempo_kit.serving.worker import DEFAULT_BATCH_WINDOW_S, DEFAULT_MAX_BATCH_SIZE
 
 #: Default cap on the video cache (frames and SVLM prefixes of every cached video), in GiB.
 DEFAULT_MAX_CACHE_GB = 16.0
@@ -31,6 +32,8 @@ class ServerSettings:
     max_upload_bytes: int = int(DEFAULT_MAX_UPLOAD_MB * 2**20)
     max_duration_s: float = DEFAULT_MAX_DURATION_S
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
+    batch_window_s: float = DEFAULT_BATCH_WINDOW_S
+    max_batch_size: int = DEFAULT_MAX_BATCH_SIZE
 
     @property
     def max_body_bytes(self) -> int:

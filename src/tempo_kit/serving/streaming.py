@@ -1,20 +1,19 @@
-"""Tokens out of the LLM as they are generated, and a stop when the client has gone.
+"""Tokens out of the LLM as they are generated, as text pieces for server-sent events.
 
 ``TempoPipeline.answer`` passes extra keywords on to ``transformers``' ``generate``, so a
-:class:`~transformers.TextStreamer` (``streamer=``) sees each new token and a
-:class:`~transformers.StoppingCriteria` (``stopping_criteria=``) can end the answer early; no hook
-in the kit is needed. The pieces are stripped as the final answer is (``TempoModel.generate``
-strips it), so the streamed text joins to exactly the non-streamed answer.
+:class:`~transformers.TextStreamer` (``streamer=``) sees each new token; in a batch of several
+questions each row gets its own (:class:`~tempo_kit.inference.batched.RowStreamers`), and a
+client that has gone stops its own row (:class:`~tempo_kit.inference.batched.RowStops`). The
+pieces are stripped as the final answer is (``TempoModel.generate`` strips it), so the streamed
+text joins to exactly the non-streamed answer.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
-import torch
-from transformers import StoppingCriteria, StoppingCriteriaList, TextStreamer
+from transformers import TextStreamer
 
 
 class StrippedPieces:
@@ -48,21 +47,3 @@ class PieceStreamer(TextStreamer):
     def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
         if text:
             self.on_text(text)
-
-
-class StopWhenCancelled(StoppingCriteria):
-    """Ends generation at the next token once ``cancelled`` is set (the client disconnected)."""
-
-    def __init__(self, cancelled: threading.Event) -> None:
-        self.cancelled = cancelled
-
-    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
-        return torch.full((input_ids.shape[0],), self.cancelled.is_set(), dtype=torch.bool, device=input_ids.device)
-
-
-def generation_hooks(tokenizer: Any, cancelled: threading.Event, on_text: Callable[[str], None] | None) -> dict:
-    """The ``generate`` keywords for one request: stop on ``cancelled``, stream to ``on_text``."""
-    hooks: dict[str, Any] = {"stopping_criteria": StoppingCriteriaList([StopWhenCancelled(cancelled)])}
-    if on_text is not None:
-        hooks["streamer"] = PieceStreamer(tokenizer, on_text)
-    return hooks

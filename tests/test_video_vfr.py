@@ -111,4 +111,4 @@ def test_presentation_sampling_of_constant_rate_is_the_released_rule(total, coun
     released = sample_indices(total, count)
     halfway = np.isclose(positions % 1, 0.5)
     assert np.array_equal(picked[~halfway], released[~halfway])
-    assert np.all(np.abs(picked[halfway] - positions[halfway]) == 0.5)
+    assert np.allclose(np.abs(picked[halfway] - positions[halfway]), 0.5)

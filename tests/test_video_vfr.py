@@ -112,3 +112,15 @@ def test_presentation_sampling_of_constant_rate_is_the_released_rule(total, coun
     halfway = np.isclose(positions % 1, 0.5)
     assert np.array_equal(picked[~halfway], released[~halfway])
     assert np.allclose(np.abs(picked[halfway] - positions[halfway]), 0.5)
+
+
+def test_the_sampling_record_carries_the_container_time_base_to_the_decoder(vfr):
+    """Every reader (data, inference, evaluation, prepared shards) decodes through
+    ``Sampling.load_arguments``: the container time base reaches the decoder, and the released
+    reading's arguments (which prepared shards fingerprint) are as they always were."""
+    from tempo_kit.video.reading import Sampling
+
+    assert "time_base" not in Sampling.inference().load_arguments()
+    arguments = Sampling.inference(time_base="container").load_arguments()
+    assert arguments["time_base"] == "container"
+    assert load_video(vfr, **arguments).duration == pytest.approx(14.0, abs=1e-6)

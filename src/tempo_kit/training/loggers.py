@@ -19,7 +19,10 @@ split a run's curves): :class:`TrackerRuns` records each tracker's run id in
 (and ``validate``/``test`` into the run folder) continue the same W&B run (``id``) and MLflow run
 (``run_id``); ``csv`` appends to its ``metrics.csv`` (:class:`ContinuingCSVLogger`) where Lightning's
 deletes it. ``tensorboard`` and ``jsonl`` append by nature. ``fit --overwrite`` removes the record
-with the rest of the run (:data:`LOGGER_FILES`).
+with the rest of the run (:data:`LOGGER_FILES`). A run killed after logging steps past its last
+checkpoint logs them again when resumed: :class:`RewindLogs` first cuts the CSV and JSON-lines files
+back to the resumed step. MLflow cannot change a logged parameter: a value changed on resume is
+logged under :data:`RESUMED_PARAM`.
 """
 
 from __future__ import annotations

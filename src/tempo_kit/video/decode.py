@@ -34,7 +34,7 @@ from torch import Tensor
 from tempo_kit.defaults import DEFAULT_BACKEND
 from tempo_kit.errors import MediaError, check_choice
 from tempo_kit.video.backends import open_video
-from tempo_kit.video.frame_times import FrameTiming, check_timing, presentation_indices
+from tempo_kit.video.frame_times import FrameTiming, check_timing, note_no_times, presentation_indices
 from tempo_kit.video.options import (
     DEFAULT_PREPROCESSING,
     DEFAULT_RESIZE,
@@ -314,6 +314,8 @@ def open_sampled(
         if time_base == "container" and timing is not None:
             duration, indices = presentation_sampled(source, timing, fps, min_frames, max_frames)
         else:
+            if time_base == "container":  # no usable timestamps: the released reading is all there is
+                note_no_times(source.path)
             duration, indices = sampled_indices(source, fps, min_frames, max_frames)
             timing = None
     except BaseException:

@@ -121,6 +121,13 @@ def check_timing(source, time_base: str) -> FrameTiming | None:
     return timing
 
 
+def note_no_times(path: str) -> None:
+    """Say once that a file asked to be read on the container time base has no usable timestamps."""
+    if path not in _WARNED:
+        _WARNED.add(path)
+        logger.warning("%s carries no usable frame timestamps: time_base: container reads it by index/fps", path)
+
+
 def presentation_indices(timing: FrameTiming, count: int) -> np.ndarray:
     """int64 ``[count]`` frame indices sampled uniformly in presentation time: the frame nearest to
     each of ``count`` evenly spaced instants from the first frame to the last (ties to the earlier).

@@ -104,14 +104,18 @@ def test_drift_threshold():
 @settings(max_examples=60, deadline=None)
 @given(total=st.integers(1, 400), count=st.integers(1, 64), fps=st.sampled_from([7.5, 24.0, 25.0, 29.97, 30.0]))
 def test_presentation_sampling_of_constant_rate_is_the_released_rule(total, count, fps):
-    """On a constant-rate timeline, sampling by time is ``round(linspace(0, N − 1, T))`` except at
-    exact half-way points, where either neighbour is as near (float rounding of the times decides)."""
+    """On a constant-rate timeline, sampling by time is exactly ``round(linspace(0, N − 1, T))``,
+    half-way points included (half to even)."""
     picked = presentation_indices(FrameTiming.of(np.arange(total) / fps, fps), count)
-    positions = np.linspace(0, total - 1, count)
-    released = sample_indices(total, count)
-    halfway = np.isclose(positions % 1, 0.5)
-    assert np.array_equal(picked[~halfway], released[~halfway])
-    assert np.allclose(np.abs(picked[halfway] - positions[halfway]), 0.5)
+    assert picked.tolist() == sample_indices(total, count).tolist()
+
+
+def test_presentation_sampling_across_a_gap_takes_the_nearer_side():
+    timing = FrameTiming.of(np.asarray(PTS_MS) / 1000, RATE)
+    picked = presentation_indices(timing, 28)
+    targets = np.linspace(0, 13.9, 28)
+    nearest = np.abs(timing.times[:, None] - targets).argmin(0)
+    assert picked.tolist() == nearest.tolist()
 
 
 def test_the_sampling_record_carries_the_container_time_base_to_the_decoder(vfr):

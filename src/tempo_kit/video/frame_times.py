@@ -99,6 +99,10 @@ def read_timing(source) -> FrameTiming | None:
     return FrameTiming.of(raw, source.fps)
 
 
+#: Fractional frame positions are rounded to this many decimals before the released half-to-even
+#: rounding, so a position that is a half in exact arithmetic (1.5) is not taken as 1.4999999999.
+POSITION_DIGITS = 9
+
 _WARNED: set[str] = set()
 
 
@@ -130,16 +134,17 @@ def note_no_times(path: str) -> None:
 
 def presentation_indices(timing: FrameTiming, count: int) -> np.ndarray:
     """int64 ``[count]`` frame indices sampled uniformly in presentation time: the frame nearest to
-    each of ``count`` evenly spaced instants from the first frame to the last (ties to the earlier).
+    each of ``count`` evenly spaced instants from the first frame to the last.
 
-    On a constant-rate video this is the released ``round(linspace(0, N − 1, count))`` up to exact
-    half-way ties; across a gap the frames on either side stand for it, each for the half nearer to it.
+    Each instant is placed between the two frames around it (a fractional frame position, linear in
+    time) and rounded as the released rule rounds (half to even, after snapping float noise below
+    :data:`POSITION_DIGITS` decimals): on a constant-rate video this is exactly the released
+    ``round(linspace(0, N − 1, count))``; across a gap the frames on either side stand for it, each
+    for the half nearer to it.
     """
     times = timing.times
-    targets = np.linspace(0.0, float(times[-1]), count)
-    after = np.clip(np.searchsorted(times, targets, side="left"), 1, max(len(times) - 1, 1))
-    before = after - 1
     if len(times) == 1:
         return np.zeros(count, dtype=np.int64)
-    nearer_after = (times[after] - targets) < (targets - times[before])
-    return np.where(nearer_after, after, before).astype(np.int64)
+    targets = np.linspace(0.0, float(times[-1]), count)
+    positions = np.interp(targets, times, np.arange(len(times), dtype=np.float64))
+    return np.round(np.round(positions, POSITION_DIGITS)).astype(np.int64)

@@ -66,3 +66,25 @@ def test_tables_show_no_escape_backslashes_and_the_build_code_is_not_published(s
     assert not {page: found for page, found in cells.items() if found}
     assert "--relevance {trained,base}" in (site / "commands" / "infer" / "index.html").read_text()
     assert not (site / "hooks").exists() and not list(site.rglob("griffe_roles.py"))
+
+
+def test_api_pages_show_the_value_of_a_constant_default(site):
+    """``k_max=K_MAX`` is shown as ``128``: a reader of the page cannot look the name up."""
+    page = " ".join(re.sub(r"<[^>]+>", " ", (site / "reference" / "compressors" / "index.html").read_text()).split())
+    assert re.search(r"\bk_max int [^:]{0,80}? 128\b", page)  # the parameter table's default column
+    assert "K_MAX" not in page
+
+
+def test_constant_defaults_resolve_to_their_values():
+    """The griffe extension alone (no site build): constants, arithmetic on them, names left alone."""
+    from pathlib import Path
+
+    import griffe
+
+    root = Path(__file__).resolve().parents[1]
+    extensions = griffe.load_extensions(f"{root / 'docs' / 'hooks' / 'griffe_constants.py'}:ConstantValues")
+    package = griffe.load("tempo_kit", search_paths=[str(root / "src")], extensions=extensions)
+    defaults = {p.name: str(p.default) for p in package["compressors.qwen3_vl.Qwen3VLCompressor.__init__"].parameters}
+    assert defaults["k_max"] == "128"
+    loading = {p.name: str(p.default) for p in package["video.decode.load_video"].parameters}
+    assert loading["fps"] == "2.0" and loading["chunk_bytes"] == "64 * 2 ** 20"

@@ -76,7 +76,7 @@ def by_hand(pipe, video, case):
     _, reading, memory_prompt, relevance_prompt, base = CASES[case]
     arguments = {
         "fps": 2.0, "min_frames": 4, "max_frames": 1024, "preprocessing": "released", "resize": "pil",
-        "max_long_edge": 512, "backend": "decord", **{k: v for k, v in reading.items() if k != "time_base"},
+        "max_long_edge": 512, "backend": "decord", **reading,
     }
     clip = load_video(video, **arguments)
     segments = make_segments(clip, 8, time_base=reading.get("time_base", "released"))

@@ -104,3 +104,18 @@ def test_torchcodec_cuda_without_a_gpu_decodes_on_the_cpu(videos):
     assert [line for line in run.stderr.splitlines() if line.strip()] == [
         "no CUDA device for torchcodec_cuda: decoding with torchcodec on the CPU instead"
     ]
+
+
+@loads
+def test_variable_frame_rate_on_the_container_time_base(tmp_path):
+    """2 s of frames, a 10 s gap, 2 s of frames: torchcodec samples, measures and tags it by the real
+    presentation times as decord and PyAV do (``tests/test_video_vfr.py``)."""
+    pts_ms = [i * 100 for i in range(20)] + [12_000 + i * 100 for i in range(20)]
+    path = write_counter_video(tmp_path / "gap.mkv", 40, 10, (48, 64), presentation_ms=pts_ms)
+    released = load_video(path, backend="torchcodec")
+    assert released.duration == pytest.approx(4.0)  # released parity: frames / average fps
+    clips = [load_video(path, backend=backend, time_base="container") for backend in ("torchcodec", "pyav")]
+    assert clips[0].duration == pytest.approx(14.0, abs=1e-6)
+    assert clips[0].indices.tolist() == clips[1].indices.tolist()
+    assert [read_counter(f) for f in clips[0].frames.numpy()] == clips[0].indices.tolist()
+    assert clips[0].timestamps.numpy() == pytest.approx(clips[1].timestamps.numpy(), abs=1e-6)

@@ -71,16 +71,22 @@ def write_video(
     codec: str = DEFAULT_CODEC,
     pix_fmt: str = "yuv420p",
     options: dict[str, str] | None = None,
+    presentation_ms: Sequence[int] | None = None,
 ) -> Path:
-    """Encode uint8 ``[H, W, 3]`` RGB frames into ``path`` with PyAV (container from the suffix)."""
+    """Encode uint8 ``[H, W, 3]`` RGB frames into ``path`` with PyAV (container from the suffix).
+
+    ``presentation_ms`` gives frame ``k`` the presentation time ``presentation_ms[k]`` milliseconds
+    instead of ``k / fps``: a variable-frame-rate file (gaps, bursts), ``fps`` then only its nominal rate.
+    """
     import av
 
     path = Path(path)
+    millisecond = Fraction(1, 1000)
     path.parent.mkdir(parents=True, exist_ok=True)
     rate = fps if isinstance(fps, Fraction) else Fraction(fps).limit_denominator(1001)
     with av.open(str(path), "w") as container:
         stream = None
-        for frame in frames:
+        for written, frame in enumerate(frames):
             if stream is None:
                 stream = container.add_stream(codec, rate=rate)
                 stream.height, stream.width = frame.shape[:2]
@@ -89,7 +95,11 @@ def write_video(
                     stream.options = dict(DEFAULT_ENCODER_OPTIONS)
                 elif options:
                     stream.options = dict(options)
+                if presentation_ms is not None:
+                    stream.time_base = stream.codec_context.time_base = millisecond
             video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+            if presentation_ms is not None:
+                video_frame.pts, video_frame.time_base = int(presentation_ms[written]), millisecond
             for packet in stream.encode(video_frame):
                 container.mux(packet)
         if stream is None:

@@ -19,7 +19,10 @@ split a run's curves): :class:`TrackerRuns` records each tracker's run id in
 (and ``validate``/``test`` into the run folder) continue the same W&B run (``id``) and MLflow run
 (``run_id``); ``csv`` appends to its ``metrics.csv`` (:class:`ContinuingCSVLogger`) where Lightning's
 deletes it. ``tensorboard`` and ``jsonl`` append by nature. ``fit --overwrite`` removes the record
-with the rest of the run (:data:`LOGGER_FILES`).
+with the rest of the run (:data:`LOGGER_FILES`). A run killed after logging steps past its last
+checkpoint logs them again when resumed: :class:`RewindLogs` first cuts the CSV and JSON-lines files
+back to the resumed step. MLflow cannot change a logged parameter: a value changed on resume is
+logged under :data:`RESUMED_PARAM`.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities import rank_zero_only
 
-from tempo_kit.atomic import append_line, write_json
+from tempo_kit.atomic import append_line, write_json, write_text
 from tempo_kit.errors import ConfigError, did_you_mean
 from tempo_kit.training.run_folder import TRACKER_RUNS
 
@@ -76,17 +79,24 @@ class ContinuingCSVLogger(CSVLogger):
         return self._experiment
 
 
+#: MLflow parameters cannot change: a value changed on the ``n``-th resume that changed any is
+#: logged as ``resume<n>/<key>`` (the first value stays under ``<key>``).
+RESUMED_PARAM = "resume{number}/{key}"
+
+
 class ContinuingMLFlowLogger(MLFlowLogger):
-    """Lightning's ``MLFlowLogger`` that, continuing a run (``run_id`` given), logs only the
-    parameters that run does not hold yet: MLflow refuses a changed value (a resumed run that
-    raised ``trainer.max_steps``), and the first values stay the run's record."""
+    """Lightning's ``MLFlowLogger`` that, continuing a run (``run_id`` given), logs each parameter
+    the run does not hold yet under its own key, and each one whose value changed (a resumed run
+    that raised ``trainer.max_steps``) under :data:`RESUMED_PARAM`: MLflow refuses to change a
+    logged value, and the first values stay the run's record beside the later ones."""
 
     def log_hyperparams(self, params: Any) -> None:
         if self._continuing:
             from lightning.fabric.utilities.logger import _convert_params, _flatten_dict
 
             logged = self.experiment.get_run(self.run_id).data.params
-            params = {k: v for k, v in _flatten_dict(_convert_params(params)).items() if k not in logged}
+            params = {k: v for k, v in _flatten_dict(_convert_params(params)).items()}
+            params = changed_params(params, logged)
             if not params:
                 return
         super().log_hyperparams(params)
@@ -94,6 +104,31 @@ class ContinuingMLFlowLogger(MLFlowLogger):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._continuing = kwargs.get("run_id") is not None
+
+
+def changed_params(params: Mapping[str, Any], logged: Mapping[str, str]) -> dict[str, Any]:
+    """What a continued MLflow run must log of ``params`` given the ``logged`` ones: new keys as
+    they are, changed values under :data:`RESUMED_PARAM` of the next resume number (MLflow stores
+    every value as text, so ``4`` and ``"4"`` are the same value)."""
+    number = 1 + max((int(k.split("/", 1)[0][6:]) for k in logged if _is_resumed_key(k)), default=0)
+    latest: dict[str, str] = {}  # each key's value as last logged, on whichever resume
+    for key, value in logged.items():
+        if not _is_resumed_key(key):
+            latest.setdefault(key, value)
+    for key in sorted((k for k in logged if _is_resumed_key(k)), key=lambda k: int(k.split("/", 1)[0][6:])):
+        latest[key.split("/", 1)[1]] = logged[key]
+    out: dict[str, Any] = {}
+    for key, value in params.items():
+        if key not in latest:
+            out[key] = value
+        elif str(value)[:6000] != latest[key]:  # MLflow keeps at most 6000 characters of a value
+            out[RESUMED_PARAM.format(number=number, key=key)] = value
+    return out
+
+
+def _is_resumed_key(key: str) -> bool:
+    head = key.split("/", 1)[0]
+    return "/" in key and head.startswith("resume") and head[6:].isdigit()
 
 
 class JsonlLogger(Logger):
@@ -193,6 +228,57 @@ def _run_id(logger: Logger) -> tuple[str, str] | None:
     if isinstance(logger, MLFlowLogger):
         return "mlflow", str(logger.run_id)
     return None
+
+
+def rows_up_to(path: Path, step: int) -> None:
+    """Drop the rows of a CSV or JSON-lines metrics file logged past ``step`` (atomic rewrite);
+    rows without a step stay. A run killed after its last checkpoint logged those steps, and
+    the resumed run logs them again."""
+    if not path.is_file():
+        return
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    if path.suffix == ".csv":
+        header = next(csv.reader(lines[:1]), [])
+        column = header.index("step") if "step" in header else None
+        steps = [None] + [_number(row[column]) if column is not None and column < len(row) else None
+                          for row in csv.reader(lines[1:])]  # fmt: skip
+        if len(steps) != len(lines):  # a quoted value spans lines: leave the file as it is
+            return
+    else:
+        steps = [_number(_json_step(line)) for line in lines]
+    kept = [line for line, at in zip(lines, steps) if at is None or at <= step]
+    if len(kept) != len(lines):
+        write_text(path, "".join(kept))
+
+
+def _json_step(line: str) -> Any:
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return row.get("step") if isinstance(row, dict) else None
+
+
+def _number(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+class RewindLogs(Callback):
+    """On a resumed fit, the CSV and JSON-lines files keep only the rows up to the resumed step
+    (:func:`rows_up_to`), so each step appears once however late the run was killed."""
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        if not trainer.is_global_zero or trainer.global_step == 0:  # a fresh run: nothing logged yet
+            return
+        for logger in trainer.loggers:
+            if isinstance(logger, ContinuingCSVLogger):
+                logger.save()  # what the writer holds goes to the file first, then the file is cut
+                rows_up_to(Path(logger.experiment.metrics_file_path), trainer.global_step)
+            elif isinstance(logger, JsonlLogger):
+                rows_up_to(logger.path, trainer.global_step)
 
 
 class TrackerRuns(Callback):

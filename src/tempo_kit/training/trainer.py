@@ -31,7 +31,7 @@ def build_trainer(recipe: Mapping[str, Any], verb: str, module=None, callbacks: 
     from lightning.pytorch.callbacks import ModelCheckpoint
 
     from tempo_kit.training.callbacks import StepLogger
-    from tempo_kit.training.loggers import TrackerRuns, build_loggers
+    from tempo_kit.training.loggers import RewindLogs, TrackerRuns, build_loggers
     from tempo_kit.training.progress import ProgressLines, use_progress_bar
     from tempo_kit.training.recipe_callbacks import build_callbacks
     from tempo_kit.training.resume import RandomState
@@ -65,6 +65,7 @@ def build_trainer(recipe: Mapping[str, Any], verb: str, module=None, callbacks: 
     check_accelerator(settings["accelerator"])
     loggers = build_loggers(settings.get("loggers"), output_dir, recipe["run"]["name"])
     callbacks.append(TrackerRuns(output_dir))
+    callbacks.append(RewindLogs())
     grad_clip = recipe["optim"]["grad_clip"]
     try:
         has_val = bool(recipe["data"].get("val_files"))  # no validation loop without validation data

@@ -34,12 +34,16 @@ from torch import Tensor
 from tempo_kit.defaults import DEFAULT_BACKEND
 from tempo_kit.errors import MediaError, check_choice
 from tempo_kit.video.backends import open_video
+from tempo_kit.video.frame_times import FrameTiming, check_timing, note_no_times, presentation_indices
 from tempo_kit.video.options import (
     DEFAULT_PREPROCESSING,
     DEFAULT_RESIZE,
+    DEFAULT_TIME_BASE,
     RESIZE_MODES,
+    TIME_BASES,
     Preprocessing,
     ResizeMode,
+    TimeBase,
 )
 from tempo_kit.video.preprocessing import (
     MAX_RATIO,
@@ -74,11 +78,13 @@ class VideoClip:
 
     Attributes:
         frames: uint8 ``[T, H, W, 3]`` RGB at the size the SVLM sees (see ``preprocessing``).
-        timestamps: float64 ``[T]`` seconds, ``indices / fps``: where the frames sit in the
-            container (average frame rate). The model's time tags do not use these.
+        timestamps: float64 ``[T]`` seconds where the frames sit in the container: ``indices / fps``
+            (average frame rate), or with ``time_base="container"`` each frame's real presentation
+            time from the first frame. Only the ``"container"`` time base tags with these.
         indices: int64 ``[T]`` frame indices in the source (may repeat for very short videos).
         fps: the container's average frame rate (``nan`` for an image).
-        duration: ``num_source_frames / fps`` seconds (0 for an image).
+        duration: ``num_source_frames / fps`` seconds (0 for an image); with
+            ``time_base="container"`` the real length from the presentation times.
         source: the file path.
         real_fps: the real sampling rate ``T / duration`` — the time base of every time tag
             (compatibility §1); below the nominal 2.0 once ``max_frames`` caps a long video.
@@ -199,6 +205,7 @@ def load_video(
     resize: ResizeMode = DEFAULT_RESIZE,
     chunk_frames: int = DEFAULT_CHUNK_FRAMES,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    time_base: TimeBase = DEFAULT_TIME_BASE,
 ) -> VideoClip:
     """Decode ``path`` at ``fps`` frames per second of video, at the SVLM's size, on the real sampling rate.
 
@@ -209,6 +216,10 @@ def load_video(
     :mod:`~tempo_kit.video.preprocessing`); ``"qwen3_vl"`` —
     :func:`~tempo_kit.video.sampling.resized_size` (long edge ≤ ``max_long_edge``, sides multiples
     of ``size_multiple``), Qwen3-VL's processor rule following when frames become patches.
+
+    ``time_base="container"`` measures, samples and time-stamps by the frames' real presentation
+    times (:mod:`~tempo_kit.video.frame_times`): the right reading of a variable-frame-rate video,
+    which the default (released) time base misreads and warns about once.
 
     Raises:
         MediaError: missing, unreadable, truncated, 0-frame or 0-duration file, or an impossible
@@ -224,6 +235,7 @@ def load_video(
         size_multiple=size_multiple,
         backend=backend,
         resize=resize,
+        time_base=time_base,
     )
     with opened.source:
         unique, inverse = np.unique(opened.indices, return_inverse=True)
@@ -252,6 +264,7 @@ class SampledVideo:
     indices: np.ndarray
     preprocessing: str
     path: str
+    timing: FrameTiming | None = None  # the real presentation times, on the container time base
 
     @property
     def final_size(self) -> tuple[int, int]:
@@ -261,9 +274,13 @@ class SampledVideo:
     def clip(self, frames: Tensor) -> VideoClip:
         """The :class:`VideoClip` of these indices holding ``frames`` (``[T, 0, 0, 3]``: times only)."""
         index_tensor = torch.from_numpy(self.indices)
+        if self.timing is None:
+            timestamps = index_tensor.double() / self.source.fps
+        else:
+            timestamps = torch.from_numpy(self.timing.times[self.indices])
         return VideoClip(
             frames=frames,
-            timestamps=index_tensor.double() / self.source.fps,
+            timestamps=timestamps,
             indices=index_tensor,
             fps=self.source.fps,
             duration=self.duration,
@@ -285,17 +302,26 @@ def open_sampled(
     size_multiple: int,
     backend: str,
     resize: ResizeMode,
+    time_base: TimeBase = DEFAULT_TIME_BASE,
 ) -> SampledVideo:
     """Open ``path`` and pick its sampled frames (see :func:`load_video`); the source is closed on error."""
     check_choice(resize, RESIZE_MODES, "resize")
+    check_choice(time_base, TIME_BASES, "time_base")
     plan = FramePlan.for_mode(preprocessing, max_long_edge, size_multiple)
     source = open_video(path, backend, plan.first_size if resize == "decoder" else None)
     try:
-        duration, indices = sampled_indices(source, fps, min_frames, max_frames)
+        timing = check_timing(source, time_base)
+        if time_base == "container" and timing is not None:
+            duration, indices = presentation_sampled(source, timing, fps, min_frames, max_frames)
+        else:
+            if time_base == "container":  # no usable timestamps: the released reading is all there is
+                note_no_times(source.path)
+            duration, indices = sampled_indices(source, fps, min_frames, max_frames)
+            timing = None
     except BaseException:
         source.close()
         raise
-    return SampledVideo(source, plan, duration, indices, preprocessing, str(path))
+    return SampledVideo(source, plan, duration, indices, preprocessing, str(path), timing)
 
 
 def sampled_indices(source, fps: float, min_frames: int, max_frames: int) -> tuple[float, np.ndarray]:
@@ -307,6 +333,18 @@ def sampled_indices(source, fps: float, min_frames: int, max_frames: int) -> tup
         )
     count = 1 if source.num_frames == 1 else num_sampled_frames(duration, fps, min_frames, max_frames)
     return duration, sample_indices(source.num_frames, count)
+
+
+def presentation_sampled(
+    source, timing: FrameTiming, fps: float, min_frames: int, max_frames: int
+) -> tuple[float, np.ndarray]:
+    """``(duration, frame indices)`` by the real presentation times (``time_base="container"``):
+    the real length, and frames evenly spaced in time rather than in index."""
+    duration = timing.duration
+    if not duration > 0:
+        raise MediaError(f"{source.path} has zero duration by its presentation times; re-encode it")
+    count = 1 if source.num_frames == 1 else num_sampled_frames(duration, fps, min_frames, max_frames)
+    return duration, presentation_indices(timing, count)
 
 
 def decode_frames(

@@ -153,6 +153,9 @@ class Sampling:
             "resize": self.resize,
             "max_long_edge": self.max_long_edge,
             "backend": self.backend,
+            # only when not the default: prepared shards fingerprint these arguments, and the
+            # released reading must keep the fingerprints it always had
+            **({"time_base": self.time_base} if self.time_base != DEFAULT_TIME_BASE else {}),
         }
 
     def to_dict(self) -> dict[str, Any]:

@@ -22,11 +22,11 @@ import functools
 import numpy as np
 
 from tempo_kit.errors import MediaError
-from tempo_kit.video.backends import (
+from tempo_kit.video.probe import _probe_size
+from tempo_kit.video.source import (
     SizeRule,
     VideoSource,
     _check_indices,
-    _probe_size,
     _reason,
     register_backend,
 )

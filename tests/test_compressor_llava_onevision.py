@@ -123,3 +123,20 @@ def test_what_it_cannot_read_is_refused_at_build(tiny_svlm, tmp_path):
     (folder / "config.json").write_text(json.dumps({**config, "vision_feature_select_strategy": "default"}))
     with pytest.raises(ConfigError, match=r"vision_feature_select_strategy='default'.*'full'"):
         COMPRESSORS.build({**spec, "pretrained": str(folder)})
+
+
+@torch.no_grad()
+def test_a_meta_build_then_load_equals_a_direct_build(compressor, tiny_svlm):
+    """SigLIP's position ids are a computed buffer of a model nested in LLaVA's: after ``to_empty``
+    they must be recomputed by SigLIP's own init, without touching the loaded weights."""
+    from tempo_kit.hf import load_tensors, to_empty_keeping_ties
+
+    with torch.device("meta"):
+        meta = COMPRESSORS.build({"name": "llava_onevision", "pretrained": str(tiny_svlm("llava_onevision")),
+                                  "k_max": 4, "dtype": "float32"})  # fmt: skip
+    load_tensors(to_empty_keeping_ties(meta), compressor.state_dict(), "meta-built compressor")
+    for (name, a), (_, b) in zip(compressor.named_buffers(), meta.eval().named_buffers()):
+        assert torch.equal(a, b), name
+    for key, value in compressor.state_dict().items():
+        assert torch.equal(value, meta.state_dict()[key]), key
+    assert torch.equal(compressor([clip()], [QUERY]).memory, meta([clip()], [QUERY]).memory)

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PAIR_RECIPES = sorted((ROOT / "recipes" / "pairs").glob("*/*.yaml"))
 IDS = [f"{p.parent.name}/{p.name}" for p in PAIR_RECIPES]
 #: the decoder family each pair's LLM checkpoint is (what make-tiny --llm writes for the CPU run)
-TINY_LLM = {"SmolLM2-360M-Instruct": "smollm2", "Llama-3.2-3B-Instruct": "llama"}
+TINY_LLM = {"SmolLM2-360M-Instruct": "smollm2", "Llama-3.2-3B-Instruct": "llama", "Qwen2.5-3B-Instruct": "qwen2"}
 
 
 def raw(path: Path):
@@ -39,8 +39,8 @@ def needs_compressor(path: Path) -> str:
     return name
 
 
-def test_there_are_pair_recipes_for_two_pairs():
-    assert {p.parent.name for p in PAIR_RECIPES} == {"smolvlm2_smollm2", "qwen25vl_llama32"}
+def test_there_are_pair_recipes_for_three_pairs():
+    assert {p.parent.name for p in PAIR_RECIPES} == {"smolvlm2_smollm2", "qwen25vl_llama32", "llavaov_qwen25"}
 
 
 @pytest.mark.parametrize("path", PAIR_RECIPES, ids=IDS)

@@ -66,6 +66,20 @@ def test_prompt_is_the_familys_own_chat_template(name, decoders):
 
 
 @pytest.mark.parametrize("name", list(EXPECTED))
+@pytest.mark.parametrize("generation", [False, True], ids=["training", "generation"])
+def test_prompt_ids_are_the_tokenizers_own_chat_template_ids(name, generation, decoders):
+    """Token for token, for a training sample (ending in a reply) and a generation prompt: Llama 3's
+    date preamble, Mistral's system text in the last user turn only (none in a training sample)."""
+    tokenizer = decoders[name].tokenizer
+    turns = CONVERSATION if generation else CONVERSATION[:2]
+    ids, _ = encode_decoder_prompt(tokenizer, turns, has_visual=False, add_generation_prompt=generation)
+    messages = [{"role": "system", "content": "You are a helpful assistant."}]
+    messages += [{"role": t.role, "content": t.text} for t in turns]
+    expected = tokenizer.apply_chat_template(messages, tokenize=True, add_generation_prompt=generation, return_dict=True)
+    assert ids.tolist() == list(expected["input_ids"])
+
+
+@pytest.mark.parametrize("name", list(EXPECTED))
 def test_visual_placeholder_opens_the_first_user_turn(name, decoders):
     tokenizer = decoders[name].tokenizer
     ids, _ = encode_decoder_prompt(tokenizer, CONVERSATION[:1], has_visual=True, add_generation_prompt=True)

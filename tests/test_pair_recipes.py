@@ -40,7 +40,9 @@ def needs_compressor(path: Path) -> str:
 
 
 def test_there_are_pair_recipes_for_three_pairs():
-    assert {p.parent.name for p in PAIR_RECIPES} == {"smolvlm2_smollm2", "qwen25vl_llama32", "internvl3_qwen25"}
+    assert {p.parent.name for p in PAIR_RECIPES} == {
+        "smolvlm2_smollm2", "qwen25vl_llama32", "internvl3_qwen25", "llavaov_qwen25"
+    }
 
 
 @pytest.mark.parametrize("path", PAIR_RECIPES, ids=IDS)

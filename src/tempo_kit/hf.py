@@ -94,7 +94,8 @@ def restore_rotary_buffers(module: nn.Module) -> None:
     from transformers import PreTrainedModel
 
     done: set[int] = set()
-    for owner in module.modules():
+    # innermost models first: a nested model (LLaVA's SigLIP tower) knows its own buffers, its host may not
+    for owner in reversed(list(module.modules())):
         if not isinstance(owner, PreTrainedModel):
             continue
         for child in owner.modules():
@@ -102,7 +103,7 @@ def restore_rotary_buffers(module: nn.Module) -> None:
             computed = [b for b in computed if isinstance(b, Tensor)]
             if not computed or id(child) in done or any(b.is_meta for b in computed):
                 continue
-            params = [p for p in child.parameters(recurse=False) if not getattr(p, "_is_hf_initialized", False)]
+            params = [p for p in child.parameters() if not getattr(p, "_is_hf_initialized", False)]
             for param in params:
                 param._is_hf_initialized = True
             try:

@@ -132,9 +132,12 @@ class MemoryTokenCompressor(Compressor):
         where = f"compressor {family.name!r}"
         path = family_checkpoint(pretrained, family)
         self.pretrained = str(path)
-        # where this component's modules sit in the checkpoint's own Hugging Face model
-        # (XForConditionalGeneration.model is ``svlm``): weights and peft adapters are keyed against it
+        # two maps, equal only for some families: where the tensors of ``svlm`` sit in the checkpoint
+        # files (weights are read and written through it; Qwen2.5-VL's and LLaVA-OneVision's files keep
+        # an older layout), and where its modules sit in XForConditionalGeneration (``svlm`` is its
+        # ``.model``), which peft adapters are keyed against
         self.hf_module_paths = dict(family.checkpoint_paths)
+        self.hf_model_paths = {"svlm": "model"}
         self.k_max = k_max
         self.train_prompt = resolve_prompt(prompt or train_prompt)
         self.eval_prompt = resolve_prompt(prompt or eval_prompt)

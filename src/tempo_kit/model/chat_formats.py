@@ -1,7 +1,7 @@
 """The chat formats a decoder prompt is written in, one per decoder family's tokenizer.
 
-Each format is the text of its family's own chat template for a text conversation (no tools, no
-dates): ChatML for Qwen and SmolLM2, the header format of Llama 3.x, Gemma's turns, Mistral's
+Each format is the text of its family's own chat template for a text conversation (no tools):
+ChatML for Qwen and SmolLM2, the header format of Llama 3.x, Gemma's turns, Mistral's
 ``[INST]`` and Phi-3's role tags. It is the tokenizer, not the architecture, that decides: SmolLM2
 and Llama 3.x are both ``llama`` checkpoints with different templates. Each format names a marker
 token; the first format whose marker the tokenizer has (as a token or in its chat template) is
@@ -25,12 +25,16 @@ class ChatFormat:
         begin: text before everything (the beginning-of-sequence token where the template writes one).
         system: the system turn, field ``system``; ``None`` when the template has no system role and
             puts the system text at the start of the first user turn (:attr:`system_in_user`).
-        system_in_user: the system text inside the first user turn, for templates without a system role.
+        system_in_user: the system text inside a user turn, for templates without a system role.
+        system_in_last_user: put :attr:`system_in_user` into the conversation's last turn when that is
+            a user turn, and nowhere otherwise (Mistral v0.3); ``False``: into the first user turn (Gemma).
         user_open / user_close: around a user turn's text.
         assistant_open: the assistant turn's opening (the generation prompt).
         reply_prefix: text the template puts before the reply inside the supervised span.
         end_of_turn: closes a reply; supervised, and generation stops at it.
         after_reply: text after ``end_of_turn`` (unsupervised).
+        closing: text after the last turn of a conversation without a generation prompt (Phi-3's
+            end of sequence; unsupervised).
     """
 
     name: str
@@ -44,6 +48,16 @@ class ChatFormat:
     after_reply: str = ""
     reply_prefix: str = ""
     system_in_user: str = "{system}\n\n"
+    system_in_last_user: bool = False
+    closing: str = ""
+
+
+#: What Llama 3.1 / 3.2's template writes before the system text of every conversation. The date is
+#: the template's own fallback: Llama 3.2's template writes the day it is rendered when it can, which
+#: would make the same sample a different prompt each day.
+LLAMA3_KNOWLEDGE_CUTOFF = "December 2023"
+LLAMA3_TODAY_DATE = "26 Jul 2024"
+LLAMA3_SYSTEM_PREAMBLE = f"Cutting Knowledge Date: {LLAMA3_KNOWLEDGE_CUTOFF}\nToday Date: {LLAMA3_TODAY_DATE}\n\n"
 
 
 CHATML = ChatFormat(
@@ -61,7 +75,7 @@ LLAMA3 = ChatFormat(
     name="llama3",
     marker="<|start_header_id|>",
     begin="<|begin_of_text|>",
-    system="<|start_header_id|>system<|end_header_id|>\n\n{system}<|eot_id|>",
+    system="<|start_header_id|>system<|end_header_id|>\n\n" + LLAMA3_SYSTEM_PREAMBLE + "{system}<|eot_id|>",
     user_open="<|start_header_id|>user<|end_header_id|>\n\n",
     user_close="<|eot_id|>",
     assistant_open="<|start_header_id|>assistant<|end_header_id|>\n\n",
@@ -88,6 +102,7 @@ PHI3 = ChatFormat(
     assistant_open="<|assistant|>\n",
     end_of_turn="<|end|>",
     after_reply="\n",
+    closing="<|endoftext|>",
 )
 MISTRAL = ChatFormat(
     name="mistral",
@@ -99,6 +114,7 @@ MISTRAL = ChatFormat(
     assistant_open="",
     reply_prefix=" ",
     end_of_turn="</s>",
+    system_in_last_user=True,
 )
 
 #: The formats, in the order they are tried.

@@ -85,24 +85,38 @@ def encode_decoder_prompt(
     ids: list[int] = []
     labels: list[int] = []
 
+    pending: list[str] = []  # unsupervised text is tokenised in runs, as the template's whole text is
+
+    def flush() -> None:
+        text = "".join(pending)
+        pending.clear()
+        if text:
+            piece = tokenizer(text, add_special_tokens=False)["input_ids"]
+            ids.extend(piece)
+            labels.extend([IGNORE_INDEX] * len(piece))
+
     def add(text: str, supervised: bool = False) -> None:
-        if not text:
+        if not supervised:
+            pending.append(text)
             return
+        flush()
         piece = tokenizer(text, add_special_tokens=False)["input_ids"]
         ids.extend(piece)
-        labels.extend(piece if supervised else [IGNORE_INDEX] * len(piece))
+        labels.extend(piece)
 
     add(form.begin)
     if form.system is not None:
         add(form.system.format(system=system_prompt))
     first_user = True
-    for turn in turns:
+    system_turn = system_turn_index(form, turns)
+    for index, turn in enumerate(turns):
         if turn.role == "user":
             text = strip_media_placeholders(turn.text)
             add(form.user_open)
-            if first_user and form.system is None:
+            if index == system_turn:
                 add(form.system_in_user.format(system=system_prompt))
             if first_user and has_visual:
+                flush()
                 ids.append(VISUAL_PLACEHOLDER_ID)
                 labels.append(IGNORE_INDEX)
                 text = "\n" + text
@@ -118,4 +132,17 @@ def encode_decoder_prompt(
         if turns[-1].role != "user":
             raise ValueError("add_generation_prompt needs the conversation to end with a user turn")
         add(form.assistant_open)
+    else:
+        add(form.closing)
+    flush()
     return torch.tensor(ids, dtype=torch.long), torch.tensor(labels, dtype=torch.long)
+
+
+def system_turn_index(form: ChatFormat, turns: Sequence[Turn]) -> int | None:
+    """The turn whose text the system text opens, for a format without a system role: the first user
+    turn, or (Mistral) the last turn if it is a user turn, else none, as each template does."""
+    if form.system is not None:
+        return None
+    if form.system_in_last_user:
+        return len(turns) - 1 if turns[-1].role == "user" else None
+    return next(i for i, turn in enumerate(turns) if turn.role == "user")

@@ -13,9 +13,19 @@ from tempo_kit.tiny.tokenizer import build_family_tokenizer
 
 LLAMA3_SPECIAL_TOKENS = ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"]
 
-#: Llama 3.x's template for text messages (without its tool and date preamble).
+#: Llama 3.1 / 3.2's template for text messages (its tool branches left out): a system turn always,
+#: opened by the knowledge-cutoff and date preamble; ``date_string`` defaults to the template's own
+#: fallback (Llama 3.2's template writes today's date when the renderer offers ``strftime_now``).
 LLAMA3_TEMPLATE = (
-    "{{ bos_token }}{% for message in messages %}"
+    "{{ bos_token }}"
+    "{% if not date_string is defined %}{% set date_string = '26 Jul 2024' %}{% endif %}"
+    "{% if messages[0]['role'] == 'system' %}"
+    "{% set system_message = messages[0]['content'] | trim %}{% set messages = messages[1:] %}"
+    "{% else %}{% set system_message = '' %}{% endif %}"
+    "{{ '<|start_header_id|>system<|end_header_id|>\\n\\n' }}"
+    "{{ 'Cutting Knowledge Date: December 2023\\n' }}{{ 'Today Date: ' + date_string + '\\n\\n' }}"
+    "{{ system_message }}{{ '<|eot_id|>' }}"
+    "{% for message in messages %}"
     "{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' + message['content'] | trim + '<|eot_id|>' }}"
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{% endif %}"

@@ -9,15 +9,18 @@ from tempo_kit.tiny.tokenizer import build_family_tokenizer
 
 MISTRAL_SPECIAL_TOKENS = ["<unk>", "<s>", "</s>", "[INST]", "[/INST]"]
 
-#: Mistral-7B-Instruct-v0.3's template for text messages, the system text before the first user
-#: turn's text (v0.3 puts it before the last one: the same for a single question).
+#: Mistral-7B-Instruct-v0.3's template for text messages (its tool branches left out): the system
+#: text goes into the LAST message, when that is a user turn; a conversation ending in a reply
+#: (a training sample) carries no system text at all.
 MISTRAL_TEMPLATE = (
-    "{{ bos_token }}"
     "{% if messages[0]['role'] == 'system' %}"
-    "{% set system = messages[0]['content'] + '\\n\\n' %}{% set loop_messages = messages[1:] %}"
-    "{% else %}{% set system = '' %}{% set loop_messages = messages %}{% endif %}"
+    "{% set system_message = messages[0]['content'] %}{% set loop_messages = messages[1:] %}"
+    "{% else %}{% set loop_messages = messages %}{% endif %}"
+    "{{ bos_token }}"
     "{% for message in loop_messages %}"
-    "{% if message['role'] == 'user' %}{{ '[INST] ' + (system if loop.first else '') + message['content'] + '[/INST]' }}"
+    "{% if message['role'] == 'user' %}"
+    "{% if loop.last and system_message is defined %}{{ '[INST] ' + system_message + '\\n\\n' + message['content'] + '[/INST]' }}"
+    "{% else %}{{ '[INST] ' + message['content'] + '[/INST]' }}{% endif %}"
     "{% else %}{{ ' ' + message['content'] | trim + eos_token }}{% endif %}"
     "{% endfor %}"
 )

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tempo_kit.tiny.internvl import save_tiny_internvl
+from tempo_kit.tiny.llava_onevision import save_tiny_llava_onevision
 from tempo_kit.tiny.qwen2_5_vl import save_tiny_qwen2_5_vl
 from tempo_kit.tiny.qwen3_vl import save_tiny_qwen3_vl
 from tempo_kit.tiny.smolvlm import save_tiny_smolvlm
@@ -19,4 +20,5 @@ SVLM_WRITERS: dict[str, Callable[..., Path]] = {
     "qwen2_5_vl": save_tiny_qwen2_5_vl,
     "smolvlm": save_tiny_smolvlm,
     "internvl": save_tiny_internvl,
+    "llava_onevision": save_tiny_llava_onevision,
 }

@@ -52,14 +52,19 @@ def base_model_path(pretrained: Any) -> str | None:
 
 
 def hf_path(component: nn.Module, module: str, where: str) -> str:
-    """Where ``component.<module>`` sits inside the part's Hugging Face model (``""``: the model itself)."""
-    for attribute, hf_root in getattr(component, "hf_module_paths", {}).items():
+    """Where ``component.<module>`` sits inside the part's Hugging Face model (``""``: the model itself).
+
+    A component whose checkpoint files use other names than its HF model's module paths declares
+    the module paths as ``hf_model_paths``; otherwise its ``hf_module_paths`` serve for both.
+    """
+    paths = getattr(component, "hf_model_paths", None) or getattr(component, "hf_module_paths", {})
+    for attribute, hf_root in paths.items():
         if module == attribute or module.startswith(attribute + "."):
             rest = module[len(attribute) :].lstrip(".")
             return ".".join(p for p in (hf_root, rest) if p)
     raise ConfigError(
         f"{where}: {type(component).__name__} does not say where {module!r} sits in its Hugging Face model "
-        "(no hf_module_paths entry), so its adapter cannot be written in peft's format"
+        "(no hf_model_paths / hf_module_paths entry), so its adapter cannot be written in peft's format"
     )
 
 

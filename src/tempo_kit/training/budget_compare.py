@@ -52,7 +52,9 @@ class BudgetComparison(nn.Module):
             return None
         return cls(budget, settings.get("compare_allocators") or ["ata", "uniform"])
 
-    def update(self, model, prompt, compressed, answers: Sequence[str | None], settings: Mapping[str, Any]) -> None:
+    def update(
+        self, model, prompt, compressed, answers: Sequence[str | None], settings: Mapping[str, Any]
+    ) -> None:
         """Answer ``prompt`` (a prompt-only batch) from ``compressed`` under each allocator; score it."""
         from tempo_kit.training.scoring import answer_hits
 

@@ -126,6 +126,7 @@ def test_the_budget_comparison_answers_under_each_allocator_at_its_budget(
     rewritten.write_text("".join(json.dumps(row) + "\n" for row in rows))
     more = [
         f"data.media_root={tiny_needle_benchmark.parent}",
+        "data.window=4",  # 8 frames: 2 segments
         "validation.compare_budget=12",
         "validation.compare_allocators=[ata, uniform, subsample]",
     ]

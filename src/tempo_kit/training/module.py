@@ -9,7 +9,9 @@ segments labelled by ``relevant_spans`` (``router:`` section, :mod:`tempo_kit.tr
 Validation reports the loss (each batch weighted by its samples) and, on batches with reference
 answers, the accuracy of the greedily generated option letter, accumulated across batches and
 devices with torchmetrics (:mod:`tempo_kit.training.scoring`); with the router objective on, also
-the relevance AUROC and average precision on labelled segments.
+the relevance AUROC and average precision on labelled segments; with ``validation.compare_budget``,
+also the accuracy at that budget under each of ``validation.compare_allocators``
+(:mod:`tempo_kit.training.budget_compare`).
 """
 
 from __future__ import annotations

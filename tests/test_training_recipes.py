@@ -66,7 +66,7 @@ EXPECTED = {
         "projector": "frozen",
         "decoder": "frozen",
     },
-    "demo.yaml": {"compressor": "frozen", "memory_tokens": "full", "projector": "full", "decoder": "full"},
+    "demo.yaml": {"compressor": "full", "memory_tokens": "full", "projector": "full", "decoder": "full"},
 }
 
 

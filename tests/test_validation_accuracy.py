@@ -61,6 +61,23 @@ class AlwaysA(_Replying):
         return "A"
 
 
+@DECODERS.register("visual_count")
+class VisualCount(_Replying):
+    """Answers with the number of visual tokens it was given (the rows that match no text token)."""
+
+    @torch.no_grad()
+    def generate(self, inputs_embeds, attention_mask, max_new_tokens=8, **kwargs):
+        table = self.model.get_input_embeddings().weight
+        self.counts = [
+            sum(not (table == v).all(dim=1).any() for v in embeds[mask.bool()])
+            for embeds, mask in zip(inputs_embeds, attention_mask)
+        ]
+        return super().generate(inputs_embeds, attention_mask, max_new_tokens, **kwargs)
+
+    def reply(self, prompt: str) -> str:
+        return str(self.counts.pop(0))
+
+
 def validate(decoder: str, tiny_checkpoints, val_file: Path, out: Path, more=()) -> dict[str, float]:
     overrides = [
         f"model.compressor.pretrained={tiny_checkpoints['svlm']}",
@@ -95,3 +112,33 @@ def test_a_model_that_is_always_right_scores_one(tiny_checkpoints, tiny_needle_b
     media = [f"data.media_root={tiny_needle_benchmark.parent}"]
     metrics = validate("always_a", tiny_checkpoints, rewritten, tmp_path / "run", media)
     assert metrics["val/scored"] == 4 and metrics["val/accuracy"] == 1.0
+
+
+def test_the_budget_comparison_answers_under_each_allocator_at_its_budget(
+    tiny_checkpoints, tiny_needle_benchmark, tmp_path
+):
+    """2 segments of k_max 8 (16 tokens); at budget 12 the even split keeps 6 + 6, ATA its 4-token
+    anchors plus 4 more (12), Uniform Subsampling one segment at k_max (8)."""
+    rows = [json.loads(line) for line in tiny_needle_benchmark.read_text().splitlines()]
+    for row in rows:
+        row["answer"] = row["conversations"][1]["value"] = "12"  # right only for 12 visual tokens
+    rewritten = tmp_path / "twelve.jsonl"
+    rewritten.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    more = [
+        f"data.media_root={tiny_needle_benchmark.parent}",
+        "data.window=4",  # 8 frames: 2 segments
+        "validation.compare_budget=12",
+        "validation.compare_allocators=[ata, uniform, subsample]",
+    ]
+    metrics = validate("visual_count", tiny_checkpoints, rewritten, tmp_path / "run", more)
+    assert metrics["val/open_accuracy"] == 0.0  # the model's own budget keeps all 16
+    assert metrics["val/ata_accuracy@12"] == 1.0 and metrics["val/uniform_accuracy@12"] == 1.0
+    assert metrics["val/subsample_accuracy@12"] == 0.0
+
+
+def test_an_unknown_compare_allocator_is_refused_before_training(tiny_checkpoints, tiny_needle_benchmark, tmp_path):
+    from tempo_kit.errors import TempoKitError
+
+    with pytest.raises(TempoKitError, match=r"validation.compare_allocators: unknown allocator 'unifrom'.*uniform"):
+        validate("always_a", tiny_checkpoints, tiny_needle_benchmark, tmp_path,
+                 ["validation.compare_budget=12", "validation.compare_allocators=[ata, unifrom]"])  # fmt: skip

@@ -82,6 +82,11 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     ),
     "validation.max_new_tokens": (_at_least(1), "a positive integer"),
     "validation.num_options": (_at_least(2), "an integer ≥ 2"),
+    "validation.compare_budget": (_optional(_at_least(1)), "a positive integer (visual tokens) or null"),
+    "validation.compare_allocators": (
+        lambda v: isinstance(v, list) and bool(v) and all(isinstance(n, str) and n for n in v),
+        "a non-empty list of allocator names, e.g. [ata, uniform]",
+    ),
     "data.window": (_at_least(1), "a positive integer (frames per segment)"),
     "data.eval_window": (_optional(_at_least(1)), "a positive integer or null"),
     "data.max_frames": (_at_least(1), "a positive integer"),

@@ -95,6 +95,10 @@ DEFAULTS: dict[str, Any] = {
         "generate": True,
         "max_new_tokens": 8,
         "num_options": 4,  # options per multiple-choice question when a row does not say
+        # also answer at this binding budget once per allocator below, from the same compressor
+        # pass (the demo's ATA-vs-even-split printout); null = off
+        "compare_budget": None,
+        "compare_allocators": ["ata", "uniform"],
     },
     "trainer": {
         "global_batch_size": 128,  # samples per optimizer step over all devices (Table A)

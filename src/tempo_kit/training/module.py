@@ -9,7 +9,9 @@ segments labelled by ``relevant_spans`` (``router:`` section, :mod:`tempo_kit.tr
 Validation reports the loss (each batch weighted by its samples) and, on batches with reference
 answers, the accuracy of the greedily generated option letter, accumulated across batches and
 devices with torchmetrics (:mod:`tempo_kit.training.scoring`); with the router objective on, also
-the relevance AUROC and average precision on labelled segments.
+the relevance AUROC and average precision on labelled segments; with ``validation.compare_budget``,
+also the accuracy at that budget under each of ``validation.compare_allocators``
+(:mod:`tempo_kit.training.budget_compare`).
 """
 
 from __future__ import annotations
@@ -150,6 +152,9 @@ class TempoModule(LightningModule):
         self._router_batches = 0
         self._reset_step_stats()
         self.eval_metrics = eval_metrics()
+        from tempo_kit.training.budget_compare import BudgetComparison
+
+        self.budget_comparison = BudgetComparison.from_recipe(self.recipe)
         self.last_eval_metrics: dict[str, float] = {}
 
     # ------------------------------------------------------------------------------ model set-up
@@ -309,9 +314,13 @@ class TempoModule(LightningModule):
                 self._router_batches += 1
         settings = self.recipe["validation"]
         if settings["generate"] and batch.answers and any(a is not None for a in batch.answers):
+            prompt, comparison = prompt_only(batch), self.budget_comparison
+            compressed = None if comparison is None else self.model.compress(prompt, skip_text=True)
             generated = self.model.generate(
-                prompt_only(batch), max_new_tokens=int(settings["max_new_tokens"])
+                prompt, max_new_tokens=int(settings["max_new_tokens"]), compressed=compressed
             )
+            if comparison is not None:
+                comparison.update(self.model, prompt, compressed, batch.answers, settings)
             from tempo_kit.evaluation.metrics import choice_classes
 
             choices, references, open_hits = split_answers(
@@ -328,6 +337,8 @@ class TempoModule(LightningModule):
         from tempo_kit.training.callbacks import emit
 
         metrics = computed_eval_metrics(self.eval_metrics, stage)
+        if self.budget_comparison is not None:
+            metrics.update(self.budget_comparison.compute(stage))
         if self.router.active and self._router_batches:
             metrics[f"{stage}/auroc"] = float(self.val_auroc.compute())
             metrics[f"{stage}/average_precision"] = float(self.val_average_precision.compute())

@@ -71,6 +71,12 @@ def split_answers(
     return choices, references, open_hits
 
 
+def answer_hits(texts: Sequence[str], answers: Sequence[str | None], num_options: int) -> list[bool]:
+    """One hit or miss per row with a reference: option letters and open answers alike."""
+    choices, references, open_hits = split_answers(texts, answers, num_options)
+    return [choice == reference for choice, reference in zip(choices, references)] + open_hits
+
+
 def eval_metrics():
     """torchmetrics accumulators of validation/test: means weighted by samples, and sample counts.
 

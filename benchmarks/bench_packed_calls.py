@@ -1,0 +1,204 @@
+"""Padded vs packed compressor calls (``pack_segments``): tokens per call and wall time, in one run.
+
+A padded call runs every segment as long as its longest (segments × longest tokens); a packed one
+runs their sum, each segment attending only to itself (:mod:`tempo_kit.compressors.packed`).
+Two batches of the ``qwen3_vl`` compressor, ``segment_batch_size`` 8:
+
+- ``call_budget``: the batch of ``bench_call_budget.py`` — a 16:9 and a 4:3 video of the released
+  geometry (512×256 and 512×384 frames), 8-frame windows. Each call holds one video's segments,
+  so its rows are nearly equal: little padding to save.
+- ``mixed``: a training-like batch — short clips of both geometries with short last windows, an
+  image, and questions from a few words to two sentences, so calls mix row lengths.
+
+Per batch and mode: calls, tokens per call (the ``inputs_embeds`` the SVLM ran: rows × width), the
+median wall time of ``--repeats`` passes after a warm-up, and the padded/packed ratios. Memory and
+relevance of the two modes are compared. On CPU attention is SDPA with transformers'
+block-diagonal mask over the whole packed row; on a GPU with ``--attn flash_attention_2`` it is
+varlen.
+
+    python benchmarks/bench_packed_calls.py --tiny --out benchmarks/results/packed_calls_cpu.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from common import (
+    QUESTION,
+    add_checkpoint_arguments,
+    checkpoints,
+    git_commit,
+    machine,
+    random_video,
+    synchronize,
+    write_json,
+)
+
+#: frame sizes (height, width): the released geometry of 16:9 and of 4:3 video (compatibility §1)
+WIDE, NARROW = (256, 512), (384, 512)
+#: questions of the mixed batch, short to long
+QUESTIONS = (
+    "What color?",
+    QUESTION,
+    "Which of the people who enter the kitchen in the first half leaves the room last, and what does "
+    "that person carry when leaving? Answer with the letter of the option.",
+)
+MODES = ("padded", "packed")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_checkpoint_arguments(parser)
+    parser.add_argument("--k-max", type=int, help="memory tokens per segment (default 128; tiny 16)")
+    parser.add_argument("--segments", type=int, default=8, help="segment_batch_size")
+    parser.add_argument("--repeats", type=int, default=1, help="timed passes per mode (median)")
+    parser.add_argument("--dtype", help="weights' dtype (default bfloat16 on GPU, float32 on CPU)")
+    parser.add_argument("--attn", default="sdpa", help="attention implementation (a GPU: flash_attention_2)")
+    parser.add_argument("--out", help="write the markdown table to this file")
+    args = parser.parse_args(argv)
+    if args.k_max is None:
+        args.k_max = 16 if args.tiny else 128
+    if args.dtype is None:
+        args.dtype = "bfloat16" if torch.cuda.is_available() else "float32"
+    return args
+
+
+def batches() -> dict[str, tuple[list, list[str]]]:
+    """The two batches: ``{name: (samples, queries)}``."""
+    from tempo_kit.video import make_segments
+
+    def clip(frames: int, size: tuple[int, int], seed: int):
+        return make_segments(random_video(frames, *size, seed=seed), 8, real_fps=2.0, source=f"{size[1]}x{size[0]}")
+
+    two = [clip(64, WIDE, 0), clip(64, NARROW, 1)]
+    image = make_segments(random_video(1, *NARROW, seed=9), 1, kind="image", source="image")
+    mixed = [clip(20, WIDE, 2), clip(12, NARROW, 3), image, clip(28, WIDE, 4), clip(20, NARROW, 5), clip(12, WIDE, 6)]
+    return {
+        "call_budget": (two, [QUESTION] * len(two)),
+        "mixed": (mixed, [QUESTIONS[i % len(QUESTIONS)] for i in range(len(mixed))]),
+    }
+
+
+def run(compressor, samples, queries, repeats: int) -> dict[str, Any]:
+    """Warm-up, then ``repeats`` timed passes; tokens per call from the SVLM's input."""
+    from tempo_kit.model.compression import compress_samples
+
+    tokens: list[int] = []
+    hook = compressor.svlm.register_forward_pre_hook(
+        lambda m, a, kw: tokens.append(int(kw["inputs_embeds"].shape[0] * kw["inputs_embeds"].shape[1])),
+        with_kwargs=True,
+    )
+    seconds = []
+    with torch.no_grad():
+        out = compress_samples(compressor, samples, queries)  # warm-up
+        for _ in range(repeats):
+            tokens.clear()
+            synchronize()
+            start = time.perf_counter()
+            out = compress_samples(compressor, samples, queries)
+            synchronize()
+            seconds.append(time.perf_counter() - start)
+            print(f"  pass: {seconds[-1]:.2f} s", file=sys.stderr, flush=True)
+    hook.remove()
+    segments = sum(len(s) for s in samples)
+    median = statistics.median(seconds)
+    return {
+        "calls": len(tokens),
+        "tokens_per_call": list(tokens),
+        "tokens": sum(tokens),
+        "seconds": median,
+        "segments_per_s": segments / median,
+        "tokens_per_s": sum(tokens) / median,
+        "memory": out.memory.float().cpu(),
+        "relevance": out.relevance.cpu(),
+    }
+
+
+def build(args: argparse.Namespace, svlm: str, pack: bool):
+    from tempo_kit.compressors.qwen3_vl import Qwen3VLCompressor
+
+    torch.manual_seed(0)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    compressor = Qwen3VLCompressor(
+        svlm, k_max=args.k_max, dtype=args.dtype, attn_implementation=args.attn,
+        segment_batch_size=args.segments, pack_segments=pack,
+    )  # fmt: skip
+    return compressor.to(device).eval()
+
+
+def measure(args: argparse.Namespace, svlm: str) -> list[dict[str, Any]]:
+    compressors = {mode: build(args, svlm, mode == "packed") for mode in MODES}
+    rows = []
+    for name, (samples, queries) in batches().items():
+        counts = [c for s, q in zip(samples, queries) for c in compressors["padded"].segment_tokens(s, q)]
+        results = {}
+        for mode in MODES:
+            print(f"{name} {mode}", file=sys.stderr, flush=True)
+            results[mode] = run(compressors[mode], samples, queries, args.repeats)
+        padded, packed = results["padded"], results["packed"]
+        rows.append({
+            "batch": name,
+            "segments": len(counts),
+            "segment_tokens": [min(counts), max(counts)],
+            **{f"{mode}_{key}": value for mode, r in results.items() for key, value in r.items()
+               if key not in ("memory", "relevance")},
+            "token_ratio": padded["tokens"] / packed["tokens"],
+            "speedup": padded["seconds"] / packed["seconds"],
+            "max_abs_memory": float((padded["memory"] - packed["memory"]).abs().max()),
+            "max_abs_relevance": float((padded["relevance"] - packed["relevance"]).abs().max()),
+        })  # fmt: skip
+    return rows
+
+
+def markdown(rows: list[dict[str, Any]], info: dict[str, Any], command: str) -> str:
+    where = f"GPU {info['gpu']}" if info["gpu"] else f"CPU only, load average {info['load_average']}"
+    lines = [
+        "# Padded vs packed compressor calls",
+        "",
+        f"`{command}` at commit {git_commit()}",
+        "",
+        f"Machine: {info['cpus']} CPU cores, torch threads {info['cpu_threads']}, {where}, torch {info['torch']}",
+        "",
+        "| batch | segments (tokens each) | mode | calls | tokens per call | tokens | s | segments/s | tokens/s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        for mode in MODES:
+            lines.append(
+                f"| {r['batch']} | {r['segments']} ({r['segment_tokens'][0]}–{r['segment_tokens'][1]}) | {mode} | "
+                f"{r[f'{mode}_calls']} | {' '.join(map(str, r[f'{mode}_tokens_per_call']))} | {r[f'{mode}_tokens']} | "
+                f"{r[f'{mode}_seconds']:.2f} | {r[f'{mode}_segments_per_s']:.2f} | {r[f'{mode}_tokens_per_s']:.0f} |"
+            )
+    lines += ["", "| batch | padded / packed tokens | packed speed-up (padded s / packed s) | max abs Δ memory | max abs Δ relevance |",
+              "|---|---|---|---|---|"]  # fmt: skip
+    for r in rows:
+        lines.append(
+            f"| {r['batch']} | {r['token_ratio']:.2f}× | {r['speedup']:.2f}× | {r['max_abs_memory']:.3g} | "
+            f"{r['max_abs_relevance']:.3g} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    svlm = str(checkpoints(args)["svlm"])
+    rows = measure(args, svlm)
+    command = "python benchmarks/bench_packed_calls.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    text = markdown(rows, machine(), command.strip())
+    print(text)
+    if args.out:
+        from tempo_kit.atomic import write_text
+
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        write_text(args.out, text)
+    write_json(args.json, {"machine": machine(), "commit": git_commit(), "batches": rows})
+
+
+if __name__ == "__main__":
+    main()

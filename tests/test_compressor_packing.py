@@ -14,6 +14,7 @@ from test_compressor_qwen3_vl import image_segments
 
 from tempo_kit.compressors.base import padded_tokens
 from tempo_kit.compressors.packed import pack_call, pack_position_ids
+from tempo_kit.compressors.segment_attention import SEGMENT_ATTENTION, sequence_bounds
 from tempo_kit.errors import ConfigError
 from tempo_kit.model.compression import call_plan, compress_samples
 from tempo_kit.registry import COMPRESSORS
@@ -61,6 +62,25 @@ def test_packed_call_equals_the_padded_one(pair):
     # the two videos' rows differ in length: there is padding to save
     counts = [c for s, q in zip(samples, QUERIES) for c in padded.segment_tokens(s, q)]
     assert len(set(counts)) > 2 and packed.call_tokens(counts) == sum(counts) < padded.call_tokens(counts)
+
+
+@pytest.mark.parametrize("family", ["qwen3_vl", "smolvlm"])
+@torch.no_grad()
+def test_sdpa_per_segment_equals_the_padded_call(family, tiny_svlm):
+    """The kit's ``sdpa_segments`` (SDPA run on each packed segment, no whole-row mask) also gives
+    the padded call's results, vision tower included (it takes transformers' SDPA there)."""
+    padded = build(family, tiny_svlm(family))
+    packed = build(family, tiny_svlm(family), pack_segments=True, attn_implementation=SEGMENT_ATTENTION)
+    packed.load_state_dict(padded.state_dict())
+    samples = mixed_samples()
+    want, got = padded(samples, QUERIES), packed(samples, QUERIES)
+    torch.testing.assert_close(got.memory, want.memory, rtol=0, atol=1e-5)
+    torch.testing.assert_close(got.relevance, want.relevance, rtol=0, atol=1e-5)
+    # unpacked, the same implementation is plain SDPA: the padded call is unchanged
+    plain = build(family, tiny_svlm(family), attn_implementation=SEGMENT_ATTENTION)
+    plain.load_state_dict(padded.state_dict())
+    again = plain(samples, QUERIES)
+    torch.testing.assert_close(again.memory, want.memory, rtol=0, atol=1e-6)
 
 
 @torch.no_grad()
@@ -155,3 +175,11 @@ def test_the_packed_row_holds_each_segment_in_order_with_its_own_positions(lengt
 
 def test_padded_and_packed_costs():
     assert padded_tokens([3, 9, 4]) == 27
+
+
+@settings(max_examples=40, deadline=None)
+@given(lengths=st.lists(st.integers(1, 20), min_size=1, max_size=6))
+def test_sequence_bounds_split_where_positions_restart(lengths):
+    positions = torch.cat([torch.arange(n) for n in lengths])
+    edges = [0, *torch.tensor(lengths).cumsum(0).tolist()]
+    assert sequence_bounds(positions) == list(zip(edges, edges[1:]))

@@ -29,6 +29,7 @@ from tempo_kit.compressors.family import FamilyAdapter
 from tempo_kit.compressors.inputs import K_MAX, check_sizes, validate_inputs
 from tempo_kit.compressors.packed import check_packing, pack_call
 from tempo_kit.compressors.prompts import compressor_prompt_text
+from tempo_kit.compressors.segment_attention import SEGMENT_ATTENTION  # noqa: F401  (registers it)
 from tempo_kit.errors import CheckpointError, ConfigError
 from tempo_kit.hf import (
     build_from_config,

@@ -209,7 +209,9 @@ class VideoSession(MemorySource):
             self._prefixes = [None] * len(self.segments)
             self._prompt = prompt_text
         reused = self.cached_segments > 0
-        plan = call_plan(compressor, [self.segments], [query], prompt)  # the calls compress_samples makes
+        # the calls compress_samples makes, costed padded: the prefix-cache calls pad even when
+        # the compressor's own forward packs (pack_segments)
+        plan = call_plan(compressor, [self.segments], [query], prompt, padded=True)
         outputs, tokens = [], 0
         total = len(self.segments)
         with tqdm(total=total, desc="compress", unit="seg", disable=not progress, dynamic_ncols=True) as bar:

@@ -283,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         "train_stage2_packed",
         lambda: child(
             HERE / "bench_train_step.py",
-            [*train, "--mixed-lengths", "--micro-batch-size", "3",
+            [*train, "--mixed-lengths", "--micro-batch-size", "4",
              "--override", f"model.train_pack_tokens={2048 if smoke else 8192}",
              "--override", "model.compressor.pack_segments=true",
              "--override", f"model.compressor.attn_implementation={attn}",

@@ -15,7 +15,8 @@ or ``--attn``); ``packed_segments`` with the kit's SDPA per segment (``sdpa_segm
 ``--attn`` on a GPU (``flash_attention_2``: varlen).
 
 Per batch and mode: calls, tokens per call (the ``inputs_embeds`` the SVLM ran: rows × width), the
-median wall time of ``--repeats`` passes after a warm-up, and the padded/packed ratios. Memory and
+median wall time of ``--repeats`` passes after a warm-up (modes interleaved pass by pass), and the
+padded/packed ratios. Memory and
 relevance of the packed modes are compared with the padded one.
 
     python benchmarks/bench_packed_calls.py --tiny --out benchmarks/results/packed_calls_cpu.md
@@ -61,7 +62,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_checkpoint_arguments(parser)
     parser.add_argument("--k-max", type=int, help="memory tokens per segment (default 128; tiny 16)")
     parser.add_argument("--segments", type=int, default=8, help="segment_batch_size")
-    parser.add_argument("--repeats", type=int, default=1, help="timed passes per mode (median)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed passes per mode, interleaved (median)")
     parser.add_argument("--dtype", help="weights' dtype (default bfloat16 on GPU, float32 on CPU)")
     parser.add_argument("--attn", default="sdpa", help="attention implementation (a GPU: flash_attention_2)")
     parser.add_argument("--out", help="write the markdown table to this file")
@@ -89,39 +90,52 @@ def batches() -> dict[str, tuple[list, list[str]]]:
     }
 
 
-def run(compressor, samples, queries, repeats: int) -> dict[str, Any]:
-    """Warm-up, then ``repeats`` timed passes; tokens per call from the SVLM's input."""
+def run(compressors: dict[str, Any], samples, queries, repeats: int) -> dict[str, dict[str, Any]]:
+    """A warm-up pass per mode, then ``repeats`` rounds of one timed pass per mode, interleaved
+    (a shared machine's load drifts; interleaving spreads it over the modes). Tokens per call
+    are read from the SVLM's input."""
     from tempo_kit.model.compression import compress_samples
 
-    tokens: list[int] = []
-    hook = compressor.svlm.register_forward_pre_hook(
-        lambda m, a, kw: tokens.append(int(kw["inputs_embeds"].shape[0] * kw["inputs_embeds"].shape[1])),
-        with_kwargs=True,
-    )
-    seconds = []
+    tokens: dict[str, list[int]] = {mode: [] for mode in compressors}
+    seconds: dict[str, list[float]] = {mode: [] for mode in compressors}
+    outputs = {}
+    hooks = [
+        c.svlm.register_forward_pre_hook(
+            lambda m, a, kw, mode=mode: tokens[mode].append(int(kw["inputs_embeds"].shape[:2].numel())),
+            with_kwargs=True,
+        )
+        for mode, c in compressors.items()
+    ]
     with torch.no_grad():
-        out = compress_samples(compressor, samples, queries)  # warm-up
+        for mode, compressor in compressors.items():
+            outputs[mode] = compress_samples(compressor, samples, queries)  # warm-up
         for _ in range(repeats):
-            tokens.clear()
-            synchronize()
-            start = time.perf_counter()
-            out = compress_samples(compressor, samples, queries)
-            synchronize()
-            seconds.append(time.perf_counter() - start)
-            print(f"  pass: {seconds[-1]:.2f} s", file=sys.stderr, flush=True)
-    hook.remove()
+            for mode, compressor in compressors.items():
+                tokens[mode].clear()
+                synchronize()
+                start = time.perf_counter()
+                compress_samples(compressor, samples, queries)
+                synchronize()
+                seconds[mode].append(time.perf_counter() - start)
+                print(f"  {mode}: {seconds[mode][-1]:.2f} s", file=sys.stderr, flush=True)
+    for hook in hooks:
+        hook.remove()
     segments = sum(len(s) for s in samples)
-    median = statistics.median(seconds)
-    return {
-        "calls": len(tokens),
-        "tokens_per_call": list(tokens),
-        "tokens": sum(tokens),
-        "seconds": median,
-        "segments_per_s": segments / median,
-        "tokens_per_s": sum(tokens) / median,
-        "memory": out.memory.float().cpu(),
-        "relevance": out.relevance.cpu(),
-    }
+    results = {}
+    for mode in compressors:
+        median = statistics.median(seconds[mode])
+        results[mode] = {
+            "calls": len(tokens[mode]),
+            "tokens_per_call": list(tokens[mode]),
+            "tokens": sum(tokens[mode]),
+            "seconds": median,
+            "seconds_all": [round(t, 3) for t in seconds[mode]],
+            "segments_per_s": segments / median,
+            "tokens_per_s": sum(tokens[mode]) / median,
+            "memory": outputs[mode].memory.float().cpu(),
+            "relevance": outputs[mode].relevance.cpu(),
+        }
+    return results
 
 
 def build(args: argparse.Namespace, svlm: str, mode: str):
@@ -142,10 +156,8 @@ def measure(args: argparse.Namespace, svlm: str) -> list[dict[str, Any]]:
     rows = []
     for name, (samples, queries) in batches().items():
         counts = [c for s, q in zip(samples, queries) for c in compressors["padded"].segment_tokens(s, q)]
-        results = {}
-        for mode in MODES:
-            print(f"{name} {mode}", file=sys.stderr, flush=True)
-            results[mode] = run(compressors[mode], samples, queries, args.repeats)
+        print(name, file=sys.stderr, flush=True)
+        results = run(compressors, samples, queries, args.repeats)
         padded, packed = results["padded"], results["packed_segments"]
         rows.append({
             "batch": name,

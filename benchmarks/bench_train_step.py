@@ -77,6 +77,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--window", type=int, help="frames per segment (default: the recipe's, 4)")
     add_frame_size_arguments(parser)
     parser.add_argument("--answer-words", type=int, help="words in each answer (default 64; tiny 8)")
+    parser.add_argument(
+        "--mixed-lengths",
+        action="store_true",
+        help="samples of a micro-batch differ in length (frames and answer halve with each of 3 "
+        "samples in turn): what packing (model.train_pack_tokens, model.compressor.pack_segments) saves",
+    )
     parser.add_argument("--steps", type=int, help="measured steps (default 5; tiny 2)")
     parser.add_argument("--warmup", type=int, help="unmeasured first steps (default 2; tiny 1)")
     parser.add_argument("--peak-tflops", type=float, help="peak bf16 dense TFLOP/s (default: by GPU name)")
@@ -170,9 +176,13 @@ class SyntheticBatches(torch.utils.data.Dataset):
         turns = [Turn("user", QUESTION), Turn("assistant", answer)]
         rows, segments = [], []
         for sample in range(args.micro_batch_size):
-            video = random_video(args.frames, args.height, args.width, seed=index * 1000 + sample)
+            shrink = sample % 3 if args.mixed_lengths else 0  # full, half, quarter length in turn
+            frames = max(args.window, args.frames >> shrink)
+            video = random_video(frames, args.height, args.width, seed=index * 1000 + sample)
             segments.append(make_segments(video, args.window, kind="video", real_fps=2.0))
-            rows.append(encode_decoder_prompt(self.tokenizer, turns, has_visual=True))
+            words = answer.split()[: max(1, len(answer.split()) >> shrink)]
+            sample_turns = [turns[0], Turn("assistant", " ".join(words))]
+            rows.append(encode_decoder_prompt(self.tokenizer, sample_turns, has_visual=True))
         width = max(len(ids) for ids, _ in rows)
         input_ids = torch.full((len(rows), width), int(self.tokenizer.pad_token_id))
         labels = torch.full((len(rows), width), IGNORE_INDEX)
@@ -239,6 +249,7 @@ def summarise(args, recipe, timer: StepTimer, world_size: int) -> dict[str, Any]
         "trainable": parts,
         "micro_batch_size": samples,
         "frames": args.frames,
+        "mixed_lengths": args.mixed_lengths,
         "window": args.window,
         "frame_size": [args.height, args.width],
         "k_max": recipe["model"]["compressor"].get("k_max"),

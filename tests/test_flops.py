@@ -21,6 +21,7 @@ from tempo_kit.flops import (
     StepFlops,
     decoder_flops,
     mfu,
+    packed_lengths,
     peak_flops_for,
     projector_flops,
     vision_tower_flops,
@@ -144,6 +145,33 @@ def test_unpadded_counts_only_real_tokens(model, batch):
     assert padded.llm_lengths == [out.attention_mask.shape[1]] * 2
     assert sum(recorder.svlm_lengths) < sum(padded.svlm_lengths)
     assert recorder.flops().forward < padded.flops().forward
+
+
+def test_packed_compressor_calls_count_each_segment(model, batch):
+    """A packed call passes no mask: the recorder reads its segments from the restarting positions."""
+    unpacked, packed = FlopRecorder(model), None
+    try:
+        with torch.no_grad():
+            model(batch)
+        unpacked.remove()
+        packed = FlopRecorder(model)
+        model.compressor.pack_segments = True
+        with torch.no_grad():
+            model(batch)
+    finally:
+        model.compressor.pack_segments = False
+        unpacked.remove()
+        if packed is not None:
+            packed.remove()
+    assert packed.svlm_lengths == unpacked.svlm_lengths and len(packed.svlm_lengths) == 5
+    assert packed.flops().svlm == unpacked.flops().svlm > 0
+
+
+def test_packed_lengths_split_rows_where_positions_restart():
+    rows = torch.tensor([[0, 1, 2, 0, 1, 0], [0, 1, 2, 3, 4, 5]])
+    assert packed_lengths(rows) == [3, 2, 1, 6]
+    four = torch.stack([rows, rows * 0, rows * 0, rows * 0])  # the text row leads the M-RoPE form
+    assert packed_lengths(four) == [3, 2, 1, 6]
 
 
 def test_vision_tower_alone(model):

@@ -28,8 +28,11 @@ def test_gpu_suite_smoke_runs_every_part(tmp_path):
     # same pixels, same model: the overlapped kit answers as the released-style baseline does
     assert e2e["kit_exact_overlapped"]["answer"] == e2e["released_style_baseline"]["answer"]
     assert e2e["kit_exact_overlapped"]["visual_tokens"] == e2e["released_style_baseline"]["visual_tokens"]
-    for name in ("train_stage2_fsdp2", "train_stage3_lora"):
+    for name in ("train_stage2_fsdp2", "train_stage3_lora", "train_stage2_packed"):
         assert results[name]["strategy"] == "fsdp" and results[name]["step_seconds_median"] > 0
+    packed = results["train_stage2_packed"]
+    assert packed["mixed_lengths"] and packed["attn_implementation"] == "sdpa"
+    assert "model.compressor.pack_segments=true" in packed["overrides"]
     assert results["train_stage3_lora"]["recipe"] == "stage3_lora"
     assert results["train_stage3_lora"]["trainable"]["llm"] == "input_grad"  # LoRA: frozen base weights
     assert results["decode"]["pil"]["frames"] == results["decode"]["decoder"]["frames"] == 16

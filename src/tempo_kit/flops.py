@@ -340,6 +340,10 @@ class FlopRecorder:
         if mask is not None:  # with a cache, the mask covers the cached columns first
             self.svlm_lengths += self._lengths(mask[:, past:])
             self.svlm_past += self._lengths(mask[:, :past]) if past else [0] * int(mask.shape[0])
+        elif kwargs.get("position_ids") is not None:  # a packed call: its segments, not its row
+            lengths = packed_lengths(kwargs["position_ids"])
+            self.svlm_lengths += lengths
+            self.svlm_past += [0] * len(lengths)
         for key in ("video_grid_thw", "image_grid_thw"):
             grid = kwargs.get(key)
             if grid is not None:
@@ -353,6 +357,8 @@ class FlopRecorder:
         mask = args[1] if len(args) > 1 else kwargs.get("attention_mask")
         if mask is not None:
             self.llm_lengths += self._lengths(mask)
+        elif kwargs.get("position_ids") is not None:  # packed rows (a row's padding tail counts as one)
+            self.llm_lengths += packed_lengths(kwargs["position_ids"])
 
     def flops(self) -> StepFlops:
         """The recorded forward FLOPs since the last :meth:`reset`."""
@@ -364,3 +370,17 @@ class FlopRecorder:
             llm = decoder_flops(self.decoder_config, self.llm_lengths, lm_head=True, causal=self.causal)
             step.llm = llm["layers"] + llm["lm_head"]
         return step
+
+
+def packed_lengths(position_ids: Any) -> list[int]:
+    """Lengths of the sequences of packed rows: runs of text positions that each restart at 0
+    (``[B, L]``, or the text row of the four-row M-RoPE form ``[4, B, L]``), as transformers reads them."""
+    text = position_ids[0] if position_ids.ndim == 3 and position_ids.shape[0] == 4 else position_ids
+    if text.ndim == 3:  # three M-RoPE rows without a text row: one unpacked sequence per row
+        return [int(text.shape[-1])] * int(text.shape[1])
+    lengths: list[int] = []
+    for row in text.reshape(-1, text.shape[-1]):
+        starts = (row.diff() != 1).nonzero().flatten().add(1).tolist()
+        edges = [0, *starts, int(row.shape[0])]
+        lengths += [b - a for a, b in zip(edges, edges[1:])]
+    return lengths

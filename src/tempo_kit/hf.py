@@ -28,6 +28,12 @@ from tempo_kit.dtypes import AUTO, resolve_dtype
 from tempo_kit.errors import CheckpointError
 from tempo_kit.hf_folder import SAFE_INDEX, copy_files, save_state_dict, weight_files
 
+#: Attention implementations for which transformers turns restarting position ids into
+#: per-sequence attention (``masking_utils``: a block-diagonal mask; flash-attention: per-sequence
+#: lengths; ``sdpa_segments``: the kit's SDPA per sequence, ``compressors/segment_attention.py``):
+#: packed decoder rows and packed compressor calls need one of these.
+PACKING_ATTENTION = frozenset({"sdpa", "eager", "flash_attention_2", "flash_attention_3", "sdpa_segments"})
+
 #: Index file of a sharded safetensors checkpoint.
 #: Tensors a component holds beside its Hugging Face model (e.g. memory tokens), in its folder.
 OWN_TENSORS_NAME = "state_dict.safetensors"

@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
+from tempo_kit.compressors.packed import pack_position_ids
 from tempo_kit.types import Segments
 
 #: How a family tells the model when a frame was shown.
@@ -60,6 +61,11 @@ class FamilyAdapter(ABC):
     checkpoint_paths: ClassVar[dict[str, str]] = {"svlm": "model"}
     #: key of the input embeddings in the compressor's own state (``svlm.`` + the HF model's path)
     embeddings_key: ClassVar[str] = "svlm.language_model.embed_tokens.weight"
+    #: whether the family's model runs a packed call (:mod:`tempo_kit.compressors.packed`): its
+    #: language model reads restarting position ids as separate sequences, and its forward places
+    #: visual features by order. Off unless a family opts in (and tests packed == padded), so an
+    #: adapter that does not know about packing keeps working and refuses ``pack_segments``.
+    packs_segments: ClassVar[bool] = False
 
     def __init__(self, path: Path, tokenizer: Any, config: Any) -> None:
         self.path = path
@@ -127,6 +133,11 @@ class FamilyAdapter(ABC):
         """Position ids of a padded batch; by default 1-D, counting real tokens only, so padding
         on either side leaves every real token's position unchanged."""
         return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+
+    def packed_positions(self, position_ids: Tensor, attention_mask: Tensor) -> Tensor:
+        """Position ids of a packed call from those :meth:`positions` gave its padded batch: by
+        default each segment's own, gathered, with a restarting text row in front of M-RoPE ones."""
+        return pack_position_ids(position_ids, attention_mask)
 
     def continued_positions(self, start: Tensor, width: int) -> Tensor:
         """Positions of a suffix of ``width`` tokens after cached prefixes ending at ``start - 1``."""

@@ -24,10 +24,12 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from tempo_kit.compressors.base import DEFAULT_SEGMENT_BATCH_SIZE, Compressor
+from tempo_kit.compressors.base import DEFAULT_SEGMENT_BATCH_SIZE, Compressor, padded_tokens
 from tempo_kit.compressors.family import FamilyAdapter
 from tempo_kit.compressors.inputs import K_MAX, check_sizes, validate_inputs
+from tempo_kit.compressors.packed import check_packing, pack_call
 from tempo_kit.compressors.prompts import compressor_prompt_text
+from tempo_kit.compressors.segment_attention import SEGMENT_ATTENTION  # noqa: F401  (registers it)
 from tempo_kit.errors import CheckpointError, ConfigError
 from tempo_kit.hf import (
     build_from_config,
@@ -90,8 +92,15 @@ class MemoryTokenCompressor(Compressor):
             that elicits the relevance prior) by default.
         prompt: if given, one prompt for both modes (overrides the two above).
         segment_batch_size: segments per forward (micro-batch). Outputs do not depend on it.
-        call_token_budget: most tokens one forward may hold, counted as the padded batch
-            (segments × the longest sequence with its memory tokens); ``None``: no token budget.
+        call_token_budget: most tokens one forward may hold, counted as the forward runs them
+            (:meth:`call_tokens`: padded, segments × the longest sequence with its memory tokens;
+            packed, their sum); ``None``: no token budget.
+        pack_segments: run each forward as one packed row, the segments one after another with
+            no padding, each attending only to itself (:mod:`tempo_kit.compressors.packed`;
+            flash-attention 2's varlen kernels on a GPU, a block-diagonal mask under SDPA).
+            Results equal the padded forward's up to float rounding. Off by default: with a
+            dense mask, CPU attention runs over the whole row, so it only pays where padding is
+            large or attention is varlen (measured in ``benchmarks/bench_call_budget.py``).
         padding_side: ``"right"`` or ``"left"``; memory tokens always follow each sequence's last
             real token, so outputs do not depend on it.
         dtype: parameter dtype (``"auto"``: the checkpoint config's), a :mod:`tempo_kit.dtypes` name.
@@ -119,6 +128,7 @@ class MemoryTokenCompressor(Compressor):
         dtype: str | torch.dtype = "auto",
         attn_implementation: str | None = "sdpa",
         require_prefix_cache: bool = False,
+        pack_segments: bool = False,
         **options: Any,
     ) -> None:
         super().__init__()
@@ -129,6 +139,7 @@ class MemoryTokenCompressor(Compressor):
         if padding_side not in ("right", "left"):
             raise ConfigError(f"compressor padding_side must be 'right' or 'left', got {padding_side!r}")
         check_capabilities(family, require_prefix_cache, options)
+        check_packing(family, pack_segments, attn_implementation)
         where = f"compressor {family.name!r}"
         path = family_checkpoint(pretrained, family)
         self.pretrained = str(path)
@@ -143,6 +154,7 @@ class MemoryTokenCompressor(Compressor):
         self.eval_prompt = resolve_prompt(prompt or eval_prompt)
         self.segment_batch_size = segment_batch_size
         self.call_token_budget = call_token_budget
+        self.pack_segments = pack_segments
         self.padding_side = padding_side
         self.tokenizer = AutoTokenizer.from_pretrained(str(path))
         config = read_config(path, where)
@@ -150,6 +162,8 @@ class MemoryTokenCompressor(Compressor):
         self.adapter = family(path, self.tokenizer, config, **options)
         #: the Hugging Face model without its LM head (vision tower + language model)
         self.svlm = build_from_config(family.model_class()._from_config, config, dtype, attn_implementation, where)
+        if pack_segments:  # ``None`` lets transformers choose: check what it chose
+            check_packing(family, True, getattr(self.svlm.config, "_attn_implementation", None) or "eager")
         text = family.text_config(self.adapter)
         self.hidden_size = int(text.hidden_size)
         self.tie_word_embeddings = bool(getattr(config, "tie_word_embeddings", False) or text.tie_word_embeddings)
@@ -247,6 +261,10 @@ class MemoryTokenCompressor(Compressor):
         lengths = self.adapter.sequence_lengths(segments, self.prompt_for(system_prompt), query)
         return [n + self.k_max for n in lengths]
 
+    def call_tokens(self, counts: Sequence[int]) -> int:
+        """Tokens a forward over segments of ``counts`` runs: their sum packed, else the padded batch."""
+        return sum(counts) if self.pack_segments else padded_tokens(counts)
+
     def compress(self, visuals: Sequence, queries: Sequence[str], system_prompt: str | None = None) -> tuple[Tensor, Tensor]:
         """One SVLM forward over a micro-batch: ``(memory [B, k_max, d], relevance [B] float32)``."""
         device = self.memory_tokens.device
@@ -256,6 +274,8 @@ class MemoryTokenCompressor(Compressor):
         input_ids, attention_mask, memory_mask, last_real = self._pad(sequences, device)
         visual = adapter.visual_inputs(visuals, device)
         position_ids = adapter.positions(self.svlm, input_ids, attention_mask, visual)
+        if self.pack_segments:
+            return self._compress_packed(input_ids, attention_mask, memory_mask, last_real, position_ids, visual)
         embeds = self._with_memory(self.svlm.get_input_embeddings()(input_ids), memory_mask)
         hidden = self.svlm(
             inputs_embeds=embeds,
@@ -266,10 +286,25 @@ class MemoryTokenCompressor(Compressor):
         ).last_hidden_state
         return self._read_out(hidden, memory_mask, last_real)
 
+    def _compress_packed(self, input_ids, attention_mask, memory_mask, last_real, position_ids, visual):
+        """The same forward as one packed row (:mod:`tempo_kit.compressors.packed`): no attention
+        mask, so transformers attends within each segment from the restarting positions."""
+        packed = pack_call(input_ids, attention_mask, memory_mask, last_real)
+        positions = self.adapter.packed_positions(position_ids, attention_mask)
+        embeds = self._with_memory(self.svlm.get_input_embeddings()(packed.input_ids), packed.memory_mask)
+        hidden = self.svlm(
+            inputs_embeds=embeds, attention_mask=None, position_ids=positions, use_cache=False, **visual
+        ).last_hidden_state
+        rows = len(packed.lengths)
+        memory = hidden[packed.memory_mask].view(rows, self.k_max, -1)
+        return memory, self._relevance(hidden[0, packed.last_real])
+
     # ------------------------------------------------------------------ pieces every path shares
     def _with_memory(self, embeds: Tensor, memory_mask: Tensor) -> Tensor:
-        """Write the learnable memory tokens into their slots of ``embeds``."""
-        memory = self.memory_tokens.to(embeds.dtype).expand(embeds.shape[0], -1, -1)
+        """Write the learnable memory tokens into their slots of ``embeds`` (once per run of
+        ``k_max`` slots, in order: one per padded row, or one per segment of a packed row)."""
+        copies = int(memory_mask.sum()) // self.k_max
+        memory = self.memory_tokens.to(embeds.dtype).repeat(copies, 1)
         return embeds.masked_scatter(memory_mask.unsqueeze(-1), memory)
 
     def _read_out(self, hidden: Tensor, memory_mask: Tensor, last_real: Tensor) -> tuple[Tensor, Tensor]:
@@ -277,10 +312,13 @@ class MemoryTokenCompressor(Compressor):
         rows = hidden.shape[0]
         memory_states = hidden[memory_mask].view(rows, self.k_max, -1)
         query_state = hidden[torch.arange(rows, device=hidden.device), last_real]
-        # a per-row product and sum, not a matrix-vector product: its value does not depend on how
-        # many rows the call holds, so the cut into calls never changes a score by a rounding
-        relevance = torch.sigmoid((query_state.float() * self.relevance_direction).sum(-1))
-        return memory_states, relevance
+        return memory_states, self._relevance(query_state)
+
+    def _relevance(self, query_state: Tensor) -> Tensor:
+        """sigmoid((w_Yes − w_No)·h) in fp32 per row of ``query_state`` ``[B, d]``: a per-row
+        product and sum, not a matrix-vector product, so its value does not depend on how many
+        rows the call holds and the cut into calls never changes a score by a rounding."""
+        return torch.sigmoid((query_state.float() * self.relevance_direction).sum(-1))
 
     def _pad(self, sequences: list[list[int]], device) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Ids ``[B, L+k]`` with memory slots right after each sequence; masks; last real index."""
@@ -355,3 +393,4 @@ def check_capabilities(family: type[FamilyAdapter], require_prefix_cache: bool, 
                 f"compressor {family.name!r} has no setting {key!r}; its own settings are: "
                 f"{', '.join(accepted) or 'none'} (plus the memory-token core's)"
             )
+

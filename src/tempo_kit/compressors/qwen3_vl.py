@@ -62,6 +62,7 @@ class Qwen3VLFamily(FamilyAdapter):
     time_encoding = "per_patch"
     preprocessing = ("released", "qwen3_vl", "processor")  # the released chain is its own
     prefix_cache = True
+    packs_segments = True
     #: resize rule of video segments (:func:`~tempo_kit.compressors.visual.patch_segments`)
     video_rule = "video"
 
@@ -172,7 +173,7 @@ class Qwen3VLCompressor(PrefixCachedMemoryCompressor):
     The other settings are the memory-token core's
     (:class:`~tempo_kit.compressors.memory.MemoryTokenCompressor`: ``k_max``, the prompts,
     ``segment_batch_size``, ``call_token_budget``, ``padding_side``, ``dtype``,
-    ``attn_implementation``, ``require_prefix_cache``) and the family's (:class:`Qwen3VLFamily`:
+    ``attn_implementation``, ``require_prefix_cache``, ``pack_segments``) and the family's (:class:`Qwen3VLFamily`:
     the pixel bounds and ``time_tag_template``).
     """
 
@@ -196,10 +197,11 @@ class Qwen3VLCompressor(PrefixCachedMemoryCompressor):
         image_max_pixels: int | None = None,
         time_tag_template: str = TIME_TAG_TEMPLATE,
         require_prefix_cache: bool = False,
+        pack_segments: bool = False,
     ) -> None:
         super().__init__(
             pretrained, k_max, train_prompt, eval_prompt, prompt, segment_batch_size, call_token_budget,
-            padding_side, dtype, attn_implementation, require_prefix_cache,
+            padding_side, dtype, attn_implementation, require_prefix_cache, pack_segments,
             min_pixels=min_pixels, max_pixels=max_pixels, image_min_pixels=image_min_pixels,
             image_max_pixels=image_max_pixels, time_tag_template=time_tag_template,
         )

@@ -63,6 +63,7 @@ class SmolVLMFamily(FamilyAdapter):
     hub_example = "HuggingFaceTB/SmolVLM2-256M-Video-Instruct"
     time_encoding = "per_frame"
     prefix_cache = False
+    packs_segments = True
     embeddings_key = "svlm.text_model.embed_tokens.weight"
 
     def __init__(self, path: Path, tokenizer: Any, config: Any) -> None:

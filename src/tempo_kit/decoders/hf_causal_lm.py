@@ -25,6 +25,7 @@ from tempo_kit.dtypes import resolve_dtype
 from tempo_kit.errors import CheckpointError
 from tempo_kit.generation import DEFAULT_MAX_NEW_TOKENS
 from tempo_kit.hf import (
+    PACKING_ATTENTION,
     build_from_config,
     building_on_meta,
     initial_tensors,
@@ -36,10 +37,6 @@ from tempo_kit.hf import (
 from tempo_kit.hub import LLM_HUB_NAME, local_checkpoint
 from tempo_kit.model.chat_formats import chat_format_of, stop_token_ids
 from tempo_kit.registry import DECODERS
-
-#: attention implementations for which transformers turns restarting position ids into per-sample
-#: attention (masking_utils: a block-diagonal mask; flash-attention: per-sequence lengths)
-PACKING_ATTENTION = frozenset({"sdpa", "eager", "flash_attention_2", "flash_attention_3"})
 
 
 def declared_model_type(path: Path) -> str | None:

@@ -119,7 +119,8 @@ def compress_together(pipeline: Any, asks: Sequence[Ask]) -> list[Any]:
             counts += segment_token_counts(
                 compressor, [ask.session.segments], [question.compressor_query], question.system_prompt, budget
             )
-    calls = plan_calls(counts, segment_batch_size(compressor), budget, _cost(compressor))
+    # suffix calls after cached prefixes pad even when the compressor's own forward packs
+    calls = plan_calls(counts, segment_batch_size(compressor), budget, padded_tokens)
     pieces: list[list[Any]] = [[] for _ in asks]
     tokens = [0] * len(asks)
     first = 0
@@ -245,9 +246,3 @@ def _run(fn: Callable[..., InferenceResult], *args: Any) -> InferenceResult | Ex
 def _spread(tokens: int, rows: int) -> list[int]:
     """``tokens`` split evenly over ``rows`` (a compressor that does not count per row)."""
     return [tokens // rows + (row < tokens % rows) for row in range(rows)]
-
-
-def _cost(compressor: Any) -> Callable[[Sequence[int]], int]:
-    """The compressor's cost of one call (padded when it does not say), as the planner counts it."""
-    cost = getattr(compressor, "call_tokens", None)
-    return cost if callable(cost) else padded_tokens

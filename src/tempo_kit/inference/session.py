@@ -264,7 +264,9 @@ class VideoSession(MemorySource):
         compressor = self.pipeline.model.compressor
         prompt = question.system_prompt
         prompt_text = compressor.prompt_for(prompt)
-        plan = call_plan(compressor, [self.segments], [question.compressor_query], prompt)  # compress_samples' calls
+        # the calls compress_samples makes, costed padded: the prefix-cache calls pad even when the
+        # compressor's own forward packs (pack_segments)
+        plan = call_plan(compressor, [self.segments], [question.compressor_query], prompt, padded=True)
         for ((_, first, last),) in plan_pieces(plan, [len(self.segments)]):  # one sample: one piece per call
             indices = list(range(first, last))
             missing = [j for j in indices if self._prefixes[j] is None]

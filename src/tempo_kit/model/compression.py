@@ -167,19 +167,26 @@ def plan_pieces(plan: Sequence[int], lengths: Sequence[int]) -> Iterator[list[tu
 
 
 def call_plan(
-    compressor: nn.Module, samples: Sequence[Segments], queries: Sequence[str], system_prompt: str | None = None
+    compressor: nn.Module,
+    samples: Sequence[Segments],
+    queries: Sequence[str],
+    system_prompt: str | None = None,
+    *,
+    padded: bool = False,
 ) -> list[int]:
     """Segments per call of ``compressor`` over every segment of ``samples`` (see :func:`plan_calls`).
 
     Without a ``call_token_budget`` nothing is counted: calls of ``segment_batch_size``, the last
     one shorter. With one, a segment over it alone is refused (:func:`segment_token_counts`).
+    ``padded`` costs calls as padded batches whatever the compressor's ``call_tokens`` says: for
+    a path that pads even when the compressor's own forward packs (the prefix-cache calls).
     """
     size = segment_batch_size(compressor)
     budget = call_token_budget(compressor)
     if budget is None:
         return plan_calls([1] * sum(len(s) for s in samples), size)
     counts = segment_token_counts(compressor, samples, queries, system_prompt, budget)
-    return plan_calls(counts, size, budget, _call_cost(compressor))
+    return plan_calls(counts, size, budget, padded_tokens if padded else _call_cost(compressor))
 
 
 def segment_token_counts(

@@ -120,10 +120,11 @@ def wilson(successes: float, total: int) -> tuple[float, float]:
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
-def summarise(per_seed: list[list[float]]) -> dict[str, float]:
-    """Pooled mean and Wilson interval over every seed's videos, and the spread of the seed means."""
+def summarise(per_seed: list[list[float]], proportion: bool = True) -> dict[str, float]:
+    """Pooled mean over every seed's videos with (for 0/1 outcomes) its Wilson interval, and the
+    spread of the seed means."""
     pooled = [x for seed in per_seed for x in seed]
     means = [sum(s) / len(s) for s in per_seed]
-    low, high = wilson(sum(pooled), len(pooled))
+    low, high = wilson(sum(pooled), len(pooled)) if proportion else (math.nan, math.nan)
     return {"mean": sum(pooled) / len(pooled), "low": low, "high": high, "n": len(pooled),
             "seed_means": means, "seed_min": min(means), "seed_max": max(means)}  # fmt: skip

@@ -9,6 +9,8 @@ from table2_eval import ALLOCATORS
 #: the Table 2 section of the docs page lies between these lines (the script rewrites it)
 DOCS_BEGIN = "<!-- table2_router.py: begin (written by the script, do not edit) -->"
 DOCS_END = "<!-- table2_router.py: end -->"
+#: the plot the docs section shows, relative to the docs page's folder
+DOCS_PLOT = "assets/table2-router-cpu.png"
 #: Table 2B's claimed order, best first: each group's worst interval must clear the next group's best
 ORDER = (("top-k", "ATA (released)"), ("{uniform}",), ("random",), ("adversarial",))
 
@@ -45,10 +47,15 @@ def tables(document: dict) -> list[str]:
     for budget, checks in document["ordering"].items():
         cells = ", ".join(f"with {name}: **{'holds' if ok else 'does not hold'}**" for name, ok in checks.items())
         lines.append(f"- B={budget}: {cells}")
-    lines += ["", f"**Routing** (mean per-video AUROC against the asked segment, mean of {seeds} seeds, range):", "",
-              "| scorer | AUROC |", "|---|---|"]  # fmt: skip
-    for name, stat in summary["routing"].items():
-        lines.append(f"| {name} | {stat['mean']:.3f} ({stat['seed_min']:.3f}–{stat['seed_max']:.3f}) |")
+    kinds = list(summary["routing"])
+    lines += ["", f"**Routing**: mean per-video AUROC against the asked segment (mean of {seeds} seeds, range), on "
+              "held-out videos where every segment shows a shape (only the question tells the asked one) and on "
+              f"the Table 2 videos ({args['distractors']} other shapes, the rest background):", "",
+              "| scorer | " + " | ".join(kinds) + " |", "|---|" + "---|" * len(kinds)]  # fmt: skip
+    for name in summary["routing"][kinds[0]]:
+        cells = [summary["routing"][k][name] for k in kinds]
+        lines.append(f"| {name} | " + " | ".join(f"{c['mean']:.3f} ({c['seed_min']:.3f}–{c['seed_max']:.3f})"
+                                                 for c in cells) + " |")  # fmt: skip
     lines += ["", f"**Accuracy vs the needle's tokens** (the needle segment keeps n tokens, every other "
               f"segment its k_min={args['k_min']} anchor):", "", "| needle tokens | accuracy |", "|---|---|"]  # fmt: skip
     for tokens, stat in summary["needle_curve"].items():
@@ -71,10 +78,11 @@ def markdown(document: dict) -> str:
         "",
         f"Commit `{document['commit']}`. Tiny random-initialised Qwen3-VL / Qwen3 checkpoints; seeds "
         f"{args['seeds']}, {args['test_videos']} held-out videos each. Every video is {args['segments']} segments "
-        f"(2 s, 4 frames at 2 fps, {args['size'].replace(',', 'x')} frames) spliced from held-out segments, each "
-        f"showing one equally salient striped shape; the question names the shape whose {args['stripes']} stripe "
-        f"colours it asks (exact answer; chance {8 ** -args['stripes']:.3f}). k_max {args['k_max']}, k_min "
-        f"{args['k_min']}; all tokens = {args['segments'] * args['k_max']}.",
+        f"(2 s, 4 frames at 2 fps, {args['size'].replace(',', 'x')} frames) spliced from held-out segments: one "
+        f"shows the striped shape the question names, {args['distractors']} show other shapes, the rest background; "
+        f"the question asks the named shape's {args['stripes']} stripe colours (exact answer; chance "
+        f"{8 ** -args['stripes']:.3f}). k_max {args['k_max']}, k_min {args['k_min']}; all tokens = "
+        f"{args['segments'] * args['k_max']}.",
         "",
         "```bash",
         document["command"],
@@ -104,7 +112,9 @@ def update_docs(page: Path, document: dict) -> None:
     head, rest = text.split(DOCS_BEGIN, 1)
     _, tail = rest.split(DOCS_END, 1)
     body = [DOCS_BEGIN, "", f"Commit `{document['commit']}`, seeds {document['args']['seeds']}:", "",
-            "```bash", document["command"], "```", "", *tables(document), "", DOCS_END]  # fmt: skip
+            "```bash", document["command"], "```", "",
+            f"![accuracy per allocator, against router quality and against the needle's tokens]({DOCS_PLOT})", "",
+            *tables(document), "", DOCS_END]  # fmt: skip
     write_text(page, head + "\n".join(body) + tail)
 
 
@@ -123,7 +133,7 @@ def plot(document: dict, path: Path) -> None:
     for ax, budget in zip(axes, budgets, strict=False):
         stats = [summary["rows"][f"{n}|{full if n == 'all tokens' else budget}"]["accuracy"] for n in names]
         means = [s["mean"] for s in stats]
-        errors = [[s["mean"] - s["low"] for s in stats], [s["high"] - s["mean"] for s in stats]]
+        errors = [[max(0.0, s["mean"] - s["low"]) for s in stats], [max(0.0, s["high"] - s["mean"]) for s in stats]]
         ax.bar(range(len(names)), means, yerr=errors, capsize=2, color="#1f5fa8")
         ax.set_xticks(range(len(names)))
         ax.set_xticklabels(names, rotation=40, ha="right", fontsize=7)
@@ -145,5 +155,6 @@ def plot(document: dict, path: Path) -> None:
     ax.set_title("accuracy vs needle tokens", fontsize=9)
     ax.set_ylim(0, 1.05)
     fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -19,13 +19,14 @@ whose stripe colours it asks):
    and top-k.
 
 Intervals: 95 % Wilson over all seeds' test videos, and the range of the seed means. Writes
-``<out>/table2.json`` and, with ``--results``, the markdown table, a plot beside it and the Table 2
-section of ``docs/benchmarks.md`` (between its markers), all naming the commit that ran.
+``<out>/table2.json`` and, with ``--results``, the markdown table, a plot beside it, the Table 2
+section of ``docs/benchmarks.md`` (between its markers) and its plot, all naming the commit that ran.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import shlex
 import sys
 import time
@@ -34,7 +35,7 @@ from pathlib import Path
 import torch
 from common import ROOT, git_commit  # this script's folder is on sys.path when it runs
 from table2_eval import ALLOCATORS, NeedleTokens, answers, noised, routing_scores, summarise
-from table2_report import check_ordering, markdown, plot, update_docs
+from table2_report import DOCS_PLOT, check_ordering, markdown, plot, update_docs
 from table2_task import cache_pool, make_pool, splice
 from table2_train import AnswerSettings, RouterSettings, train_answer, train_router
 
@@ -48,6 +49,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--seeds", default="0,1,2", help="comma-separated seeds (data, weights, training, noise)")
     add("--train-pool", type=int, default=400, help="training segments (videos are spliced from them)")
     add("--test-pool", type=int, default=200, help="held-out segments")
+    add("--train-blanks", type=int, default=200, help="background-only training segments")
+    add("--test-blanks", type=int, default=100, help="background-only held-out segments")
+    add("--distractors", type=int, default=0,
+        help="other shapes in each Table 2 video (the rest background); routing is also measured on videos "
+        "where every segment is a shape")
     add("--test-videos", type=int, default=200, help="held-out videos per seed")
     add("--segments", type=int, default=16, help="segments per video (N)")
     add("--size", default="64,64", help="frame height,width")
@@ -69,6 +75,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--noise", default="0,0.5,1,2,4,inf", help="router-quality sweep: noise × the logits' spread")
     add("--needle-tokens", default="0,1,2,4,8,12,16", help="tokens given to the needle segment (others k_min)")
     add("--max-new-tokens", type=int, default=12)
+    add("--jobs", type=int, default=1, help="seeds run side by side in this many processes (one torch thread each)")
     return parser.parse_args(argv)
 
 
@@ -88,8 +95,10 @@ def run_seed(args: argparse.Namespace, seed: int, log=print) -> dict:
         "decoder": {"name": "hf_causal_lm", "pretrained": str(paths["llm"])},
     }).eval()  # fmt: skip
     size = tuple(int(v) for v in args.size.split(","))
-    train_pool = make_pool(args.train_pool, seed=seed, split="train", size=size, stripes=args.stripes)
-    test_pool = make_pool(args.test_pool, seed=seed, split="test", size=size, stripes=args.stripes)
+    train_pool = make_pool(args.train_pool, seed=seed, split="train", size=size, stripes=args.stripes,
+                           blanks=args.train_blanks)  # fmt: skip
+    test_pool = make_pool(args.test_pool, seed=seed, split="test", size=size, stripes=args.stripes,
+                          blanks=args.test_blanks)  # fmt: skip
     untrained = cache_pool(model, test_pool)
     times["data_s"] = time.perf_counter() - begin
 
@@ -97,18 +106,19 @@ def run_seed(args: argparse.Namespace, seed: int, log=print) -> dict:
     router = RouterSettings(args.router_steps, args.router_batch, args.router_lr, args.router_direction_lr)
     router_loss = train_router(model, train_pool, router, generator, progress=log)
     times["router_stage_s"] = time.perf_counter() - start
-    log(f"seed {seed}: router stage {times['router_stage_s']:.0f} s, loss {router_loss[0]:.3f} → "
-        f"{sum(router_loss[-20:]) / len(router_loss[-20:]):.3f}")  # fmt: skip
+    router_loss = [router_loss[0], sum(router_loss[-20:]) / len(router_loss[-20:])] if router_loss else [math.nan] * 2
+    log(f"router stage {times['router_stage_s']:.0f} s, loss {router_loss[0]:.3f} → {router_loss[1]:.3f}")
 
     start = time.perf_counter()
     train_cache, test_cache = cache_pool(model, train_pool), cache_pool(model, test_pool)
     settings = AnswerSettings(args.answer_steps, args.answer_batch, args.answer_lr, args.segments,
-                              args.curriculum, args.augment, args.k_min)  # fmt: skip
+                              args.curriculum, args.augment, args.k_min, args.distractors)  # fmt: skip
     answer_loss = train_answer(model, train_pool, train_cache, settings, generator, progress=log)
     times["answer_stage_s"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    videos = splice(test_pool, args.test_videos, args.segments, generator)
+    videos = splice(test_pool, args.test_videos, args.segments, generator, args.distractors)
+    crowded = splice(test_pool, args.test_videos, args.segments, generator, None)  # every segment a shape
     common = {"k_min": args.k_min, "max_new_tokens": args.max_new_tokens}
     full = args.segments * args.k_max
     rows = {f"all tokens|{full}": answers(model, test_pool, test_cache, videos, allocator="uniform", budget=full, **common)}
@@ -131,12 +141,33 @@ def run_seed(args: argparse.Namespace, seed: int, log=print) -> dict:
         for name in ("top-k", "ATA (released)"):
             sweep[str(level)][name] = answers(model, test_pool, test_cache, videos, allocator=ALLOCATORS[name],
                                               budget=sweep_budget, relevance=scores, **common)["correct"]  # fmt: skip
-    routing = routing_scores(test_pool, test_cache, untrained, videos)
+    routing = {"every segment a shape": routing_scores(test_pool, test_cache, untrained, crowded),
+               "Table 2 videos": routing_scores(test_pool, test_cache, untrained, videos)}  # fmt: skip
     times["evaluation_s"] = time.perf_counter() - start
-    log(f"seed {seed}: routing AUROC " + ", ".join(f"{k} {v:.3f}" for k, v in routing.items()))
+    log("routing AUROC (every segment a shape) "
+        + ", ".join(f"{k} {v:.3f}" for k, v in routing["every segment a shape"].items()))
     return {"seed": seed, "rows": rows, "needle_curve": curve, "sweep": sweep, "routing": routing, "times": times,
-            "router_loss": [router_loss[0], sum(router_loss[-20:]) / len(router_loss[-20:])],
+            "router_loss": router_loss,
             "answer_loss": [answer_loss[0], sum(answer_loss[-50:]) / len(answer_loss[-50:])]}  # fmt: skip
+
+
+def _log(text: str) -> None:
+    print(text, flush=True)
+
+
+def _one_seed(args: argparse.Namespace, seed: int) -> dict:
+    torch.set_num_threads(1)
+    return run_seed(args, seed, log=lambda text: _log(f"[seed {seed}] {text}"))
+
+
+def run_seeds(args: argparse.Namespace, seeds: list[int]) -> list[dict]:
+    """Every seed, ``--jobs`` at a time in worker processes (each seed is independent and seeded)."""
+    if args.jobs <= 1:
+        return [_one_seed(args, seed) for seed in seeds]
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        return list(pool.map(_one_seed, [args] * len(seeds), seeds))
 
 
 def aggregate(seeds: list[dict]) -> dict:
@@ -147,16 +178,19 @@ def aggregate(seeds: list[dict]) -> dict:
         per_seed = [s["rows"][key] for s in seeds]
         rows[key] = {"allocator": name, "budget": int(budget),
                      "accuracy": summarise([r["correct"] for r in per_seed]),
-                     "needle_tokens": summarise([r["needle_tokens"] for r in per_seed])}  # fmt: skip
+                     "needle_tokens": summarise([r["needle_tokens"] for r in per_seed], proportion=False)}  # fmt: skip
     curve = {t: summarise([s["needle_curve"][t] for s in seeds]) for t in seeds[0]["needle_curve"]}
     sweep = {}
     for level in seeds[0]["sweep"]:
         sweep[level] = {"auroc": sum(s["sweep"][level]["auroc"] for s in seeds) / len(seeds)}
         for name in ("top-k", "ATA (released)"):
             sweep[level][name] = summarise([s["sweep"][level][name] for s in seeds])
-    routing = {k: {"mean": sum(s["routing"][k] for s in seeds) / len(seeds),
-                   "seed_min": min(s["routing"][k] for s in seeds), "seed_max": max(s["routing"][k] for s in seeds)}
-               for k in seeds[0]["routing"]}  # fmt: skip
+    routing = {}
+    for videos, scorers in seeds[0]["routing"].items():
+        for k in scorers:
+            values = [s["routing"][videos][k] for s in seeds]
+            routing.setdefault(videos, {})[k] = {"mean": sum(values) / len(values), "seed_min": min(values),
+                                                 "seed_max": max(values)}  # fmt: skip
     return {"rows": rows, "needle_curve": curve, "sweep": sweep, "routing": routing}
 
 
@@ -165,9 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     commit = git_commit()  # the code that runs, before any results file is written
     start = time.perf_counter()
-    seeds = []
-    for seed in [int(s) for s in args.seeds.split(",")]:
-        seeds.append(run_seed(args, seed, log=lambda text: print(text, flush=True)))
+    seeds = run_seeds(args, [int(s) for s in args.seeds.split(",")])
     document = {
         "commit": commit,
         "command": shlex.join(["python", "benchmarks/table2_router.py", *(sys.argv[1:] if argv is None else argv)]),
@@ -187,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.results:
         write_text(args.results, text)
         plot(document, Path(args.results).with_suffix(".png"))
+        plot(document, Path(args.docs).parent / DOCS_PLOT)
         update_docs(Path(args.docs), document)
     return 0
 

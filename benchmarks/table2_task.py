@@ -23,13 +23,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from tempo_kit.data.synthetic import COLOURS, SHAPES
+from tempo_kit.data.synthetic import COLOURS, SHAPES, _background
 from tempo_kit.data.synthetic_events import COLOURS_QUESTION, INSTRUCTIONS, event_segment_frames
 from tempo_kit.model.prompts import Turn, encode_decoder_prompt
 from tempo_kit.types import IGNORE_INDEX, CompressorOutput, Segments, TempoBatch
 
 #: frames per segment and the sampling rate (the paper's training windows: 4 frames at 2 fps)
 WINDOW, FPS = 4, 2.0
+#: the shape index of a background-only segment
+BLANK = -1
 
 
 def question(shape: str) -> str:
@@ -41,7 +43,8 @@ QUESTIONS = [question(shape) for shape in SHAPES]
 
 @dataclass
 class SegmentPool:
-    """``frames`` uint8 ``[M, WINDOW, H, W, 3]``; ``shapes[i]`` an index into ``SHAPES``."""
+    """``frames`` uint8 ``[M, WINDOW, H, W, 3]``; ``shapes[i]`` an index into ``SHAPES``, or
+    :data:`BLANK` for a segment of background only."""
 
     frames: Tensor
     shapes: Tensor
@@ -51,15 +54,21 @@ class SegmentPool:
         return torch.nonzero(self.shapes == shape).flatten()
 
 
-def make_pool(count: int, *, seed: int, split: str, size: tuple[int, int], stripes: int) -> SegmentPool:
-    """``count`` segments, shapes in turn (balanced), colours drawn per stripe; splits are independent streams."""
+def make_pool(count: int, *, seed: int, split: str, size: tuple[int, int], stripes: int, blanks: int = 0) -> SegmentPool:
+    """``count`` shape segments, shapes in turn (balanced), colours drawn per stripe, then ``blanks``
+    background-only segments; splits are independent streams."""
     rng = np.random.default_rng([seed, sum(map(ord, split))])
     names = list(COLOURS)
     shapes, colours, frames = [], [], []
-    for i in range(count):
-        shape = i % len(SHAPES)
-        drawn = [names[c] for c in rng.integers(len(names), size=stripes)]
-        frames.append(event_segment_frames(rng, SHAPES[shape], drawn, size=size, window=WINDOW, fps=FPS))
+    for i in range(count + blanks):
+        shape = i % len(SHAPES) if i < count else BLANK
+        drawn = [names[c] for c in rng.integers(len(names), size=stripes)] if i < count else []
+        if i < count:
+            frames.append(event_segment_frames(rng, SHAPES[shape], drawn, size=size, window=WINDOW, fps=FPS))
+        else:
+            background = _background(rng, *size)
+            start = float(rng.uniform(0, 60))
+            frames.append(np.stack([background(start + t / FPS) for t in range(WINDOW)]))
         shapes.append(shape)
         colours.append(drawn)
     return SegmentPool(torch.from_numpy(np.stack(frames)), torch.tensor(shapes), colours)
@@ -117,13 +126,21 @@ class Video:
         return labels
 
 
-def splice(pool: SegmentPool, count: int, num_segments: int, generator: torch.Generator) -> list[Video]:
-    """``count`` videos of ``num_segments`` segments: one needle of the asked shape, the rest other shapes."""
+def splice(
+    pool: SegmentPool, count: int, num_segments: int, generator: torch.Generator, distractors: int | None = None
+) -> list[Video]:
+    """``count`` videos of ``num_segments`` segments: one needle of the asked shape, ``distractors``
+    segments of other shapes at random places (``None``: every other segment), the rest background only."""
     videos = []
+    blanks = pool.of_shape(BLANK)
     for _ in range(count):
         shape = int(torch.randint(len(SHAPES), (1,), generator=generator))
-        needles, others = pool.of_shape(shape), torch.nonzero(pool.shapes != shape).flatten()
+        needles = pool.of_shape(shape)
+        others = torch.nonzero((pool.shapes != shape) & (pool.shapes != BLANK)).flatten()
         chosen = others[torch.randint(len(others), (num_segments,), generator=generator)]
+        if distractors is not None:  # all but `distractors` places become background
+            plain = torch.randperm(num_segments, generator=generator)[: num_segments - distractors]
+            chosen[plain] = blanks[torch.randint(len(blanks), (len(plain),), generator=generator)]
         needle = int(torch.randint(num_segments, (1,), generator=generator))
         chosen[needle] = needles[torch.randint(len(needles), (1,), generator=generator)]
         videos.append(Video(chosen, shape, needle, " ".join(pool.colours[int(chosen[needle])])))

@@ -20,7 +20,16 @@ import time
 from dataclasses import dataclass
 
 import torch
-from table2_task import QUESTIONS, PoolCache, SegmentPool, clip_segments, compressed_of, splice, train_batch
+from table2_task import (
+    BLANK,
+    QUESTIONS,
+    PoolCache,
+    SegmentPool,
+    clip_segments,
+    compressed_of,
+    splice,
+    train_batch,
+)
 
 #: allocators an augmented batch draws from (each with a budget between N·k_min and N·k_max)
 AUGMENT_ALLOCATORS = ({"name": "ata", "mode": "exact"}, {"name": "uniform"}, {"name": "topk"}, {"name": "random"})
@@ -43,12 +52,18 @@ class AnswerSettings:
     curriculum: float = 0.5  # share of steps over which videos grow from 2 to num_segments segments
     augment: float = 0.0  # share of batches trained under a random allocation
     k_min: int = 4
+    distractors: int | None = 0  # other shapes per training video (None: every other segment)
 
 
 def train_router(
     model, pool: SegmentPool, settings: RouterSettings, generator: torch.Generator, progress=print
 ) -> list[float]:
-    """The SVLM and its relevance direction learn question-conditioned relevance; returns the loss curve."""
+    """The SVLM and its relevance direction learn question-conditioned relevance; returns the loss curve.
+
+    Each step scores ``batch`` shape segments under their own shape's question (positives) and
+    under another shape's (negatives), plus, if the pool has any, ``batch // 2`` background-only
+    segments under a random question (negatives).
+    """
     from tempo_kit.model.inference_batch import inference_batch
     from tempo_kit.training.router import balanced_bce, make_direction_trainable
 
@@ -64,15 +79,19 @@ def train_router(
                                    {"params": [direction], "lr": settings.direction_lr, "base": settings.direction_lr}],
                                   weight_decay=0.0)  # fmt: skip
     losses = []
+    shaped, blanks = torch.nonzero(pool.shapes != BLANK).flatten(), pool.of_shape(BLANK)
     for step in range(settings.steps):
-        index = torch.randint(len(pool.frames), (settings.batch,), generator=generator)
+        index = shaped[torch.randint(len(shaped), (settings.batch,), generator=generator)]
         own = pool.shapes[index]
         other = (own + torch.randint(1, len(QUESTIONS), (settings.batch,), generator=generator)) % len(QUESTIONS)
-        asked = torch.cat([own, other])
-        segments = [clip_segments(pool.frames[i : i + 1], consecutive=False) for i in torch.cat([index, index])]
+        plain = blanks[torch.randint(len(blanks), (settings.batch // 2 if len(blanks) else 0,), generator=generator)]
+        anyone = torch.randint(len(QUESTIONS), (len(plain),), generator=generator)
+        asked = torch.cat([own, other, anyone])
+        chosen = torch.cat([index, index, plain])
+        segments = [clip_segments(pool.frames[i : i + 1], consecutive=False) for i in chosen]
         batch = inference_batch(model.tokenizer, segments, [QUESTIONS[q] for q in asked])
         relevance = model.compress(batch, system_prompt="routing").relevance
-        labels = torch.cat([torch.ones(settings.batch), torch.zeros(settings.batch)])
+        labels = torch.cat([torch.ones(settings.batch), torch.zeros(settings.batch + len(plain))])
         loss = balanced_bce(relevance, labels)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
@@ -111,7 +130,8 @@ def train_answer(
     losses, start = [], time.perf_counter()
     for step in range(settings.steps):
         n = segments_at(step, settings)
-        videos = splice(pool, settings.batch, n, generator)
+        distractors = None if settings.distractors is None else min(settings.distractors, n - 1)
+        videos = splice(pool, settings.batch, n, generator, distractors)
         batch = train_batch(model.tokenizer, pool, videos)
         compressed = compressed_of(videos, cache)
         allocation: dict = {}

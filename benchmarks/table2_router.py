@@ -65,6 +65,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--router-batch", type=int, default=RouterSettings.batch)
     add("--router-lr", type=float, default=RouterSettings.lr)
     add("--router-direction-lr", type=float, default=RouterSettings.direction_lr)
+    add("--router-negatives", default=RouterSettings.negatives, choices=("both", "questions", "blanks"),
+        help="router-stage negatives: segments under another shape's question, background segments, or both")
     add("--answer-steps", type=int, default=AnswerSettings.steps)
     add("--answer-batch", type=int, default=AnswerSettings.batch)
     add("--answer-lr", type=float, default=AnswerSettings.lr)
@@ -103,7 +105,8 @@ def run_seed(args: argparse.Namespace, seed: int, log=print) -> dict:
     times["data_s"] = time.perf_counter() - begin
 
     start = time.perf_counter()
-    router = RouterSettings(args.router_steps, args.router_batch, args.router_lr, args.router_direction_lr)
+    router = RouterSettings(args.router_steps, args.router_batch, args.router_lr, args.router_direction_lr,
+                            args.router_negatives)
     router_loss = train_router(model, train_pool, router, generator, progress=log)
     times["router_stage_s"] = time.perf_counter() - start
     router_loss = [router_loss[0], sum(router_loss[-20:]) / len(router_loss[-20:])] if router_loss else [math.nan] * 2

@@ -41,6 +41,9 @@ class RouterSettings:
     batch: int = 16  # segments per step, each scored under two questions
     lr: float = 1.0e-2
     direction_lr: float = 5.0e-2  # the relevance direction alone: one vector, larger steps
+    #: negatives per step: the same segments under another shape's question ("questions"),
+    #: background segments ("blanks") or both; only "questions" forces the score to read the question
+    negatives: str = "both"
 
 
 @dataclass
@@ -60,9 +63,10 @@ def train_router(
 ) -> list[float]:
     """The SVLM and its relevance direction learn question-conditioned relevance; returns the loss curve.
 
-    Each step scores ``batch`` shape segments under their own shape's question (positives) and
-    under another shape's (negatives), plus, if the pool has any, ``batch // 2`` background-only
-    segments under a random question (negatives).
+    Each step scores ``batch`` shape segments under their own shape's question (positives) and,
+    as negatives, the same segments under another shape's question and/or (if the pool has any)
+    background-only segments under a random question (``settings.negatives``): ``batch // 2`` of
+    them with both kinds, ``batch`` with blanks alone.
     """
     from tempo_kit.model.inference_batch import inference_batch
     from tempo_kit.training.router import balanced_bce, make_direction_trainable
@@ -83,15 +87,19 @@ def train_router(
     for step in range(settings.steps):
         index = shaped[torch.randint(len(shaped), (settings.batch,), generator=generator)]
         own = pool.shapes[index]
-        other = (own + torch.randint(1, len(QUESTIONS), (settings.batch,), generator=generator)) % len(QUESTIONS)
-        plain = blanks[torch.randint(len(blanks), (settings.batch // 2 if len(blanks) else 0,), generator=generator)]
-        anyone = torch.randint(len(QUESTIONS), (len(plain),), generator=generator)
-        asked = torch.cat([own, other, anyone])
-        chosen = torch.cat([index, index, plain])
+        chosen, asked = [index], [own]
+        if settings.negatives in ("questions", "both"):
+            chosen.append(index)
+            asked.append((own + torch.randint(1, len(QUESTIONS), (settings.batch,), generator=generator)) % len(QUESTIONS))
+        if settings.negatives in ("blanks", "both") and len(blanks):
+            count = settings.batch // 2 if settings.negatives == "both" else settings.batch
+            chosen.append(blanks[torch.randint(len(blanks), (count,), generator=generator)])
+            asked.append(torch.randint(len(QUESTIONS), (count,), generator=generator))
+        chosen, asked = torch.cat(chosen), torch.cat(asked)
         segments = [clip_segments(pool.frames[i : i + 1], consecutive=False) for i in chosen]
         batch = inference_batch(model.tokenizer, segments, [QUESTIONS[q] for q in asked])
         relevance = model.compress(batch, system_prompt="routing").relevance
-        labels = torch.cat([torch.ones(settings.batch), torch.zeros(settings.batch + len(plain))])
+        labels = torch.cat([torch.ones(settings.batch), torch.zeros(len(chosen) - settings.batch)])
         loss = balanced_bce(relevance, labels)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()

@@ -1,13 +1,14 @@
-"""Table 2's CPU task: long videos spliced from 2-s segments, every segment an equally salient event.
+"""Table 2's CPU task: long videos spliced from 2-s segments, the question naming the one that matters.
 
 Each segment (4 frames at 2 fps, :func:`~tempo_kit.data.synthetic_events.event_segment_frames`)
 shows one big shape (circle, square, triangle or cross) painted in ``stripes`` horizontal colour
-stripes. A video of ``N`` segments asks "What colours were the stripes of the <shape>, from top to
-bottom?": the named shape appears in exactly one segment (the needle), every other segment shows
-one of the other three shapes in random colours. Every segment is as bright and as colourful as the
+stripes, or background only (:data:`BLANK`). A video of ``N`` segments asks "What colours were
+the stripes of the <shape>, from top to bottom?": the named shape appears in exactly one segment
+(the needle); :func:`splice` fills the others with other shapes (all of them, or ``distractors``)
+and background. Where every segment is a shape, every segment is as bright and as colourful as the
 needle, so a score that looks only at the pixels (saturation) or at the position cannot find it;
 only the question can. The answer is a sequence of colours (8 colours, ``stripes`` of them: chance
-8^-stripes), which a segment's ``k_min``-token anchor does not carry.
+8^-stripes).
 
 The compressor sees one segment at a time (with the question), so a segment's memory and relevance
 under each of the four questions are computed once (:func:`cache_pool`) and every video spliced from

@@ -25,8 +25,8 @@ def test_ata_answers_more_than_the_even_split_at_a_binding_budget(tmp_path, caps
 
     main(["--out", str(tmp_path), "--seeds", "0", "--train-pool", "96", "--train-blanks", "48",
           "--test-pool", "48", "--test-blanks", "24", "--test-videos", "60", "--segments", "8",
-          "--budgets", "48", "--router-steps", "40", "--answer-steps", "250", "--noise", "0",
-          "--needle-tokens", "16"])  # fmt: skip
+          "--budgets", "48", "--router-steps", "30", "--router-negatives", "blanks", "--answer-steps", "250",
+          "--noise", "0", "--needle-tokens", "16"])  # fmt: skip
     capsys.readouterr()
     rows = json.loads((tmp_path / "table2.json").read_text())["summary"]["rows"]
     accuracy = {key: row["accuracy"]["mean"] for key, row in rows.items()}

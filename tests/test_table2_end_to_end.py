@@ -1,7 +1,7 @@
 """The small version of ``benchmarks/table2_router.py`` end to end: both stages train, and at a
 binding budget ATA (which follows the trained router) answers more videos than the even split.
 
-One seed, 8-segment videos (a two-stripe shape among background segments), 48 of the 128 tokens:
+One seed, 8-segment videos (a one-colour shape among background segments), 48 of the 128 tokens:
 the even split gives every segment 6 tokens, ATA gives the needle's segment nearly all 16 once the
 router has learnt to find it. Everything is seeded and runs on one torch thread, so the numbers
 repeat exactly. The run writes no results file and leaves the docs alone.
@@ -25,8 +25,8 @@ def test_ata_answers_more_than_the_even_split_at_a_binding_budget(tmp_path, caps
 
     main(["--out", str(tmp_path), "--seeds", "0", "--train-pool", "96", "--train-blanks", "48",
           "--test-pool", "48", "--test-blanks", "24", "--test-videos", "60", "--segments", "8",
-          "--budgets", "48", "--router-steps", "30", "--router-negatives", "blanks", "--answer-steps", "250",
-          "--noise", "0", "--needle-tokens", "16"])  # fmt: skip
+          "--budgets", "48", "--stripes", "1", "--router-steps", "120", "--router-negatives", "blanks",
+          "--answer-steps", "2000", "--noise", "0", "--needle-tokens", "16"])  # fmt: skip
     capsys.readouterr()
     rows = json.loads((tmp_path / "table2.json").read_text())["summary"]["rows"]
     accuracy = {key: row["accuracy"]["mean"] for key, row in rows.items()}

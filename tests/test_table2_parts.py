@@ -90,14 +90,18 @@ def test_forward_with_a_cached_compressor_output_gives_the_same_loss(tiny_tempo_
     from table2_task import train_batch
 
     from tempo_kit.model import TempoModel
+    from tempo_kit.types import CompressorOutput
 
     model = TempoModel.from_pretrained(tiny_tempo_dir).eval()
     pool = make_pool(4, seed=0, split="train", size=(32, 32), stripes=2)
     videos = splice(pool, 2, 3, torch.Generator().manual_seed(0))
     batch = train_batch(model.tokenizer, pool, videos)
     with torch.no_grad():
+        compressed = model.compress(batch)
         own = model(batch).loss
-        cached = model(batch, compressed=model.compress(batch)).loss
-        cut = model(batch, compressed=model.compress(batch), allocate=True, allocator="uniform", budget=12, k_min=4)
-    assert torch.equal(own, cached)
-    assert [int(c.sum()) for c in cut.counts] == [3 * 4, 3 * 4] and not torch.equal(cut.loss, own)  # 4 tokens per segment reached the LLM
+        cached = model(batch, compressed=compressed).loss
+        blank = CompressorOutput(torch.zeros_like(compressed.memory), compressed.relevance, compressed.num_segments)
+        blanked = model(batch, compressed=blank).loss
+        cut = model(batch, compressed=compressed, allocate=True, allocator="topk", budget=32, k_min=4)
+    assert torch.equal(own, cached) and not torch.equal(own, blanked)  # the given memory is the one read
+    assert [sorted(c.tolist()) for c in cut.counts] == [[0, 16, 16]] * 2  # top-k's counts, not the config's ATA

@@ -228,3 +228,29 @@ def make_events_dataset(
         for row in rows:
             handle.write(json.dumps(row) + "\n")
     return annotation
+
+
+def event_segment_frames(
+    rng: np.random.Generator,
+    shape: str,
+    colours: Sequence[str],
+    *,
+    size: tuple[int, int] = (64, 64),
+    window: int = 4,
+    fps: float = DEFAULT_SAMPLE_FPS,
+) -> np.ndarray:
+    """uint8 ``[window, H, W, 3]``: one segment of ``window`` frames showing ``shape`` striped in
+    ``colours`` (top to bottom) over a drifting background drawn from ``rng``.
+
+    The unit that long videos are spliced from: the compressor sees one segment at a time, so a
+    video made of such segments in any order is what a real video of those moments would give it,
+    and a segment's memory can be computed once and reused in every video it is spliced into.
+    """
+    height, width = size
+    paint = striped_frame_paint(shape, colours, height, width)
+    shown = paint[..., 3] > 0
+    background = _background(rng, height, width)
+    start = float(rng.uniform(0, 60))
+    frames = np.stack([background(start + i / fps) for i in range(window)])
+    frames[:, shown] = paint[shown, :3]
+    return frames

@@ -251,19 +251,25 @@ class TempoModel(nn.Module):
         k_min: int | None = None,
         reduction: str | None = None,
         max_context: int | None = None,
+        allocator: str | Mapping[str, Any] | nn.Module | None = None,
+        compressed: CompressorOutput | None = None,
     ) -> TempoOutput:
         """Teacher-forced loss over the assistant tokens.
 
         By default every segment keeps all ``k_max`` tokens (the paper trains without the
         allocator) and the context cap is ``train_max_context``. ``allocate=True`` applies the
-        inference allocation instead (e.g. to measure a loss under a budget).
+        inference allocation instead (e.g. to measure a loss under a budget, or to train the LLM
+        on truncated allocations), with ``allocator`` overriding the config's.
+        ``compressed`` reuses a compressor output computed earlier for this batch (a frozen
+        compressor's memory cached across epochs), skipping the compressor.
         """
         timer = PhaseTimer(self)
-        compressed = self.compress(batch)
+        if compressed is None:
+            compressed = self.compress(batch)
         assembled, embeds, allocations = self._sequence(
             batch,
             compressed,
-            self._allocation_args(budget, k_min, reduction, None),
+            self._allocation_args(budget, k_min, reduction, allocator),
             allocate=allocate,
             labels=batch.labels,
             max_context=self.config.train_max_context if max_context is None else max_context,

@@ -52,6 +52,13 @@ EXPECTED = {
         "projector": "frozen",
         "decoder": "lora",
     },
+    # stage3_features.yaml trains the LLM from a feature store: tests/test_feature_store.py runs it
+    "stage3_features.yaml": {
+        "compressor": "frozen",
+        "memory_tokens": "frozen",
+        "projector": "frozen",
+        "decoder": "full",
+    },
     # router.yaml trains the relevance direction alone (router.train_direction): test_router_keeps_answers.py
     "router.yaml": {"compressor": "frozen", "memory_tokens": "frozen", "projector": "frozen", "decoder": "frozen"},
     "router_lora.yaml": {

@@ -17,7 +17,6 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from tempo_kit import __version__
 from tempo_kit.data.features import IdentityProjector, is_stored, stored_output
 from tempo_kit.errors import ConfigError
 from tempo_kit.generation import DEFAULT_MAX_NEW_TOKENS
@@ -30,10 +29,11 @@ from tempo_kit.model.config import TempoConfig, check_model_settings
 from tempo_kit.model.inference_batch import inference_batch
 from tempo_kit.model.outputs import GenerationOutput, TempoOutput
 from tempo_kit.model.packing import pack_rows
+from tempo_kit.model.saving import apply_overrides, push_model, save_model_folder
 from tempo_kit.model.timing import PhaseTimer
 from tempo_kit.model.visual_selection import allocation_records, select_visuals
 from tempo_kit.parts import COMPONENTS
-from tempo_kit.registry import ALLOCATORS, COMPRESSORS, DECODERS, component_packages
+from tempo_kit.registry import ALLOCATORS, COMPRESSORS, DECODERS
 from tempo_kit.types import Allocation, CompressorOutput, Segments, TempoBatch
 
 __all__ = ["COMPONENTS", "GenerationOutput", "TempoModel", "TempoOutput", "inference_batch"]
@@ -392,40 +392,13 @@ class TempoModel(nn.Module):
                 "this TempoModel was assembled from component instances, so there is no registry spec to "
                 "rebuild it from; build it with TempoModel.from_config({...}) to use save_pretrained"
             )
-        from tempo_kit.atomic import atomic_folder, check_output_path
-        from tempo_kit.manifest import write_manifest
-
-        out = check_output_path(out_dir, what="model folder", kind="folder")
-        from tempo_kit.atomic import write_text
-        from tempo_kit.model.card import CARD_NAME, model_card
-
-        with atomic_folder(out, replace=True) as partial:
-            saved = self.config.to_dict()
-            write_text(partial / CARD_NAME, model_card(saved, __version__, training))
-            from tempo_kit.model.auto import auto_files  # AutoModel.from_pretrained(folder)
-
-            for name, text in auto_files().items():
-                write_text(partial / name, text)
-            for name in COMPONENTS:
-                saved[name] = storage.save_component(getattr(self, name), saved[name], partial / name, name)
-            # plugin parts: which package to install to load this folder again
-            saved[storage.PACKAGES_KEY] = component_packages(saved)
-            storage.write_config(partial, saved, __version__)
-            write_manifest(partial)
-        return out
+        return save_model_folder(self, self.config, out_dir, training)
 
     def push_to_hub(self, repo_id: str, *, token: str | None = None, **options: Any) -> str:
         """Save this model (with its card) and upload it to ``repo_id``; ``options`` are
         :func:`tempo_kit.push.push_folder`'s (``private``, ``revision``, ``commit_message``,
         ``create_pr``). The token is checked before anything is written."""
-        import tempfile
-
-        from tempo_kit.push import hub_token, push_folder
-
-        token = hub_token(token)
-        with tempfile.TemporaryDirectory(prefix="tempo-push-") as folder:
-            saved = self.save_pretrained(Path(folder) / "model")
-            return push_folder(saved, repo_id, token=token, **options)
+        return push_model(self, repo_id, token=token, **options)
 
     @classmethod
     def from_pretrained(
@@ -460,16 +433,7 @@ class TempoModel(nn.Module):
         root = model_folder(path, revision=revision)
         document = storage.read_config(root, COMPONENTS)
         verify_folder(root, checksums=verify)
-        for key, value in overrides.items():
-            saved = document.get(key)
-            if (
-                isinstance(value, Mapping)
-                and isinstance(saved, dict)
-                and value.get("name", saved.get("name")) == saved.get("name")
-            ):
-                document[key] = {**saved, **value}  # e.g. decoder={"dtype": "bfloat16"}
-            else:
-                document[key] = value
+        apply_overrides(document, overrides)
         model = cls.from_config(document, load_weights=False)
         model.saved_at = root
         return model.load_initial_weights() if load_weights else model

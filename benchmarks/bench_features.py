@@ -9,7 +9,8 @@ the frozen SVLM every step; the store path loads the decoder alone and reads the
 projected memory. Also reports the store's bytes per sample at the real stage-3 shapes
 (analytic), beside the video's.
 
-    python benchmarks/bench_features.py --out benchmarks/results/features_cpu.json
+    python benchmarks/bench_features.py --videos 24 --max-long-edge 384 --max-frames 64 --duration 32 \
+        --out benchmarks/results/features_cpu_384px.json
 """
 
 from __future__ import annotations

@@ -97,7 +97,11 @@ class TorchcodecSource(VideoSource):
         decoder = self._decoder_for(None if target == native else target)
         metadata = decoder.metadata
         self.num_frames = int(metadata.num_frames or 0)
-        self.fps = float(metadata.average_fps) if metadata.average_fps else float("nan")
+        # the header's rate (FFmpeg's avg_frame_rate), which decord and PyAV report: torchcodec's own
+        # average_fps is frames / scanned length, which differs on variable-frame-rate files and
+        # would break the released index/fps reading there
+        fps = getattr(metadata, "average_fps_from_header", None) or metadata.average_fps
+        self.fps = float(fps) if fps else float("nan")
         self.height, self.width = native or (int(metadata.height), int(metadata.width))
 
     def _decoder_for(self, size: tuple[int, int] | None):

@@ -31,13 +31,50 @@ ANSWER = "It was magenta, shown at about two minutes."
 PEAK, TARGET_MFU = 989.4e12, 0.40
 
 
-def segment_lengths(builder, prompt: str, frames: int, start: float) -> tuple[int, tuple[int, int, int]]:
+#: A training-like micro-batch for packed compressor calls: (frames, patch grid (h, w)) per sample,
+#: in the released geometry: 16:9 (512×256), 4:3 (512×384), 320×240 (416×352) with a short last
+#: window of 2 frames, 16:9 again; the frame counts of gpu_suite's packed stage-2 part.
+MIXED_BATCH = ((128, (16, 32)), (64, (24, 32)), (34, (22, 26)), (128, (16, 32)))
+#: Segments per compressor call: the kit's default ``segment_batch_size``, and a larger one (the
+#: CPU demo's); frames per segment.
+SEGMENTS_PER_CALL, WINDOW = (8, 32), 4
+
+
+def segment_lengths(
+    builder, prompt: str, frames: int, start: float, patches: tuple[int, int] = PATCHES
+) -> tuple[int, tuple[int, int, int]]:
     """SVLM tokens of one segment (prompt, video, query, memory) and its patch grid."""
-    t = frames // TEMPORAL_PATCH
-    per_patch = PATCHES[0] * PATCHES[1] // 4
+    t = max(1, frames // TEMPORAL_PATCH)
+    per_patch = patches[0] * patches[1] // 4
     times = [start + i * TEMPORAL_PATCH / 2.0 for i in range(t)]
     prefix = builder.prefix(prompt, slot="video", tokens_per_patch=per_patch, patch_times=times)
-    return len(prefix) + len(builder.suffix(QUESTION)) + K_MAX, (t, *PATCHES)
+    return len(prefix) + len(builder.suffix(QUESTION)) + K_MAX, (t, *patches)
+
+
+def packed_vs_padded(builder, svlm, per_call: int) -> dict:
+    """The compressor calls of :data:`MIXED_BATCH`, padded to each call's longest segment against
+    packed (every segment its own length): SVLM tokens and text-model FLOPs. The vision tower runs
+    each segment at its own size either way (it concatenates patches), so only the text model saves."""
+    lengths, grids = [], []
+    for frames, patches in MIXED_BATCH:
+        for first in range(0, frames, WINDOW):
+            length, grid = segment_lengths(builder, STANDARD_PROMPT, min(WINDOW, frames - first), 0.0, patches)
+            lengths.append(length)
+            grids.append(grid)
+    # the kit's planner fills calls in sample order, so a call mixes lengths only across samples
+    calls = [lengths[i : i + per_call] for i in range(0, len(lengths), per_call)]
+    padded_lengths = [max(call) for call in calls for _ in call]
+    padded = compressor_flops(svlm, padded_lengths, grids)
+    packed = compressor_flops(svlm, lengths, grids)
+    return {
+        "segments": len(lengths),
+        "calls": len(calls),
+        "svlm_tokens": {"padded": sum(padded_lengths), "packed": sum(lengths)},
+        "svlm_text_tflop": {"padded": padded.svlm / 1e12, "packed": packed.svlm / 1e12},
+        "compressor_tflop": {"padded": padded.forward / 1e12, "packed": packed.forward / 1e12},
+        "text_flops_ratio": padded.svlm / packed.svlm,
+        "compressor_flops_ratio": padded.forward / packed.forward,
+    }
 
 
 def llm_length(tokenizer, segments: int, tokens_per_segment: list[int], answer: bool) -> int:
@@ -81,6 +118,9 @@ def main() -> None:
         llm=prefill + decode["layers"] + decode["lm_head"],
     )
     figures = {
+        "packed_compressor_calls": {
+            f"{n}_segments_per_call": packed_vs_padded(builder, svlm, n) for n in SEGMENTS_PER_CALL
+        },
         "train_sample": {
             "svlm_tokens_per_segment": seg_len,
             "visual_tokens_per_segment": grid[0] * PATCHES[0] * PATCHES[1] // 4,

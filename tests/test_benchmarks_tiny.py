@@ -100,5 +100,15 @@ def test_analytic_flops_counts_the_real_shapes(tmp_path):
     # everything learns: 3× each part's forward, but 2× for the patch embedding (pixels need no grad)
     expected = 3 * (forward["forward"] - forward["vision_patch_embed"]) + 2 * forward["vision_patch_embed"]
     assert sample["step_tflop"] == pytest.approx(expected, rel=1e-9)
+    mixed = figures["packed_compressor_calls"]
+    # 128 + 64 frames in 4-frame windows, 34 frames (8 windows + one of 2), 128 frames: 89 segments
+    assert [(c["segments"], c["calls"]) for c in mixed.values()] == [(89, 12), (89, 3)]
+    for calls in mixed.values():  # packing never costs more, and the vision tower saves nothing
+        assert calls["svlm_tokens"]["packed"] < calls["svlm_tokens"]["padded"]
+        assert calls["compressor_tflop"]["padded"] - calls["compressor_tflop"]["packed"] == pytest.approx(
+            calls["svlm_text_tflop"]["padded"] - calls["svlm_text_tflop"]["packed"], rel=1e-9
+        )
+    # calls filled in sample order mix lengths only across samples: bigger calls mix (and save) more
+    assert mixed["32_segments_per_call"]["text_flops_ratio"] > mixed["8_segments_per_call"]["text_flops_ratio"] > 1
     question = figures["question_1024_frames"]
     assert question["llm_prompt_tokens"] > 8192 and question["total_tflop"] > question["compressor_tflop"]

@@ -14,6 +14,7 @@ from table2_task import PoolCache, SegmentPool, Video, compressed_of, video_segm
 from torch import Tensor
 
 from tempo_kit.allocators.base import Allocator
+from tempo_kit.evaluation.routing import ranking_scores
 
 #: Table 2B's allocators at a binding budget, in the paper's row order (its Uniform Subsampling is
 #: ``subsample``; the kit's even split ``uniform`` beside it), then ATA.
@@ -67,16 +68,12 @@ def answers(
 
 
 def per_video_auroc(scores: list[Tensor], videos: list[Video]) -> float:
-    """Mean over videos of the AUROC of one video's scores against its needle (ties count half).
+    """Mean over videos of the AUROC of one video's scores against its needle (ties count half), by
+    the kit's routing metric (:func:`tempo_kit.evaluation.routing.ranking_scores`).
 
     Per video, because an allocator ranks the segments of one video only.
     """
-    values = []
-    for score, video in zip(scores, videos, strict=True):
-        labels = video.labels().bool()
-        positive, negative = score[labels].double(), score[~labels].double()
-        wins = (positive[:, None] > negative[None, :]).double() + 0.5 * (positive[:, None] == negative[None, :]).double()
-        values.append(float(wins.mean()))
+    values = [ranking_scores(score, video.labels())["auroc"] for score, video in zip(scores, videos, strict=True)]
     return sum(values) / len(values)
 
 

@@ -153,7 +153,8 @@ def decoder_batch(pipeline: Any, questions: Sequence[Question], memories: Sequen
         histories=[q.history for q in questions],
     )
     batch.queries = [q.compressor_query for q in questions]
-    return batch, _stack([m.compressed for m in memories])
+    outputs = [m.compressed for m in memories]
+    return batch, join_calls(outputs, [n for o in outputs for n in o.num_segments])
 
 
 def _decode(pipeline, asks, group, memories, start, results) -> None:
@@ -182,14 +183,6 @@ def _groups(asks: Sequence[Ask], indices: Sequence[int]) -> list[list[int]]:
         key = json.dumps(generation_settings(asks[i].question), sort_keys=True, default=repr)
         groups.setdefault(key, []).append(i)
     return list(groups.values())
-
-
-def _stack(outputs: Sequence[CompressorOutput]) -> CompressorOutput:
-    """One compressor output for several samples (each sample's segments in order)."""
-    relevance = None if any(o.relevance is None for o in outputs) else torch.cat([o.relevance for o in outputs])
-    return CompressorOutput(
-        torch.cat([o.memory for o in outputs]), relevance, [n for o in outputs for n in o.num_segments]
-    )
 
 
 def _hooks(asks: Sequence[Ask]) -> dict[str, Any]:

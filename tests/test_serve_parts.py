@@ -125,6 +125,7 @@ def test_request_checks_and_the_conversation_the_model_reads():
         (body(max_tokens=101), "cap of 100"), (body(allocator="atta"), "did you mean 'ata'"),
         (body(reduction="nope"), "nope"), (body(n=2), "one choice"), (body(stream="yes"), "stream"),
         ({"messages": []}, "non-empty"), (body(model="other"), "not served here"),
+        (body(history=[]), "history"),  # earlier turns come as messages, not as a second field
         ({"messages": [*turns["messages"][:1], *turns["messages"][2:]]}, "must alternate"),  # user, user
     ]:
         with pytest.raises(RequestError, match=words):

@@ -28,8 +28,9 @@ class RequestError(TempoKitError):
 
 #: Tempo's per-question options a body may carry: the question's settings
 #: (:data:`~tempo_kit.inference.question.QUESTION_KEYS`) but those the server itself decides
-#: (the compressor's query comes from the messages, the sampling from the fields below).
-QUESTION_KEYS = tuple(key for key in ASKED_KEYS if key not in ("compressor_query", "sampling"))
+#: (the compressor's query and the earlier turns come from the messages, the sampling from the
+#: fields below).
+QUESTION_KEYS = tuple(key for key in ASKED_KEYS if key not in ("compressor_query", "history", "sampling"))
 #: Options that say how the video is read: part of the video cache's key.
 READING_KEYS = Sampling.names()
 #: OpenAI fields that are accepted and ignored: decoding is greedy (compatibility §4), one choice.

@@ -46,6 +46,11 @@ def read_json(path: Path) -> dict:
         raise CheckpointError(f"{path} is not valid JSON: {error}") from error
 
 
+def read_json_if_present(path: Path) -> dict:
+    """:func:`read_json` of an optional file (a processor config a checkpoint may lack): ``{}`` when absent."""
+    return read_json(path) if path.is_file() else {}
+
+
 def write_json(path: Path, data: Mapping) -> None:
     atomic.write_json(path, data, sort_keys=True)
 

@@ -20,7 +20,6 @@ tiling into up to 12 crops plus a thumbnail is not used, a frame goes straight t
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +34,7 @@ from tempo_kit.compressors.prompts import QUERY_PREFIX
 from tempo_kit.compressors.sequence import assemble
 from tempo_kit.compressors.visual import slot_of
 from tempo_kit.errors import ConfigError
+from tempo_kit.hf_folder import read_json_if_present
 from tempo_kit.registry import COMPRESSORS
 from tempo_kit.types import Segments
 from tempo_kit.video.patchify import resize_frames
@@ -70,7 +70,9 @@ class InternVLFamily(FamilyAdapter):
 
     def __init__(self, path: Path, tokenizer: Any, config: Any) -> None:
         super().__init__(path, tokenizer, config)
-        processor = _read(path / "video_preprocessor_config.json") or _read(path / "preprocessor_config.json")
+        processor = read_json_if_present(path / "video_preprocessor_config.json") or read_json_if_present(
+            path / "preprocessor_config.json"
+        )
         vision = config.vision_config
         size = processor.get("size", {})
         self.size = (int(size.get("height", vision.image_size[0])), int(size.get("width", vision.image_size[1])))
@@ -141,10 +143,6 @@ class InternVLFamily(FamilyAdapter):
 
     def prefix_lengths(self, segments: Segments, prompt: str) -> list[int]:
         return [len(self.prefix_ids(self._tiles(segments, 0, j, False), prompt)) for j in range(len(segments))]
-
-
-def _read(path: Path) -> dict:
-    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 @COMPRESSORS.register("internvl")

@@ -18,7 +18,6 @@ one-frame videos, not the anyres image tiling: one pooled form for every segment
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from tempo_kit.compressors.prompts import QUERY_PREFIX
 from tempo_kit.compressors.sequence import assemble
 from tempo_kit.compressors.visual import slot_of
 from tempo_kit.errors import ConfigError
+from tempo_kit.hf_folder import read_json_if_present
 from tempo_kit.registry import COMPRESSORS
 from tempo_kit.types import Segments
 from tempo_kit.video.patchify import resize_frames
@@ -73,7 +73,7 @@ class LlavaOnevisionFamily(FamilyAdapter):
                 f"{str(path)!r} sets vision_feature_select_strategy={config.vision_feature_select_strategy!r}; "
                 "compressor 'llava_onevision' reads LLaVA-OneVision's 'full' (SigLIP has no class token)"
             )
-        processor = _read(path / "video_preprocessor_config.json")
+        processor = read_json_if_present(path / "video_preprocessor_config.json")
         vision = config.vision_config
         size = processor.get("size", {})
         self.size = (int(size.get("height", vision.image_size)), int(size.get("width", vision.image_size)))
@@ -166,10 +166,6 @@ def _video_list_model() -> type:
             return out
 
     return LlavaOnevisionVideoListModel
-
-
-def _read(path: Path) -> dict:
-    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 @COMPRESSORS.register("llava_onevision")

@@ -19,7 +19,6 @@ go straight to the square.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -35,6 +34,7 @@ from tempo_kit.compressors.prompts import QUERY_PREFIX
 from tempo_kit.compressors.sequence import assemble
 from tempo_kit.compressors.visual import slot_of
 from tempo_kit.errors import ConfigError
+from tempo_kit.hf_folder import read_json_if_present
 from tempo_kit.registry import COMPRESSORS
 from tempo_kit.types import Segments
 from tempo_kit.video.patchify import resize_frames
@@ -72,7 +72,7 @@ class SmolVLMFamily(FamilyAdapter):
             import num2words  # noqa: F401  (the frame count in words)
         except ImportError:
             raise ConfigError("compressor 'smolvlm' needs num2words: pip install 'tempo-kit[families]'") from None
-        processor = _read(path / "preprocessor_config.json")
+        processor = read_json_if_present(path / "preprocessor_config.json")
         vision = config.vision_config
         self.size = int(processor.get("max_image_size", {}).get("longest_edge", vision.image_size))
         # plain tensors on the CPU, also when the compressor is built on the meta device
@@ -147,10 +147,6 @@ def _number_words(n: int) -> str:
     from num2words import num2words
 
     return num2words(n)
-
-
-def _read(path: Path) -> dict:
-    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 @COMPRESSORS.register("smolvlm")

@@ -111,15 +111,7 @@ class TempoDataset(Dataset):
         """Build one sample; raises :class:`TempoKitError` naming the row and file on bad input."""
         if self.require_answer and record.turns[-1].role != "assistant":
             raise AnnotationError("the conversation must end with a gpt turn to be trained on")
-        clip = self.read_clip(record)
-        if clip is None:
-            segments = blank_image_segments()
-        else:
-            segments = make_segments(clip, self.sampling.window, time_base=self.sampling.time_base)
-        labels = None
-        if record.relevant_spans is not None and record.kind == "video":
-            spans = parse_spans(record.relevant_spans, "relevant_spans", clip.duration)
-            labels = segment_labels(segment_bounds(segments, clip.duration), spans)
+        segments, labels = self.segments_of(record)
         return Sample(
             id=record.id,
             segments=segments,
@@ -130,6 +122,19 @@ class TempoDataset(Dataset):
             meta=dict(record.meta),
             segment_labels=labels,
         )
+
+    def segments_of(self, record: Record) -> tuple[Any, Tensor | None]:
+        """The row's segments and their relevance labels (``None`` without ``relevant_spans``):
+        what a dataset over other payloads (the stage-3 feature store) replaces."""
+        clip = self.read_clip(record)
+        if clip is None:
+            return blank_image_segments(), None
+        segments = make_segments(clip, self.sampling.window, time_base=self.sampling.time_base)
+        labels = None
+        if record.relevant_spans is not None and record.kind == "video":
+            spans = parse_spans(record.relevant_spans, "relevant_spans", clip.duration)
+            labels = segment_labels(segment_bounds(segments, clip.duration), spans)
+        return segments, labels
 
     def __getitem__(self, index: int) -> Sample:
         for attempt in range(self.max_replacements + 1):

@@ -11,8 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tempo_kit.data.annotations import AnnotationError, Record
-from tempo_kit.data.dataset import Sample
+from tempo_kit.data.annotations import Record
 from tempo_kit.data.features import FeatureStoreError, check_store, decode_features, empty_features
 from tempo_kit.data.shard_dataset import ShardDataset
 from tempo_kit.data.shards import read_index
@@ -47,20 +46,9 @@ class FeatureDataset(ShardDataset):
         super().__init__(location, sampling=sampling, cache=cache, **kwargs)
         self.shape = index["features"].get("shape") or [0, 0]
 
-    def load(self, record: Record) -> Sample:
-        if self.require_answer and record.turns[-1].role != "assistant":
-            raise AnnotationError("the conversation must end with a gpt turn to be trained on")
+    def segments_of(self, record: Record) -> tuple[Any, None]:
+        """The row's stored features (the frozen parts' outputs); no labels: stage 3 has no router loss."""
         if record.kind == "text":
-            stored = empty_features(*self.shape, source=record.where)
-        else:
-            data, entry = self._payload(record)
-            stored = decode_features(data, record.kind, f"{self.location}:{entry['member']}")
-        return Sample(
-            id=record.id,
-            segments=stored,
-            turns=list(record.turns),
-            answer=record.answer,
-            options=record.options,
-            question=record.question,
-            meta=dict(record.meta),
-        )
+            return empty_features(*self.shape, source=record.where), None
+        data, entry = self._payload(record)
+        return decode_features(data, record.kind, f"{self.location}:{entry['member']}"), None

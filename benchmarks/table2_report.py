@@ -45,7 +45,9 @@ def tables(document: dict) -> list[str]:
     lines += ["", "Ordering at each budget (top-k and ATA > uniform > random > adversarial, every Wilson interval "
               "disjoint from the next group's):", ""]  # fmt: skip
     for budget, checks in document["ordering"].items():
-        cells = ", ".join(f"with {name}: **{'holds' if ok else 'does not hold'}**" for name, ok in checks.items())
+        cells = ", ".join(
+            f"with {name}: **{'holds' if ok else 'does not hold'}**" for name, ok in checks.items()
+        )
         lines.append(f"- B={budget}: {cells}")
     kinds = list(summary["routing"])
     lines += ["", f"**Routing**: mean per-video AUROC against the asked segment (mean of {seeds} seeds, range), on "
@@ -65,7 +67,9 @@ def tables(document: dict) -> list[str]:
               "(× their spread; inf = noise only):", "", "| noise | AUROC | top-k | ATA (released) |",
               "|---|---|---|---|"]  # fmt: skip
     for level, stat in summary["sweep"].items():
-        lines.append(f"| {level} | {stat['auroc']:.3f} | {_acc(stat['top-k'])} | {_acc(stat['ATA (released)'])} |")
+        lines.append(
+            f"| {level} | {stat['auroc']:.3f} | {_acc(stat['top-k'])} | {_acc(stat['ATA (released)'])} |"
+        )
     return lines
 
 
@@ -88,7 +92,9 @@ def markdown(document: dict) -> str:
         document["command"],
         "```",
         "",
-        f"Router stage: {args['router_steps']} steps; answer stage: {args['answer_steps']} steps of "
+        f"Joint stage (answer + relevance, every part): {args['joint_steps']} steps of {args['joint_batch']} "
+        f"videos of {args['joint_segments']} segments (the first {args['joint_single']:.0%} one segment); answer "
+        f"stage (projector + LLM on the frozen compressor): {args['answer_steps']} steps of "
         f"{args['answer_batch']} videos, curriculum {args['curriculum']}, allocation augmentation {args['augment']}. "
         "Accuracy: pooled mean over all seeds' videos, [95 % Wilson interval], (range of the seed means).",
         "",
@@ -108,7 +114,9 @@ def update_docs(page: Path, document: dict) -> None:
 
     text = page.read_text()
     if DOCS_BEGIN not in text or DOCS_END not in text:
-        raise SystemExit(f"{page}: no Table 2 section markers ({DOCS_BEGIN!r} … {DOCS_END!r}); add them first")
+        raise SystemExit(
+            f"{page}: no Table 2 section markers ({DOCS_BEGIN!r} … {DOCS_END!r}); add them first"
+        )
     head, rest = text.split(DOCS_BEGIN, 1)
     _, tail = rest.split(DOCS_END, 1)
     body = [DOCS_BEGIN, "", f"Commit `{document['commit']}`, seeds {document['args']['seeds']}:", "",
@@ -133,7 +141,10 @@ def plot(document: dict, path: Path) -> None:
     for ax, budget in zip(axes, budgets, strict=False):
         stats = [summary["rows"][f"{n}|{full if n == 'all tokens' else budget}"]["accuracy"] for n in names]
         means = [s["mean"] for s in stats]
-        errors = [[max(0.0, s["mean"] - s["low"]) for s in stats], [max(0.0, s["high"] - s["mean"]) for s in stats]]
+        errors = [
+            [max(0.0, s["mean"] - s["low"]) for s in stats],
+            [max(0.0, s["high"] - s["mean"]) for s in stats],
+        ]
         ax.bar(range(len(names)), means, yerr=errors, capsize=2, color="#1f5fa8")
         ax.set_xticks(range(len(names)))
         ax.set_xticklabels(names, rotation=40, ha="right", fontsize=7)

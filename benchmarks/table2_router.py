@@ -7,10 +7,13 @@ Per seed, on tiny random-initialised Qwen3-VL / Qwen3 checkpoints and the splice
 :mod:`table2_task` (every segment an equally salient striped shape; the question names the shape
 whose stripe colours it asks):
 
-1. the **router stage** (:func:`table2_train.train_router`) teaches the SVLM's relevance which
-   segment shows the named shape;
+1. the **joint stage** (:func:`table2_train.train_joint`) trains every part at once on short
+   videos: the answer loss (the colours of the one shape among background segments) and the router
+   objective (which of several shapes the question names), so the relevance learns to follow the
+   question while the memory the LLM reads learns with the LLM (a router stage run alone moves the
+   memory under a frozen LLM and loses answers);
 2. the **answer stage** (:func:`table2_train.train_answer`) trains projector and LLM on the frozen
-   router-stage compressor's memory, on videos growing from 2 to ``N`` segments (curriculum), all
+   joint-stage compressor's memory, on videos growing from 2 to ``N`` segments (curriculum), all
    ``k_max`` tokens per segment unless ``--augment`` trains some batches on random allocations;
 3. **evaluation** on held-out videos spliced from held-out segments: answer accuracy and needle
    tokens for every allocator at each budget and with all tokens; routing AUROC of the trained
@@ -37,7 +40,7 @@ from common import ROOT, git_commit  # this script's folder is on sys.path when 
 from table2_eval import ALLOCATORS, NeedleTokens, answers, noised, routing_scores, summarise
 from table2_report import DOCS_PLOT, check_ordering, markdown, plot, update_docs
 from table2_task import cache_pool, make_pool, splice
-from table2_train import AnswerSettings, RouterSettings, train_answer, train_router
+from table2_train import AnswerSettings, JointSettings, train_answer, train_joint
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -45,39 +48,78 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add = parser.add_argument
     add("--out", default="outputs/table2", help="work folder (tiny checkpoints, table2.json)")
     add("--results", default=None, help="markdown table to write (a .png plot goes beside it; docs updated)")
-    add("--docs", default=str(ROOT / "docs" / "benchmarks.md"), help="page whose Table 2 section --results rewrites")
+    add(
+        "--docs",
+        default=str(ROOT / "docs" / "benchmarks.md"),
+        help="page whose Table 2 section --results rewrites",
+    )
     add("--seeds", default="0,1,2", help="comma-separated seeds (data, weights, training, noise)")
-    add("--train-pool", type=int, default=400, help="training segments (videos are spliced from them)")
-    add("--test-pool", type=int, default=200, help="held-out segments")
-    add("--train-blanks", type=int, default=200, help="background-only training segments")
-    add("--test-blanks", type=int, default=100, help="background-only held-out segments")
-    add("--distractors", type=int, default=0,
+    add("--train-pool", type=int, default=96, help="training segments (videos are spliced from them)")
+    add("--test-pool", type=int, default=48, help="held-out segments")
+    add("--train-blanks", type=int, default=48, help="background-only training segments")
+    add("--test-blanks", type=int, default=24, help="background-only held-out segments")
+    add(
+        "--distractors",
+        type=int,
+        default=0,
         help="other shapes in each Table 2 video (the rest background); routing is also measured on videos "
-        "where every segment is a shape")
+        "where every segment is a shape",
+    )
     add("--test-videos", type=int, default=200, help="held-out videos per seed")
-    add("--segments", type=int, default=16, help="segments per video (N)")
+    add("--segments", type=int, default=8, help="segments per video (N)")
     add("--size", default="64,64", help="frame height,width")
-    add("--stripes", type=int, default=2, help="colour stripes per shape (the answer's length)")
+    add("--stripes", type=int, default=1, help="colour stripes per shape (the answer's length)")
     add("--k-max", type=int, default=16, help="memory tokens per segment")
     add("--k-min", type=int, default=4, help="ATA's anchor (paper: 4)")
-    add("--budgets", default="96,128", help="binding visual-token budgets per video (all tokens: N·k_max)")
-    add("--router-steps", type=int, default=RouterSettings.steps)
-    add("--router-batch", type=int, default=RouterSettings.batch)
-    add("--router-lr", type=float, default=RouterSettings.lr)
-    add("--router-direction-lr", type=float, default=RouterSettings.direction_lr)
-    add("--router-negatives", default=RouterSettings.negatives, choices=("both", "questions", "blanks"),
-        help="router-stage negatives: segments under another shape's question, background segments, or both")
+    add("--budgets", default="48,64", help="binding visual-token budgets per video (all tokens: N·k_max)")
+    add(
+        "--joint-steps",
+        type=int,
+        default=JointSettings.steps,
+        help="steps of the joint (answer + relevance) stage",
+    )
+    add("--joint-batch", type=int, default=JointSettings.batch)
+    add("--joint-segments", type=int, default=JointSettings.segments, help="segments per joint-stage video")
+    add(
+        "--joint-lr", type=float, default=JointSettings.lr, help="the SVLM's learning rate in the joint stage"
+    )
+    add(
+        "--joint-head-lr",
+        type=float,
+        default=JointSettings.head_lr,
+        help="memory tokens, projector and LLM in the joint stage",
+    )
+    add(
+        "--joint-single",
+        type=float,
+        default=JointSettings.single,
+        help="share of joint steps on one-segment videos (answer only) before the relevance joins",
+    )
+    add("--router-weight", type=float, default=JointSettings.router_weight, help="relevance loss weight")
     add("--answer-steps", type=int, default=AnswerSettings.steps)
     add("--answer-batch", type=int, default=AnswerSettings.batch)
     add("--answer-lr", type=float, default=AnswerSettings.lr)
-    add("--curriculum", type=float, default=AnswerSettings.curriculum,
-        help="share of answer steps over which videos grow from 2 to N segments (0: N from the start)")
-    add("--augment", type=float, default=AnswerSettings.augment,
-        help="share of answer batches trained on a random allocation instead of all tokens")
-    add("--noise", default="0,0.5,1,2,4,inf", help="router-quality sweep: noise × the logits' spread")
-    add("--needle-tokens", default="0,1,2,4,8,12,16", help="tokens given to the needle segment (others k_min)")
+    add(
+        "--curriculum",
+        type=float,
+        default=AnswerSettings.curriculum,
+        help="share of answer steps over which videos grow from 2 to N segments (0: N from the start)",
+    )
+    add(
+        "--augment",
+        type=float,
+        default=AnswerSettings.augment,
+        help="share of answer batches trained on a random allocation instead of all tokens",
+    )
+    add("--noise", default="0,1,2,inf", help="router-quality sweep: noise × the logits' spread")
+    add("--needle-tokens", default="0,1,2,4,8,16", help="tokens given to the needle segment (others k_min)")
     add("--max-new-tokens", type=int, default=12)
-    add("--jobs", type=int, default=1, help="seeds run side by side in this many processes (one torch thread each)")
+    add(
+        "--jobs",
+        type=int,
+        default=1,
+        help="seeds run side by side in this many processes (one torch thread each)",
+    )
     return parser.parse_args(argv)
 
 
@@ -105,12 +147,14 @@ def run_seed(args: argparse.Namespace, seed: int, log=print) -> dict:
     times["data_s"] = time.perf_counter() - begin
 
     start = time.perf_counter()
-    router = RouterSettings(args.router_steps, args.router_batch, args.router_lr, args.router_direction_lr,
-                            args.router_negatives)
-    router_loss = train_router(model, train_pool, router, generator, progress=log)
-    times["router_stage_s"] = time.perf_counter() - start
-    router_loss = [router_loss[0], sum(router_loss[-20:]) / len(router_loss[-20:])] if router_loss else [math.nan] * 2
-    log(f"router stage {times['router_stage_s']:.0f} s, loss {router_loss[0]:.3f} → {router_loss[1]:.3f}")
+    joint = JointSettings(args.joint_steps, args.joint_batch, args.joint_segments, args.joint_lr, args.joint_head_lr,
+                          router_weight=args.router_weight, single=args.joint_single)  # fmt: skip
+    joint_loss = train_joint(model, train_pool, joint, generator, progress=log)
+    times["joint_stage_s"] = time.perf_counter() - start
+    joint_loss = (
+        [joint_loss[0], sum(joint_loss[-20:]) / len(joint_loss[-20:])] if joint_loss else [math.nan] * 2
+    )
+    log(f"joint stage {times['joint_stage_s']:.0f} s, loss {joint_loss[0]:.3f} → {joint_loss[1]:.3f}")
 
     start = time.perf_counter()
     train_cache, test_cache = cache_pool(model, train_pool), cache_pool(model, test_pool)
@@ -124,10 +168,16 @@ def run_seed(args: argparse.Namespace, seed: int, log=print) -> dict:
     crowded = splice(test_pool, args.test_videos, args.segments, generator, None)  # every segment a shape
     common = {"k_min": args.k_min, "max_new_tokens": args.max_new_tokens}
     full = args.segments * args.k_max
-    rows = {f"all tokens|{full}": answers(model, test_pool, test_cache, videos, allocator="uniform", budget=full, **common)}
+    rows = {
+        f"all tokens|{full}": answers(
+            model, test_pool, test_cache, videos, allocator="uniform", budget=full, **common
+        )
+    }
     for budget in [int(b) for b in args.budgets.split(",")]:
         for name, spec in ALLOCATORS.items():
-            rows[f"{name}|{budget}"] = answers(model, test_pool, test_cache, videos, allocator=spec, budget=budget, **common)
+            rows[f"{name}|{budget}"] = answers(
+                model, test_pool, test_cache, videos, allocator=spec, budget=budget, **common
+            )
     labels = [v.labels() for v in videos]
     curve = {
         tokens: answers(model, test_pool, test_cache, videos, allocator=NeedleTokens(tokens), budget=full,
@@ -147,10 +197,12 @@ def run_seed(args: argparse.Namespace, seed: int, log=print) -> dict:
     routing = {"every segment a shape": routing_scores(test_pool, test_cache, untrained, crowded),
                "Table 2 videos": routing_scores(test_pool, test_cache, untrained, videos)}  # fmt: skip
     times["evaluation_s"] = time.perf_counter() - start
-    log("routing AUROC (every segment a shape) "
-        + ", ".join(f"{k} {v:.3f}" for k, v in routing["every segment a shape"].items()))
+    log(
+        "routing AUROC (every segment a shape) "
+        + ", ".join(f"{k} {v:.3f}" for k, v in routing["every segment a shape"].items())
+    )
     return {"seed": seed, "rows": rows, "needle_curve": curve, "sweep": sweep, "routing": routing, "times": times,
-            "router_loss": router_loss,
+            "joint_loss": joint_loss,
             "answer_loss": [answer_loss[0], sum(answer_loss[-50:]) / len(answer_loss[-50:])]}  # fmt: skip
 
 
@@ -205,7 +257,9 @@ def main(argv: list[str] | None = None) -> int:
     seeds = run_seeds(args, [int(s) for s in args.seeds.split(",")])
     document = {
         "commit": commit,
-        "command": shlex.join(["python", "benchmarks/table2_router.py", *(sys.argv[1:] if argv is None else argv)]),
+        "command": shlex.join(
+            ["python", "benchmarks/table2_router.py", *(sys.argv[1:] if argv is None else argv)]
+        ),
         "args": vars(args),
         "seeds": seeds,
         "summary": aggregate(seeds),

@@ -1,16 +1,19 @@
-"""Table 2's two training stages on the spliced task (:mod:`table2_task`), in-process and seeded.
+"""Table 2's training stages on the spliced task (:mod:`table2_task`), in-process and seeded.
 
-1. **router stage** — the SVLM (and its relevance direction) learns, with the router stage's
-   class-balanced BCE (:func:`tempo_kit.training.router.balanced_bce`) under the routing prompt,
-   whether a segment shows the shape the question names. Pairs are balanced: every step scores
-   segments under the question of their own shape and under another one, so a score that ignores
-   the question cannot win.
-2. **answer stage** on the router-stage compressor, which is then frozen: its memory is cached once
-   and the projector and LLM learn to answer from it (the issue's third option for a router stage
-   that does not hurt answers: the answer stage reads the memory it will be served). Videos grow
-   from 2 segments to ``N`` over the first ``curriculum`` share of steps (short-to-long); with
-   ``augment > 0`` that share of batches is trained on a random allocation (allocator and budget
-   drawn per batch) instead of all ``k_max`` tokens.
+1. **joint stage** (:func:`train_joint`, what ``table2_router.py`` runs) — every part learns at
+   once on short videos: the answer loss on the one shape among background segments (after a first
+   share of one-segment videos) and, with the router objective's class-balanced BCE
+   (:func:`tempo_kit.training.router.balanced_bce`), relevance on videos whose every segment is a
+   shape, so only the question tells the needle. Memory and relevance come from one SVLM pass
+   under the routing prompt: the memory the LLM learns to read is the one it will be served.
+2. **answer stage** (:func:`train_answer`) on the joint-stage compressor, then frozen: its memory
+   is cached once and the projector and LLM learn long videos from it. Videos grow from 2 segments
+   to ``N`` over the first ``curriculum`` share of steps (short-to-long); with ``augment > 0`` that
+   share of batches is trained on a random allocation (allocator and budget drawn per batch)
+   instead of all ``k_max`` tokens.
+
+:func:`train_router` is the relevance alone (no answer loss), which ``table2_routing.py`` measures:
+pairs are balanced, every step scoring segments under their own shape's question and another's.
 """
 
 from __future__ import annotations
@@ -32,7 +35,12 @@ from table2_task import (
 )
 
 #: allocators an augmented batch draws from (each with a budget between N·k_min and N·k_max)
-AUGMENT_ALLOCATORS = ({"name": "ata", "mode": "exact"}, {"name": "uniform"}, {"name": "topk"}, {"name": "random"})
+AUGMENT_ALLOCATORS = (
+    {"name": "ata", "mode": "exact"},
+    {"name": "uniform"},
+    {"name": "topk"},
+    {"name": "random"},
+)
 
 
 @dataclass
@@ -47,11 +55,27 @@ class RouterSettings:
 
 
 @dataclass
+class JointSettings:
+    """The whole model on short videos: answer loss plus the router objective, together."""
+
+    steps: int = 600
+    batch: int = 8
+    segments: int = 2  # a needle and other shapes: only the question tells them apart
+    lr: float = 1.0e-3  # the SVLM
+    head_lr: float = 3.0e-3  # memory tokens, projector, LLM
+    direction_lr: float = 5.0e-2
+    router_weight: float = 1.0
+    #: share of steps on one-segment videos first (the colour read off a lone shape), before the
+    #: needle must be told from other shapes by the question
+    single: float = 0.25
+
+
+@dataclass
 class AnswerSettings:
-    steps: int = 1200
+    steps: int = 300
     batch: int = 8
     lr: float = 3.0e-3
-    num_segments: int = 16
+    num_segments: int = 8
     curriculum: float = 0.5  # share of steps over which videos grow from 2 to num_segments segments
     augment: float = 0.0  # share of batches trained under a random allocation
     k_min: int = 4
@@ -90,7 +114,10 @@ def train_router(
         chosen, asked = [index], [own]
         if settings.negatives in ("questions", "both"):
             chosen.append(index)
-            asked.append((own + torch.randint(1, len(QUESTIONS), (settings.batch,), generator=generator)) % len(QUESTIONS))
+            asked.append(
+                (own + torch.randint(1, len(QUESTIONS), (settings.batch,), generator=generator))
+                % len(QUESTIONS)
+            )
         if settings.negatives in ("blanks", "both") and len(blanks):
             count = settings.batch // 2 if settings.negatives == "both" else settings.batch
             chosen.append(blanks[torch.randint(len(blanks), (count,), generator=generator)])
@@ -109,10 +136,72 @@ def train_router(
         optimiser.step()
         losses.append(float(loss.detach()))
         if (step + 1) % max(1, settings.steps // 10) == 0:
-            progress(f"  router stage step {step + 1}/{settings.steps}: loss {sum(losses[-10:]) / len(losses[-10:]):.3f}")
+            progress(
+                f"  router stage step {step + 1}/{settings.steps}: loss {sum(losses[-10:]) / len(losses[-10:]):.3f}"
+            )
     for p in parameters:
         p.requires_grad_(False)
     compressor.eval()
+    return losses
+
+
+def train_joint(
+    model, pool: SegmentPool, settings: JointSettings, generator: torch.Generator, progress=print
+) -> list[float]:
+    """Every part learns at once: the answer from the SVLM's memory and the question-conditioned
+    relevance (class-balanced BCE against the needle), on videos of ``settings.segments`` shapes.
+
+    Relevance and memory come from the same SVLM pass under the routing prompt (what inference
+    compresses with), so the memory the LLM learns to read is the memory it will be served.
+    """
+    from tempo_kit.compressors.qwen3_vl import resolve_prompt
+    from tempo_kit.model.inference_batch import inference_batch
+    from tempo_kit.training.router import balanced_bce, make_direction_trainable
+
+    compressor = model.compressor
+    compressor.train_prompt = resolve_prompt("routing")
+    direction = make_direction_trainable(compressor)
+    trainable = [p for p in model.parameters() if p.is_floating_point()]
+    for p in trainable:
+        p.requires_grad_(True)
+    svlm = [p for n, p in compressor.named_parameters() if p.is_floating_point() and p is not direction
+            and "memory" not in n]  # fmt: skip
+    ids = {id(p) for p in svlm} | {id(direction)}
+    head = [p for p in trainable if id(p) not in ids]
+    groups = [{"params": svlm, "base": settings.lr}, {"params": head, "base": settings.head_lr},
+              {"params": [direction], "base": settings.direction_lr}]  # fmt: skip
+    optimiser = torch.optim.AdamW(groups, lr=settings.lr, weight_decay=0.0)
+    model.train()
+    losses, start = [], time.perf_counter()
+    for step in range(settings.steps):
+        single = step < settings.single * settings.steps
+        # the answer: the one shape among background segments
+        videos = splice(pool, settings.batch, 1 if single else settings.segments, generator, 0)
+        output = model(train_batch(model.tokenizer, pool, videos))
+        loss = output.loss
+        if not single:
+            # the relevance: the asked shape among other shapes, which only the question tells apart
+            crowded = splice(pool, settings.batch, settings.segments, generator, None)
+            batch = inference_batch(model.tokenizer, [clip_segments(pool.frames[v.segments], consecutive=True)
+                                                      for v in crowded], [v.question for v in crowded])  # fmt: skip
+            scores = torch.cat([output.relevance, model.compress(batch).relevance])
+            labels = torch.cat([v.labels() for v in [*videos, *crowded]])
+            loss = loss + settings.router_weight * balanced_bce(scores, labels)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+        warm = min(1.0, (step + 1) / max(1, settings.steps // 30))
+        for group in optimiser.param_groups:
+            group["lr"] = group["base"] * warm * 0.5 * (1 + math.cos(math.pi * step / settings.steps))
+        optimiser.step()
+        losses.append(float(loss.detach()))
+        if (step + 1) % max(1, settings.steps // 10) == 0:
+            recent = sum(losses[-20:]) / len(losses[-20:])
+            progress(f"  joint stage step {step + 1}/{settings.steps}: loss {recent:.3f}, "
+                     f"{time.perf_counter() - start:.0f} s")  # fmt: skip
+    for p in trainable:
+        p.requires_grad_(False)
+    model.eval()
     return losses
 
 
@@ -125,7 +214,12 @@ def segments_at(step: int, settings: AnswerSettings) -> int:
 
 
 def train_answer(
-    model, pool: SegmentPool, cache: PoolCache, settings: AnswerSettings, generator: torch.Generator, progress=print
+    model,
+    pool: SegmentPool,
+    cache: PoolCache,
+    settings: AnswerSettings,
+    generator: torch.Generator,
+    progress=print,
 ) -> list[float]:
     """Projector and LLM learn to answer from the frozen compressor's cached memory; returns the loss curve."""
     trainable = [*model.projector.parameters(), *model.decoder.parameters()]

@@ -16,6 +16,7 @@ from typing import Any
 from torch import nn
 
 from tempo_kit.data.features import FeatureStoreError, IdentityProjector
+from tempo_kit.model.initial_weights import load_component
 
 
 class StoredCompressor(nn.Module):
@@ -39,7 +40,6 @@ def stored_features_model(path: str | Path, *, load_weights: bool = True, **over
     ``overrides`` are :meth:`~tempo_kit.model.TempoModel.from_pretrained`'s; ``load_weights=False``
     leaves the decoder on the meta device (FSDP ranks other than 0).
     """
-    from tempo_kit.hf import load_tensors, to_empty_keeping_ties
     from tempo_kit.model import TempoModel
 
     meta = TempoModel.from_pretrained(path, load_weights=False, verify=True, **overrides)
@@ -53,8 +53,7 @@ def stored_features_model(path: str | Path, *, load_weights: bool = True, **over
     model.saved_at = meta.saved_at
     if not load_weights:
         return model
-    to_empty_keeping_ties(model.decoder, "cpu")
-    load_tensors(model.decoder, model._component_initial_state("decoder"), model._source("decoder"))
+    load_component(model, "decoder")
     return model
 
 
@@ -63,13 +62,11 @@ def with_frozen_parts(model):
     (read from the folder it was loaded from); any other model is returned as it is."""
     if not isinstance(model.compressor, StoredCompressor):
         return model
-    from tempo_kit.hf import load_tensors, to_empty_keeping_ties
     from tempo_kit.model import TempoModel
 
     whole = TempoModel.from_pretrained(model.saved_at, load_weights=False, verify=False)
     for part in ("compressor", "projector"):
-        to_empty_keeping_ties(getattr(whole, part), "cpu")
-        load_tensors(getattr(whole, part), whole._component_initial_state(part), whole._source(part))
+        load_component(whole, part)
     out = TempoModel(whole.compressor, whole.projector, model.decoder, model.allocator, model.config)
     out.saved_at = model.saved_at
     return out

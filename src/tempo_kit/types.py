@@ -124,11 +124,15 @@ class CompressorOutput:
         relevance: ``[S_total]`` float32 relevance in (0, 1), or ``None`` for a query-agnostic
             compressor.
         num_segments: segments per sample, so ``memory.split(num_segments)`` recovers samples.
+        projected: whether ``memory`` is already in the decoder's width (a feature store's,
+            projected when it was stored), so that the projector is skipped; a compressor's
+            output never is.
     """
 
     memory: Tensor
     relevance: Tensor | None
     num_segments: list[int]
+    projected: bool = False
 
     def __post_init__(self) -> None:
         if self.memory.ndim != 3:

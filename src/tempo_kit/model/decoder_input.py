@@ -13,7 +13,6 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from tempo_kit.data.features import IdentityProjector, is_stored
 from tempo_kit.model.assembly import AssembledInputs, SequenceAssembler
 from tempo_kit.model.build import build_component
 from tempo_kit.model.config import TempoConfig, check_model_settings
@@ -76,8 +75,6 @@ def decoder_input(
     ``allocate``, each sample's :class:`~tempo_kit.types.Allocation` as fed to the decoder.
     """
     with timer.phase("allocate"):
-        if is_stored(batch.segments):  # stored: projected
-            projector = IdentityProjector()
         visuals, anchor = select_visuals(
             batch, compressed, projector, allocate=allocate, tag_images=config.tag_images, **settings
         )

@@ -45,6 +45,8 @@ def test_every_released_number_is_assigned_once(name):
         ("the question's settings", r"^def resolve_question\(", ["inference/question.py"]),
         ("the executor of a compressor call plan", r"^def plan_pieces\(", ["model/compression.py"]),
         ("where a feature-store batch is recognised", r"(?<!def )\bis_stored\(", ["model/tempo_model.py"]),
+        ("frames of a window the SVLM sees", r"lengths is None else int\(", ["types.py"]),
+        ("a square frame's normalisation", r"- self\.mean\.to\(", ["compressors/square_frames.py"]),
         ("sampling switches (generated from Sampling's fields)", r"add_argument\(\s*\"--max-frames\"", []),
     ],
 )

@@ -89,6 +89,10 @@ class Segments:
     def window(self) -> int:
         return self.frames.shape[1]
 
+    def frame_count(self, j: int) -> int:
+        """Frames of window ``j`` the SVLM sees: ``lengths[j]``, or the whole window."""
+        return self.window if self.lengths is None else int(self.lengths[j])
+
     @property
     def frame_size(self) -> tuple[int, int]:
         """(height, width) of every frame."""

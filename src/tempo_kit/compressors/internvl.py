@@ -21,6 +21,7 @@ tiling into up to 12 crops plus a thumbnail is not used, a frame goes straight t
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ from torch import Tensor
 from tempo_kit.compressors.family import FamilyAdapter
 from tempo_kit.compressors.memory_prefix import PrefixCachedMemoryCompressor
 from tempo_kit.compressors.prompts import QUERY_PREFIX
-from tempo_kit.compressors.sequence import assemble
+from tempo_kit.compressors.sequence import assemble, special_token_ids, text_ids
 from tempo_kit.compressors.square_frames import PixelNormaliser, SquareFrames
 from tempo_kit.compressors.visual import slot_of
 from tempo_kit.errors import ConfigError
@@ -74,12 +75,8 @@ class InternVLFamily(FamilyAdapter):
         self.pixels = PixelNormaliser.from_processor(processor, size, IMAGENET_MEAN, IMAGENET_STD)
         patches = (size[0] // vision.patch_size[0]) * (size[1] // vision.patch_size[1])
         self.tokens_per_tile = int(patches * config.downsample_ratio**2)
-        ids = {name: tokenizer.convert_tokens_to_ids(name) for name in SPECIALS}
-        missing = [name for name, i in ids.items() if i is None or i == tokenizer.unk_token_id]
-        if missing or ids["<IMG_CONTEXT>"] != config.image_token_id:
-            raise ConfigError(f"the tokenizer of {str(path)!r} lacks InternVL's {missing or '<IMG_CONTEXT>'} token(s)")
-        self.ids = ids
-        self._encode = lambda text: tokenizer(text, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+        self.ids = special_token_ids(tokenizer, SPECIALS, "<IMG_CONTEXT>", config.image_token_id, path, "InternVL")
+        self._encode = partial(text_ids, tokenizer)
 
     @staticmethod
     def model_class() -> type:

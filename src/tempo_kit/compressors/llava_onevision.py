@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from torch import Tensor
 from tempo_kit.compressors.family import FamilyAdapter
 from tempo_kit.compressors.memory_prefix import PrefixCachedMemoryCompressor
 from tempo_kit.compressors.prompts import QUERY_PREFIX
-from tempo_kit.compressors.sequence import assemble
+from tempo_kit.compressors.sequence import assemble, special_token_ids, text_ids
 from tempo_kit.compressors.square_frames import PixelNormaliser, SquareFrames
 from tempo_kit.compressors.visual import slot_of
 from tempo_kit.errors import ConfigError
@@ -68,12 +68,8 @@ class LlavaOnevisionFamily(FamilyAdapter):
         size = (int(size.get("height", vision.image_size)), int(size.get("width", vision.image_size)))
         self.pixels = PixelNormaliser.from_processor(processor, size, CLIP_MEAN, CLIP_STD)
         self.tokens_per_frame = math.ceil(vision.image_size // vision.patch_size / 2) ** 2
-        ids = {name: tokenizer.convert_tokens_to_ids(name) for name in SPECIALS}
-        missing = [name for name, i in ids.items() if i is None or i == tokenizer.unk_token_id]
-        if missing or ids["<video>"] != config.video_token_id:
-            raise ConfigError(f"the tokenizer of {str(path)!r} lacks LLaVA-OneVision's {missing or '<video>'} token(s)")
-        self.ids = ids
-        self._encode = lambda text: tokenizer(text, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+        self.ids = special_token_ids(tokenizer, SPECIALS, "<video>", config.video_token_id, path, "LLaVA-OneVision")
+        self._encode = partial(text_ids, tokenizer)
 
     @staticmethod
     def model_class() -> type:

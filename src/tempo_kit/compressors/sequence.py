@@ -29,6 +29,7 @@ from functools import lru_cache
 from typing import Literal
 
 from tempo_kit.compressors.prompts import QUERY_PREFIX
+from tempo_kit.errors import ConfigError
 from tempo_kit.time_tags import TIME_TAG_TEMPLATE
 
 VisualSlot = Literal["video", "image"]
@@ -52,8 +53,7 @@ class SequenceBuilder:
         return int(token_id)
 
     def _encode_text(self, text: str) -> tuple[int, ...]:
-        encoded = self.tokenizer(text, add_special_tokens=False, split_special_tokens=True)["input_ids"]
-        return tuple(encoded)
+        return tuple(text_ids(self.tokenizer, text))
 
     @property
     def video_token_id(self) -> int:
@@ -127,6 +127,25 @@ class SequenceBuilder:
 
     def _assemble(self, parts: list) -> list[int]:
         return assemble(parts, self.ids, self._encode)
+
+
+def text_ids(tokenizer, text: str) -> list[int]:
+    """Ids of plain text between special tokens: none added, and none read from the text
+    (``split_special_tokens``), so a query spelling a placeholder cannot inject one."""
+    return tokenizer(text, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+
+
+def special_token_ids(
+    tokenizer, names: Sequence[str], placeholder: str, placeholder_id: int, path, family: str
+) -> dict[str, int]:
+    """``{name: id}`` of a family's special tokens, checked when the adapter is built: a one-line
+    :class:`~tempo_kit.errors.ConfigError` when the tokenizer of the checkpoint at ``path`` lacks one,
+    or when its visual ``placeholder`` is not the id the model's config fills with pixels."""
+    ids = {name: tokenizer.convert_tokens_to_ids(name) for name in names}
+    missing = [name for name, i in ids.items() if i is None or i == tokenizer.unk_token_id]
+    if missing or ids[placeholder] != placeholder_id:
+        raise ConfigError(f"the tokenizer of {str(path)!r} lacks {family}'s {missing or placeholder} token(s)")
+    return ids
 
 
 def assemble(parts: list, special_ids: dict[str, int], encode) -> list[int]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from torch import Tensor
 from tempo_kit.compressors.family import FamilyAdapter
 from tempo_kit.compressors.memory import MemoryTokenCompressor
 from tempo_kit.compressors.prompts import QUERY_PREFIX
-from tempo_kit.compressors.sequence import assemble
+from tempo_kit.compressors.sequence import assemble, special_token_ids, text_ids
 from tempo_kit.compressors.square_frames import PixelNormaliser
 from tempo_kit.compressors.visual import slot_of
 from tempo_kit.errors import ConfigError
@@ -79,12 +80,8 @@ class SmolVLMFamily(FamilyAdapter):
         self.size = int(processor.get("max_image_size", {}).get("longest_edge", vision.image_size))
         self.pixels = PixelNormaliser.from_processor(processor, (self.size, self.size), SMOLVLM_MEAN, SMOLVLM_STD)
         self.tokens_per_frame = (self.size // vision.patch_size) ** 2 // config.scale_factor**2
-        ids = {name: tokenizer.convert_tokens_to_ids(name) for name in SPECIALS}
-        missing = [name for name, i in ids.items() if i is None or i == tokenizer.unk_token_id]
-        if missing or ids["<image>"] != config.image_token_id:
-            raise ConfigError(f"the tokenizer of {str(path)!r} lacks SmolVLM's {missing or '<image>'} token(s)")
-        self.ids = ids
-        self._encode = lambda text: tokenizer(text, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+        self.ids = special_token_ids(tokenizer, SPECIALS, "<image>", config.image_token_id, path, "SmolVLM")
+        self._encode = partial(text_ids, tokenizer)
 
     @staticmethod
     def model_class() -> type:

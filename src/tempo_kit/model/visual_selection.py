@@ -63,10 +63,7 @@ def select_visuals(
 
     stacked = torch.cat(flat)
     if not compressed.projected:  # a feature store's memory was projected when it was stored
-        weight = next(projector.parameters(), None)
-        if weight is not None:
-            stacked = stacked.to(dtype=weight.dtype, device=weight.device)
-        stacked = projector(stacked)
+        stacked = project(projector, stacked)
     projected = stacked.split([len(f) for f in flat])
 
     visuals: list[VisualSequence | None] = []
@@ -85,6 +82,16 @@ def select_visuals(
         zero = 0 * compressed.relevance.sum()
         anchor = zero if anchor is None else anchor + zero
     return visuals, anchor
+
+
+def project(projector: nn.Module, tokens: Tensor) -> Tensor:
+    """``tokens`` ``[N, d_c]`` through ``projector``, moved to its weights' dtype and device first
+    (the memory may come from a compressor of another dtype). Training, inference and the feature
+    store all project this way, so a stored token equals the one training would compute."""
+    weight = next(projector.parameters(), None)
+    if weight is not None:
+        tokens = tokens.to(dtype=weight.dtype, device=weight.device)
+    return projector(tokens)
 
 
 def check_counts(

@@ -31,7 +31,7 @@ from torch import Tensor
 from tempo_kit.compressors.family import FamilyAdapter
 from tempo_kit.compressors.memory_prefix import PrefixCachedMemoryCompressor
 from tempo_kit.compressors.prompts import QUERY_PREFIX
-from tempo_kit.compressors.sequence import assemble, special_token_ids, text_ids
+from tempo_kit.compressors.sequence import assemble, check_placeholder, special_token_ids, text_ids
 from tempo_kit.compressors.square_frames import PixelNormaliser, SquareFrames
 from tempo_kit.compressors.visual import slot_of
 from tempo_kit.errors import ConfigError
@@ -75,7 +75,8 @@ class InternVLFamily(FamilyAdapter):
         self.pixels = PixelNormaliser.from_processor(processor, size, IMAGENET_MEAN, IMAGENET_STD)
         patches = (size[0] // vision.patch_size[0]) * (size[1] // vision.patch_size[1])
         self.tokens_per_tile = int(patches * config.downsample_ratio**2)
-        self.ids = special_token_ids(tokenizer, SPECIALS, "<IMG_CONTEXT>", config.image_token_id, path, "InternVL")
+        self.ids = special_token_ids(tokenizer, SPECIALS, "InternVL", path)
+        check_placeholder(self.ids, "<IMG_CONTEXT>", config.image_token_id, path)
         self._encode = partial(text_ids, tokenizer)
 
     @staticmethod

@@ -30,7 +30,7 @@ from torch import Tensor
 from tempo_kit.compressors.family import FamilyAdapter
 from tempo_kit.compressors.memory_prefix import PrefixCachedMemoryCompressor
 from tempo_kit.compressors.prompts import QUERY_PREFIX
-from tempo_kit.compressors.sequence import assemble, special_token_ids, text_ids
+from tempo_kit.compressors.sequence import assemble, check_placeholder, special_token_ids, text_ids
 from tempo_kit.compressors.square_frames import PixelNormaliser, SquareFrames
 from tempo_kit.compressors.visual import slot_of
 from tempo_kit.errors import ConfigError
@@ -68,7 +68,8 @@ class LlavaOnevisionFamily(FamilyAdapter):
         size = (int(size.get("height", vision.image_size)), int(size.get("width", vision.image_size)))
         self.pixels = PixelNormaliser.from_processor(processor, size, CLIP_MEAN, CLIP_STD)
         self.tokens_per_frame = math.ceil(vision.image_size // vision.patch_size / 2) ** 2
-        self.ids = special_token_ids(tokenizer, SPECIALS, "<video>", config.video_token_id, path, "LLaVA-OneVision")
+        self.ids = special_token_ids(tokenizer, SPECIALS, "LLaVA-OneVision", path)
+        check_placeholder(self.ids, "<video>", config.video_token_id, path)
         self._encode = partial(text_ids, tokenizer)
 
     @staticmethod

@@ -32,7 +32,7 @@ from torch import Tensor
 from tempo_kit.compressors.family import FamilyAdapter
 from tempo_kit.compressors.memory import MemoryTokenCompressor
 from tempo_kit.compressors.prompts import QUERY_PREFIX
-from tempo_kit.compressors.sequence import assemble, special_token_ids, text_ids
+from tempo_kit.compressors.sequence import assemble, check_placeholder, special_token_ids, text_ids
 from tempo_kit.compressors.square_frames import PixelNormaliser
 from tempo_kit.compressors.visual import slot_of
 from tempo_kit.errors import ConfigError
@@ -80,7 +80,8 @@ class SmolVLMFamily(FamilyAdapter):
         self.size = int(processor.get("max_image_size", {}).get("longest_edge", vision.image_size))
         self.pixels = PixelNormaliser.from_processor(processor, (self.size, self.size), SMOLVLM_MEAN, SMOLVLM_STD)
         self.tokens_per_frame = (self.size // vision.patch_size) ** 2 // config.scale_factor**2
-        self.ids = special_token_ids(tokenizer, SPECIALS, "<image>", config.image_token_id, path, "SmolVLM")
+        self.ids = special_token_ids(tokenizer, SPECIALS, "SmolVLM", path)
+        check_placeholder(self.ids, "<image>", config.image_token_id, path)
         self._encode = partial(text_ids, tokenizer)
 
     @staticmethod

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from tempo_kit.errors import TempoKitError
 from tempo_kit.types import CompressorOutput
@@ -112,10 +112,6 @@ def decode_features(data: bytes, kind: str, source: str) -> StoredFeatures:
 def empty_features(k_max: int, width: int, source: str | None) -> StoredFeatures:
     """A text-only sample: no segment reaches the LLM."""
     return StoredFeatures(torch.zeros(0, k_max, width), None, torch.zeros(0), "text", source)
-
-
-class IdentityProjector(nn.Identity):
-    """Stands in for the projector when the memory was projected before it was stored."""
 
 
 # ------------------------------------------------------------------------------ validity

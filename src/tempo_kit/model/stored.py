@@ -4,7 +4,7 @@ Stage 3 freezes the compressor, the memory tokens and the projector, and a featu
 their output for every sample (:mod:`tempo_kit.data.features`). :func:`stored_features_model`
 loads a stage-2 export with only its decoder and allocator: the compressor is a
 :class:`StoredCompressor` placeholder with no weights, the projector the identity (the stored
-memory is already projected). :func:`with_frozen_parts` puts the saved compressor and projector
+memory is already projected, and ``CompressorOutput.projected`` says so). :func:`with_frozen_parts` puts the saved compressor and projector
 back when the run exports its model, so the exported folder is a whole model again.
 """
 
@@ -15,8 +15,9 @@ from typing import Any
 
 from torch import nn
 
-from tempo_kit.data.features import FeatureStoreError, IdentityProjector
+from tempo_kit.data.features import FeatureStoreError
 from tempo_kit.model.initial_weights import load_component
+from tempo_kit.projectors import IdentityProjector
 
 
 class StoredCompressor(nn.Module):
@@ -45,7 +46,7 @@ def stored_features_model(path: str | Path, *, load_weights: bool = True, **over
     meta = TempoModel.from_pretrained(path, load_weights=False, verify=True, **overrides)
     model = TempoModel(
         StoredCompressor(meta.config.compressor.get("k_max"), meta.saved_at),
-        IdentityProjector(),
+        IdentityProjector(meta.decoder.hidden_size),  # never called: stored memory is marked projected
         meta.decoder,
         meta.allocator,
         meta.config,

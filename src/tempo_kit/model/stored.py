@@ -4,8 +4,9 @@ Stage 3 freezes the compressor, the memory tokens and the projector, and a featu
 their output for every sample (:mod:`tempo_kit.data.features`). :func:`stored_features_model`
 loads a stage-2 export with only its decoder and allocator: the compressor is a
 :class:`StoredCompressor` placeholder with no weights, the projector the identity (the stored
-memory is already projected, and ``CompressorOutput.projected`` says so). :func:`with_frozen_parts` puts the saved compressor and projector
-back when the run exports its model, so the exported folder is a whole model again.
+memory is already projected, and ``CompressorOutput.projected`` says so). :func:`with_frozen_parts`
+puts the saved compressor and projector back when the run exports its model, so the exported
+folder is a whole model again.
 """
 
 from __future__ import annotations

@@ -38,8 +38,9 @@ def select_visuals(
 
     Training keeps all ``k_max`` tokens; with ``allocate`` the allocator picks counts and the
     reduction picks which tokens. All kept tokens of the batch go through the projector in
-    one call, unless ``compressed.projected`` (a feature store's memory). A text-only sample's memory is projected too and enters the graph as
-    ``0 * sum`` (so does the relevance) so every parameter takes part in each step (DDP).
+    one call, unless ``compressed.projected`` (a feature store's memory). A text-only sample's
+    memory is projected too and enters the graph as ``0 * sum`` (so does the relevance) so every
+    parameter takes part in each step (DDP).
     ``tag_images`` gives an image's single segment a time tag (video segments always get one).
     """
     k_max = compressed.memory.shape[1]

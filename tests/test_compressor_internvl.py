@@ -115,6 +115,14 @@ def test_a_follow_up_from_the_cached_prefix_equals_a_fresh_question(compressor):
     torch.testing.assert_close(cached.relevance, fresh.relevance, atol=1e-6, rtol=0)
 
 
+def test_explain_counts_the_frames_each_window_shows(compressor):
+    """``infer --explain``: a short last window shows its real frames only, and its prefix is shorter."""
+    segments = clip(lengths=torch.tensor([4, 4, 3]))
+    assert compressor.describe_inputs(segments) == [{"frames": 4}, {"frames": 4}, {"frames": 3}]
+    full, _, short = compressor.adapter.prefix_lengths(segments, "Describe.")
+    assert full - short == compressor.adapter.tokens_per_tile + 2 + len(compressor.adapter._encode("\nFrame4: "))
+
+
 def test_what_the_family_cannot_do_is_refused_at_build(folder, tmp_path):
     import shutil
 

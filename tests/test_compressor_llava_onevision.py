@@ -123,6 +123,9 @@ def test_what_it_cannot_read_is_refused_at_build(tiny_svlm, tmp_path):
     (folder / "config.json").write_text(json.dumps({**config, "vision_feature_select_strategy": "default"}))
     with pytest.raises(ConfigError, match=r"vision_feature_select_strategy='default'.*'full'"):
         COMPRESSORS.build({**spec, "pretrained": str(folder)})
+    (folder / "config.json").write_text(json.dumps({**config, "video_token_index": config["video_token_index"] + 1}))
+    with pytest.raises(ConfigError, match=r"tokenizer and config of .*default_strategy' disagree on <video>"):
+        COMPRESSORS.build({**spec, "pretrained": str(folder)})  # the model fills another id with pixels
 
 
 @torch.no_grad()

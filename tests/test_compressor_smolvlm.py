@@ -64,6 +64,16 @@ def test_video_ids_match_the_processor(compressor):
     ]
 
 
+def test_a_short_last_window_shows_only_its_real_frames(compressor):
+    """``lengths`` [4, 4, 2]: the last window's 2 real frames (times 4.0, 4.5 s), not its padding."""
+    full = clip()
+    segments = Segments(full.frames, full.frame_times, full.times, kind="video", lengths=torch.tensor([4, 4, 2]))
+    frames = compressor.adapter.encode_visual([segments], [(0, 2)], "cpu")[0]
+    assert frames.pixels.shape[0] == 2 and frames.times == [4.0, 4.5]
+    ids = compressor.adapter.sequence_ids(frames, ROUTING_PROMPT, QUERY)
+    assert ids == processor_ids(compressor.tokenizer, "video", [8, 9])
+
+
 def test_image_ids_and_pixels_match_the_processor(compressor):
     from PIL import Image
     from transformers.models.smolvlm.image_processing_pil_smolvlm import SmolVLMImageProcessorPil

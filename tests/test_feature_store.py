@@ -131,6 +131,16 @@ def test_store_loss_and_gradients_equal_the_video_path(store, tiny_tempo_dir, de
     assert len(video_batches) == 3
 
 
+def test_a_whole_model_does_not_project_a_store_batch_again(store, tiny_tempo_dir):
+    """The store's memory was projected when stored: the whole model's loss on it is the video path's."""
+    model = TempoModel.from_pretrained(tiny_tempo_dir).train()  # the store's prompt (eval asks the routing one)
+    video, stored = batches(files(tiny_tempo_dir, store["clean"]))[0], batches(features(tiny_tempo_dir, store["folder"]))[0]
+    assert [s.kind for s in stored.segments] == [s.kind for s in video.segments]
+    with torch.no_grad():
+        assert model.compress(stored).projected and not model.compress(video).projected
+        torch.testing.assert_close(model(stored).loss, model(video).loss, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.slow
 def test_bf16_store_is_half_the_size_and_close(store, tiny_tempo_dir):
     sampling = files(tiny_tempo_dir, store["rows"]).sampling

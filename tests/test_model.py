@@ -330,6 +330,16 @@ def test_forward_with_allocation_uses_the_budget(model, mixed_batch):
     assert full.allocations is None and torch.isfinite(budgeted.loss)
 
 
+def test_forward_refuses_bad_settings_before_compressing(model, mixed_batch, tmp_path):
+    """The settings are checked first: a compressor that cannot run is never reached."""
+    from tempo_kit.model.stored import StoredCompressor
+
+    cannot_compress = TempoModel(StoredCompressor(K_MAX, tmp_path), model.projector, model.decoder, model.allocator)
+    for bad in (0, True):
+        with pytest.raises(ConfigError, match=rf"budget={bad!r} must be an integer"):
+            cannot_compress(mixed_batch, allocate=True, budget=bad)
+
+
 def test_components_built_by_hand_run_with_default_settings_but_cannot_be_saved(model, tmp_path):
     from tempo_kit.allocators import UniformAllocator
 

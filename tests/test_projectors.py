@@ -38,3 +38,15 @@ def test_identity_rejects_width_change():
 def test_unknown_projector_name_suggests():
     with pytest.raises(KeyError, match=r"unknown projector 'linaer' \(did you mean 'linear'\?\)"):
         build_projector("linaer", 2, 2)
+
+
+def test_memory_is_projected_in_the_projectors_dtype():
+    """fp32 memory into a bf16 projector (training, inference and the feature store all go this way)."""
+    from tempo_kit.model.visual_selection import project
+
+    projector = LinearProjector(4, 3).to(torch.bfloat16)
+    tokens = torch.randn(5, 4)
+    out = project(projector, tokens)
+    assert out.dtype == torch.bfloat16
+    torch.testing.assert_close(out, projector(tokens.bfloat16()))
+    assert project(IdentityProjector(4), tokens) is tokens  # no weights: nothing to match

@@ -93,3 +93,16 @@ def test_tiny_tokenizer_has_qwen_special_tokens_and_single_yes_no(tiny_tokenizer
         assert len(ids) == 1 and tiny_tokenizer.convert_ids_to_tokens(ids[0]) == token
     for word in ["Yes", "No"]:
         assert len(tiny_tokenizer(word, add_special_tokens=False)["input_ids"]) == 1
+
+
+def test_a_family_tokenizer_without_its_special_tokens_is_refused_in_one_line(tiny_tokenizer, tmp_path):
+    from tempo_kit.compressors.sequence import check_placeholder, special_token_ids
+    from tempo_kit.errors import ConfigError
+
+    ids = special_token_ids(tiny_tokenizer, ("<|im_start|>", "<|video_pad|>"), "Qwen-VL", tmp_path)
+    assert ids == {name: tiny_tokenizer.convert_tokens_to_ids(name) for name in ids}
+    with pytest.raises(ConfigError, match=r"tokenizer of '.*' lacks SmolVLM's <global-img>, <image> token\(s\)"):
+        special_token_ids(tiny_tokenizer, ("<|im_start|>", "<global-img>", "<image>"), "SmolVLM", tmp_path)
+    check_placeholder(ids, "<|video_pad|>", ids["<|video_pad|>"], tmp_path)
+    with pytest.raises(ConfigError, match=r"disagree on <\|video_pad\|> \(\d+ vs 7\)"):
+        check_placeholder(ids, "<|video_pad|>", 7, tmp_path)

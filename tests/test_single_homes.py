@@ -44,6 +44,11 @@ def test_every_released_number_is_assigned_once(name):
         ("the time-tag format", r"^TIME_TAG_TEMPLATE = |f[\"']<\{[^}]*\} ?seconds>", ["time_tags.py"]),
         ("the question's settings", r"^def resolve_question\(", ["inference/question.py"]),
         ("the executor of a compressor call plan", r"^def plan_pieces\(", ["model/compression.py"]),
+        ("where a feature-store batch is recognised", r"(?<!def )\bis_stored\(", ["model/tempo_model.py"]),
+        ("frames of a window the SVLM sees", r"lengths is None else int\(", ["types.py"]),
+        ("a square frame's normalisation", r"- self\.mean\.to\(", ["compressors/square_frames.py"]),
+        ("plain text's ids in an SVLM sequence", r"split_special_tokens=True", ["compressors/sequence.py"]),
+        ("memory to the projector's dtype", r"next\([^)]*projector\.parameters\(\)", ["model/visual_selection.py"]),
         ("sampling switches (generated from Sampling's fields)", r"add_argument\(\s*\"--max-frames\"", []),
     ],
 )

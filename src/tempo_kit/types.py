@@ -89,6 +89,10 @@ class Segments:
     def window(self) -> int:
         return self.frames.shape[1]
 
+    def frame_count(self, j: int) -> int:
+        """Frames of window ``j`` the SVLM sees: ``lengths[j]``, or the whole window."""
+        return self.window if self.lengths is None else int(self.lengths[j])
+
     @property
     def frame_size(self) -> tuple[int, int]:
         """(height, width) of every frame."""
@@ -124,11 +128,15 @@ class CompressorOutput:
         relevance: ``[S_total]`` float32 relevance in (0, 1), or ``None`` for a query-agnostic
             compressor.
         num_segments: segments per sample, so ``memory.split(num_segments)`` recovers samples.
+        projected: whether ``memory`` is already in the decoder's width (a feature store's,
+            projected when it was stored), so that the projector is skipped; a compressor's
+            output never is.
     """
 
     memory: Tensor
     relevance: Tensor | None
     num_segments: list[int]
+    projected: bool = False
 
     def __post_init__(self) -> None:
         if self.memory.ndim != 3:

@@ -125,8 +125,7 @@ class FamilyAdapter(ABC):
 
     def describe(self, segments: Segments) -> list[dict[str, object]]:
         """What the model sees of each segment (shown by ``tempo-kit infer --explain``)."""
-        lengths = [segments.window] * len(segments) if segments.lengths is None else segments.lengths.tolist()
-        return [{"frames": int(n)} for n in lengths]
+        return [{"frames": segments.frame_count(j)} for j in range(len(segments))]
 
     # ------------------------------------------------------------------ positions
     def positions(self, model, input_ids: Tensor, attention_mask: Tensor, visual: dict[str, Tensor]) -> Tensor:

@@ -21,7 +21,7 @@ tiling into up to 12 crops plus a thumbnail is not used, a frame goes straight t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,28 +31,19 @@ from torch import Tensor
 from tempo_kit.compressors.family import FamilyAdapter
 from tempo_kit.compressors.memory_prefix import PrefixCachedMemoryCompressor
 from tempo_kit.compressors.prompts import QUERY_PREFIX
-from tempo_kit.compressors.sequence import assemble
+from tempo_kit.compressors.sequence import assemble, check_placeholder, special_token_ids, text_ids
+from tempo_kit.compressors.square_frames import PixelNormaliser, SquareFrames
 from tempo_kit.compressors.visual import slot_of
 from tempo_kit.errors import ConfigError
 from tempo_kit.hf_folder import read_json_if_present
 from tempo_kit.registry import COMPRESSORS
 from tempo_kit.types import Segments
-from tempo_kit.video.patchify import resize_frames
 
 SPECIALS = ("<|im_start|>", "<|im_end|>", "<img>", "</img>", "<IMG_CONTEXT>")
 #: InternVL's video prompt, one line per frame (transformers' ``InternVLProcessor.replace_video_token``).
 FRAME_LABEL = "Frame{index}: "
 #: InternVL3-hf's defaults where a checkpoint's processor files do not say (ImageNet mean/std).
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-
-
-@dataclass
-class Tiles:
-    """One segment as InternVL sees it: ``pixels`` ``[F, 3, S, S]`` (``None`` when only counted)."""
-
-    slot: str
-    count: int
-    pixels: Tensor | None = None
 
 
 class InternVLFamily(FamilyAdapter):
@@ -75,24 +66,18 @@ class InternVLFamily(FamilyAdapter):
         )
         vision = config.vision_config
         size = processor.get("size", {})
-        self.size = (int(size.get("height", vision.image_size[0])), int(size.get("width", vision.image_size[1])))
-        if self.size != tuple(vision.image_size):
+        size = (int(size.get("height", vision.image_size[0])), int(size.get("width", vision.image_size[1])))
+        if size != tuple(vision.image_size):
             raise ConfigError(
-                f"{path / 'video_preprocessor_config.json'} resizes frames to {list(self.size)} but the vision "
+                f"{path / 'video_preprocessor_config.json'} resizes frames to {list(size)} but the vision "
                 f"tower of {str(path)!r} takes {list(vision.image_size)}; set its size to the tower's"
             )
-        # plain tensors on the CPU, also when the compressor is built on the meta device
-        self.mean = torch.tensor(processor.get("image_mean", IMAGENET_MEAN), device="cpu").view(3, 1, 1)
-        self.std = torch.tensor(processor.get("image_std", IMAGENET_STD), device="cpu").view(3, 1, 1)
-        self.rescale = float(processor.get("rescale_factor", 1 / 255))
-        patches = (self.size[0] // vision.patch_size[0]) * (self.size[1] // vision.patch_size[1])
+        self.pixels = PixelNormaliser.from_processor(processor, size, IMAGENET_MEAN, IMAGENET_STD)
+        patches = (size[0] // vision.patch_size[0]) * (size[1] // vision.patch_size[1])
         self.tokens_per_tile = int(patches * config.downsample_ratio**2)
-        ids = {name: tokenizer.convert_tokens_to_ids(name) for name in SPECIALS}
-        missing = [name for name, i in ids.items() if i is None or i == tokenizer.unk_token_id]
-        if missing or ids["<IMG_CONTEXT>"] != config.image_token_id:
-            raise ConfigError(f"the tokenizer of {str(path)!r} lacks InternVL's {missing or '<IMG_CONTEXT>'} token(s)")
-        self.ids = ids
-        self._encode = lambda text: tokenizer(text, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+        self.ids = special_token_ids(tokenizer, SPECIALS, "InternVL", path)
+        check_placeholder(self.ids, "<IMG_CONTEXT>", config.image_token_id, path)
+        self._encode = partial(text_ids, tokenizer)
 
     @staticmethod
     def model_class() -> type:
@@ -109,24 +94,19 @@ class InternVLFamily(FamilyAdapter):
 
         return (Qwen2DecoderLayer, LlamaDecoderLayer, InternVLVisionLayer)
 
-    def _tiles(self, segments: Segments, index: int, j: int, pixels: bool, device=None) -> Tiles:
-        length = segments.window if segments.lengths is None else int(segments.lengths[j])
-        slot = slot_of(segments, index)
-        if not pixels:
-            return Tiles(slot, length)
-        frames = segments.frames[j, :length].to(device).permute(0, 3, 1, 2).float()
-        frames = resize_frames(frames, *self.size) * self.rescale
-        return Tiles(slot, length, (frames - self.mean.to(frames.device)) / self.std.to(frames.device))
+    def encode_visual(self, segments: Sequence[Segments], items, device) -> list[SquareFrames]:
+        """One square tile per frame: ``SquareFrames.count`` tiles."""
+        return [
+            SquareFrames(slot_of(segments[i], i), segments[i].frame_count(j), self.pixels(segments[i], j, device))
+            for i, j in items
+        ]
 
-    def encode_visual(self, segments: Sequence[Segments], items, device) -> list[Tiles]:
-        return [self._tiles(segments[i], i, j, True, device) for i, j in items]
-
-    def visual_inputs(self, visuals: Sequence[Tiles], device) -> dict[str, Tensor]:
+    def visual_inputs(self, visuals: Sequence[SquareFrames], device) -> dict[str, Tensor]:
         """``pixel_values`` ``[all tiles, 3, S, S]`` in row order: the model fills the
         ``<IMG_CONTEXT>`` slots of the whole batch in that order."""
         return {"pixel_values": torch.cat([v.pixels for v in visuals]).to(device)}
 
-    def prefix_ids(self, visual: Tiles, prompt: str) -> list[int]:
+    def prefix_ids(self, visual: SquareFrames, prompt: str) -> list[int]:
         tile = ["<img>", (self.ids["<IMG_CONTEXT>"], self.tokens_per_tile), "</img>"]
         parts: list = ["<|im_start|>", "system\n" + prompt, "<|im_end|>", "\n", "<|im_start|>", "user\n"]
         if visual.slot == "video":
@@ -142,7 +122,8 @@ class InternVLFamily(FamilyAdapter):
                         self._encode)  # fmt: skip
 
     def prefix_lengths(self, segments: Segments, prompt: str) -> list[int]:
-        return [len(self.prefix_ids(self._tiles(segments, 0, j, False), prompt)) for j in range(len(segments))]
+        slot = slot_of(segments, 0)
+        return [len(self.prefix_ids(SquareFrames(slot, segments.frame_count(j)), prompt)) for j in range(len(segments))]
 
 
 @COMPRESSORS.register("internvl")

@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -31,27 +30,17 @@ from torch import Tensor
 from tempo_kit.compressors.family import FamilyAdapter
 from tempo_kit.compressors.memory_prefix import PrefixCachedMemoryCompressor
 from tempo_kit.compressors.prompts import QUERY_PREFIX
-from tempo_kit.compressors.sequence import assemble
+from tempo_kit.compressors.sequence import assemble, check_placeholder, special_token_ids, text_ids
+from tempo_kit.compressors.square_frames import PixelNormaliser, SquareFrames
 from tempo_kit.compressors.visual import slot_of
 from tempo_kit.errors import ConfigError
 from tempo_kit.hf_folder import read_json_if_present
 from tempo_kit.registry import COMPRESSORS
 from tempo_kit.types import Segments
-from tempo_kit.video.patchify import resize_frames
 
 SPECIALS = ("<|im_start|>", "<|im_end|>", "<video>")
-#: ``LlavaOnevisionVideoProcessor``'s defaults, used where the checkpoint's processor file is silent.
-VIDEO_DEFAULTS = {"image_mean": [0.48145466, 0.4578275, 0.40821073], "image_std": [0.26862954, 0.26130258, 0.27577711],
-                  "rescale_factor": 1 / 255}  # fmt: skip
-
-
-@dataclass
-class Frames:
-    """One segment as LLaVA-OneVision sees it: ``pixels`` ``[F, 3, S, S]`` (``None`` when only counted)."""
-
-    slot: str
-    count: int
-    pixels: Tensor | None = None
+#: ``LlavaOnevisionVideoProcessor``'s mean and std (CLIP's), used where the checkpoint's processor file is silent.
+CLIP_MEAN, CLIP_STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
 
 
 class LlavaOnevisionFamily(FamilyAdapter):
@@ -76,19 +65,12 @@ class LlavaOnevisionFamily(FamilyAdapter):
         processor = read_json_if_present(path / "video_preprocessor_config.json")
         vision = config.vision_config
         size = processor.get("size", {})
-        self.size = (int(size.get("height", vision.image_size)), int(size.get("width", vision.image_size)))
-        settings = {**VIDEO_DEFAULTS, **{k: processor[k] for k in VIDEO_DEFAULTS if k in processor}}
-        # plain tensors on the CPU, also when the compressor is built on the meta device
-        self.mean = torch.tensor(settings["image_mean"], device="cpu").view(3, 1, 1)
-        self.std = torch.tensor(settings["image_std"], device="cpu").view(3, 1, 1)
-        self.rescale = float(settings["rescale_factor"])
+        size = (int(size.get("height", vision.image_size)), int(size.get("width", vision.image_size)))
+        self.pixels = PixelNormaliser.from_processor(processor, size, CLIP_MEAN, CLIP_STD)
         self.tokens_per_frame = math.ceil(vision.image_size // vision.patch_size / 2) ** 2
-        ids = {name: tokenizer.convert_tokens_to_ids(name) for name in SPECIALS}
-        missing = [name for name, i in ids.items() if i is None or i == tokenizer.unk_token_id]
-        if missing or ids["<video>"] != config.video_token_id:
-            raise ConfigError(f"the tokenizer of {str(path)!r} lacks LLaVA-OneVision's {missing or '<video>'} token(s)")
-        self.ids = ids
-        self._encode = lambda text: tokenizer(text, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+        self.ids = special_token_ids(tokenizer, SPECIALS, "LLaVA-OneVision", path)
+        check_placeholder(self.ids, "<video>", config.video_token_id, path)
+        self._encode = partial(text_ids, tokenizer)
 
     @staticmethod
     def model_class() -> type:
@@ -101,24 +83,17 @@ class LlavaOnevisionFamily(FamilyAdapter):
 
         return (Qwen2DecoderLayer, SiglipEncoderLayer)
 
-    def _count(self, segments: Segments, j: int) -> int:
-        return segments.window if segments.lengths is None else int(segments.lengths[j])
+    def encode_visual(self, segments: Sequence[Segments], items, device) -> list[SquareFrames]:
+        return [
+            SquareFrames(slot_of(segments[i], i), segments[i].frame_count(j), self.pixels(segments[i], j, device))
+            for i, j in items
+        ]
 
-    def encode_visual(self, segments: Sequence[Segments], items, device) -> list[Frames]:
-        out = []
-        for i, j in items:
-            count = self._count(segments[i], j)
-            frames = segments[i].frames[j, :count].to(device).permute(0, 3, 1, 2).float()
-            frames = resize_frames(frames, *self.size) * self.rescale
-            pixels = (frames - self.mean.to(frames.device)) / self.std.to(frames.device)
-            out.append(Frames(slot_of(segments[i], i), count, pixels))
-        return out
-
-    def visual_inputs(self, visuals: Sequence[Frames], device) -> dict[str, Any]:
+    def visual_inputs(self, visuals: Sequence[SquareFrames], device) -> dict[str, Any]:
         """``pixel_values_videos`` as one ``[F, 3, S, S]`` tensor per row: rows may differ in frames."""
         return {"pixel_values_videos": [v.pixels.to(device) for v in visuals]}
 
-    def prefix_ids(self, visual: Frames, prompt: str) -> list[int]:
+    def prefix_ids(self, visual: SquareFrames, prompt: str) -> list[int]:
         parts = ["<|im_start|>", "system\n" + prompt, "<|im_end|>", "\n", "<|im_start|>", "user\n"]
         return assemble(parts + [(self.ids["<video>"], self.video_tokens(visual.count))], self.ids, self._encode)
 
@@ -128,15 +103,15 @@ class LlavaOnevisionFamily(FamilyAdapter):
         return assemble(parts, self.ids, self._encode)
 
     def prefix_lengths(self, segments: Segments, prompt: str) -> list[int]:
-        head = len(self.prefix_ids(Frames("video", 0), prompt))
-        return [head + self.tokens_per_frame * self._count(segments, j) for j in range(len(segments))]
+        head = len(self.prefix_ids(SquareFrames("video", 0), prompt))
+        return [head + self.tokens_per_frame * segments.frame_count(j) for j in range(len(segments))]
 
     def video_tokens(self, frames: int) -> int:
         """``<video>`` tokens of ``frames`` frames: pooled features of each, then one newline."""
         return frames * self.tokens_per_frame + 1
 
     def describe(self, segments: Segments) -> list[dict[str, object]]:
-        return [{"frames": (n := self._count(segments, j)), "visual_tokens": self.video_tokens(n)}
+        return [{"frames": (n := segments.frame_count(j)), "visual_tokens": self.video_tokens(n)}
                 for j in range(len(segments))]  # fmt: skip
 
 

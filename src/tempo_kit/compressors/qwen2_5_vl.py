@@ -26,7 +26,7 @@ from torch import Tensor
 from tempo_kit.compressors.checkpoint import patch_configs
 from tempo_kit.compressors.memory_prefix import PrefixCachedMemoryCompressor
 from tempo_kit.compressors.qwen3_vl import Qwen3VLFamily, grid_visual_inputs
-from tempo_kit.compressors.sequence import SequenceBuilder
+from tempo_kit.compressors.sequence import SequenceBuilder, check_placeholder
 from tempo_kit.compressors.visual import SegmentPatches
 from tempo_kit.registry import COMPRESSORS
 
@@ -70,7 +70,7 @@ class Qwen25VLFamily(Qwen3VLFamily):
             image_min_pixels=image_min_pixels, image_max_pixels=image_max_pixels,
         )  # fmt: skip
         self.sequences = SequenceBuilder(tokenizer, tagged=False)
-        self.sequences.check_video_token(config, path)
+        check_placeholder(self.sequences.ids, "<|video_pad|>", config.video_token_id, path)
 
     @staticmethod
     def model_class() -> type:

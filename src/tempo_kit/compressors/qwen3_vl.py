@@ -29,7 +29,7 @@ from tempo_kit.compressors.memory import (  # noqa: F401  (the names this module
     resolve_prompt,
 )
 from tempo_kit.compressors.memory_prefix import PrefixCachedMemoryCompressor
-from tempo_kit.compressors.sequence import SequenceBuilder
+from tempo_kit.compressors.sequence import SequenceBuilder, check_placeholder
 from tempo_kit.compressors.visual import SegmentPatches, describe_segments, patch_segments, segment_grids
 from tempo_kit.hub import SVLM_HUB_NAME
 from tempo_kit.registry import COMPRESSORS
@@ -86,7 +86,7 @@ class Qwen3VLFamily(FamilyAdapter):
             image_max_pixels=image_max_pixels,
         )
         self.sequences = SequenceBuilder(tokenizer, time_tag_template)
-        self.sequences.check_video_token(config, path)
+        check_placeholder(self.sequences.ids, "<|video_pad|>", config.video_token_id, path)
 
     @staticmethod
     def model_class() -> type:

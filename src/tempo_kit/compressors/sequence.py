@@ -29,6 +29,7 @@ from functools import lru_cache
 from typing import Literal
 
 from tempo_kit.compressors.prompts import QUERY_PREFIX
+from tempo_kit.errors import ConfigError
 from tempo_kit.time_tags import TIME_TAG_TEMPLATE
 
 VisualSlot = Literal["video", "image"]
@@ -42,18 +43,11 @@ class SequenceBuilder:
         self.time_tag_template = time_tag_template
         #: one time-tagged block per temporal patch (Qwen3-VL) or one untagged block per video (Qwen2.5-VL)
         self.tagged = tagged
-        self.ids = {name: self._special_id(name) for name in _SPECIALS}
+        self.ids = special_token_ids(tokenizer, _SPECIALS, "Qwen-VL")
         self._encode = lru_cache(maxsize=4096)(self._encode_text)
 
-    def _special_id(self, token: str) -> int:
-        token_id = self.tokenizer.convert_tokens_to_ids(token)
-        if token_id is None or token_id == self.tokenizer.unk_token_id:
-            raise ValueError(f"the SVLM tokenizer has no {token!r} token; is this a Qwen3-VL checkpoint?")
-        return int(token_id)
-
     def _encode_text(self, text: str) -> tuple[int, ...]:
-        encoded = self.tokenizer(text, add_special_tokens=False, split_special_tokens=True)["input_ids"]
-        return tuple(encoded)
+        return tuple(text_ids(self.tokenizer, text))
 
     @property
     def video_token_id(self) -> int:
@@ -62,16 +56,6 @@ class SequenceBuilder:
     @property
     def image_token_id(self) -> int:
         return self.ids["<|image_pad|>"]
-
-    def check_video_token(self, config, path) -> None:
-        """The checkpoint's config and tokenizer must agree on ``<|video_pad|>`` (a mixed-up folder)."""
-        from tempo_kit.errors import ConfigError
-
-        if config.video_token_id != self.video_token_id:
-            raise ConfigError(
-                f"tokenizer and config of {str(path)!r} disagree on <|video_pad|> "
-                f"({self.video_token_id} vs {config.video_token_id})"
-            )
 
     def build(
         self,
@@ -127,6 +111,32 @@ class SequenceBuilder:
 
     def _assemble(self, parts: list) -> list[int]:
         return assemble(parts, self.ids, self._encode)
+
+
+def text_ids(tokenizer, text: str) -> list[int]:
+    """Ids of plain text between special tokens: none added, and none read from the text
+    (``split_special_tokens``), so a query spelling a placeholder cannot inject one."""
+    return tokenizer(text, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+
+
+def special_token_ids(tokenizer, names: Sequence[str], family: str, path=None) -> dict[str, int]:
+    """``{name: id}`` of a family's special tokens, read when the adapter is built; a one-line
+    :class:`~tempo_kit.errors.ConfigError` names those the tokenizer (of the checkpoint at ``path``) lacks."""
+    ids = {name: tokenizer.convert_tokens_to_ids(name) for name in names}
+    missing = [name for name, i in ids.items() if i is None or i == tokenizer.unk_token_id]
+    if missing:
+        where = "the SVLM tokenizer" if path is None else f"the tokenizer of {str(path)!r}"
+        raise ConfigError(f"{where} lacks {family}'s {', '.join(missing)} token(s); is it a {family} checkpoint?")
+    return {name: int(i) for name, i in ids.items()}
+
+
+def check_placeholder(ids: dict[str, int], placeholder: str, config_id: int, path) -> None:
+    """The checkpoint's tokenizer and config must agree on the visual ``placeholder`` the model
+    fills with pixels (a mixed-up folder would put the pixels nowhere)."""
+    if ids[placeholder] != config_id:
+        raise ConfigError(
+            f"tokenizer and config of {str(path)!r} disagree on {placeholder} ({ids[placeholder]} vs {config_id})"
+        )
 
 
 def assemble(parts: list, special_ids: dict[str, int], encode) -> list[int]:

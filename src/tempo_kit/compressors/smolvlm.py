@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,19 +32,21 @@ from torch import Tensor
 from tempo_kit.compressors.family import FamilyAdapter
 from tempo_kit.compressors.memory import MemoryTokenCompressor
 from tempo_kit.compressors.prompts import QUERY_PREFIX
-from tempo_kit.compressors.sequence import assemble
+from tempo_kit.compressors.sequence import assemble, check_placeholder, special_token_ids, text_ids
+from tempo_kit.compressors.square_frames import PixelNormaliser
 from tempo_kit.compressors.visual import slot_of
 from tempo_kit.errors import ConfigError
 from tempo_kit.hf_folder import read_json_if_present
 from tempo_kit.registry import COMPRESSORS
 from tempo_kit.types import Segments
-from tempo_kit.video.patchify import resize_frames
 
 SPECIALS = ("<|im_start|>", "<end_of_utterance>", "<fake_token_around_image>", "<global-img>", "<image>")
 #: SmolVLM's video prompt (transformers' ``processing_smolvlm``).
 VIDEO_INTRO = "You are provided the following series of {count} frames from a {duration} [H:MM:SS] video.\n"
 FRAME_STAMP = "\nFrame from {minutes:02d}:{seconds:02d}:"
 MEDIA_OUTTRO = "\n\n"
+#: SmolVLM2's processor mean and std where a checkpoint's file does not say.
+SMOLVLM_MEAN, SMOLVLM_STD = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
 
 
 @dataclass
@@ -75,17 +78,11 @@ class SmolVLMFamily(FamilyAdapter):
         processor = read_json_if_present(path / "preprocessor_config.json")
         vision = config.vision_config
         self.size = int(processor.get("max_image_size", {}).get("longest_edge", vision.image_size))
-        # plain tensors on the CPU, also when the compressor is built on the meta device
-        self.mean = torch.tensor(processor.get("image_mean", [0.5] * 3), device="cpu").view(3, 1, 1)
-        self.std = torch.tensor(processor.get("image_std", [0.5] * 3), device="cpu").view(3, 1, 1)
-        self.rescale = float(processor.get("rescale_factor", 1 / 255))
+        self.pixels = PixelNormaliser.from_processor(processor, (self.size, self.size), SMOLVLM_MEAN, SMOLVLM_STD)
         self.tokens_per_frame = (self.size // vision.patch_size) ** 2 // config.scale_factor**2
-        ids = {name: tokenizer.convert_tokens_to_ids(name) for name in SPECIALS}
-        missing = [name for name, i in ids.items() if i is None or i == tokenizer.unk_token_id]
-        if missing or ids["<image>"] != config.image_token_id:
-            raise ConfigError(f"the tokenizer of {str(path)!r} lacks SmolVLM's {missing or '<image>'} token(s)")
-        self.ids = ids
-        self._encode = lambda text: tokenizer(text, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+        self.ids = special_token_ids(tokenizer, SPECIALS, "SmolVLM", path)
+        check_placeholder(self.ids, "<image>", config.image_token_id, path)
+        self._encode = partial(text_ids, tokenizer)
 
     @staticmethod
     def model_class() -> type:
@@ -101,14 +98,8 @@ class SmolVLMFamily(FamilyAdapter):
         return (LlamaDecoderLayer, SmolVLMEncoderLayer)
 
     def _frames(self, segments: Segments, index: int, j: int, pixels: bool, device=None) -> Frames:
-        length = segments.window if segments.lengths is None else int(segments.lengths[j])
-        slot = slot_of(segments, index)
-        times = segments.frame_times[j, :length].tolist()
-        if not pixels:
-            return Frames(slot, times)
-        frames = segments.frames[j, :length].to(device).permute(0, 3, 1, 2).float()
-        frames = resize_frames(frames, self.size, self.size) * self.rescale
-        return Frames(slot, times, (frames - self.mean.to(frames.device)) / self.std.to(frames.device))
+        times = segments.frame_times[j, : segments.frame_count(j)].tolist()
+        return Frames(slot_of(segments, index), times, self.pixels(segments, j, device) if pixels else None)
 
     def encode_visual(self, segments: Sequence[Segments], items, device) -> list[Frames]:
         return [self._frames(segments[i], i, j, True, device) for i, j in items]

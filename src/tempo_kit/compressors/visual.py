@@ -139,7 +139,7 @@ def segment_grids(
     height, width = segments.frame_size
     out: list[SegmentGrid] = []
     for j in range(len(segments)):
-        length = segments.window if segments.lengths is None else int(segments.lengths[j])
+        length = segments.frame_count(j)
         new_h, new_w = processor_size(height, width, length, config, video_rule if slot == "video" else "image")
         grid = (-(-length // config.temporal_patch_size), new_h // config.patch_size, new_w // config.patch_size)
         times = None
@@ -172,6 +172,6 @@ def _by_length(segments: Segments, picks: Sequence[int]) -> dict[int, list[int]]
     """
     groups: dict[int, list[int]] = {}
     for j in picks:
-        length = segments.window if segments.lengths is None else int(segments.lengths[j])
+        length = segments.frame_count(j)
         groups.setdefault(length, []).append(j)
     return groups

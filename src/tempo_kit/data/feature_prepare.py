@@ -61,17 +61,14 @@ def _model(folder: str):
 def project_sample(model, sample) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``(tokens [S, k_max, d_llm], relevance [S] | None)`` of one sample, as training computes them."""
     from tempo_kit.model.prompts import compressor_query
+    from tempo_kit.model.visual_selection import project
     from tempo_kit.types import TempoBatch
 
     empty = torch.zeros(1, 0, dtype=torch.long)
     batch = TempoBatch([sample.segments], [compressor_query(sample.turns)], empty, empty, empty)
     compressed = model.compress(batch)
     memory = compressed.memory
-    weight = next(model.projector.parameters(), None)
-    flat = memory.reshape(-1, memory.shape[-1])
-    if weight is not None:
-        flat = flat.to(dtype=weight.dtype, device=weight.device)
-    tokens = model.projector(flat).reshape(memory.shape[0], memory.shape[1], -1)
+    tokens = project(model.projector, memory.reshape(-1, memory.shape[-1])).reshape(*memory.shape[:2], -1)
     return tokens, compressed.relevance
 
 

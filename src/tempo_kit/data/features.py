@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from tempo_kit.errors import TempoKitError
 from tempo_kit.types import CompressorOutput
@@ -80,7 +80,7 @@ def is_stored(segments: Sequence[Any]) -> bool:
 
 
 def stored_output(samples: Sequence[StoredFeatures]) -> CompressorOutput:
-    """The batch's :class:`~tempo_kit.types.CompressorOutput` read from the store (already projected)."""
+    """The batch's :class:`~tempo_kit.types.CompressorOutput` read from the store, marked ``projected``."""
     reference = next((s.tokens for s in samples if len(s)), samples[0].tokens)
     memory = torch.cat([s.tokens.to(reference) for s in samples])
     agnostic = any(s.relevance is None and len(s) for s in samples)
@@ -89,7 +89,7 @@ def stored_output(samples: Sequence[StoredFeatures]) -> CompressorOutput:
         relevance = torch.cat([
             torch.zeros(0) if s.relevance is None else s.relevance.to(torch.float32) for s in samples
         ]).to(reference.device)  # fmt: skip
-    return CompressorOutput(memory, relevance, [len(s) for s in samples])
+    return CompressorOutput(memory, relevance, [len(s) for s in samples], projected=True)
 
 
 def encode_features(tokens: Tensor, relevance: Tensor | None, times: Tensor, dtype: str) -> bytes:
@@ -112,10 +112,6 @@ def decode_features(data: bytes, kind: str, source: str) -> StoredFeatures:
 def empty_features(k_max: int, width: int, source: str | None) -> StoredFeatures:
     """A text-only sample: no segment reaches the LLM."""
     return StoredFeatures(torch.zeros(0, k_max, width), None, torch.zeros(0), "text", source)
-
-
-class IdentityProjector(nn.Identity):
-    """Stands in for the projector when the memory was projected before it was stored."""
 
 
 # ------------------------------------------------------------------------------ validity

@@ -4,8 +4,9 @@ Stage 3 freezes the compressor, the memory tokens and the projector, and a featu
 their output for every sample (:mod:`tempo_kit.data.features`). :func:`stored_features_model`
 loads a stage-2 export with only its decoder and allocator: the compressor is a
 :class:`StoredCompressor` placeholder with no weights, the projector the identity (the stored
-memory is already projected). :func:`with_frozen_parts` puts the saved compressor and projector
-back when the run exports its model, so the exported folder is a whole model again.
+memory is already projected, and ``CompressorOutput.projected`` says so). :func:`with_frozen_parts`
+puts the saved compressor and projector back when the run exports its model, so the exported
+folder is a whole model again.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from typing import Any
 
 from torch import nn
 
-from tempo_kit.data.features import FeatureStoreError, IdentityProjector
+from tempo_kit.data.features import FeatureStoreError
+from tempo_kit.model.initial_weights import load_component
+from tempo_kit.projectors import IdentityProjector
 
 
 class StoredCompressor(nn.Module):
@@ -39,13 +42,12 @@ def stored_features_model(path: str | Path, *, load_weights: bool = True, **over
     ``overrides`` are :meth:`~tempo_kit.model.TempoModel.from_pretrained`'s; ``load_weights=False``
     leaves the decoder on the meta device (FSDP ranks other than 0).
     """
-    from tempo_kit.hf import load_tensors, to_empty_keeping_ties
     from tempo_kit.model import TempoModel
 
     meta = TempoModel.from_pretrained(path, load_weights=False, verify=True, **overrides)
     model = TempoModel(
         StoredCompressor(meta.config.compressor.get("k_max"), meta.saved_at),
-        IdentityProjector(),
+        IdentityProjector(meta.decoder.hidden_size),  # never called: stored memory is marked projected
         meta.decoder,
         meta.allocator,
         meta.config,
@@ -53,8 +55,7 @@ def stored_features_model(path: str | Path, *, load_weights: bool = True, **over
     model.saved_at = meta.saved_at
     if not load_weights:
         return model
-    to_empty_keeping_ties(model.decoder, "cpu")
-    load_tensors(model.decoder, model._component_initial_state("decoder"), model._source("decoder"))
+    load_component(model, "decoder")
     return model
 
 
@@ -63,13 +64,11 @@ def with_frozen_parts(model):
     (read from the folder it was loaded from); any other model is returned as it is."""
     if not isinstance(model.compressor, StoredCompressor):
         return model
-    from tempo_kit.hf import load_tensors, to_empty_keeping_ties
     from tempo_kit.model import TempoModel
 
     whole = TempoModel.from_pretrained(model.saved_at, load_weights=False, verify=False)
     for part in ("compressor", "projector"):
-        to_empty_keeping_ties(getattr(whole, part), "cpu")
-        load_tensors(getattr(whole, part), whole._component_initial_state(part), whole._source(part))
+        load_component(whole, part)
     out = TempoModel(whole.compressor, whole.projector, model.decoder, model.allocator, model.config)
     out.saved_at = model.saved_at
     return out

@@ -17,24 +17,24 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from tempo_kit.data.features import IdentityProjector, is_stored, stored_output
+from tempo_kit.data.features import is_stored, stored_output
 from tempo_kit.errors import ConfigError
 from tempo_kit.generation import DEFAULT_MAX_NEW_TOKENS
-from tempo_kit.hf import load_tensors, tied_aliases, to_empty_keeping_ties
 from tempo_kit.model import storage
-from tempo_kit.model.assembly import AssembledInputs, SequenceAssembler
+from tempo_kit.model.assembly import SequenceAssembler
 from tempo_kit.model.build import build_component, build_projector_between
 from tempo_kit.model.compression import compress_batch
-from tempo_kit.model.config import TempoConfig, check_model_settings
+from tempo_kit.model.config import TempoConfig
+from tempo_kit.model.decoder_input import allocation_settings, decoder_input
 from tempo_kit.model.inference_batch import inference_batch
+from tempo_kit.model.initial_weights import initial_state_dict, load_initial_weights
 from tempo_kit.model.outputs import GenerationOutput, TempoOutput
 from tempo_kit.model.packing import pack_rows
 from tempo_kit.model.saving import apply_overrides, push_model, save_model_folder
 from tempo_kit.model.timing import PhaseTimer
-from tempo_kit.model.visual_selection import allocation_records, select_visuals
 from tempo_kit.parts import COMPONENTS
 from tempo_kit.registry import ALLOCATORS, COMPRESSORS, DECODERS
-from tempo_kit.types import Allocation, CompressorOutput, Segments, TempoBatch
+from tempo_kit.types import CompressorOutput, Segments, TempoBatch
 
 __all__ = ["COMPONENTS", "GenerationOutput", "TempoModel", "TempoOutput", "inference_batch"]
 
@@ -114,51 +114,15 @@ class TempoModel(nn.Module):
         their names (one tensor), so ``load_state_dict(strict=True)`` takes it as it is. On FSDP
         ranks built with ``load_weights=False``, rank 0 reads this and broadcasts it into the shards.
         """
-        state: dict[str, Tensor] = {}
-        for name in COMPONENTS:
-            part_state = self._component_initial_state(name)
-            state.update({f"{name}.{key}": value for key, value in part_state.items()})
-        for alias, first in tied_aliases(self).items():
-            if first in state:
-                state.setdefault(alias, state[first])
-        return state
+        return initial_state_dict(self)
 
     def load_initial_weights(self, state: Mapping[str, Tensor] | None = None) -> TempoModel:
         """Fill a model built without weights: tensors on the meta device are allocated on the CPU
         (tied weights stay tied), then ``state`` (default: :meth:`initial_state_dict`) is loaded
         component by component — a one-line :class:`~tempo_kit.errors.CheckpointError` names the
         component whose weights do not fit — and the rotary frequencies are recomputed."""
-        if storage.is_on_meta(self):
-            to_empty_keeping_ties(self, "cpu")
-        for name in COMPONENTS:
-            if state is None:
-                part_state = self._component_initial_state(name)
-            else:
-                prefix = name + "."
-                part_state = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
-            load_tensors(getattr(self, name), part_state, self._source(name))
+        load_initial_weights(self, state)
         return self
-
-    def _source(self, name: str) -> str:
-        folder = getattr(getattr(self, name), "pretrained", None)
-        if self.saved_at is not None:
-            folder = self.saved_at / name
-        return f"{name} built from {folder}" if folder else f"{name} built from its config"
-
-    def _component_initial_state(self, name: str) -> dict[str, Tensor]:
-        part = getattr(self, name)
-        folder = None if self.saved_at is None else self.saved_at / name
-        if folder is None and storage.is_on_meta(part) and not callable(getattr(part, "initial_state_dict", None)):
-            part = self._fresh_component(name)
-        return storage.component_state(part, folder, self._source(name))
-
-    def _fresh_component(self, name: str) -> nn.Module:
-        """Component ``name`` built again from its spec on the CPU (its constructor's initialisation)."""
-        with torch.device("cpu"):
-            if name == "projector":
-                return build_projector_between(self.config.projector, self.compressor, self.decoder)
-            registry = {"compressor": COMPRESSORS, "decoder": DECODERS}[name]
-            return build_component(registry, getattr(self.config, name), name)
 
     @property
     def assembler(self) -> SequenceAssembler:
@@ -195,52 +159,6 @@ class TempoModel(nn.Module):
             self.compressor, batch, skip_text=skip_text, system_prompt=system_prompt, on_chunk=on_chunk
         )
 
-    # ------------------------------------------------------------------------------ the shared path
-    def _sequence(
-        self,
-        batch: TempoBatch,
-        compressed: CompressorOutput,
-        settings: dict[str, Any],
-        *,
-        allocate: bool,
-        labels: Tensor | None,
-        max_context: int,
-        reserve: int,
-        padding_side: str,
-        timer: PhaseTimer,
-    ) -> tuple[AssembledInputs, Tensor, list[Allocation | None] | None]:
-        """Select each segment's tokens, assemble the time-tagged LLM input, add the anchor.
-
-        The one path behind :meth:`forward` and :meth:`generate`; they differ only in the
-        arguments (training keeps every token and pads right; inference allocates and pads left).
-        """
-        with timer.phase("allocate"):
-            projector = IdentityProjector() if is_stored(batch.segments) else self.projector  # stored: projected
-            visuals, anchor = select_visuals(
-                batch, compressed, projector, allocate=allocate, tag_images=self.config.tag_images, **settings
-            )
-        with timer.phase("assemble"):
-            assembled = self.assembler(
-                batch.input_ids,
-                batch.attention_mask,
-                visuals,
-                labels,
-                max_context=max_context,
-                reserve=reserve,
-                cut=self.config.context_cut,
-                padding_side=padding_side,
-                sample_ids=batch.ids,
-            )
-            embeds = assembled.inputs_embeds
-            if anchor is not None:
-                embeds = embeds + anchor.to(embeds.dtype)
-            allocations = None
-            if allocate:
-                allocations = allocation_records(
-                    batch, compressed, assembled.counts, settings["budget"], settings["k_min"]
-                )
-        return assembled, embeds, allocations
-
     # ------------------------------------------------------------------------------ training
     def forward(
         self,
@@ -263,13 +181,14 @@ class TempoModel(nn.Module):
         ``compressed`` reuses a compressor output computed earlier for this batch (a frozen
         compressor's memory cached across epochs), skipping the compressor.
         """
+        settings = allocation_settings(self.config, self.allocator, budget, k_min, reduction, allocator)
         timer = PhaseTimer(self)
         if compressed is None:
             compressed = self.compress(batch)
-        assembled, embeds, allocations = self._sequence(
+        assembled, embeds, allocations = self._decoder_input(
             batch,
             compressed,
-            self._allocation_args(budget, k_min, reduction, allocator),
+            settings,
             allocate=allocate,
             labels=batch.labels,
             max_context=self.config.train_max_context if max_context is None else max_context,
@@ -323,12 +242,12 @@ class TempoModel(nn.Module):
         ``system_prompt`` is the compressor's prompt otherwise. The output's ``timings`` hold
         each phase's seconds.
         """
-        settings = self._allocation_args(budget, k_min, reduction, allocator)  # checked before any work
+        settings = allocation_settings(self.config, self.allocator, budget, k_min, reduction, allocator)  # checked before any work
         timer = PhaseTimer(self)
         with timer.phase("compress"):
             if compressed is None:
                 compressed = self.compress(batch, skip_text=True, system_prompt=system_prompt)
-        assembled, embeds, allocations = self._sequence(
+        assembled, embeds, allocations = self._decoder_input(
             batch,
             compressed,
             settings,
@@ -354,25 +273,11 @@ class TempoModel(nn.Module):
         """Answer one question about one video (or image): builds the prompt, then :meth:`generate`."""
         return self.generate(inference_batch(self.tokenizer, [segments], [question]), **kwargs)
 
-    def _allocation_args(self, budget, k_min, reduction, allocator) -> dict[str, Any]:
-        """This call's allocation settings: the arguments given, the config's for the rest."""
-        config = self.config
-        if allocator is None:
-            allocator = self.allocator
-        elif not isinstance(allocator, nn.Module):
-            allocator = build_component(
-                ALLOCATORS, {"name": allocator} if isinstance(allocator, str) else allocator, "allocator"
-            )
-        budget = config.budget if budget is None else budget
-        k_min = config.k_min if k_min is None else k_min
-        check_model_settings({"budget": budget, "k_min": k_min}, "")  # True, 0 or 2.5 are not budgets
-        if reduction is None:
-            name, kwargs = config.reduction_name, config.reduction_kwargs
-        elif isinstance(reduction, Mapping):  # a spec: {name: merge, ...arguments}
-            name, kwargs = reduction["name"], {k: v for k, v in reduction.items() if k != "name"}
-        else:
-            name, kwargs = reduction, {}
-        return {"allocator": allocator, "budget": budget, "k_min": k_min, "reduction": name, "reduction_kwargs": kwargs}
+    def _decoder_input(self, batch: TempoBatch, compressed: CompressorOutput, settings: dict[str, Any], **path: Any):
+        """The path :meth:`forward` and :meth:`generate` share (:func:`~tempo_kit.model.decoder_input.decoder_input`)."""
+        return decoder_input(
+            batch, compressed, settings, projector=self.projector, assembler=self.assembler, config=self.config, **path
+        )
 
     # ------------------------------------------------------------------------------ persistence
     def save_pretrained(self, out_dir: str | Path, *, training: Mapping[str, Any] | None = None) -> Path:

@@ -38,8 +38,9 @@ def select_visuals(
 
     Training keeps all ``k_max`` tokens; with ``allocate`` the allocator picks counts and the
     reduction picks which tokens. All kept tokens of the batch go through the projector in
-    one call. A text-only sample's memory is projected too and enters the graph as
-    ``0 * sum`` (so does the relevance) so every parameter takes part in each step (DDP).
+    one call, unless ``compressed.projected`` (a feature store's memory). A text-only sample's
+    memory is projected too and enters the graph as ``0 * sum`` (so does the relevance) so every
+    parameter takes part in each step (DDP).
     ``tag_images`` gives an image's single segment a time tag (video segments always get one).
     """
     k_max = compressed.memory.shape[1]
@@ -61,11 +62,10 @@ def select_visuals(
             flat.append(memory.reshape(-1, memory.shape[-1]))
         plans.append(("visual", counts))
 
-    weight = next(projector.parameters(), None)
     stacked = torch.cat(flat)
-    if weight is not None:
-        stacked = stacked.to(dtype=weight.dtype, device=weight.device)
-    projected = projector(stacked).split([len(f) for f in flat])
+    if not compressed.projected:  # a feature store's memory was projected when it was stored
+        stacked = project(projector, stacked)
+    projected = stacked.split([len(f) for f in flat])
 
     visuals: list[VisualSequence | None] = []
     anchor: Tensor | None = None
@@ -83,6 +83,16 @@ def select_visuals(
         zero = 0 * compressed.relevance.sum()
         anchor = zero if anchor is None else anchor + zero
     return visuals, anchor
+
+
+def project(projector: nn.Module, tokens: Tensor) -> Tensor:
+    """``tokens`` ``[N, d_c]`` through ``projector``, moved to its weights' dtype and device first
+    (the memory may come from a compressor of another dtype). Training, inference and the feature
+    store all project this way, so a stored token equals the one training would compute."""
+    weight = next(projector.parameters(), None)
+    if weight is not None:
+        tokens = tokens.to(dtype=weight.dtype, device=weight.device)
+    return projector(tokens)
 
 
 def check_counts(

@@ -33,13 +33,14 @@ import math
 import shlex
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from common import ROOT, git_commit  # this script's folder is on sys.path when it runs
 from table2_eval import ALLOCATORS, NeedleTokens, answers, noised, routing_scores, summarise
 from table2_report import DOCS_PLOT, check_ordering, markdown, plot, update_docs
-from table2_task import cache_pool, make_pool, splice
+from table2_task import PoolCache, SegmentPool, cache_pool, make_pool, splice
 from table2_train import AnswerSettings, JointSettings, train_answer, train_joint
 
 
@@ -123,8 +124,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def run_seed(args: argparse.Namespace, seed: int, log=print) -> dict:
-    """Both stages and every measurement for one seed."""
+@dataclass
+class Trained:
+    """One seed's trained model with its segment pools and their cached compressor outputs."""
+
+    model: object
+    train_pool: SegmentPool
+    test_pool: SegmentPool
+    test_cache: PoolCache
+    untrained: PoolCache  # the test pool under the relevance before training
+    generator: torch.Generator
+    times: dict
+    losses: dict
+
+
+def train_seed(args: argparse.Namespace, seed: int, log=print) -> Trained:
+    """Tiny checkpoints, the segment pools and both training stages for one seed."""
     from tempo_kit.model import TempoModel
     from tempo_kit.tiny import make_tiny
 
@@ -151,10 +166,9 @@ def run_seed(args: argparse.Namespace, seed: int, log=print) -> dict:
                           router_weight=args.router_weight, single=args.joint_single)  # fmt: skip
     joint_loss = train_joint(model, train_pool, joint, generator, progress=log)
     times["joint_stage_s"] = time.perf_counter() - start
-    joint_loss = (
-        [joint_loss[0], sum(joint_loss[-20:]) / len(joint_loss[-20:])] if joint_loss else [math.nan] * 2
+    log(
+        f"joint stage {times['joint_stage_s']:.0f} s, loss {joint_loss[0]:.3f} → {_tail_mean(joint_loss):.3f}"
     )
-    log(f"joint stage {times['joint_stage_s']:.0f} s, loss {joint_loss[0]:.3f} → {joint_loss[1]:.3f}")
 
     start = time.perf_counter()
     train_cache, test_cache = cache_pool(model, train_pool), cache_pool(model, test_pool)
@@ -162,7 +176,26 @@ def run_seed(args: argparse.Namespace, seed: int, log=print) -> dict:
                               args.curriculum, args.augment, args.k_min, args.distractors)  # fmt: skip
     answer_loss = train_answer(model, train_pool, train_cache, settings, generator, progress=log)
     times["answer_stage_s"] = time.perf_counter() - start
+    losses = {"joint_loss": [joint_loss[0], _tail_mean(joint_loss)],
+              "answer_loss": [answer_loss[0], _tail_mean(answer_loss)]}  # fmt: skip
+    return Trained(model, train_pool, test_pool, test_cache, untrained, generator, times, losses)
 
+
+def _tail_mean(losses: list[float], count: int = 20) -> float:
+    return sum(losses[-count:]) / len(losses[-count:]) if losses else math.nan
+
+
+def run_seed(args: argparse.Namespace, seed: int, log=print) -> dict:
+    """Both stages and every measurement for one seed."""
+    trained = train_seed(args, seed, log)
+    return {"seed": seed, **evaluate_seed(args, trained, log)}
+
+
+def evaluate_seed(args: argparse.Namespace, trained: Trained, log=print) -> dict:
+    """Every measurement on one seed's held-out videos (answers, routing, needle curve, noise sweep)."""
+    model, test_pool, test_cache = trained.model, trained.test_pool, trained.test_cache
+    untrained = trained.untrained
+    generator, times = trained.generator, dict(trained.times)
     start = time.perf_counter()
     videos = splice(test_pool, args.test_videos, args.segments, generator, args.distractors)
     crowded = splice(test_pool, args.test_videos, args.segments, generator, None)  # every segment a shape
@@ -201,9 +234,8 @@ def run_seed(args: argparse.Namespace, seed: int, log=print) -> dict:
         "routing AUROC (every segment a shape) "
         + ", ".join(f"{k} {v:.3f}" for k, v in routing["every segment a shape"].items())
     )
-    return {"seed": seed, "rows": rows, "needle_curve": curve, "sweep": sweep, "routing": routing, "times": times,
-            "joint_loss": joint_loss,
-            "answer_loss": [answer_loss[0], sum(answer_loss[-50:]) / len(answer_loss[-50:])]}  # fmt: skip
+    return {"rows": rows, "needle_curve": curve, "sweep": sweep, "routing": routing, "times": times,
+            **trained.losses}  # fmt: skip
 
 
 def _log(text: str) -> None:

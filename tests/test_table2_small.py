@@ -5,8 +5,8 @@ steps) trains a tiny random Qwen3-VL / Qwen3 pair: the joint stage (answer + que
 relevance) and the long-video answer stage. On held-out spliced videos the test then checks
 
 - Tempo's claim at a budget that binds: ATA answers more questions than the paper's uniform
-  baseline (Uniform Subsampling, which keeps evenly spaced segments whole), and no fewer than the
-  even split (which this tiny model's one-colour answer survives: it reads a colour from 1–2 tokens);
+  baseline (Uniform Subsampling, which keeps evenly spaced segments whole) at 48 of 128 tokens,
+  about as many as with every token, and more than the even split at 12 tokens (one per segment);
 - the routing follows the question: on videos where every segment is a shape, the trained
   relevance ranks the asked one far above what pixel saliency and position manage;
 - the kit's router stage as shipped (``recipes/router.yaml``, relevance direction only) keeps the
@@ -32,6 +32,7 @@ from table2_task import cache_pool, splice  # noqa: E402
 #: ATA can give the needle all 16 tokens, the paper's Uniform Subsampling keeps 3 of the 8 segments
 #: and the even split gives every segment 6
 SEGMENTS, BUDGET, K_MIN = 8, 48, 4
+TIGHT_BUDGET = 12
 TEST_VIDEOS = 60
 
 pytestmark = pytest.mark.slow
@@ -42,7 +43,7 @@ def trained(tmp_path_factory):
     torch.set_num_threads(1)  # what the benchmark runs with: the trained weights are reproducible
     out = tmp_path_factory.mktemp("table2")
     args = parse_args(["--out", str(out), "--segments", str(SEGMENTS), "--train-pool", "48", "--train-blanks", "24",
-                       "--test-pool", "24", "--test-blanks", "12", "--joint-steps", "240", "--joint-single", "0.4",
+                       "--test-pool", "24", "--test-blanks", "12", "--joint-steps", "360", "--joint-single", "0.2",
                        "--answer-steps", "120"])  # fmt: skip
     trained = train_seed(args, seed=0, log=lambda text: None)
     generator = torch.Generator().manual_seed(1)
@@ -62,14 +63,20 @@ def accuracy(
 def test_ata_answers_more_than_uniform_at_a_binding_budget(trained):
     model_run, videos, _ = trained
     everything = accuracy(model_run, videos, "uniform (even split)", SEGMENTS * 16)
+    assert everything >= 0.8, everything  # the task is learnt: the budget, not the model, is what limits
+    # the paper's setting: 4-token anchors, 48 of 128 tokens
     ata = accuracy(model_run, videos, "ATA (released)", BUDGET)
     subsample = accuracy(model_run, videos, "subsample (paper's uniform)", BUDGET)
-    even = accuracy(model_run, videos, "uniform (even split)", BUDGET)
     adversarial = accuracy(model_run, videos, "adversarial", BUDGET)
-    assert everything >= 0.8, everything  # the task is learnt: the budget, not the model, is what limits
     assert ata >= subsample + 0.3, (ata, subsample)  # 3 of 8 segments kept: the needle is often dropped
-    assert ata >= even, (ata, even)
+    assert ata >= everything - 0.1, (ata, everything)  # 48 tokens, where they matter, answer as all do
     assert adversarial <= 0.4, adversarial  # the needle's tokens are what answers (chance 1/8)
+    # the benchmark's tightest budget: 12 tokens, 1-token anchors; the even split gives each segment 1
+    ata, even = (
+        accuracy(model_run, videos, name, TIGHT_BUDGET, k_min=1)
+        for name in ("ATA (released)", "uniform (even split)")
+    )
+    assert ata > even, (ata, even)
 
 
 def test_the_trained_routing_follows_the_question(trained):

@@ -82,6 +82,18 @@ class AnswerSettings:
     distractors: int | None = 0  # other shapes per training video (None: every other segment)
 
 
+def optimiser_step(optimiser, loss, parameters, step: int, steps: int, warmup_steps: int | None = None) -> None:
+    """One AdamW step after clipping the gradient norm to 1, every group at its ``base`` rate times a
+    linear warm-up (``warmup_steps``, by default the first thirtieth of the steps) and a cosine decay."""
+    optimiser.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(parameters, 1.0)
+    warm = min(1.0, (step + 1) / max(1, steps // 30 if warmup_steps is None else warmup_steps))
+    for group in optimiser.param_groups:
+        group["lr"] = group["base"] * warm * 0.5 * (1 + math.cos(math.pi * step / steps))
+    optimiser.step()
+
+
 def train_router(
     model, pool: SegmentPool, settings: RouterSettings, generator: torch.Generator, progress=print
 ) -> list[float]:
@@ -128,12 +140,7 @@ def train_router(
         relevance = model.compress(batch, system_prompt="routing").relevance
         labels = torch.cat([torch.ones(settings.batch), torch.zeros(len(chosen) - settings.batch)])
         loss = balanced_bce(relevance, labels)
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(parameters, 1.0)
-        for group in optimiser.param_groups:
-            group["lr"] = group["base"] * 0.5 * (1 + math.cos(math.pi * step / settings.steps))
-        optimiser.step()
+        optimiser_step(optimiser, loss, parameters, step, settings.steps, warmup_steps=0)
         losses.append(float(loss.detach()))
         if (step + 1) % max(1, settings.steps // 10) == 0:
             progress(
@@ -187,13 +194,7 @@ def train_joint(
             scores = torch.cat([output.relevance, model.compress(batch).relevance])
             labels = torch.cat([v.labels() for v in [*videos, *crowded]])
             loss = loss + settings.router_weight * balanced_bce(scores, labels)
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-        warm = min(1.0, (step + 1) / max(1, settings.steps // 30))
-        for group in optimiser.param_groups:
-            group["lr"] = group["base"] * warm * 0.5 * (1 + math.cos(math.pi * step / settings.steps))
-        optimiser.step()
+        optimiser_step(optimiser, loss, trainable, step, settings.steps)
         losses.append(float(loss.detach()))
         if (step + 1) % max(1, settings.steps // 10) == 0:
             recent = sum(losses[-20:]) / len(losses[-20:])
@@ -227,7 +228,7 @@ def train_answer(
         p.requires_grad_(True)
     model.projector.train()
     model.decoder.train()
-    optimiser = torch.optim.AdamW(trainable, lr=settings.lr, weight_decay=0.0)
+    optimiser = torch.optim.AdamW([{"params": trainable, "base": settings.lr}], lr=settings.lr, weight_decay=0.0)
     k_max = cache.memory.shape[2]
     losses, start = [], time.perf_counter()
     for step in range(settings.steps):
@@ -243,13 +244,7 @@ def train_answer(
             allocation = {"allocate": True, "allocator": AUGMENT_ALLOCATORS[choice], "budget": budget,
                           "k_min": settings.k_min}  # fmt: skip
         loss = model(batch, compressed=compressed, **allocation).loss
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-        warm = min(1.0, (step + 1) / max(1, settings.steps // 30))
-        for group in optimiser.param_groups:
-            group["lr"] = settings.lr * warm * 0.5 * (1 + math.cos(math.pi * step / settings.steps))
-        optimiser.step()
+        optimiser_step(optimiser, loss, trainable, step, settings.steps)
         losses.append(float(loss.detach()))
         if (step + 1) % max(1, settings.steps // 10) == 0:
             recent = sum(losses[-50:]) / len(losses[-50:])

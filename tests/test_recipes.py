@@ -96,6 +96,7 @@ def test_overrides_set_and_delete(base_and_stage):
         ("optim.scheduler=step", "must be cosine, linear or constant"),
         ("nonsense", "must be key=value"),
         ("~optim.nothing", "is not in the recipe"),
+        ("data.cache_clips=maybe", "data.cache_clips='maybe' must be true or false"),
     ],
 )
 def test_bad_recipes_get_clear_errors(base_and_stage, override, message):

@@ -3,7 +3,9 @@
 # train Tempo's answer and relevance together on them with recipes/demo.yaml, then print the
 # validation loss, the accuracy of the one-word answer (8 colours: chance 12.5 %) with all tokens
 # and at a budget of half the tokens under ATA, the even split (uniform) and Uniform Subsampling,
-# and the relevance AUROC, all on the held-out videos. Everything lands under outputs/.
+# and the relevance AUROC, all on the held-out videos. The first epoch decodes the training videos
+# and keeps their frames (data.cache_clips), so the other epochs only train. Everything lands under
+# outputs/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

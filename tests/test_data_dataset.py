@@ -120,3 +120,29 @@ def test_full_epoch_with_bad_rows_never_crashes(root):
     assert len(ids) == len(rows) and set(ids) <= {"v", "t"}
     # the workers' records reach the main process through the shared file
     assert log.summary().startswith(f"{len(BAD_ROWS)} samples skipped")
+
+
+def test_cached_clips_are_decoded_once_and_served_unchanged(root, tmp_path):
+    """cache_clips: a second epoch reads no file (the video is gone) and gets the same tensors."""
+    import shutil
+
+    import torch
+
+    from tempo_kit.errors import ConfigError
+
+    shutil.copy(root / "videos" / "train_00000.mp4", tmp_path / "clip.mp4")
+    rows = [{"id": "a", "video": "clip.mp4", "conversations": Q}, {"id": "b", "video": "clip.mp4", "conversations": Q}]
+    records = load_annotations(write_rows(tmp_path / "rows.jsonl", rows))
+    cached = TempoDataset(records, tmp_path, on_error="raise", cache_clips=True)
+    plain = TempoDataset(records, tmp_path, on_error="raise")
+    first = [cached[0], cached[1]]
+    assert len(cached.clip_cache) == 1  # two rows of one file: one decode
+    (tmp_path / "clip.mp4").unlink()
+    with pytest.raises(TempoKitError, match="not found"):
+        plain[0]  # without the cache every read decodes
+    for before, again in zip(first, [cached[0], cached[1]]):
+        assert torch.equal(again.segments.frames, before.segments.frames)
+        assert torch.equal(again.segments.times, before.segments.times)
+    assert torch.equal(first[0].segments.frames, first[1].segments.frames)
+    with pytest.raises(ConfigError, match="data.cache_clips"):
+        TempoDataset(records, tmp_path, cache_clips="yes")

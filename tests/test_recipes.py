@@ -96,6 +96,7 @@ def test_overrides_set_and_delete(base_and_stage):
         ("optim.scheduler=step", "must be cosine, linear or constant"),
         ("nonsense", "must be key=value"),
         ("~optim.nothing", "is not in the recipe"),
+        ("data.cache_clips=maybe", "data.cache_clips='maybe' must be true or false"),
     ],
 )
 def test_bad_recipes_get_clear_errors(base_and_stage, override, message):
@@ -311,3 +312,17 @@ def test_lightnings_trainer_logger_is_taken_as_trainer_loggers(tmp_path):
     mine.write_text(f"base: {demo}\ntrainer:\n  logger: [wandb]\n  loggers: [csv]\n")
     with pytest.raises(ConfigError, match="trainer.logger .Lightning's name. and trainer.loggers are both set"):
         load_recipe(mine, check_paths=False)
+
+
+def test_demo_trains_with_the_prompt_its_exported_model_scores_with():
+    """The demo's short SVLM prompt is one setting: training (router.prompt) reads the exported one."""
+    demo = load_recipe(Path(__file__).resolve().parents[1] / "recipes" / "demo.yaml", check_paths=False)
+    assert demo.router.weight > 0  # router.prompt is the training prompt only with the router objective on
+    assert demo.router.prompt == demo.model.compressor.eval_prompt
+    assert demo.model.compressor.eval_prompt not in ("routing", "standard")  # the short literal prompt
+    changed = load_recipe(
+        Path(__file__).resolve().parents[1] / "recipes" / "demo.yaml",
+        ["model.compressor.eval_prompt=Relevant?"],
+        check_paths=False,
+    )
+    assert changed.router.prompt == "Relevant?"  # one place to change it

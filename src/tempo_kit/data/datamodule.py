@@ -101,9 +101,7 @@ def _file_entries(files: FileSpec | Sequence[FileSpec] | None, media_root, where
                     f"data.{where}: an entry needs 'path' and may have 'media_root' and 'weight'; got keys {sorted(entry)}"
                 )
         else:
-            raise ConfigError(
-                f"data.{where}: entries are paths or {{path, media_root, weight}}, got {entry!r}"
-            )
+            raise ConfigError(f"data.{where}: entries are paths or {{path, media_root, weight}}, got {entry!r}")
         entry.setdefault("media_root", media_root)
         entry.setdefault("weight", None)
         if not Path(entry["path"]).is_file():
@@ -163,6 +161,7 @@ class TempoDataModule(L.LightningDataModule):
             (:mod:`tempo_kit.data.features`).
         features_model: the model folder a store must have been made with (``tempo-kit fit``
             passes ``run.init_from``).
+        cache_clips: keep decoded clips in memory (:class:`~tempo_kit.data.dataset.TempoDataset`).
     """
 
     def __init__(
@@ -198,9 +197,11 @@ class TempoDataModule(L.LightningDataModule):
         shard_payload: str = "bytes",
         features: Any = None,
         features_model: str | None = None,
+        cache_clips: bool = False,
     ):
         super().__init__()
         check_on_error(on_error)
+        self.cache_clips = cache_clips
         if batch_size < 1 or num_workers < 0:
             raise ConfigError(f"need batch_size ≥ 1 and num_workers ≥ 0, got {batch_size}, {num_workers}")
         self.train_entries = _file_entries(train_files, media_root, "train_files")
@@ -295,6 +296,7 @@ class TempoDataModule(L.LightningDataModule):
             on_error=self.on_error,
             skip_log=self.skip_log,
             require_answer=require_answer,
+            cache_clips=self.cache_clips,
         )
 
     def _with_spans(self, records: list, path) -> list:

@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 from tempo_kit.data.annotations import AnnotationError, Record
 from tempo_kit.data.skips import SkipLog, check_on_error
 from tempo_kit.data.spans import parse_spans, segment_bounds, segment_labels
-from tempo_kit.errors import MediaError, TempoKitError
+from tempo_kit.errors import ConfigError, MediaError, TempoKitError
 from tempo_kit.model.prompts import Turn
 from tempo_kit.types import Segments
 from tempo_kit.video import blank_image_segments, load_image, load_video, make_segments
@@ -66,6 +66,10 @@ class TempoDataset(Dataset):
         on_error: ``"skip"`` or ``"raise"``.
         skip_log: where skipped samples are recorded.
         require_answer: rows must end with an assistant turn (training); else a bad row.
+        cache_clips: keep every decoded clip in memory after its first read, so later epochs
+            decode nothing (a DataLoader worker keeps its cache while the loader keeps its
+            workers). For datasets that fit in memory: the demo's 256 videos of 8 frames at
+            128x96 hold 75 MB.
     """
 
     def __init__(
@@ -79,8 +83,11 @@ class TempoDataset(Dataset):
         skip_log: SkipLog | None = None,
         require_answer: bool = True,
         max_replacements: int = DEFAULT_MAX_REPLACEMENTS,
+        cache_clips: bool = False,
     ):
         check_on_error(on_error)
+        if not isinstance(cache_clips, bool):
+            raise ConfigError(f"data.cache_clips must be true or false, got {cache_clips!r}")
         self.records = list(records)
         self.media_root = Path(media_root) if media_root is not None else None
         self.sampling = Sampling.training() if sampling is None else sampling.with_preprocessing(DEFAULT_PREPROCESSING)
@@ -89,6 +96,9 @@ class TempoDataset(Dataset):
         self.skip_log = skip_log if skip_log is not None else SkipLog()
         self.require_answer = require_answer
         self.max_replacements = max_replacements
+        #: decoded clips by media file when ``cache_clips`` (``None``: every read decodes); rows
+        #: that share a file (its multiple-choice and open questions) share one decode
+        self.clip_cache: dict[tuple[str, str | None], VideoClip | None] | None = {} if cache_clips else None
 
     def __len__(self) -> int:
         return len(self.records)
@@ -106,6 +116,15 @@ class TempoDataset(Dataset):
         if record.kind == "video":
             return load_video(path, **self.sampling.load_arguments())
         return load_image(path, max_long_edge=self.image_max_long_edge)
+
+    def cached_clip(self, record: Record) -> VideoClip | None:
+        """:meth:`read_clip`, answered from ``clip_cache`` after the row's first successful read."""
+        if self.clip_cache is None:
+            return self.read_clip(record)
+        key = (record.kind, record.media)
+        if key not in self.clip_cache:
+            self.clip_cache[key] = self.read_clip(record)  # a read that raises caches nothing
+        return self.clip_cache[key]
 
     def load(self, record: Record) -> Sample:
         """Build one sample; raises :class:`TempoKitError` naming the row and file on bad input."""
@@ -126,7 +145,7 @@ class TempoDataset(Dataset):
     def segments_of(self, record: Record) -> tuple[Any, Tensor | None]:
         """The row's segments and their relevance labels (``None`` without ``relevant_spans``):
         what a dataset over other payloads (the stage-3 feature store) replaces."""
-        clip = self.read_clip(record)
+        clip = self.cached_clip(record)
         if clip is None:
             return blank_image_segments(), None
         segments = make_segments(clip, self.sampling.window, time_base=self.sampling.time_base)

@@ -96,6 +96,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "data.max_samples": (_optional(_at_least(1)), "a positive integer or null"),
     "data.max_eval_samples": (_optional(_at_least(1)), "a positive integer or null"),
     "data.max_length": (_optional(_at_least(1)), "a positive integer or null"),
+    "data.cache_clips": (lambda v: isinstance(v, bool), "true or false"),
     "model.compressor.k_max": (_at_least(1), "a positive integer (memory tokens per segment)"),
 }
 

@@ -6,6 +6,8 @@ import json
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tempo_kit.allocators.baselines import UniformAllocator
 from tempo_kit.cli import main
@@ -19,6 +21,29 @@ def test_auroc_and_average_precision_by_hand():
     assert scores["auroc"] == pytest.approx(0.75)
     assert scores["average_precision"] == pytest.approx(5 / 6, abs=1e-6)
     assert ranking_scores(torch.tensor([0.3, 0.4]), torch.zeros(2)) == {"auroc": None, "average_precision": None}
+
+
+def test_scores_of_any_range_rank_as_given():
+    # a pixel statistic or a raw logit: torchmetrics would squash 38 and 134 to the same sigmoid 1.0
+    same_order = ranking_scores(torch.tensor([134.0, 38.0, 90.0, 55.0]), torch.tensor([1.0, 0.0, 0.0, 1.0]))
+    assert same_order == ranking_scores(torch.tensor([0.9, 0.2, 0.6, 0.4]), torch.tensor([1.0, 0.0, 0.0, 1.0]))
+    assert ranking_scores(torch.tensor([-40.0, -3.0, 50.0]), torch.tensor([0.0, 0.0, 1.0]))["auroc"] == 1.0
+    # ties stay ties: half a pair each
+    assert ranking_scores(torch.tensor([70.0, 70.0, 20.0]), torch.tensor([1.0, 0.0, 0.0]))["auroc"] == 0.75
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.floats(-1e4, 1e4, allow_nan=False, width=32), min_size=2, max_size=12), st.data())
+def test_auroc_is_the_share_of_ordered_pairs(values, data):
+    labels = data.draw(st.lists(st.booleans(), min_size=len(values), max_size=len(values)))
+    if all(labels) or not any(labels):
+        return
+    scores = torch.tensor(values)
+    positives = [v for v, y in zip(values, labels) if y]
+    negatives = [v for v, y in zip(values, labels) if not y]
+    pairs = [1.0 if p > n else 0.5 if p == n else 0.0 for p in positives for n in negatives]
+    auroc = ranking_scores(scores, torch.tensor(labels, dtype=torch.float32))["auroc"]
+    assert auroc == pytest.approx(sum(pairs) / len(pairs), abs=1e-6)
 
 
 def test_allocation_stats_by_hand():

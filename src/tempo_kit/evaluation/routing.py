@@ -42,13 +42,20 @@ class ScoredVideo:
 
 
 def ranking_scores(relevance: Tensor, labels: Tensor) -> dict[str, float | None]:
-    """AUROC and average precision of ``relevance`` against 0/1 ``labels`` (``None`` if one class only)."""
+    """AUROC and average precision of ``relevance`` against 0/1 ``labels`` (``None`` if one class only).
+
+    Scores of any range are ranked as given: torchmetrics reads values outside [0, 1] as logits and
+    squashes them with a sigmoid, which ties every score above ~17 in float32 (a pixel statistic, a
+    raw logit). Both metrics read only the order and the ties, so the scores go in as their dense
+    ranks scaled to [0, 1].
+    """
     from torchmetrics.functional.classification import binary_auroc, binary_average_precision
 
     targets = (labels > 0.5).long()
     if targets.numel() == 0 or targets.min() == targets.max():
         return {"auroc": None, "average_precision": None}
-    scores = relevance.float()
+    _, ranks = torch.unique(relevance.double().flatten(), sorted=True, return_inverse=True)
+    scores = (ranks.float() / max(1, int(ranks.max()))).reshape(relevance.shape)
     return {
         "auroc": float(binary_auroc(scores, targets)),
         "average_precision": float(binary_average_precision(scores, targets)),

@@ -302,9 +302,9 @@ def test_fsdp2_refuses_what_it_cannot_run_before_starting(tiny_checkpoints, tiny
     message = refused(tiny_checkpoints, data, out, ["trainer.devices=1"])
     assert "shards the model over processes, but this run has 1; set trainer.devices to 2" in message
 
-    message = refused(
-        tiny_checkpoints, data, out, ["~model.compressor", "model.compressor.name=mean_colour_no_blocks"]
-    )
+    # the demo's router.prompt reads model.compressor.eval_prompt, which the new compressor lacks
+    swap = ["~model.compressor", "model.compressor.name=mean_colour_no_blocks", "router.prompt=routing"]
+    message = refused(tiny_checkpoints, data, out, swap)
     assert "the compressor (MeanColour) has no transformer blocks to shard" in message
     assert "trainer.strategy.name=ddp" in message
 

@@ -9,10 +9,10 @@ one plus InternVL's image markers (``<img>``, ``</img>``, ``<IMG_CONTEXT>``) and
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 from tempo_kit.tiny.checkpoint import save_checkpoint, write_json
+from tempo_kit.tiny.tokenizer import with_family_tokens
 
 #: InternVL's image markers, named as its processor reads them from the tokenizer.
 INTERNVL_IMAGE_TOKENS = {"start_image_token": "<img>", "end_image_token": "</img>", "context_image_token": "<IMG_CONTEXT>"}
@@ -69,11 +69,9 @@ PROCESSOR = {
 def internvl_tokenizer(tokenizer):
     """A copy of ``tokenizer`` with InternVL's image markers (also as ``tokenizer.start_image_token`` …)
     and chat template."""
-    tokenizer = copy.deepcopy(tokenizer)
-    tokenizer.add_special_tokens({"additional_special_tokens": list(INTERNVL_IMAGE_TOKENS.values())})
+    tokenizer = with_family_tokens(tokenizer, INTERNVL_IMAGE_TOKENS.values(), INTERNVL_CHAT_TEMPLATE)
     # named, as the real tokenizer_config.json has them: InternVLProcessor reads ``tokenizer.start_image_token`` …
     tokenizer._set_model_specific_special_tokens(INTERNVL_IMAGE_TOKENS)
-    tokenizer.chat_template = INTERNVL_CHAT_TEMPLATE
     return tokenizer
 
 

@@ -9,10 +9,10 @@ patches make a 3 × 3 feature grid, which the video path's bilinear 2 × 2 pooli
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 from tempo_kit.tiny.checkpoint import save_checkpoint, special_token_ids, write_json
+from tempo_kit.tiny.tokenizer import with_family_tokens
 
 #: LLaVA-OneVision's placeholder tokens (added after Qwen2's own specials in the released vocabulary).
 LLAVA_OV_SPECIAL_TOKENS = ["<image>", "<video>"]
@@ -70,10 +70,7 @@ VIDEO_PROCESSOR = {
 
 def llava_onevision_tokenizer(tokenizer):
     """A copy of ``tokenizer`` with LLaVA-OneVision's ``<image>``/``<video>`` tokens and chat template."""
-    tokenizer = copy.deepcopy(tokenizer)
-    tokenizer.add_special_tokens({"additional_special_tokens": LLAVA_OV_SPECIAL_TOKENS})
-    tokenizer.chat_template = LLAVA_OV_CHAT_TEMPLATE
-    return tokenizer
+    return with_family_tokens(tokenizer, LLAVA_OV_SPECIAL_TOKENS, LLAVA_OV_CHAT_TEMPLATE)
 
 
 def save_tiny_llava_onevision(out_dir: str | Path, tokenizer, seed: int = 0) -> Path:

@@ -8,10 +8,10 @@ SmolVLM's special tokens and chat template (the shared one has Qwen's).
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 from tempo_kit.tiny.checkpoint import save_checkpoint, write_json
+from tempo_kit.tiny.tokenizer import with_family_tokens
 
 #: SmolVLM's special tokens (Idefics3's image markers, SmolLM2's end of turn).
 SMOLVLM_SPECIAL_TOKENS = ["<fake_token_around_image>", "<global-img>", "<image>", "<end_of_utterance>"]
@@ -54,10 +54,7 @@ SCALE_FACTOR = 4
 
 def smolvlm_tokenizer(tokenizer):
     """A copy of ``tokenizer`` with SmolVLM's special tokens and chat template."""
-    tokenizer = copy.deepcopy(tokenizer)
-    tokenizer.add_special_tokens({"additional_special_tokens": SMOLVLM_SPECIAL_TOKENS})
-    tokenizer.chat_template = SMOLVLM_CHAT_TEMPLATE
-    return tokenizer
+    return with_family_tokens(tokenizer, SMOLVLM_SPECIAL_TOKENS, SMOLVLM_CHAT_TEMPLATE)
 
 
 def save_tiny_smolvlm(out_dir: str | Path, tokenizer, seed: int = 0) -> Path:

@@ -7,6 +7,7 @@ as they do with the real Qwen3 / Qwen3-VL tokenizers. Loaded with ``AutoTokenize
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 from tokenizers import Regex, Tokenizer, models, pre_tokenizers, trainers
@@ -153,6 +154,15 @@ def build_family_tokenizer(
     tokenizer.chat_template = chat_template
     tokenizer.model_max_length = 32768
     check_yes_no(tokenizer)
+    return tokenizer
+
+
+def with_family_tokens(tokenizer, special_tokens, chat_template: str):
+    """A copy of ``tokenizer`` with a VLM family's added special tokens and its chat template (the
+    tiny SVLMs share the Qwen word pieces and differ only in these)."""
+    tokenizer = copy.deepcopy(tokenizer)
+    tokenizer.add_special_tokens({"additional_special_tokens": list(special_tokens)})
+    tokenizer.chat_template = chat_template
     return tokenizer
 
 

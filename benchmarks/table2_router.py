@@ -38,7 +38,7 @@ from pathlib import Path
 
 import torch
 from common import ROOT, git_commit  # this script's folder is on sys.path when it runs
-from table2_eval import ALLOCATORS, NeedleTokens, answers, noised, routing_scores, summarise
+from table2_eval import ALLOCATORS, NeedleTokens, answers, noised, per_video_auroc, routing_scores, summarise
 from table2_report import DOCS_PLOT, check_ordering, markdown, plot, update_docs
 from table2_task import PoolCache, SegmentPool, cache_pool, make_pool, splice
 from table2_train import AnswerSettings, JointSettings, train_answer, train_joint
@@ -222,8 +222,6 @@ def evaluate_seed(args: argparse.Namespace, trained: Trained, log=print) -> dict
     sweep = {}
     for level in [float(v) for v in args.noise.split(",")]:
         scores = noised(test_cache, videos, level, generator)
-        from table2_eval import per_video_auroc
-
         sweep[str(level)] = {"auroc": per_video_auroc(scores, videos)}
         for name in ("top-k", "ATA (released)"):
             sweep[str(level)][name] = answers(model, test_pool, test_cache, videos, allocator=ALLOCATORS[name],
